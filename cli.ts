@@ -1,0 +1,116 @@
+/**
+ * yangtuo command line: a command table with lazy imports and the one error boundary.
+ * Errors print `error: …` (and `hint: …` when we know the fix) and exit 1; usage errors exit 2.
+ *
+ * @example
+ * ```sh
+ * deno run --allow-read cli.ts inspect model.gguf --json
+ * ```
+ */
+import { FormatError, UnsupportedError, UsageError, UserError } from "./src/core/errors.ts";
+
+/** A subcommand: a one-line summary and a lazy loader of its `run(args)`. */
+interface Command {
+  summary: string;
+  load: () => Promise<{ run: (args: string[]) => Promise<number | void> }>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  inspect: {
+    summary: "describe a model file or folder (format, config, vocab, tensors)",
+    load: () => import("./src/commands/inspect.ts"),
+  },
+  tokenize: {
+    summary: "tokenize text with a tokenizer.model or GGUF; --compare A B",
+    load: () => import("./src/commands/tokenize.ts"),
+  },
+  "merge-tokenizer": {
+    summary: "extend a SentencePiece tokenizer with another's pieces",
+    load: () => import("./src/commands/merge_tokenizer.ts"),
+  },
+  merge: {
+    summary: "merge base weights with LoRA(s) and write gguf / huggingface / pth",
+    load: () => import("./src/commands/merge.ts"),
+  },
+  quantize: { summary: "quantize a GGUF to q4_0 / q8_0 / f16", load: () => import("./src/commands/quantize.ts") },
+  convert: {
+    summary: "convert a base model (HF, Meta pth, llama2.c, GGUF) to GGUF F16/F32",
+    load: () => import("./src/commands/convert.ts"),
+  },
+  generate: { summary: "one-shot completion from a prompt", load: () => import("./src/commands/generate.ts") },
+  perplexity: { summary: "perplexity of a model over a text file", load: () => import("./src/commands/perplexity.ts") },
+  chat: { summary: "Alpaca instruction chat in the terminal", load: () => import("./src/commands/chat.ts") },
+  demo: {
+    summary: "first run: tiny Chinese-vocab model + LoRA → merge → quantize → generate",
+    load: () => import("./src/commands/demo.ts"),
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  return [
+    "yangtuo (羊驼): Chinese-LLaMA-Alpaca in Deno — tokenizer, merge, quantize, chat",
+    "",
+    "usage: deno task <command> [args]   (or: deno run <permissions> cli.ts <command> [args])",
+    "",
+    "commands:",
+    ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(width)}  ${c.summary}`),
+    "",
+    "Run `<command> --help` for its flags.",
+  ].join("\n");
+}
+
+/** Runs the CLI with `args`; returns the exit code. Never throws. */
+export async function main(args: string[]): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`error: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    const mod = await command.load();
+    return (await mod.run(rest)) ?? 0;
+  } catch (e) {
+    return reportError(e);
+  }
+}
+
+/** Prints `error:` / `hint:` for `e` and returns the exit code (2 for usage errors, else 1). */
+export function reportError(e: unknown): number {
+  if (e instanceof UsageError) {
+    console.error(`error: ${e.message}\nhint: run with --help to see the flags`);
+    return 2;
+  }
+  if (e instanceof UserError) {
+    console.error(`error: ${e.message}${e.hint ? `\nhint: ${e.hint}` : ""}`);
+    return 1;
+  }
+  if (e instanceof FormatError || e instanceof UnsupportedError) {
+    console.error(`error: ${e.message}`);
+    return 1;
+  }
+  if (e instanceof Deno.errors.NotFound) {
+    console.error(`error: ${e.message}\nhint: check the path`);
+    return 1;
+  }
+  if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+    console.error(`error: ${e.message}\nhint: this task runs with scoped permissions (see deno.json)`);
+    return 1;
+  }
+  if (e instanceof Error) {
+    console.error(`error: ${e.message}`);
+    if (Deno.env.get?.("YANGTUO_DEBUG")) console.error(e.stack);
+    return 1;
+  }
+  console.error(`error: ${String(e)}`);
+  return 1;
+}
+
+if (import.meta.main) {
+  Deno.exitCode = await main(Deno.args);
+}

@@ -1,0 +1,10 @@
+/**
+ * yangtuo library API: each room's public surface (commands are not part of it).
+ *
+ * @example
+ * ```ts
+ * import { f32ToF16Ref } from "./mod.ts";
+ * f32ToF16Ref(1); // 0x3c00
+ * ```
+ */
+export * from "./src/core/mod.ts";

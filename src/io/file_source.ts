@@ -1,0 +1,42 @@
+/**
+ * FileSource: positional reads over a Deno.FsFile, so multi-GB files are never slurped.
+ */
+import { type ByteSource, checkRange } from "../core/byte_source.ts";
+
+/** A ByteSource over an open file. Close it when done. */
+export class FileSource implements ByteSource, Disposable {
+  readonly size: number;
+  #file: Deno.FsFile;
+  constructor(readonly name: string) {
+    this.#file = Deno.openSync(name, { read: true });
+    this.size = this.#file.statSync().size;
+  }
+  read(byteOffset: number, nBytes: number): Uint8Array {
+    const dst = new Uint8Array(nBytes);
+    this.readInto(byteOffset, dst);
+    return dst;
+  }
+  readInto(byteOffset: number, dst: Uint8Array): void {
+    checkRange(this, byteOffset, dst.length);
+    this.#file.seekSync(byteOffset, Deno.SeekMode.Start);
+    let done = 0;
+    while (done < dst.length) {
+      const n = this.#file.readSync(dst.subarray(done));
+      if (n === null || n === 0) {
+        throw new RangeError(`Cannot read "${this.name}": file ended at byte ${byteOffset + done}`);
+      }
+      done += n;
+    }
+  }
+  close(): void {
+    this.#file.close();
+  }
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** Opens `path` for positional reads. */
+export function openFileSource(path: string): FileSource {
+  return new FileSource(path);
+}
