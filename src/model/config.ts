@@ -1,0 +1,212 @@
+/**
+ * LlamaConfig: model dimensions in llama2.c's words, read from GGUF metadata, HF config.json or Meta params.json,
+ * and written back as GGUF `llama.*` keys.
+ * see: llama.cpp src/llama-model.cpp (LLM_KV names), transformers LlamaConfig, Meta llama/model.py ModelArgs
+ */
+
+/** The dimensions of a LLaMA model. */
+export interface LlamaConfig {
+  dim: number;
+  hiddenDim: number;
+  nLayers: number;
+  nHeads: number;
+  nKvHeads: number;
+  /** dim / nHeads */
+  headSize: number;
+  vocabSize: number;
+  /** Training context length (llama.context_length). */
+  contextLength: number;
+  /** RMSNorm epsilon. */
+  normEps: number;
+  /** RoPE base frequency (rope.freq_base / rope_theta). */
+  ropeTheta: number;
+}
+
+/** Checks a config's internal consistency; throws RangeError naming the bad field. */
+export function validateConfig(c: LlamaConfig): LlamaConfig {
+  const ints: (keyof LlamaConfig)[] = ["dim", "hiddenDim", "nLayers", "nHeads", "nKvHeads", "headSize", "vocabSize"];
+  for (const k of ints) {
+    const v = c[k];
+    if (!Number.isSafeInteger(v) || v <= 0 || v > 1 << 24) {
+      throw new RangeError(`Cannot use model config: ${k} is ${v}, expected a positive integer ≤ 2^24`);
+    }
+  }
+  if (c.dim % c.nHeads !== 0) {
+    throw new RangeError(`Cannot use model config: dim ${c.dim} is not divisible by nHeads ${c.nHeads}`);
+  }
+  if (c.headSize !== c.dim / c.nHeads) {
+    throw new RangeError(`Cannot use model config: headSize ${c.headSize} != dim/nHeads`);
+  }
+  if (c.headSize % 2 !== 0) {
+    throw new RangeError(`Cannot use model config: headSize ${c.headSize} is odd (RoPE rotates pairs)`);
+  }
+  if (c.nHeads % c.nKvHeads !== 0) {
+    throw new RangeError(`Cannot use model config: nHeads ${c.nHeads} is not a multiple of nKvHeads ${c.nKvHeads}`);
+  }
+  if (!(c.normEps > 0 && c.normEps < 1)) {
+    throw new RangeError(`Cannot use model config: normEps ${c.normEps} out of range`);
+  }
+  if (!(c.ropeTheta > 0)) throw new RangeError(`Cannot use model config: ropeTheta ${c.ropeTheta} out of range`);
+  if (!Number.isSafeInteger(c.contextLength) || c.contextLength <= 0) {
+    throw new RangeError(`Cannot use model config: contextLength ${c.contextLength} out of range`);
+  }
+  return c;
+}
+
+function num(meta: Map<string, unknown>, key: string, fallback?: number): number {
+  const v = meta.get(key);
+  if (v === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new RangeError(`Cannot read model config: GGUF key "${key}" is missing`);
+  }
+  const n = typeof v === "bigint" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isFinite(n)) {
+    throw new RangeError(`Cannot read model config: GGUF key "${key}" is not a number`);
+  }
+  return n;
+}
+
+/**
+ * Config from GGUF metadata (plain values as readGguf gives them). `vocabSize` comes from the token list or the
+ * embedding shape when `llama.vocab_size` is absent (pass `vocabSizeHint`).
+ */
+export function configFromGgufMetadata(meta: Map<string, unknown>, vocabSizeHint?: number): LlamaConfig {
+  const arch = meta.get("general.architecture");
+  if (arch !== undefined && arch !== "llama") {
+    throw new RangeError(`Cannot read model config: architecture "${arch}" is not "llama"`);
+  }
+  const dim = num(meta, "llama.embedding_length");
+  const nHeads = num(meta, "llama.attention.head_count");
+  const tokens = meta.get("tokenizer.ggml.tokens");
+  const vocabSize = meta.has("llama.vocab_size")
+    ? num(meta, "llama.vocab_size")
+    : vocabSizeHint ?? (Array.isArray(tokens) ? tokens.length : undefined);
+  if (vocabSize === undefined) throw new RangeError("Cannot read model config: vocabulary size is unknown");
+  return validateConfig({
+    dim,
+    hiddenDim: num(meta, "llama.feed_forward_length"),
+    nLayers: num(meta, "llama.block_count"),
+    nHeads,
+    nKvHeads: num(meta, "llama.attention.head_count_kv", nHeads),
+    headSize: dim / nHeads,
+    vocabSize,
+    contextLength: num(meta, "llama.context_length", 2048),
+    normEps: num(meta, "llama.attention.layer_norm_rms_epsilon", 1e-5),
+    ropeTheta: num(meta, "llama.rope.freq_base", 10000),
+  });
+}
+
+/** GGUF `llama.*` metadata for a config (values as JS numbers; the writer picks u32/f32). */
+export function configToGgufMetadata(c: LlamaConfig): [string, number][] {
+  return [
+    ["llama.context_length", c.contextLength],
+    ["llama.embedding_length", c.dim],
+    ["llama.block_count", c.nLayers],
+    ["llama.feed_forward_length", c.hiddenDim],
+    ["llama.rope.dimension_count", c.headSize],
+    ["llama.attention.head_count", c.nHeads],
+    ["llama.attention.head_count_kv", c.nKvHeads],
+    ["llama.attention.layer_norm_rms_epsilon", c.normEps],
+    ["llama.rope.freq_base", c.ropeTheta],
+    ["llama.vocab_size", c.vocabSize],
+  ];
+}
+
+/** Config from a Hugging Face `config.json` object (LlamaForCausalLM). */
+export function configFromHfConfig(json: Record<string, unknown>): LlamaConfig {
+  const get = (k: string, fallback?: number): number => {
+    const v = json[k];
+    if (v === undefined || v === null) {
+      if (fallback !== undefined) return fallback;
+      throw new RangeError(`Cannot read config.json: "${k}" is missing`);
+    }
+    if (typeof v !== "number") throw new RangeError(`Cannot read config.json: "${k}" is not a number`);
+    return v;
+  };
+  const dim = get("hidden_size");
+  const nHeads = get("num_attention_heads");
+  return validateConfig({
+    dim,
+    hiddenDim: get("intermediate_size"),
+    nLayers: get("num_hidden_layers"),
+    nHeads,
+    nKvHeads: get("num_key_value_heads", nHeads),
+    headSize: dim / nHeads,
+    vocabSize: get("vocab_size"),
+    contextLength: get("max_position_embeddings", 2048),
+    normEps: get("rms_norm_eps", 1e-6),
+    ropeTheta: get("rope_theta", 10000),
+  });
+}
+
+/** A Hugging Face `config.json` object for a config (LlamaForCausalLM, float16). */
+export function configToHfConfig(c: LlamaConfig, torchDtype = "float16"): Record<string, unknown> {
+  return {
+    architectures: ["LlamaForCausalLM"],
+    bos_token_id: 1,
+    eos_token_id: 2,
+    hidden_act: "silu",
+    hidden_size: c.dim,
+    initializer_range: 0.02,
+    intermediate_size: c.hiddenDim,
+    max_position_embeddings: c.contextLength,
+    model_type: "llama",
+    num_attention_heads: c.nHeads,
+    num_hidden_layers: c.nLayers,
+    num_key_value_heads: c.nKvHeads,
+    pad_token_id: 0,
+    rms_norm_eps: c.normEps,
+    rope_theta: c.ropeTheta,
+    tie_word_embeddings: false,
+    torch_dtype: torchDtype,
+    use_cache: true,
+    vocab_size: c.vocabSize,
+  };
+}
+
+/** Meta's FFN width: int(2·4·dim/3), scaled by ffn_dim_multiplier, rounded up to a multiple of multiple_of. */
+export function metaHiddenDim(dim: number, multipleOf: number, ffnDimMultiplier?: number): number {
+  let hidden = Math.floor((2 * 4 * dim) / 3);
+  if (ffnDimMultiplier !== undefined) hidden = Math.floor(ffnDimMultiplier * hidden);
+  return multipleOf * Math.ceil(hidden / multipleOf);
+}
+
+/** Config from a Meta `params.json` object; vocab_size -1 there, so the vocabulary size is given separately. */
+export function configFromMetaParams(params: Record<string, unknown>, vocabSize: number): LlamaConfig {
+  const get = (k: string, fallback?: number): number => {
+    const v = params[k];
+    if (v === undefined || v === null) {
+      if (fallback !== undefined) return fallback;
+      throw new RangeError(`Cannot read params.json: "${k}" is missing`);
+    }
+    if (typeof v !== "number") throw new RangeError(`Cannot read params.json: "${k}" is not a number`);
+    return v;
+  };
+  const dim = get("dim");
+  const nHeads = get("n_heads");
+  const mult = params["ffn_dim_multiplier"];
+  return validateConfig({
+    dim,
+    hiddenDim: metaHiddenDim(dim, get("multiple_of", 256), typeof mult === "number" ? mult : undefined),
+    nLayers: get("n_layers"),
+    nHeads,
+    nKvHeads: get("n_kv_heads", nHeads),
+    headSize: dim / nHeads,
+    vocabSize,
+    contextLength: get("max_seq_len", 2048),
+    normEps: get("norm_eps", 1e-6),
+    ropeTheta: get("rope_theta", 10000),
+  });
+}
+
+/** A Meta `params.json` object for a config. */
+export function configToMetaParams(c: LlamaConfig, multipleOf = 256): Record<string, unknown> {
+  return {
+    dim: c.dim,
+    multiple_of: multipleOf,
+    n_heads: c.nHeads,
+    n_layers: c.nLayers,
+    norm_eps: c.normEps,
+    vocab_size: -1,
+  };
+}
