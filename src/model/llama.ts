@@ -1,0 +1,206 @@
+/**
+ * The readable reference forward pass of LLaMA in plain TypeScript, f32 throughout, one token at a time, in the
+ * style of llama2.c's run.c. The fast engine (engine.ts) must agree with this before it is timed.
+ * see: karpathy/llama2.c run.c `forward`, llama.cpp llm_build_llama (RoPE "normal" mode = adjacent pairs)
+ */
+import type { LlamaConfig } from "./config.ts";
+import type { TensorKind } from "./tensor_names.ts";
+import type { TensorTable } from "./weights.ts";
+
+/** All weights as f32, matrices row-major [out, in] (so `y = W·x`). */
+export interface LlamaWeightsF32 {
+  tokEmbd: Float32Array; // (vocabSize, dim)
+  attnNorm: Float32Array[]; // (layer)(dim,)
+  attnQ: Float32Array[]; // (layer)(dim, dim)                  rows = nHeads*headSize
+  attnK: Float32Array[]; // (layer)(nKvHeads*headSize, dim)
+  attnV: Float32Array[]; // (layer)(nKvHeads*headSize, dim)
+  attnOutput: Float32Array[]; // (layer)(dim, dim)
+  ffnNorm: Float32Array[]; // (layer)(dim,)
+  ffnGate: Float32Array[]; // (layer)(hiddenDim, dim)           w1
+  ffnDown: Float32Array[]; // (layer)(dim, hiddenDim)           w2
+  ffnUp: Float32Array[]; // (layer)(hiddenDim, dim)             w3
+  outputNorm: Float32Array; // (dim,)
+  output: Float32Array; // (vocabSize, dim)                    the embedding itself when tied
+}
+
+/** Reads every weight of a model as f32 (dequantizing whatever type the file stores). */
+export function loadWeightsF32(table: TensorTable): LlamaWeightsF32 {
+  const c = table.config;
+  const layers = (k: TensorKind) => Array.from({ length: c.nLayers }, (_, l) => table.f32(k, l));
+  const tokEmbd = table.f32("tok_embd");
+  return {
+    tokEmbd,
+    attnNorm: layers("attn_norm"),
+    attnQ: layers("attn_q"),
+    attnK: layers("attn_k"),
+    attnV: layers("attn_v"),
+    attnOutput: layers("attn_output"),
+    ffnNorm: layers("ffn_norm"),
+    ffnGate: layers("ffn_gate"),
+    ffnDown: layers("ffn_down"),
+    ffnUp: layers("ffn_up"),
+    outputNorm: table.f32("output_norm"),
+    output: table.hasOutput ? table.f32("output") : tokEmbd,
+  };
+}
+
+/** out = w ⊙ x / sqrt(mean(x²) + eps). x (n,), w (n,) -> out (n,); out may alias x. */
+export function rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, eps: number): void {
+  let ss = 0;
+  for (let i = 0; i < x.length; i++) ss += x[i] * x[i];
+  const scale = 1 / Math.sqrt(ss / x.length + eps);
+  for (let i = 0; i < x.length; i++) out[i] = w[i] * (scale * x[i]);
+}
+
+/** W (d, n) @ x (n,) -> out (d,). */
+export function matmul(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number): void {
+  for (let i = 0; i < d; i++) {
+    let v = 0;
+    const row = i * n;
+    for (let j = 0; j < n; j++) v += w[row + j] * x[j];
+    out[i] = v;
+  }
+}
+
+/**
+ * RoPE, "normal" mode: rotates adjacent pairs (v[i], v[i+1]) of each head by angle pos·θ^(-i/headSize), i even.
+ * v (nHeads*headSize,) in place.
+ */
+export function rope(v: Float32Array, pos: number, headSize: number, theta: number): void {
+  for (let i = 0; i < v.length; i += 2) {
+    const freq = Math.pow(theta, -(i % headSize) / headSize);
+    const a = pos * freq;
+    const c = Math.cos(a), s = Math.sin(a);
+    const v0 = v[i], v1 = v[i + 1];
+    v[i] = v0 * c - v1 * s;
+    v[i + 1] = v0 * s + v1 * c;
+  }
+}
+
+/** softmax in place over x[0..n); subtracts the max first so exp never overflows. */
+export function softmax(x: Float32Array, n = x.length): void {
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) if (x[i] > max) max = x[i];
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    x[i] = Math.exp(x[i] - max);
+    sum += x[i];
+  }
+  for (let i = 0; i < n; i++) x[i] /= sum;
+}
+
+/**
+ * The reference model: weights in f32, an f32 KV cache of `contextSize` positions.
+ *
+ * @example
+ * ```ts ignore
+ * const model = new LlamaReference(config, loadWeightsF32(table), 256);
+ * const logits = model.forward(1, 0); // BOS at position 0 -> (vocabSize,)
+ * ```
+ */
+export class LlamaReference {
+  readonly contextSize: number;
+  // activations
+  readonly #x: Float32Array; // (dim,) the residual stream
+  readonly #xb: Float32Array; // (dim,) normed input / attention output
+  readonly #xb2: Float32Array; // (dim,)
+  readonly #q: Float32Array; // (dim,)
+  readonly #k: Float32Array; // (kvDim,)
+  readonly #v: Float32Array; // (kvDim,)
+  readonly #hb: Float32Array; // (hiddenDim,)
+  readonly #hb2: Float32Array; // (hiddenDim,)
+  readonly #att: Float32Array; // (contextSize,) scores of one head
+  readonly #logits: Float32Array; // (vocabSize,)
+  // KV cache
+  readonly #keyCache: Float32Array; // (layer, contextSize, kvDim)
+  readonly #valueCache: Float32Array; // (layer, contextSize, kvDim)
+
+  constructor(readonly config: LlamaConfig, readonly weights: LlamaWeightsF32, contextSize = config.contextLength) {
+    const c = config;
+    if (!Number.isSafeInteger(contextSize) || contextSize <= 0) {
+      throw new RangeError(`Cannot create model: context size ${contextSize} must be a positive integer`);
+    }
+    this.contextSize = contextSize;
+    const kvDim = c.nKvHeads * c.headSize;
+    this.#x = new Float32Array(c.dim);
+    this.#xb = new Float32Array(c.dim);
+    this.#xb2 = new Float32Array(c.dim);
+    this.#q = new Float32Array(c.dim);
+    this.#k = new Float32Array(kvDim);
+    this.#v = new Float32Array(kvDim);
+    this.#hb = new Float32Array(c.hiddenDim);
+    this.#hb2 = new Float32Array(c.hiddenDim);
+    this.#att = new Float32Array(contextSize);
+    this.#logits = new Float32Array(c.vocabSize);
+    this.#keyCache = new Float32Array(c.nLayers * contextSize * kvDim);
+    this.#valueCache = new Float32Array(c.nLayers * contextSize * kvDim);
+  }
+
+  /** Runs `token` at position `pos` (writing the KV cache there); returns the logits (vocabSize,), a fresh copy. */
+  forward(token: number, pos: number): Float32Array {
+    const c = this.config, w = this.weights;
+    if (!Number.isInteger(token) || token < 0 || token >= c.vocabSize) {
+      throw new RangeError(`Cannot run model: token ${token} is outside the vocabulary [0, ${c.vocabSize})`);
+    }
+    if (!Number.isInteger(pos) || pos < 0 || pos >= this.contextSize) {
+      throw new RangeError(`Cannot run model: position ${pos} is outside the context [0, ${this.contextSize})`);
+    }
+    const { dim, hiddenDim, headSize, nHeads, nKvHeads } = c;
+    const kvDim = nKvHeads * headSize;
+    const kvMul = nHeads / nKvHeads; // query heads per key/value head (GQA)
+    const x = this.#x, xb = this.#xb, xb2 = this.#xb2, q = this.#q, k = this.#k, v = this.#v;
+    const hb = this.#hb, hb2 = this.#hb2, att = this.#att;
+
+    x.set(w.tokEmbd.subarray(token * dim, (token + 1) * dim)); // tok_embd row -> x (dim,)
+
+    for (let l = 0; l < c.nLayers; l++) {
+      // attention: xb = rmsnorm(x); q,k,v = Wq·xb, Wk·xb, Wv·xb
+      rmsnorm(xb, x, w.attnNorm[l], c.normEps);
+      matmul(q, xb, w.attnQ[l], dim, dim); // (dim, dim) @ (dim,) -> (dim,)
+      matmul(k, xb, w.attnK[l], dim, kvDim); // (kvDim, dim) @ (dim,) -> (kvDim,)
+      matmul(v, xb, w.attnV[l], dim, kvDim);
+      rope(q, pos, headSize, c.ropeTheta);
+      rope(k, pos, headSize, c.ropeTheta);
+      const layerOff = l * this.contextSize * kvDim;
+      this.#keyCache.set(k, layerOff + pos * kvDim);
+      this.#valueCache.set(v, layerOff + pos * kvDim);
+
+      // multi-head attention, each query head over its key/value head's cache rows 0..pos
+      const scale = 1 / Math.sqrt(headSize);
+      for (let h = 0; h < nHeads; h++) {
+        const qo = h * headSize;
+        const kvo = Math.floor(h / kvMul) * headSize;
+        for (let t = 0; t <= pos; t++) {
+          const ko = layerOff + t * kvDim + kvo;
+          let s = 0;
+          for (let i = 0; i < headSize; i++) s += q[qo + i] * this.#keyCache[ko + i];
+          att[t] = s * scale;
+        }
+        softmax(att, pos + 1);
+        xb.fill(0, qo, qo + headSize);
+        for (let t = 0; t <= pos; t++) {
+          const vo = layerOff + t * kvDim + kvo;
+          const a = att[t];
+          for (let i = 0; i < headSize; i++) xb[qo + i] += a * this.#valueCache[vo + i];
+        }
+      }
+      matmul(xb2, xb, w.attnOutput[l], dim, dim); // Wo (dim, dim) @ xb (dim,) -> (dim,)
+      for (let i = 0; i < dim; i++) x[i] += xb2[i];
+
+      // SwiGLU FFN: x += W2 · (silu(W1·xb) ⊙ (W3·xb)), xb = rmsnorm(x)
+      rmsnorm(xb, x, w.ffnNorm[l], c.normEps);
+      matmul(hb, xb, w.ffnGate[l], dim, hiddenDim); // (hiddenDim, dim) @ (dim,) -> (hiddenDim,)
+      matmul(hb2, xb, w.ffnUp[l], dim, hiddenDim);
+      for (let i = 0; i < hiddenDim; i++) {
+        const g = hb[i];
+        hb[i] = (g / (1 + Math.exp(-g))) * hb2[i]; // silu(g) * up
+      }
+      matmul(xb, hb, w.ffnDown[l], hiddenDim, dim); // (dim, hiddenDim) @ (hiddenDim,) -> (dim,)
+      for (let i = 0; i < dim; i++) x[i] += xb[i];
+    }
+
+    rmsnorm(x, x, w.outputNorm, c.normEps);
+    matmul(this.#logits, x, w.output, dim, c.vocabSize); // (vocabSize, dim) @ (dim,) -> (vocabSize,)
+    return this.#logits.slice();
+  }
+}

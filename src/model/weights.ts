@@ -1,0 +1,128 @@
+/**
+ * Model weights as a file presents them: a tensor table over a ByteSource, looked up by TensorKind (GGUF names via
+ * model/tensor_names.ts), checked against the config, and read as f32 through dequantization for the reference.
+ * see: llama.cpp llama-model.cpp (tensor shapes per LLM_TENSOR), ggml-quants.c dequantize_row_*
+ */
+import type { ByteSource } from "../core/byte_source.ts";
+import { FormatError, UnsupportedError } from "../core/errors.ts";
+import { type DType, nBytesOf } from "../core/dtypes.ts";
+import { bf16ToF32Ref, f16ToF32Ref } from "../core/f16.ts";
+import type { TensorInfo } from "../core/tensor.ts";
+import { dequantizeRowQ4_0Ref } from "../quant/q4_0.ts";
+import { dequantizeRowQ8_0Ref } from "../quant/q8_0.ts";
+import type { LlamaConfig } from "./config.ts";
+import { type TensorKind, tensorName } from "./tensor_names.ts";
+
+/** A model file's tensors (GGUF names) over the bytes that hold them. */
+export interface ModelFile {
+  metadata: Map<string, unknown>;
+  tensors: TensorInfo[];
+  source: ByteSource;
+}
+
+/** The expected row-major shape of a tensor kind: matrices are [out, in] so `y = W·x`. */
+export function expectedShape(c: LlamaConfig, kind: TensorKind): number[] {
+  const kvDim = c.nKvHeads * c.headSize;
+  switch (kind) {
+    case "tok_embd":
+    case "output":
+      return [c.vocabSize, c.dim];
+    case "attn_norm":
+    case "ffn_norm":
+    case "output_norm":
+      return [c.dim];
+    case "attn_q":
+    case "attn_output":
+      return [c.dim, c.dim];
+    case "attn_k":
+    case "attn_v":
+      return [kvDim, c.dim];
+    case "ffn_gate":
+    case "ffn_up":
+      return [c.hiddenDim, c.dim];
+    case "ffn_down":
+      return [c.dim, c.hiddenDim];
+  }
+}
+
+/** Looks tensors up by kind and checks their shapes; `output` falls back to `tok_embd` (tied embeddings). */
+export class TensorTable {
+  readonly #byName = new Map<string, TensorInfo>();
+  constructor(readonly file: ModelFile, readonly config: LlamaConfig) {
+    for (const t of file.tensors) this.#byName.set(t.name, t);
+  }
+
+  /** True when the model has its own `output.weight` (false: tied to the embedding). */
+  get hasOutput(): boolean {
+    return this.#byName.has(tensorName("gguf", "output"));
+  }
+
+  /** The tensor of `kind` (at `layer`), shape-checked. Throws FormatError when missing or misshapen. */
+  info(kind: TensorKind, layer?: number): TensorInfo {
+    const name = tensorName("gguf", kind, layer);
+    let t = this.#byName.get(name);
+    if (!t && kind === "output") t = this.#byName.get(tensorName("gguf", "tok_embd"));
+    const path = this.file.source.name;
+    if (!t) throw new FormatError(`Cannot load model: tensor "${name}" is missing`, { format: "gguf", path });
+    const want = expectedShape(this.config, kind);
+    if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
+      throw new FormatError(
+        `Cannot load model: tensor "${t.name}" has shape [${t.shape}], expected [${want}] from the config`,
+        { format: "gguf", path },
+      );
+    }
+    return t;
+  }
+
+  /** Reads a whole tensor as f32. */
+  f32(kind: TensorKind, layer?: number): Float32Array {
+    const t = this.info(kind, layer);
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    return dequantizeToF32(t.dtype, this.file.source.read(t.byteOffset, t.nBytes), n);
+  }
+
+  /** Reads rows [row0, row0+nRows) of a matrix tensor as f32 (rows are whole blocks: every row is). */
+  rowsF32(kind: TensorKind, layer: number | undefined, row0: number, nRows: number): Float32Array {
+    const t = this.info(kind, layer);
+    const cols = t.shape[t.shape.length - 1];
+    const rowBytes = nBytesOf(t.dtype, cols);
+    const bytes = this.file.source.read(t.byteOffset + row0 * rowBytes, nRows * rowBytes);
+    return dequantizeToF32(t.dtype, bytes, nRows * cols);
+  }
+}
+
+/** Dequantizes `n` elements of `dtype` from `bytes` (little-endian) to f32: F32/F16/BF16 here, blocks via quant. */
+export function dequantizeToF32(dtype: DType, bytes: Uint8Array, n: number): Float32Array {
+  const need = nBytesOf(dtype, n);
+  if (bytes.length < need) throw new RangeError(`Cannot dequantize ${n} ${dtype} values: got ${bytes.length} bytes`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (dtype) {
+    case "F32": {
+      const out = new Float32Array(n);
+      for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
+      return out;
+    }
+    case "F16": {
+      const out = new Float32Array(n);
+      for (let i = 0; i < n; i++) out[i] = f16ToF32Ref(dv.getUint16(2 * i, true));
+      return out;
+    }
+    case "BF16": {
+      const out = new Float32Array(n);
+      for (let i = 0; i < n; i++) out[i] = bf16ToF32Ref(dv.getUint16(2 * i, true));
+      return out;
+    }
+    case "Q4_0": {
+      const out = new Float32Array(n);
+      dequantizeRowQ4_0Ref(bytes.subarray(0, need), out);
+      return out;
+    }
+    case "Q8_0": {
+      const out = new Float32Array(n);
+      dequantizeRowQ8_0Ref(bytes.subarray(0, need), out);
+      return out;
+    }
+    default:
+      throw new UnsupportedError(`Cannot dequantize tensor type ${dtype}: not supported yet`);
+  }
+}
