@@ -1,0 +1,12 @@
+/**
+ * formats: model file readers and writers (GGUF, safetensors, llama2.c, PyTorch zip/pickle, Meta params). Pure:
+ * every reader takes a ByteSource and every writer a ByteSink; files are opened in src/io.
+ *
+ * @example
+ * ```ts
+ * import { ByteReader } from "./mod.ts";
+ * new ByteReader(new Uint8Array([7, 0]), { format: "demo" }).u16(); // 7
+ * ```
+ */
+export * from "./byte_reader.ts";
+export * from "./byte_writer.ts";
