@@ -22,8 +22,8 @@ export interface ByteReaderOptions {
   windowBytes?: number;
 }
 
-const UTF8 = new TextDecoder("utf-8", { fatal: true });
-const UTF8_LOSSY = new TextDecoder("utf-8");
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const UTF8_LOSSY = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * A little-endian cursor. Reads from a ByteSource go through a small window, so parsing a header field by field

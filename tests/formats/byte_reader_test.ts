@@ -140,3 +140,10 @@ Deno.test("ByteWriter rejects values outside their type", none, () => {
   w.padTo(8);
   assertEquals(w.finish(), new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]));
 });
+
+Deno.test("ByteReader.string() keeps a leading byte-order mark", none, () => {
+  const r = new ByteReader(new Uint8Array([0xef, 0xbb, 0xbf]), { format: "t" });
+  assertEquals(r.string(3), "\ufeff");
+  r.seek(0);
+  assertEquals(r.string(3, "s", { lossy: true }), "\ufeff");
+});
