@@ -42,6 +42,8 @@ export interface ChatSessionOptions {
   sampler?: Sampler | SamplerOptions;
   /** Most tokens per engine.eval call while reading input. Default 64. */
   batchSize?: number;
+  /** Never sample EOS (llama.cpp `--ignore-eos`): replies end at -n, a stop string or Ctrl+C. */
+  ignoreEos?: boolean;
   /** Makes the streaming decoder for one reply. */
   createDecoder: (tokenizer: ChatTokenizer) => TokenTextDecoder;
 }
@@ -103,6 +105,7 @@ export class ChatSession {
   readonly maxNewTokens: number;
   readonly sampler: Sampler;
   readonly batchSize: number;
+  readonly ignoreEos: boolean;
   readonly #createDecoder: (tokenizer: ChatTokenizer) => TokenTextDecoder;
   readonly #preamble: number[];
   #tokens: number[];
@@ -125,6 +128,7 @@ export class ChatSession {
     this.system = options.system ?? this.template.defaultSystem;
     this.maxNewTokens = options.maxNewTokens ?? 256;
     this.sampler = options.sampler instanceof Sampler ? options.sampler : new Sampler(options.sampler ?? {});
+    this.ignoreEos = options.ignoreEos ?? false;
     this.#createDecoder = options.createDecoder;
     this.#preamble = this.template.preamble(engine.tokenizer, this.system);
     const ctx = engine.contextSize;
@@ -222,6 +226,10 @@ export class ChatSession {
     const genStart = this.#tokens.length;
     let stop: StopReason = "length";
     while (this.maxNewTokens < 0 || reply.tokenIds.length < this.maxNewTokens) {
+      if (this.ignoreEos) {
+        logits = logits.slice();
+        logits[tok.eosId] = -Infinity;
+      }
       const id = this.sampler.sample(logits);
       reply.tokenIds.push(id);
       this.#tokens.push(id);

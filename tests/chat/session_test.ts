@@ -107,6 +107,15 @@ Deno.test("ChatSession stops after maxNewTokens and goes on next turn", async ()
   assertEquals((await s.respond("y")).text, "abcd");
 });
 
+Deno.test("ChatSession with ignoreEos never samples EOS", async () => {
+  const engine = new FakeEngine(2048, alpacaScript(() => "ab"));
+  const r = await session(engine, { ignoreEos: true, maxNewTokens: 6 }).respond("x");
+  assertEquals(r.stopReason, "length");
+  assertEquals(r.tokenIds.length, 6);
+  assert(!r.tokenIds.includes(EOS));
+  assertEquals(r.text.slice(0, 2), "ab");
+});
+
 Deno.test("ChatSession streams Chinese split into bytes as whole characters", async () => {
   const answer = "北京是中国的首都。🐑";
   const engine = new FakeEngine(2048, alpacaScript(() => answer));
