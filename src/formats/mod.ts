@@ -12,3 +12,4 @@ export * from "./byte_reader.ts";
 export * from "./byte_writer.ts";
 export * from "./gguf.ts";
 export * from "./gguf_writer.ts";
+export * from "./safetensors.ts";
