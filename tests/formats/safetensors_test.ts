@@ -86,7 +86,7 @@ Deno.test("writeSafetensors() round-trips F32, F16, BF16 and integer tensors bit
     const d = tensors[i].data;
     assertBytesEqual(readTensorBytes(src, f.tensors[i]), typeof d === "function" ? await d() : d, tensors[i].name);
   }
-  assertEquals(bytes.length, f.dataOffset + tensors.reduce((s, t, i) => s + f.tensors[i].nBytes, 0));
+  assertEquals(bytes.length, f.dataOffset + f.tensors.reduce((s, t) => s + t.nBytes, 0));
   const again = await write(f.tensors.map((t) => ({ ...t, data: readTensorBytes(src, t) })), f.metadata);
   assertBytesEqual(again, bytes);
 });
