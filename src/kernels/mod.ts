@@ -1,0 +1,31 @@
+/**
+ * Kernels: scalar TypeScript references (`…Ref`, the definitions) and the WASM SIMD module behind one `Kernels`
+ * interface; the engine uses `WasmKernels.ptr` / `.raw` on its own buffers (see wasm/README.md).
+ *
+ * @example
+ * ```ts
+ * import { loadWasmKernels, scalarKernels } from "./mod.ts";
+ * const k = await loadWasmKernels();
+ * const x = new Float32Array([1, 2, 3]);
+ * k.softmax(x); // same as scalarKernels.softmax within ~1e-6
+ * ```
+ * @module
+ */
+export type { Kernels } from "./kernels.ts";
+export { scalarKernels } from "./kernels.ts";
+export * from "./scalar.ts";
+export {
+  Arena,
+  compileKernelsModule,
+  instantiateWasmKernels,
+  type KernelExports,
+  KERNELS_WASM_URL,
+  type LoadKernelsOptions,
+  loadWasmKernels,
+  q8ABytes,
+  q8AStride,
+  WASM_MAX_PAGES,
+  WASM_PAGE_BYTES,
+  WasmKernels,
+  WasmPtrKernels,
+} from "./wasm.ts";

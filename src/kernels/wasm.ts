@@ -1,0 +1,925 @@
+/**
+ * The WASM kernel module (wasm/build/kernels.wasm): loading into a shared WebAssembly.Memory, a bump arena for
+ * placing buffers, checked pointer wrappers (`ptr`, RangeError before any call), the raw exports (`raw`, for the
+ * engine's hot path) and the typed-array `Kernels` interface (copies in and out; for tests and cold paths).
+ * The only module that touches the .wasm. see: wasm/README.md (ABI, layouts, alignment, aliasing)
+ */
+import type { Kernels } from "./kernels.ts";
+import {
+  type AttentionShape,
+  checkAttention,
+  checkDim,
+  checkLength,
+  Q4_0R_ROWS,
+  repackedQ4_0Bytes,
+  resolveRows,
+  type RowRange,
+} from "./scalar.ts";
+import { BLOCK_Q4_0_BYTES, checkQuantShape, QK4_0 } from "../quant/q4_0.ts";
+import { BLOCK_Q8_0_BYTES } from "../quant/q8_0.ts";
+
+/** Where the committed module lives. */
+export const KERNELS_WASM_URL: URL = new URL("../../wasm/build/kernels.wasm", import.meta.url);
+/** WebAssembly page size. */
+export const WASM_PAGE_BYTES = 65536;
+/** The module declares its memory with this maximum (4 GiB). */
+export const WASM_MAX_PAGES = 65536;
+
+/** The raw exports (unchecked: a wrong pointer corrupts memory silently). Pointers are byte offsets. */
+export interface KernelExports {
+  heapBase(): number;
+  f16ToF32Array(src: number, dst: number, n: number): void;
+  f32ToF16Array(src: number, dst: number, n: number): void;
+  bf16ToF32Array(src: number, dst: number, n: number): void;
+  quantizeRowQ4_0(x: number, out: number, n: number): void;
+  quantizeRowQ8_0(x: number, out: number, n: number): void;
+  quantizeQ8A(x: number, act: number, n: number): void;
+  dequantizeRowQ4_0(src: number, dst: number, n: number): void;
+  dequantizeRowQ8_0(src: number, dst: number, n: number): void;
+  repackQ4_0(src: number, dst: number, nRows: number, nCols: number): void;
+  matvecQ4_0R(
+    w: number,
+    act: number,
+    y: number,
+    nCols: number,
+    rowStart: number,
+    rowEnd: number,
+    scratch: number,
+  ): void;
+  matmulQ4_0R(
+    w: number,
+    acts: number,
+    actStride: number,
+    y: number,
+    nCols: number,
+    nRows: number,
+    batch: number,
+    rowStart: number,
+    rowEnd: number,
+    scratch: number,
+  ): void;
+  matvecQ8_0(w: number, act: number, y: number, nCols: number, rowStart: number, rowEnd: number): void;
+  matmulQ8_0(
+    w: number,
+    acts: number,
+    actStride: number,
+    y: number,
+    nCols: number,
+    nRows: number,
+    batch: number,
+    rowStart: number,
+    rowEnd: number,
+  ): void;
+  matvecF16(w: number, x: number, y: number, nCols: number, rowStart: number, rowEnd: number): void;
+  matmulF16(
+    w: number,
+    x: number,
+    y: number,
+    nCols: number,
+    nRows: number,
+    batch: number,
+    rowStart: number,
+    rowEnd: number,
+  ): void;
+  matvecF32(w: number, x: number, y: number, nCols: number, rowStart: number, rowEnd: number): void;
+  matmulF32(
+    w: number,
+    x: number,
+    y: number,
+    nCols: number,
+    nRows: number,
+    batch: number,
+    rowStart: number,
+    rowEnd: number,
+  ): void;
+  rmsNorm(x: number, w: number, out: number, n: number, eps: number): void;
+  softmax(x: number, n: number): void;
+  rope(x: number, nHeads: number, headSize: number, pos: number, theta: number): void;
+  siluGate(gate: number, up: number, out: number, n: number): void;
+  attention(
+    q: number,
+    k: number,
+    v: number,
+    out: number,
+    att: number,
+    nHeads: number,
+    nKvHeads: number,
+    headSize: number,
+    nPos: number,
+    kvF16: number,
+    scale: number,
+  ): void;
+  streamRead(p: number, nBytes: number): number;
+}
+
+/** Bytes of the Q8A activation layout for n values (n a multiple of 32): int8 qs[n], f32 d[n/32], i32 corr[n/32]. */
+export function q8ABytes(n: number): number {
+  return n + (n / QK4_0) * 8;
+}
+
+/** Stride between batched Q8A rows: q8ABytes rounded up to 16 so every row stays 16-aligned. */
+export function q8AStride(n: number): number {
+  return Math.ceil(q8ABytes(n) / 16) * 16;
+}
+
+export { Q4_0R_ROWS, repackedQ4_0Bytes };
+
+let modulePromise: Promise<WebAssembly.Module> | undefined;
+
+/** Compiles the committed kernels.wasm once per realm (post the Module to workers to skip recompiling). */
+export function compileKernelsModule(): Promise<WebAssembly.Module> {
+  modulePromise ??= (async () => {
+    const res = await fetch(KERNELS_WASM_URL);
+    if (!res.ok) throw new Error(`Cannot load kernels: fetching ${KERNELS_WASM_URL} gave HTTP ${res.status}`);
+    return await WebAssembly.compile(await res.arrayBuffer());
+  })();
+  return modulePromise;
+}
+
+/** Options for loading an instance. */
+export interface LoadKernelsOptions {
+  /** A compiled kernels module (e.g. posted from the main thread); compiled from KERNELS_WASM_URL otherwise. */
+  module?: WebAssembly.Module;
+  /** A shared memory with maximum 65536 pages (one per instance); created when absent. */
+  memory?: WebAssembly.Memory;
+  /** Initial pages of a created memory (default 16 = 1 MiB). */
+  initialPages?: number;
+  /** First byte the arena hands out (default: the module's heap base); raise it to keep a region for yourself. */
+  arenaStart?: number;
+}
+
+/** Loads (compiling if needed) and instantiates the kernels. */
+export async function loadWasmKernels(options: LoadKernelsOptions = {}): Promise<WasmKernels> {
+  const module = options.module ?? await compileKernelsModule();
+  return instantiateWasmKernels(module, options);
+}
+
+/** Instantiates a compiled kernels module synchronously. */
+export function instantiateWasmKernels(module: WebAssembly.Module, options: LoadKernelsOptions = {}): WasmKernels {
+  const memory = options.memory ??
+    new WebAssembly.Memory({ initial: options.initialPages ?? 16, maximum: WASM_MAX_PAGES, shared: true });
+  const instance = new WebAssembly.Instance(module, { env: { memory, abort: () => {} } });
+  return new WasmKernels(memory, instance.exports as unknown as KernelExports, options.arenaStart);
+}
+
+/**
+ * A bump allocator over the instance's memory: alloc() hands out aligned byte ranges and grows the memory as
+ * needed; mark()/reset() release everything allocated after a mark. Views are made fresh from memory.buffer on
+ * each call, so they stay valid after a grow (older views keep their old length).
+ */
+export class Arena {
+  readonly memory: WebAssembly.Memory;
+  readonly base: number;
+  #top: number;
+
+  constructor(memory: WebAssembly.Memory, base: number) {
+    this.memory = memory;
+    this.base = base;
+    this.#top = base;
+  }
+
+  /** The next free byte. */
+  get top(): number {
+    return this.#top;
+  }
+
+  /** Reserves nBytes at a multiple of align (a power of two, default 16); returns the pointer. */
+  alloc(nBytes: number, align = 16): number {
+    if (!Number.isInteger(nBytes) || nBytes < 0) throw new RangeError(`Cannot allocate: size ${nBytes} is invalid`);
+    if (!(align > 0 && (align & (align - 1)) === 0)) {
+      throw new RangeError(`Cannot allocate: alignment ${align} is not a power of two`);
+    }
+    const ptr = Math.ceil(this.#top / align) * align;
+    this.ensure(ptr + nBytes);
+    this.#top = ptr + nBytes;
+    return ptr;
+  }
+
+  /** Grows the memory so bytes [0, end) exist. */
+  ensure(end: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (end <= have) return;
+    const pages = Math.ceil((end - have) / WASM_PAGE_BYTES);
+    if (have / WASM_PAGE_BYTES + pages > WASM_MAX_PAGES) {
+      throw new RangeError(`Cannot allocate: ${end} bytes exceed the 4 GiB WebAssembly memory`);
+    }
+    this.memory.grow(pages);
+  }
+
+  /** The current top, to pass to reset(). */
+  mark(): number {
+    return this.#top;
+  }
+
+  /** Frees everything allocated since mark. */
+  reset(mark: number): void {
+    if (mark < this.base || mark > this.#top) throw new RangeError(`Cannot reset arena: mark ${mark} is not live`);
+    this.#top = mark;
+  }
+
+  f32(ptr: number, n: number): Float32Array {
+    return new Float32Array(this.memory.buffer, ptr, n);
+  }
+  u8(ptr: number, n: number): Uint8Array {
+    return new Uint8Array(this.memory.buffer, ptr, n);
+  }
+  i8(ptr: number, n: number): Int8Array {
+    return new Int8Array(this.memory.buffer, ptr, n);
+  }
+  u16(ptr: number, n: number): Uint16Array {
+    return new Uint16Array(this.memory.buffer, ptr, n);
+  }
+  i32(ptr: number, n: number): Int32Array {
+    return new Int32Array(this.memory.buffer, ptr, n);
+  }
+
+  /** Allocates and copies `src` in; returns the pointer. */
+  put(src: ArrayBufferView, align = 16): number {
+    const ptr = this.alloc(src.byteLength, align);
+    this.u8(ptr, src.byteLength).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
+    return ptr;
+  }
+}
+
+/** Checked pointer-level kernels: every argument validated (RangeError) before the export runs. */
+export class WasmPtrKernels {
+  readonly #raw: KernelExports;
+  readonly #memory: WebAssembly.Memory;
+  readonly #base: number;
+
+  constructor(raw: KernelExports, memory: WebAssembly.Memory, base: number) {
+    this.#raw = raw;
+    this.#memory = memory;
+    this.#base = base;
+  }
+
+  #ptr(what: string, name: string, ptr: number, nBytes: number, align: number): void {
+    if (!Number.isInteger(ptr)) throw new RangeError(`Cannot ${what}: ${name} pointer ${ptr} is not an integer`);
+    if (ptr % align !== 0) throw new RangeError(`Cannot ${what}: ${name} pointer ${ptr} is not ${align}-byte aligned`);
+    const size = this.#memory.buffer.byteLength;
+    if (ptr < this.#base || ptr + nBytes > size) {
+      throw new RangeError(
+        `Cannot ${what}: ${name} [${ptr}, ${ptr + nBytes}) is out of bounds (heap is [${this.#base}, ${size}))`,
+      );
+    }
+  }
+
+  #noOverlap(what: string, a: string, ap: number, an: number, b: string, bp: number, bn: number): void {
+    if (ap < bp + bn && bp < ap + an) throw new RangeError(`Cannot ${what}: ${a} overlaps ${b}`);
+  }
+
+  #cols32(what: string, nCols: number): void {
+    checkDim(what, "nCols", nCols);
+    if (nCols % QK4_0 !== 0) throw new RangeError(`Cannot ${what}: length ${nCols} is not a multiple of 32`);
+  }
+
+  #rows(what: string, nRows: number, rowStart: number, rowEnd: number): void {
+    checkDim(what, "nRows", nRows);
+    resolveRows(what, nRows, { rowStart, rowEnd });
+  }
+
+  f16ToF32(src: number, dst: number, n: number): void {
+    const what = "convert f16 to f32";
+    checkDim(what, "n", n);
+    this.#ptr(what, "src", src, 2 * n, 2);
+    this.#ptr(what, "dst", dst, 4 * n, 4);
+    this.#noOverlap(what, "src", src, 2 * n, "dst", dst, 4 * n);
+    this.#raw.f16ToF32Array(src, dst, n);
+  }
+
+  f32ToF16(src: number, dst: number, n: number): void {
+    const what = "convert f32 to f16";
+    checkDim(what, "n", n);
+    this.#ptr(what, "src", src, 4 * n, 4);
+    this.#ptr(what, "dst", dst, 2 * n, 2);
+    this.#noOverlap(what, "src", src, 4 * n, "dst", dst, 2 * n);
+    this.#raw.f32ToF16Array(src, dst, n);
+  }
+
+  bf16ToF32(src: number, dst: number, n: number): void {
+    const what = "convert bf16 to f32";
+    checkDim(what, "n", n);
+    this.#ptr(what, "src", src, 2 * n, 2);
+    this.#ptr(what, "dst", dst, 4 * n, 4);
+    this.#noOverlap(what, "src", src, 2 * n, "dst", dst, 4 * n);
+    this.#raw.bf16ToF32Array(src, dst, n);
+  }
+
+  /** n floats at x -> n/32 standard Q4_0 blocks at out (byte-identical to quantizeRowQ4_0Ref). */
+  quantizeRowQ4_0(x: number, out: number, n: number): void {
+    const what = "quantize Q4_0 row";
+    this.#cols32(what, n);
+    const nBytes = (n / QK4_0) * BLOCK_Q4_0_BYTES;
+    this.#ptr(what, "x", x, 4 * n, 4);
+    this.#ptr(what, "out", out, nBytes, 1);
+    this.#noOverlap(what, "x", x, 4 * n, "out", out, nBytes);
+    this.#raw.quantizeRowQ4_0(x, out, n);
+  }
+
+  /** n floats at x -> n/32 standard Q8_0 blocks at out (byte-identical to quantizeRowQ8_0Ref). */
+  quantizeRowQ8_0(x: number, out: number, n: number): void {
+    const what = "quantize Q8_0 row";
+    this.#cols32(what, n);
+    const nBytes = (n / QK4_0) * BLOCK_Q8_0_BYTES;
+    this.#ptr(what, "x", x, 4 * n, 4);
+    this.#ptr(what, "out", out, nBytes, 1);
+    this.#noOverlap(what, "x", x, 4 * n, "out", out, nBytes);
+    this.#raw.quantizeRowQ8_0(x, out, n);
+  }
+
+  /** n floats at x -> the Q8A activation layout at act (16-aligned, q8ABytes(n)). */
+  quantizeQ8A(x: number, act: number, n: number): void {
+    const what = "quantize activations";
+    this.#cols32(what, n);
+    this.#ptr(what, "x", x, 4 * n, 4);
+    this.#ptr(what, "act", act, q8ABytes(n), 16);
+    this.#noOverlap(what, "x", x, 4 * n, "act", act, q8ABytes(n));
+    this.#raw.quantizeQ8A(x, act, n);
+  }
+
+  dequantizeRowQ4_0(src: number, dst: number, n: number): void {
+    const what = "dequantize Q4_0 row";
+    this.#cols32(what, n);
+    const nBytes = (n / QK4_0) * BLOCK_Q4_0_BYTES;
+    this.#ptr(what, "src", src, nBytes, 1);
+    this.#ptr(what, "dst", dst, 4 * n, 4);
+    this.#noOverlap(what, "src", src, nBytes, "dst", dst, 4 * n);
+    this.#raw.dequantizeRowQ4_0(src, dst, n);
+  }
+
+  dequantizeRowQ8_0(src: number, dst: number, n: number): void {
+    const what = "dequantize Q8_0 row";
+    this.#cols32(what, n);
+    const nBytes = (n / QK4_0) * BLOCK_Q8_0_BYTES;
+    this.#ptr(what, "src", src, nBytes, 1);
+    this.#ptr(what, "dst", dst, 4 * n, 4);
+    this.#noOverlap(what, "src", src, nBytes, "dst", dst, 4 * n);
+    this.#raw.dequantizeRowQ8_0(src, dst, n);
+  }
+
+  /** Standard Q4_0 rows at src -> the Q4_0R layout at dst (16-aligned, repackedQ4_0Bytes(nRows, nCols)). */
+  repackQ4_0(src: number, dst: number, nRows: number, nCols: number): void {
+    const what = "repack Q4_0 matrix";
+    this.#cols32(what, nCols);
+    checkDim(what, "nRows", nRows);
+    const srcBytes = nRows * (nCols / QK4_0) * BLOCK_Q4_0_BYTES;
+    const dstBytes = repackedQ4_0Bytes(nRows, nCols);
+    this.#ptr(what, "src", src, srcBytes, 1);
+    this.#ptr(what, "dst", dst, dstBytes, 16);
+    this.#noOverlap(what, "src", src, srcBytes, "dst", dst, dstBytes);
+    this.#raw.repackQ4_0(src, dst, nRows, nCols);
+  }
+
+  /**
+   * W (nRows, nCols) Q4_0R @ act (Q8A of x) -> y[rowStart..rowEnd) (y points at row 0). rowStart must be a
+   * multiple of 8; scratch is 32 bytes, 16-aligned.
+   */
+  matvecQ4_0R(
+    w: number,
+    act: number,
+    y: number,
+    nRows: number,
+    nCols: number,
+    rowStart: number,
+    rowEnd: number,
+    scratch: number,
+  ): void {
+    this.matmulQ4_0R(w, act, q8AStride(nCols), y, nRows, nCols, 1, rowStart, rowEnd, scratch);
+  }
+
+  /**
+   * W (nRows, nCols) Q4_0R @ acts (batch Q8A rows, actStride apart) -> y (batch, nRows), rows [rowStart, rowEnd).
+   * scratch: 32*batch bytes, 16-aligned.
+   */
+  matmulQ4_0R(
+    w: number,
+    acts: number,
+    actStride: number,
+    y: number,
+    nRows: number,
+    nCols: number,
+    batch: number,
+    rowStart: number,
+    rowEnd: number,
+    scratch: number,
+  ): void {
+    const what = "multiply Q4_0 matrix";
+    this.#cols32(what, nCols);
+    checkDim(what, "batch", batch);
+    this.#rows(what, nRows, rowStart, rowEnd);
+    if (rowStart % Q4_0R_ROWS !== 0) {
+      throw new RangeError(`Cannot ${what}: rowStart ${rowStart} is not a multiple of ${Q4_0R_ROWS}`);
+    }
+    if (actStride % 16 !== 0 || actStride < q8ABytes(nCols)) {
+      throw new RangeError(
+        `Cannot ${what}: activation stride ${actStride} is not a multiple of 16 >= ${q8ABytes(nCols)}`,
+      );
+    }
+    const wBytes = repackedQ4_0Bytes(nRows, nCols);
+    const aBytes = (batch - 1) * actStride + q8ABytes(nCols);
+    const yBytes = 4 * batch * nRows;
+    this.#ptr(what, "w", w, wBytes, 16);
+    this.#ptr(what, "acts", acts, aBytes, 16);
+    this.#ptr(what, "y", y, yBytes, 4);
+    this.#ptr(what, "scratch", scratch, 32 * batch, 16);
+    this.#noOverlap(what, "y", y, yBytes, "w", w, wBytes);
+    this.#noOverlap(what, "y", y, yBytes, "acts", acts, aBytes);
+    this.#noOverlap(what, "scratch", scratch, 32 * batch, "y", y, yBytes);
+    this.#noOverlap(what, "scratch", scratch, 32 * batch, "acts", acts, aBytes);
+    if (batch === 1) this.#raw.matvecQ4_0R(w, acts, y, nCols, rowStart, rowEnd, scratch);
+    else this.#raw.matmulQ4_0R(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd, scratch);
+  }
+
+  /** W (nRows, nCols) standard Q8_0 rows @ acts (Q8A) -> y (batch, nRows), rows [rowStart, rowEnd). */
+  matmulQ8_0(
+    w: number,
+    acts: number,
+    actStride: number,
+    y: number,
+    nRows: number,
+    nCols: number,
+    batch: number,
+    rowStart: number,
+    rowEnd: number,
+  ): void {
+    const what = "multiply Q8_0 matrix";
+    this.#cols32(what, nCols);
+    checkDim(what, "batch", batch);
+    this.#rows(what, nRows, rowStart, rowEnd);
+    if (actStride % 16 !== 0 || actStride < q8ABytes(nCols)) {
+      throw new RangeError(
+        `Cannot ${what}: activation stride ${actStride} is not a multiple of 16 >= ${q8ABytes(nCols)}`,
+      );
+    }
+    const wBytes = nRows * (nCols / QK4_0) * BLOCK_Q8_0_BYTES;
+    const aBytes = (batch - 1) * actStride + q8ABytes(nCols);
+    const yBytes = 4 * batch * nRows;
+    this.#ptr(what, "w", w, wBytes, 1);
+    this.#ptr(what, "acts", acts, aBytes, 16);
+    this.#ptr(what, "y", y, yBytes, 4);
+    this.#noOverlap(what, "y", y, yBytes, "w", w, wBytes);
+    this.#noOverlap(what, "y", y, yBytes, "acts", acts, aBytes);
+    if (batch === 1) this.#raw.matvecQ8_0(w, acts, y, nCols, rowStart, rowEnd);
+    else this.#raw.matmulQ8_0(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd);
+  }
+
+  #floatMatmul(
+    f16: boolean,
+    w: number,
+    x: number,
+    y: number,
+    nRows: number,
+    nCols: number,
+    batch: number,
+    rowStart: number,
+    rowEnd: number,
+  ): void {
+    const what = f16 ? "multiply F16 matrix" : "multiply F32 matrix";
+    checkDim(what, "nCols", nCols);
+    checkDim(what, "batch", batch);
+    this.#rows(what, nRows, rowStart, rowEnd);
+    const es = f16 ? 2 : 4;
+    const wBytes = es * nRows * nCols, xBytes = 4 * batch * nCols, yBytes = 4 * batch * nRows;
+    this.#ptr(what, "w", w, wBytes, es);
+    this.#ptr(what, "x", x, xBytes, 4);
+    this.#ptr(what, "y", y, yBytes, 4);
+    this.#noOverlap(what, "y", y, yBytes, "w", w, wBytes);
+    this.#noOverlap(what, "y", y, yBytes, "x", x, xBytes);
+    if (f16) {
+      if (batch === 1) this.#raw.matvecF16(w, x, y, nCols, rowStart, rowEnd);
+      else this.#raw.matmulF16(w, x, y, nCols, nRows, batch, rowStart, rowEnd);
+    } else {
+      if (batch === 1) this.#raw.matvecF32(w, x, y, nCols, rowStart, rowEnd);
+      else this.#raw.matmulF32(w, x, y, nCols, nRows, batch, rowStart, rowEnd);
+    }
+  }
+
+  /** W (nRows, nCols) f16 bits @ x (batch, nCols) f32 -> y (batch, nRows), rows [rowStart, rowEnd). */
+  matmulF16(
+    w: number,
+    x: number,
+    y: number,
+    nRows: number,
+    nCols: number,
+    batch: number,
+    rowStart: number,
+    rowEnd: number,
+  ): void {
+    this.#floatMatmul(true, w, x, y, nRows, nCols, batch, rowStart, rowEnd);
+  }
+
+  /** W (nRows, nCols) f32 @ x (batch, nCols) -> y (batch, nRows), rows [rowStart, rowEnd). */
+  matmulF32(
+    w: number,
+    x: number,
+    y: number,
+    nRows: number,
+    nCols: number,
+    batch: number,
+    rowStart: number,
+    rowEnd: number,
+  ): void {
+    this.#floatMatmul(false, w, x, y, nRows, nCols, batch, rowStart, rowEnd);
+  }
+
+  /** out = rmsnorm(x) * w, n floats; out may alias x. */
+  rmsNorm(x: number, w: number, out: number, n: number, eps: number): void {
+    const what = "apply RMSNorm";
+    checkDim(what, "n", n);
+    this.#ptr(what, "x", x, 4 * n, 4);
+    this.#ptr(what, "weight", w, 4 * n, 4);
+    this.#ptr(what, "out", out, 4 * n, 4);
+    if (out !== x) this.#noOverlap(what, "out", out, 4 * n, "x", x, 4 * n);
+    this.#noOverlap(what, "out", out, 4 * n, "weight", w, 4 * n);
+    if (!(eps >= 0)) throw new RangeError(`Cannot ${what}: eps ${eps} is negative`);
+    this.#raw.rmsNorm(x, w, out, n, eps);
+  }
+
+  /** In-place softmax of n floats. */
+  softmax(x: number, n: number): void {
+    checkDim("apply softmax", "n", n);
+    this.#ptr("apply softmax", "x", x, 4 * n, 4);
+    this.#raw.softmax(x, n);
+  }
+
+  /** In-place RoPE on x (nHeads, headSize). */
+  rope(x: number, nHeads: number, headSize: number, pos: number, theta: number): void {
+    const what = "apply RoPE";
+    checkDim(what, "nHeads", nHeads);
+    checkDim(what, "headSize", headSize);
+    if (headSize % 2 !== 0) throw new RangeError(`Cannot ${what}: headSize ${headSize} is odd`);
+    if (!Number.isInteger(pos) || pos < 0 || pos > 0x7fffffff) {
+      throw new RangeError(`Cannot ${what}: pos ${pos} is not a non-negative integer`);
+    }
+    if (!(theta > 0)) throw new RangeError(`Cannot ${what}: theta ${theta} is not positive`);
+    this.#ptr(what, "x", x, 4 * nHeads * headSize, 4);
+    this.#raw.rope(x, nHeads, headSize, pos, theta);
+  }
+
+  /** out = silu(gate) * up, n floats; out may alias gate or up. */
+  siluGate(gate: number, up: number, out: number, n: number): void {
+    const what = "apply SiLU gate";
+    checkDim(what, "n", n);
+    this.#ptr(what, "gate", gate, 4 * n, 4);
+    this.#ptr(what, "up", up, 4 * n, 4);
+    this.#ptr(what, "out", out, 4 * n, 4);
+    if (out !== gate) this.#noOverlap(what, "out", out, 4 * n, "gate", gate, 4 * n);
+    if (out !== up) this.#noOverlap(what, "out", out, 4 * n, "up", up, 4 * n);
+    this.#raw.siluGate(gate, up, out, n);
+  }
+
+  /** Attention for one query: q, out (nHeads, headSize); k, v (nPos, nKvHeads, headSize); att nPos f32 scratch. */
+  attention(
+    q: number,
+    k: number,
+    v: number,
+    out: number,
+    att: number,
+    shape: AttentionShape & { kvF16: boolean },
+  ): void {
+    const what = "compute attention";
+    const { nHeads, nKvHeads, headSize, nPos } = shape;
+    const fake = (n: number) => ({ length: n });
+    const qn = nHeads * headSize;
+    const [kvDim, , scale] = checkAttention(
+      fake(qn) as Float32Array,
+      fake(nPos * nKvHeads * headSize),
+      fake(nPos * nKvHeads * headSize),
+      fake(qn) as Float32Array,
+      shape,
+    );
+    const es = shape.kvF16 ? 2 : 4;
+    const kvBytes = es * nPos * kvDim;
+    this.#ptr(what, "q", q, 4 * qn, 4);
+    this.#ptr(what, "k", k, kvBytes, es);
+    this.#ptr(what, "v", v, kvBytes, es);
+    this.#ptr(what, "out", out, 4 * qn, 4);
+    this.#ptr(what, "att", att, 4 * nPos, 4);
+    for (
+      const [name, p, n] of [["q", q, 4 * qn], ["k", k, kvBytes], ["v", v, kvBytes], ["att", att, 4 * nPos]] as const
+    ) {
+      this.#noOverlap(what, "out", out, 4 * qn, name, p, n);
+    }
+    this.#noOverlap(what, "att", att, 4 * nPos, "q", q, 4 * qn);
+    this.#noOverlap(what, "att", att, 4 * nPos, "k", k, kvBytes);
+    this.#noOverlap(what, "att", att, 4 * nPos, "v", v, kvBytes);
+    this.#raw.attention(q, k, v, out, att, nHeads, nKvHeads, headSize, nPos, shape.kvF16 ? 1 : 0, scale);
+  }
+
+  /** Reads nBytes (multiple of 64) at p (16-aligned); the bandwidth baseline. */
+  streamRead(p: number, nBytes: number): number {
+    const what = "stream memory";
+    checkDim(what, "nBytes", nBytes);
+    if (nBytes % 64 !== 0) throw new RangeError(`Cannot ${what}: ${nBytes} bytes is not a multiple of 64`);
+    this.#ptr(what, "p", p, nBytes, 16);
+    return this.#raw.streamRead(p, nBytes);
+  }
+}
+
+/** One kernels instance: its memory, arena, raw exports, checked pointer API and the typed-array API. */
+export class WasmKernels implements Kernels {
+  readonly name = "wasm";
+  readonly memory: WebAssembly.Memory;
+  readonly raw: KernelExports;
+  readonly arena: Arena;
+  readonly ptr: WasmPtrKernels;
+
+  constructor(memory: WebAssembly.Memory, raw: KernelExports, arenaStart?: number) {
+    this.memory = memory;
+    this.raw = raw;
+    const base = Math.ceil(Math.max(raw.heapBase(), arenaStart ?? 0) / 64) * 64;
+    this.arena = new Arena(memory, base);
+    this.ptr = new WasmPtrKernels(raw, memory, raw.heapBase());
+  }
+
+  /** Runs fn with temporary arena allocations released afterwards. */
+  #temp<T>(fn: (a: Arena) => T): T {
+    const m = this.arena.mark();
+    try {
+      return fn(this.arena);
+    } finally {
+      this.arena.reset(m);
+    }
+  }
+
+  quantizeRowQ4_0(x: Float32Array, out: Uint8Array): void {
+    checkQuantShape("quantize Q4_0 row", x.length, QK4_0, out.length, BLOCK_Q4_0_BYTES);
+    this.#temp((a) => {
+      const xp = a.put(x), op = a.alloc(out.length);
+      this.ptr.quantizeRowQ4_0(xp, op, x.length);
+      out.set(a.u8(op, out.length));
+    });
+  }
+
+  dequantizeRowQ4_0(blocks: Uint8Array, out: Float32Array): void {
+    checkQuantShape("dequantize Q4_0 row", out.length, QK4_0, blocks.length, BLOCK_Q4_0_BYTES);
+    this.#temp((a) => {
+      const bp = a.put(blocks), op = a.alloc(4 * out.length);
+      this.ptr.dequantizeRowQ4_0(bp, op, out.length);
+      out.set(a.f32(op, out.length));
+    });
+  }
+
+  quantizeRowQ8_0(x: Float32Array, out: Uint8Array): void {
+    checkQuantShape("quantize Q8_0 row", x.length, QK4_0, out.length, BLOCK_Q8_0_BYTES);
+    this.#temp((a) => {
+      const xp = a.put(x), op = a.alloc(out.length);
+      this.ptr.quantizeRowQ8_0(xp, op, x.length);
+      out.set(a.u8(op, out.length));
+    });
+  }
+
+  dequantizeRowQ8_0(blocks: Uint8Array, out: Float32Array): void {
+    checkQuantShape("dequantize Q8_0 row", out.length, QK4_0, blocks.length, BLOCK_Q8_0_BYTES);
+    this.#temp((a) => {
+      const bp = a.put(blocks), op = a.alloc(4 * out.length);
+      this.ptr.dequantizeRowQ8_0(bp, op, out.length);
+      out.set(a.f32(op, out.length));
+    });
+  }
+
+  f16ToF32(src: Uint16Array, dst: Float32Array): void {
+    checkLength("convert f16 to f32", "dst", dst, src.length);
+    this.#temp((a) => {
+      const sp = a.put(src), dp = a.alloc(4 * src.length);
+      this.ptr.f16ToF32(sp, dp, src.length);
+      dst.set(a.f32(dp, src.length));
+    });
+  }
+
+  f32ToF16(src: Float32Array, dst: Uint16Array): void {
+    checkLength("convert f32 to f16", "dst", dst, src.length);
+    this.#temp((a) => {
+      const sp = a.put(src), dp = a.alloc(2 * src.length);
+      this.ptr.f32ToF16(sp, dp, src.length);
+      dst.set(a.u16(dp, src.length));
+    });
+  }
+
+  bf16ToF32(src: Uint16Array, dst: Float32Array): void {
+    checkLength("convert bf16 to f32", "dst", dst, src.length);
+    this.#temp((a) => {
+      const sp = a.put(src), dp = a.alloc(4 * src.length);
+      this.ptr.bf16ToF32(sp, dp, src.length);
+      dst.set(a.f32(dp, src.length));
+    });
+  }
+
+  /** Quantizes batch rows of x into Q8A rows (q8AStride apart); returns the pointer. */
+  #acts(a: Arena, x: Float32Array, nCols: number, batch: number): number {
+    const stride = q8AStride(nCols);
+    const xp = a.put(x);
+    const acts = a.alloc(stride * batch);
+    for (let t = 0; t < batch; t++) this.ptr.quantizeQ8A(xp + 4 * t * nCols, acts + t * stride, nCols);
+    return acts;
+  }
+
+  #copyRows(a: Arena, yp: number, y: Float32Array, nRows: number, batch: number, r0: number, r1: number): void {
+    const all = a.f32(yp, batch * nRows);
+    for (let t = 0; t < batch; t++) y.set(all.subarray(t * nRows + r0, t * nRows + r1), t * nRows + r0);
+  }
+
+  #checkQuant(
+    what: string,
+    blockBytes: number,
+    w: Uint8Array,
+    x: Float32Array,
+    y: Float32Array,
+    nRows: number,
+    nCols: number,
+    batch: number,
+  ): void {
+    checkDim(what, "nRows", nRows);
+    checkDim(what, "nCols", nCols);
+    checkDim(what, "batch", batch);
+    if (nCols % QK4_0 !== 0) throw new RangeError(`Cannot ${what}: length ${nCols} is not a multiple of 32`);
+    checkLength(what, "weight bytes", w, nRows * (nCols / QK4_0) * blockBytes);
+    checkLength(what, "x", x, batch * nCols);
+    checkLength(what, "y", y, batch * nRows);
+  }
+
+  matmulQ4_0(
+    w: Uint8Array,
+    x: Float32Array,
+    y: Float32Array,
+    nRows: number,
+    nCols: number,
+    batch: number,
+    range: RowRange = {},
+  ): void {
+    const what = "multiply Q4_0 matrix";
+    this.#checkQuant(what, BLOCK_Q4_0_BYTES, w, x, y, nRows, nCols, batch);
+    const [r0, r1] = resolveRows(what, nRows, range);
+    this.#temp((a) => {
+      const src = a.put(w, 1);
+      const wr = a.alloc(repackedQ4_0Bytes(nRows, nCols));
+      this.ptr.repackQ4_0(src, wr, nRows, nCols);
+      const acts = this.#acts(a, x, nCols, batch);
+      const yp = a.alloc(4 * batch * nRows);
+      const scratch = a.alloc(32 * batch);
+      const start = r0 - (r0 % Q4_0R_ROWS);
+      this.ptr.matmulQ4_0R(wr, acts, q8AStride(nCols), yp, nRows, nCols, batch, start, r1, scratch);
+      this.#copyRows(a, yp, y, nRows, batch, r0, r1);
+    });
+  }
+
+  matvecQ4_0(w: Uint8Array, x: Float32Array, y: Float32Array, nRows: number, nCols: number, range?: RowRange): void {
+    this.matmulQ4_0(w, x, y, nRows, nCols, 1, range);
+  }
+
+  matmulQ8_0(
+    w: Uint8Array,
+    x: Float32Array,
+    y: Float32Array,
+    nRows: number,
+    nCols: number,
+    batch: number,
+    range: RowRange = {},
+  ): void {
+    const what = "multiply Q8_0 matrix";
+    this.#checkQuant(what, BLOCK_Q8_0_BYTES, w, x, y, nRows, nCols, batch);
+    const [r0, r1] = resolveRows(what, nRows, range);
+    this.#temp((a) => {
+      const wp = a.put(w, 1);
+      const acts = this.#acts(a, x, nCols, batch);
+      const yp = a.alloc(4 * batch * nRows);
+      this.ptr.matmulQ8_0(wp, acts, q8AStride(nCols), yp, nRows, nCols, batch, r0, r1);
+      this.#copyRows(a, yp, y, nRows, batch, r0, r1);
+    });
+  }
+
+  matvecQ8_0(w: Uint8Array, x: Float32Array, y: Float32Array, nRows: number, nCols: number, range?: RowRange): void {
+    this.matmulQ8_0(w, x, y, nRows, nCols, 1, range);
+  }
+
+  #matmulFloat(
+    f16: boolean,
+    w: Uint16Array | Float32Array,
+    x: Float32Array,
+    y: Float32Array,
+    nRows: number,
+    nCols: number,
+    batch: number,
+    range: RowRange,
+  ): void {
+    const what = f16 ? "multiply F16 matrix" : "multiply F32 matrix";
+    checkDim(what, "nRows", nRows);
+    checkDim(what, "nCols", nCols);
+    checkDim(what, "batch", batch);
+    checkLength(what, "w", w, nRows * nCols);
+    checkLength(what, "x", x, batch * nCols);
+    checkLength(what, "y", y, batch * nRows);
+    const [r0, r1] = resolveRows(what, nRows, range);
+    this.#temp((a) => {
+      const wp = a.put(w), xp = a.put(x), yp = a.alloc(4 * batch * nRows);
+      if (f16) this.ptr.matmulF16(wp, xp, yp, nRows, nCols, batch, r0, r1);
+      else this.ptr.matmulF32(wp, xp, yp, nRows, nCols, batch, r0, r1);
+      this.#copyRows(a, yp, y, nRows, batch, r0, r1);
+    });
+  }
+
+  matmulF16(
+    w: Uint16Array,
+    x: Float32Array,
+    y: Float32Array,
+    nRows: number,
+    nCols: number,
+    batch: number,
+    range: RowRange = {},
+  ): void {
+    this.#matmulFloat(true, w, x, y, nRows, nCols, batch, range);
+  }
+
+  matvecF16(
+    w: Uint16Array,
+    x: Float32Array,
+    y: Float32Array,
+    nRows: number,
+    nCols: number,
+    range: RowRange = {},
+  ): void {
+    this.#matmulFloat(true, w, x, y, nRows, nCols, 1, range);
+  }
+
+  matmulF32(
+    w: Float32Array,
+    x: Float32Array,
+    y: Float32Array,
+    nRows: number,
+    nCols: number,
+    batch: number,
+    range: RowRange = {},
+  ): void {
+    this.#matmulFloat(false, w, x, y, nRows, nCols, batch, range);
+  }
+
+  matvecF32(
+    w: Float32Array,
+    x: Float32Array,
+    y: Float32Array,
+    nRows: number,
+    nCols: number,
+    range: RowRange = {},
+  ): void {
+    this.#matmulFloat(false, w, x, y, nRows, nCols, 1, range);
+  }
+
+  rmsNorm(x: Float32Array, weight: Float32Array, out: Float32Array, eps: number): void {
+    checkDim("apply RMSNorm", "n", x.length);
+    checkLength("apply RMSNorm", "weight", weight, x.length);
+    checkLength("apply RMSNorm", "out", out, x.length);
+    this.#temp((a) => {
+      const xp = a.put(x), wp = a.put(weight), op = a.alloc(4 * x.length);
+      this.ptr.rmsNorm(xp, wp, op, x.length, eps);
+      out.set(a.f32(op, x.length));
+    });
+  }
+
+  softmax(x: Float32Array): void {
+    checkDim("apply softmax", "n", x.length);
+    this.#temp((a) => {
+      const xp = a.put(x);
+      this.ptr.softmax(xp, x.length);
+      x.set(a.f32(xp, x.length));
+    });
+  }
+
+  rope(x: Float32Array, nHeads: number, headSize: number, pos: number, theta: number): void {
+    checkLength("apply RoPE", "x", x, nHeads * headSize);
+    this.#temp((a) => {
+      const xp = a.put(x);
+      this.ptr.rope(xp, nHeads, headSize, pos, theta);
+      x.set(a.f32(xp, x.length));
+    });
+  }
+
+  siluGate(gate: Float32Array, up: Float32Array, out: Float32Array): void {
+    checkDim("apply SiLU gate", "n", gate.length);
+    checkLength("apply SiLU gate", "up", up, gate.length);
+    checkLength("apply SiLU gate", "out", out, gate.length);
+    this.#temp((a) => {
+      const gp = a.put(gate), up_ = a.put(up), op = a.alloc(4 * gate.length);
+      this.ptr.siluGate(gp, up_, op, gate.length);
+      out.set(a.f32(op, gate.length));
+    });
+  }
+
+  attention(
+    q: Float32Array,
+    k: Float32Array | Uint16Array,
+    v: Float32Array | Uint16Array,
+    out: Float32Array,
+    shape: AttentionShape,
+  ): void {
+    const kvF16 = k instanceof Uint16Array;
+    if (kvF16 !== (v instanceof Uint16Array)) throw new TypeError("Cannot compute attention: K and V dtypes differ");
+    const [kvDim] = checkAttention(q, k, v, out, shape);
+    const n = shape.nPos * kvDim;
+    this.#temp((a) => {
+      const qp = a.put(q), kp = a.put(k.subarray(0, n)), vp = a.put(v.subarray(0, n));
+      const op = a.alloc(4 * out.length), att = a.alloc(4 * shape.nPos);
+      this.ptr.attention(qp, kp, vp, op, att, { ...shape, kvF16 });
+      out.set(a.f32(op, out.length));
+    });
+  }
+}

@@ -1,0 +1,257 @@
+// Matrix-vector and matrix-matrix products: Q4_0 (repacked, "Q4_0R") and Q8_0 weights against Q8A activations,
+// F16 and F32 weights against f32 activations; and the streaming-read baseline.
+// W (nRows, nCols) @ x (nCols,) -> y (nRows,); rows [rowStart, rowEnd) only, y points at row 0.
+// see: wasm/README.md (layouts, alignment), src/kernels/scalar.ts (references)
+import { h2f4 } from "./common";
+
+// ---------------------------------------------------------------------------------------------------------------
+// Q4_0R × Q8A. One group = 8 rows; per block a 160-byte record: f32 d[8], then for half h (rows 4h..4h+3) and
+// k = 0..3 a 16-byte vector whose 4-byte lane i holds bytes 4k..4k+3 of row 4h+i. Low nibbles are elements
+// 4k..4k+3 and high nibbles elements 16+4k..16+4k+3, so a 4-byte splat of the activation quants and a relaxed dot
+// leave one row's partial sum in each i32 lane: no horizontal reductions. Nibbles stay unsigned (0..15, the i7
+// operand); the -8 zero point enters through corr = -8 * sum(x quants), the dot's initial accumulator.
+
+// Adds the dot of one 8-row group over blocks [b0, b1) into acc (two f32x4 at accp, rows 0-3 and 4-7).
+@inline function groupDot(wg: usize, act: usize, xd: usize, xc: usize, b0: i32, b1: i32, accp: usize, add: bool): void {
+  const mask = i8x16.splat(0x0f);
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
+  let wp = wg + <usize>b0 * 160;
+  // hot loop: 8 weight vectors (128 nibble bytes) and 8 activation splats per block, 16 relaxed dots
+  for (let b = b0; b < b1; b++) {
+    const xp = act + (<usize>b << 5);
+    const c = v128.load32_splat(xc + (<usize>b << 2));
+    const x0 = v128.load32_splat(xp), x1 = v128.load32_splat(xp, 4);
+    const x2 = v128.load32_splat(xp, 8), x3 = v128.load32_splat(xp, 12);
+    const x4 = v128.load32_splat(xp, 16), x5 = v128.load32_splat(xp, 20);
+    const x6 = v128.load32_splat(xp, 24), x7 = v128.load32_splat(xp, 28);
+    // per half: 8 pmaddubsw-style i16 dots summed in i16 (|sum| <= 8 * 2 * 15 * 127 = 30480 fits), then one
+    // widening pairwise add to i32 lanes (one row each) plus the zero-point correction
+    let w = v128.load(wp, 32);
+    let t0 = i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(w, mask));
+    let t1 = i16x8.relaxed_dot_i8x16_i7x16_s(x4, v128.and(i16x8.shr_u(w, 4), mask));
+    w = v128.load(wp, 48);
+    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(w, mask)));
+    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x5, v128.and(i16x8.shr_u(w, 4), mask)));
+    w = v128.load(wp, 64);
+    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(w, mask)));
+    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x6, v128.and(i16x8.shr_u(w, 4), mask)));
+    w = v128.load(wp, 80);
+    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(w, mask)));
+    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x7, v128.and(i16x8.shr_u(w, 4), mask)));
+    const s0 = i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(t0, t1)), c);
+    w = v128.load(wp, 96);
+    let u0 = i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(w, mask));
+    let u1 = i16x8.relaxed_dot_i8x16_i7x16_s(x4, v128.and(i16x8.shr_u(w, 4), mask));
+    w = v128.load(wp, 112);
+    u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(w, mask)));
+    u1 = i16x8.add(u1, i16x8.relaxed_dot_i8x16_i7x16_s(x5, v128.and(i16x8.shr_u(w, 4), mask)));
+    w = v128.load(wp, 128);
+    u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(w, mask)));
+    u1 = i16x8.add(u1, i16x8.relaxed_dot_i8x16_i7x16_s(x6, v128.and(i16x8.shr_u(w, 4), mask)));
+    w = v128.load(wp, 144);
+    u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(w, mask)));
+    u1 = i16x8.add(u1, i16x8.relaxed_dot_i8x16_i7x16_s(x7, v128.and(i16x8.shr_u(w, 4), mask)));
+    const s1 = i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(u0, u1)), c);
+    // exact integer block sums -> f32, times d_w (4 rows) * d_x
+    const dx = v128.load32_splat(xd + (<usize>b << 2));
+    acc0 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(s0), f32x4.mul(v128.load(wp), dx), acc0);
+    acc1 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(s1), f32x4.mul(v128.load(wp, 16), dx), acc1);
+    wp += 160;
+  }
+  if (add) {
+    acc0 = f32x4.add(acc0, v128.load(accp));
+    acc1 = f32x4.add(acc1, v128.load(accp, 16));
+  }
+  v128.store(accp, acc0);
+  v128.store(accp, acc1, 16);
+}
+
+// Copies rows [r, min(r+8, rowEnd)) of a group result at src (8 f32) to dst (f32 row r).
+@inline function storeRows(src: usize, dst: usize, r: i32, rowEnd: i32): void {
+  const n = min(8, rowEnd - r);
+  if (n == 8) {
+    v128.store(dst, v128.load(src));
+    v128.store(dst, v128.load(src, 16), 16);
+  } else {
+    for (let i = 0; i < n; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>i << 2)));
+  }
+}
+
+// y[r] = W[r,:] · x for r in [rowStart, rowEnd); w is Q4_0R (16-aligned), act is Q8A of x (16-aligned),
+// y f32 (4-aligned), scratch 32 bytes (16-aligned, not overlapping y). rowStart must be a multiple of 8.
+export function matvecQ4_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32, scratch: usize): void {
+  const nb = nCols >> 5;
+  const xd = act + <usize>nCols;
+  const xc = xd + (<usize>nb << 2);
+  const gBytes = <usize>nb * 160;
+  for (let r = rowStart; r < rowEnd; r += 8) {
+    groupDot(w + <usize>(r >> 3) * gBytes, act, xd, xc, 0, nb, scratch, false);
+    storeRows(scratch, y + (<usize>r << 2), r, rowEnd);
+  }
+}
+
+// Blocks per tile in the batched product: 32 blocks x 160 bytes = 5 KiB of weights stay in L1 across the batch.
+const TILE: i32 = 32;
+
+// Y (batch, nRows) = X (batch, nCols) @ W^T for rows [rowStart, rowEnd): each tile of a group's weights is used by
+// every activation row before moving on. acts: batch Q8A rows, actStride bytes apart (16-aligned, >= nCols*5/4);
+// y row t at y + 4*t*nRows; scratch: 32*batch bytes (16-aligned).
+export function matmulQ4_0R(
+  w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32,
+  rowStart: i32, rowEnd: i32, scratch: usize,
+): void {
+  const nb = nCols >> 5;
+  const gBytes = <usize>nb * 160;
+  for (let r = rowStart; r < rowEnd; r += 8) {
+    const wg = w + <usize>(r >> 3) * gBytes;
+    for (let b0 = 0; b0 < nb; b0 += TILE) {
+      const b1 = min(nb, b0 + TILE);
+      for (let t = 0; t < batch; t++) {
+        const act = acts + <usize>t * <usize>actStride;
+        const xd = act + <usize>nCols;
+        groupDot(wg, act, xd, xd + (<usize>nb << 2), b0, b1, scratch + (<usize>t << 5), b0 > 0);
+      }
+    }
+    for (let t = 0; t < batch; t++) {
+      storeRows(scratch + (<usize>t << 5), y + ((<usize>t * <usize>nRows + <usize>r) << 2), r, rowEnd);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Q8_0 (standard 34-byte blocks, any alignment) × Q8A: signed × signed, so widen to i16 and use the exact
+// i32x4.dot_i16x8_s (the relaxed i7 dot needs one operand in 0..127).
+
+@inline function dotQ8_0Row(wr: usize, act: usize, xd: usize, nb: i32): f32 {
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const wp = wr + <usize>b * 34;
+    const xp = act + (<usize>b << 5);
+    const w0 = v128.load(wp, 2), w1 = v128.load(wp, 18);
+    const x0 = v128.load(xp), x1 = v128.load(xp, 16);
+    let s = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), i16x8.extend_low_i8x16_s(x0));
+    s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), i16x8.extend_high_i8x16_s(x0)));
+    s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), i16x8.extend_low_i8x16_s(x1)));
+    s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), i16x8.extend_high_i8x16_s(x1)));
+    const scale = f32x4.mul(h2f4(i32x4.splat(<i32>load<u16>(wp))), v128.load32_splat(xd + (<usize>b << 2)));
+    acc = f32x4.relaxed_madd(f32x4.convert_i32x4_s(s), scale, acc);
+  }
+  return hsum4(acc);
+}
+
+@inline function hsum4(v: v128): f32 {
+  const a = f32x4.add(v, v128.shuffle<u32>(v, v, 2, 3, 0, 1));
+  return f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1);
+}
+
+// y[r] = W[r,:] · x, r in [rowStart, rowEnd); w: nRows rows of nCols/32 Q8_0 blocks; act: Q8A of x.
+export function matvecQ8_0(w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32): void {
+  const nb = nCols >> 5;
+  const rowBytes = <usize>nb * 34;
+  const xd = act + <usize>nCols;
+  for (let r = rowStart; r < rowEnd; r++) {
+    store<f32>(y + (<usize>r << 2), dotQ8_0Row(w + <usize>r * rowBytes, act, xd, nb));
+  }
+}
+
+// Batched Q8_0: for each weight row, every activation row (the row stays in L1 across the batch).
+export function matmulQ8_0(
+  w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32, rowStart: i32, rowEnd: i32,
+): void {
+  const nb = nCols >> 5;
+  const rowBytes = <usize>nb * 34;
+  for (let r = rowStart; r < rowEnd; r++) {
+    for (let t = 0; t < batch; t++) {
+      const act = acts + <usize>t * <usize>actStride;
+      store<f32>(y + ((<usize>t * <usize>nRows + <usize>r) << 2), dotQ8_0Row(w + <usize>r * rowBytes, act, act + <usize>nCols, nb));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// F16 / F32 weights × f32 x (any nCols; scalar tail).
+
+@inline function dotF16Row(wr: usize, x: usize, n: i32): f32 {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+  let j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const h = v128.load(wr + (<usize>j << 1));
+    const xp = x + (<usize>j << 2);
+    acc0 = f32x4.relaxed_madd(h2f4(i32x4.extend_low_i16x8_u(h)), v128.load(xp), acc0);
+    acc1 = f32x4.relaxed_madd(h2f4(i32x4.extend_high_i16x8_u(h)), v128.load(xp, 16), acc1);
+  }
+  let s = hsum4(f32x4.add(acc0, acc1));
+  for (; j < n; j++) {
+    s += f32x4.extract_lane(h2f4(i32x4.splat(<i32>load<u16>(wr + (<usize>j << 1)))), 0) * load<f32>(x + (<usize>j << 2));
+  }
+  return s;
+}
+
+@inline function dotF32Row(wr: usize, x: usize, n: i32): f32 {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
+  let j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const wp = wr + (<usize>j << 2), xp = x + (<usize>j << 2);
+    acc0 = f32x4.relaxed_madd(v128.load(wp), v128.load(xp), acc0);
+    acc1 = f32x4.relaxed_madd(v128.load(wp, 16), v128.load(xp, 16), acc1);
+    acc2 = f32x4.relaxed_madd(v128.load(wp, 32), v128.load(xp, 32), acc2);
+    acc3 = f32x4.relaxed_madd(v128.load(wp, 48), v128.load(xp, 48), acc3);
+  }
+  for (; j + 4 <= n; j += 4) {
+    acc0 = f32x4.relaxed_madd(v128.load(wr + (<usize>j << 2)), v128.load(x + (<usize>j << 2)), acc0);
+  }
+  let s = hsum4(f32x4.add(f32x4.add(acc0, acc1), f32x4.add(acc2, acc3)));
+  for (; j < n; j++) s += load<f32>(wr + (<usize>j << 2)) * load<f32>(x + (<usize>j << 2));
+  return s;
+}
+
+// y[r] = W[r,:] · x; w f16 bits (2-aligned), x and y f32 (4-aligned).
+export function matvecF16(w: usize, x: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32): void {
+  for (let r = rowStart; r < rowEnd; r++) {
+    store<f32>(y + (<usize>r << 2), dotF16Row(w + ((<usize>r * <usize>nCols) << 1), x, nCols));
+  }
+}
+
+// Batched F16: x (batch, nCols), y (batch, nRows).
+export function matmulF16(w: usize, x: usize, y: usize, nCols: i32, nRows: i32, batch: i32, rowStart: i32, rowEnd: i32): void {
+  for (let r = rowStart; r < rowEnd; r++) {
+    const wr = w + ((<usize>r * <usize>nCols) << 1);
+    for (let t = 0; t < batch; t++) {
+      store<f32>(y + ((<usize>t * <usize>nRows + <usize>r) << 2), dotF16Row(wr, x + ((<usize>t * <usize>nCols) << 2), nCols));
+    }
+  }
+}
+
+// y[r] = W[r,:] · x; all f32 (4-aligned).
+export function matvecF32(w: usize, x: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32): void {
+  for (let r = rowStart; r < rowEnd; r++) {
+    store<f32>(y + (<usize>r << 2), dotF32Row(w + ((<usize>r * <usize>nCols) << 2), x, nCols));
+  }
+}
+
+// Batched F32: x (batch, nCols), y (batch, nRows).
+export function matmulF32(w: usize, x: usize, y: usize, nCols: i32, nRows: i32, batch: i32, rowStart: i32, rowEnd: i32): void {
+  for (let r = rowStart; r < rowEnd; r++) {
+    const wr = w + ((<usize>r * <usize>nCols) << 2);
+    for (let t = 0; t < batch; t++) {
+      store<f32>(y + ((<usize>t * <usize>nRows + <usize>r) << 2), dotF32Row(wr, x + ((<usize>t * <usize>nCols) << 2), nCols));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Baseline: reads nBytes at p (16-aligned, nBytes a multiple of 64) as fast as SIMD loads go; returns an xor so the
+// loads cannot be optimized away. The bandwidth limit a weight-streaming kernel can at best reach.
+export function streamRead(p: usize, nBytes: i32): i32 {
+  let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+  const end = p + <usize>nBytes;
+  for (let q = p; q < end; q += 64) {
+    a0 = v128.xor(a0, v128.load(q));
+    a1 = v128.xor(a1, v128.load(q, 16));
+    a2 = v128.xor(a2, v128.load(q, 32));
+    a3 = v128.xor(a3, v128.load(q, 48));
+  }
+  const a = v128.xor(v128.xor(a0, a1), v128.xor(a2, a3));
+  return i32x4.extract_lane(a, 0) ^ i32x4.extract_lane(a, 1) ^ i32x4.extract_lane(a, 2) ^ i32x4.extract_lane(a, 3);
+}
