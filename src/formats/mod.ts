@@ -13,3 +13,4 @@ export * from "./byte_writer.ts";
 export * from "./gguf.ts";
 export * from "./gguf_writer.ts";
 export * from "./safetensors.ts";
+export * from "./llama2c.ts";
