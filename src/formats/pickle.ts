@@ -146,6 +146,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): PickleVal
     for (let i = 0; i < kv.length; i += 2) {
       const k = kv[i];
       if (!isKey(k)) throw err("Cannot unpickle: dict key is not a string, number or bool", at);
+      // Python would keep the last value; a pickler never writes a key twice, so a repeat is a crafted file.
+      if (d.has(k)) throw err(`Cannot unpickle: duplicate dict key ${JSON.stringify(String(k))}`, at);
       d.set(k, kv[i + 1]);
     }
   };
