@@ -102,7 +102,9 @@ export interface PytorchCheckpoint {
   byName: Map<string, PytorchTensorInfo>;
   /** Key the state dict was nested under ("state_dict", "model", "module"), when it was. */
   nestedUnder?: string;
-  /** Non-tensor entries of the (top-level) dict: numbers, strings, nested dicts, … as unpickled. */
+  /**
+   * Non-tensor entries, as unpickled: the top-level dict's, and when nested the inner dict's as "<key>.<name>".
+   */
   extras: Map<string, unknown>;
   zip: ZipArchive;
 }
@@ -355,9 +357,12 @@ export function readPytorchCheckpoint(src: ByteSource, options: ReadPytorchOptio
   const tensors: PytorchTensorInfo[] = [];
   const byName = new Map<string, PytorchTensorInfo>();
   const extras = new Map<string, unknown>();
+  if (nestedUnder !== undefined) {
+    for (const [k, v] of root as Map<unknown, unknown>) if (k !== nestedUnder) extras.set(String(k), v);
+  }
   for (const [k, v] of dict) {
     if (!isTensor(v)) {
-      extras.set(String(k), v);
+      extras.set(nestedUnder === undefined ? String(k) : `${nestedUnder}.${String(k)}`, v);
       continue;
     }
     if (typeof k !== "string") throw err(`Cannot read PyTorch checkpoint: tensor key ${String(k)} is not a string`);
