@@ -1,0 +1,286 @@
+/**
+ * The engine behind loadEngine(): either the TS reference (llama.ts) or the sharded fast path — shard 0 on the
+ * calling thread, shards 1.. in Workers, each with its own kernel memory (≤ 4 GiB) holding a row slice of every
+ * matrix and its heads of the KV cache, so models larger than one WebAssembly memory run. Prompt tokens go through
+ * in batches (matrix-matrix kernels); the shards meet at SharedArrayBuffer barriers, four per layer.
+ * see: shard.ts, engine_worker.ts, llama.ts
+ */
+import type { ByteSource } from "../core/byte_source.ts";
+import { nBytesOf } from "../core/dtypes.ts";
+import type { TensorInfo } from "../core/tensor.ts";
+import { configFromGgufMetadata, type LlamaConfig } from "./config.ts";
+import type { KernelChoice } from "./kernel_choice.ts";
+import { createShardKernels } from "./kernel_choice.ts";
+import { LlamaReference, loadWeightsF32 } from "./llama.ts";
+import { CTRL, exchangeLayout, ownRows, planShards, Shard, type ShardPlan } from "./shard.ts";
+import { storedTypeOf } from "./shard_kernels.ts";
+import { GLOBAL_KINDS, LAYER_KINDS } from "./tensor_names.ts";
+import { expectedShape, TensorTable } from "./weights.ts";
+
+/** Options of loadEngine(). */
+export interface EngineOptions {
+  /** Threads (= shards, at least as many as the memory needs). Default navigator.hardwareConcurrency. */
+  threads?: number;
+  /** KV cache positions. Default min(model context length, 2048). */
+  contextSize?: number;
+  /** KV cache element type. Default "f16". */
+  kvType?: "f16" | "f32";
+  /** Run the f32 TypeScript reference instead of the fast engine (slow; for checking). */
+  useReference?: boolean;
+  /** Called as weights load: tensors done of total. */
+  onProgress?: (done: number, total: number) => void;
+  /** Kernel implementation of the fast engine. Default "wasm". */
+  kernels?: KernelChoice;
+  /** Tokens per forward batch during prompt processing. Default 64. */
+  maxBatch?: number;
+}
+
+/** A loaded model ready to evaluate tokens. */
+export interface EngineBase {
+  readonly config: LlamaConfig;
+  readonly contextSize: number;
+  readonly metadata: Map<string, unknown>;
+  /** Shards the fast engine runs on (1 for the reference). */
+  readonly nShards: number;
+  /**
+   * Evaluates tokens at positions startPos..startPos+n-1 (overwriting the KV cache there); returns the logits of
+   * the last token (length vocabSize).
+   */
+  eval(tokens: number[], startPos: number): Promise<Float32Array>;
+  close(): void;
+}
+
+/** A model as a reader sees it, plus where workers can read it from. */
+export interface EngineModel {
+  metadata: Map<string, unknown>;
+  tensors: TensorInfo[];
+  source: ByteSource;
+  /** The file path, for workers to open themselves… */
+  path?: string;
+  /** …or the whole file in memory (shared with the workers). */
+  bytes?: Uint8Array;
+}
+
+/** Usable bytes of one shard's memory: 4 GiB less room for scratch and allocator slack. */
+const SHARD_BUDGET = 4 * 2 ** 30 - 256 * 2 ** 20;
+
+/** Bytes the fast engine keeps in kernel memory for a model (weights as stored + KV cache), excluding tok_embd. */
+export function engineBytes(table: TensorTable, contextSize: number, kvType: "f16" | "f32"): number {
+  const c = table.config;
+  let n = 0;
+  for (const kind of [...LAYER_KINDS, ...GLOBAL_KINDS]) {
+    if (kind === "tok_embd") continue;
+    const layers = LAYER_KINDS.includes(kind) ? c.nLayers : 1;
+    for (let l = 0; l < layers; l++) {
+      const t = table.info(kind, LAYER_KINDS.includes(kind) ? l : undefined);
+      const shape = expectedShape(c, kind);
+      const cols = shape[shape.length - 1];
+      const rows = shape.length === 2 ? shape[0] : 1;
+      n += shape.length === 2 ? nBytesOf(storedTypeOf(t.dtype, cols), rows * cols) : cols * 4;
+    }
+  }
+  const kvDim = c.nKvHeads * c.headSize;
+  n += 2 * c.nLayers * contextSize * kvDim * (kvType === "f16" ? 2 : 4);
+  return n;
+}
+
+function defaultThreads(): number {
+  const n = typeof navigator !== "undefined" ? navigator.hardwareConcurrency : 1;
+  return Number.isInteger(n) && n > 0 ? n : 1;
+}
+
+/** Builds an engine over a model (shards load in parallel; resolves when all are ready). */
+export async function createEngine(model: EngineModel, options: EngineOptions = {}): Promise<EngineBase> {
+  const embd = model.tensors.find((t) => t.name === "token_embd.weight");
+  const config = configFromGgufMetadata(model.metadata, embd?.shape[0]);
+  const table = new TensorTable(model, config);
+  const contextSize = options.contextSize ?? Math.min(config.contextLength, 2048);
+  if (!Number.isSafeInteger(contextSize) || contextSize <= 0) {
+    throw new RangeError(`Cannot load model: context size ${contextSize} must be a positive integer`);
+  }
+  const kvType = options.kvType ?? "f16";
+  if (options.useReference) {
+    const ref = new LlamaReference(config, loadWeightsF32(table), contextSize);
+    return {
+      config,
+      contextSize,
+      metadata: model.metadata,
+      nShards: 1,
+      eval(tokens: number[], startPos: number) {
+        checkEval(tokens, startPos, contextSize, config.vocabSize);
+        let logits: Float32Array = new Float32Array(config.vocabSize);
+        for (let i = 0; i < tokens.length; i++) logits = ref.forward(tokens[i], startPos + i);
+        return Promise.resolve(logits);
+      },
+      close() {},
+    };
+  }
+
+  const threads = options.threads ?? defaultThreads();
+  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`Cannot load model: threads ${threads}`);
+  const need = engineBytes(table, contextSize, kvType);
+  const nShards = Math.max(threads, Math.ceil((need * 1.1) / SHARD_BUDGET));
+  const maxBatch = options.maxBatch ?? 64;
+  const plans = planShards(config, nShards, contextSize, kvType, maxBatch);
+  const layout = exchangeLayout(config, maxBatch);
+  const exchange = new SharedArrayBuffer(layout.nBytes);
+  const control = new SharedArrayBuffer(CTRL.SIZE * 4);
+  const ctrl = new Int32Array(control);
+  const exF32 = new Float32Array(exchange);
+  const kernels = options.kernels ?? "wasm";
+  const perShard = config.nLayers * LAYER_KINDS.length + 2;
+  const total = perShard * nShards;
+  let done = 0;
+  const progress = () => options.onProgress?.(++done, total);
+
+  // workers first, so they read their slices while this thread reads shard 0's
+  let shared: SharedArrayBuffer | undefined;
+  if (model.path === undefined) {
+    if (!model.bytes) throw new TypeError("Cannot load model: neither a path nor the bytes were given");
+    if (nShards > 1) {
+      shared = new SharedArrayBuffer(model.bytes.length);
+      new Uint8Array(shared).set(model.bytes);
+    }
+  }
+  const workers: Worker[] = [];
+  const ready: Promise<void>[] = [];
+  const failures: string[] = [];
+  for (let s = 1; s < nShards; s++) {
+    const w = new Worker(new URL("./engine_worker.ts", import.meta.url).href, { type: "module" });
+    workers.push(w);
+    ready.push(
+      new Promise<void>((resolve, reject) => {
+        w.onmessage = (e: MessageEvent<{ type: string; message?: string }>) => {
+          if (e.data.type === "progress") progress();
+          else if (e.data.type === "ready") resolve();
+          else if (e.data.type === "error") {
+            failures.push(e.data.message ?? "unknown error");
+            reject(new Error(`Cannot run model: shard ${s} failed: ${e.data.message}`));
+          }
+        };
+        w.onerror = (e) => {
+          e.preventDefault();
+          reject(new Error(`Cannot run model: shard ${s} worker failed: ${e.message}`));
+        };
+      }),
+    );
+    w.postMessage({
+      plan: plans[s],
+      tensors: model.tensors,
+      path: model.path,
+      bytes: shared,
+      exchange,
+      control,
+      kernels,
+    });
+  }
+  const closeWorkers = () => {
+    Atomics.store(ctrl, CTRL.OP, 2);
+    Atomics.add(ctrl, CTRL.COMMAND, 1);
+    Atomics.notify(ctrl, CTRL.COMMAND);
+    for (const w of workers) w.terminate();
+  };
+  let shard0: Shard;
+  try {
+    const k0 = await createShardKernels(kernels);
+    shard0 = new Shard(
+      plans[0],
+      k0,
+      model.tensors,
+      (off, dst) => model.source.readInto(off, dst),
+      exchange,
+      control,
+      progress,
+    );
+    await Promise.all(ready);
+  } catch (e) {
+    closeWorkers();
+    throw e;
+  }
+  return new ShardedEngine(
+    config,
+    contextSize,
+    model.metadata,
+    table,
+    shard0,
+    plans,
+    exF32,
+    ctrl,
+    layout,
+    closeWorkers,
+  );
+}
+
+function checkEval(tokens: number[], startPos: number, contextSize: number, vocabSize: number): void {
+  if (!Array.isArray(tokens) || tokens.length === 0) throw new RangeError("Cannot evaluate: no tokens");
+  if (!Number.isInteger(startPos) || startPos < 0 || startPos + tokens.length > contextSize) {
+    throw new RangeError(
+      `Cannot evaluate ${tokens.length} tokens at position ${startPos}: the context holds ${contextSize}`,
+    );
+  }
+  for (const t of tokens) {
+    if (!Number.isInteger(t) || t < 0 || t >= vocabSize) {
+      throw new RangeError(`Cannot evaluate: token ${t} is outside the vocabulary [0, ${vocabSize})`);
+    }
+  }
+}
+
+class ShardedEngine implements EngineBase {
+  #closed = false;
+  readonly nShards: number;
+  constructor(
+    readonly config: LlamaConfig,
+    readonly contextSize: number,
+    readonly metadata: Map<string, unknown>,
+    readonly table: TensorTable,
+    readonly shard0: Shard,
+    readonly plans: ShardPlan[],
+    readonly exF32: Float32Array,
+    readonly ctrl: Int32Array,
+    readonly layout: ReturnType<typeof exchangeLayout>,
+    readonly closeWorkers: () => void,
+  ) {
+    this.nShards = plans.length;
+  }
+
+  eval(tokens: number[], startPos: number): Promise<Float32Array> {
+    if (this.#closed) return Promise.reject(new Error("Cannot evaluate: the engine is closed"));
+    try {
+      checkEval(tokens, startPos, this.contextSize, this.config.vocabSize);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const { dim, vocabSize } = this.config;
+    const B = this.plans[0].maxBatch;
+    const ctrl = this.ctrl;
+    for (let i = 0; i < tokens.length; i += B) {
+      const n = Math.min(B, tokens.length - i);
+      for (let b = 0; b < n; b++) {
+        // tok_embd row (dim,) of each token, dequantized from the file
+        this.exF32.set(this.table.rowsF32("tok_embd", undefined, tokens[i + b], 1), this.layout.xIn / 4 + b * dim);
+      }
+      Atomics.store(ctrl, CTRL.N_TOKENS, n);
+      Atomics.store(ctrl, CTRL.START_POS, startPos + i);
+      Atomics.store(ctrl, CTRL.WANT_LOGITS, i + n === tokens.length ? 1 : 0);
+      Atomics.store(ctrl, CTRL.OP, 1);
+      Atomics.add(ctrl, CTRL.COMMAND, 1);
+      Atomics.notify(ctrl, CTRL.COMMAND);
+      try {
+        this.shard0.forward();
+      } catch (e) {
+        this.close();
+        return Promise.reject(e);
+      }
+    }
+    const l = this.layout.logits / 4;
+    return Promise.resolve(this.exF32.slice(l, l + vocabSize));
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.closeWorkers();
+  }
+}
+
+export { ownRows };

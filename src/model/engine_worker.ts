@@ -1,0 +1,80 @@
+/**
+ * Worker entry of the fast engine: builds one Shard (its own kernel memory ≤ 4 GiB), reading its weight slices
+ * straight from the model file (or from shared bytes), then serves forward commands posted through the control
+ * SharedArrayBuffer until told to exit. No message round-trips while running.
+ * see: engine.ts (the calling side), shard.ts
+ */
+/// <reference lib="deno.worker" />
+import { CTRL, Shard, type ShardPlan } from "./shard.ts";
+import type { TensorInfo } from "../core/tensor.ts";
+import { createShardKernels, type KernelChoice } from "./kernel_choice.ts";
+
+/** The one message a worker receives. */
+export interface WorkerInit {
+  plan: ShardPlan;
+  tensors: TensorInfo[];
+  /** Model file to read the slices from… */
+  path?: string;
+  /** …or the whole model in shared memory. */
+  bytes?: SharedArrayBuffer;
+  exchange: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  kernels: KernelChoice;
+}
+
+self.onmessage = async (e: MessageEvent<WorkerInit>) => {
+  const init = e.data;
+  const ctrl = new Int32Array(init.control);
+  let shard: Shard;
+  let file: Deno.FsFile | undefined;
+  try {
+    const kernels = await createShardKernels(init.kernels);
+    let readInto: (off: number, dst: Uint8Array) => void;
+    if (init.path !== undefined) {
+      const f = Deno.openSync(init.path, { read: true });
+      file = f;
+      readInto = (off, dst) => {
+        f.seekSync(off, Deno.SeekMode.Start);
+        let done = 0;
+        while (done < dst.length) {
+          const n = f.readSync(dst.subarray(done));
+          if (!n) throw new RangeError(`Cannot read "${init.path}": file ended at byte ${off + done}`);
+          done += n;
+        }
+      };
+    } else {
+      const all = new Uint8Array(init.bytes!);
+      readInto = (off, dst) => dst.set(all.subarray(off, off + dst.length));
+    }
+    shard = new Shard(
+      init.plan,
+      kernels,
+      init.tensors,
+      readInto,
+      init.exchange,
+      init.control,
+      () => self.postMessage({ type: "progress" }),
+    );
+  } catch (err) {
+    self.postMessage({ type: "error", message: (err as Error).message });
+    return;
+  } finally {
+    file?.close();
+  }
+  // read the command counter before saying ready: the caller may start a forward as soon as it hears from us
+  let seen = Atomics.load(ctrl, CTRL.COMMAND);
+  self.postMessage({ type: "ready", memoryBytes: shard.memoryBytes });
+  for (;;) {
+    while (Atomics.load(ctrl, CTRL.COMMAND) === seen) Atomics.wait(ctrl, CTRL.COMMAND, seen, 1000);
+    seen = Atomics.load(ctrl, CTRL.COMMAND);
+    if (Atomics.load(ctrl, CTRL.OP) !== 1) break;
+    try {
+      shard.forward();
+    } catch (err) {
+      Atomics.store(ctrl, CTRL.FAILED, 1);
+      Atomics.notify(ctrl, CTRL.ROUND);
+      self.postMessage({ type: "error", message: (err as Error).message });
+    }
+  }
+  self.close();
+};

@@ -1,0 +1,358 @@
+/**
+ * One shard of the fast engine: a slice of every weight matrix (split by output rows; q/k/v and the KV cache by
+ * key/value heads) in its own linear memory, and the per-layer forward over a batch of tokens. Shards exchange
+ * activations through one SharedArrayBuffer and meet at a barrier four times per layer (SharedArrayBuffer +
+ * Atomics, no messages). Shard 0 runs on the calling thread, the others in Workers (engine_worker.ts).
+ * see: Megatron-LM tensor parallelism (row splits), llama2.c run.c (the per-layer order), engine.ts
+ */
+import { nBytesOf } from "../core/dtypes.ts";
+import type { DType } from "../core/dtypes.ts";
+import type { TensorInfo } from "../core/tensor.ts";
+import type { LlamaConfig } from "./config.ts";
+import { type LayerOps, type MatrixSlice, type ShardKernels, storedTypeOf } from "./shard_kernels.ts";
+import { LAYER_KINDS, type TensorKind, tensorName } from "./tensor_names.ts";
+import { expectedShape } from "./weights.ts";
+
+/** Which part of the model a shard owns: half-open ranges of heads and rows. */
+export interface ShardPlan {
+  shard: number;
+  nShards: number;
+  config: LlamaConfig;
+  contextSize: number;
+  kvType: "f16" | "f32";
+  maxBatch: number;
+  /** Own key/value heads [kvHead0, kvHead1); the query heads that read them come along. */
+  kvHead0: number;
+  kvHead1: number;
+  /** Own rows of attn_output and ffn_down (model dim). */
+  dimRow0: number;
+  dimRow1: number;
+  /** Own rows of ffn_gate / ffn_up (hidden dim). */
+  hidRow0: number;
+  hidRow1: number;
+  /** Own rows of the classifier (vocabulary). */
+  vocabRow0: number;
+  vocabRow1: number;
+}
+
+function split(n: number, parts: number, i: number, align = 1): [number, number] {
+  const units = Math.ceil(n / align);
+  const a = Math.floor((units * i) / parts) * align;
+  const b = Math.min(n, Math.floor((units * (i + 1)) / parts) * align);
+  return [Math.min(a, n), i === parts - 1 ? n : b];
+}
+
+/** Splits a model into `nShards` plans of (nearly) equal work. */
+export function planShards(
+  config: LlamaConfig,
+  nShards: number,
+  contextSize: number,
+  kvType: "f16" | "f32",
+  maxBatch: number,
+): ShardPlan[] {
+  if (!Number.isInteger(nShards) || nShards < 1) throw new RangeError(`Cannot plan shards: count ${nShards}`);
+  return Array.from({ length: nShards }, (_, s) => {
+    const [kvHead0, kvHead1] = split(config.nKvHeads, nShards, s);
+    const [dimRow0, dimRow1] = split(config.dim, nShards, s, 16);
+    const [hidRow0, hidRow1] = split(config.hiddenDim, nShards, s, 16);
+    const [vocabRow0, vocabRow1] = split(config.vocabSize, nShards, s, 16);
+    return {
+      shard: s,
+      nShards,
+      config,
+      contextSize,
+      kvType,
+      maxBatch,
+      kvHead0,
+      kvHead1,
+      dimRow0,
+      dimRow1,
+      hidRow0,
+      hidRow1,
+      vocabRow0,
+      vocabRow1,
+    };
+  });
+}
+
+/** The row range of `kind` that a plan owns. */
+export function ownRows(p: ShardPlan, kind: TensorKind): [number, number] {
+  const hs = p.config.headSize;
+  const kvMul = p.config.nHeads / p.config.nKvHeads;
+  switch (kind) {
+    case "attn_q":
+      return [p.kvHead0 * kvMul * hs, p.kvHead1 * kvMul * hs];
+    case "attn_k":
+    case "attn_v":
+      return [p.kvHead0 * hs, p.kvHead1 * hs];
+    case "attn_output":
+    case "ffn_down":
+      return [p.dimRow0, p.dimRow1];
+    case "ffn_gate":
+    case "ffn_up":
+      return [p.hidRow0, p.hidRow1];
+    case "output":
+      return [p.vocabRow0, p.vocabRow1];
+    default:
+      return [0, expectedShape(p.config, kind)[0]];
+  }
+}
+
+/** Bytes of the shared exchange buffer for a config and batch: x, att, proj (B, dim), hid (B, hidden), logits. */
+export function exchangeLayout(c: LlamaConfig, maxBatch: number) {
+  const f = 4;
+  const xIn = 0;
+  const att = xIn + maxBatch * c.dim * f;
+  const proj = att + maxBatch * c.dim * f;
+  const hid = proj + maxBatch * c.dim * f;
+  const logits = hid + maxBatch * c.hiddenDim * f;
+  const nBytes = logits + c.vocabSize * f;
+  return { xIn, att, proj, hid, logits, nBytes };
+}
+
+/** Slots of the control Int32Array. */
+export const CTRL = {
+  /** Barrier: threads arrived in the current round. */
+  ARRIVED: 0,
+  /** Barrier: round counter (waiters Atomics.wait on it). */
+  ROUND: 1,
+  /** Command counter: bumped by shard 0 to start a forward; workers Atomics.wait on it. */
+  COMMAND: 2,
+  /** Command: 1 = forward, 2 = exit. */
+  OP: 3,
+  N_TOKENS: 4,
+  START_POS: 5,
+  /** 1 when logits of the last token are wanted. */
+  WANT_LOGITS: 6,
+  /** Set by a shard that failed; the others stop at the next barrier. */
+  FAILED: 7,
+  /** Workers that finished loading. */
+  READY: 8,
+  SIZE: 16,
+} as const;
+
+/** Spin this many times on the round counter before Atomics.wait (a few µs; 2 cores must not idle-spin long). */
+const SPIN = 2000;
+
+/** A reusable barrier over the control array for `n` threads. Throws when another shard failed. */
+export function barrier(ctrl: Int32Array, n: number): void {
+  if (n === 1) return;
+  const round = Atomics.load(ctrl, CTRL.ROUND);
+  if (Atomics.add(ctrl, CTRL.ARRIVED, 1) === n - 1) {
+    Atomics.store(ctrl, CTRL.ARRIVED, 0);
+    Atomics.add(ctrl, CTRL.ROUND, 1);
+    Atomics.notify(ctrl, CTRL.ROUND);
+  } else {
+    let spins = 0;
+    while (Atomics.load(ctrl, CTRL.ROUND) === round) {
+      if (Atomics.load(ctrl, CTRL.FAILED) !== 0) break;
+      if (++spins > SPIN) Atomics.wait(ctrl, CTRL.ROUND, round, 50);
+    }
+  }
+  if (Atomics.load(ctrl, CTRL.FAILED) !== 0) throw new Error("Cannot run model: another shard failed");
+}
+
+/** Reads `nBytes` at an absolute file offset into `dst` (FileSource.readInto or a memory copy). */
+export type ReadInto = (byteOffset: number, dst: Uint8Array) => void;
+
+/** A shard's weights, caches and scratch in its kernel memory, and its part of the forward pass. */
+export class Shard {
+  readonly plan: ShardPlan;
+  readonly #k: ShardKernels;
+  readonly #ctrl: Int32Array;
+  readonly #ex: ReturnType<typeof exchangeLayout>;
+  readonly #exF32: Float32Array;
+  readonly #layers: Map<TensorKind, MatrixSlice | number>[] = [];
+  #outputNorm = 0;
+  #output!: MatrixSlice;
+  // scratch pointers (f32 unless noted)
+  readonly #x: number; // (B, dim) residual stream, full width on every shard
+  readonly #xb: number; // (B, dim) normed input
+  readonly #q: number; // (B, ownQ)
+  readonly #kv: number; // (B, ownKv) k, then v
+  readonly #att: number; // (B, ownQ) attention output of own heads
+  readonly #full: number; // (B, max(dim, hidden)) a gathered exchange buffer
+  readonly #rows: number; // (B, max own rows) matmul output
+  readonly #hb2: number; // (B, ownHid)
+  readonly #keyCache: number; // (layer, ctx, ownKv) f16 or f32
+  readonly #valueCache: number;
+  readonly #ownQ: number;
+  readonly #ownKv: number;
+
+  constructor(
+    plan: ShardPlan,
+    kernels: ShardKernels,
+    tensors: TensorInfo[],
+    readInto: ReadInto,
+    exchange: SharedArrayBuffer,
+    control: SharedArrayBuffer,
+    onTensor?: () => void,
+  ) {
+    this.plan = plan;
+    this.#k = kernels;
+    this.#ctrl = new Int32Array(control);
+    this.#ex = exchangeLayout(plan.config, plan.maxBatch);
+    this.#exF32 = new Float32Array(exchange);
+    const c = plan.config;
+    const B = plan.maxBatch;
+    const byName = new Map(tensors.map((t) => [t.name, t]));
+    const tensor = (kind: TensorKind, layer?: number): TensorInfo => {
+      let t = byName.get(tensorName("gguf", kind, layer));
+      if (!t && kind === "output") t = byName.get(tensorName("gguf", "tok_embd"));
+      if (!t) throw new RangeError(`Cannot load shard: tensor "${tensorName("gguf", kind, layer)}" is missing`);
+      return t;
+    };
+    const load = (kind: TensorKind, layer?: number): MatrixSlice | number => {
+      const t = tensor(kind, layer);
+      const [r0, r1] = ownRows(plan, kind);
+      const cols = t.shape.length === 2 ? t.shape[1] : t.shape[0];
+      const rows = r1 - r0;
+      if (t.shape.length === 1) {
+        // a norm weight: always f32 (the kernels take f32 gains)
+        const ptr = kernels.alloc(cols * 4);
+        kernels.loadRows(t.dtype, "F32", readBytes(readInto, t, 0, 1, cols), ptr, 1, cols);
+        onTensor?.();
+        return ptr;
+      }
+      const stored = storedTypeOf(t.dtype, cols);
+      const slice: MatrixSlice = { dtype: stored, rows, cols, ptr: 0 };
+      slice.ptr = kernels.allocMatrix(stored, rows, cols);
+      // read in chunks of ≤ 16 MiB so a 7B classifier slice does not need a second full-size copy
+      const rowBytes = nBytesOf(t.dtype, cols);
+      const chunk = Math.max(1, Math.floor((16 << 20) / rowBytes));
+      for (let r = 0; r < rows; r += chunk) {
+        const n = Math.min(chunk, rows - r);
+        kernels.loadMatrixRows(slice, t.dtype, readBytes(readInto, t, r0 + r, n, cols), r, n);
+      }
+      onTensor?.();
+      return slice;
+    };
+    for (let l = 0; l < c.nLayers; l++) {
+      const m = new Map<TensorKind, MatrixSlice | number>();
+      for (const kind of LAYER_KINDS) m.set(kind, load(kind, l));
+      this.#layers.push(m);
+    }
+    this.#outputNorm = load("output_norm") as number;
+    this.#output = load("output") as MatrixSlice;
+
+    const hs = c.headSize;
+    const kvMul = c.nHeads / c.nKvHeads;
+    this.#ownKv = (plan.kvHead1 - plan.kvHead0) * hs;
+    this.#ownQ = this.#ownKv * kvMul;
+    const f = 4;
+    this.#x = kernels.alloc(B * c.dim * f);
+    this.#xb = kernels.alloc(B * c.dim * f);
+    this.#q = kernels.alloc(B * Math.max(1, this.#ownQ) * f);
+    this.#kv = kernels.alloc(B * Math.max(1, this.#ownKv) * f);
+    this.#att = kernels.alloc(B * Math.max(1, this.#ownQ) * f);
+    this.#full = kernels.alloc(B * Math.max(c.dim, c.hiddenDim) * f);
+    const maxRows = Math.max(this.#ownQ, plan.dimRow1 - plan.dimRow0, plan.hidRow1 - plan.hidRow0, 1);
+    this.#rows = kernels.alloc(B * maxRows * f);
+    this.#hb2 = kernels.alloc(B * Math.max(1, plan.hidRow1 - plan.hidRow0) * f);
+    const kvBytes = c.nLayers * plan.contextSize * Math.max(1, this.#ownKv) * (plan.kvType === "f16" ? 2 : 4);
+    this.#keyCache = kernels.alloc(kvBytes);
+    this.#valueCache = kernels.alloc(kvBytes);
+    kernels.scratch(B, Math.max(c.dim, c.hiddenDim));
+  }
+
+  /** Bytes of kernel memory in use. */
+  get memoryBytes(): number {
+    return this.#k.memoryBytes;
+  }
+
+  /**
+   * Runs the forward pass for the command in the control array: `nTokens` embeddings in exchange.xIn at positions
+   * startPos.., every shard at the same time. Logits of the last token land in exchange.logits.
+   */
+  forward(): void {
+    const p = this.plan, c = p.config, k = this.#k, ctrl = this.#ctrl;
+    const B = Atomics.load(ctrl, CTRL.N_TOKENS);
+    const startPos = Atomics.load(ctrl, CTRL.START_POS);
+    const wantLogits = Atomics.load(ctrl, CTRL.WANT_LOGITS) === 1;
+    const n = p.nShards;
+    const dim = c.dim, hidden = c.hiddenDim, hs = c.headSize;
+    const ex = this.#ex, exF = this.#exF32;
+    const ownQ = this.#ownQ, ownKv = this.#ownKv;
+    const [d0, d1] = [p.dimRow0, p.dimRow1];
+    const [h0, h1] = [p.hidRow0, p.hidRow1];
+    const q0 = p.kvHead0 * (c.nHeads / c.nKvHeads) * hs;
+    const ops: LayerOps = {
+      nHeads: ownQ / hs,
+      nKvHeads: ownKv / hs,
+      headSize: hs,
+      contextSize: p.contextSize,
+      kvType: p.kvType,
+    };
+
+    // x (B, dim) <- the embeddings shard 0 wrote
+    k.copyIn(exF, ex.xIn / 4, this.#x, B * dim);
+    for (let l = 0; l < c.nLayers; l++) {
+      const w = this.#layers[l];
+      // 1. attention for own heads: xb = rmsnorm(x); q,k,v rows; RoPE; cache; attention -> exchange.att
+      k.rmsnorm(this.#xb, this.#x, w.get("attn_norm") as number, dim, B, c.normEps);
+      if (ownKv > 0) {
+        const kvLayer = l * p.contextSize * ownKv * (p.kvType === "f16" ? 2 : 4);
+        k.matmul(w.get("attn_q") as MatrixSlice, this.#xb, this.#q, B); // (ownQ, dim) @ (B, dim) -> (B, ownQ)
+        k.rope(this.#q, B, ownQ, hs, startPos, c.ropeTheta);
+        k.matmul(w.get("attn_k") as MatrixSlice, this.#xb, this.#kv, B); // (ownKv, dim) @ (B, dim) -> (B, ownKv)
+        k.rope(this.#kv, B, ownKv, hs, startPos, c.ropeTheta);
+        k.storeKv(this.#kv, this.#keyCache + kvLayer, B, ownKv, startPos, p.kvType);
+        k.matmul(w.get("attn_v") as MatrixSlice, this.#xb, this.#kv, B);
+        k.storeKv(this.#kv, this.#valueCache + kvLayer, B, ownKv, startPos, p.kvType);
+        k.attention(ops, this.#q, this.#keyCache + kvLayer, this.#valueCache + kvLayer, this.#att, B, startPos);
+        k.copyOutCols(this.#att, B, ownQ, exF, ex.att / 4, dim, q0);
+      }
+      barrier(ctrl, n);
+      // 2. output projection, own rows of Wo: (rows, dim) @ att (B, dim) -> exchange.proj[:, d0:d1]
+      k.copyIn(exF, ex.att / 4, this.#full, B * dim);
+      if (d1 > d0) {
+        k.matmul(w.get("attn_output") as MatrixSlice, this.#full, this.#rows, B);
+        k.copyOutCols(this.#rows, B, d1 - d0, exF, ex.proj / 4, dim, d0);
+      }
+      barrier(ctrl, n);
+      // 3. x += proj; xb = rmsnorm(x); own hidden rows of silu(W1·xb) ⊙ (W3·xb) -> exchange.hid
+      k.copyIn(exF, ex.proj / 4, this.#full, B * dim);
+      k.add(this.#x, this.#full, B * dim);
+      k.rmsnorm(this.#xb, this.#x, w.get("ffn_norm") as number, dim, B, c.normEps);
+      if (h1 > h0) {
+        k.matmul(w.get("ffn_gate") as MatrixSlice, this.#xb, this.#rows, B); // (ownHid, dim) -> (B, ownHid)
+        k.matmul(w.get("ffn_up") as MatrixSlice, this.#xb, this.#hb2, B);
+        k.siluMul(this.#rows, this.#hb2, B * (h1 - h0));
+        k.copyOutCols(this.#rows, B, h1 - h0, exF, ex.hid / 4, hidden, h0);
+      }
+      barrier(ctrl, n);
+      // 4. own rows of W2: (rows, hidden) @ hid (B, hidden) -> exchange.proj[:, d0:d1]
+      k.copyIn(exF, ex.hid / 4, this.#full, B * hidden);
+      if (d1 > d0) {
+        k.matmul(w.get("ffn_down") as MatrixSlice, this.#full, this.#rows, B);
+        k.copyOutCols(this.#rows, B, d1 - d0, exF, ex.proj / 4, dim, d0);
+      }
+      barrier(ctrl, n);
+      k.copyIn(exF, ex.proj / 4, this.#full, B * dim);
+      k.add(this.#x, this.#full, B * dim);
+    }
+    if (wantLogits) {
+      // final norm of the last token and own classifier rows: (ownVocab, dim) @ x (dim,) -> exchange.logits
+      const last = this.#x + (B - 1) * dim * 4;
+      k.rmsnorm(this.#xb, last, this.#outputNorm, dim, 1, c.normEps);
+      const v0 = p.vocabRow0, v1 = p.vocabRow1;
+      if (v1 > v0) {
+        k.matmul(this.#output, this.#xb, this.#full, 1);
+        k.copyOutCols(this.#full, 1, v1 - v0, exF, ex.logits / 4, c.vocabSize, v0);
+      }
+    }
+    barrier(ctrl, n);
+  }
+}
+
+function readBytes(readInto: ReadInto, t: TensorInfo, row0: number, nRows: number, cols: number): Uint8Array {
+  const rowBytes = nBytesOf(t.dtype, cols);
+  if ((row0 + nRows) * rowBytes > t.nBytes) {
+    throw new RangeError(`Cannot read rows ${row0}..${row0 + nRows} of "${t.name}": tensor has ${t.nBytes} bytes`);
+  }
+  const dst = new Uint8Array(nRows * rowBytes);
+  readInto(t.byteOffset + row0 * rowBytes, dst);
+  return dst;
+}
+
+export type { DType };
