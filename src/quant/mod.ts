@@ -15,3 +15,6 @@
  */
 export { BLOCK_Q4_0_BYTES, dequantizeRowQ4_0Ref, QK4_0, quantizeRowQ4_0Ref } from "./q4_0.ts";
 export { BLOCK_Q8_0_BYTES, dequantizeRowQ8_0Ref, QK8_0, quantizeRowQ8_0Ref } from "./q8_0.ts";
+export * from "./legacy_quants.ts";
+export * from "./k_quants.ts";
+export { DEQUANTIZABLE_DTYPES, dequantizeRef } from "./dequantize.ts";
