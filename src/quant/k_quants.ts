@@ -23,10 +23,10 @@
  * Arithmetic in f32, products rounded then subtracted (ggml's scalar code; no FMA).
  * see: ggml/src/ggml-common.h (block_q2_K … block_q6_K), ggml-quants.c dequantize_row_q2_K … q6_K
  */
+import { QK_K } from "../core/dtypes.ts";
 import { f16ToF32Ref } from "../core/f16.ts";
 import { checkQuantShape } from "./q4_0.ts";
 
-export const QK_K = 256;
 export const BLOCK_Q2_K_BYTES = 84;
 export const BLOCK_Q3_K_BYTES = 110;
 export const BLOCK_Q4_K_BYTES = 144;
