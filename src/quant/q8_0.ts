@@ -30,7 +30,10 @@ export function quantizeRowQ8_0Ref(x: Float32Array, out: Uint8Array): void {
   for (let i = 0; i < nb; i++) {
     const base = i * QK8_0;
     let amax = 0;
-    for (let j = 0; j < QK8_0; j++) amax = Math.max(amax, Math.abs(x[base + j]));
+    for (let j = 0; j < QK8_0; j++) {
+      const a = Math.abs(x[base + j]);
+      amax = amax > a ? amax : a; // C's MAX(): a NaN replaces amax and the next element replaces the NaN
+    }
     const d = fround(amax / 127);
     const id = d ? fround(1 / d) : 0;
     const h = f32ToF16Ref(d);

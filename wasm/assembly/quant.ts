@@ -110,10 +110,18 @@ export function quantizeRowQ8_0(x: usize, out: usize, n: i32): void {
   const a01 = f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), a23 = f32x4.max(f32x4.abs(v2), f32x4.abs(v3));
   const a45 = f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), a67 = f32x4.max(f32x4.abs(v6), f32x4.abs(v7));
   const amax = hmax4(f32x4.max(f32x4.max(a01, a23), f32x4.max(a45, a67)));
-  const d: f32 = amax / <f32>127.0;
-  const id: f32 = d != 0 ? <f32>1.0 / d : 0;
+  let d: f32 = amax / <f32>127.0;
+  let id: f32 = d != 0 ? <f32>1.0 / d : 0;
   if (!(Mathf.abs(id) < <f32>3.4e38) || !(amax < <f32>3.4e38)) {
-    // NaN/Inf inputs or an overflowing 1/d: the reference's per-element path
+    // NaN/Inf inputs or an overflowing 1/d: the reference's scalar path, with C's MAX() (a NaN is replaced by the
+    // next element) rather than the NaN-propagating f32x4.max
+    let am: f32 = 0;
+    for (let j = 0; j < 32; j++) {
+      const a = Mathf.abs(load<f32>(xp + (<usize>j << 2)));
+      am = am > a ? am : a;
+    }
+    d = am / <f32>127.0;
+    id = d != 0 ? <f32>1.0 / d : 0;
     for (let j = 0; j < 32; j++) {
       store<i8>(q + j, <i8>truncInt8(roundHalfAway(load<f32>(xp + (<usize>j << 2)) * id)));
     }

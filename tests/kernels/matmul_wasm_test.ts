@@ -1,0 +1,170 @@
+/**
+ * WASM matrix products vs the scalar references (src/kernels/scalar.ts), which are checked independently in
+ * scalar_test.ts. Quantized products share the exact integer block sums with the reference; they differ only in f32
+ * rounding of the scale products and the f32 (vs f64) accumulation over blocks.
+ */
+import { assertEquals, assertThrows } from "../_assert.ts";
+import { randomNormal, randomUniform } from "../_rand.ts";
+import { f16ArrayToF32Ref, f32ArrayToF16Ref } from "../../src/core/f16.ts";
+import { scalarKernels } from "../../src/kernels/kernels.ts";
+import { q8ABytes, q8AStride, repackedQ4_0Bytes } from "../../src/kernels/wasm.ts";
+import { absDotSums, assertWithinBound, dq4, dq8, q4, q8, wasm } from "./_util.ts";
+
+/**
+ * Error bound relative to S = Σ|w||x| (dequantized w, original x). Quantized: x is quantized to Q8_0 in both, so the
+ * only differences are f32 roundings: ~3 ulp per block term plus an f32 sum of nb terms (bounded by nb ulp of S);
+ * S over-estimates the scale of the terms since x is used unquantized (|q8(x) - x| <= d/2), hence the 1.5 factor.
+ */
+const quantTol = (nCols: number) => 1.5 * (nCols / 32 + 4) * 2 ** -24;
+/** Float: f32 FMA sums over nCols/8 terms per lane plus the lane reduction (the reference sums in f64). */
+const floatTol = (nCols: number) => (nCols / 8 + 8) * 2 ** -24;
+
+const k = await wasm();
+
+const QUANT_SHAPES: [number, number][] = [[1, 32], [3, 32], [31, 64], [33, 96], [8, 4096], [17, 4096], [9, 11008], [
+  49953,
+  32,
+]];
+const FLOAT_SHAPES: [number, number][] = [[1, 1], [3, 3], [31, 31], [32, 32], [33, 33], [5, 4096], [3, 4099], [
+  2,
+  11008,
+], [49953, 3]];
+
+for (const fmt of ["Q4_0", "Q8_0"] as const) {
+  const quant = fmt === "Q4_0" ? q4 : q8;
+  const deq = fmt === "Q4_0" ? dq4 : dq8;
+  const ref = fmt === "Q4_0" ? scalarKernels.matmulQ4_0 : scalarKernels.matmulQ8_0;
+  const got = fmt === "Q4_0" ? k.matmulQ4_0.bind(k) : k.matmulQ8_0.bind(k);
+
+  Deno.test(`matvec${fmt}/matmul${fmt} (WASM) match the reference at awkward shapes and batches`, () => {
+    for (const [nRows, nCols] of QUANT_SHAPES) {
+      for (const batch of nRows > 1000 ? [1] : [1, 3]) {
+        const wq = quant(randomNormal(nRows * nCols, nRows + nCols, 0.5));
+        const x = randomNormal(batch * nCols, nCols + batch, 2);
+        const want = new Float32Array(batch * nRows), y = new Float32Array(batch * nRows);
+        ref(wq, x, want, nRows, nCols, batch);
+        got(wq, x, y, nRows, nCols, batch);
+        const s = absDotSums(deq(wq), x, nRows, nCols, batch);
+        assertWithinBound(y, want, s, quantTol(nCols), 0, `${fmt} ${nRows}x${nCols} batch ${batch}`);
+      }
+    }
+  });
+
+  Deno.test(`matvec${fmt} (WASM) computes only the requested row range`, () => {
+    const [nRows, nCols] = [29, 64];
+    const wq = quant(randomNormal(nRows * nCols, 5));
+    const x = randomNormal(nCols, 6);
+    const want = new Float32Array(nRows);
+    ref(wq, x, want, nRows, nCols, 1);
+    for (const [r0, r1] of [[0, 8], [8, 16], [16, 29], [3, 11], [28, 29], [5, 5]]) {
+      const y = new Float32Array(nRows).fill(-7);
+      (fmt === "Q4_0" ? k.matvecQ4_0 : k.matvecQ8_0).call(k, wq, x, y, nRows, nCols, { rowStart: r0, rowEnd: r1 });
+      for (let r = 0; r < nRows; r++) {
+        if (r < r0 || r >= r1) assertEquals(y[r], -7, `row ${r} outside [${r0}, ${r1}) untouched`);
+        else assertWithinBound([y[r]], [want[r]], absDotSums(deq(wq).subarray(r * nCols), x, 1, nCols, 1), 1e-6);
+      }
+    }
+  });
+
+  Deno.test(`matvec${fmt} (WASM) handles zero weights, zero x, all-equal and ±max blocks`, () => {
+    const nCols = 128, nRows = 6;
+    const w = new Float32Array(nRows * nCols);
+    w.subarray(nCols, 2 * nCols).fill(0.25); // all-equal row
+    for (let j = 0; j < nCols; j++) w[2 * nCols + j] = j % 2 ? 65504 : -65504; // ±fp16 max scales
+    w.set(randomUniform(nCols, 1, -1e-5, 1e-5), 3 * nCols); // fp16-denormal scales
+    w.set(randomNormal(2 * nCols, 2), 4 * nCols);
+    const wq = quant(w);
+    for (const x of [new Float32Array(nCols), new Float32Array(nCols).fill(-3), randomNormal(nCols, 4, 1e4)]) {
+      const want = new Float32Array(nRows), y = new Float32Array(nRows);
+      ref(wq, x, want, nRows, nCols, 1);
+      got(wq, x, y, nRows, nCols, 1);
+      assertWithinBound(y, want, absDotSums(deq(wq), x, nRows, nCols, 1), quantTol(nCols), 0, fmt);
+      if (x[0] === 0) assertEquals(Array.from(y), new Array(nRows).fill(0));
+    }
+  });
+}
+
+for (const fmt of ["F16", "F32"] as const) {
+  Deno.test(`matvec${fmt}/matmul${fmt} (WASM) match the reference at awkward shapes and batches`, () => {
+    for (const [nRows, nCols] of FLOAT_SHAPES) {
+      for (const batch of nRows > 1000 ? [1] : [1, 2]) {
+        const wf = randomNormal(nRows * nCols, nRows * 3 + nCols);
+        const x = randomNormal(batch * nCols, nCols + 17);
+        const want = new Float32Array(batch * nRows), y = new Float32Array(batch * nRows);
+        let wEff: Float32Array;
+        if (fmt === "F16") {
+          const wh = f32ArrayToF16Ref(wf);
+          wEff = f16ArrayToF32Ref(wh);
+          scalarKernels.matmulF16(wh, x, want, nRows, nCols, batch);
+          k.matmulF16(wh, x, y, nRows, nCols, batch);
+        } else {
+          wEff = wf;
+          scalarKernels.matmulF32(wf, x, want, nRows, nCols, batch);
+          k.matmulF32(wf, x, y, nRows, nCols, batch);
+        }
+        const s = absDotSums(wEff, x, nRows, nCols, batch);
+        assertWithinBound(y, want, s, floatTol(nCols), 0, `${fmt} ${nRows}x${nCols} batch ${batch}`);
+      }
+    }
+  });
+}
+
+Deno.test("matvecF16 (WASM) converts fp16-denormal, ±max, Inf weights exactly", () => {
+  const w = new Uint16Array([0x0001, 0x83ff, 0x7bff, 0xfbff, 0x3c00, 0x7c00, 0x0000, 0x8000, 0x03ff]);
+  const nCols = w.length;
+  for (let j = 0; j < nCols; j++) {
+    const x = new Float32Array(nCols);
+    x[j] = 1;
+    const y = new Float32Array(1), want = new Float32Array(1);
+    k.matvecF16(w, x, y, 1, nCols);
+    scalarKernels.matvecF16(w, x, want, 1, nCols);
+    assertEquals(y[0], want[0], `pattern 0x${w[j].toString(16)}`);
+  }
+});
+
+Deno.test("matmulQ4_0R (WASM) agrees with matvecQ4_0R for every row of the batch", () => {
+  const [nRows, nCols, batch] = [19, 4096, 4];
+  const wq = q4(randomNormal(nRows * nCols, 77));
+  const x = randomNormal(batch * nCols, 78);
+  const a = k.arena, m = a.mark();
+  const src = a.put(wq, 1), wr = a.alloc(repackedQ4_0Bytes(nRows, nCols));
+  k.ptr.repackQ4_0(src, wr, nRows, nCols);
+  const xp = a.put(x), stride = q8AStride(nCols), acts = a.alloc(stride * batch);
+  for (let t = 0; t < batch; t++) k.ptr.quantizeQ8A(xp + 4 * t * nCols, acts + t * stride, nCols);
+  const ym = a.alloc(4 * batch * nRows), yv = a.alloc(4 * nRows), scratch = a.alloc(32 * batch);
+  k.ptr.matmulQ4_0R(wr, acts, stride, ym, nRows, nCols, batch, 0, nRows, scratch);
+  for (let t = 0; t < batch; t++) {
+    k.ptr.matvecQ4_0R(wr, acts + t * stride, yv, nRows, nCols, 0, nRows, scratch);
+    // same integer block sums; only the f32 summation order differs (matmul sums 32-block tiles first)
+    const s = absDotSums(dq4(wq), x.subarray(t * nCols, (t + 1) * nCols), nRows, nCols, 1);
+    assertWithinBound(a.f32(ym + 4 * t * nRows, nRows), a.f32(yv, nRows), s, quantTol(nCols), 0, `batch row ${t}`);
+  }
+  a.reset(m);
+});
+
+Deno.test("matrix kernels reject bad shapes, ranges, alignment, bounds and overlap with RangeError", () => {
+  const w = q4(randomNormal(4 * 64, 1));
+  assertThrows(() => k.matvecQ4_0(w, new Float32Array(33), new Float32Array(4), 4, 33), RangeError, "multiple of 32");
+  assertThrows(() => k.matvecQ4_0(w, new Float32Array(64), new Float32Array(3), 4, 64), RangeError, "y has 3");
+  assertThrows(
+    () => k.matvecQ4_0(w, new Float32Array(64), new Float32Array(4), 4, 64, { rowStart: 2, rowEnd: 5 }),
+    RangeError,
+    "row range",
+  );
+  assertThrows(() => k.matvecF32(new Float32Array(6), new Float32Array(3), new Float32Array(3), 3, 3), RangeError);
+  const a = k.arena, m = a.mark();
+  const nRows = 16, nCols = 64;
+  const wr = a.alloc(repackedQ4_0Bytes(nRows, nCols)), act = a.alloc(q8ABytes(nCols));
+  const y = a.alloc(4 * nRows), scratch = a.alloc(32);
+  assertThrows(() => k.ptr.matvecQ4_0R(wr, act, y, nRows, nCols, 4, 16, scratch), RangeError, "multiple of 8");
+  assertThrows(() => k.ptr.matvecQ4_0R(wr + 8, act, y, nRows, nCols, 0, 16, scratch), RangeError, "16-byte aligned");
+  assertThrows(() => k.ptr.matvecQ4_0R(wr, act, y + 1, nRows, nCols, 0, 16, scratch), RangeError, "4-byte aligned");
+  assertThrows(() => k.ptr.matvecQ4_0R(wr, act, y, nRows, 48, 0, 16, scratch), RangeError, "multiple of 32");
+  assertThrows(() => k.ptr.matvecQ4_0R(wr, act, y, nRows, nCols, 0, 17, scratch), RangeError, "row range");
+  assertThrows(() => k.ptr.matvecQ4_0R(wr, act, wr, nRows, nCols, 0, 16, scratch), RangeError, "overlaps");
+  const end = Math.floor(k.memory.buffer.byteLength / 16) * 16;
+  assertThrows(() => k.ptr.matvecQ4_0R(end - 64, act, y, nRows, nCols, 0, 16, scratch), RangeError, "out of bounds");
+  assertThrows(() => k.ptr.matmulF16(2, y, y + 64, 1, 1, 1, 0, 1), RangeError, "out of bounds");
+  assertThrows(() => k.ptr.streamRead(wr, 100), RangeError, "multiple of 64");
+  a.reset(m);
+});
