@@ -219,7 +219,8 @@ export class Shard {
       slice.ptr = kernels.allocMatrix(stored, rows, cols);
       // read in chunks of ≤ 16 MiB so a 7B classifier slice does not need a second full-size copy
       const rowBytes = nBytesOf(t.dtype, cols);
-      const chunk = Math.max(1, Math.floor((16 << 20) / rowBytes));
+      // chunks are whole 8-row groups (the repacked Q4_0 layout's unit)
+      const chunk = Math.max(8, Math.floor((16 << 20) / rowBytes / 8) * 8);
       for (let r = 0; r < rows; r += chunk) {
         const n = Math.min(chunk, rows - r);
         kernels.loadMatrixRows(slice, t.dtype, readBytes(readInto, t, r0 + r, n, cols), r, n);

@@ -1,11 +1,158 @@
 /**
- * WasmShardKernels: the shard operations on the SIMD kernel module, sharing the shard's memory.
- * Until the kernel module exports the model kernels, this falls back to the TypeScript ones.
- * see: wasm/README.md (the ABI), shard_kernels.ts
+ * WasmShardKernels: the shard operations on the SIMD kernel module (src/kernels/wasm.ts `raw` exports), on the
+ * shard's own shared memory. Q4_0 weights are repacked at load (Q4_0R) and multiply Q8A activations, as llama.cpp's
+ * CPU path multiplies Q4_0 by Q8_0; Q8_0 likewise; F16/F32 multiply f32 activations.
+ * Shapes and pointers are checked once, where the shard allocates them; the hot path calls the raw exports.
+ * see: wasm/README.md (ABI, layouts), shard_kernels.ts (the interface and the TS fallback)
  */
-import { JsShardKernels, type ShardKernels } from "./shard_kernels.ts";
+import { nBytesOf } from "../core/dtypes.ts";
+import type { DType } from "../core/dtypes.ts";
+import { type KernelExports, loadWasmKernels, q8AStride, repackedQ4_0Bytes } from "../kernels/mod.ts";
+import {
+  convertRows,
+  JsShardKernels,
+  KernelMemory,
+  type LayerOps,
+  type MatrixSlice,
+  type ShardKernels,
+} from "./shard_kernels.ts";
 
 /** Creates WASM-backed shard kernels over a fresh shared memory. */
-export function createWasmShardKernels(): Promise<ShardKernels> {
-  return Promise.resolve(new JsShardKernels());
+export async function createWasmShardKernels(module?: WebAssembly.Module): Promise<ShardKernels> {
+  const k = await loadWasmKernels({ module, initialPages: 16 });
+  return new WasmShardKernels(k.raw, new KernelMemory(k.memory, k.arena.base));
+}
+
+/** Staging area for standard Q4_0 rows before repacking: bytes per load chunk. */
+const STAGING_BYTES = 16 << 20;
+
+/** Shard kernels whose hot operations run in WASM; the TS fallback's bookkeeping is reused. */
+export class WasmShardKernels extends JsShardKernels {
+  readonly #raw: KernelExports;
+  #staging = 0;
+  #act = 0; // (maxBatch, q8AStride(maxCols)) Q8A activations
+  #actStride = 0;
+  #mmScratch = 0; // 32 * maxBatch bytes for matmulQ4_0R
+  #att = 0; // (contextSize,) f32 attention scores
+  #attLen = 0;
+  #maxBatch = 0;
+
+  constructor(raw: KernelExports, mem: KernelMemory) {
+    super(mem);
+    this.#raw = raw;
+  }
+
+  override allocMatrix(dtype: DType, rows: number, cols: number): number {
+    if (dtype === "Q4_0") return this.mem.alloc(repackedQ4_0Bytes(rows, cols));
+    return this.mem.alloc(nBytesOf(dtype, rows * cols));
+  }
+
+  override scratch(maxBatch: number, maxCols: number): void {
+    super.scratch(maxBatch, maxCols);
+    this.#maxBatch = maxBatch;
+    const cols32 = Math.ceil(maxCols / 32) * 32;
+    this.#actStride = q8AStride(cols32);
+    this.#act = this.mem.alloc(maxBatch * this.#actStride);
+    this.#mmScratch = this.mem.alloc(32 * maxBatch + 64);
+  }
+
+  override loadMatrixRows(slice: MatrixSlice, srcDtype: DType, bytes: Uint8Array, row0: number, nRows: number) {
+    if (slice.dtype !== "Q4_0") return super.loadMatrixRows(slice, srcDtype, bytes, row0, nRows);
+    if (row0 % 8 !== 0) throw new RangeError(`Cannot repack Q4_0 rows: chunk start ${row0} is not a multiple of 8`);
+    const std = convertRows(srcDtype, "Q4_0", bytes, nRows, slice.cols);
+    if (std.length > STAGING_BYTES) throw new RangeError(`Cannot repack Q4_0 rows: chunk of ${std.length} bytes`);
+    if (this.#staging === 0) this.#staging = this.mem.alloc(STAGING_BYTES);
+    this.mem.u8.set(std, this.#staging);
+    const dst = slice.ptr + repackedQ4_0Bytes(row0, slice.cols); // row0 is a whole number of 8-row groups
+    this.#raw.repackQ4_0(this.#staging, dst, nRows, slice.cols);
+  }
+
+  override rmsnorm(outPtr: number, xPtr: number, wPtr: number, n: number, B: number, eps: number): void {
+    for (let b = 0; b < B; b++) this.#raw.rmsNorm(xPtr + 4 * b * n, wPtr, outPtr + 4 * b * n, n, eps);
+  }
+
+  override matmul(w: MatrixSlice, xPtr: number, yPtr: number, B: number): void {
+    const raw = this.#raw, { rows, cols } = w;
+    if (rows === 0) return;
+    if (B > this.#maxBatch) throw new RangeError(`Cannot multiply: batch ${B} exceeds the scratch (${this.#maxBatch})`);
+    switch (w.dtype) {
+      case "F32":
+        if (B === 1) raw.matvecF32(w.ptr, xPtr, yPtr, cols, 0, rows);
+        else raw.matmulF32(w.ptr, xPtr, yPtr, cols, rows, B, 0, rows);
+        return;
+      case "F16":
+        if (B === 1) raw.matvecF16(w.ptr, xPtr, yPtr, cols, 0, rows);
+        else raw.matmulF16(w.ptr, xPtr, yPtr, cols, rows, B, 0, rows);
+        return;
+      case "Q4_0":
+      case "Q8_0": {
+        // x (B, cols) f32 -> Q8A activations, once per row of the batch
+        const stride = this.#actStride;
+        for (let b = 0; b < B; b++) raw.quantizeQ8A(xPtr + 4 * b * cols, this.#act + b * stride, cols);
+        if (w.dtype === "Q4_0") {
+          if (B === 1) raw.matvecQ4_0R(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
+          else raw.matmulQ4_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
+        } else {
+          if (B === 1) raw.matvecQ8_0(w.ptr, this.#act, yPtr, cols, 0, rows);
+          else raw.matmulQ8_0(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows);
+        }
+        return;
+      }
+      default:
+        return super.matmul(w, xPtr, yPtr, B);
+    }
+  }
+
+  override rope(ptr: number, B: number, width: number, headSize: number, startPos: number, theta: number): void {
+    for (let b = 0; b < B; b++) this.#raw.rope(ptr + 4 * b * width, width / headSize, headSize, startPos + b, theta);
+  }
+
+  override storeKv(
+    srcPtr: number,
+    cachePtr: number,
+    B: number,
+    width: number,
+    startPos: number,
+    kvType: "f16" | "f32",
+  ) {
+    if (kvType === "f16") this.#raw.f32ToF16Array(srcPtr, cachePtr + 2 * startPos * width, B * width);
+    else super.storeKv(srcPtr, cachePtr, B, width, startPos, kvType);
+  }
+
+  override attention(
+    ops: LayerOps,
+    qPtr: number,
+    kPtr: number,
+    vPtr: number,
+    outPtr: number,
+    B: number,
+    startPos: number,
+  ): void {
+    if (this.#attLen < ops.contextSize) {
+      this.#att = this.mem.alloc(4 * ops.contextSize);
+      this.#attLen = ops.contextSize;
+    }
+    const width = ops.nHeads * ops.headSize;
+    const scale = 1 / Math.sqrt(ops.headSize);
+    const f16 = ops.kvType === "f16" ? 1 : 0;
+    for (let b = 0; b < B; b++) {
+      this.#raw.attention(
+        qPtr + 4 * b * width,
+        kPtr,
+        vPtr,
+        outPtr + 4 * b * width,
+        this.#att,
+        ops.nHeads,
+        ops.nKvHeads,
+        ops.headSize,
+        startPos + b + 1,
+        f16,
+        scale,
+      );
+    }
+  }
+
+  override siluMul(aPtr: number, bPtr: number, n: number): void {
+    this.#raw.siluGate(aPtr, bPtr, aPtr, n);
+  }
 }
