@@ -14,3 +14,8 @@ export * from "./gguf.ts";
 export * from "./gguf_writer.ts";
 export * from "./safetensors.ts";
 export * from "./llama2c.ts";
+export * from "./zip.ts";
+export * from "./pickle.ts";
+export * from "./pytorch.ts";
+export * from "./pytorch_writer.ts";
+export * from "./meta.ts";
