@@ -141,8 +141,7 @@ const LEGACY_MAGIC = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19
  *
  * @example
  * ```ts ignore
- * import { openFileSource } from "../io/mod.ts";
- * using src = openFileSource("consolidated.00.pth");
+ * // src: a ByteSource, e.g. `using src = openFileSource("consolidated.00.pth")` from src/io
  * const ckpt = readPytorchCheckpoint(src);
  * const wq = readPytorchTensor(src, ckpt.byName.get("layers.0.attention.wq.weight")!);
  * ```
