@@ -1,0 +1,120 @@
+/**
+ * The Deno side of src/merge: ModelFs over the real file system, and writing a list of OutputFiles into a folder
+ * through a hidden staging folder, so the outputs appear under their final names only when all are complete.
+ */
+import { statfsSync } from "node:fs";
+import { UserError } from "../core/errors.ts";
+import { AtomicFileSink, FileSource } from "../io/mod.ts";
+import type { ModelFs } from "../merge/open.ts";
+import type { OutputFile } from "../merge/write.ts";
+
+/** ModelFs over Deno's file system. */
+export const denoModelFs: ModelFs = {
+  kind(path) {
+    try {
+      const s = Deno.statSync(path);
+      return s.isDirectory ? "dir" : s.isFile ? "file" : undefined;
+    } catch {
+      return undefined;
+    }
+  },
+  list(dir) {
+    return [...Deno.readDirSync(dir)].map((e) => e.name);
+  },
+  readText(path) {
+    return Deno.readTextFileSync(path);
+  },
+  open(path) {
+    return new FileSource(path);
+  },
+};
+
+/** Prefix of the staging folders (and of AtomicFileSink temp files). */
+export const STAGING_PREFIX = ".yangtuo-partial-";
+
+/**
+ * Refuses a non-empty output folder unless `force`; leftovers of an interrupted run (staging folders, temp files)
+ * do not count and are removed.
+ */
+export function prepareOutputDir(dir: string, force: boolean): void {
+  let names: string[] = [];
+  try {
+    names = [...Deno.readDirSync(dir)].map((e) => e.name);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    Deno.mkdirSync(dir, { recursive: true });
+    return;
+  }
+  for (const n of names) {
+    if (n.startsWith(STAGING_PREFIX) || n.startsWith(".yangtuo-tmp-")) {
+      Deno.removeSync(`${dir}/${n}`, { recursive: true });
+    }
+  }
+  const rest = names.filter((n) => !n.startsWith(STAGING_PREFIX) && !n.startsWith(".yangtuo-tmp-"));
+  if (rest.length > 0 && !force) {
+    throw new UserError(
+      `Cannot write to "${dir}": the folder is not empty (${rest.slice(0, 3).join(", ")}${
+        rest.length > 3 ? ", …" : ""
+      })`,
+      "choose an empty --output-dir, or pass --force to overwrite files with the same names",
+    );
+  }
+}
+
+/**
+ * Free bytes on the file system holding `path`, via statfs (needs --allow-sys=statfs); undefined when the
+ * permission is missing or the call fails.
+ */
+export function freeBytes(path: string): number | undefined {
+  try {
+    const s = statfsSync(path);
+    return Number(s.bavail) * Number(s.bsize);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Throws UserError when `need` bytes will not fit at `dir` (10% + 64 MB margin); returns a warning when unknown. */
+export function checkDiskSpace(dir: string, need: number): string | undefined {
+  const free = freeBytes(dir);
+  if (free === undefined) {
+    return `cannot check free disk space at "${dir}" (grant --allow-sys=statfs); need ~${gb(need)}`;
+  }
+  if (need * 1.1 + 64e6 > free) {
+    throw new UserError(
+      `Cannot write ${gb(need)} to "${dir}": only ${gb(free)} free`,
+      "free some disk space or choose another --output-dir (q4_0 output needs about a quarter of f16)",
+    );
+  }
+  return undefined;
+}
+
+const gb = (n: number) => `${(n / 1e9).toFixed(2)} GB`;
+
+/**
+ * Writes `files` into `dir`: each into a staging folder inside `dir` (atomic temp + rename there), then all renamed
+ * into place; any error removes the staging folder. `between` runs between files (progress, yielding).
+ */
+export async function writeOutputFiles(dir: string, files: OutputFile[]): Promise<void> {
+  const staging = `${dir}/${STAGING_PREFIX}${crypto.randomUUID().slice(0, 8)}`;
+  Deno.mkdirSync(staging);
+  try {
+    for (const f of files) {
+      const sink = new AtomicFileSink(`${staging}/${f.path}`);
+      try {
+        await f.write(sink);
+        sink.commit();
+      } catch (e) {
+        sink.abort();
+        throw e;
+      }
+    }
+    for (const f of files) Deno.renameSync(`${staging}/${f.path}`, `${dir}/${f.path}`);
+    Deno.removeSync(staging, { recursive: true });
+  } catch (e) {
+    try {
+      Deno.removeSync(staging, { recursive: true });
+    } catch { /* already gone */ }
+    throw e;
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Output encoding of merged f32 rows: F32, F16, BF16 bytes, or Q4_0 / Q8_0 blocks through a row quantizer
+ * (WASM in commands, the `…Ref` definitions by default — both byte-identical).
+ * tensorBytes() builds one whole output tensor block by block, the unit the GGUF and safetensors writers stream.
+ */
+import { type DType, nBytesOf } from "../core/dtypes.ts";
+import { UnsupportedError } from "../core/errors.ts";
+import { quantizeRowQ4_0Ref } from "../quant/q4_0.ts";
+import { quantizeRowQ8_0Ref } from "../quant/q8_0.ts";
+import type { RopeLayout } from "./permute.ts";
+import type { MergeExecutor, PlannedTensor } from "./plan.ts";
+import { rowsCols } from "./source_tensor.ts";
+
+/** Row quantizers: quantize x (length a multiple of 32) into out. */
+export interface RowQuantizers {
+  Q4_0(x: Float32Array, out: Uint8Array): void;
+  Q8_0(x: Float32Array, out: Uint8Array): void;
+}
+
+/** The reference quantizers (the definition). */
+export const REF_QUANTIZERS: RowQuantizers = { Q4_0: quantizeRowQ4_0Ref, Q8_0: quantizeRowQ8_0Ref };
+
+/** Encodes f32 values `x` as `dtype` into `out` (exactly nBytesOf(dtype, x.length) bytes). */
+export function encodeF32(dtype: DType, x: Float32Array, out: Uint8Array, q: RowQuantizers = REF_QUANTIZERS): void {
+  const n = x.length;
+  if (out.length !== nBytesOf(dtype, n)) {
+    throw new RangeError(`Cannot encode ${n} values as ${dtype}: output has ${out.length} bytes`);
+  }
+  switch (dtype) {
+    case "F32":
+      if (out.byteOffset % 4 === 0) new Float32Array(out.buffer, out.byteOffset, n).set(x);
+      else out.set(new Uint8Array(x.buffer, x.byteOffset, n * 4));
+      return;
+    case "F16": {
+      const h = out.byteOffset % 2 === 0 ? new Float16Array(out.buffer, out.byteOffset, n) : new Float16Array(n);
+      h.set(x);
+      if (h.buffer !== out.buffer) out.set(new Uint8Array(h.buffer));
+      return;
+    }
+    case "BF16": {
+      const u = new Uint32Array(x.buffer, x.byteOffset, n);
+      for (let i = 0; i < n; i++) {
+        const v = u[i];
+        const b = (v & 0x7fffffff) > 0x7f800000
+          ? ((v >>> 16) | 0x40) & 0xffff
+          : ((v + 0x7fff + ((v >>> 16) & 1)) >>> 16) & 0xffff;
+        out[2 * i] = b & 0xff;
+        out[2 * i + 1] = b >>> 8;
+      }
+      return;
+    }
+    case "Q4_0":
+      q.Q4_0(x, out);
+      return;
+    case "Q8_0":
+      q.Q8_0(x, out);
+      return;
+    default:
+      throw new UnsupportedError(`Cannot encode tensors as ${dtype}`);
+  }
+}
+
+/** Options of tensorBytes. */
+export interface EncodeOptions {
+  quantizers?: RowQuantizers;
+  /** Called with the number of f32 elements finished after each block. */
+  onElements?: (n: number) => void;
+  /** Target block size in elements (default 1 Mi). */
+  blockElements?: number;
+}
+
+/** All bytes of one merged tensor, rows [row0, row1) (default all), in `outLayout`, encoded as `dtype`. */
+export function tensorBytes(
+  exec: MergeExecutor,
+  t: PlannedTensor,
+  outLayout: RopeLayout,
+  dtype: DType,
+  opts: EncodeOptions = {},
+  row0 = 0,
+  row1 = rowsCols(t.shape)[0],
+): Uint8Array {
+  const [, cols] = rowsCols(t.shape);
+  const rowBytes = nBytesOf(dtype, cols);
+  const out = new Uint8Array((row1 - row0) * rowBytes);
+  const step = exec.blockRows(t, opts.blockElements);
+  const buf = new Float32Array(step * cols);
+  for (let r = row0; r < row1; r += step) {
+    const n = Math.min(step, row1 - r);
+    const w = exec.computeRows(t, outLayout, r, n, buf);
+    encodeF32(dtype, w, out.subarray((r - row0) * rowBytes, (r - row0 + n) * rowBytes), opts.quantizers);
+    opts.onElements?.(n * cols);
+  }
+  return out;
+}
+
+/** Bytes of columns [col0, col1) of a merged 2-D tensor (Meta shards split wo, w2 and tok_embeddings so). */
+export function tensorColumnBytes(
+  exec: MergeExecutor,
+  t: PlannedTensor,
+  outLayout: RopeLayout,
+  dtype: "F32" | "F16" | "BF16",
+  col0: number,
+  col1: number,
+  opts: EncodeOptions = {},
+): Uint8Array {
+  const [rows, cols] = rowsCols(t.shape);
+  const width = col1 - col0;
+  const size = nBytesOf(dtype, 1);
+  const out = new Uint8Array(rows * width * size);
+  const step = exec.blockRows(t, opts.blockElements);
+  const buf = new Float32Array(step * cols);
+  const slice = new Float32Array(step * width);
+  for (let r = 0; r < rows; r += step) {
+    const n = Math.min(step, rows - r);
+    const w = exec.computeRows(t, outLayout, r, n, buf);
+    for (let i = 0; i < n; i++) slice.set(w.subarray(i * cols + col0, i * cols + col1), i * width);
+    encodeF32(dtype, slice.subarray(0, n * width), out.subarray(r * width * size, (r + n) * width * size));
+    opts.onElements?.(n * width);
+  }
+  return out;
+}

@@ -1,0 +1,70 @@
+/**
+ * How Meta's model-parallel `consolidated.0N.pth` shards split each tensor, as the seed's merge script
+ * `save_shards` writes them (and Meta's checkpoints are laid out): column-parallel weights (wq, wk, wv, w1, w3,
+ * output) split rows, row-parallel ones (wo, w2) and tok_embeddings split columns, norms are replicated.
+ * output.weight's uneven remainder goes to the last shard (13B, 49,953 rows: [24976, 24977]).
+ * see: ../shared/data/seed/tests/merge_vectors.json part "pth_sharding"
+ */
+import { configToMetaParams, type LlamaConfig, metaHiddenDim } from "../model/config.ts";
+import type { TensorKind } from "../model/tensor_names.ts";
+
+/** Shards per model size in the seed (by dim): 7B 1, 13B 2, 33B 4, 65B 8; 1 for any other size. */
+export function metaShardCount(dim: number): number {
+  return ({ 4096: 1, 5120: 2, 6656: 4, 8192: 8 } as Record<number, number>)[dim] ?? 1;
+}
+
+/** The split of one tensor: along `dim` (0 rows, 1 columns) in `sizes`, or replicated (dim undefined). */
+export interface MetaSplit {
+  dim?: 0 | 1;
+  sizes: number[];
+}
+
+/** Where each shard's part of a tensor of `kind` and `shape` comes from. */
+export function metaSplit(kind: TensorKind, shape: readonly number[], nShards: number): MetaSplit {
+  if (!Number.isInteger(nShards) || nShards < 1) throw new RangeError(`Cannot split: ${nShards} shards`);
+  const even = (n: number, what: string) => {
+    if (n % nShards !== 0) {
+      throw new RangeError(`Cannot split ${what} ${n} of "${kind}" evenly into ${nShards} Meta shards`);
+    }
+    return Array.from({ length: nShards }, () => n / nShards);
+  };
+  switch (kind) {
+    case "attn_norm":
+    case "ffn_norm":
+    case "output_norm":
+      return { sizes: Array.from({ length: nShards }, () => shape[0]) };
+    case "tok_embd":
+    case "attn_output":
+    case "ffn_down":
+      return { dim: 1, sizes: even(shape[1], "columns") };
+    case "output": {
+      const base = Math.floor(shape[0] / nShards);
+      const sizes = Array.from({ length: nShards }, () => base);
+      sizes[nShards - 1] += shape[0] % nShards;
+      return { dim: 0, sizes };
+    }
+    default:
+      return { dim: 0, sizes: even(shape[0], "rows") };
+  }
+}
+
+/**
+ * A Meta params.json object that reproduces `c` through configFromMetaParams: the seed's own dict for the
+ * standard sizes (multiple_of 256), else multiple_of chosen so Meta's FFN-width rule gives hiddenDim exactly.
+ */
+export function metaParamsFor(c: LlamaConfig): Record<string, unknown> {
+  const base = Math.floor((8 * c.dim) / 3);
+  let multipleOf = 256;
+  if (metaHiddenDim(c.dim, 256) !== c.hiddenDim) {
+    if (c.hiddenDim < base) {
+      throw new RangeError(
+        `Cannot describe hiddenDim ${c.hiddenDim} in params.json: Meta's rule gives at least ${base} for dim ${c.dim}`,
+      );
+    }
+    multipleOf = c.hiddenDim; // ceil(base / hiddenDim) = 1
+  }
+  const params: Record<string, unknown> = configToMetaParams(c, multipleOf);
+  if (c.nKvHeads !== c.nHeads) params.n_kv_heads = c.nKvHeads;
+  if (c.ropeTheta !== 10000) params.rope_theta = c.ropeTheta;
+  return params;
+}

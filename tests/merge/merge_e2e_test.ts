@@ -1,0 +1,159 @@
+/**
+ * End-to-end merges of generated checkpoints: every input layout (HF safetensors, HF .bin shards, Meta pth with 1
+ * and 2 shards, GGUF) × every output type (GGUF, Hugging Face, pth), read back and compared with the merged
+ * weights recomputed independently in tests/merge/_expect.ts (f64 B·A, permutation written from its definition).
+ * Tolerance: one fp16 ulp-scale (rtol 1e-3, atol 1e-4) where fp16 is involved, 1e-5 in pure f32 runs — both far
+ * below a LoRA delta (~10% of the weight), so a missing, mis-permuted or mis-scaled delta fails.
+ */
+import { assert, assertAllClose, assertEquals } from "../_assert.ts";
+import { merge } from "../../src/commands/merge.ts";
+import { canonicalOrder } from "../../src/merge/plan.ts";
+import { tensorName } from "../../src/model/tensor_names.ts";
+import {
+  tinyGgufFiles,
+  tinyHfFiles,
+  tinyLoraFiles,
+  type TinyLoraSpec,
+  tinyMetaFiles,
+  type TinyModelSpec,
+  writeTinyFiles,
+} from "../_tiny_model.ts";
+import { baseValues, decode, expectedMerged, metaToHf, readOutputTensors } from "./_expect.ts";
+import type { DType } from "../../src/core/dtypes.ts";
+
+const SPEC: TinyModelSpec = { dim: 64, hiddenDim: 192, nLayers: 2, nHeads: 4, vocabSize: 96, seed: 11 };
+const LORA: TinyLoraSpec = {
+  r: 4,
+  alpha: 8,
+  targetModules: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "down_proj", "up_proj"],
+  modulesToSave: ["embed_tokens", "lm_head"],
+  vocabSize: 100,
+  seed: 5,
+};
+
+interface Input {
+  name: string;
+  dtype: "F32" | "F16";
+  write: (dir: string) => Promise<string>;
+}
+
+const INPUTS: Input[] = [
+  { name: "HF safetensors f32", dtype: "F32", write: (d) => writeTinyFiles(d, tinyHfFiles(SPEC, { dtype: "F32" })) },
+  {
+    name: "HF .bin f16, 2 shards",
+    dtype: "F16",
+    write: (d) => writeTinyFiles(d, tinyHfFiles(SPEC, { dtype: "F16", hfFormat: "bin", shards: 2 })),
+  },
+  {
+    name: "Meta pth f16, 1 shard",
+    dtype: "F16",
+    write: (d) => writeTinyFiles(d, tinyMetaFiles(SPEC, { dtype: "F16", shards: 1 })),
+  },
+  {
+    name: "Meta pth f16, 2 shards",
+    dtype: "F16",
+    write: (d) => writeTinyFiles(d, tinyMetaFiles(SPEC, { dtype: "F16", shards: 2 })),
+  },
+  {
+    name: "GGUF f16",
+    dtype: "F16",
+    write: async (d) => `${await writeTinyFiles(d, tinyGgufFiles(SPEC, { dtype: "F16" }))}/model.gguf`,
+  },
+];
+
+const tmp = Deno.makeTempDirSync({ prefix: "yangtuo-merge-e2e-" });
+const loraDir = await writeTinyFiles(`${tmp}/lora`, tinyLoraFiles(SPEC, LORA));
+
+/** Compares every output tensor of `out` with the independent expectation, in the output's naming and layout. */
+function checkOutput(out: string, type: "gguf" | "huggingface" | "pth", baseDtype: DType, outDtype: DType, shards = 1) {
+  const tensors = readOutputTensors(out);
+  const spec = { ...SPEC };
+  const headSize = spec.dim / spec.nHeads;
+  const f16 = baseDtype !== "F32" || outDtype !== "F32";
+  const tol = f16 ? { atol: 1e-4, rtol: 1e-3 } : { atol: 1e-5, rtol: 1e-5 };
+  let checked = 0;
+  for (const { kind, layer } of canonicalOrder(spec.nLayers)) {
+    let want = expectedMerged(spec, baseDtype, [LORA], kind, layer);
+    const shape = kind === "tok_embd" || kind === "output" ? [100, spec.dim] : undefined;
+    if (type === "huggingface" && (kind === "attn_q" || kind === "attn_k")) {
+      want = metaToHf(want, spec.dim, spec.dim, headSize);
+    }
+    if (type === "pth") {
+      // Meta shards: rows split for wq wk wv w1 w3 output (remainder to the last), columns for wo w2 tok_embeddings
+      const name = tensorName("meta", kind, layer);
+      const rows = shape?.[0] ??
+        (want.length === spec.dim ? 1 : kind === "ffn_gate" || kind === "ffn_up" ? spec.hiddenDim : spec.dim);
+      const cols = want.length / rows;
+      const byCols = kind === "tok_embd" || kind === "attn_output" || kind === "ffn_down";
+      const norm = rows === 1;
+      for (let s = 0; s < shards; s++) {
+        const got = tensors.get(`${String(s).padStart(2, "0")}/${name}`);
+        assert(got, `missing ${name} in shard ${s}`);
+        let part: Float32Array;
+        if (norm) part = want;
+        else if (byCols) {
+          const w = cols / shards;
+          part = new Float32Array(rows * w);
+          for (let r = 0; r < rows; r++) part.set(want.subarray(r * cols + s * w, r * cols + (s + 1) * w), r * w);
+        } else {
+          const base = Math.floor(rows / shards);
+          const start = s * base, n = s === shards - 1 ? rows - start : base;
+          part = want.subarray(start * cols, (start + n) * cols);
+        }
+        assertAllClose(decode(got.dtype, got.bytes), roundTo(outDtype, part), { ...tol, msg: `${name} shard ${s}` });
+        checked++;
+      }
+      continue;
+    }
+    const name = tensorName(type === "gguf" ? "gguf" : "hf", kind, layer);
+    const got = tensors.get(name);
+    assert(got, `missing ${name}`);
+    if (shape) assertEquals(got.shape, shape);
+    const wantOut = type === "gguf" && want.length === spec.dim ? want : roundTo(outDtype, want);
+    assertAllClose(decode(got.dtype, got.bytes), wantOut, { ...tol, msg: name });
+    checked++;
+  }
+  assert(checked >= canonicalOrder(spec.nLayers).length);
+}
+
+function roundTo(dtype: DType, x: Float32Array): Float32Array {
+  return dtype === "F16" ? Float32Array.from(Float16Array.from(x)) : x;
+}
+
+for (const input of INPUTS) {
+  const slug = input.name.replace(/[^a-z0-9]+/gi, "-");
+  const basePath = await input.write(`${tmp}/base-${slug}`);
+  for (const type of ["gguf", "huggingface", "pth"] as const) {
+    Deno.test(`merge() ${input.name} + LoRA → ${type} equals base + scaling·B·A`, async () => {
+      const outputDir = `${tmp}/out-${slug}-${type}`;
+      const tokenizer = type === "gguf" ? undefined : undefined;
+      const quant = type === "gguf" && input.dtype === "F32" ? "F32" : "F16";
+      const r = await merge({
+        baseModel: basePath,
+        loraModels: [loraDir],
+        outputType: type,
+        outputDir,
+        quant,
+        tokenizer,
+        shards: type === "pth" && input.name.includes("2 shards") ? 2 : undefined,
+        allowNoTokenizer: true,
+      });
+      assertEquals(r.vocabSize, 100);
+      const shards = type === "pth" && input.name.includes("2 shards") ? 2 : 1;
+      const out = type === "gguf" ? `${outputDir}/${r.files[0]}` : outputDir;
+      checkOutput(out, type, input.dtype, quant, shards);
+    });
+  }
+}
+
+Deno.test("merge() leaves base tensors untouched where no LoRA applies (norms) and changes targeted ones", () => {
+  const norm = baseValues(SPEC, "attn_norm", 0, "F16");
+  assertAllClose(expectedMerged(SPEC, "F16", [LORA], "attn_norm", 0), norm);
+  const q = expectedMerged(SPEC, "F16", [LORA], "attn_q", 0);
+  const q0 = baseValues(SPEC, "attn_q", 0, "F16");
+  let maxDelta = 0;
+  for (let i = 0; i < q.length; i++) maxDelta = Math.max(maxDelta, Math.abs(q[i] - q0[i]));
+  assert(maxDelta > 0.01, `the LoRA delta is too small to test with (${maxDelta})`);
+});
+
+globalThis.addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
