@@ -3,6 +3,7 @@
  * style of llama2.c's run.c. The fast engine (engine.ts) must agree with this before it is timed.
  * see: karpathy/llama2.c run.c `forward`, llama.cpp llm_build_llama (RoPE "normal" mode = adjacent pairs)
  */
+import { dequantizeRowQ8_0Ref, quantizeRowQ8_0Ref } from "../quant/q8_0.ts";
 import type { LlamaConfig } from "./config.ts";
 import type { TensorKind } from "./tensor_names.ts";
 import type { TensorTable } from "./weights.ts";
@@ -21,11 +22,28 @@ export interface LlamaWeightsF32 {
   ffnUp: Float32Array[]; // (layer)(hiddenDim, dim)             w3
   outputNorm: Float32Array; // (dim,)
   output: Float32Array; // (vocabSize, dim)                    the embedding itself when tied
+  /**
+   * Tensors (GGUF names) whose input llama.cpp's CPU path — and our engine — rounds through Q8_0 before the dot
+   * product (the Q4_0 and Q8_0 matrices). Used only when the reference runs with `numerics: "engine"`.
+   */
+  q8Inputs?: Set<string>;
+}
+
+/** How the reference rounds: pure f32, or as the engine does (Q8_0 activations into Q4_0/Q8_0 weights, f16 KV). */
+export interface ReferenceNumerics {
+  /** Round each quantized matrix's input through Q8_0 (see LlamaWeightsF32.q8Inputs). */
+  q8Activations?: boolean;
+  /** Round cached keys and values to f16. */
+  f16Cache?: boolean;
 }
 
 /** Reads every weight of a model as f32 (dequantizing whatever type the file stores). */
 export function loadWeightsF32(table: TensorTable): LlamaWeightsF32 {
   const c = table.config;
+  const q8Inputs = new Set<string>();
+  for (const t of table.file.tensors) {
+    if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16") q8Inputs.add(t.name);
+  }
   const layers = (k: TensorKind) => Array.from({ length: c.nLayers }, (_, l) => table.f32(k, l));
   const tokEmbd = table.f32("tok_embd");
   return {
@@ -41,6 +59,7 @@ export function loadWeightsF32(table: TensorTable): LlamaWeightsF32 {
     ffnUp: layers("ffn_up"),
     outputNorm: table.f32("output_norm"),
     output: table.hasOutput ? table.f32("output") : tokEmbd,
+    q8Inputs,
   };
 }
 
@@ -100,6 +119,8 @@ export function softmax(x: Float32Array, n = x.length): void {
  */
 export class LlamaReference {
   readonly contextSize: number;
+  readonly numerics: ReferenceNumerics;
+  readonly #xq: Float32Array; // (max(dim, hiddenDim),) a Q8_0-rounded copy of a matmul input
   // activations
   readonly #x: Float32Array; // (dim,) the residual stream
   readonly #xb: Float32Array; // (dim,) normed input / attention output
@@ -115,8 +136,15 @@ export class LlamaReference {
   readonly #keyCache: Float32Array; // (layer, contextSize, kvDim)
   readonly #valueCache: Float32Array; // (layer, contextSize, kvDim)
 
-  constructor(readonly config: LlamaConfig, readonly weights: LlamaWeightsF32, contextSize = config.contextLength) {
+  constructor(
+    readonly config: LlamaConfig,
+    readonly weights: LlamaWeightsF32,
+    contextSize = config.contextLength,
+    numerics: ReferenceNumerics = {},
+  ) {
     const c = config;
+    this.numerics = numerics;
+    this.#xq = new Float32Array(Math.max(c.dim, c.hiddenDim));
     if (!Number.isSafeInteger(contextSize) || contextSize <= 0) {
       throw new RangeError(`Cannot create model: context size ${contextSize} must be a positive integer`);
     }
@@ -134,6 +162,18 @@ export class LlamaReference {
     this.#logits = new Float32Array(c.vocabSize);
     this.#keyCache = new Float32Array(c.nLayers * contextSize * kvDim);
     this.#valueCache = new Float32Array(c.nLayers * contextSize * kvDim);
+  }
+
+  /** W (d, n) @ x (n,) -> out (d,), with x rounded through Q8_0 first when the engine would do so for `name`. */
+  #mm(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number, name: string): void {
+    if (this.numerics.q8Activations && this.weights.q8Inputs?.has(name) && n % 32 === 0) {
+      const q = new Uint8Array((n / 32) * 34);
+      quantizeRowQ8_0Ref(x.subarray(0, n), q);
+      const xq = this.#xq.subarray(0, n);
+      dequantizeRowQ8_0Ref(q, xq);
+      x = xq;
+    }
+    matmul(out, x, w, n, d);
   }
 
   /** Runs `token` at position `pos` (writing the KV cache there); returns the logits (vocabSize,), a fresh copy. */
@@ -156,12 +196,18 @@ export class LlamaReference {
     for (let l = 0; l < c.nLayers; l++) {
       // attention: xb = rmsnorm(x); q,k,v = Wq·xb, Wk·xb, Wv·xb
       rmsnorm(xb, x, w.attnNorm[l], c.normEps);
-      matmul(q, xb, w.attnQ[l], dim, dim); // (dim, dim) @ (dim,) -> (dim,)
-      matmul(k, xb, w.attnK[l], dim, kvDim); // (kvDim, dim) @ (dim,) -> (kvDim,)
-      matmul(v, xb, w.attnV[l], dim, kvDim);
+      this.#mm(q, xb, w.attnQ[l], dim, dim, `blk.${l}.attn_q.weight`); // (dim, dim) @ (dim,) -> (dim,)
+      this.#mm(k, xb, w.attnK[l], dim, kvDim, `blk.${l}.attn_k.weight`); // (kvDim, dim) @ (dim,) -> (kvDim,)
+      this.#mm(v, xb, w.attnV[l], dim, kvDim, `blk.${l}.attn_v.weight`);
       rope(q, pos, headSize, c.ropeTheta);
       rope(k, pos, headSize, c.ropeTheta);
       const layerOff = l * this.contextSize * kvDim;
+      if (this.numerics.f16Cache) {
+        for (let i = 0; i < kvDim; i++) {
+          k[i] = Math.f16round(k[i]);
+          v[i] = Math.f16round(v[i]);
+        }
+      }
       this.#keyCache.set(k, layerOff + pos * kvDim);
       this.#valueCache.set(v, layerOff + pos * kvDim);
 
@@ -184,23 +230,24 @@ export class LlamaReference {
           for (let i = 0; i < headSize; i++) xb[qo + i] += a * this.#valueCache[vo + i];
         }
       }
-      matmul(xb2, xb, w.attnOutput[l], dim, dim); // Wo (dim, dim) @ xb (dim,) -> (dim,)
+      this.#mm(xb2, xb, w.attnOutput[l], dim, dim, `blk.${l}.attn_output.weight`); // Wo (dim, dim) @ xb (dim,) -> (dim,)
       for (let i = 0; i < dim; i++) x[i] += xb2[i];
 
       // SwiGLU FFN: x += W2 · (silu(W1·xb) ⊙ (W3·xb)), xb = rmsnorm(x)
       rmsnorm(xb, x, w.ffnNorm[l], c.normEps);
-      matmul(hb, xb, w.ffnGate[l], dim, hiddenDim); // (hiddenDim, dim) @ (dim,) -> (hiddenDim,)
-      matmul(hb2, xb, w.ffnUp[l], dim, hiddenDim);
+      this.#mm(hb, xb, w.ffnGate[l], dim, hiddenDim, `blk.${l}.ffn_gate.weight`); // (hiddenDim, dim) @ (dim,)
+      this.#mm(hb2, xb, w.ffnUp[l], dim, hiddenDim, `blk.${l}.ffn_up.weight`);
       for (let i = 0; i < hiddenDim; i++) {
         const g = hb[i];
         hb[i] = (g / (1 + Math.exp(-g))) * hb2[i]; // silu(g) * up
       }
-      matmul(xb, hb, w.ffnDown[l], hiddenDim, dim); // (dim, hiddenDim) @ (hiddenDim,) -> (dim,)
+      this.#mm(xb, hb, w.ffnDown[l], hiddenDim, dim, `blk.${l}.ffn_down.weight`); // (dim, hiddenDim) @ (hiddenDim,)
       for (let i = 0; i < dim; i++) x[i] += xb[i];
     }
 
     rmsnorm(x, x, w.outputNorm, c.normEps);
-    matmul(this.#logits, x, w.output, dim, c.vocabSize); // (vocabSize, dim) @ (dim,) -> (vocabSize,)
+    const outName = w.output === w.tokEmbd ? "token_embd.weight" : "output.weight";
+    this.#mm(this.#logits, x, w.output, dim, c.vocabSize, outName); // (vocabSize, dim) @ (dim,) -> (vocabSize,)
     return this.#logits.slice();
   }
 }

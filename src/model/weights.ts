@@ -10,6 +10,7 @@ import { bf16ToF32Ref, f16ToF32Ref } from "../core/f16.ts";
 import type { TensorInfo } from "../core/tensor.ts";
 import { dequantizeRowQ4_0Ref } from "../quant/q4_0.ts";
 import { dequantizeRowQ8_0Ref } from "../quant/q8_0.ts";
+import { DEQUANTIZABLE_DTYPES, dequantizeRef } from "../quant/dequantize.ts";
 import type { LlamaConfig } from "./config.ts";
 import { type TensorKind, tensorName } from "./tensor_names.ts";
 
@@ -123,6 +124,9 @@ export function dequantizeToF32(dtype: DType, bytes: Uint8Array, n: number): Flo
       return out;
     }
     default:
-      throw new UnsupportedError(`Cannot dequantize tensor type ${dtype}: not supported yet`);
+      if (!DEQUANTIZABLE_DTYPES.includes(dtype)) {
+        throw new UnsupportedError(`Cannot load tensor type ${dtype}: yangtuo has no dequantizer for it`);
+      }
+      return dequantizeRef(dtype, bytes.subarray(0, need), n);
   }
 }

@@ -1,0 +1,88 @@
+/**
+ * The fast engine (WASM kernels, 1–3 shards in Workers) against the TypeScript reference (llama.ts) on tiny random
+ * models written through our GGUF writer. Oracle: the reference forward pass, run with the engine's rounding
+ * (Q8_0 activations into Q4_0/Q8_0 matrices as llama.cpp does, f16 KV cache), itself checked against the
+ * independent babyllama105 vectors in llama_test.ts.
+ * Tolerance: logits within 2e-3 absolute + 2e-3 relative (f32 sums in SIMD lane order and a polynomial exp differ
+ * from the f64 reference by ~1e-5 per step; rare Q8 rounding flips of one activation quant move a logit by ~1e-3).
+ * Greedy: the same 64 tokens.
+ */
+import { createEngine } from "../../src/model/engine_core.ts";
+import { LlamaReference, loadWeightsF32 } from "../../src/model/llama.ts";
+import { TensorTable } from "../../src/model/weights.ts";
+import { configFromGgufMetadata } from "../../src/model/config.ts";
+import { argmax } from "../../src/sampling/sampler.ts";
+import { assertAllClose, assertEquals } from "../_assert.ts";
+import { openModel, tinyConfig, writeTinyModel } from "./_tiny.ts";
+
+const STEPS = 64;
+const PROMPT = [1, 20, 77, 150, 3, 299, 42, 8];
+
+for (const dtype of ["F32", "F16", "Q8_0", "Q4_0"] as const) {
+  for (const nKvHeads of [4, 2]) {
+    Deno.test(`engine ${dtype} ${nKvHeads === 4 ? "MHA" : "GQA"} matches the reference for 1, 2 and 3 shards`, async () => {
+      const config = tinyConfig(nKvHeads);
+      const path = await writeTinyModel(config, { dtype, seed: 7 + nKvHeads, tiedOutput: dtype === "F16" });
+      const model = openModel(path);
+      try {
+        const cfg = configFromGgufMetadata(model.metadata);
+        const weights = loadWeightsF32(new TensorTable(model, cfg));
+        // reference: batched prompt then greedy
+        const ref = new LlamaReference(cfg, weights, 128, { q8Activations: true, f16Cache: true });
+        const refLogits: Float32Array[] = [];
+        const refIds: number[] = [];
+        let logits: Float32Array = new Float32Array(0);
+        for (let i = 0; i < PROMPT.length; i++) logits = ref.forward(PROMPT[i], i);
+        refLogits.push(logits);
+        for (let s = 0; s < STEPS; s++) {
+          const id = argmax(logits);
+          refIds.push(id);
+          logits = ref.forward(id, PROMPT.length + s);
+          if (s < 4) refLogits.push(logits);
+        }
+        for (const threads of [1, 2, 3]) {
+          const engine = await createEngine(model, { threads, contextSize: 128, maxBatch: 5 });
+          try {
+            assertEquals(engine.nShards, threads);
+            let l = await engine.eval(PROMPT, 0); // batches of 5 + 3
+            assertAllClose(l, refLogits[0], { atol: 2e-3, rtol: 2e-3 });
+            const ids: number[] = [];
+            for (let s = 0; s < STEPS; s++) {
+              const id = argmax(l);
+              ids.push(id);
+              l = await engine.eval([id], PROMPT.length + s);
+              if (s < 4) assertAllClose(l, refLogits[s + 1], { atol: 2e-3, rtol: 2e-3 });
+            }
+            assertEquals(ids, refIds, `greedy ids, ${threads} shard(s)`);
+          } finally {
+            engine.close();
+          }
+        }
+      } finally {
+        model.source.close();
+        Deno.removeSync(path);
+      }
+    });
+  }
+}
+
+Deno.test("engine eval rejects tokens outside the vocabulary and positions past the context", async () => {
+  const config = tinyConfig(2);
+  const path = await writeTinyModel(config, { dtype: "F32" });
+  const model = openModel(path);
+  try {
+    const engine = await createEngine(model, { threads: 1, contextSize: 16 });
+    try {
+      let err = "";
+      await engine.eval([300], 0).catch((e) => err = e.message);
+      assertEquals(err.includes("outside the vocabulary"), true, err);
+      await engine.eval([1, 2], 15).catch((e) => err = e.message);
+      assertEquals(err.includes("context holds 16"), true, err);
+    } finally {
+      engine.close();
+    }
+  } finally {
+    model.source.close();
+    Deno.removeSync(path);
+  }
+});
