@@ -3,6 +3,7 @@
  * Counting pieces needs only the ModelProto's repeated field 1, read with the protobuf reader.
  */
 import { type GgufKv, ggufKv } from "../formats/gguf_writer.ts";
+import { readLlama2cTokenizer } from "../formats/llama2c.ts";
 import { fieldFloat32, fieldInt32, fieldString, readProtoFields } from "../formats/protobuf.ts";
 
 /** Number of pieces of a SentencePiece tokenizer.model (ModelProto field 1 is `repeated SentencePiece pieces`). */
@@ -36,6 +37,25 @@ export async function ggufVocabFromModel(bytes: Uint8Array, path: string): Promi
     ggufKv.string("tokenizer.ggml.model", "llama"),
     ggufKv.arrayString("tokenizer.ggml.tokens", tokens),
     ggufKv.arrayF32("tokenizer.ggml.scores", scores),
+    ggufKv.arrayI32("tokenizer.ggml.token_type", types),
+    ggufKv.u32("tokenizer.ggml.bos_token_id", 1),
+    ggufKv.u32("tokenizer.ggml.eos_token_id", 2),
+    ggufKv.u32("tokenizer.ggml.unknown_token_id", 0),
+  ];
+}
+
+/**
+ * tokenizer.ggml.* KVs for a llama2.c tokenizer.bin (as llama.cpp's convert-llama2c-to-ggml builds them): spaces
+ * back to `▁`, id 0 UNKNOWN, ids 1–2 CONTROL, `<0xHH>` BYTE, the rest NORMAL.
+ */
+export function ggufVocabFromLlama2c(bytes: Uint8Array, vocabSize: number): GgufKv[] {
+  const tok = readLlama2cTokenizer(bytes, vocabSize);
+  const tokens = tok.pieces.map((p) => p.replaceAll(" ", "\u2581"));
+  const types = tokens.map((p, i) => (i === 0 ? 2 : i <= 2 ? 3 : /^<0x[0-9A-F]{2}>$/.test(p) ? 6 : 1));
+  return [
+    ggufKv.string("tokenizer.ggml.model", "llama"),
+    ggufKv.arrayString("tokenizer.ggml.tokens", tokens),
+    ggufKv.arrayF32("tokenizer.ggml.scores", tok.scores),
     ggufKv.arrayI32("tokenizer.ggml.token_type", types),
     ggufKv.u32("tokenizer.ggml.bos_token_id", 1),
     ggufKv.u32("tokenizer.ggml.eos_token_id", 2),
