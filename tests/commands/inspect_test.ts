@@ -4,6 +4,7 @@
  */
 import { BytesSink } from "../../src/core/byte_source.ts";
 import { writeSafetensors } from "../../src/formats/safetensors.ts";
+import { writePytorchCheckpoint } from "../../src/formats/pytorch_writer.ts";
 import { formatReport, inspectPath } from "../../src/commands/inspect.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_assert.ts";
 import { needsTestData, testDataPath } from "../_fixtures.ts";
@@ -197,4 +198,48 @@ Deno.test("cli.ts inspect --json prints the report and --help exits 0", needsTes
   const bad = await run("/nonexistent/model.gguf");
   assertEquals(bad.code, 1);
   assertStringIncludes(new TextDecoder().decode(bad.stderr), "error: Cannot inspect");
+});
+
+function pth(path: string, tensors: { name: string; shape: number[] }[]): void {
+  const sink = new BytesSink();
+  writePytorchCheckpoint(
+    sink,
+    tensors.map((t) => ({
+      ...t,
+      dtype: "F16" as const,
+      write: (w: (b: Uint8Array) => void) => w(new Uint8Array(2 * t.shape.reduce((a, b) => a * b, 1))),
+    })),
+    { archiveName: path.split("/").pop()!.replace(/\.[^.]*$/, "") },
+  );
+  Deno.writeFileSync(path, sink.bytes());
+}
+
+Deno.test("inspectPath() reads PyTorch checkpoints and 2-shard Meta folders through the pytorch/meta readers", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "yangtuo-inspect-" });
+  try {
+    pth(`${dir}/adapter_model.bin`, [{ name: "base_model.model.lm_head.lora_B.weight", shape: [10, 2] }]);
+    const a = await inspectPath(`${dir}/adapter_model.bin`);
+    assertEquals([a.format, a.tensors[0].shape, a.tensors[0].nBytes], ["pytorch", [10, 2], 40]);
+
+    Deno.mkdirSync(`${dir}/meta`);
+    const params = { dim: 8, multiple_of: 4, n_heads: 2, n_layers: 1, norm_eps: 1e-6, vocab_size: -1 };
+    Deno.writeTextFileSync(`${dir}/meta/params.json`, JSON.stringify(params));
+    for (const i of [0, 1]) {
+      pth(`${dir}/meta/consolidated.0${i}.pth`, [
+        { name: "tok_embeddings.weight", shape: [10, 4] }, // split along dim 1
+        { name: "layers.0.attention.wq.weight", shape: [4, 8] }, // split along dim 0
+        { name: "norm.weight", shape: [8] }, // replicated
+      ]);
+    }
+    const m = await inspectPath(`${dir}/meta`);
+    assertEquals([m.format, m.vocabSize, m.files], ["meta", 10, ["consolidated.00.pth", "consolidated.01.pth"]]);
+    assertEquals(m.tensors.map((t) => [t.name, t.shape]), [
+      ["tok_embeddings.weight", [10, 8]],
+      ["layers.0.attention.wq.weight", [8, 8]],
+      ["norm.weight", [8]],
+    ]);
+    assertEquals((m.config as { dim: number }).dim, 8);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

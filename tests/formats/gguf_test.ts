@@ -9,6 +9,8 @@ import { ByteWriter } from "../../src/formats/byte_writer.ts";
 import { GGUF_TYPE, type GgufFile, readGguf, readTensorBytes } from "../../src/formats/gguf.ts";
 import { ggufKv, ggufKvsOf, type GgufWriterTensor, writeGguf } from "../../src/formats/gguf_writer.ts";
 import { FileSource } from "../../src/io/file_source.ts";
+import { writeFileAtomic } from "../../src/io/atomic_file.ts";
+import { dequantizeRef } from "../../src/quant/dequantize.ts";
 import { assert, assertBytesEqual, assertEquals, assertRejects, assertThrows } from "../_assert.ts";
 import { needsTestData, testDataPath } from "../_fixtures.ts";
 import { mulberry32 } from "../_rand.ts";
@@ -560,4 +562,23 @@ Deno.test("readGguf() survives 2,000+ seeded mutations with typed errors only", 
     return size;
   }, { cases: FUZZ_CASES });
   assert(res.ok > 0 && res.formatErrors > 0, JSON.stringify(res));
+});
+
+Deno.test("writeGguf() through an atomic file and readGguf() through a FileSource round-trip", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "yangtuo-gguf-" });
+  try {
+    const path = `${dir}/m.gguf`;
+    const ts = tensors();
+    await writeFileAtomic(path, (sink) => writeGguf(sink, { metadata: ALL_KVS, tensors: ts }));
+    const mem = await write({ metadata: ALL_KVS, tensors: ts });
+    assertBytesEqual(Deno.readFileSync(path), mem);
+    using src = new FileSource(path);
+    const f = readGguf(src);
+    assertEquals(ggufKvsOf(f).length, ALL_KVS.length);
+    const q6 = f.tensors.find((t) => t.dtype === "Q6_K")!;
+    const fromFile = dequantizeRef(q6.dtype, readTensorBytes(src, q6), 256);
+    assertEquals(fromFile, dequantizeRef("Q6_K", randomBytes(210, 4), 256));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
