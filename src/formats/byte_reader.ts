@@ -129,41 +129,49 @@ export class ByteReader {
     this.offset += n;
   }
 
+  /** An unsigned byte. `what` names the field in errors. */
   u8(what = "u8"): number {
     const i = this.#at(1, what);
     this.offset += 1;
     return this.#win[i];
   }
+  /** A signed byte. `what` names the field in errors. */
   i8(what = "i8"): number {
     const i = this.#at(1, what);
     this.offset += 1;
     return this.#view.getInt8(i);
   }
+  /** A little-endian u16. `what` names the field in errors. */
   u16(what = "u16"): number {
     const i = this.#at(2, what);
     this.offset += 2;
     return this.#view.getUint16(i, true);
   }
+  /** A little-endian i16. `what` names the field in errors. */
   i16(what = "i16"): number {
     const i = this.#at(2, what);
     this.offset += 2;
     return this.#view.getInt16(i, true);
   }
+  /** A little-endian u32. `what` names the field in errors. */
   u32(what = "u32"): number {
     const i = this.#at(4, what);
     this.offset += 4;
     return this.#view.getUint32(i, true);
   }
+  /** A little-endian i32. `what` names the field in errors. */
   i32(what = "i32"): number {
     const i = this.#at(4, what);
     this.offset += 4;
     return this.#view.getInt32(i, true);
   }
+  /** A little-endian u64, as bigint. `what` names the field in errors. */
   u64(what = "u64"): bigint {
     const i = this.#at(8, what);
     this.offset += 8;
     return this.#view.getBigUint64(i, true);
   }
+  /** A little-endian i64, as bigint. `what` names the field in errors. */
   i64(what = "i64"): bigint {
     const i = this.#at(8, what);
     this.offset += 8;
@@ -185,11 +193,13 @@ export class ByteReader {
     }
     return Number(v);
   }
+  /** A little-endian IEEE f32. `what` names the field in errors. */
   f32(what = "f32"): number {
     const i = this.#at(4, what);
     this.offset += 4;
     return this.#view.getFloat32(i, true);
   }
+  /** A little-endian IEEE f64. `what` names the field in errors. */
   f64(what = "f64"): number {
     const i = this.#at(8, what);
     this.offset += 8;

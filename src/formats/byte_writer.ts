@@ -21,6 +21,7 @@ export class ByteWriter {
   /** Bytes written so far. */
   length = 0;
 
+  /** A writer with `initialBytes` of capacity (it grows as needed). */
   constructor(initialBytes = 256) {
     this.#buf = new Uint8Array(initialBytes);
     this.#view = new DataView(this.#buf.buffer);
@@ -39,56 +40,67 @@ export class ByteWriter {
     return at;
   }
 
+  /** Appends `v` as a little-endian u8 (RangeError when out of range). */
   u8(v: number): void {
     intCheck(v, 0, 0xff, "u8");
     const at = this.#grow(1);
     this.#buf[at] = v;
   }
+  /** Appends `v` as a little-endian i8 (RangeError when out of range). */
   i8(v: number): void {
     intCheck(v, -0x80, 0x7f, "i8");
     const at = this.#grow(1);
     this.#view.setInt8(at, v);
   }
+  /** Appends `v` as a little-endian u16 (RangeError when out of range). */
   u16(v: number): void {
     intCheck(v, 0, 0xffff, "u16");
     const at = this.#grow(2);
     this.#view.setUint16(at, v, true);
   }
+  /** Appends `v` as a little-endian i16 (RangeError when out of range). */
   i16(v: number): void {
     intCheck(v, -0x8000, 0x7fff, "i16");
     const at = this.#grow(2);
     this.#view.setInt16(at, v, true);
   }
+  /** Appends `v` as a little-endian u32 (RangeError when out of range). */
   u32(v: number): void {
     intCheck(v, 0, 0xffffffff, "u32");
     const at = this.#grow(4);
     this.#view.setUint32(at, v, true);
   }
+  /** Appends `v` as a little-endian i32 (RangeError when out of range). */
   i32(v: number): void {
     intCheck(v, -0x80000000, 0x7fffffff, "i32");
     const at = this.#grow(4);
     this.#view.setInt32(at, v, true);
   }
+  /** Appends `v` as a little-endian u64 (RangeError when out of range). */
   u64(v: number | bigint): void {
     const b = toBig(v, "u64");
     if (b < 0n || b > 0xffffffffffffffffn) throw new RangeError(`Cannot write u64: ${v} is out of range`);
     const at = this.#grow(8);
     this.#view.setBigUint64(at, b, true);
   }
+  /** Appends `v` as a little-endian i64 (RangeError when out of range). */
   i64(v: number | bigint): void {
     const b = toBig(v, "i64");
     if (b < -(1n << 63n) || b >= 1n << 63n) throw new RangeError(`Cannot write i64: ${v} is out of range`);
     const at = this.#grow(8);
     this.#view.setBigInt64(at, b, true);
   }
+  /** Appends `v` as a little-endian IEEE f32. */
   f32(v: number): void {
     const at = this.#grow(4);
     this.#view.setFloat32(at, v, true);
   }
+  /** Appends `v` as a little-endian IEEE f64. */
   f64(v: number): void {
     const at = this.#grow(8);
     this.#view.setFloat64(at, v, true);
   }
+  /** Appends raw bytes. */
   bytes(b: Uint8Array): void {
     const at = this.#grow(b.length);
     this.#buf.set(b, at);

@@ -58,6 +58,8 @@ export function ggufTypeName(t: number): string {
  * ±(2^53 − 1), which stay `bigint` (so nothing is rounded). Arrays are plain arrays: `tokenizer.ggml.tokens` is a
  * `string[]`, `tokenizer.ggml.scores` and `token_type` are `number[]`. The exact stored type of every key is in
  * `GgufFile.metadataTypes`, so a file can be rewritten with the same types (see `ggufKvsOf` in gguf_writer.ts).
+ * String values are decoded as UTF-8 with invalid sequences replaced by U+FFFD (llama.cpp does not validate them);
+ * keys and tensor names must be valid UTF-8. A byte-order mark is kept as U+FEFF (LLaMA's vocab has one).
  */
 export type GgufValue = string | number | bigint | boolean | GgufValue[];
 
