@@ -439,35 +439,38 @@ export class ZipWriter {
     this.#names.add(name);
     const localHeaderOffset = this.#pos();
     const big = nBytes >= U32_MAX;
-    const h = new ByteWriter(LOCAL_HEADER_SIZE + nameBytes.length + 100);
-    h.u32(ZIP_LOCAL_HEADER_SIG);
-    h.u16(big ? 45 : 20); // version needed: 4.5 for ZIP64, 2.0 otherwise
-    h.u16(0x0808); // bit 3: sizes and crc in the data descriptor; bit 11: UTF-8 name
-    h.u16(0); // stored
-    h.u16(0); // time
-    h.u16(0x21); // date 1980-01-01
-    h.u32(0); // crc: in the descriptor
-    h.u32(big ? U32_MAX : 0);
-    h.u32(big ? U32_MAX : 0);
-    h.u16(nameBytes.length);
     const z64Len = big ? 20 : 0;
     const unpadded = localHeaderOffset + LOCAL_HEADER_SIZE + nameBytes.length + z64Len;
     let pad = (this.#align - (unpadded % this.#align)) % this.#align;
     if (pad !== 0 && pad < 4) pad += this.#align; // the "FB" field needs 4 header bytes
-    h.u16(z64Len + pad);
-    h.bytes(nameBytes);
+    const h = new Uint8Array(LOCAL_HEADER_SIZE + nameBytes.length + z64Len + pad);
+    const hv = new DataView(h.buffer);
+    hv.setUint32(0, ZIP_LOCAL_HEADER_SIG, true);
+    hv.setUint16(4, big ? 45 : 20, true); // version needed: 4.5 for ZIP64, 2.0 otherwise
+    hv.setUint16(6, 0x0808, true); // bit 3: sizes and crc in the data descriptor; bit 11: UTF-8 name
+    hv.setUint16(8, 0, true); // stored
+    hv.setUint16(10, 0, true); // time
+    hv.setUint16(12, 0x21, true); // date 1980-01-01
+    hv.setUint32(14, 0, true); // crc: in the descriptor
+    hv.setUint32(18, big ? U32_MAX : 0, true);
+    hv.setUint32(22, big ? U32_MAX : 0, true);
+    hv.setUint16(26, nameBytes.length, true);
+    hv.setUint16(28, z64Len + pad, true);
+    h.set(nameBytes, LOCAL_HEADER_SIZE);
+    let o = LOCAL_HEADER_SIZE + nameBytes.length;
     if (big) {
-      h.u16(0x0001);
-      h.u16(16);
-      h.u64(nBytes);
-      h.u64(nBytes);
+      hv.setUint16(o, 0x0001, true);
+      hv.setUint16(o + 2, 16, true);
+      hv.setBigUint64(o + 4, BigInt(nBytes), true);
+      hv.setBigUint64(o + 12, BigInt(nBytes), true);
+      o += 20;
     }
     if (pad) {
-      h.u16(0x4246); // "FB", as PyTorch's writer
-      h.u16(pad - 4);
-      h.bytes(new Uint8Array(pad - 4).fill(0x5a)); // "Z" padding
+      hv.setUint16(o, 0x4246, true); // "FB", as PyTorch's writer
+      hv.setUint16(o + 2, pad - 4, true);
+      h.fill(0x5a, o + 4); // "Z" padding
     }
-    this.#sink.write(h.finish());
+    this.#sink.write(h);
     this.#open = true;
     let written = 0;
     let crc = 0;
@@ -486,17 +489,18 @@ export class ZipWriter {
     if (written !== nBytes) {
       throw new RangeError(`Cannot write zip entry "${name}": wrote ${written} bytes, declared ${nBytes}`);
     }
-    const d = new ByteWriter(24);
-    d.u32(ZIP_DATA_DESCRIPTOR_SIG);
-    d.u32(crc);
+    const d = new Uint8Array(big ? 24 : 16);
+    const dv = new DataView(d.buffer);
+    dv.setUint32(0, ZIP_DATA_DESCRIPTOR_SIG, true);
+    dv.setUint32(4, crc, true);
     if (big) {
-      d.u64(nBytes);
-      d.u64(nBytes);
+      dv.setBigUint64(8, BigInt(nBytes), true);
+      dv.setBigUint64(16, BigInt(nBytes), true);
     } else {
-      d.u32(nBytes);
-      d.u32(nBytes);
+      dv.setUint32(8, nBytes, true);
+      dv.setUint32(12, nBytes, true);
     }
-    this.#sink.write(d.finish());
+    this.#sink.write(d);
     this.#entries.push({ name: nameBytes, localHeaderOffset, nBytes, crc });
   }
 

@@ -23,6 +23,9 @@ import { needsTestData, testDataPath } from "../_fixtures.ts";
 import { mulberry32 } from "../_rand.ts";
 import { needsTorch, runPython, tempDir } from "./_torch_oracle.ts";
 
+/** Tests without an external oracle run with no permissions: the readers are pure. */
+const none = { permissions: "none" } as const;
+
 Deno.test(
   "parseMetaParams() reads the seed's 7B params.json (hiddenDim 11008)",
   needsTestData("seed/params_7B.json"),
@@ -44,7 +47,7 @@ Deno.test(
   },
 );
 
-Deno.test("parseMetaParams() computes Meta's FFN width for 13B, 33B, 65B and Llama-2-70B", () => {
+Deno.test("parseMetaParams() computes Meta's FFN width for 13B, 33B, 65B and Llama-2-70B", none, () => {
   const hidden = (o: Record<string, unknown>) => parseMetaParams({ n_layers: 1, norm_eps: 1e-6, ...o }).hiddenDim;
   assertEquals(hidden({ dim: 5120, n_heads: 40, multiple_of: 256 }), 13824);
   assertEquals(hidden({ dim: 6656, n_heads: 52, multiple_of: 256 }), 17920);
@@ -55,7 +58,7 @@ Deno.test("parseMetaParams() computes Meta's FFN width for 13B, 33B, 65B and Lla
   );
 });
 
-Deno.test("parseMetaParams() rejects invalid JSON, missing and non-numeric fields, inconsistent heads", () => {
+Deno.test("parseMetaParams() rejects invalid JSON, missing and non-numeric fields, inconsistent heads", none, () => {
   assertThrows(() => parseMetaParams("{dim: 1"), FormatError, "Cannot parse params.json");
   assertThrows(() => parseMetaParams("[]"), FormatError, "not a JSON object");
   assertThrows(() => parseMetaParams({ n_heads: 2, n_layers: 1 }), FormatError, '"dim" is missing');
@@ -66,7 +69,7 @@ Deno.test("parseMetaParams() rejects invalid JSON, missing and non-numeric field
   assertThrows(() => parseMetaParams({ dim: 8, n_heads: 1, n_layers: 1, vocab_size: 0 }), FormatError, "vocab_size");
 });
 
-Deno.test("metaShardAxis() follows Meta's model-parallel split axes", () => {
+Deno.test("metaShardAxis() follows Meta's model-parallel split axes", none, () => {
   for (
     const n of [
       "layers.3.attention.wq.weight",
@@ -167,7 +170,7 @@ function shardsOf(model: Full[], nShards: number): MetaShard[] {
   return out;
 }
 
-Deno.test("mergeMetaShards() reassembles split shards exactly (1, 2 and 4 shards)", () => {
+Deno.test("mergeMetaShards() reassembles split shards exactly (1, 2 and 4 shards)", none, () => {
   const model = tinyModel(11);
   for (const n of [1, 2, 4]) {
     const merged = mergeMetaShards(shardsOf(model, n));
@@ -239,36 +242,36 @@ const t = (name: string, shape: number[], fill = 0, dtype: DType = "F16"): Full 
   bytes: new Uint8Array(shape.reduce((a, b) => a * b, 1) * 2).fill(fill),
 });
 
-Deno.test("mergeMetaShards() rejects a tensor missing from one shard", () => {
+Deno.test("mergeMetaShards() rejects a tensor missing from one shard", none, () => {
   const a = memShard([t("norm.weight", [4]), t("output.weight", [2, 4])]);
   const b = memShard([t("norm.weight", [4]), t("tok_embeddings.weight", [2, 4])]);
   assertThrows(() => mergeMetaShards([a, b]), FormatError, '"output.weight" is missing from shard 1');
 });
 
-Deno.test("mergeMetaShards() rejects shapes that disagree off the split axis", () => {
+Deno.test("mergeMetaShards() rejects shapes that disagree off the split axis", none, () => {
   const a = memShard([t("output.weight", [2, 4])]);
   const b = memShard([t("output.weight", [2, 5])]);
   assertThrows(() => mergeMetaShards([a, b]), FormatError, "has shape [2,5] in shard 1");
 });
 
-Deno.test("mergeMetaShards() rejects dtypes that disagree", () => {
+Deno.test("mergeMetaShards() rejects dtypes that disagree", none, () => {
   const a = memShard([t("output.weight", [2, 4])]);
   const b = memShard([{ ...t("output.weight", [1, 4]), dtype: "BF16" }]);
   assertThrows(() => mergeMetaShards([a, b]), FormatError, "BF16 in shard 1");
 });
 
-Deno.test("mergeMetaShards() rejects replicated tensors that differ between shards", () => {
+Deno.test("mergeMetaShards() rejects replicated tensors that differ between shards", none, () => {
   const merged = mergeMetaShards([memShard([t("norm.weight", [4], 1)]), memShard([t("norm.weight", [4], 2)])]);
   assertThrows(() => merged[0].read(), FormatError, 'replicated "norm.weight" differs in shard 1');
 });
 
-Deno.test("mergeMetaShards() rejects duplicate names and unknown 2-D tensors", () => {
+Deno.test("mergeMetaShards() rejects duplicate names and unknown 2-D tensors", none, () => {
   assertThrows(() => mergeMetaShards([memShard([t("norm.weight", [4]), t("norm.weight", [4])])]), FormatError, "twice");
   const x = memShard([t("lora_A.weight", [2, 2])]);
   assertThrows(() => mergeMetaShards([x, x]), UnsupportedError, "lora_A.weight");
 });
 
-Deno.test("sliceMetaShard() rejects ranges outside the tensor", () => {
+Deno.test("sliceMetaShard() rejects ranges outside the tensor", none, () => {
   const b = new Uint8Array(2 * 3 * 4);
   assertThrows(() => sliceMetaShard(b, [3, 4], "F16", 1, 3, 2), RangeError, "Cannot slice");
   assertEquals(sliceMetaShard(b, [3, 4], "F16", 0, 1, 2).length, 16);

@@ -8,6 +8,9 @@ import { PickleGlobal, PickleTuple, PickleWriter, unpickle } from "../../src/for
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { needsPython, runPython } from "./_torch_oracle.ts";
 
+/** Tests without an external oracle run with no permissions: the readers are pure. */
+const none = { permissions: "none" } as const;
+
 const NONE = { allowedGlobals: new Set<string>() };
 
 function hex(s: string): Uint8Array {
@@ -59,7 +62,7 @@ Deno.test("unpickle() decodes CPython protocol 2 and 4 pickles of plain values",
   for (const c of cases) assertEquals(toJson(unpickle(hex(c.hex), NONE)), c.json);
 });
 
-Deno.test("unpickle() keeps memoized objects shared (BINPUT/BINGET)", () => {
+Deno.test("unpickle() keeps memoized objects shared (BINPUT/BINGET)", none, () => {
   // pickle.dumps([s, s], 2) with s = [1]: the inner list is written once and fetched from the memo.
   const w = unpickle(hex("80025d7100285d71014b01616801652e"), NONE) as unknown[][];
   assertEquals(w.length, 2);
@@ -146,7 +149,7 @@ Deno.test(
   },
 );
 
-Deno.test("unpickle() rejects hand-written GLOBAL and STACK_GLOBAL references to os.system", () => {
+Deno.test("unpickle() rejects hand-written GLOBAL and STACK_GLOBAL references to os.system", none, () => {
   const classic = new TextEncoder().encode("cos\nsystem\n(S'echo hi'\ntR.");
   assertThrows(() => unpickle(classic, NONE), FormatError, 'global "os.system" is not allowed');
   // protocol 4: SHORT_BINUNICODE "os", SHORT_BINUNICODE "system", STACK_GLOBAL
@@ -154,7 +157,7 @@ Deno.test("unpickle() rejects hand-written GLOBAL and STACK_GLOBAL references to
   assertThrows(() => unpickle(p4, NONE), FormatError, 'global "os.system" is not allowed');
 });
 
-Deno.test("unpickle() refuses to call an allowed global without a reduce handler", () => {
+Deno.test("unpickle() refuses to call an allowed global without a reduce handler", none, () => {
   const p = new TextEncoder().encode("ccollections\nOrderedDict\n)R.");
   assertThrows(() => unpickle(p, { allowedGlobals: new Set(["collections.OrderedDict"]) }), FormatError, "not allowed");
   const g = unpickle(new TextEncoder().encode("ccollections\nOrderedDict\n."), {
@@ -165,55 +168,55 @@ Deno.test("unpickle() refuses to call an allowed global without a reduce handler
 
 // ---- hostile input: structure ----
 
-Deno.test("unpickle() rejects stack underflow", () => {
+Deno.test("unpickle() rejects stack underflow", none, () => {
   assertThrows(() => unpickle(hex("800286" + "2e"), NONE), FormatError, "stack underflow");
   assertThrows(() => unpickle(hex("80024b01284b0286" + "2e"), NONE), FormatError, "stack underflow");
 });
 
-Deno.test("unpickle() rejects an undefined memo key", () => {
+Deno.test("unpickle() rejects an undefined memo key", none, () => {
   assertThrows(() => unpickle(hex("8002680b2e"), NONE), FormatError, "memo key 11");
 });
 
-Deno.test("unpickle() rejects an unknown opcode", () => {
+Deno.test("unpickle() rejects an unknown opcode", none, () => {
   assertThrows(() => unpickle(hex("8002ff2e"), NONE), FormatError, "unknown opcode 0xff");
 });
 
-Deno.test("unpickle() rejects opcodes a state dict never uses with UnsupportedError", () => {
+Deno.test("unpickle() rejects opcodes a state dict never uses with UnsupportedError", none, () => {
   assertThrows(() => unpickle(hex("80028f2e"), NONE), UnsupportedError, "0x8f");
   assertThrows(() => unpickle(new TextEncoder().encode("(ios\nsystem\n."), NONE), UnsupportedError, "0x69");
 });
 
-Deno.test("unpickle() rejects data without STOP and STOP with extra stack items", () => {
+Deno.test("unpickle() rejects data without STOP and STOP with extra stack items", none, () => {
   assertThrows(() => unpickle(hex("80024b01"), NONE), FormatError, "without STOP");
   assertThrows(() => unpickle(hex("80024b014b022e"), NONE), FormatError, "2 values");
   assertThrows(() => unpickle(hex("8002284b012e"), NONE), FormatError, "open MARK");
 });
 
-Deno.test("unpickle() rejects string and bytes lengths past the end of the data", () => {
+Deno.test("unpickle() rejects string and bytes lengths past the end of the data", none, () => {
   assertThrows(() => unpickle(hex("800258ffffff7f61612e"), NONE), FormatError, "exceeds");
   assertThrows(() => unpickle(hex("800242ffffff7f61612e"), NONE), FormatError, "exceeds");
   assertThrows(() => unpickle(hex("80028dffffffffffffff0061612e"), NONE), FormatError);
   assertThrows(() => unpickle(hex("80028bffffff7f2e"), NONE), FormatError, "LONG4");
 });
 
-Deno.test("unpickle() rejects a GLOBAL line with no newline", () => {
+Deno.test("unpickle() rejects a GLOBAL line with no newline", none, () => {
   const p = new Uint8Array(1000).fill(0x61);
   p[0] = 0x63;
   assertThrows(() => unpickle(p, NONE), FormatError, "no newline");
 });
 
-Deno.test("unpickle() rejects duplicate dict keys", () => {
+Deno.test("unpickle() rejects duplicate dict keys", none, () => {
   // {'a': 1, 'a': 2} written with one SETITEMS
   const p = hex("80027d28" + "5801000000614b01" + "5801000000614b02" + "752e");
   assertThrows(() => unpickle(p, NONE), FormatError, 'duplicate dict key "a"');
 });
 
-Deno.test("unpickle() rejects SETITEMS on a non-dict and APPENDS on a non-list", () => {
+Deno.test("unpickle() rejects SETITEMS on a non-dict and APPENDS on a non-list", none, () => {
   assertThrows(() => unpickle(hex("80025d284b014b02752e"), NONE), FormatError, "not a dict");
   assertThrows(() => unpickle(hex("80027d284b01652e"), NONE), FormatError, "not a list");
 });
 
-Deno.test("unpickle() bounds stack and memo growth", () => {
+Deno.test("unpickle() bounds stack and memo growth", none, () => {
   const n = 5000;
   const p = new Uint8Array(2 + n + 1);
   p.set([0x80, 2]);
@@ -222,7 +225,7 @@ Deno.test("unpickle() bounds stack and memo growth", () => {
   assertThrows(() => unpickle(p, { ...NONE, maxItems: 1000 }), FormatError, "more than 1000");
 });
 
-Deno.test("unpickle() throws FormatError for every truncation of a valid pickle", () => {
+Deno.test("unpickle() throws FormatError for every truncation of a valid pickle", none, () => {
   const w = new PickleWriter().emptyDict().mark().str("k").intTuple([1, 2, 3, 4]).str("big").int(2n ** 70n).setItems();
   const full = w.finish();
   assertEquals(toJson(unpickle(full, NONE)), {

@@ -15,6 +15,9 @@ import { assert } from "../_assert.ts";
 import { mulberry32 } from "../_rand.ts";
 import { CountingSource } from "./_torch_oracle.ts";
 
+/** Tests without an external oracle run with no permissions: the readers are pure. */
+const none = { permissions: "none" } as const;
+
 function envInt(name: string, fallback: number): number {
   try {
     const v = Deno.env.get(name);
@@ -146,7 +149,7 @@ function readAll(src: CountingSource): void {
   }
 }
 
-Deno.test("fuzz: readZip() on mutated archives ends in success or a typed error", () => {
+Deno.test("fuzz: readZip() on mutated archives ends in success or a typed error", none, () => {
   const sink = new BytesSink();
   writePytorchCheckpoint(sink, [
     { name: "a", dtype: "F32", shape: [3], write: (w) => w(new Uint8Array(12).fill(1)) },
@@ -159,7 +162,7 @@ Deno.test("fuzz: readZip() on mutated archives ends in success or a typed error"
   });
 });
 
-Deno.test("fuzz: the unpickler on mutated data.pkl (CRC fixed up) ends in success or a typed error", () => {
+Deno.test("fuzz: the unpickler on mutated data.pkl (CRC fixed up) ends in success or a typed error", none, () => {
   const base = baseCheckpoint();
   const zip = readZip(new CountingSource(base));
   const pkl = zip.byName.get("archive/data.pkl")!;
@@ -172,7 +175,7 @@ Deno.test("fuzz: the unpickler on mutated data.pkl (CRC fixed up) ends in succes
   }, readAll);
 });
 
-Deno.test("fuzz: readPytorchCheckpoint() on mutated files ends in success or a typed error", () => {
+Deno.test("fuzz: readPytorchCheckpoint() on mutated files ends in success or a typed error", none, () => {
   const base = baseCheckpoint();
   readAll(new CountingSource(base)); // the base itself must parse
   runCases("pytorch", base, (rnd) => mutate(base, rnd), readAll);

@@ -14,6 +14,9 @@ import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { mulberry32 } from "../_rand.ts";
 import { needsTorch, runPython, tempDir } from "./_torch_oracle.ts";
 
+/** Tests without an external oracle run with no permissions: the readers are pure. */
+const none = { permissions: "none" } as const;
+
 const toHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
 // One torch run writes every fixture and prints each tensor's dtype, shape and contiguous bytes as hex.
@@ -151,7 +154,7 @@ function writeSample(seed = 3, archiveName = "consolidated.00"): { file: Uint8Ar
   return { file: sink.bytes(), bytes };
 }
 
-Deno.test("writePytorchCheckpoint() output round-trips through readPytorchCheckpoint()", () => {
+Deno.test("writePytorchCheckpoint() output round-trips through readPytorchCheckpoint()", none, () => {
   const { file, bytes } = writeSample();
   const src = new BytesSource(file);
   const ckpt = readPytorchCheckpoint(src);
@@ -187,20 +190,20 @@ print(json.dumps({k: [str(v.dtype), list(v.shape), v.is_contiguous(), hexof(v)] 
   Deno.removeSync(dir, { recursive: true });
 });
 
-Deno.test("pthArchiveName() strips the folder and extension as torch.save does", () => {
+Deno.test("pthArchiveName() strips the folder and extension as torch.save does", none, () => {
   assertEquals(pthArchiveName("out/consolidated.01.pth"), "consolidated.01");
   assertEquals(pthArchiveName("pytorch_model.bin"), "pytorch_model");
   assertEquals(pthArchiveName("noext"), "noext");
 });
 
-Deno.test("isContiguous() accepts size-1 dims with any stride and rejects transposes", () => {
+Deno.test("isContiguous() accepts size-1 dims with any stride and rejects transposes", none, () => {
   assert(isContiguous([3, 4], [4, 1]));
   assert(isContiguous([1, 4], [99, 1]));
   assert(isContiguous([0, 4], [1, 1]));
   assert(!isContiguous([4, 3], [1, 4]));
 });
 
-Deno.test("writePytorchCheckpoint() rejects duplicate names and dtypes PyTorch cannot hold", () => {
+Deno.test("writePytorchCheckpoint() rejects duplicate names and dtypes PyTorch cannot hold", none, () => {
   const w = (_: (c: Uint8Array) => void) => {};
   assertThrows(
     () =>
@@ -262,12 +265,12 @@ const f32x = (n: number) => new Uint8Array(4 * n);
 /** Bytes of a string written with \xNN escapes (one byte per char, not UTF-8). */
 const latin1 = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 
-Deno.test("readPytorchCheckpoint() accepts a hand-built valid archive (baseline for the hostile cases)", () => {
+Deno.test("readPytorchCheckpoint() accepts a hand-built valid archive (baseline for the hostile cases)", none, () => {
   const src = archive(statePickle([{ name: "w", numel: 6, shape: [2, 3], stride: [3, 1] }]), [["0", f32x(6)]]);
   assertEquals(readPytorchCheckpoint(src).byName.get("w")!.shape, [2, 3]);
 });
 
-Deno.test("readPytorchCheckpoint() rejects a pickle that calls os.system, naming it", () => {
+Deno.test("readPytorchCheckpoint() rejects a pickle that calls os.system, naming it", none, () => {
   const evil = latin1("\x80\x02cos\nsystem\nX\x07\x00\x00\x00echo hi\x85R.");
   assertThrows(() => readPytorchCheckpoint(archive(evil)), FormatError, 'global "os.system" is not allowed');
   const evalP = latin1("\x80\x02cbuiltins\neval\nX\x03\x00\x00\x001+1\x85R.");
@@ -276,12 +279,12 @@ Deno.test("readPytorchCheckpoint() rejects a pickle that calls os.system, naming
   assertThrows(() => readPytorchCheckpoint(archive(popen)), FormatError, 'global "subprocess.Popen"');
 });
 
-Deno.test("readPytorchCheckpoint() rejects calling a whitelisted non-function (a storage class)", () => {
+Deno.test("readPytorchCheckpoint() rejects calling a whitelisted non-function (a storage class)", none, () => {
   const p = latin1("\x80\x02ctorch\nFloatStorage\n)R.");
   assertThrows(() => readPytorchCheckpoint(archive(p)), FormatError, '"torch.FloatStorage" cannot be called');
 });
 
-Deno.test("readPytorchCheckpoint() rejects the legacy non-zip format with UnsupportedError", () => {
+Deno.test("readPytorchCheckpoint() rejects the legacy non-zip format with UnsupportedError", none, () => {
   const legacy = new Uint8Array([
     0x80,
     2,
@@ -302,11 +305,11 @@ Deno.test("readPytorchCheckpoint() rejects the legacy non-zip format with Unsupp
   assertThrows(() => readPytorchCheckpoint(new BytesSource(legacy)), UnsupportedError, "legacy");
 });
 
-Deno.test("readPytorchCheckpoint() rejects a file that is not a zip", () => {
+Deno.test("readPytorchCheckpoint() rejects a file that is not a zip", none, () => {
   assertThrows(() => readPytorchCheckpoint(new BytesSource(new Uint8Array(100))), FormatError, "zip");
 });
 
-Deno.test("readPytorchCheckpoint() rejects an archive without data.pkl", () => {
+Deno.test("readPytorchCheckpoint() rejects an archive without data.pkl", none, () => {
   const sink = new BytesSink();
   const z = new ZipWriter(sink);
   z.add("archive/version", new TextEncoder().encode("3\n"));
@@ -314,17 +317,17 @@ Deno.test("readPytorchCheckpoint() rejects an archive without data.pkl", () => {
   assertThrows(() => readPytorchCheckpoint(new BytesSource(sink.bytes())), FormatError, "data.pkl");
 });
 
-Deno.test("readPytorchCheckpoint() rejects a tensor whose storage entry is missing", () => {
+Deno.test("readPytorchCheckpoint() rejects a tensor whose storage entry is missing", none, () => {
   const src = archive(statePickle([{ name: "w", numel: 6, shape: [2, 3], stride: [3, 1] }]));
   assertThrows(() => readPytorchCheckpoint(src), FormatError, 'no entry "archive/data/0"');
 });
 
-Deno.test("readPytorchCheckpoint() rejects a storage whose size does not match its element count", () => {
+Deno.test("readPytorchCheckpoint() rejects a storage whose size does not match its element count", none, () => {
   const src = archive(statePickle([{ name: "w", numel: 6, shape: [2, 3], stride: [3, 1] }]), [["0", f32x(5)]]);
   assertThrows(() => readPytorchCheckpoint(src), FormatError, "holds 20 bytes, expected 6");
 });
 
-Deno.test("readPytorchCheckpoint() rejects a view reaching past its storage", () => {
+Deno.test("readPytorchCheckpoint() rejects a view reaching past its storage", none, () => {
   const src = archive(statePickle([{ name: "w", numel: 6, offset: 1, shape: [2, 3], stride: [3, 1] }]), [[
     "0",
     f32x(6),
@@ -334,24 +337,24 @@ Deno.test("readPytorchCheckpoint() rejects a view reaching past its storage", ()
   assertThrows(() => readPytorchCheckpoint(big), FormatError, "reaches element");
 });
 
-Deno.test("readPytorchCheckpoint() rejects a shape whose element count overflows", () => {
+Deno.test("readPytorchCheckpoint() rejects a shape whose element count overflows", none, () => {
   const s = 2 ** 30;
   const src = archive(statePickle([{ name: "w", numel: 6, shape: [s, s, s], stride: [0, 0, 0] }]), [["0", f32x(6)]]);
   assertThrows(() => readPytorchCheckpoint(src), FormatError, "overflows");
 });
 
-Deno.test("readPytorchCheckpoint() rejects self-overlapping (expanded) views with UnsupportedError", () => {
+Deno.test("readPytorchCheckpoint() rejects self-overlapping (expanded) views with UnsupportedError", none, () => {
   const src = archive(statePickle([{ name: "w", numel: 1, shape: [1000, 1000], stride: [0, 0] }]), [["0", f32x(1)]]);
   assertThrows(() => readPytorchCheckpoint(src), UnsupportedError, "self-overlapping");
 });
 
-Deno.test("readPytorchCheckpoint() rejects duplicate tensor names", () => {
+Deno.test("readPytorchCheckpoint() rejects duplicate tensor names", none, () => {
   const t = { name: "w", numel: 6, shape: [2, 3], stride: [3, 1] };
   const src = archive(statePickle([t, t]), [["0", f32x(6)]]);
   assertThrows(() => readPytorchCheckpoint(src), FormatError, 'duplicate dict key "w"');
 });
 
-Deno.test("readPytorchCheckpoint() rejects one storage declared with two dtypes", () => {
+Deno.test("readPytorchCheckpoint() rejects one storage declared with two dtypes", none, () => {
   const src = archive(
     statePickle([
       { name: "a", numel: 6, shape: [6], stride: [1] },
@@ -362,7 +365,7 @@ Deno.test("readPytorchCheckpoint() rejects one storage declared with two dtypes"
   assertThrows(() => readPytorchCheckpoint(src), FormatError, "declared twice");
 });
 
-Deno.test("readPytorchCheckpoint() rejects unknown storage dtypes with UnsupportedError", () => {
+Deno.test("readPytorchCheckpoint() rejects unknown storage dtypes with UnsupportedError", none, () => {
   const src = archive(statePickle([{ name: "c", storage: "ComplexFloatStorage", numel: 1, shape: [1], stride: [1] }]), [
     [
       "0",
@@ -372,16 +375,16 @@ Deno.test("readPytorchCheckpoint() rejects unknown storage dtypes with Unsupport
   assertThrows(() => readPytorchCheckpoint(src), UnsupportedError, "ComplexFloatStorage");
 });
 
-Deno.test("readPytorchCheckpoint() rejects big-endian checkpoints with UnsupportedError", () => {
+Deno.test("readPytorchCheckpoint() rejects big-endian checkpoints with UnsupportedError", none, () => {
   const src = archive(statePickle([]), [], [["archive/byteorder", new TextEncoder().encode("big")]]);
   assertThrows(() => readPytorchCheckpoint(src), UnsupportedError, "big-endian");
 });
 
-Deno.test("readPytorchCheckpoint() rejects a pickle whose root is not a dict", () => {
+Deno.test("readPytorchCheckpoint() rejects a pickle whose root is not a dict", none, () => {
   assertThrows(() => readPytorchCheckpoint(archive(new PickleWriter().int(5).finish())), FormatError, "not a dict");
 });
 
-Deno.test("readPytorchCheckpoint() throws FormatError for every truncation of a small valid file", () => {
+Deno.test("readPytorchCheckpoint() throws FormatError for every truncation of a small valid file", none, () => {
   const { file } = writeSample(5);
   const t0 = performance.now();
   for (let n = 0; n < file.length; n++) {

@@ -10,6 +10,9 @@ import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { mulberry32 } from "../_rand.ts";
 import { needsPython, runPython, tempDir } from "./_torch_oracle.ts";
 
+/** Tests without an external oracle run with no permissions: the readers are pure. */
+const none = { permissions: "none" } as const;
+
 const enc = new TextEncoder();
 
 function sampleZip(entries: [string, Uint8Array][] = defaultEntries(), forceZip64 = false): Uint8Array {
@@ -47,7 +50,7 @@ function patch(z: Uint8Array, f: (v: DataView, l: ReturnType<typeof layout>) => 
   return c;
 }
 
-Deno.test("crc32() matches the CRC-32 check value and is chunkable", () => {
+Deno.test("crc32() matches the CRC-32 check value and is chunkable", none, () => {
   assertEquals(crc32(enc.encode("123456789")), 0xcbf43926);
   assertEquals(crc32(new Uint8Array(0)), 0);
   const rnd = mulberry32(1);
@@ -55,7 +58,7 @@ Deno.test("crc32() matches the CRC-32 check value and is chunkable", () => {
   assertEquals(crc32(b.subarray(333), crc32(b.subarray(0, 333))), crc32(b));
 });
 
-Deno.test("readZip() round-trips ZipWriter entries with 64-byte aligned data", () => {
+Deno.test("readZip() round-trips ZipWriter entries with 64-byte aligned data", none, () => {
   const entries = defaultEntries();
   const z = sampleZip(entries);
   const src = new BytesSource(z);
@@ -87,7 +90,7 @@ print(json.dumps({i.filename: [i.file_size, i.CRC] for i in z.infolist()}))`,
   Deno.removeSync(dir, { recursive: true });
 });
 
-Deno.test("readZip() reads CPython zipfile archives: stored, zip64 extra fields, 65,600 entries", needsPython(), () => {
+Deno.test("readZip() reads CPython zipfile archives: stored entries and zip64 extra fields", needsPython(), () => {
   const dir = tempDir();
   runPython(
     `import zipfile,sys
@@ -96,9 +99,7 @@ with zipfile.ZipFile(d+'/s.zip','w') as z:
   z.writestr('x/a', b'hello'); z.writestr('x/b', bytes(range(256)))
 with zipfile.ZipFile(d+'/z64.zip','w') as z:
   with z.open('x/big','w',force_zip64=True) as f: f.write(b'0123456789'*7)
-  z.writestr('x/c', b'tail')
-with zipfile.ZipFile(d+'/many.zip','w') as z:
-  for i in range(65600): z.writestr('m/%d'%i, str(i))`,
+  z.writestr('x/c', b'tail')`,
     dir,
   );
   const s = new BytesSource(Deno.readFileSync(`${dir}/s.zip`));
@@ -108,29 +109,36 @@ with zipfile.ZipFile(d+'/many.zip','w') as z:
   const z64 = new BytesSource(Deno.readFileSync(`${dir}/z64.zip`));
   const big = readZip(z64).byName.get("x/big")!;
   assertEquals(new TextDecoder().decode(readZipEntry(z64, big)), "0123456789".repeat(7));
-  const many = new BytesSource(Deno.readFileSync(`${dir}/many.zip`));
-  const zm = readZip(many);
-  assertEquals(zm.entries.length, 65600);
-  assert(zm.zip64);
-  assertEquals(new TextDecoder().decode(readZipEntry(many, zm.byName.get("m/65599")!)), "65599");
   Deno.removeSync(dir, { recursive: true });
 });
 
-Deno.test("ZipWriter switches to ZIP64 past 65,535 entries and CPython reads it", needsPython(), () => {
-  const entries: [string, Uint8Array][] = [];
-  for (let i = 0; i < 65537; i++) entries.push([`m/${i}`, enc.encode(String(i))]);
-  const z = sampleZip(entries);
-  assert(readZip(new BytesSource(z)).zip64);
-  const dir = tempDir();
-  Deno.writeFileSync(`${dir}/m.zip`, z);
-  const out = runPython(
-    `import zipfile,sys
-z=zipfile.ZipFile(sys.argv[1]); print(len(z.infolist()), z.read('m/65536').decode())`,
-    `${dir}/m.zip`,
-  );
-  assertEquals(out.trim(), "65537 65536");
-  Deno.removeSync(dir, { recursive: true });
-});
+Deno.test(
+  "ZipWriter switches to ZIP64 past 65,535 entries; CPython reads and appends to it; readZip reads CPython's ZIP64 end",
+  needsPython(),
+  () => {
+    const entries: [string, Uint8Array][] = [];
+    for (let i = 0; i < 65537; i++) entries.push([`m/${i}`, enc.encode(String(i))]);
+    const z = sampleZip(entries);
+    assert(readZip(new BytesSource(z)).zip64);
+    const dir = tempDir();
+    Deno.writeFileSync(`${dir}/m.zip`, z);
+    // Appending makes CPython rewrite the central directory and its own ZIP64 end records.
+    const out = runPython(
+      `import zipfile,sys
+z=zipfile.ZipFile(sys.argv[1]); print(len(z.infolist()), z.read('m/65536').decode()); z.close()
+with zipfile.ZipFile(sys.argv[1],'a') as z: z.writestr('m/extra', b'appended')`,
+      `${dir}/m.zip`,
+    );
+    assertEquals(out.trim(), "65537 65536");
+    const many = new BytesSource(Deno.readFileSync(`${dir}/m.zip`));
+    const zm = readZip(many);
+    assertEquals(zm.entries.length, 65538);
+    assert(zm.zip64);
+    assertEquals(new TextDecoder().decode(readZipEntry(many, zm.byName.get("m/extra")!)), "appended");
+    assertEquals(new TextDecoder().decode(readZipEntry(many, zm.byName.get("m/65536")!)), "65536");
+    Deno.removeSync(dir, { recursive: true });
+  },
+);
 
 /** A ByteSink that keeps headers but only counts long runs of data (for a > 4 GiB archive in a few KB). */
 class SparseSink {
@@ -195,7 +203,7 @@ Deno.test({
   assertEquals(new TextDecoder().decode(readZipEntry(sink.source(), v)), "3\n");
 });
 
-Deno.test("ZipWriter rejects a callback that writes the wrong number of bytes", () => {
+Deno.test("ZipWriter rejects a callback that writes the wrong number of bytes", none, () => {
   const w = new ZipWriter(new BytesSink());
   assertThrows(() => w.addStreamed("a/x", 4, (write) => write(new Uint8Array(3))), RangeError, "wrote 3 bytes");
   const w2 = new ZipWriter(new BytesSink());
@@ -204,12 +212,12 @@ Deno.test("ZipWriter rejects a callback that writes the wrong number of bytes", 
 
 // ---- hostile input ----
 
-Deno.test("readZip() rejects a file with no end of central directory record", () => {
+Deno.test("readZip() rejects a file with no end of central directory record", none, () => {
   assertThrows(() => readZip(new BytesSource(new Uint8Array(1000).fill(7))), FormatError, "end of central directory");
   assertThrows(() => readZip(new BytesSource(new Uint8Array(5))), FormatError, "fewer than an end record");
 });
 
-Deno.test("readZip() rejects an entry count larger than the central directory holds", () => {
+Deno.test("readZip() rejects an entry count larger than the central directory holds", none, () => {
   const z = patch(sampleZip(), (v, l) => {
     v.setUint16(l.eocd + 8, 60000, true);
     v.setUint16(l.eocd + 10, 60000, true);
@@ -217,17 +225,17 @@ Deno.test("readZip() rejects an entry count larger than the central directory ho
   assertThrows(() => readZip(new BytesSource(z)), FormatError, "entry count 60000 exceeds");
 });
 
-Deno.test("readZip() rejects a central directory outside the file", () => {
+Deno.test("readZip() rejects a central directory outside the file", none, () => {
   const z = patch(sampleZip(), (v, l) => v.setUint32(l.eocd + 16, 0x7fff0000, true));
   assertThrows(() => readZip(new BytesSource(z)), FormatError, "central directory");
 });
 
-Deno.test("readZip() rejects an entry whose local header points outside the file", () => {
+Deno.test("readZip() rejects an entry whose local header points outside the file", none, () => {
   const z = patch(sampleZip(), (v, l) => v.setUint32(l.records[1] + 42, 0x7ffffff0, true));
   assertThrows(() => readZip(new BytesSource(z)), FormatError, "runs past the central directory");
 });
 
-Deno.test("readZip() rejects a zip bomb: declared size larger than the file", () => {
+Deno.test("readZip() rejects a zip bomb: declared size larger than the file", none, () => {
   const z = patch(sampleZip(), (v, l) => {
     v.setUint32(l.records[1] + 20, 0xfffffff0, true);
     v.setUint32(l.records[1] + 24, 0xfffffff0, true);
@@ -235,23 +243,23 @@ Deno.test("readZip() rejects a zip bomb: declared size larger than the file", ()
   assertThrows(() => readZip(new BytesSource(z)), FormatError, "runs past the central directory");
 });
 
-Deno.test("readZip() rejects overlapping entries", () => {
+Deno.test("readZip() rejects overlapping entries", none, () => {
   const z = patch(sampleZip(), (v, l) => v.setUint32(l.records[1] + 42, 0, true));
   assertThrows(() => readZip(new BytesSource(z)), FormatError, "overlap");
 });
 
-Deno.test("readZip() rejects duplicate entry names", () => {
+Deno.test("readZip() rejects duplicate entry names", none, () => {
   const z = sampleZip([["a/x", enc.encode("1")], ["a/y", enc.encode("2")]]);
   const c = patch(z, (v, l) => v.setUint8(l.records[1] + 46 + 2, "x".charCodeAt(0)));
   assertThrows(() => readZip(new BytesSource(c)), FormatError, 'duplicate entry name "a/x"');
 });
 
-Deno.test("readZip() rejects a bad local header signature", () => {
+Deno.test("readZip() rejects a bad local header signature", none, () => {
   const z = patch(sampleZip(), (v) => v.setUint32(0, 0x12345678, true));
   assertThrows(() => readZip(new BytesSource(z)), FormatError, "bad local header signature");
 });
 
-Deno.test("readZip() rejects a bad central directory signature", () => {
+Deno.test("readZip() rejects a bad central directory signature", none, () => {
   const z = patch(sampleZip(), (v, l) => v.setUint32(l.records[0], 0, true));
   assertThrows(() => readZip(new BytesSource(z)), FormatError, "bad central directory signature");
 });
@@ -267,17 +275,17 @@ with zipfile.ZipFile(sys.argv[1],'w',compression=zipfile.ZIP_DEFLATED) as z: z.w
   Deno.removeSync(dir, { recursive: true });
 });
 
-Deno.test("readZip() rejects encrypted entries with UnsupportedError", () => {
+Deno.test("readZip() rejects encrypted entries with UnsupportedError", none, () => {
   const z = patch(sampleZip(), (v, l) => v.setUint16(l.records[0] + 8, 0x0809, true));
   assertThrows(() => readZip(new BytesSource(z)), UnsupportedError, "encrypted");
 });
 
-Deno.test("readZip() rejects a stored entry whose compressed and real sizes differ", () => {
+Deno.test("readZip() rejects a stored entry whose compressed and real sizes differ", none, () => {
   const z = patch(sampleZip(), (v, l) => v.setUint32(l.records[1] + 20, 5, true));
   assertThrows(() => readZip(new BytesSource(z)), FormatError, "compressed size 5");
 });
 
-Deno.test("readZip() rejects a ZIP64 locator pointing past itself", () => {
+Deno.test("readZip() rejects a ZIP64 locator pointing past itself", none, () => {
   const z = sampleZip(defaultEntries(), true);
   const c = z.slice();
   const v = new DataView(c.buffer);
@@ -285,7 +293,7 @@ Deno.test("readZip() rejects a ZIP64 locator pointing past itself", () => {
   assertThrows(() => readZip(new BytesSource(c)), FormatError, "ZIP64 end record offset");
 });
 
-Deno.test("readZipEntry() rejects data that fails its CRC-32", () => {
+Deno.test("readZipEntry() rejects data that fails its CRC-32", none, () => {
   const z = sampleZip();
   const zip = readZip(new BytesSource(z));
   const e = zip.byName.get("a/data/0")!;
@@ -294,7 +302,7 @@ Deno.test("readZipEntry() rejects data that fails its CRC-32", () => {
   assertThrows(() => readZipEntry(new BytesSource(c), e), FormatError, "CRC-32");
 });
 
-Deno.test("readZip() throws FormatError for every truncation of a valid archive", () => {
+Deno.test("readZip() throws FormatError for every truncation of a valid archive", none, () => {
   const z = sampleZip();
   const t0 = performance.now();
   for (let n = 0; n < z.length; n++) {
