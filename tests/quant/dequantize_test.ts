@@ -2,7 +2,8 @@
  * Tests for dequantizeRef and the Q4_1/Q5_x/K-quant references. Oracles: blocks packed in this file straight from
  * the layout descriptions (ggml-common.h block structs, as summarized in legacy_quants.ts / k_quants.ts headers),
  * with power-of-two scales so every expected value d·sc·q − dmin·m is exact in f32 and is computed here in f64;
- * a few elements worked out by hand; and Q4_0/Q8_0 through the kernels' references.
+ * a few elements worked out by hand; Q4_0/Q8_0 through the kernels' references; and golden vectors from llama.cpp's
+ * gguf-py (`gguf.quants.dequantize`, numpy) in testdata/dequant_golden.json (generator beside it).
  */
 import { f32ToBf16Ref, f32ToF16Ref } from "../../src/core/f16.ts";
 import { UnsupportedError } from "../../src/core/errors.ts";
@@ -13,6 +14,15 @@ import { assertEquals, assertThrows } from "../_assert.ts";
 import { mulberry32, randomNormal } from "../_rand.ts";
 
 const none = { permissions: "none" } as const;
+
+/** Loaded at module load (tests run without permissions): gguf-py's outputs as f32 bit patterns. */
+const GOLDEN = JSON.parse(
+  Deno.readTextFileSync(new URL("./testdata/dequant_golden.json", import.meta.url)),
+) as { generator: string; cases: Record<string, { bytes: string; n: number; f32_bits: number[] }> };
+
+function hexBytes(hex: string): Uint8Array {
+  return Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
+}
 
 function setF16(b: Uint8Array, o: number, v: number): void {
   const h = f32ToF16Ref(v);
@@ -246,3 +256,17 @@ Deno.test("dequantizeRef() rejects wrong sizes and dtypes without a reference", 
   assertThrows(() => dequantizeRef("Q8_K", new Uint8Array(292), 256), UnsupportedError, "Q8_K");
   assertThrows(() => dequantizeRef("I64", new Uint8Array(8), 1), UnsupportedError);
 });
+
+for (const [dtype, c] of Object.entries(GOLDEN.cases)) {
+  Deno.test(`dequantizeRef() matches gguf-py's ${dtype} golden vector bit for bit`, none, () => {
+    const got = dequantizeRef(dtype as Parameters<typeof dequantizeRef>[0], hexBytes(c.bytes), c.n);
+    const bits = new Uint32Array(got.buffer);
+    const bad: string[] = [];
+    for (let i = 0; i < c.n; i++) {
+      if (bits[i] !== c.f32_bits[i]) {
+        bad.push(`[${i}] ${got[i]} vs ${new Float32Array(new Uint32Array([c.f32_bits[i]]).buffer)[0]}`);
+      }
+    }
+    assertEquals(bad.slice(0, 8), [], `${bad.length} of ${c.n} differ from ${GOLDEN.generator}`);
+  });
+}
