@@ -582,3 +582,38 @@ Deno.test("writeGguf() through an atomic file and readGguf() through a FileSourc
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+/** Written by llama.cpp's gguf-py GGUFWriter (generator beside it); loaded here, the tests run without permissions. */
+const GGUF_PY = Deno.readFileSync(new URL("./testdata/gguf_py_fixture.gguf", import.meta.url));
+
+Deno.test("readGguf() reads every value type from a file gguf-py wrote", none, () => {
+  const f = parse(GGUF_PY);
+  const m = f.metadata;
+  assertEquals([...m.keys()].length, 17);
+  assertEquals(m.get("general.architecture"), "llama");
+  assertEquals([m.get("t.u8"), m.get("t.i8"), m.get("t.u16"), m.get("t.i16")], [200, -100, 60000, -30000]);
+  assertEquals([m.get("t.u32"), m.get("t.i32")], [4000000000, -2000000000]);
+  assertEquals([m.get("t.u64"), m.get("t.i64")], [2n ** 63n + 5n, -(2n ** 62n)]);
+  assertEquals([m.get("t.f32"), m.get("t.f64"), m.get("t.bool")], [Math.fround(0.1), 0.1, true]);
+  assertEquals(m.get("t.str"), "羊驼 Alpaca");
+  assertEquals(m.get("tokenizer.ggml.tokens"), ["<unk>", "<s>", "</s>", "▁你好", "\ufeff"]);
+  assertEquals(m.get("tokenizer.ggml.scores"), [0, -1.5, 0.25]);
+  assertEquals(f.metadataTypes.get("tokenizer.ggml.token_type"), { type: T.ARRAY, itemType: T.INT32 });
+  assertEquals(m.get("t.bools"), [true, false]);
+  assertEquals(f.tensors.map((t) => [t.name, t.dtype, t.shape, t.nBytes]), [
+    ["token_embd.weight", "F16", [5, 8], 80],
+    ["output_norm.weight", "F32", [8], 32],
+    ["blk.0.attn_q.weight", "Q8_0", [2, 64], 136],
+    ["blk.0.ffn_down.weight", "Q6_K", [1, 256], 210],
+  ]);
+});
+
+Deno.test("writeGguf() reproduces a file gguf-py wrote byte for byte", none, async () => {
+  const src = new BytesSource(GGUF_PY);
+  const f = readGguf(src);
+  const out = await write({
+    metadata: ggufKvsOf(f),
+    tensors: f.tensors.map((t) => ({ ...t, data: readTensorBytes(src, t) })),
+  });
+  assertBytesEqual(out, GGUF_PY);
+});
