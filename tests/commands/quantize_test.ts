@@ -1,0 +1,55 @@
+/**
+ * Tests of `quantize`: every 2-D tensor's bytes equal the reference quantizer (llama.cpp-identical, golden-tested
+ * in tests/quant) applied to the input tensor, 1-D tensors stay F32 byte for byte, metadata gets llama.cpp's
+ * file type, already-quantized input needs --allow-requantize, and an existing output is refused.
+ */
+import { assertEquals, assertRejects } from "../_assert.ts";
+import { BytesSink, BytesSource } from "../../src/core/byte_source.ts";
+import { UserError } from "../../src/core/errors.ts";
+import { readGguf } from "../../src/formats/gguf.ts";
+import { quantizeGguf, run } from "../../src/commands/quantize.ts";
+import { quantizeRowQ4_0Ref } from "../../src/quant/q4_0.ts";
+import { quantizeRowQ8_0Ref } from "../../src/quant/q8_0.ts";
+import { tinyGgufFiles, writeTinyFiles } from "../_tiny_model.ts";
+import { decode } from "../merge/_expect.ts";
+
+const tmp = Deno.makeTempDirSync({ prefix: "yangtuo-quantize-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
+const spec = { dim: 64, hiddenDim: 160, nLayers: 1, nHeads: 2, vocabSize: 40, seed: 4 };
+const src = `${(await writeTinyFiles(`${tmp}/in`, tinyGgufFiles(spec, { dtype: "F16" })))}/model.gguf`;
+
+for (
+  const [target, ref, dtype] of [["Q4_0", quantizeRowQ4_0Ref, "Q4_0"], ["Q8_0", quantizeRowQ8_0Ref, "Q8_0"]] as const
+) {
+  Deno.test(`quantizeGguf() ${target} equals the reference quantizer on every weight`, async () => {
+    const input = new BytesSource(Deno.readFileSync(src));
+    const sink = new BytesSink();
+    await quantizeGguf(input, sink, target);
+    const inFile = readGguf(input), out = new BytesSource(sink.bytes());
+    const outFile = readGguf(out);
+    assertEquals(outFile.metadata.get("general.file_type"), target === "Q4_0" ? 2 : 7);
+    assertEquals(outFile.metadata.get("llama.embedding_length"), 64);
+    for (const t of inFile.tensors) {
+      const o = outFile.tensors.find((x) => x.name === t.name)!;
+      const bytes = out.read(o.byteOffset, o.nBytes);
+      if (t.shape.length === 1) {
+        assertEquals(o.dtype, "F32");
+        assertEquals(bytes, input.read(t.byteOffset, t.nBytes));
+        continue;
+      }
+      assertEquals(o.dtype, dtype);
+      const want = new Uint8Array(o.nBytes);
+      ref(decode(t.dtype, input.read(t.byteOffset, t.nBytes)), want);
+      assertEquals(bytes, want, t.name);
+    }
+  });
+}
+
+Deno.test("quantize run() writes atomically, refuses existing output and re-quantization", async () => {
+  const q4 = `${tmp}/q4.gguf`;
+  assertEquals(await run([src, q4, "q4_0"]), 0);
+  await assertRejects(() => run([src, q4, "q4_0"]), UserError, "exists");
+  await assertRejects(() => run([q4, `${tmp}/q8.gguf`, "q8_0"]), UserError, "already Q4_0");
+  assertEquals(await run([q4, `${tmp}/q8.gguf`, "q8_0", "--allow-requantize"]), 0);
+  assertEquals([...Deno.readDirSync(tmp)].filter((e) => e.name.startsWith(".yangtuo-tmp")).length, 0);
+});
