@@ -13,6 +13,7 @@ import { ZipWriter } from "../../src/formats/zip.ts";
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { mulberry32 } from "../_rand.ts";
 import { needsTorch, runPython, tempDir } from "./_torch_oracle.ts";
+import { AtomicFileSink, openFileSource } from "../../src/io/mod.ts";
 
 /** Tests without an external oracle run with no permissions: the readers are pure. */
 const none = { permissions: "none" } as const;
@@ -391,4 +392,75 @@ Deno.test("readPytorchCheckpoint() throws FormatError for every truncation of a 
     assertThrows(() => readPytorchCheckpoint(new BytesSource(file.subarray(0, n))), FormatError);
   }
   assert(performance.now() - t0 < 3000, `truncation cases took ${performance.now() - t0} ms`);
+});
+
+Deno.test("writePytorchCheckpoint() streams into an AtomicFileSink and reads back through a FileSource", () => {
+  const dir = tempDir();
+  const path = `${dir}/consolidated.00.pth`;
+  const { specs, bytes } = sampleTensors(9);
+  const sink = new AtomicFileSink(path);
+  writePytorchCheckpoint(sink, specs, { archiveName: pthArchiveName(path) });
+  sink.commit();
+  {
+    using src = openFileSource(path);
+    const ckpt = readPytorchCheckpoint(src);
+    assertEquals(ckpt.archiveName, "consolidated.00");
+    for (const t of ckpt.tensors) assertEquals(readPytorchTensor(src, t), bytes.get(t.name)!, t.name);
+  }
+  Deno.removeSync(dir, { recursive: true });
+});
+
+function envFlag(name: string): boolean {
+  try {
+    return Deno.env.get(name) === "1";
+  } catch {
+    return false;
+  }
+}
+
+// Writes ~4.3 GB to /tmp and CRCs it (15-40 s on a shared machine): only with YANGTUO_BIG_TESTS=1.
+Deno.test({
+  name:
+    "writePytorchCheckpoint() writes a > 4 GiB tensor (ZIP64) that CPython's zipfile and readPytorchCheckpoint read",
+  ignore: !envFlag("YANGTUO_BIG_TESTS"),
+}, () => {
+  const dir = tempDir();
+  const path = `${dir}/big.pth`;
+  const n = 2 ** 30 + 16; // F32 elements: 4 GiB + 64 bytes
+  const chunk = new Uint8Array(1 << 24);
+  const tail = new Float32Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+  const sink = new AtomicFileSink(path);
+  writePytorchCheckpoint(sink, [
+    { name: "small", dtype: "F32", shape: [2], write: (w) => w(new Uint8Array(new Float32Array([1.5, -2]).buffer)) },
+    {
+      name: "big",
+      dtype: "F32",
+      shape: [n],
+      write: (w) => {
+        for (let left = 4 * (n - 16); left > 0; left -= chunk.length) {
+          w(chunk.subarray(0, Math.min(left, chunk.length)));
+        }
+        w(new Uint8Array(tail.buffer));
+      },
+    },
+    { name: "after", dtype: "F16", shape: [3], write: (w) => w(new Uint8Array([0, 60, 0, 64, 0, 66])) },
+  ], { archiveName: "big" });
+  sink.commit();
+  const out = runPython(
+    `import zipfile,sys
+z=zipfile.ZipFile(sys.argv[1])
+i=z.getinfo('big/data/1'); print(i.file_size, z.getinfo('big/data/2').header_offset > 2**32, z.read('big/data/2').hex())`,
+    path,
+  );
+  assertEquals(out.trim(), `${4 * n} True 003c00400042`);
+  {
+    using src = openFileSource(path);
+    const ck = readPytorchCheckpoint(src);
+    const big = ck.byName.get("big")!;
+    assertEquals(big.nBytes, 4 * n);
+    // Random access to the last 64 bytes of the 4 GiB tensor, without reading the rest.
+    assertEquals(src.read(big.byteOffset + big.nBytes - 64, 64), new Uint8Array(tail.buffer));
+    assertEquals(readPytorchTensor(src, ck.byName.get("after")!), new Uint8Array([0, 60, 0, 64, 0, 66]));
+  }
+  Deno.removeSync(dir, { recursive: true });
 });
