@@ -233,3 +233,28 @@ Deno.test("readSafetensors() survives 2,000+ seeded mutations with typed errors 
   }, { cases: FUZZ_CASES, focusEnd: bytes.length - 22 });
   assert(res.ok > 0 && res.formatErrors > 0, JSON.stringify(res));
 });
+
+/** Written by Hugging Face safetensors 0.8.0 (generator beside it); loaded here, the tests run without permissions. */
+const HF = Deno.readFileSync(new URL("./testdata/hf_fixture.safetensors", import.meta.url));
+
+Deno.test("readSafetensors() reads a file Hugging Face safetensors wrote", none, () => {
+  const f = parse(HF);
+  assertEquals(f.metadata, { format: "pt" });
+  assertEquals(f.tensors.map((t) => [t.name, t.dtype, t.shape, t.byteOffset - f.dataOffset, t.nBytes]), [
+    ["lm_head.weight", "F64", [2, 4], 0, 64],
+    ["model.norm.weight", "F32", [4], 64, 16],
+    ["ids", "I32", [6], 80, 24],
+    ["model.embed_tokens.weight", "F16", [6, 4], 104, 48],
+    ["mask", "U8", [3], 152, 3],
+  ]);
+  assertEquals(f.dataOffset % 8, 0);
+  const ids = readTensorBytes(new BytesSource(HF), f.tensors[2]);
+  assertEquals(Array.from(new Int32Array(ids.slice().buffer)), [-3, -2, -1, 0, 1, 2]);
+  assertEquals(Array.from(readTensorBytes(new BytesSource(HF), f.tensors[4])), [1, 0, 1]);
+});
+
+Deno.test("writeSafetensors() reproduces a file Hugging Face safetensors wrote byte for byte", none, async () => {
+  const src = new BytesSource(HF);
+  const f = readSafetensors(src);
+  assertBytesEqual(await write(f.tensors.map((t) => ({ ...t, data: readTensorBytes(src, t) })), f.metadata), HF);
+});
