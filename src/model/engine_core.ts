@@ -47,6 +47,8 @@ export interface EngineBase {
    * the last token (length vocabSize).
    */
   eval(tokens: number[], startPos: number): Promise<Float32Array>;
+  /** Like eval() but returns the logits after every token (n arrays of vocabSize), e.g. for perplexity. */
+  evalAll(tokens: number[], startPos: number): Promise<Float32Array[]>;
   close(): void;
 }
 
@@ -111,6 +113,10 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
         let logits: Float32Array = new Float32Array(config.vocabSize);
         for (let i = 0; i < tokens.length; i++) logits = ref.forward(tokens[i], startPos + i);
         return Promise.resolve(logits);
+      },
+      evalAll(tokens: number[], startPos: number) {
+        checkEval(tokens, startPos, contextSize, config.vocabSize);
+        return Promise.resolve(tokens.map((t, i) => ref.forward(t, startPos + i)));
       },
       close() {},
     };
@@ -243,13 +249,23 @@ class ShardedEngine implements EngineBase {
     this.nShards = plans.length;
   }
 
-  eval(tokens: number[], startPos: number): Promise<Float32Array> {
+  async eval(tokens: number[], startPos: number): Promise<Float32Array> {
+    const all = await this.#run(tokens, startPos, false);
+    return all[all.length - 1];
+  }
+
+  evalAll(tokens: number[], startPos: number): Promise<Float32Array[]> {
+    return this.#run(tokens, startPos, true);
+  }
+
+  #run(tokens: number[], startPos: number, all: boolean): Promise<Float32Array[]> {
     if (this.#closed) return Promise.reject(new Error("Cannot evaluate: the engine is closed"));
     try {
       checkEval(tokens, startPos, this.contextSize, this.config.vocabSize);
     } catch (e) {
       return Promise.reject(e);
     }
+    const out: Float32Array[] = [];
     const { dim, vocabSize } = this.config;
     const B = this.plans[0].maxBatch;
     const ctrl = this.ctrl;
@@ -261,7 +277,7 @@ class ShardedEngine implements EngineBase {
       }
       Atomics.store(ctrl, CTRL.N_TOKENS, n);
       Atomics.store(ctrl, CTRL.START_POS, startPos + i);
-      Atomics.store(ctrl, CTRL.WANT_LOGITS, i + n === tokens.length ? 1 : 0);
+      Atomics.store(ctrl, CTRL.WANT_LOGITS, all ? n : i + n === tokens.length ? 1 : 0);
       Atomics.store(ctrl, CTRL.OP, 1);
       Atomics.add(ctrl, CTRL.COMMAND, 1);
       Atomics.notify(ctrl, CTRL.COMMAND);
@@ -271,9 +287,11 @@ class ShardedEngine implements EngineBase {
         this.close();
         return Promise.reject(e);
       }
+      const l = this.layout.logits / 4;
+      const m = all ? n : i + n === tokens.length ? 1 : 0;
+      for (let r = 0; r < m; r++) out.push(this.exF32.slice(l + r * vocabSize, l + (r + 1) * vocabSize));
     }
-    const l = this.layout.logits / 4;
-    return Promise.resolve(this.exF32.slice(l, l + vocabSize));
+    return Promise.resolve(out);
   }
 
   close(): void {

@@ -98,7 +98,7 @@ export function ownRows(p: ShardPlan, kind: TensorKind): [number, number] {
   }
 }
 
-/** Bytes of the shared exchange buffer for a config and batch: x, att, proj (B, dim), hid (B, hidden), logits. */
+/** Bytes of the shared exchange buffer for a config and batch: x, att, proj (B, dim), hid (B, hidden), logits (B, vocab). */
 export function exchangeLayout(c: LlamaConfig, maxBatch: number) {
   const f = 4;
   const xIn = 0;
@@ -106,7 +106,7 @@ export function exchangeLayout(c: LlamaConfig, maxBatch: number) {
   const proj = att + maxBatch * c.dim * f;
   const hid = proj + maxBatch * c.dim * f;
   const logits = hid + maxBatch * c.hiddenDim * f;
-  const nBytes = logits + c.vocabSize * f;
+  const nBytes = logits + maxBatch * c.vocabSize * f;
   return { xIn, att, proj, hid, logits, nBytes };
 }
 
@@ -122,7 +122,7 @@ export const CTRL = {
   OP: 3,
   N_TOKENS: 4,
   START_POS: 5,
-  /** 1 when logits of the last token are wanted. */
+  /** How many of the batch's last rows want logits (0, 1 … N_TOKENS). */
   WANT_LOGITS: 6,
   /** Set by a shard that failed; the others stop at the next barrier. */
   FAILED: 7,
@@ -174,6 +174,7 @@ export class Shard {
   readonly #full: number; // (B, max(dim, hidden)) a gathered exchange buffer
   readonly #rows: number; // (B, max own rows) matmul output
   readonly #hb2: number; // (B, ownHid)
+  readonly #logits: number; // (B, ownVocab) classifier output
   readonly #keyCache: number; // (layer, ctx, ownKv) f16 or f32
   readonly #valueCache: number;
   readonly #ownQ: number;
@@ -250,6 +251,7 @@ export class Shard {
     const maxRows = Math.max(this.#ownQ, plan.dimRow1 - plan.dimRow0, plan.hidRow1 - plan.hidRow0, 1);
     this.#rows = kernels.alloc(B * maxRows * f);
     this.#hb2 = kernels.alloc(B * Math.max(1, plan.hidRow1 - plan.hidRow0) * f);
+    this.#logits = kernels.alloc(B * Math.max(1, plan.vocabRow1 - plan.vocabRow0) * f);
     const kvBytes = c.nLayers * plan.contextSize * Math.max(1, this.#ownKv) * (plan.kvType === "f16" ? 2 : 4);
     this.#keyCache = kernels.alloc(kvBytes);
     this.#valueCache = kernels.alloc(kvBytes);
@@ -269,7 +271,7 @@ export class Shard {
     const p = this.plan, c = p.config, k = this.#k, ctrl = this.#ctrl;
     const B = Atomics.load(ctrl, CTRL.N_TOKENS);
     const startPos = Atomics.load(ctrl, CTRL.START_POS);
-    const wantLogits = Atomics.load(ctrl, CTRL.WANT_LOGITS) === 1;
+    const nLogits = Math.min(B, Atomics.load(ctrl, CTRL.WANT_LOGITS));
     const n = p.nShards;
     const dim = c.dim, hidden = c.hiddenDim, hs = c.headSize;
     const ex = this.#ex, exF = this.#exF32;
@@ -332,14 +334,14 @@ export class Shard {
       k.copyIn(exF, ex.proj / 4, this.#full, B * dim);
       k.add(this.#x, this.#full, B * dim);
     }
-    if (wantLogits) {
-      // final norm of the last token and own classifier rows: (ownVocab, dim) @ x (dim,) -> exchange.logits
-      const last = this.#x + (B - 1) * dim * 4;
-      k.rmsnorm(this.#xb, last, this.#outputNorm, dim, 1, c.normEps);
+    if (nLogits > 0) {
+      // final norm of the last nLogits rows, own classifier rows: (ownVocab, dim) @ x (m, dim) -> exchange.logits
+      const first = this.#x + (B - nLogits) * dim * 4;
+      k.rmsnorm(this.#xb, first, this.#outputNorm, dim, nLogits, c.normEps);
       const v0 = p.vocabRow0, v1 = p.vocabRow1;
       if (v1 > v0) {
-        k.matmul(this.#output, this.#xb, this.#full, 1);
-        k.copyOutCols(this.#full, 1, v1 - v0, exF, ex.logits / 4, c.vocabSize, v0);
+        k.matmul(this.#output, this.#xb, this.#logits, nLogits);
+        k.copyOutCols(this.#logits, nLogits, v1 - v0, exF, ex.logits / 4, c.vocabSize, v0);
       }
     }
     barrier(ctrl, n);

@@ -32,7 +32,8 @@ for (const dtype of ["F32", "F16", "Q8_0", "Q4_0"] as const) {
         const refLogits: Float32Array[] = [];
         const refIds: number[] = [];
         let logits: Float32Array = new Float32Array(0);
-        for (let i = 0; i < PROMPT.length; i++) logits = ref.forward(PROMPT[i], i);
+        const refPrompt: Float32Array[] = [];
+        for (let i = 0; i < PROMPT.length; i++) refPrompt.push(logits = ref.forward(PROMPT[i], i));
         refLogits.push(logits);
         for (let s = 0; s < STEPS; s++) {
           const id = argmax(logits);
@@ -54,6 +55,10 @@ for (const dtype of ["F32", "F16", "Q8_0", "Q4_0"] as const) {
               if (s < 4) assertAllClose(l, refLogits[s + 1], { atol: 2e-3, rtol: 2e-3 });
             }
             assertEquals(ids, refIds, `greedy ids, ${threads} shard(s)`);
+            // every position's logits of a batch (perplexity's path), overwriting the cache from position 0
+            const all = await engine.evalAll(PROMPT, 0);
+            assertEquals(all.length, PROMPT.length);
+            all.forEach((row, i) => assertAllClose(row, refPrompt[i], { atol: 2e-3, rtol: 2e-3 }));
           } finally {
             engine.close();
           }
