@@ -33,10 +33,10 @@
     if (rem > halfway || (rem == halfway && (half & 1) != 0)) half++;
     return sign | half;
   }
-  let h = (<u32>e << 10) | (mant >> 13);
+  const h = (<u32>e << 10) | (mant >> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem == 0x1000 && (h & 1) != 0)) h++;
-  return sign | h;
+  // round to nearest even without a data-dependent branch (it would mispredict half the time)
+  return sign | (h + (<u32>(rem > 0x1000) | (<u32>(rem == 0x1000) & h & 1)));
 }
 
 // 4 f16 patterns (zero-extended in i32 lanes) -> 4 f32, exact for every pattern: (em << 13) is the value scaled by

@@ -13,7 +13,9 @@ import { h2f4 } from "./common";
 
 // Adds the dot of one 8-row group over blocks [b0, b1) into acc (two f32x4 at accp, rows 0-3 and 4-7).
 @inline function groupDot(wg: usize, act: usize, xd: usize, xc: usize, b0: i32, b1: i32, accp: usize, add: bool): void {
-  const mask = i8x16.splat(0x0f);
+  // (b1 >>> 31) is 0 for every valid call; it keeps Binaryen from folding the mask into a v128.const at each of
+  // its 16 uses, which V8 would rematerialize inside the hot loop
+  const mask = i8x16.splat(<i8>(0x0f | (b1 >>> 31)));
   let acc0 = f32x4.splat(0);
   let acc1 = f32x4.splat(0);
   let wp = wg + <usize>b0 * 160;

@@ -39,77 +39,142 @@ function quantizeBlockQ4_0Scalar(x: usize, out: usize): void {
   }
 }
 
-// Horizontal max of 4 f32 lanes.
+// Max / min of 4 f32 lanes (no NaN) in every lane.
+@inline function hmax4v(v: v128): v128 {
+  const a = f32x4.pmax(v, v128.shuffle<u32>(v, v, 2, 3, 0, 1));
+  return f32x4.pmax(a, v128.shuffle<u32>(a, a, 1, 0, 3, 2));
+}
+@inline function hmin4v(v: v128): v128 {
+  const a = f32x4.pmin(v, v128.shuffle<u32>(v, v, 2, 3, 0, 1));
+  return f32x4.pmin(a, v128.shuffle<u32>(a, a, 1, 0, 3, 2));
+}
+
+// Horizontal max of 4 f32 lanes without NaN (pmax is a single maxps on x86; f32x4.max needs NaN/-0 fixups).
 @inline function hmax4(v: v128): f32 {
-  const a = f32x4.max(v, v128.shuffle<u32>(v, v, 2, 3, 0, 1));
-  return f32x4.extract_lane(f32x4.max(a, v128.shuffle<u32>(a, a, 1, 0, 3, 2)), 0);
+  const a = f32x4.pmax(v, v128.shuffle<u32>(v, v, 2, 3, 0, 1));
+  return f32x4.extract_lane(f32x4.pmax(a, v128.shuffle<u32>(a, a, 1, 0, 3, 2)), 0);
+}
+
+// The reference's `max` of one Q4_0 block (the first element of largest magnitude), or NaN when the block must take
+// the scalar path (an Inf, or amax < 2.4e-37 so that 1/d could overflow). NaN inputs are ignored, as the
+// reference's `amax < fabsf(v)` ignores them. `zero` is an opaque 0 vector.
+@inline function blockMaxQ4_0(xp: usize, zero: v128): f32 {
+  const v0 = v128.load(xp), v1 = v128.load(xp, 16), v2 = v128.load(xp, 32), v3 = v128.load(xp, 48);
+  const v4 = v128.load(xp, 64), v5 = v128.load(xp, 80), v6 = v128.load(xp, 96), v7 = v128.load(xp, 112);
+  // NaN-ignoring max/min (pmax/pmin are one maxps/minps each; f32x4.max needs NaN and -0 fixups): the chains
+  // start from 0 and keep their accumulator when the other operand is NaN
+  const hiA = f32x4.pmax(f32x4.pmax(f32x4.pmax(f32x4.pmax(zero, v0), v1), v2), v3);
+  const hiB = f32x4.pmax(f32x4.pmax(f32x4.pmax(f32x4.pmax(zero, v4), v5), v6), v7);
+  const loA = f32x4.pmin(f32x4.pmin(f32x4.pmin(f32x4.pmin(zero, v0), v1), v2), v3);
+  const loB = f32x4.pmin(f32x4.pmin(f32x4.pmin(f32x4.pmin(zero, v4), v5), v6), v7);
+  const mxv = hmax4v(f32x4.pmax(hiA, hiB)); // max in every lane
+  const negmn = f32x4.sub(zero, hmin4v(f32x4.pmin(loA, loB))); // -min in every lane
+  const mx = f32x4.extract_lane(mxv, 0), nmn = f32x4.extract_lane(negmn, 0);
+  const amax = max(mx, nmn);
+  if (!(amax < <f32>3.4e38) || (amax != 0 && amax < <f32>2.4e-37)) return NaN;
+  if (mx == nmn) {
+    // a ±tie (or all zeros): the first element of that magnitude wins
+    if (amax == 0) return 0;
+    const s = f32x4.splat(amax);
+    const m = i32x4.bitmask(f32x4.eq(f32x4.abs(v0), s)) | (i32x4.bitmask(f32x4.eq(f32x4.abs(v1), s)) << 4) |
+      (i32x4.bitmask(f32x4.eq(f32x4.abs(v2), s)) << 8) | (i32x4.bitmask(f32x4.eq(f32x4.abs(v3), s)) << 12) |
+      (i32x4.bitmask(f32x4.eq(f32x4.abs(v4), s)) << 16) | (i32x4.bitmask(f32x4.eq(f32x4.abs(v5), s)) << 20) |
+      (i32x4.bitmask(f32x4.eq(f32x4.abs(v6), s)) << 24) | (i32x4.bitmask(f32x4.eq(f32x4.abs(v7), s)) << 28);
+    return load<f32>(xp + (<usize>ctz(m) << 2));
+  }
+  // otherwise the larger magnitude is unique up to equal copies; select without a (half-mispredicted) branch
+  return f32x4.extract_lane(v128.bitselect(mxv, f32x4.sub(zero, negmn), f32x4.gt(mxv, negmn)), 0);
+}
+
+// Writes the 16 nibble bytes of one block: q = min(15, trunc(x*id + 8.5)), mul and add rounded separately as in the
+// reference; the operands are in [0, 16.5] (NaN lanes: x86 truncation gives INT_MIN, packs to 0, as llama.cpp's
+// (int8_t)NaN on x86), so the relaxed truncation is exact.
+@inline function storeNibblesQ4_0(xp: usize, qp: usize, vid: v128, h: v128, c15: v128): void {
+  const q0 = i32x4.relaxed_trunc_f32x4_s(f32x4.add(f32x4.mul(v128.load(xp), vid), h));
+  const q1 = i32x4.relaxed_trunc_f32x4_s(f32x4.add(f32x4.mul(v128.load(xp, 16), vid), h));
+  const q2 = i32x4.relaxed_trunc_f32x4_s(f32x4.add(f32x4.mul(v128.load(xp, 32), vid), h));
+  const q3 = i32x4.relaxed_trunc_f32x4_s(f32x4.add(f32x4.mul(v128.load(xp, 48), vid), h));
+  const q4 = i32x4.relaxed_trunc_f32x4_s(f32x4.add(f32x4.mul(v128.load(xp, 64), vid), h));
+  const q5 = i32x4.relaxed_trunc_f32x4_s(f32x4.add(f32x4.mul(v128.load(xp, 80), vid), h));
+  const q6 = i32x4.relaxed_trunc_f32x4_s(f32x4.add(f32x4.mul(v128.load(xp, 96), vid), h));
+  const q7 = i32x4.relaxed_trunc_f32x4_s(f32x4.add(f32x4.mul(v128.load(xp, 112), vid), h));
+  const lo = i8x16.min_u(i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)), c15);
+  const hi = i8x16.min_u(i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q4, q5), i16x8.narrow_i32x4_s(q6, q7)), c15);
+  v128.store(qp, v128.or(lo, i16x8.shl(hi, 4)));
 }
 
 // Quantizes n floats at x (4-byte aligned) to n/32 standard Q4_0 blocks at out (18 bytes each, any alignment).
-// n must be a multiple of 32. x and out must not overlap.
+// n must be a multiple of 32. x and out must not overlap. Byte-identical to quantizeRowQ4_0Ref for every input.
 export function quantizeRowQ4_0(x: usize, out: usize, n: i32): void {
   const nb = n >> 5;
-  for (let b = 0; b < nb; b++) {
+  // z = 0 for every valid n; deriving the constants from it keeps Binaryen from turning them into v128.const
+  // operands that V8 rematerializes at each use inside the loop
+  const z = n >>> 31;
+  const h = f32x4.splat(<f32>8.5 + <f32>z);
+  const c15 = i8x16.splat(<i8>(15 | z));
+  const m0125 = f32x4.splat(<f32>-0.125 + <f32>z);
+  const m8 = f32x4.splat(<f32>-8.0 + <f32>z);
+  const zero = f32x4.splat(<f32>z);
+  // four blocks at a time so one divps serves four scales (the division's latency dominated a block otherwise)
+  let b = 0;
+  for (; b < nb; b += 4) {
+    const cnt = min(4, nb - b);
     const xp = x + (<usize>b << 7);
     const op = out + <usize>b * 18;
-    const v0 = v128.load(xp), v1 = v128.load(xp, 16), v2 = v128.load(xp, 32), v3 = v128.load(xp, 48);
-    const v4 = v128.load(xp, 64), v5 = v128.load(xp, 80), v6 = v128.load(xp, 96), v7 = v128.load(xp, 112);
-    const a01 = f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), a23 = f32x4.max(f32x4.abs(v2), f32x4.abs(v3));
-    const a45 = f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), a67 = f32x4.max(f32x4.abs(v6), f32x4.abs(v7));
-    const amax = hmax4(f32x4.max(f32x4.max(a01, a23), f32x4.max(a45, a67)));
-    // NaN anywhere, or a scale so small that 1/d overflows: take the reference's scalar path
-    if (!(amax < <f32>3.4e38) || (amax != 0 && amax < <f32>2.4e-37)) {
-      quantizeBlockQ4_0Scalar(xp, op);
-      continue;
+    const m0 = blockMaxQ4_0(xp, zero);
+    const m1 = cnt > 1 ? blockMaxQ4_0(xp + 128, zero) : 0;
+    const m2 = cnt > 2 ? blockMaxQ4_0(xp + 256, zero) : 0;
+    const m3 = cnt > 3 ? blockMaxQ4_0(xp + 384, zero) : 0;
+    const maxv = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(m0), 1, m1), 2, m2), 3, m3);
+    // d = max / -8 and 1/d = -8 / max exactly: scaling by a power of two is exact because d is never subnormal
+    // on this path (tiny blocks take the scalar one), so both are the correctly rounded values of the reference;
+    // max = 0 gives d = -0 (as 0.0f / -8) and id = 0
+    const dv = f32x4.mul(maxv, m0125);
+    const idv = v128.and(f32x4.div(m8, maxv), f32x4.ne(maxv, zero));
+    store<u16>(op, <u16>f2h(f32x4.extract_lane(dv, 0)));
+    storeNibblesQ4_0(xp, op + 2, i32x4.shuffle(idv, idv, 0, 0, 0, 0), h, c15);
+    if (cnt > 1) {
+      store<u16>(op + 18, <u16>f2h(f32x4.extract_lane(dv, 1)));
+      storeNibblesQ4_0(xp + 128, op + 20, i32x4.shuffle(idv, idv, 1, 1, 1, 1), h, c15);
     }
-    let max: f32 = 0;
-    if (amax != 0) {
-      // first element whose magnitude equals amax (the reference keeps the first strictly larger one)
-      const s = f32x4.splat(amax);
-      const m = i32x4.bitmask(f32x4.eq(f32x4.abs(v0), s)) | (i32x4.bitmask(f32x4.eq(f32x4.abs(v1), s)) << 4) |
-        (i32x4.bitmask(f32x4.eq(f32x4.abs(v2), s)) << 8) | (i32x4.bitmask(f32x4.eq(f32x4.abs(v3), s)) << 12) |
-        (i32x4.bitmask(f32x4.eq(f32x4.abs(v4), s)) << 16) | (i32x4.bitmask(f32x4.eq(f32x4.abs(v5), s)) << 20) |
-        (i32x4.bitmask(f32x4.eq(f32x4.abs(v6), s)) << 24) | (i32x4.bitmask(f32x4.eq(f32x4.abs(v7), s)) << 28);
-      max = load<f32>(xp + (<usize>ctz(m) << 2));
+    if (cnt > 2) {
+      store<u16>(op + 36, <u16>f2h(f32x4.extract_lane(dv, 2)));
+      storeNibblesQ4_0(xp + 256, op + 38, i32x4.shuffle(idv, idv, 2, 2, 2, 2), h, c15);
     }
-    const d: f32 = max / <f32>-8.0;
-    const id: f32 = d != 0 ? <f32>1.0 / d : 0;
-    store<u16>(op, <u16>f2h(d));
-    const vid = f32x4.splat(id);
-    const h = f32x4.splat(8.5);
-    const c15 = i32x4.splat(15);
-    // q = min(15, trunc(x*id + 8.5)); the operands are in [0, 16.5] here so trunc_sat is exact truncation
-    const q0 = i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v0, vid), h)), c15);
-    const q1 = i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v1, vid), h)), c15);
-    const q2 = i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v2, vid), h)), c15);
-    const q3 = i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v3, vid), h)), c15);
-    const q4 = i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v4, vid), h)), c15);
-    const q5 = i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v5, vid), h)), c15);
-    const q6 = i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v6, vid), h)), c15);
-    const q7 = i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v7, vid), h)), c15);
-    const lo = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3));
-    const hi = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q4, q5), i16x8.narrow_i32x4_s(q6, q7));
-    v128.store(op + 2, v128.or(lo, i16x8.shl(hi, 4)));
+    if (cnt > 3) {
+      store<u16>(op + 54, <u16>f2h(f32x4.extract_lane(dv, 3)));
+      storeNibblesQ4_0(xp + 384, op + 56, i32x4.shuffle(idv, idv, 3, 3, 3, 3), h, c15);
+    }
+    // the rare special blocks (NaN marker) are redone exactly as the reference does
+    if (isNaN(m0)) quantizeBlockQ4_0Scalar(xp, op);
+    if (isNaN(m1)) quantizeBlockQ4_0Scalar(xp + 128, op + 18);
+    if (isNaN(m2)) quantizeBlockQ4_0Scalar(xp + 256, op + 36);
+    if (isNaN(m3)) quantizeBlockQ4_0Scalar(xp + 384, op + 54);
   }
 }
 
 // Quantizes n floats at x to n/32 standard Q8_0 blocks at out (34 bytes each). n a multiple of 32.
 export function quantizeRowQ8_0(x: usize, out: usize, n: i32): void {
   const nb = n >> 5;
+  const zero = f32x4.splat(<f32>(n >>> 31)); // 0, opaque to Binaryen (see quantizeRowQ4_0)
   for (let b = 0; b < nb; b++) {
     const op = out + <usize>b * 34;
-    const d = quantizeBlockQ8(x + (<usize>b << 7), op + 2);
+    const d = quantizeBlockQ8(x + (<usize>b << 7), op + 2, zero);
     store<u16>(op, <u16>f2h(d));
   }
 }
 
 // Quantizes one block of 32 floats at x to 32 int8 at q (reference numerics); returns d (f32, before fp16 rounding).
-@inline function quantizeBlockQ8(xp: usize, q: usize): f32 {
+@inline function quantizeBlockQ8(xp: usize, q: usize, zero: v128): f32 {
   const v0 = v128.load(xp), v1 = v128.load(xp, 16), v2 = v128.load(xp, 32), v3 = v128.load(xp, 48);
   const v4 = v128.load(xp, 64), v5 = v128.load(xp, 80), v6 = v128.load(xp, 96), v7 = v128.load(xp, 112);
-  const a01 = f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), a23 = f32x4.max(f32x4.abs(v2), f32x4.abs(v3));
-  const a45 = f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), a67 = f32x4.max(f32x4.abs(v6), f32x4.abs(v7));
-  const amax = hmax4(f32x4.max(f32x4.max(a01, a23), f32x4.max(a45, a67)));
+  const a0 = f32x4.pmax(f32x4.pmax(f32x4.pmax(f32x4.pmax(zero, f32x4.abs(v0)), f32x4.abs(v1)), f32x4.abs(v2)), f32x4.abs(v3));
+  const a1 = f32x4.pmax(f32x4.pmax(f32x4.pmax(f32x4.pmax(zero, f32x4.abs(v4)), f32x4.abs(v5)), f32x4.abs(v6)), f32x4.abs(v7));
+  // (sum of all lanes) * 0 is NaN iff a lane is NaN or Inf (or the sum overflows): then the scalar path
+  const t = f32x4.add(f32x4.add(f32x4.add(v0, v1), f32x4.add(v2, v3)), f32x4.add(f32x4.add(v4, v5), f32x4.add(v6, v7)));
+  const t0 = f32x4.mul(t, zero);
+  const special = v128.any_true(f32x4.ne(t0, t0));
+  const amax = special ? <f32>NaN : hmax4(f32x4.pmax(a0, a1));
   let d: f32 = amax / <f32>127.0;
   let id: f32 = d != 0 ? <f32>1.0 / d : 0;
   if (!(Mathf.abs(id) < <f32>3.4e38) || !(amax < <f32>3.4e38)) {
@@ -128,21 +193,23 @@ export function quantizeRowQ8_0(x: usize, out: usize, n: i32): void {
     return d;
   }
   const vid = f32x4.splat(id);
-  const r0 = roundAway4(f32x4.mul(v0, vid)), r1 = roundAway4(f32x4.mul(v1, vid));
-  const r2 = roundAway4(f32x4.mul(v2, vid)), r3 = roundAway4(f32x4.mul(v3, vid));
-  const r4 = roundAway4(f32x4.mul(v4, vid)), r5 = roundAway4(f32x4.mul(v5, vid));
-  const r6 = roundAway4(f32x4.mul(v6, vid)), r7 = roundAway4(f32x4.mul(v7, vid));
+  const half = f32x4.add(zero, f32x4.splat(0.5));
+  const r0 = roundAway4(f32x4.mul(v0, vid), half), r1 = roundAway4(f32x4.mul(v1, vid), half);
+  const r2 = roundAway4(f32x4.mul(v2, vid), half), r3 = roundAway4(f32x4.mul(v3, vid), half);
+  const r4 = roundAway4(f32x4.mul(v4, vid), half), r5 = roundAway4(f32x4.mul(v5, vid), half);
+  const r6 = roundAway4(f32x4.mul(v6, vid), half), r7 = roundAway4(f32x4.mul(v7, vid), half);
   v128.store(q, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(r0, r1), i16x8.narrow_i32x4_s(r2, r3)));
   v128.store(q, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(r4, r5), i16x8.narrow_i32x4_s(r6, r7)), 16);
   return d;
 }
 
-// roundf on 4 lanes -> i32: t = trunc(v); t += sign(v) where |v - t| >= 0.5 (v - t is exact).
-@inline function roundAway4(v: v128): v128 {
+// roundf on 4 lanes -> i32, |v| <= 127.5: t = trunc(v); t += sign(v) where |v - t| >= 0.5 (v - t is exact);
+// the conversion of an integral value in range is exact, so the relaxed truncation is safe.
+@inline function roundAway4(v: v128, half: v128): v128 {
   const t = f32x4.trunc(v);
-  const m = f32x4.ge(f32x4.abs(f32x4.sub(v, t)), f32x4.splat(0.5));
-  const one = v128.or(v128.and(v, i32x4.splat(0x80000000)), f32x4.splat(1.0));
-  return i32x4.trunc_sat_f32x4_s(f32x4.add(t, v128.and(m, one)));
+  const m = f32x4.ge(f32x4.abs(f32x4.sub(v, t)), half);
+  const one = v128.or(v128.and(v, i32x4.splat(0x80000000)), f32x4.add(half, half));
+  return i32x4.relaxed_trunc_f32x4_s(f32x4.add(t, v128.and(m, one)));
 }
 
 // Quantizes n floats at x (4-aligned) to the Q8A activation layout at act (16-aligned), nb = n/32:
@@ -153,9 +220,10 @@ export function quantizeQ8A(x: usize, act: usize, n: i32): void {
   const nb = n >> 5;
   const dp = act + <usize>n;
   const cp = dp + (<usize>nb << 2);
+  const zero = f32x4.splat(<f32>(n >>> 31));
   for (let b = 0; b < nb; b++) {
     const q = act + (<usize>b << 5);
-    const d = quantizeBlockQ8(x + (<usize>b << 7), q);
+    const d = quantizeBlockQ8(x + (<usize>b << 7), q, zero);
     store<f32>(dp + (<usize>b << 2), h2f(f2h(d)));
     // sum of 32 int8: pairwise widen twice, then a horizontal add
     const s = i32x4.add(
