@@ -11,9 +11,10 @@ import { PickleWriter } from "../../src/formats/pickle.ts";
 import { readPytorchCheckpoint, readPytorchTensor } from "../../src/formats/pytorch.ts";
 import { writePytorchCheckpoint } from "../../src/formats/pytorch_writer.ts";
 import { crc32, readZip, readZipEntry, ZipWriter } from "../../src/formats/zip.ts";
-import { assert } from "../_assert.ts";
+import { assert, assertEquals } from "../_assert.ts";
 import { mulberry32 } from "../_rand.ts";
 import { CountingSource } from "./_torch_oracle.ts";
+import { torchFuzzBase } from "./_torch_fixture.ts";
 
 /** Tests without an external oracle run with no permissions: the readers are pure. */
 const none = { permissions: "none" } as const;
@@ -29,7 +30,8 @@ function envInt(name: string, fallback: number): number {
 
 const CASES = envInt("YANGTUO_FUZZ_CASES", 2000);
 const SEED = envInt("YANGTUO_FUZZ_SEED", 20260527);
-const CASE_MS = 250;
+// Generous: a hang or a quadratic blow-up shows as seconds; GC pauses on a loaded 2-core machine reach ~150 ms.
+const CASE_MS = 1000;
 
 /** A checkpoint with shared storage, a storage offset, a transposed view, F16 and I64 — built like torch does. */
 function baseCheckpoint(): Uint8Array {
@@ -162,23 +164,43 @@ Deno.test("fuzz: readZip() on mutated archives ends in success or a typed error"
   });
 });
 
-Deno.test("fuzz: the unpickler on mutated data.pkl (CRC fixed up) ends in success or a typed error", none, () => {
-  const base = baseCheckpoint();
+/** Mutates only data.pkl, then rewrites its CRC in the central directory so the mutant reaches the unpickler. */
+function pickleCases(label: string, base: Uint8Array, pklName: string): void {
   const zip = readZip(new CountingSource(base));
-  const pkl = zip.byName.get("archive/data.pkl")!;
-  const cdRecord = findCentralRecord(base, "archive/data.pkl");
-  runCases("pickle", base, (rnd) => {
+  const pkl = zip.byName.get(pklName)!;
+  const cdRecord = findCentralRecord(base, pklName);
+  runCases(label, base, (rnd) => {
     const b = mutate(base, rnd, pkl.dataOffset, pkl.dataOffset + pkl.nBytes);
     const c = crc32(b.subarray(pkl.dataOffset, pkl.dataOffset + pkl.nBytes));
     new DataView(b.buffer).setUint32(cdRecord + 16, c, true);
     return b;
   }, readAll);
+}
+
+Deno.test("fuzz: the unpickler on mutated data.pkl (CRC fixed up) ends in success or a typed error", none, () => {
+  pickleCases("pickle (built)", baseCheckpoint(), "archive/data.pkl");
 });
+
+Deno.test(
+  "fuzz: the unpickler on a torch-made data.pkl (memo-heavy, CRC fixed up) ends in success or a typed error",
+  none,
+  () => {
+    const base = torchFuzzBase();
+    assertEquals(readPytorchCheckpoint(new CountingSource(base)).tensors.length, 9);
+    pickleCases("pickle (torch)", base, "fuzzbase/data.pkl");
+  },
+);
 
 Deno.test("fuzz: readPytorchCheckpoint() on mutated files ends in success or a typed error", none, () => {
   const base = baseCheckpoint();
   readAll(new CountingSource(base)); // the base itself must parse
-  runCases("pytorch", base, (rnd) => mutate(base, rnd), readAll);
+  runCases("pytorch (built)", base, (rnd) => mutate(base, rnd), readAll);
+});
+
+Deno.test("fuzz: readPytorchCheckpoint() on mutated torch-made files ends in success or a typed error", none, () => {
+  const base = torchFuzzBase();
+  readAll(new CountingSource(base));
+  runCases("pytorch (torch)", base, (rnd) => mutate(base, rnd), readAll);
 });
 
 function findCentralRecord(z: Uint8Array, name: string): number {
