@@ -330,3 +330,47 @@ export function sliceMetaShard(
   }
   return out;
 }
+
+/** Where shard `shard` of `nShards` takes its part of a full tensor, following metaShardSizes. */
+export interface MetaShardPart {
+  axis: MetaShardAxis;
+  /** First row (axis 0) or column (axis 1) of the part; 0 for replicated tensors. */
+  start: number;
+  /** The part's shape. */
+  shape: number[];
+  /** The part's bytes, cut from the full tensor's row-major bytes (the bytes themselves when replicated). */
+  slice(full: Uint8Array): Uint8Array;
+}
+
+/**
+ * The part of a full tensor that shard `shard` holds when writing `nShards` Meta shards (as the seed's merge
+ * script splits them).
+ *
+ * @example
+ * ```ts
+ * import { metaShardPart } from "./meta.ts";
+ * metaShardPart("output.weight", [49953, 5120], "F16", 2, 1).shape; // [24977, 5120]
+ * ```
+ */
+export function metaShardPart(
+  name: string,
+  shape: readonly number[],
+  dtype: DType,
+  nShards: number,
+  shard: number,
+): MetaShardPart {
+  if (!Number.isSafeInteger(shard) || shard < 0 || shard >= nShards) {
+    throw new RangeError(`Cannot split: shard ${shard} is outside [0, ${nShards})`);
+  }
+  const { axis, sizes } = metaShardSizes(name, shape, nShards);
+  if (axis === "replicated") return { axis, start: 0, shape: [...shape], slice: (full) => full };
+  const start = sizes.slice(0, shard).reduce((a, b) => a + b, 0);
+  const partShape = [...shape];
+  partShape[axis] = sizes[shard];
+  return {
+    axis,
+    start,
+    shape: partShape,
+    slice: (full) => sliceMetaShard(full, shape, dtype, axis, start, sizes[shard]),
+  };
+}

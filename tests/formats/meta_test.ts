@@ -11,6 +11,7 @@ import {
   mergeMetaShards,
   type MetaShard,
   metaShardAxis,
+  metaShardPart,
   metaShardSizes,
   parseMetaParams,
   type ShardTensorInfo,
@@ -153,13 +154,8 @@ function shardsOf(model: Full[], nShards: number): MetaShard[] {
     writePytorchCheckpoint(
       sink,
       model.map((t) => {
-        const { axis, sizes } = metaShardSizes(t.name, t.shape, nShards);
-        if (axis === "replicated") return { name: t.name, dtype: t.dtype, shape: t.shape, write: (w) => w(t.bytes) };
-        const start = sizes.slice(0, s).reduce((a, b) => a + b, 0);
-        const shape = [...t.shape];
-        shape[axis] = sizes[s];
-        const part = sliceMetaShard(t.bytes, t.shape, t.dtype, axis, start, sizes[s]);
-        return { name: t.name, dtype: t.dtype, shape, write: (w) => w(part) };
+        const part = metaShardPart(t.name, t.shape, t.dtype, nShards, s);
+        return { name: t.name, dtype: t.dtype, shape: part.shape, write: (w) => w(part.slice(t.bytes)) };
       }),
       { archiveName: `consolidated.0${s}` },
     );
@@ -269,6 +265,15 @@ Deno.test("mergeMetaShards() rejects duplicate names and unknown 2-D tensors", n
   assertThrows(() => mergeMetaShards([memShard([t("norm.weight", [4]), t("norm.weight", [4])])]), FormatError, "twice");
   const x = memShard([t("lora_A.weight", [2, 2])]);
   assertThrows(() => mergeMetaShards([x, x]), UnsupportedError, "lora_A.weight");
+});
+
+Deno.test("metaShardPart() gives the seed's uneven output.weight split and rejects bad shard indices", none, () => {
+  assertEquals(metaShardPart("output.weight", [49953, 5120], "F16", 2, 0).shape, [24976, 5120]);
+  const last = metaShardPart("output.weight", [49953, 5120], "F16", 2, 1);
+  assertEquals([last.axis, last.start, last.shape], [0, 24976, [24977, 5120]]);
+  const emb = metaShardPart("tok_embeddings.weight", [49954, 6656], "F16", 4, 3);
+  assertEquals([emb.axis, emb.start, emb.shape], [1, 4992, [49954, 1664]]);
+  assertThrows(() => metaShardPart("norm.weight", [8], "F16", 2, 2), RangeError, "outside");
 });
 
 Deno.test("sliceMetaShard() rejects ranges outside the tensor", none, () => {
