@@ -5,7 +5,7 @@
  */
 import { BytesSink, BytesSource } from "../../src/core/byte_source.ts";
 import { FormatError, UnsupportedError } from "../../src/core/errors.ts";
-import { crc32, readZip, readZipEntry, ZipWriter } from "../../src/formats/zip.ts";
+import { crc32, crc32Ref, readZip, readZipEntry, ZipWriter } from "../../src/formats/zip.ts";
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { mulberry32 } from "../_rand.ts";
 import { needsPython, runPython, tempDir } from "./_torch_oracle.ts";
@@ -50,12 +50,18 @@ function patch(z: Uint8Array, f: (v: DataView, l: ReturnType<typeof layout>) => 
   return c;
 }
 
-Deno.test("crc32() matches the CRC-32 check value and is chunkable", none, () => {
-  assertEquals(crc32(enc.encode("123456789")), 0xcbf43926);
-  assertEquals(crc32(new Uint8Array(0)), 0);
+Deno.test("crc32() and crc32Ref() match the CRC-32 check value, each other, and are chunkable", none, () => {
+  for (const f of [crc32, crc32Ref]) {
+    assertEquals(f(enc.encode("123456789")), 0xcbf43926);
+    assertEquals(f(enc.encode("123456789".repeat(10))), crc32Ref(enc.encode("123456789".repeat(10))));
+    assertEquals(f(new Uint8Array(0)), 0);
+  }
   const rnd = mulberry32(1);
-  const b = new Uint8Array(1000).map(() => Math.floor(rnd() * 256));
-  assertEquals(crc32(b.subarray(333), crc32(b.subarray(0, 333))), crc32(b));
+  const b = new Uint8Array(5000).map(() => Math.floor(rnd() * 256));
+  assertEquals(crc32(b.subarray(333), crc32(b.subarray(0, 333))), crc32Ref(b));
+  for (const n of [1, 7, 8, 9, 63, 64, 65, 4099]) {
+    assertEquals(crc32(b.subarray(1, 1 + n)), crc32Ref(b.subarray(1, 1 + n)), `n=${n}`);
+  }
 });
 
 Deno.test("readZip() round-trips ZipWriter entries with 64-byte aligned data", none, () => {
