@@ -178,19 +178,9 @@ class SparseSink {
   }
 }
 
-// CRC-32 of 4 GiB takes ~6 s here, so this one runs only with YANGTUO_BIG_TESTS=1.
-const bigTests = (() => {
-  try {
-    return Deno.env.get("YANGTUO_BIG_TESTS") === "1";
-  } catch {
-    return false;
-  }
-})();
-
-Deno.test({
-  name: "ZipWriter writes ZIP64 sizes and offsets for a > 4 GiB entry that readZip reads back",
-  ignore: !bigTests,
-}, () => {
+// Streams 4 GiB through the CRC (~0.6 s with node:zlib's crc32; ~6 s with crc32Ref) into a sink that keeps
+// only headers.
+Deno.test("ZipWriter writes ZIP64 sizes and offsets for a > 4 GiB entry that readZip reads back", none, () => {
   const sink = new SparseSink();
   const w = new ZipWriter(sink);
   const big = 2 ** 32 + 100;
