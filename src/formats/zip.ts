@@ -322,6 +322,30 @@ export function readZipEntry(src: ByteSource, entry: ZipEntry, { checkCrc = true
   return bytes;
 }
 
+/**
+ * Checks an entry's CRC-32 by streaming its data in chunks (for multi-GB tensor entries; memory stays at one
+ * chunk). Throws FormatError on a mismatch.
+ */
+export function verifyZipEntry(
+  src: ByteSource,
+  entry: ZipEntry,
+  { chunkBytes = 16 << 20, path = src.name } = {},
+): void {
+  const buf = new Uint8Array(Math.max(1, Math.min(chunkBytes, entry.nBytes)));
+  let c = 0;
+  for (let o = 0; o < entry.nBytes; o += buf.length) {
+    const part = buf.subarray(0, Math.min(buf.length, entry.nBytes - o));
+    src.readInto(entry.dataOffset + o, part);
+    c = crc32(part, c);
+  }
+  if (c !== entry.crc32) {
+    throw new FormatError(
+      `Cannot verify zip entry "${entry.name}": CRC-32 ${hex32(c)} does not match the recorded ${hex32(entry.crc32)}`,
+      { format: "zip", offset: entry.dataOffset, path },
+    );
+  }
+}
+
 function hex32(n: number): string {
   return "0x" + (n >>> 0).toString(16).padStart(8, "0");
 }

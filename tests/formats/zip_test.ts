@@ -5,7 +5,7 @@
  */
 import { BytesSink, BytesSource } from "../../src/core/byte_source.ts";
 import { FormatError, UnsupportedError } from "../../src/core/errors.ts";
-import { crc32, crc32Ref, readZip, readZipEntry, ZipWriter } from "../../src/formats/zip.ts";
+import { crc32, crc32Ref, readZip, readZipEntry, verifyZipEntry, ZipWriter } from "../../src/formats/zip.ts";
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { mulberry32 } from "../_rand.ts";
 import { needsPython, runPython, tempDir } from "./_torch_oracle.ts";
@@ -287,6 +287,15 @@ Deno.test("readZip() rejects a ZIP64 locator pointing past itself", none, () => 
   const v = new DataView(c.buffer);
   v.setBigUint64(z.length - 22 - 20 + 8, 0xffff_ffffn, true);
   assertThrows(() => readZip(new BytesSource(c)), FormatError, "ZIP64 end record offset");
+});
+
+Deno.test("verifyZipEntry() streams an entry's CRC-32 in chunks and rejects a flipped bit", none, () => {
+  const z = sampleZip();
+  const e = readZip(new BytesSource(z)).byName.get("a/data/0")!;
+  verifyZipEntry(new BytesSource(z), e, { chunkBytes: 7 });
+  const c = z.slice();
+  c[e.dataOffset + e.nBytes - 1] ^= 0x80;
+  assertThrows(() => verifyZipEntry(new BytesSource(c), e, { chunkBytes: 7 }), FormatError, "CRC-32");
 });
 
 Deno.test("readZipEntry() rejects data that fails its CRC-32", none, () => {
