@@ -42,14 +42,30 @@
 // 4 f16 patterns (zero-extended in i32 lanes) -> 4 f32, exact for every pattern: (em << 13) is the value scaled by
 // 2^-112 (a float subnormal for f16 subnormals), so one multiply by 2^112 gives normals and subnormals exactly;
 // exponent 31 (Inf/NaN) is patched to 0x7f8 << 20 | mant << 13 as the reference does.
-@inline export function h2f4(h: v128): v128 {
-  const em = v128.and(h, i32x4.splat(0x7fff));
+// The constants are arguments built by the caller before its loop with the h2fK* helpers from an opaque zero z (a
+// runtime 0 Binaryen cannot see): V8 rematerializes a v128.const at every use, which costs more than the conversion.
+@inline export function h2f4(h: v128, kMant: v128, kMul: v128, kMax: v128, kTop: v128, kSign: v128): v128 {
+  const em = v128.and(h, kMant);
   const sh = i32x4.shl(em, 13);
-  const f = f32x4.mul(sh, f32x4.splat(reinterpret<f32>(<u32>0x77800000))); // 2^112
-  const special = i32x4.ge_u(em, i32x4.splat(0x7c00));
-  const inf = v128.or(sh, i32x4.splat(0x70000000));
-  const mag = v128.bitselect(inf, f, special);
-  return v128.or(mag, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+  const f = f32x4.mul(sh, kMul);
+  const special = i32x4.gt_s(em, kMax);
+  const mag = v128.bitselect(v128.or(sh, kTop), f, special);
+  return v128.or(mag, i32x4.shl(v128.and(h, kSign), 16));
+}
+@inline export function h2fKMant(z: i32): v128 {
+  return i32x4.splat(0x7fff | z);
+}
+@inline export function h2fKMul(z: i32): v128 {
+  return i32x4.splat(0x77800000 | z); // 2^112
+}
+@inline export function h2fKMax(z: i32): v128 {
+  return i32x4.splat(0x7bff | z); // largest finite f16 magnitude
+}
+@inline export function h2fKTop(z: i32): v128 {
+  return i32x4.splat(0x70000000 | z);
+}
+@inline export function h2fKSign(z: i32): v128 {
+  return i32x4.splat(0x8000 | z);
 }
 
 // e^x for 4 lanes, relative error ~2 ulp on [-87.3, 88.7]; inputs are clamped to that range (so e^-inf ~ 1e-38

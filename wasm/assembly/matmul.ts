@@ -2,7 +2,7 @@
 // F16 and F32 weights against f32 activations; and the streaming-read baseline.
 // W (nRows, nCols) @ x (nCols,) -> y (nRows,); rows [rowStart, rowEnd) only, y points at row 0.
 // see: wasm/README.md (layouts, alignment), src/kernels/scalar.ts (references)
-import { h2f4 } from "./common";
+import { h2f, h2f4, h2fKMant, h2fKMax, h2fKMul, h2fKSign, h2fKTop } from "./common";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Q4_0R × Q8A. One group = 8 rows; per block a 160-byte record: f32 d[8], then for half h (rows 4h..4h+3) and
@@ -93,8 +93,8 @@ export function matvecQ4_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart
   }
 }
 
-// Blocks per tile in the batched product: 32 blocks x 160 bytes = 5 KiB of weights stay in L1 across the batch.
-const TILE: i32 = 32;
+// Blocks per tile in the batched product: 64 blocks x 160 bytes = 10 KiB of weights stay in L1 across the batch.
+const TILE: i32 = 64;
 
 // Y (batch, nRows) = X (batch, nCols) @ W^T for rows [rowStart, rowEnd): each tile of a group's weights is used by
 // every activation row before moving on. acts: batch Q8A rows, actStride bytes apart (16-aligned, >= nCols*5/4);
@@ -136,7 +136,7 @@ export function matmulQ4_0R(
     s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), i16x8.extend_high_i8x16_s(x0)));
     s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), i16x8.extend_low_i8x16_s(x1)));
     s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), i16x8.extend_high_i8x16_s(x1)));
-    const scale = f32x4.mul(h2f4(i32x4.splat(<i32>load<u16>(wp))), v128.load32_splat(xd + (<usize>b << 2)));
+    const scale = f32x4.splat(h2f(<u32>load<u16>(wp)) * load<f32>(xd + (<usize>b << 2)));
     acc = f32x4.relaxed_madd(f32x4.convert_i32x4_s(s), scale, acc);
   }
   return hsum4(acc);
@@ -174,19 +174,18 @@ export function matmulQ8_0(
 // ---------------------------------------------------------------------------------------------------------------
 // F16 / F32 weights × f32 x (any nCols; scalar tail).
 
-@inline function dotF16Row(wr: usize, x: usize, n: i32): f32 {
+@inline function dotF16Row(wr: usize, x: usize, n: i32, z: i32): f32 {
+  const kMant = h2fKMant(z), kMul = h2fKMul(z), kMax = h2fKMax(z), kTop = h2fKTop(z), kSign = h2fKSign(z);
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
   let j = 0;
   for (; j + 8 <= n; j += 8) {
     const h = v128.load(wr + (<usize>j << 1));
     const xp = x + (<usize>j << 2);
-    acc0 = f32x4.relaxed_madd(h2f4(i32x4.extend_low_i16x8_u(h)), v128.load(xp), acc0);
-    acc1 = f32x4.relaxed_madd(h2f4(i32x4.extend_high_i16x8_u(h)), v128.load(xp, 16), acc1);
+    acc0 = f32x4.relaxed_madd(h2f4(i32x4.extend_low_i16x8_u(h), kMant, kMul, kMax, kTop, kSign), v128.load(xp), acc0);
+    acc1 = f32x4.relaxed_madd(h2f4(i32x4.extend_high_i16x8_u(h), kMant, kMul, kMax, kTop, kSign), v128.load(xp, 16), acc1);
   }
   let s = hsum4(f32x4.add(acc0, acc1));
-  for (; j < n; j++) {
-    s += f32x4.extract_lane(h2f4(i32x4.splat(<i32>load<u16>(wr + (<usize>j << 1)))), 0) * load<f32>(x + (<usize>j << 2));
-  }
+  for (; j < n; j++) s += h2f(<u32>load<u16>(wr + (<usize>j << 1))) * load<f32>(x + (<usize>j << 2));
   return s;
 }
 
@@ -211,7 +210,7 @@ export function matmulQ8_0(
 // y[r] = W[r,:] · x; w f16 bits (2-aligned), x and y f32 (4-aligned).
 export function matvecF16(w: usize, x: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32): void {
   for (let r = rowStart; r < rowEnd; r++) {
-    store<f32>(y + (<usize>r << 2), dotF16Row(w + ((<usize>r * <usize>nCols) << 1), x, nCols));
+    store<f32>(y + (<usize>r << 2), dotF16Row(w + ((<usize>r * <usize>nCols) << 1), x, nCols, nCols >>> 31));
   }
 }
 
@@ -220,7 +219,7 @@ export function matmulF16(w: usize, x: usize, y: usize, nCols: i32, nRows: i32, 
   for (let r = rowStart; r < rowEnd; r++) {
     const wr = w + ((<usize>r * <usize>nCols) << 1);
     for (let t = 0; t < batch; t++) {
-      store<f32>(y + ((<usize>t * <usize>nRows + <usize>r) << 2), dotF16Row(wr, x + ((<usize>t * <usize>nCols) << 2), nCols));
+      store<f32>(y + ((<usize>t * <usize>nRows + <usize>r) << 2), dotF16Row(wr, x + ((<usize>t * <usize>nCols) << 2), nCols, nCols >>> 31));
     }
   }
 }

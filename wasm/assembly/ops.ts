@@ -1,6 +1,6 @@
 // Per-token kernels: RMSNorm, softmax, RoPE (LLaMA "normal" adjacent pairs), SiLU gate, attention for one query.
 // see: src/kernels/scalar.ts (references), llama2.c run.c
-import { exp1, exp4, h2f, h2f4 } from "./common";
+import { exp1, exp4, h2f, h2f4, h2fKMant, h2fKMax, h2fKMul, h2fKSign, h2fKTop } from "./common";
 
 // out = x / sqrt(mean(x²) + eps) * w, n floats (4-aligned); the sum of squares is accumulated in f64 as ggml does.
 // out may alias x.
@@ -102,8 +102,10 @@ export function siluGate(gate: usize, up: usize, out: usize, n: i32): void {
   }
 }
 
-@inline function loadKV4(p: usize, i: i32, f16: bool): v128 {
-  return f16 ? h2f4(i32x4.extend_low_i16x8_u(v128.load64_zero(p + (<usize>i << 1)))) : v128.load(p + (<usize>i << 2));
+@inline function loadKV4(p: usize, i: i32, f16: bool, kMant: v128, kMul: v128, kMax: v128, kTop: v128, kSign: v128): v128 {
+  return f16
+    ? h2f4(i32x4.extend_low_i16x8_u(v128.load64_zero(p + (<usize>i << 1))), kMant, kMul, kMax, kTop, kSign)
+    : v128.load(p + (<usize>i << 2));
 }
 
 @inline function loadKV1(p: usize, i: i32, f16: bool): f32 {
@@ -119,6 +121,8 @@ export function attention(
 ): void {
   const f16 = kvF16 != 0;
   const es: usize = f16 ? 2 : 4;
+  const z = nPos >>> 31; // 0, opaque to Binaryen (see h2f4)
+  const kMant = h2fKMant(z), kMul = h2fKMul(z), kMax = h2fKMax(z), kTop = h2fKTop(z), kSign = h2fKSign(z);
   const kvDim = nKvHeads * headSize;
   const group = nHeads / nKvHeads;
   for (let h = 0; h < nHeads; h++) {
@@ -128,7 +132,7 @@ export function attention(
       const kp = k + <usize>(t * kvDim + kvo) * es;
       let a = f32x4.splat(0);
       let i = 0;
-      for (; i + 4 <= headSize; i += 4) a = f32x4.relaxed_madd(v128.load(qh + (<usize>i << 2)), loadKV4(kp, i, f16), a);
+      for (; i + 4 <= headSize; i += 4) a = f32x4.relaxed_madd(v128.load(qh + (<usize>i << 2)), loadKV4(kp, i, f16, kMant, kMul, kMax, kTop, kSign), a);
       const a2 = f32x4.add(a, v128.shuffle<u32>(a, a, 2, 3, 0, 1));
       let s = f32x4.extract_lane(a2, 0) + f32x4.extract_lane(a2, 1);
       for (; i < headSize; i++) s += load<f32>(qh + (<usize>i << 2)) * loadKV1(kp, i, f16);
@@ -144,7 +148,7 @@ export function attention(
       let i = 0;
       for (; i + 4 <= headSize; i += 4) {
         const o = oh + (<usize>i << 2);
-        v128.store(o, f32x4.relaxed_madd(p4, loadKV4(vp, i, f16), v128.load(o)));
+        v128.store(o, f32x4.relaxed_madd(p4, loadKV4(vp, i, f16, kMant, kMul, kMax, kTop, kSign), v128.load(o)));
       }
       for (; i < headSize; i++) {
         const o = oh + (<usize>i << 2);
