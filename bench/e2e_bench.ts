@@ -1,0 +1,194 @@
+/**
+ * End-to-end engine benchmark (opt-in: YANGTUO_BENCH_E2E=1; the 7B shape also needs YANGTUO_BENCH_E2E_7B=1):
+ * prompt processing (pp, 64 tokens in one batch) and generation (tg, 32 tokens) in tok/s on random Q4_0 models of
+ * TinyLlama-1.1B shape (dim 2048, 22 layers, 32/4 heads, hidden 5632, vocab 32000) and 7B shape (vocab 49954),
+ * at 1 and 2 threads, with llama.cpp itself as the baseline in the same run: node-llama-cpp@3.21.1 (its prebuilt
+ * native CPU binary) under Node in a subprocess, on the same GGUF file. Before timing, yangtuo's greedy tokens are
+ * checked against llama.cpp's on the 1.1B model (a wrong engine gets no number). Also reports peak RSS.
+ * Run: YANGTUO_BENCH_E2E=1 deno run -A bench/e2e_bench.ts   (or via deno task bench)
+ */
+import { AtomicFileSink } from "../src/io/atomic_file.ts";
+import { FileSource } from "../src/io/file_source.ts";
+import { readGguf } from "../src/formats/gguf.ts";
+import { writeGguf } from "../src/formats/gguf_writer.ts";
+import { createEngine } from "../src/model/engine_core.ts";
+import { benchConfig, randomModelSpec } from "../src/model/random_model.ts";
+import { argmax } from "../src/sampling/sampler.ts";
+
+const env = (k: string) => Deno.env.get(k);
+const N_PROMPT = 64;
+const N_GEN = 32;
+const NLC_DIR = "/tmp/yangtuo-node-llama-cpp";
+const NLC_VERSION = "3.21.1";
+
+/** The Node side: loads the GGUF with llama.cpp and prints {pp, tg, ids} as JSON. */
+const NODE_SCRIPT = `
+import { getLlama } from "node-llama-cpp";
+const [modelPath, threadsS, nPromptS, nGenS, ctxS] = process.argv.slice(2);
+const threads = Number(threadsS), nPrompt = Number(nPromptS), nGen = Number(nGenS);
+const llama = await getLlama({ gpu: false, build: "never", maxThreads: 0, logLevel: "error" });
+const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
+const context = await model.createContext({ contextSize: Number(ctxS), threads: { ideal: threads, min: threads },
+  batchSize: 512, flashAttention: false });
+const seq = context.getSequence();
+const prompt = Array.from({ length: nPrompt }, (_, i) => 100 + i);
+let t0 = performance.now();
+await seq.evaluateWithoutGeneratingNewTokens(prompt);
+const ppMs = performance.now() - t0;
+const ids = [];
+t0 = performance.now();
+for await (const tok of seq.evaluate([100 + nPrompt], { temperature: 0 })) { ids.push(tok); if (ids.length >= nGen) break; }
+const tgMs = performance.now() - t0;
+console.log(JSON.stringify({ pp: nPrompt / ppMs * 1000, tg: ids.length / tgMs * 1000, ids }));
+await context.dispose(); await model.dispose(); await llama.dispose();
+`;
+
+async function ensureModel(name: "tinyllama-1.1b" | "7b-zh"): Promise<string> {
+  const path = `/tmp/yangtuo-bench-${name}-q4_0.gguf`;
+  try {
+    if (Deno.statSync(path).size > 0) return path;
+  } catch { /* generate it */ }
+  const t0 = performance.now();
+  const sink = new AtomicFileSink(path, 8 << 20);
+  try {
+    await writeGguf(sink, randomModelSpec(benchConfig(name), { dtype: "Q4_0", rawBlocks: true, seed: 1 }));
+    sink.commit();
+  } catch (e) {
+    sink.abort();
+    throw e;
+  }
+  console.error(
+    `wrote ${path} (${(Deno.statSync(path).size / 2 ** 30).toFixed(2)} GiB) in ${
+      ((performance.now() - t0) / 1000).toFixed(0)
+    } s`,
+  );
+  return path;
+}
+
+function ensureNodeLlamaCpp(): string | undefined {
+  const script = `${NLC_DIR}/bench.mjs`;
+  try {
+    Deno.statSync(`${NLC_DIR}/node_modules/node-llama-cpp/package.json`);
+  } catch {
+    Deno.mkdirSync(NLC_DIR, { recursive: true });
+    Deno.writeTextFileSync(`${NLC_DIR}/package.json`, JSON.stringify({ type: "module", private: true }));
+    const r = new Deno.Command("npm", {
+      args: ["install", "--no-audit", "--no-fund", `node-llama-cpp@${NLC_VERSION}`],
+      cwd: NLC_DIR,
+      stdout: "null",
+      stderr: "piped",
+    }).outputSync();
+    if (!r.success) {
+      console.error(`llama.cpp baseline unavailable: npm install failed:\n${new TextDecoder().decode(r.stderr)}`);
+      return undefined;
+    }
+  }
+  Deno.writeTextFileSync(script, NODE_SCRIPT);
+  return script;
+}
+
+interface Result {
+  pp: number;
+  tg: number;
+  ids: number[];
+}
+
+function runLlamaCpp(script: string, model: string, threads: number, ctx: number): Result | undefined {
+  const r = new Deno.Command("node", {
+    args: [script, model, String(threads), String(N_PROMPT), String(N_GEN), String(ctx)],
+    cwd: NLC_DIR,
+    stdout: "piped",
+    stderr: "piped",
+  }).outputSync();
+  const out = new TextDecoder().decode(r.stdout).trim().split("\n").pop() ?? "";
+  try {
+    return JSON.parse(out);
+  } catch {
+    console.error(`llama.cpp run failed: ${new TextDecoder().decode(r.stderr).slice(-2000)}`);
+    return undefined;
+  }
+}
+
+function peakRssGiB(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync("/proc/self/status"));
+  return m ? Number(m[1]) / 2 ** 20 : NaN;
+}
+
+async function runYangtuo(model: string, threads: number, ctx: number): Promise<Result & { loadS: number }> {
+  const source = new FileSource(model);
+  const g = readGguf(source);
+  const t0 = performance.now();
+  const engine = await createEngine(
+    { metadata: g.metadata as Map<string, unknown>, tensors: g.tensors, source, path: model },
+    { threads, contextSize: ctx },
+  );
+  const loadS = (performance.now() - t0) / 1000;
+  try {
+    const prompt = Array.from({ length: N_PROMPT }, (_, i) => 100 + i);
+    let t = performance.now();
+    await engine.eval(prompt, 0);
+    const ppMs = performance.now() - t;
+    const ids: number[] = [];
+    t = performance.now();
+    let logits = await engine.eval([100 + N_PROMPT], N_PROMPT);
+    for (let i = 0; i < N_GEN; i++) {
+      const id = argmax(logits);
+      ids.push(id);
+      if (i + 1 < N_GEN) logits = await engine.eval([id], N_PROMPT + 1 + i);
+    }
+    const tgMs = performance.now() - t;
+    return { pp: (N_PROMPT / ppMs) * 1000, tg: (N_GEN / tgMs) * 1000, ids, loadS };
+  } finally {
+    engine.close();
+    source.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const shapes: ("tinyllama-1.1b" | "7b-zh")[] = ["tinyllama-1.1b"];
+  if (env("YANGTUO_BENCH_E2E_7B") === "1") shapes.push("7b-zh");
+  const script = env("YANGTUO_BENCH_NO_LLAMACPP") === "1" ? undefined : ensureNodeLlamaCpp();
+  const rows: string[] = [];
+  for (const shape of shapes) {
+    const model = await ensureModel(shape);
+    const ctx = shape === "7b-zh" ? 2048 : 512;
+    for (const threads of [1, 2]) {
+      const base = script ? runLlamaCpp(script, model, threads, ctx) : undefined;
+      const ours = await runYangtuo(model, threads, ctx);
+      let check = "n/a";
+      if (base) {
+        let same = 0;
+        while (same < ours.ids.length && ours.ids[same] === base.ids[same]) same++;
+        check = `${same}/${N_GEN}`;
+      }
+      const ratio = (a: number, b?: number) => (b ? (a / b).toFixed(2) + "×" : "n/a");
+      rows.push(
+        `| ${shape} Q4_0 | ${threads} | ${ours.pp.toFixed(1)} | ${base?.pp.toFixed(1) ?? "n/a"} | ${
+          ratio(ours.pp, base?.pp)
+        } | ` +
+          `${ours.tg.toFixed(1)} | ${base?.tg.toFixed(1) ?? "n/a"} | ${ratio(ours.tg, base?.tg)} | ${check} | ` +
+          `${ours.loadS.toFixed(1)} s | ${peakRssGiB().toFixed(2)} GiB |`,
+      );
+      console.error(rows[rows.length - 1]);
+    }
+  }
+  console.log(
+    [
+      `yangtuo e2e (${N_PROMPT}-token prompt, ${N_GEN} generated; greedy) vs llama.cpp via node-llama-cpp@${NLC_VERSION}`,
+      `Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores`,
+      "",
+      "| model | threads | pp yangtuo | pp llama.cpp | pp ratio | tg yangtuo | tg llama.cpp | tg ratio | greedy ids = llama.cpp | load | peak RSS (bench process) |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+      ...rows,
+    ].join("\n"),
+  );
+}
+
+if (env("YANGTUO_BENCH_E2E") === "1") {
+  if (import.meta.main) await main();
+  else Deno.bench({ name: "e2e (see stdout table)", n: 1, warmup: 0 }, async () => await main());
+} else if (!import.meta.main) {
+  Deno.bench({ name: "e2e engine (set YANGTUO_BENCH_E2E=1)", ignore: true }, () => {});
+} else {
+  console.error("set YANGTUO_BENCH_E2E=1 to run (YANGTUO_BENCH_E2E_7B=1 adds the 7B shape)");
+}
