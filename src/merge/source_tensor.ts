@@ -42,6 +42,17 @@ export function isReadableFloat(dtype: DType): boolean {
   return ELEMENT_BYTES[dtype] !== undefined;
 }
 
+/** f16 bits → f32 value for all 65,536 patterns (256 KiB, built on first use; exact, NaNs included). */
+let F16_TABLE: Float32Array | undefined;
+function f16Table(): Float32Array {
+  if (!F16_TABLE) {
+    const bits = new Uint16Array(65536).map((_, i) => i);
+    F16_TABLE = new Float32Array(65536);
+    F16_TABLE.set(new Float16Array(bits.buffer));
+  }
+  return F16_TABLE;
+}
+
 /**
  * Decodes little-endian `bytes` of `dtype` into f32 `dst`. Copies first when the bytes are not aligned for a typed
  * view (memory-backed sources may hand out odd offsets).
@@ -54,7 +65,10 @@ export function decodeF32(dtype: DType, bytes: Uint8Array, dst: Float32Array): v
   if (dtype === "F32") {
     dst.set(new Float32Array(aligned.buffer, aligned.byteOffset, n));
   } else if (dtype === "F16") {
-    dst.set(new Float16Array(aligned.buffer, aligned.byteOffset, n));
+    // hot loop: a table lookup per value (faster than Float16Array → Float32Array conversion in V8 today)
+    const h = new Uint16Array(aligned.buffer, aligned.byteOffset, n);
+    const table = f16Table();
+    for (let i = 0; i < n; i++) dst[i] = table[h[i]];
   } else {
     // bf16 is the top half of an f32: widen by shifting into the high 16 bits.
     const h = new Uint16Array(aligned.buffer, aligned.byteOffset, n);

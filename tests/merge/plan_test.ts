@@ -227,3 +227,20 @@ Deno.test("planMerge() warns when an Alpaca-Plus LoRA comes without LLaMA-Plus f
   const llamaPlus = lora(cfg, factors("attn_q", 0, 2, false, 3), "/models/chinese-llama-plus-lora-7b");
   assertEquals(planMerge(base, [llamaPlus, plus]).warnings.filter((w) => w.includes("LLaMA-Plus")), []);
 });
+
+Deno.test("addLoraDelta() matches a naive f64 B·A for ranks 1, 3, 8, 12, 16 and 64", async () => {
+  const { addLoraDelta } = await import("../../src/merge/plan.ts");
+  const rows = 5, cols = 37;
+  for (const rank of [1, 3, 8, 12, 16, 64]) {
+    const left = randomUniform(rows * rank, rank), right = randomUniform(rank * cols, rank + 100);
+    const w = randomUniform(rows * cols, 7);
+    const want = Float32Array.from(w, (x, idx) => {
+      const i = Math.floor(idx / cols), j = idx % cols;
+      let a = 0;
+      for (let k = 0; k < rank; k++) a += left[i * rank + k] * right[k * cols + j];
+      return x + a * 0.5;
+    });
+    addLoraDelta(w, 0, rows, cols, left, right, rank, 0.5);
+    assertAllClose(w, want, { atol: 1e-5, rtol: 1e-5, msg: `rank ${rank}` });
+  }
+});
