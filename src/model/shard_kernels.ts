@@ -127,21 +127,21 @@ export class KernelMemory {
       const need = Math.ceil((end - have) / PAGE);
       const step = Math.min(MAX_PAGES - have / PAGE, Math.max(need, 1024));
       this.memory.grow(step);
+      this.#views();
     }
     this.#top = end;
     return ptr;
   }
 
+  // Only this allocator grows the memory, so the views are refreshed there and read without a check here
+  // (reading `memory.buffer` of a shared memory makes a new SharedArrayBuffer object each time).
   get f32(): Float32Array {
-    if (this.#f32.buffer.byteLength !== this.memory.buffer.byteLength) this.#views();
     return this.#f32;
   }
   get u8(): Uint8Array {
-    if (this.#u8.buffer.byteLength !== this.memory.buffer.byteLength) this.#views();
     return this.#u8;
   }
   get f16(): Float16Array {
-    if (this.#f16.buffer.byteLength !== this.memory.buffer.byteLength) this.#views();
     return this.#f16;
   }
 }
