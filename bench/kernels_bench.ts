@@ -1,7 +1,7 @@
 /**
  * Kernel benchmarks at LLaMA-7B shapes (dim 4096, hidden 11008, vocab 49953) plus one cache-resident shape,
  * single thread. Every WASM result is validated against the scalar reference before anything is timed.
- * Each Q4_0 group has two baselines: the TypeScript reference (on a row slice: it is slow) and a pure WASM
+ * Each Q4_0 group has two baselines: the TypeScript reference over the whole matrix and a pure WASM
  * streaming read of the same number of Q4_0 bytes (the bandwidth ceiling). Throughput = GB/s of Q4_0 weight bytes
  * (18 bytes per 32 weights; the repacked layout actually reads 160/144 of that).
  * Run: deno task bench (or deno bench --allow-read bench/kernels_bench.ts). A GB/s table is printed first.
@@ -59,7 +59,7 @@ interface Q4Case {
   y: number;
   scratch: number;
   nBytes: number; // Q4_0 bytes
-  refRows: number;
+  refRows: number; // rows the TS reference computes (all of them)
 }
 
 function setupQ4(nRows: number, nCols: number, seed: number): Q4Case {
@@ -73,7 +73,7 @@ function setupQ4(nRows: number, nCols: number, seed: number): Q4Case {
   const y = a.alloc(4 * nRows);
   const scratch = a.alloc(32);
   const nBytes = nRows * (nCols / 32) * BLOCK_Q4_0_BYTES;
-  const c = { nRows, nCols, q4, wr, act, x, y, scratch, nBytes, refRows: Math.min(nRows, 256) };
+  const c = { nRows, nCols, q4, wr, act, x, y, scratch, nBytes, refRows: nRows };
   // validate: WASM rows vs the reference on a slice at the start and at the end
   k.ptr.matvecQ4_0R(wr, act, y, nRows, nCols, 0, nRows, scratch);
   const got = a.f32(y, nRows);
@@ -136,7 +136,7 @@ const quant = (() => {
   const xp = a.put(x);
   const out = a.alloc((QN / 32) * BLOCK_Q4_0_BYTES);
   k.ptr.quantizeRowQ4_0(xp, out, QN);
-  const sliceN = 256 * 4096;
+  const sliceN = QN;
   const want = new Uint8Array((sliceN / 32) * BLOCK_Q4_0_BYTES);
   quantizeRowQ4_0Ref(x.subarray(0, sliceN), want);
   const got = a.u8(out, want.length);
@@ -146,19 +146,81 @@ const quant = (() => {
   return { x, xp, out, sliceX: x.subarray(0, sliceN), want };
 })();
 
-// ---- a small printed table (median of a few timed runs) -------------------------------------------------------
-function timeMs(fn: () => void, minMs = 150, minReps = 3): number {
-  fn();
-  const ts: number[] = [];
+// ---- Q8_0, F16, F32 weights at 4096x4096 (TS reference as baseline) ----------------------------------------------
+interface OtherCase {
+  name: string;
+  nBytes: number;
+  run: () => void;
+  ref: () => void;
+}
+const others: OtherCase[] = (() => {
+  const [nRows, nCols] = [4096, 4096];
+  const x = randomF32(nCols, 11);
+  const xp = a.put(x);
+  const act = a.alloc(q8ABytes(nCols));
+  k.ptr.quantizeQ8A(xp, act, nCols);
+  const y = a.alloc(4 * nRows);
+  const wf = randomF32(nRows * nCols, 12).map((v) => v * 0.05);
+  const w8 = new Uint8Array(nRows * (nCols / 32) * 34);
+  k.quantizeRowQ8_0(wf, w8);
+  const wh = new Uint16Array(wf.length);
+  k.f32ToF16(wf, wh);
+  const p8 = a.put(w8, 1), ph = a.put(wh), pf = a.put(wf);
+  const out: OtherCase[] = [];
+  const yr = new Float32Array(nRows);
+  const check = (name: string) => {
+    const got = a.f32(y, nRows);
+    for (let r = 0; r < nRows; r += 61) {
+      if (!(Math.abs(got[r] - yr[r]) <= 1e-4 * (1 + Math.abs(yr[r])))) {
+        throw new Error(`${name} row ${r}: ${got[r]} vs ${yr[r]}`);
+      }
+    }
+  };
+  const add = (name: string, nBytes: number, run: () => void, ref: () => void) => {
+    run();
+    ref();
+    check(name);
+    out.push({ name, nBytes, run, ref });
+  };
+  add(
+    "matvecQ8_0 4096x4096",
+    w8.length,
+    () => k.raw.matvecQ8_0(p8, act, y, nCols, 0, nRows),
+    () => scalarKernels.matvecQ8_0(w8, x, yr, nRows, nCols),
+  );
+  add(
+    "matvecF16 4096x4096",
+    wh.byteLength,
+    () => k.raw.matvecF16(ph, xp, y, nCols, 0, nRows),
+    () => scalarKernels.matvecF16(wh, x, yr, nRows, nCols),
+  );
+  add(
+    "matvecF32 4096x4096",
+    wf.byteLength,
+    () => k.raw.matvecF32(pf, xp, y, nCols, 0, nRows),
+    () => scalarKernels.matvecF32(wf, x, yr, nRows, nCols),
+  );
+  return out;
+})();
+
+// ---- a small printed table -------------------------------------------------------------------------------------
+// The 2-core CI machine is shared, so each number is the best of several runs, and a kernel and its streaming
+// baseline are timed in alternation (both see the same background load).
+
+/** Best times (ms) of fns run in alternation, at least `reps` rounds and `minMs` in total. */
+function bestOf(fns: (() => void)[], reps: number, minMs = 0): number[] {
+  const best = fns.map(() => Infinity);
+  for (const f of fns) f();
   const t0 = performance.now();
-  while (ts.length < minReps || performance.now() - t0 < minMs) {
-    const t = performance.now();
-    fn();
-    ts.push(performance.now() - t);
-    if (ts.length >= 200) break;
+  for (let r = 0; r < reps || performance.now() - t0 < minMs; r++) {
+    fns.forEach((f, i) => {
+      const t = performance.now();
+      f();
+      best[i] = Math.min(best[i], performance.now() - t);
+    });
+    if (r > 500) break;
   }
-  ts.sort((p, q) => p - q);
-  return ts[ts.length >> 1];
+  return best;
 }
 
 if (!Deno.args.includes("--no-table")) {
@@ -168,9 +230,15 @@ if (!Deno.args.includes("--no-table")) {
   );
   rows.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const c of cases) {
-    const ts = timeMs(() => k.raw.streamRead(c.q4, streamBytes(c)));
-    const tk = timeMs(() => k.raw.matvecQ4_0R(c.wr, c.act, c.y, c.nCols, 0, c.nRows, c.scratch));
-    const tr = timeMs(refSlice(c), 0, 2);
+    const [ts, tk] = bestOf(
+      [
+        () => k.raw.streamRead(c.q4, streamBytes(c)),
+        () => k.raw.matvecQ4_0R(c.wr, c.act, c.y, c.nCols, 0, c.nRows, c.scratch),
+      ],
+      15,
+      300,
+    );
+    const [tr] = bestOf([refSlice(c)], 2);
     const gs = streamBytes(c) / ts / 1e6, gk = c.nBytes / tk / 1e6;
     const gr = (c.refRows * (c.nCols / 32) * BLOCK_Q4_0_BYTES) / tr / 1e6;
     rows.push(
@@ -179,12 +247,25 @@ if (!Deno.args.includes("--no-table")) {
       }% | ${gr.toFixed(3)} | ${(gk / gr).toFixed(0)}x |`,
     );
   }
-  const tmm = timeMs(() =>
-    k.raw.matmulQ4_0R(mm.c.wr, mm.acts, mm.stride, mm.y, mm.c.nCols, mm.c.nRows, BATCH, 0, mm.c.nRows, mm.scratch)
-  );
-  const tmv = timeMs(() => k.raw.matvecQ4_0R(mm.c.wr, mm.c.act, mm.c.y, mm.c.nCols, 0, mm.c.nRows, mm.c.scratch));
-  const tq = timeMs(() => k.raw.quantizeRowQ4_0(quant.xp, quant.out, QN), 0, 3);
-  const tqr = timeMs(() => quantizeRowQ4_0Ref(quant.sliceX, quant.want), 0, 2) * (QN / quant.sliceX.length);
+  const [tmm, tmv] = bestOf([
+    () =>
+      k.raw.matmulQ4_0R(mm.c.wr, mm.acts, mm.stride, mm.y, mm.c.nCols, mm.c.nRows, BATCH, 0, mm.c.nRows, mm.scratch),
+    () => k.raw.matvecQ4_0R(mm.c.wr, mm.c.act, mm.c.y, mm.c.nCols, 0, mm.c.nRows, mm.c.scratch),
+  ], 10);
+  const [tq, tqr] = bestOf([
+    () => k.raw.quantizeRowQ4_0(quant.xp, quant.out, QN),
+    () => quantizeRowQ4_0Ref(quant.sliceX, quant.want),
+  ], 3);
+  for (const o of others) {
+    const [tk] = bestOf([o.run], 15, 200);
+    const [tr] = bestOf([o.ref], 2);
+    const gk = o.nBytes / tk / 1e6, gr = o.nBytes / tr / 1e6;
+    rows.push(
+      `| ${o.name} | ${(o.nBytes / 1e6).toFixed(1)} | | ${gk.toFixed(2)} | | ${gr.toFixed(3)} | ${
+        (gk / gr).toFixed(0)
+      }x |`,
+    );
+  }
   console.log(rows.join("\n"));
   console.log(
     `\nmatmulQ4_0 4096x4096 batch ${BATCH}: ${(tmm / BATCH).toFixed(3)} ms/row vs matvec ${tmv.toFixed(3)} ms ` +
@@ -192,7 +273,7 @@ if (!Deno.args.includes("--no-table")) {
   );
   console.log(
     `quantizeRowQ4_0 4096x4096: WASM ${tq.toFixed(1)} ms, TS ref ${tqr.toFixed(0)} ms (${(tqr / tq).toFixed(1)}x), ` +
-      `bytes identical (checked on 256 rows)\n`,
+      `bytes identical`,
   );
 }
 
@@ -202,10 +283,15 @@ for (const c of cases) {
   Deno.bench(`${group} stream read (WASM, same bytes)`, { group, baseline: true, n: 30, warmup: 3 }, () => {
     k.raw.streamRead(c.q4, streamBytes(c));
   });
-  Deno.bench(`${group} TS reference (${c.refRows}-row slice)`, { group, n: 3, warmup: 1 }, refSlice(c));
+  Deno.bench(`${group} TS reference`, { group, n: 2, warmup: 1 }, refSlice(c));
   Deno.bench(`${group} WASM Q4_0R relaxed SIMD`, { group, n: 30, warmup: 3 }, () => {
     k.raw.matvecQ4_0R(c.wr, c.act, c.y, c.nCols, 0, c.nRows, c.scratch);
   });
+}
+
+for (const o of others) {
+  Deno.bench(`${o.name} TS reference`, { group: o.name, baseline: true, n: 2, warmup: 1 }, o.ref);
+  Deno.bench(`${o.name} WASM`, { group: o.name, n: 20, warmup: 2 }, o.run);
 }
 
 Deno.bench(`matmulQ4_0 4096x4096 batch ${BATCH} as ${BATCH} matvecs`, {
@@ -222,12 +308,12 @@ Deno.bench(`matmulQ4_0 4096x4096 batch ${BATCH}`, { group: "matmulQ4_0 batch", n
   k.raw.matmulQ4_0R(mm.c.wr, mm.acts, mm.stride, mm.y, mm.c.nCols, mm.c.nRows, BATCH, 0, mm.c.nRows, mm.scratch);
 });
 
-Deno.bench("quantizeRowQ4_0 4096x4096 TS reference (256-row slice)", {
+Deno.bench("quantizeRowQ4_0 4096x4096 TS reference", {
   group: "quantizeRowQ4_0",
   baseline: true,
   n: 3,
   warmup: 1,
 }, () => quantizeRowQ4_0Ref(quant.sliceX, quant.want));
-Deno.bench("quantizeRowQ4_0 4096x4096 WASM (256-row slice)", { group: "quantizeRowQ4_0", n: 20, warmup: 2 }, () => {
-  k.raw.quantizeRowQ4_0(quant.xp, quant.out, quant.sliceX.length);
+Deno.bench("quantizeRowQ4_0 4096x4096 WASM", { group: "quantizeRowQ4_0", n: 10, warmup: 2 }, () => {
+  k.raw.quantizeRowQ4_0(quant.xp, quant.out, QN);
 });

@@ -38,6 +38,20 @@ function specialRows(): [string, Float32Array][] {
   rows.push(["NaN and Inf", nan]);
   const halves = new Float32Array(64).map((_, i) => (i - 32) / 2);
   rows.push(["exact halves", halves]);
+  const tie2 = new Float32Array(64);
+  tie2[5] = 2;
+  tie2[9] = -2;
+  tie2[32 + 7] = -2;
+  tie2[32 + 30] = 2;
+  rows.push(["±tie inside blocks", tie2]);
+  const f16edge = new Float32Array(64);
+  f16edge[0] = -65520 * 8; // d = 65520: rounds to fp16 Inf
+  f16edge[32] = -65519 * 8; // rounds to 65504
+  rows.push(["fp16 rounding edges of d", f16edge]);
+  const sub = new Float32Array(64);
+  sub[0] = -8 * 2 ** -24 * 1.5; // d = 1.5 * 2^-24: a halfway fp16 subnormal (ties to even)
+  sub[32] = -8 * 2 ** -24 * 2.5;
+  rows.push(["fp16 subnormal halfway scales", sub]);
   return rows;
 }
 
@@ -57,6 +71,49 @@ Deno.test("WasmKernels.quantizeRowQ4_0() is byte-identical on zeros, ties, ±max
     const out = new Uint8Array((x.length / 32) * 18);
     k.quantizeRowQ4_0(x, out);
     assertBytesEqual(out, q4(x), name);
+  }
+});
+
+Deno.test("WasmKernels.quantizeRowQ4_0() rounds the fp16 scale to nearest even at every halfway case", () => {
+  // d = max / -8 with chosen bits: f16-normal and f16-subnormal exponents, odd/even kept mantissa, and the 13 dropped
+  // bits just below, at and above halfway
+  const ds: number[] = [];
+  const bits = new Uint32Array(1), f = new Float32Array(bits.buffer);
+  for (const e of [127 - 20, 127 - 14, 127 - 1, 127 + 3, 127 + 15]) {
+    for (const m of [0x100, 0x101, 0x3ff]) {
+      for (const rem of [0x0fff, 0x1000, 0x1001]) {
+        bits[0] = (e << 23) | (m << 13) | rem;
+        ds.push(f[0]);
+      }
+    }
+  }
+  const x = new Float32Array(32 * ds.length);
+  ds.forEach((d, i) => {
+    x[32 * i] = -8 * d;
+    x[32 * i + 1] = d;
+  });
+  const out = new Uint8Array(18 * ds.length);
+  k.quantizeRowQ4_0(x, out);
+  assertBytesEqual(out, q4(x));
+});
+
+Deno.test("WASM quantizers stay byte-identical with special blocks at every position of a 4-block group", () => {
+  const specials = specialRows().map(([, x]) => x);
+  for (let shift = 0; shift < 4; shift++) {
+    // `shift` random blocks first, so each special block lands in every lane of the 4-block vector path
+    const parts = [randomNormal(32 * shift, 40 + shift), ...specials, randomNormal(32 * 3, 50)];
+    const n = parts.reduce((a, p) => a + p.length, 0);
+    const x = new Float32Array(n);
+    let o = 0;
+    for (const p of parts) {
+      x.set(p, o);
+      o += p.length;
+    }
+    const o4 = new Uint8Array((n / 32) * 18), o8 = new Uint8Array((n / 32) * 34);
+    k.quantizeRowQ4_0(x, o4);
+    k.quantizeRowQ8_0(x, o8);
+    assertBytesEqual(o4, q4(x), `Q4_0 shift ${shift}`);
+    assertBytesEqual(o8, q8(x), `Q8_0 shift ${shift}`);
   }
 });
 

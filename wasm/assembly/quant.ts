@@ -72,16 +72,7 @@ function quantizeBlockQ4_0Scalar(x: usize, out: usize): void {
   const mx = f32x4.extract_lane(mxv, 0), nmn = f32x4.extract_lane(negmn, 0);
   const amax = max(mx, nmn);
   if (!(amax < <f32>3.4e38) || (amax != 0 && amax < <f32>2.4e-37)) return NaN;
-  if (mx == nmn) {
-    // a ±tie (or all zeros): the first element of that magnitude wins
-    if (amax == 0) return 0;
-    const s = f32x4.splat(amax);
-    const m = i32x4.bitmask(f32x4.eq(f32x4.abs(v0), s)) | (i32x4.bitmask(f32x4.eq(f32x4.abs(v1), s)) << 4) |
-      (i32x4.bitmask(f32x4.eq(f32x4.abs(v2), s)) << 8) | (i32x4.bitmask(f32x4.eq(f32x4.abs(v3), s)) << 12) |
-      (i32x4.bitmask(f32x4.eq(f32x4.abs(v4), s)) << 16) | (i32x4.bitmask(f32x4.eq(f32x4.abs(v5), s)) << 20) |
-      (i32x4.bitmask(f32x4.eq(f32x4.abs(v6), s)) << 24) | (i32x4.bitmask(f32x4.eq(f32x4.abs(v7), s)) << 28);
-    return load<f32>(xp + (<usize>ctz(m) << 2));
-  }
+  if (mx == nmn) return amax == 0 ? 0 : firstOfMagnitude(xp, amax); // a ±tie (or all zeros): the first wins
   // otherwise the larger magnitude is unique up to equal copies; select without a (half-mispredicted) branch
   return f32x4.extract_lane(v128.bitselect(mxv, f32x4.sub(zero, negmn), f32x4.gt(mxv, negmn)), 0);
 }
@@ -103,54 +94,138 @@ function quantizeBlockQ4_0Scalar(x: usize, out: usize): void {
   v128.store(qp, v128.or(lo, i16x8.shl(hi, 4)));
 }
 
+// [max(a), max(b), max(c), max(d)] of four 4-lane vectors without NaN (a 4x4 transpose folded into the reduction).
+@inline function pmax4x4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const u = f32x4.pmax(v128.shuffle<u32>(a, b, 0, 4, 1, 5), v128.shuffle<u32>(a, b, 2, 6, 3, 7));
+  const v = f32x4.pmax(v128.shuffle<u32>(c, d, 0, 4, 1, 5), v128.shuffle<u32>(c, d, 2, 6, 3, 7));
+  return f32x4.pmax(v128.shuffle<u32>(u, v, 0, 1, 4, 5), v128.shuffle<u32>(u, v, 2, 3, 6, 7));
+}
+@inline function pmin4x4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const u = f32x4.pmin(v128.shuffle<u32>(a, b, 0, 4, 1, 5), v128.shuffle<u32>(a, b, 2, 6, 3, 7));
+  const v = f32x4.pmin(v128.shuffle<u32>(c, d, 0, 4, 1, 5), v128.shuffle<u32>(c, d, 2, 6, 3, 7));
+  return f32x4.pmin(v128.shuffle<u32>(u, v, 0, 1, 4, 5), v128.shuffle<u32>(u, v, 2, 3, 6, 7));
+}
+
+// Lane-wise max (pmax chain from 0, NaN ignored) and min of one block's 32 floats, still 4 lanes wide.
+@inline function blockHi(xp: usize, zero: v128): v128 {
+  const a = f32x4.pmax(f32x4.pmax(f32x4.pmax(f32x4.pmax(zero, v128.load(xp)), v128.load(xp, 16)), v128.load(xp, 32)), v128.load(xp, 48));
+  const b = f32x4.pmax(f32x4.pmax(f32x4.pmax(f32x4.pmax(zero, v128.load(xp, 64)), v128.load(xp, 80)), v128.load(xp, 96)), v128.load(xp, 112));
+  return f32x4.pmax(a, b);
+}
+@inline function blockLo(xp: usize, zero: v128): v128 {
+  const a = f32x4.pmin(f32x4.pmin(f32x4.pmin(f32x4.pmin(zero, v128.load(xp)), v128.load(xp, 16)), v128.load(xp, 32)), v128.load(xp, 48));
+  const b = f32x4.pmin(f32x4.pmin(f32x4.pmin(f32x4.pmin(zero, v128.load(xp, 64)), v128.load(xp, 80)), v128.load(xp, 96)), v128.load(xp, 112));
+  return f32x4.pmin(a, b);
+}
+
+// The first element of largest magnitude amax of a block (a ±tie: both +amax and -amax occur; amax > 0).
+@inline function firstOfMagnitude(xp: usize, amax: f32): f32 {
+  const s = f32x4.splat(amax);
+  const m = i32x4.bitmask(f32x4.eq(f32x4.abs(v128.load(xp)), s)) |
+    (i32x4.bitmask(f32x4.eq(f32x4.abs(v128.load(xp, 16)), s)) << 4) |
+    (i32x4.bitmask(f32x4.eq(f32x4.abs(v128.load(xp, 32)), s)) << 8) |
+    (i32x4.bitmask(f32x4.eq(f32x4.abs(v128.load(xp, 48)), s)) << 12) |
+    (i32x4.bitmask(f32x4.eq(f32x4.abs(v128.load(xp, 64)), s)) << 16) |
+    (i32x4.bitmask(f32x4.eq(f32x4.abs(v128.load(xp, 80)), s)) << 20) |
+    (i32x4.bitmask(f32x4.eq(f32x4.abs(v128.load(xp, 96)), s)) << 24) |
+    (i32x4.bitmask(f32x4.eq(f32x4.abs(v128.load(xp, 112)), s)) << 28);
+  return load<f32>(xp + (<usize>ctz(m) << 2));
+}
+
 // Quantizes n floats at x (4-byte aligned) to n/32 standard Q4_0 blocks at out (18 bytes each, any alignment).
 // n must be a multiple of 32. x and out must not overlap. Byte-identical to quantizeRowQ4_0Ref for every input.
+// Four blocks at a time: their maxima, scales (one divps), and fp16 scales (a vector f32->f16) are computed
+// together; then each block's nibbles. Blocks the vector path cannot match exactly (an Inf, or amax < 2.4e-37 so
+// that 1/d could overflow) are redone by the reference's scalar algorithm.
 export function quantizeRowQ4_0(x: usize, out: usize, n: i32): void {
   const nb = n >> 5;
   // z = 0 for every valid n; deriving the constants from it keeps Binaryen from turning them into v128.const
   // operands that V8 rematerializes at each use inside the loop
   const z = n >>> 31;
-  const h = f32x4.splat(<f32>8.5 + <f32>z);
+  const zf = <f32>z;
+  const h = f32x4.splat(<f32>8.5 + zf);
   const c15 = i8x16.splat(<i8>(15 | z));
-  const m0125 = f32x4.splat(<f32>-0.125 + <f32>z);
-  const m8 = f32x4.splat(<f32>-8.0 + <f32>z);
-  const zero = f32x4.splat(<f32>z);
-  // four blocks at a time so one divps serves four scales (the division's latency dominated a block otherwise)
+  const m0125 = f32x4.splat(<f32>-0.125 + zf);
+  const m8 = f32x4.splat(<f32>-8.0 + zf);
+  const zero = f32x4.splat(zf);
+  const big = f32x4.splat(<f32>3.4e38 + zf);
+  const tiny = f32x4.splat(<f32>2.4e-37 + zf);
+  // vector f32 -> f16 (round to nearest even) constants, after F. Giesen's float_to_half_fast3_rtne
+  const absMask = i32x4.splat(0x7fffffff | z);
+  const f16Inf = i32x4.splat(0x7c00 | z);
+  const overflowAt = i32x4.splat(0x477fefff | z); // |d| > this rounds to Inf (65520)
+  const subnormalBelow = i32x4.splat(0x38800000 | z); // |d| < 2^-14: f16 subnormal or zero
+  const denormMagic = i32x4.splat(0x3f000000 | z); // 0.5: adding it rounds at the f16 subnormal step
+  const rebias = i32x4.splat(<i32>0xc8000fff | z); // ((15 - 127) << 23) + 0xfff
+  const one = i32x4.splat(1 | z);
   let b = 0;
-  for (; b < nb; b += 4) {
-    const cnt = min(4, nb - b);
+  for (; b + 4 <= nb; b += 4) {
     const xp = x + (<usize>b << 7);
     const op = out + <usize>b * 18;
-    const m0 = blockMaxQ4_0(xp, zero);
-    const m1 = cnt > 1 ? blockMaxQ4_0(xp + 128, zero) : 0;
-    const m2 = cnt > 2 ? blockMaxQ4_0(xp + 256, zero) : 0;
-    const m3 = cnt > 3 ? blockMaxQ4_0(xp + 384, zero) : 0;
-    const maxv = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(m0), 1, m1), 2, m2), 3, m3);
+    const hi = pmax4x4(blockHi(xp, zero), blockHi(xp + 128, zero), blockHi(xp + 256, zero), blockHi(xp + 384, zero));
+    const lo = pmin4x4(blockLo(xp, zero), blockLo(xp + 128, zero), blockLo(xp + 256, zero), blockLo(xp + 384, zero));
+    const nlo = f32x4.sub(zero, lo);
+    const amax = f32x4.pmax(hi, nlo);
+    // the reference keeps the first element of largest magnitude: unless +amax and -amax both occur (a tie, or
+    // an all-zero block) that value is unique up to equal copies
+    let maxv = v128.bitselect(hi, lo, f32x4.gt(hi, nlo));
+    const special = v128.or(f32x4.ge(amax, big), v128.and(f32x4.lt(amax, tiny), f32x4.ne(amax, zero)));
+    const flags = i32x4.bitmask(v128.or(f32x4.eq(hi, nlo), special));
+    if (flags != 0) {
+      // rare: ties resolved by position (all-zero blocks get +0); special lanes are redone below
+      if (flags & 1) maxv = f32x4.replace_lane(maxv, 0, tieMax(xp, f32x4.extract_lane(amax, 0)));
+      if (flags & 2) maxv = f32x4.replace_lane(maxv, 1, tieMax(xp + 128, f32x4.extract_lane(amax, 1)));
+      if (flags & 4) maxv = f32x4.replace_lane(maxv, 2, tieMax(xp + 256, f32x4.extract_lane(amax, 2)));
+      if (flags & 8) maxv = f32x4.replace_lane(maxv, 3, tieMax(xp + 384, f32x4.extract_lane(amax, 3)));
+    }
     // d = max / -8 and 1/d = -8 / max exactly: scaling by a power of two is exact because d is never subnormal
-    // on this path (tiny blocks take the scalar one), so both are the correctly rounded values of the reference;
-    // max = 0 gives d = -0 (as 0.0f / -8) and id = 0
+    // on this path, so both are the correctly rounded values of the reference; max = 0 gives d = -0 and id = 0
     const dv = f32x4.mul(maxv, m0125);
     const idv = v128.and(f32x4.div(m8, maxv), f32x4.ne(maxv, zero));
-    store<u16>(op, <u16>f2h(f32x4.extract_lane(dv, 0)));
+    // fp16 of d, 4 lanes
+    const f = v128.and(dv, absMask);
+    const sub = i32x4.sub(f32x4.add(f, denormMagic), denormMagic);
+    const nrm = i32x4.shr_u(i32x4.add(i32x4.add(f, rebias), v128.and(i32x4.shr_u(f, 13), one)), 13);
+    let hv = v128.bitselect(sub, nrm, i32x4.lt_s(f, subnormalBelow));
+    hv = v128.bitselect(f16Inf, hv, i32x4.gt_s(f, overflowAt));
+    hv = v128.or(hv, i32x4.shr_u(v128.andnot(dv, absMask), 16));
+    v128.store16_lane(op, hv, 0);
+    v128.store16_lane(op, hv, 2, 18);
+    v128.store16_lane(op, hv, 4, 36);
+    v128.store16_lane(op, hv, 6, 54);
     storeNibblesQ4_0(xp, op + 2, i32x4.shuffle(idv, idv, 0, 0, 0, 0), h, c15);
-    if (cnt > 1) {
-      store<u16>(op + 18, <u16>f2h(f32x4.extract_lane(dv, 1)));
-      storeNibblesQ4_0(xp + 128, op + 20, i32x4.shuffle(idv, idv, 1, 1, 1, 1), h, c15);
+    storeNibblesQ4_0(xp + 128, op + 20, i32x4.shuffle(idv, idv, 1, 1, 1, 1), h, c15);
+    storeNibblesQ4_0(xp + 256, op + 38, i32x4.shuffle(idv, idv, 2, 2, 2, 2), h, c15);
+    storeNibblesQ4_0(xp + 384, op + 56, i32x4.shuffle(idv, idv, 3, 3, 3, 3), h, c15);
+    if (flags != 0) {
+      const sp = i32x4.bitmask(special);
+      if (sp & 1) quantizeBlockQ4_0Scalar(xp, op);
+      if (sp & 2) quantizeBlockQ4_0Scalar(xp + 128, op + 18);
+      if (sp & 4) quantizeBlockQ4_0Scalar(xp + 256, op + 36);
+      if (sp & 8) quantizeBlockQ4_0Scalar(xp + 384, op + 54);
     }
-    if (cnt > 2) {
-      store<u16>(op + 36, <u16>f2h(f32x4.extract_lane(dv, 2)));
-      storeNibblesQ4_0(xp + 256, op + 38, i32x4.shuffle(idv, idv, 2, 2, 2, 2), h, c15);
-    }
-    if (cnt > 3) {
-      store<u16>(op + 54, <u16>f2h(f32x4.extract_lane(dv, 3)));
-      storeNibblesQ4_0(xp + 384, op + 56, i32x4.shuffle(idv, idv, 3, 3, 3, 3), h, c15);
-    }
-    // the rare special blocks (NaN marker) are redone exactly as the reference does
-    if (isNaN(m0)) quantizeBlockQ4_0Scalar(xp, op);
-    if (isNaN(m1)) quantizeBlockQ4_0Scalar(xp + 128, op + 18);
-    if (isNaN(m2)) quantizeBlockQ4_0Scalar(xp + 256, op + 36);
-    if (isNaN(m3)) quantizeBlockQ4_0Scalar(xp + 384, op + 54);
   }
+  // tail: the last 1..3 blocks one at a time
+  for (; b < nb; b++) {
+    const xp = x + (<usize>b << 7);
+    const op = out + <usize>b * 18;
+    const max = blockMaxQ4_0(xp, zero);
+    if (isNaN(max)) {
+      quantizeBlockQ4_0Scalar(xp, op);
+      continue;
+    }
+    const d: f32 = max * <f32>-0.125;
+    store<u16>(op, <u16>f2h(d));
+    storeNibblesQ4_0(xp, op + 2, f32x4.splat(max != 0 ? <f32>-8.0 / max : 0), h, c15);
+  }
+}
+
+// max for a flagged lane: +0 for an all-zero block, the first element of magnitude amax for a ±tie, anything for a
+// special block (it is redone by the scalar path).
+@inline function tieMax(xp: usize, amax: f32): f32 {
+  if (amax == 0) return 0;
+  if (!(amax < <f32>3.4e38) || amax < <f32>2.4e-37) return amax;
+  return firstOfMagnitude(xp, amax);
 }
 
 // Quantizes n floats at x to n/32 standard Q8_0 blocks at out (34 bytes each). n a multiple of 32.
