@@ -109,7 +109,7 @@ for (const fmt of ["F16", "F32"] as const) {
   });
 }
 
-Deno.test("matvecF16 (WASM) converts fp16-denormal, ±max, Inf weights exactly", () => {
+Deno.test("matvecF16 (WASM) converts fp16-denormal, ±max, Inf weights exactly", { permissions: "none" }, () => {
   const w = new Uint16Array([0x0001, 0x83ff, 0x7bff, 0xfbff, 0x3c00, 0x7c00, 0x0000, 0x8000, 0x03ff]);
   const nCols = w.length;
   for (let j = 0; j < nCols; j++) {
@@ -122,7 +122,7 @@ Deno.test("matvecF16 (WASM) converts fp16-denormal, ±max, Inf weights exactly",
   }
 });
 
-Deno.test("matmulQ4_0R (WASM) agrees with matvecQ4_0R for every row of the batch", () => {
+Deno.test("matmulQ4_0R (WASM) agrees with matvecQ4_0R for every row of the batch", { permissions: "none" }, () => {
   const [nRows, nCols, batch] = [19, 4096, 4];
   const wq = q4(randomNormal(nRows * nCols, 77));
   const x = randomNormal(batch * nCols, 78);
@@ -142,7 +142,9 @@ Deno.test("matmulQ4_0R (WASM) agrees with matvecQ4_0R for every row of the batch
   a.reset(m);
 });
 
-Deno.test("matrix kernels reject bad shapes, ranges, alignment, bounds and overlap with RangeError", () => {
+Deno.test("matrix kernels reject bad shapes, ranges, alignment, bounds and overlap with RangeError", {
+  permissions: "none",
+}, () => {
   const w = q4(randomNormal(4 * 64, 1));
   assertThrows(() => k.matvecQ4_0(w, new Float32Array(33), new Float32Array(4), 4, 33), RangeError, "multiple of 32");
   assertThrows(() => k.matvecQ4_0(w, new Float32Array(64), new Float32Array(3), 4, 64), RangeError, "y has 3");

@@ -22,7 +22,7 @@ const ATT = { rtol: 2e-5, atol: 2e-6 };
 const k = await wasm();
 const SIZES = [1, 3, 31, 32, 33, 4096, 4099];
 
-Deno.test("f16ToF32 (WASM) is exact for all 65,536 f16 patterns", () => {
+Deno.test("f16ToF32 (WASM) is exact for all 65,536 f16 patterns", { permissions: "none" }, () => {
   const src = new Uint16Array(65536).map((_, i) => i);
   const got = new Float32Array(65536);
   k.f16ToF32(src, got);
@@ -38,7 +38,9 @@ Deno.test("f16ToF32 (WASM) is exact for all 65,536 f16 patterns", () => {
   }
 });
 
-Deno.test("the SIMD f16 decode used by matvecF16 and f16 attention is exact for all 65,536 patterns", () => {
+Deno.test("the SIMD f16 decode used by matvecF16 and f16 attention is exact for all 65,536 patterns", {
+  permissions: "none",
+}, () => {
   // matvecF16 with x = 1 and nCols = 1 returns the decoded weight itself (the scalar tail), nCols = 8 the SIMD path
   const w = new Uint16Array(65536).map((_, i) => i);
   const x = new Float32Array(8);
@@ -53,7 +55,7 @@ Deno.test("the SIMD f16 decode used by matvecF16 and f16 attention is exact for 
   }
 });
 
-Deno.test("f32ToF16 and bf16ToF32 (WASM) are exact against the references", () => {
+Deno.test("f32ToF16 and bf16ToF32 (WASM) are exact against the references", { permissions: "none" }, () => {
   const bits = new Uint32Array(70000);
   for (let i = 0; i < 65536; i++) bits[i] = (f16ToF32BitsOf(i) + (i % 7) - 3) >>> 0; // near every f16 value
   const r = randomUniform(70000 - 65536, 5, 0, 4294967295);
@@ -80,7 +82,7 @@ function f16ToF32BitsOf(h: number): number {
   return new Uint32Array(new Float32Array([f16ToF32Ref(h)]).buffer)[0];
 }
 
-Deno.test("rmsNorm (WASM) matches rmsNormRef at awkward sizes, zeros and large values", () => {
+Deno.test("rmsNorm (WASM) matches rmsNormRef at awkward sizes, zeros and large values", { permissions: "none" }, () => {
   for (const n of SIZES) {
     for (
       const [name, x] of [["normal", randomNormal(n, n)], ["zeros", new Float32Array(n)], [
@@ -97,23 +99,27 @@ Deno.test("rmsNorm (WASM) matches rmsNormRef at awkward sizes, zeros and large v
   }
 });
 
-Deno.test("softmax (WASM) matches softmaxRef at awkward sizes, all-equal and extreme inputs", () => {
-  for (const n of SIZES) {
-    for (
-      const [name, x] of [["normal", randomNormal(n, n, 3)], ["all equal", new Float32Array(n).fill(7)], [
-        "wide",
-        randomUniform(n, n + 2, -200, 50),
-      ], ["huge", randomUniform(n, n + 3, -3e38, 3e38)]] as [string, Float32Array][]
-    ) {
-      const want = x.slice(), got = x.slice();
-      scalarKernels.softmax(want);
-      k.softmax(got);
-      assertAllClose(got, want, { ...SOFTMAX, msg: `${name} n=${n}` });
+Deno.test(
+  "softmax (WASM) matches softmaxRef at awkward sizes, all-equal and extreme inputs",
+  { permissions: "none" },
+  () => {
+    for (const n of SIZES) {
+      for (
+        const [name, x] of [["normal", randomNormal(n, n, 3)], ["all equal", new Float32Array(n).fill(7)], [
+          "wide",
+          randomUniform(n, n + 2, -200, 50),
+        ], ["huge", randomUniform(n, n + 3, -3e38, 3e38)]] as [string, Float32Array][]
+      ) {
+        const want = x.slice(), got = x.slice();
+        scalarKernels.softmax(want);
+        k.softmax(got);
+        assertAllClose(got, want, { ...SOFTMAX, msg: `${name} n=${n}` });
+      }
     }
-  }
-});
+  },
+);
 
-Deno.test("rope (WASM) matches ropeRef for several head sizes, positions and thetas", () => {
+Deno.test("rope (WASM) matches ropeRef for several head sizes, positions and thetas", { permissions: "none" }, () => {
   for (const [nHeads, headSize] of [[1, 2], [3, 8], [32, 128], [2, 6]]) {
     for (const pos of [0, 1, 17, 4095]) {
       for (const theta of [10000, 1e6]) {
@@ -127,7 +133,7 @@ Deno.test("rope (WASM) matches ropeRef for several head sizes, positions and the
   }
 });
 
-Deno.test("siluGate (WASM) matches siluGateRef at awkward sizes and saturating inputs", () => {
+Deno.test("siluGate (WASM) matches siluGateRef at awkward sizes and saturating inputs", { permissions: "none" }, () => {
   for (const n of SIZES) {
     for (const gate of [randomNormal(n, n, 4), randomUniform(n, n + 9, -120, 120), new Float32Array(n)]) {
       const up = randomNormal(n, n + 5);
@@ -139,7 +145,7 @@ Deno.test("siluGate (WASM) matches siluGateRef at awkward sizes and saturating i
   }
 });
 
-Deno.test("attention (WASM) matches attentionRef over f32 and f16 caches with GQA", () => {
+Deno.test("attention (WASM) matches attentionRef over f32 and f16 caches with GQA", { permissions: "none" }, () => {
   const shapes = [
     { nHeads: 1, nKvHeads: 1, headSize: 4, nPos: 1 },
     { nHeads: 4, nKvHeads: 2, headSize: 6, nPos: 3 },
@@ -162,7 +168,7 @@ Deno.test("attention (WASM) matches attentionRef over f32 and f16 caches with GQ
   }
 });
 
-Deno.test("per-token kernels reject bad shapes and pointers with RangeError", () => {
+Deno.test("per-token kernels reject bad shapes and pointers with RangeError", { permissions: "none" }, () => {
   assertThrows(() => k.rmsNorm(new Float32Array(4), new Float32Array(3), new Float32Array(4), 1e-5), RangeError);
   assertThrows(() => k.rope(new Float32Array(6), 1, 6, -1, 10000), RangeError, "pos");
   assertThrows(() => k.rope(new Float32Array(5), 1, 5, 0, 10000), RangeError, "odd");
@@ -199,7 +205,7 @@ Deno.test("per-token kernels reject bad shapes and pointers with RangeError", ()
   a.reset(m);
 });
 
-Deno.test("Arena.alloc() aligns, grows the memory and keeps views valid after growth", () => {
+Deno.test("Arena.alloc() aligns, grows the memory and keeps views valid after growth", { permissions: "none" }, () => {
   const a = k.arena, m = a.mark();
   const p1 = a.alloc(3, 1);
   const p2 = a.alloc(16, 64);

@@ -57,7 +57,9 @@ function specialRows(): [string, Float32Array][] {
 
 const SIZES = [32, 64, 96, 4096, 11008, 49952];
 
-Deno.test("WasmKernels.quantizeRowQ4_0() is byte-identical to quantizeRowQ4_0Ref() at awkward sizes", () => {
+Deno.test("WasmKernels.quantizeRowQ4_0() is byte-identical to quantizeRowQ4_0Ref() at awkward sizes", {
+  permissions: "none",
+}, () => {
   for (const n of SIZES) {
     const x = randomNormal(n, n, 2);
     const out = new Uint8Array((n / 32) * 18);
@@ -66,7 +68,9 @@ Deno.test("WasmKernels.quantizeRowQ4_0() is byte-identical to quantizeRowQ4_0Ref
   }
 });
 
-Deno.test("WasmKernels.quantizeRowQ4_0() is byte-identical on zeros, ties, ±max, denormal scales, NaN/Inf", () => {
+Deno.test("WasmKernels.quantizeRowQ4_0() is byte-identical on zeros, ties, ±max, denormal scales, NaN/Inf", {
+  permissions: "none",
+}, () => {
   for (const [name, x] of specialRows()) {
     const out = new Uint8Array((x.length / 32) * 18);
     k.quantizeRowQ4_0(x, out);
@@ -74,7 +78,9 @@ Deno.test("WasmKernels.quantizeRowQ4_0() is byte-identical on zeros, ties, ±max
   }
 });
 
-Deno.test("WasmKernels.quantizeRowQ4_0() rounds the fp16 scale to nearest even at every halfway case", () => {
+Deno.test("WasmKernels.quantizeRowQ4_0() rounds the fp16 scale to nearest even at every halfway case", {
+  permissions: "none",
+}, () => {
   // d = max / -8 with chosen bits: f16-normal and f16-subnormal exponents, odd/even kept mantissa, and the 13 dropped
   // bits just below, at and above halfway
   const ds: number[] = [];
@@ -97,7 +103,9 @@ Deno.test("WasmKernels.quantizeRowQ4_0() rounds the fp16 scale to nearest even a
   assertBytesEqual(out, q4(x));
 });
 
-Deno.test("WASM quantizers stay byte-identical with special blocks at every position of a 4-block group", () => {
+Deno.test("WASM quantizers stay byte-identical with special blocks at every position of a 4-block group", {
+  permissions: "none",
+}, () => {
   const specials = specialRows().map(([, x]) => x);
   for (let shift = 0; shift < 4; shift++) {
     // `shift` random blocks first, so each special block lands in every lane of the 4-block vector path
@@ -133,7 +141,9 @@ Deno.test(
   },
 );
 
-Deno.test("WasmKernels.quantizeRowQ8_0() is byte-identical to quantizeRowQ8_0Ref() on sizes and special rows", () => {
+Deno.test("WasmKernels.quantizeRowQ8_0() is byte-identical to quantizeRowQ8_0Ref() on sizes and special rows", {
+  permissions: "none",
+}, () => {
   const cases: [string, Float32Array][] = SIZES.map((n) => [`n=${n}`, randomNormal(n, n + 1, 5)]);
   for (const [name, x] of [...cases, ...specialRows()]) {
     const out = new Uint8Array((x.length / 32) * 34);
@@ -142,28 +152,32 @@ Deno.test("WasmKernels.quantizeRowQ8_0() is byte-identical to quantizeRowQ8_0Ref
   }
 });
 
-Deno.test("quantizeQ8A() writes the Q8_0 quants, the fp16-rounded scales and -8 × block sums", () => {
-  for (const [name, x] of [["random", randomNormal(4096, 9)], ...specialRows()] as [string, Float32Array][]) {
-    const n = x.length, nb = n / 32;
-    const ref = q8(x);
-    const a = k.arena, m = a.mark();
-    const xp = a.put(x), act = a.alloc(q8ABytes(n));
-    k.ptr.quantizeQ8A(xp, act, n);
-    const qs = a.i8(act, n), d = a.f32(act + n, nb), corr = a.i32(act + n + 4 * nb, nb);
-    for (let b = 0; b < nb; b++) {
-      let sum = 0;
-      for (let j = 0; j < 32; j++) {
-        assertEquals(qs[b * 32 + j], (ref[b * 34 + 2 + j] << 24) >> 24, `${name} block ${b} q[${j}]`);
-        sum += qs[b * 32 + j];
+Deno.test(
+  "quantizeQ8A() writes the Q8_0 quants, the fp16-rounded scales and -8 × block sums",
+  { permissions: "none" },
+  () => {
+    for (const [name, x] of [["random", randomNormal(4096, 9)], ...specialRows()] as [string, Float32Array][]) {
+      const n = x.length, nb = n / 32;
+      const ref = q8(x);
+      const a = k.arena, m = a.mark();
+      const xp = a.put(x), act = a.alloc(q8ABytes(n));
+      k.ptr.quantizeQ8A(xp, act, n);
+      const qs = a.i8(act, n), d = a.f32(act + n, nb), corr = a.i32(act + n + 4 * nb, nb);
+      for (let b = 0; b < nb; b++) {
+        let sum = 0;
+        for (let j = 0; j < 32; j++) {
+          assertEquals(qs[b * 32 + j], (ref[b * 34 + 2 + j] << 24) >> 24, `${name} block ${b} q[${j}]`);
+          sum += qs[b * 32 + j];
+        }
+        assertEquals(d[b], f16ToF32Ref(ref[b * 34] | (ref[b * 34 + 1] << 8)), `${name} block ${b} d`);
+        assertEquals(corr[b], -8 * sum || 0, `${name} block ${b} corr`);
       }
-      assertEquals(d[b], f16ToF32Ref(ref[b * 34] | (ref[b * 34 + 1] << 8)), `${name} block ${b} d`);
-      assertEquals(corr[b], -8 * sum || 0, `${name} block ${b} corr`);
+      a.reset(m);
     }
-    a.reset(m);
-  }
-});
+  },
+);
 
-Deno.test("WasmKernels.dequantizeRowQ4_0/Q8_0() are exact against the references", () => {
+Deno.test("WasmKernels.dequantizeRowQ4_0/Q8_0() are exact against the references", { permissions: "none" }, () => {
   for (const [name, x] of [["random", randomNormal(4096, 11, 3)], ...specialRows()] as [string, Float32Array][]) {
     const b4 = q4(x), b8 = q8(x);
     const y4 = new Float32Array(x.length), y8 = new Float32Array(x.length);
@@ -174,7 +188,9 @@ Deno.test("WasmKernels.dequantizeRowQ4_0/Q8_0() are exact against the references
   }
 });
 
-Deno.test("repackQ4_0 (WASM) is byte-identical to repackQ4_0Ref() including the zero padding rows", () => {
+Deno.test("repackQ4_0 (WASM) is byte-identical to repackQ4_0Ref() including the zero padding rows", {
+  permissions: "none",
+}, () => {
   for (const [nRows, nCols] of [[1, 32], [3, 64], [8, 32], [13, 96], [33, 4096]]) {
     const w = q4(randomNormal(nRows * nCols, nRows * 7 + nCols));
     const want = new Uint8Array(repackedQ4_0Bytes(nRows, nCols));
@@ -188,7 +204,9 @@ Deno.test("repackQ4_0 (WASM) is byte-identical to repackQ4_0Ref() including the 
   }
 });
 
-Deno.test("WASM quantizers reject lengths that are not a multiple of 32, misalignment and out-of-bounds", () => {
+Deno.test("WASM quantizers reject lengths that are not a multiple of 32, misalignment and out-of-bounds", {
+  permissions: "none",
+}, () => {
   assertThrows(() => k.quantizeRowQ4_0(new Float32Array(33), new Uint8Array(18)), RangeError, "multiple of 32");
   assertThrows(() => k.quantizeRowQ8_0(new Float32Array(49953), new Uint8Array(34)), RangeError, "multiple of 32");
   const a = k.arena, m = a.mark();

@@ -22,7 +22,9 @@ import {
 } from "../../src/kernels/scalar.ts";
 import { dq4, dq8, q4, q8 } from "./_util.ts";
 
-Deno.test("matvecQ4_0Ref() equals the f64 dot of dequantized Q4_0 weights and dequantized Q8_0 activations", () => {
+Deno.test("matvecQ4_0Ref() equals the f64 dot of dequantized Q4_0 weights and dequantized Q8_0 activations", {
+  permissions: "none",
+}, () => {
   const [nRows, nCols] = [5, 128];
   const wq = q4(randomNormal(nRows * nCols, 1));
   const x = randomNormal(nCols, 2);
@@ -36,7 +38,7 @@ Deno.test("matvecQ4_0Ref() equals the f64 dot of dequantized Q4_0 weights and de
   }
 });
 
-Deno.test("matvecQ4_0Ref() on one hand-built block: d_w * d_x * Σ (q4 - 8) * q8", () => {
+Deno.test("matvecQ4_0Ref() on one hand-built block: d_w * d_x * Σ (q4 - 8) * q8", { permissions: "none" }, () => {
   // weights: d = 0.5, all nibbles 9 (value +0.5); x = 127 everywhere -> Q8_0 d = 1, q = 127
   const w = new Uint8Array(18);
   const h = f32ToF16Ref(0.5);
@@ -48,7 +50,9 @@ Deno.test("matvecQ4_0Ref() on one hand-built block: d_w * d_x * Σ (q4 - 8) * q8
   assertEquals(y[0], 0.5 * 1 * 32 * 1 * 127);
 });
 
-Deno.test("matvecQ8_0Ref(), matvecF16Ref(), matvecF32Ref() equal f64 dots of their dequantized weights", () => {
+Deno.test("matvecQ8_0Ref(), matvecF16Ref(), matvecF32Ref() equal f64 dots of their dequantized weights", {
+  permissions: "none",
+}, () => {
   const [nRows, nCols] = [3, 64];
   const wf = randomNormal(nRows * nCols, 3);
   const x = randomNormal(nCols, 4);
@@ -69,13 +73,13 @@ Deno.test("matvecQ8_0Ref(), matvecF16Ref(), matvecF32Ref() equal f64 dots of the
   }
 });
 
-Deno.test("rmsNormRef() scales [3, 4] by 1/sqrt(12.5 + eps) and the weight", () => {
+Deno.test("rmsNormRef() scales [3, 4] by 1/sqrt(12.5 + eps) and the weight", { permissions: "none" }, () => {
   const out = new Float32Array(2);
   rmsNormRef(new Float32Array([3, 4]), new Float32Array([1, 2]), out, 0);
   assertAllClose(out, [3 / Math.sqrt(12.5), 8 / Math.sqrt(12.5)], { rtol: 1e-7 });
 });
 
-Deno.test("softmaxRef() sums to 1, is shift-invariant and survives huge inputs", () => {
+Deno.test("softmaxRef() sums to 1, is shift-invariant and survives huge inputs", { permissions: "none" }, () => {
   const x = new Float32Array([1, 2, 3]);
   softmaxRef(x);
   const e = [Math.exp(-2), Math.exp(-1), 1];
@@ -86,7 +90,9 @@ Deno.test("softmaxRef() sums to 1, is shift-invariant and survives huge inputs",
   assertAllClose(big, [0.5, 0.5, 0], { atol: 1e-7 });
 });
 
-Deno.test("ropeRef() is the identity at pos 0, rotates pair 0 by pos radians and keeps pair norms", () => {
+Deno.test("ropeRef() is the identity at pos 0, rotates pair 0 by pos radians and keeps pair norms", {
+  permissions: "none",
+}, () => {
   const x = randomNormal(2 * 8, 5);
   const y = x.slice();
   ropeRef(y, 2, 8, 0, 10000);
@@ -101,28 +107,34 @@ Deno.test("ropeRef() is the identity at pos 0, rotates pair 0 by pos radians and
   }
 });
 
-Deno.test("siluGateRef() is g * sigmoid(g) * up", () => {
+Deno.test("siluGateRef() is g * sigmoid(g) * up", { permissions: "none" }, () => {
   const out = new Float32Array(3);
   siluGateRef(new Float32Array([0, 1, -2]), new Float32Array([5, 2, 3]), out);
   assertAllClose(out, [0, 2 / (1 + Math.exp(-1)), (-2 / (1 + Math.exp(2))) * 3], { rtol: 1e-7 });
 });
 
-Deno.test("attentionRef() returns V for one position and maps heads to KV groups (GQA)", () => {
-  const [nHeads, nKvHeads, headSize] = [4, 2, 3];
-  const q = randomNormal(nHeads * headSize, 6);
-  const k = randomNormal(nKvHeads * headSize, 7);
-  const v = new Float32Array([1, 2, 3, 10, 20, 30]);
-  const out = new Float32Array(q.length);
-  attentionRef(q, k, v, out, { nHeads, nKvHeads, headSize, nPos: 1 });
-  assertEquals(Array.from(out), [1, 2, 3, 1, 2, 3, 10, 20, 30, 10, 20, 30]);
-  // two positions, equal keys -> the mean of the values
-  const k2 = new Float32Array(2 * 2 * 3).fill(0.5);
-  const v2 = new Float32Array([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]);
-  attentionRef(q, k2, v2, out, { nHeads, nKvHeads, headSize, nPos: 2 });
-  assertAllClose(out, [1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2], { rtol: 1e-7 });
-});
+Deno.test(
+  "attentionRef() returns V for one position and maps heads to KV groups (GQA)",
+  { permissions: "none" },
+  () => {
+    const [nHeads, nKvHeads, headSize] = [4, 2, 3];
+    const q = randomNormal(nHeads * headSize, 6);
+    const k = randomNormal(nKvHeads * headSize, 7);
+    const v = new Float32Array([1, 2, 3, 10, 20, 30]);
+    const out = new Float32Array(q.length);
+    attentionRef(q, k, v, out, { nHeads, nKvHeads, headSize, nPos: 1 });
+    assertEquals(Array.from(out), [1, 2, 3, 1, 2, 3, 10, 20, 30, 10, 20, 30]);
+    // two positions, equal keys -> the mean of the values
+    const k2 = new Float32Array(2 * 2 * 3).fill(0.5);
+    const v2 = new Float32Array([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]);
+    attentionRef(q, k2, v2, out, { nHeads, nKvHeads, headSize, nPos: 2 });
+    assertAllClose(out, [1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2], { rtol: 1e-7 });
+  },
+);
 
-Deno.test("repackQ4_0Ref() places row 8g+i's scale at lane i and its nibble bytes at lane i&3 of half i>>2", () => {
+Deno.test("repackQ4_0Ref() places row 8g+i's scale at lane i and its nibble bytes at lane i&3 of half i>>2", {
+  permissions: "none",
+}, () => {
   const nRows = 9, nCols = 32;
   const w = q4(randomNormal(nRows * nCols, 8));
   const out = new Uint8Array(repackedQ4_0Bytes(nRows, nCols));
@@ -140,7 +152,7 @@ Deno.test("repackQ4_0Ref() places row 8g+i's scale at lane i and its nibble byte
   assert(out.subarray(160 + 4, 160 + 32).every((b) => b === 0), "padding scales are zero");
 });
 
-Deno.test("references reject contract violations with RangeError", () => {
+Deno.test("references reject contract violations with RangeError", { permissions: "none" }, () => {
   const y = new Float32Array(1);
   assertThrows(() => matvecQ4_0Ref(new Uint8Array(18), new Float32Array(33), y, 1, 33), RangeError, "multiple of 32");
   assertThrows(() => matvecQ4_0Ref(new Uint8Array(17), new Float32Array(32), y, 1, 32), RangeError, "weight bytes");

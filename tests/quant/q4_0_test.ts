@@ -36,13 +36,13 @@ Deno.test("quantizeRowQ4_0Ref() matches llama.cpp's bytes on the golden vectors"
   }
 });
 
-Deno.test("quantizeRowQ4_0Ref() writes d = -0 and q = 8 for an all-zero block", () => {
+Deno.test("quantizeRowQ4_0Ref() writes d = -0 and q = 8 for an all-zero block", { permissions: "none" }, () => {
   const q = quantize(new Float32Array(32));
   assertEquals(q[0] | (q[1] << 8), 0x8000, "0.0f / -8 is -0.0f in C (llama.cpp's edge_blocks vector stores 00 80)");
   for (let j = 2; j < 18; j++) assertEquals(q[j], 0x88);
 });
 
-Deno.test("quantizeRowQ4_0Ref() maps an all-equal block to q = 0 with d = -v/8", () => {
+Deno.test("quantizeRowQ4_0Ref() maps an all-equal block to q = 0 with d = -v/8", { permissions: "none" }, () => {
   const q = quantize(new Float32Array(32).fill(3));
   assertEquals(f16ToF32Ref(q[0] | (q[1] << 8)), -0.375);
   for (let j = 2; j < 18; j++) assertEquals(q[j], 0x00);
@@ -51,7 +51,9 @@ Deno.test("quantizeRowQ4_0Ref() maps an all-equal block to q = 0 with d = -v/8",
   assertEquals(Array.from(y), new Array(32).fill(3));
 });
 
-Deno.test("quantizeRowQ4_0Ref() keeps the signed extreme exact and clamps the opposite one to 15", () => {
+Deno.test("quantizeRowQ4_0Ref() keeps the signed extreme exact and clamps the opposite one to 15", {
+  permissions: "none",
+}, () => {
   const x = new Float32Array(32);
   x[0] = -65504 * 8; // d = 65504, the largest finite fp16
   x[1] = 65504 * 8; // x*id + 8.5 = 16.5 -> clamped to 15
@@ -67,7 +69,7 @@ Deno.test("quantizeRowQ4_0Ref() keeps the signed extreme exact and clamps the op
   assertEquals(y[1], 65504 * 7);
 });
 
-Deno.test("quantizeRowQ4_0Ref() stores an fp16-denormal scale and dequantizes with it", () => {
+Deno.test("quantizeRowQ4_0Ref() stores an fp16-denormal scale and dequantizes with it", { permissions: "none" }, () => {
   const x = new Float32Array(32);
   for (let i = 0; i < 32; i++) x[i] = Math.fround((i - 16) * 1e-6); // max = -16e-6, d = 2e-6 (fp16 subnormal)
   const q = quantize(x);
@@ -83,7 +85,9 @@ Deno.test("quantizeRowQ4_0Ref() stores an fp16-denormal scale and dequantizes wi
   }
 });
 
-Deno.test("quantizeRowQ4_0Ref() rejects a length that is not a multiple of 32 or a wrong output size", () => {
+Deno.test("quantizeRowQ4_0Ref() rejects a length that is not a multiple of 32 or a wrong output size", {
+  permissions: "none",
+}, () => {
   assertThrows(() => quantizeRowQ4_0Ref(new Float32Array(33), new Uint8Array(18)), RangeError, "multiple of 32");
   assertThrows(() => quantizeRowQ4_0Ref(new Float32Array(32), new Uint8Array(17)), RangeError, "expected 18 bytes");
   assertThrows(() => dequantizeRowQ4_0Ref(new Uint8Array(36), new Float32Array(32)), RangeError, "expected 18 bytes");

@@ -14,12 +14,12 @@ function quantize(x: Float32Array): Uint8Array {
   return q;
 }
 
-Deno.test("quantizeRowQ8_0Ref() writes d = 0 and q = 0 for an all-zero block", () => {
+Deno.test("quantizeRowQ8_0Ref() writes d = 0 and q = 0 for an all-zero block", { permissions: "none" }, () => {
   const q = quantize(new Float32Array(32));
   assertEquals(Array.from(q), new Array(34).fill(0));
 });
 
-Deno.test("quantizeRowQ8_0Ref() maps ±amax to ±127 and rounds halves away from zero", () => {
+Deno.test("quantizeRowQ8_0Ref() maps ±amax to ±127 and rounds halves away from zero", { permissions: "none" }, () => {
   const x = new Float32Array(32);
   x[0] = 127;
   x[1] = -127;
@@ -34,13 +34,13 @@ Deno.test("quantizeRowQ8_0Ref() maps ±amax to ±127 and rounds halves away from
   assertEquals(qs, [127, -127, 3, -3, 1, -1, 0]);
 });
 
-Deno.test("quantizeRowQ8_0Ref() maps an all-equal negative block to -127", () => {
+Deno.test("quantizeRowQ8_0Ref() maps an all-equal negative block to -127", { permissions: "none" }, () => {
   const q = quantize(new Float32Array(32).fill(-0.3));
   for (let j = 2; j < 34; j++) assertEquals(q[j], 0x81);
   assertEquals(q[0] | (q[1] << 8), f32ToF16Ref(Math.fround(Math.fround(0.3) / 127)));
 });
 
-Deno.test("quantizeRowQ8_0Ref() stores an fp16-denormal scale for tiny values", () => {
+Deno.test("quantizeRowQ8_0Ref() stores an fp16-denormal scale for tiny values", { permissions: "none" }, () => {
   const x = new Float32Array(32).map((_, i) => Math.fround((i - 16) * 1e-6));
   const q = quantize(x);
   const h = q[0] | (q[1] << 8);
@@ -48,27 +48,33 @@ Deno.test("quantizeRowQ8_0Ref() stores an fp16-denormal scale for tiny values", 
   assertEquals(h, f32ToF16Ref(Math.fround(Math.fround(16e-6) / 127)));
 });
 
-Deno.test("quantizeRowQ8_0Ref() agrees with an exact re-derivation and round-trips within d/2", () => {
-  const x = randomNormal(32 * 40, 7, 3);
-  const q = quantize(x);
-  const y = new Float32Array(x.length);
-  dequantizeRowQ8_0Ref(q, y);
-  for (let b = 0; b < 40; b++) {
-    let amax = 0;
-    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j]));
-    const d = Math.fround(amax / 127);
-    const id = Math.fround(1 / d);
-    const dh = f16ToF32Ref(q[b * 34] | (q[b * 34 + 1] << 8));
-    for (let j = 0; j < 32; j++) {
-      const v = Math.fround(x[b * 32 + j] * id);
-      const expect = (Math.sign(v) * Math.floor(Math.abs(v) + 0.5)) || 0;
-      assertEquals((q[b * 34 + 2 + j] << 24) >> 24, expect);
-      assert(Math.abs(y[b * 32 + j] - x[b * 32 + j]) <= dh / 2 + Math.abs(d - dh) * 127 + 1e-6);
+Deno.test(
+  "quantizeRowQ8_0Ref() agrees with an exact re-derivation and round-trips within d/2",
+  { permissions: "none" },
+  () => {
+    const x = randomNormal(32 * 40, 7, 3);
+    const q = quantize(x);
+    const y = new Float32Array(x.length);
+    dequantizeRowQ8_0Ref(q, y);
+    for (let b = 0; b < 40; b++) {
+      let amax = 0;
+      for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j]));
+      const d = Math.fround(amax / 127);
+      const id = Math.fround(1 / d);
+      const dh = f16ToF32Ref(q[b * 34] | (q[b * 34 + 1] << 8));
+      for (let j = 0; j < 32; j++) {
+        const v = Math.fround(x[b * 32 + j] * id);
+        const expect = (Math.sign(v) * Math.floor(Math.abs(v) + 0.5)) || 0;
+        assertEquals((q[b * 34 + 2 + j] << 24) >> 24, expect);
+        assert(Math.abs(y[b * 32 + j] - x[b * 32 + j]) <= dh / 2 + Math.abs(d - dh) * 127 + 1e-6);
+      }
     }
-  }
-});
+  },
+);
 
-Deno.test("quantizeRowQ8_0Ref() rejects a length that is not a multiple of 32 or a wrong output size", () => {
+Deno.test("quantizeRowQ8_0Ref() rejects a length that is not a multiple of 32 or a wrong output size", {
+  permissions: "none",
+}, () => {
   assertThrows(() => quantizeRowQ8_0Ref(new Float32Array(31), new Uint8Array(34)), RangeError, "multiple of 32");
   assertThrows(() => quantizeRowQ8_0Ref(new Float32Array(64), new Uint8Array(34)), RangeError, "expected 68 bytes");
   assertThrows(() => dequantizeRowQ8_0Ref(new Uint8Array(34), new Float32Array(64)), RangeError, "expected 68 bytes");
