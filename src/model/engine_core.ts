@@ -127,8 +127,17 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
   const need = engineBytes(table, contextSize, kvType);
   const nShards = Math.max(threads, Math.ceil((need * 1.1) / SHARD_BUDGET));
   const maxBatch = options.maxBatch ?? 64;
-  const plans = planShards(config, nShards, contextSize, kvType, maxBatch);
-  const layout = exchangeLayout(config, maxBatch);
+  // column splits of attn_output / ffn_down must respect 32-blocks when either is stored quantized
+  let blockColumns = false;
+  for (let l = 0; l < config.nLayers; l++) {
+    for (const kind of ["attn_output", "ffn_down"] as const) {
+      const t = table.info(kind, l);
+      const st = storedTypeOf(t.dtype, t.shape[1]);
+      if (st !== "F32" && st !== "F16") blockColumns = true;
+    }
+  }
+  const plans = planShards(config, nShards, contextSize, kvType, maxBatch, blockColumns);
+  const layout = exchangeLayout(config, maxBatch, nShards);
   const exchange = new SharedArrayBuffer(layout.nBytes);
   const control = new SharedArrayBuffer(CTRL.SIZE * 4);
   const ctrl = new Int32Array(control);

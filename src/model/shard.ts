@@ -33,6 +33,12 @@ export interface ShardPlan {
   /** Own rows of the classifier (vocabulary). */
   vocabRow0: number;
   vocabRow1: number;
+  /**
+   * True: attn_output and ffn_down are split by columns (each shard's own heads / hidden rows), and their outputs
+   * are partial sums reduced by every shard: 2 barriers per layer. False (a column boundary would cut a 32-block):
+   * split by rows after gathering their inputs: 4 barriers per layer.
+   */
+  colSplit: boolean;
 }
 
 function split(n: number, parts: number, i: number, align = 1): [number, number] {
@@ -49,12 +55,23 @@ export function planShards(
   contextSize: number,
   kvType: "f16" | "f32",
   maxBatch: number,
+  blockColumns = true,
 ): ShardPlan[] {
   if (!Number.isInteger(nShards) || nShards < 1) throw new RangeError(`Cannot plan shards: count ${nShards}`);
+  const kvMul = config.nHeads / config.nKvHeads;
+  // column splits must not cut a 32-element block of a quantized attn_output / ffn_down
+  let colSplit = nShards > 1;
+  for (let s = 0; s < nShards && blockColumns; s++) {
+    const [h0, h1] = split(config.nKvHeads, nShards, s);
+    const [f0, f1] = split(config.hiddenDim, nShards, s, 32);
+    for (const b of [h0 * kvMul * config.headSize, h1 * kvMul * config.headSize, f0, f1]) {
+      if (b % 32 !== 0) colSplit = false;
+    }
+  }
   return Array.from({ length: nShards }, (_, s) => {
     const [kvHead0, kvHead1] = split(config.nKvHeads, nShards, s);
     const [dimRow0, dimRow1] = split(config.dim, nShards, s, 16);
-    const [hidRow0, hidRow1] = split(config.hiddenDim, nShards, s, 16);
+    const [hidRow0, hidRow1] = split(config.hiddenDim, nShards, s, 32);
     const [vocabRow0, vocabRow1] = split(config.vocabSize, nShards, s, 16);
     return {
       shard: s,
@@ -71,6 +88,7 @@ export function planShards(
       hidRow1,
       vocabRow0,
       vocabRow1,
+      colSplit,
     };
   });
 }
@@ -87,7 +105,7 @@ export function ownRows(p: ShardPlan, kind: TensorKind): [number, number] {
       return [p.kvHead0 * hs, p.kvHead1 * hs];
     case "attn_output":
     case "ffn_down":
-      return [p.dimRow0, p.dimRow1];
+      return p.colSplit ? [0, p.config.dim] : [p.dimRow0, p.dimRow1];
     case "ffn_gate":
     case "ffn_up":
       return [p.hidRow0, p.hidRow1];
@@ -98,16 +116,27 @@ export function ownRows(p: ShardPlan, kind: TensorKind): [number, number] {
   }
 }
 
+/** The column range of `kind` that a plan owns (all columns unless split by columns). */
+export function ownCols(p: ShardPlan, kind: TensorKind): [number, number] {
+  const shape = expectedShape(p.config, kind);
+  if (p.colSplit && kind === "attn_output") return ownRows(p, "attn_q");
+  if (p.colSplit && kind === "ffn_down") return [p.hidRow0, p.hidRow1];
+  return [0, shape[shape.length - 1]];
+}
+
 /** Bytes of the shared exchange buffer for a config and batch: x, att, proj (B, dim), hid (B, hidden), logits (B, vocab). */
-export function exchangeLayout(c: LlamaConfig, maxBatch: number) {
+export function exchangeLayout(c: LlamaConfig, maxBatch: number, nShards: number) {
   const f = 4;
   const xIn = 0;
   const att = xIn + maxBatch * c.dim * f;
   const proj = att + maxBatch * c.dim * f;
   const hid = proj + maxBatch * c.dim * f;
   const logits = hid + maxBatch * c.hiddenDim * f;
-  const nBytes = logits + maxBatch * c.vocabSize * f;
-  return { xIn, att, proj, hid, logits, nBytes };
+  // column-split partial sums: (shard, B, dim), one area for attention and one for the FFN
+  const attnPartials = logits + maxBatch * c.vocabSize * f;
+  const ffnPartials = attnPartials + nShards * maxBatch * c.dim * f;
+  const nBytes = ffnPartials + nShards * maxBatch * c.dim * f;
+  return { xIn, att, proj, hid, logits, attnPartials, ffnPartials, nBytes };
 }
 
 /** Slots of the control Int32Array. */
@@ -192,7 +221,7 @@ export class Shard {
     this.plan = plan;
     this.#k = kernels;
     this.#ctrl = new Int32Array(control);
-    this.#ex = exchangeLayout(plan.config, plan.maxBatch);
+    this.#ex = exchangeLayout(plan.config, plan.maxBatch, plan.nShards);
     this.#exF32 = new Float32Array(exchange);
     const c = plan.config;
     const B = plan.maxBatch;
@@ -206,12 +235,14 @@ export class Shard {
     const load = (kind: TensorKind, layer?: number): MatrixSlice | number => {
       const t = tensor(kind, layer);
       const [r0, r1] = ownRows(plan, kind);
-      const cols = t.shape.length === 2 ? t.shape[1] : t.shape[0];
+      const [c0, c1] = ownCols(plan, kind);
+      const fullCols = t.shape.length === 2 ? t.shape[1] : t.shape[0];
+      const cols = c1 - c0;
       const rows = r1 - r0;
       if (t.shape.length === 1) {
         // a norm weight: always f32 (the kernels take f32 gains)
         const ptr = kernels.alloc(cols * 4);
-        kernels.loadRows(t.dtype, "F32", readBytes(readInto, t, 0, 1, cols), ptr, 1, cols);
+        kernels.loadRows(t.dtype, "F32", readBytes(readInto, t, 0, 1, fullCols), ptr, 1, cols);
         onTensor?.();
         return ptr;
       }
@@ -219,12 +250,18 @@ export class Shard {
       const slice: MatrixSlice = { dtype: stored, rows, cols, ptr: 0 };
       slice.ptr = kernels.allocMatrix(stored, rows, cols);
       // read in chunks of ≤ 16 MiB so a 7B classifier slice does not need a second full-size copy
-      const rowBytes = nBytesOf(t.dtype, cols);
+      if (cols === 0 || rows === 0) {
+        onTensor?.();
+        return slice;
+      }
+      const rowBytes = nBytesOf(t.dtype, fullCols);
       // chunks are whole 8-row groups (the repacked Q4_0 layout's unit)
       const chunk = Math.max(8, Math.floor((16 << 20) / rowBytes / 8) * 8);
       for (let r = 0; r < rows; r += chunk) {
         const n = Math.min(chunk, rows - r);
-        kernels.loadMatrixRows(slice, t.dtype, readBytes(readInto, t, r0 + r, n, cols), r, n);
+        let bytes = readBytes(readInto, t, r0 + r, n, fullCols);
+        if (cols !== fullCols) bytes = columnSlice(bytes, t.dtype, n, fullCols, c0, c1);
+        kernels.loadMatrixRows(slice, t.dtype, bytes, r, n);
       }
       onTensor?.();
       return slice;
@@ -289,9 +326,10 @@ export class Shard {
 
     // x (B, dim) <- the embeddings shard 0 wrote
     k.copyIn(exF, ex.xIn / 4, this.#x, B * dim);
+    const slot = (area: number) => area / 4 + p.shard * p.maxBatch * dim; // this shard's (B, dim) partials
     for (let l = 0; l < c.nLayers; l++) {
       const w = this.#layers[l];
-      // 1. attention for own heads: xb = rmsnorm(x); q,k,v rows; RoPE; cache; attention -> exchange.att
+      // 1. attention for own heads: xb = rmsnorm(x); q,k,v rows; RoPE; cache; attention -> att (B, ownQ)
       k.rmsnorm(this.#xb, this.#x, w.get("attn_norm") as number, dim, B, c.normEps);
       if (ownKv > 0) {
         const kvLayer = l * p.contextSize * ownKv * (p.kvType === "f16" ? 2 : 4);
@@ -303,8 +341,28 @@ export class Shard {
         k.matmul(w.get("attn_v") as MatrixSlice, this.#xb, this.#kv, B);
         k.storeKv(this.#kv, this.#valueCache + kvLayer, B, ownKv, startPos, p.kvType);
         k.attention(ops, this.#q, this.#keyCache + kvLayer, this.#valueCache + kvLayer, this.#att, B, startPos);
-        k.copyOutCols(this.#att, B, ownQ, exF, ex.att / 4, dim, q0);
       }
+      if (p.colSplit) {
+        // 2. own columns of Wo: (dim, ownQ) @ att (B, ownQ) -> a partial sum (B, dim); x += Σ partials
+        if (ownKv > 0) k.matmul(w.get("attn_output") as MatrixSlice, this.#att, this.#full, B);
+        else k.fill(this.#full, B * dim, 0);
+        k.copyOutCols(this.#full, B, dim, exF, slot(ex.attnPartials), dim, 0);
+        barrier(ctrl, n);
+        for (let s = 0; s < n; s++) k.addFrom(this.#x, exF, ex.attnPartials / 4 + s * p.maxBatch * dim, B * dim);
+        // 3. FFN on own hidden rows, then own columns of W2: (dim, ownHid) @ hid (B, ownHid) -> partial (B, dim)
+        k.rmsnorm(this.#xb, this.#x, w.get("ffn_norm") as number, dim, B, c.normEps);
+        if (h1 > h0) {
+          k.matmul(w.get("ffn_gate") as MatrixSlice, this.#xb, this.#rows, B); // (ownHid, dim) -> (B, ownHid)
+          k.matmul(w.get("ffn_up") as MatrixSlice, this.#xb, this.#hb2, B);
+          k.siluMul(this.#rows, this.#hb2, B * (h1 - h0));
+          k.matmul(w.get("ffn_down") as MatrixSlice, this.#rows, this.#full, B);
+        } else k.fill(this.#full, B * dim, 0);
+        k.copyOutCols(this.#full, B, dim, exF, slot(ex.ffnPartials), dim, 0);
+        barrier(ctrl, n);
+        for (let s = 0; s < n; s++) k.addFrom(this.#x, exF, ex.ffnPartials / 4 + s * p.maxBatch * dim, B * dim);
+        continue;
+      }
+      if (ownKv > 0) k.copyOutCols(this.#att, B, ownQ, exF, ex.att / 4, dim, q0);
       barrier(ctrl, n);
       // 2. output projection, own rows of Wo: (rows, dim) @ att (B, dim) -> exchange.proj[:, d0:d1]
       k.copyIn(exF, ex.att / 4, this.#full, B * dim);
@@ -346,6 +404,15 @@ export class Shard {
     }
     barrier(ctrl, n);
   }
+}
+
+/** Columns [c0, c1) of `nRows` rows of `cols` values (c0, c1 on block boundaries for block types). */
+function columnSlice(bytes: Uint8Array, dtype: DType, nRows: number, cols: number, c0: number, c1: number): Uint8Array {
+  const rowBytes = nBytesOf(dtype, cols);
+  const b0 = nBytesOf(dtype, c0), b1 = nBytesOf(dtype, c1);
+  const out = new Uint8Array(nRows * (b1 - b0));
+  for (let r = 0; r < nRows; r++) out.set(bytes.subarray(r * rowBytes + b0, r * rowBytes + b1), r * (b1 - b0));
+  return out;
 }
 
 function readBytes(readInto: ReadInto, t: TensorInfo, row0: number, nRows: number, cols: number): Uint8Array {

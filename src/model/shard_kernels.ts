@@ -73,6 +73,10 @@ export interface ShardKernels {
   ): void;
   /** dst[i] += src[i] for i < n (f32). */
   add(dstPtr: number, srcPtr: number, n: number): void;
+  /** dst[i] += src[srcIndex + i] for i < n: dst f32 in kernel memory, src an outside array (the exchange). */
+  addFrom(dstPtr: number, src: Float32Array, srcIndex: number, n: number): void;
+  /** dst[0..n) = value (f32). */
+  fill(dstPtr: number, n: number, value: number): void;
   /** a[i] = silu(a[i]) * b[i] for i < n (f32). */
   siluMul(aPtr: number, bPtr: number, n: number): void;
 }
@@ -282,6 +286,13 @@ export class JsShardKernels implements ShardKernels {
   add(dstPtr: number, srcPtr: number, n: number): void {
     const f = this.mem.f32, d = dstPtr / 4, s = srcPtr / 4;
     for (let i = 0; i < n; i++) f[d + i] += f[s + i];
+  }
+  addFrom(dstPtr: number, src: Float32Array, srcIndex: number, n: number): void {
+    const f = this.mem.f32, d = dstPtr / 4;
+    for (let i = 0; i < n; i++) f[d + i] += src[srcIndex + i];
+  }
+  fill(dstPtr: number, n: number, value: number): void {
+    this.mem.f32.fill(value, dstPtr / 4, dstPtr / 4 + n);
   }
   siluMul(aPtr: number, bPtr: number, n: number): void {
     const f = this.mem.f32, a = aPtr / 4, b = bPtr / 4;
