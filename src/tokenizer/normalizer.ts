@@ -1,0 +1,150 @@
+/**
+ * Normalize stage: SentencePiece's Normalizer. Optional precompiled charsmap (e.g. nmt_nfkc), user-defined symbols
+ * passed through untouched, removal of leading/trailing/repeated spaces, the dummy-prefix space, and escaping of
+ * ' ' to '▁' (U+2581).
+ * see: google/sentencepiece src/normalizer.cc Normalizer::Normalize, NormalizePrefix
+ */
+import type { PrecompiledCharsmap } from "./precompiled_charsmap.ts";
+import { decodeUtf8Char, utf8Encode, utf8Length } from "./utf8.ts";
+
+/** U+2581 LOWER ONE EIGHTH BLOCK, SentencePiece's visible space. */
+export const SPACE_SYMBOL = "\u2581";
+
+export interface NormalizerOptions {
+  addDummyPrefix: boolean;
+  removeExtraWhitespaces: boolean;
+  escapeWhitespaces: boolean;
+  treatWhitespaceAsSuffix: boolean;
+  charsmap?: PrecompiledCharsmap;
+  /** USER_DEFINED pieces: matched first (longest) and never normalized. */
+  userDefined?: string[];
+}
+
+const SPACE_BYTES = utf8Encode(SPACE_SYMBOL);
+const REPLACEMENT_BYTES = utf8Encode("\uFFFD");
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/** Text → normalized text, exactly as SentencePiece's Normalizer. */
+export class Normalizer {
+  readonly options: NormalizerOptions;
+  readonly #userDefined: Uint8Array[];
+
+  constructor(options: NormalizerOptions) {
+    this.options = options;
+    this.#userDefined = (options.userDefined ?? []).map(utf8Encode).sort((a, b) => b.length - a.length);
+  }
+
+  /** Normalizes `text` (empty in, empty out). */
+  normalize(text: string): string {
+    if (text.length === 0) return "";
+    if (!this.options.charsmap && this.#userDefined.length === 0) return this.#normalizeIdentity(text);
+    return this.#normalizeBytes(utf8Encode(text));
+  }
+
+  /** The identity normalizer on JS strings: only the whitespace rules apply. */
+  #normalizeIdentity(text: string): string {
+    const o = this.options;
+    let s = text.isWellFormed() ? text : text.toWellFormed();
+    if (o.removeExtraWhitespaces) {
+      let i = 0;
+      while (i < s.length && s.charCodeAt(i) === 0x20) i++;
+      s = s.slice(i).replace(/ {2,}/g, " ");
+      if (s.length === 0) return "";
+    }
+    if (o.escapeWhitespaces) s = s.replaceAll(" ", SPACE_SYMBOL);
+    const sp = o.escapeWhitespaces ? SPACE_SYMBOL : " ";
+    if (o.addDummyPrefix && !o.treatWhitespaceAsSuffix) s = sp + s;
+    if (o.removeExtraWhitespaces) {
+      // Strips trailing spaces of the output, including '▁' that were in the input (as SentencePiece does).
+      let e = s.length;
+      while (e > 0 && s[e - 1] === sp) e--;
+      s = s.slice(0, e);
+    }
+    if (o.addDummyPrefix && o.treatWhitespaceAsSuffix) s += sp;
+    return s;
+  }
+
+  /** One normalization step at `pos`: returns [replacement bytes, input bytes consumed]. */
+  #prefix(bytes: Uint8Array, pos: number, box: { replacement: Uint8Array }): [Uint8Array, number] {
+    const end = bytes.length;
+    for (const u of this.#userDefined) {
+      if (u.length <= end - pos && startsWith(bytes, pos, u)) return [u, u.length];
+    }
+    const cm = this.options.charsmap;
+    if (cm) {
+      const n = cm.match(bytes, pos, end, box);
+      if (n > 0) return [box.replacement, n];
+    }
+    const cp = decodeUtf8Char(bytes, pos, end);
+    if (cp < 0) return [REPLACEMENT_BYTES, 1];
+    const len = utf8Length(cp);
+    return [bytes.subarray(pos, pos + len), len];
+  }
+
+  #normalizeBytes(bytes: Uint8Array): string {
+    const o = this.options;
+    const box = { replacement: new Uint8Array(0) };
+    let pos = 0;
+    if (o.removeExtraWhitespaces) {
+      while (pos < bytes.length) {
+        const [r, n] = this.#prefix(bytes, pos, box);
+        if (!(r.length === 1 && r[0] === 0x20)) break;
+        pos += n;
+      }
+    }
+    if (pos >= bytes.length) return "";
+    const out = new ByteBuffer(bytes.length * 3 + 8);
+    const addWs = () => o.escapeWhitespaces ? out.push(SPACE_BYTES) : out.pushByte(0x20);
+    if (!o.treatWhitespaceAsSuffix && o.addDummyPrefix) addWs();
+    let isPrevSpace = o.removeExtraWhitespaces;
+    while (pos < bytes.length) {
+      const [r, n] = this.#prefix(bytes, pos, box);
+      let k = 0;
+      while (isPrevSpace && k < r.length && r[k] === 0x20) k++;
+      if (k < r.length) {
+        for (let j = k; j < r.length; j++) {
+          if (o.escapeWhitespaces && r[j] === 0x20) out.push(SPACE_BYTES);
+          else out.pushByte(r[j]);
+        }
+        isPrevSpace = r[r.length - 1] === 0x20;
+      }
+      pos += n;
+      if (!o.removeExtraWhitespaces) isPrevSpace = false;
+    }
+    if (o.removeExtraWhitespaces) {
+      const sp = o.escapeWhitespaces ? SPACE_BYTES : new Uint8Array([0x20]);
+      while (out.length >= sp.length && startsWith(out.bytes, out.length - sp.length, sp)) out.length -= sp.length;
+    }
+    if (o.treatWhitespaceAsSuffix && o.addDummyPrefix) addWs();
+    return decoder.decode(out.bytes.subarray(0, out.length));
+  }
+}
+
+function startsWith(bytes: Uint8Array, pos: number, prefix: Uint8Array): boolean {
+  if (pos < 0 || pos + prefix.length > bytes.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[pos + i] !== prefix[i]) return false;
+  return true;
+}
+
+class ByteBuffer {
+  bytes: Uint8Array;
+  length = 0;
+  constructor(cap: number) {
+    this.bytes = new Uint8Array(cap);
+  }
+  #grow(extra: number) {
+    if (this.length + extra <= this.bytes.length) return;
+    const next = new Uint8Array(Math.max(this.bytes.length * 2, this.length + extra));
+    next.set(this.bytes.subarray(0, this.length));
+    this.bytes = next;
+  }
+  pushByte(b: number) {
+    this.#grow(1);
+    this.bytes[this.length++] = b;
+  }
+  push(b: Uint8Array) {
+    this.#grow(b.length);
+    this.bytes.set(b, this.length);
+    this.length += b.length;
+  }
+}
