@@ -11,7 +11,7 @@ const ALLOWED: Record<string, string[]> = {
   quant: ["core"],
   kernels: ["core", "quant"],
   tokenizer: ["core", "formats"],
-  model: ["core", "kernels", "quant", "formats", "io"],
+  model: ["core", "kernels", "quant", "formats", "io", "tokenizer"],
   merge: ["core", "formats", "quant", "model", "io", "tokenizer", "kernels"],
   chat: ["core", "model", "tokenizer", "sampling", "io"],
   commands: ["core", "io", "formats", "tokenizer", "quant", "kernels", "model", "sampling", "merge", "chat"],

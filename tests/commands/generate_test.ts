@@ -1,0 +1,104 @@
+/**
+ * `cli.ts generate` end to end in a subprocess (scoped permissions as deno.json's task): babyllama105 (llama2.c
+ * .bin + tok105.model, converted in memory) must print the independent greedy continuation of
+ * ../shared/data/models/testvectors/babyllama105_greedy.json; friendly errors for missing or wrong files.
+ */
+import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
+import { needsTestData, testDataRoot } from "../_fixtures.ts";
+
+const CLI = new URL("../../cli.ts", import.meta.url).pathname;
+const MODEL = "models/babyllama105/model5000.bin";
+const TOK = "models/babyllama105/tok105.model";
+const VECTORS = "models/testvectors/babyllama105_greedy.json";
+
+async function cli(...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-env", "--allow-sys=cpus,systemMemoryInfo", CLI, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("generate --help prints the usage and exits 0", async () => {
+  const r = await cli("generate", "--help");
+  assertEquals(r.code, 0);
+  assertStringIncludes(r.stdout, "--repeat-penalty");
+});
+
+Deno.test(
+  "generate on babyllama105 (.bin + tokenizer.model) prints the independent greedy ids",
+  needsTestData(MODEL, TOK, VECTORS),
+  async () => {
+    const root = testDataRoot();
+    const c = JSON.parse(Deno.readTextFileSync(`${root}/${VECTORS}`)).cases.find((x: { prompt: string }) =>
+      x.prompt === "Once upon a time"
+    );
+    const nGen = c.ids_after_bos.length - (c.prompt_tokens.length - 1);
+    const r = await cli(
+      "generate",
+      "-m",
+      `${root}/${MODEL}`,
+      "--tokenizer",
+      `${root}/${TOK}`,
+      "-p",
+      c.prompt,
+      "--temp",
+      "0",
+      "--repeat-penalty",
+      "1",
+      "-n",
+      String(nGen),
+      "-t",
+      "2",
+      "--json",
+    );
+    assertEquals(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assertEquals(j.prompt_ids, c.prompt_tokens);
+    assertEquals([...j.prompt_ids.slice(1), ...j.ids], c.ids_after_bos);
+    assert(c.text.startsWith(c.prompt + j.text) || c.text.includes(j.text.trim().slice(0, 40)), j.text);
+    assertStringIncludes(r.stderr, "tok/s");
+  },
+);
+
+Deno.test("generate streams text to stdout and stats to stderr", needsTestData(MODEL, TOK), async () => {
+  const root = testDataRoot();
+  const r = await cli(
+    "generate",
+    "-m",
+    `${root}/${MODEL}`,
+    "--tokenizer",
+    `${root}/${TOK}`,
+    "-p",
+    "The dog",
+    "-n",
+    "20",
+    "--seed",
+    "1",
+  );
+  assertEquals(r.code, 0, r.stderr);
+  assert(r.stdout.length > 5 && !r.stdout.includes("tok/s"), r.stdout);
+  assertStringIncludes(r.stderr, "generated");
+});
+
+Deno.test("generate explains a missing model file", async () => {
+  const r = await cli("generate", "-m", "/tmp/yangtuo-no-such-model.gguf", "-p", "hi");
+  assertEquals(r.code, 1);
+  assertStringIncludes(r.stderr, "error: Cannot open model");
+  assertStringIncludes(r.stderr, "hint:");
+});
+
+Deno.test("generate asks for --tokenizer when the model is not GGUF", needsTestData(MODEL), async () => {
+  const r = await cli("generate", "-m", `${testDataRoot()}/${MODEL}`, "-p", "hi");
+  assertEquals(r.code, 1);
+  assertStringIncludes(r.stderr, "not a GGUF file");
+  assertStringIncludes(r.stderr, "--tokenizer");
+});
+
+Deno.test("generate rejects a bad flag value with exit code 2", async () => {
+  const r = await cli("generate", "-m", "x.gguf", "-n", "many");
+  assertEquals(r.code, 2);
+  assertStringIncludes(r.stderr, "--n-predict");
+});
