@@ -91,6 +91,32 @@ export function checkDiskSpace(dir: string, need: number): string | undefined {
 
 const gb = (n: number) => `${(n / 1e9).toFixed(2)} GB`;
 
+/** Lets pending signals (Ctrl+C) run: a macrotask turn of the event loop. */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * Runs `cleanup` and exits with 130 on Ctrl+C (SIGINT) until the returned function is called. Long synchronous
+ * stretches delay it until the next yieldToEventLoop(); a hard kill leaves only hidden `.yangtuo-*` temp files.
+ */
+export function onInterrupt(cleanup: () => void): () => void {
+  const handler = () => {
+    try {
+      cleanup();
+    } finally {
+      console.error("\ninterrupted: removed the partial output");
+      Deno.exit(130);
+    }
+  };
+  try {
+    Deno.addSignalListener("SIGINT", handler);
+  } catch {
+    return () => {};
+  }
+  return () => Deno.removeSignalListener("SIGINT", handler);
+}
+
 /**
  * Writes `files` into `dir`: each into a staging folder inside `dir` (atomic temp + rename there), then all renamed
  * into place; any error removes the staging folder. `between` runs between files (progress, yielding).
@@ -98,9 +124,14 @@ const gb = (n: number) => `${(n / 1e9).toFixed(2)} GB`;
 export async function writeOutputFiles(dir: string, files: OutputFile[]): Promise<void> {
   const staging = `${dir}/${STAGING_PREFIX}${crypto.randomUUID().slice(0, 8)}`;
   Deno.mkdirSync(staging);
+  let sink: AtomicFileSink | undefined;
+  const release = onInterrupt(() => {
+    sink?.abort();
+    Deno.removeSync(staging, { recursive: true });
+  });
   try {
     for (const f of files) {
-      const sink = new AtomicFileSink(`${staging}/${f.path}`);
+      sink = new AtomicFileSink(`${staging}/${f.path}`);
       try {
         await f.write(sink);
         sink.commit();
@@ -116,5 +147,7 @@ export async function writeOutputFiles(dir: string, files: OutputFile[]): Promis
       Deno.removeSync(staging, { recursive: true });
     } catch { /* already gone */ }
     throw e;
+  } finally {
+    release();
   }
 }

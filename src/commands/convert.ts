@@ -10,7 +10,7 @@ import { MergeExecutor, planMerge } from "../merge/plan.ts";
 import { ggufOutput } from "../merge/write.ts";
 import { parseQuantTarget, type QuantTarget } from "../quant/quantize_plan.ts";
 import { parseFlags } from "./_args.ts";
-import { checkDiskSpace, denoModelFs } from "./_model_fs.ts";
+import { checkDiskSpace, denoModelFs, onInterrupt, yieldToEventLoop } from "./_model_fs.ts";
 import { formatBytes, formatDuration, Progress } from "./_progress.ts";
 import { ggufVocabFromLlama2c, ggufVocabFromModel } from "./_tokenizer_bridge.ts";
 import { loadQuantizers } from "./merge.ts";
@@ -72,18 +72,22 @@ export async function convertToGguf(
       tokenizer: { ggufKvs: vocab },
       name: input.slice(input.lastIndexOf("/") + 1) || "model",
       onElements: (n) => bar.add((n * base.inputBytes) / total),
+      beforeTensor: yieldToEventLoop,
     });
     const dir = output.includes("/") ? output.slice(0, output.lastIndexOf("/")) || "/" : ".";
     const warning = checkDiskSpace(dir, file.nBytes ?? 0);
     if (warning) console.error(`warning: ${warning}`);
     const t0 = performance.now();
     const sink = new AtomicFileSink(output);
+    const release = onInterrupt(() => sink.abort());
     try {
       await file.write(sink);
       sink.commit();
     } catch (e) {
       sink.abort();
       throw e;
+    } finally {
+      release();
     }
     bar.finish();
     return { inputBytes: base.inputBytes, outputBytes: sink.position, seconds: (performance.now() - t0) / 1000 };

@@ -14,7 +14,7 @@ import { MergeExecutor, planMerge } from "../merge/plan.ts";
 import { ggufOutput, huggingfaceOutput, type OutputFile, type OutputTokenizer, pthOutput } from "../merge/write.ts";
 import { parseQuantTarget, type QuantTarget } from "../quant/quantize_plan.ts";
 import { intFlag, parseFlags } from "./_args.ts";
-import { checkDiskSpace, denoModelFs, prepareOutputDir, writeOutputFiles } from "./_model_fs.ts";
+import { checkDiskSpace, denoModelFs, prepareOutputDir, writeOutputFiles, yieldToEventLoop } from "./_model_fs.ts";
 import { formatBytes, formatDuration, Progress } from "./_progress.ts";
 import { ggufVocabFromModel, sentencePieceCount } from "./_tokenizer_bridge.ts";
 
@@ -181,7 +181,13 @@ export async function merge(o: MergeOptions): Promise<MergeResult> {
     const passes = outputType === "pth" ? (o.shards ?? 1) : 1;
     const bar = new Progress("merge", inputBytes);
     const perElement = inputBytes / totalElements / passes;
-    const common = { quantizers, tokenizer, onElements: (n: number) => bar.add(n * perElement), name: "yangtuo merge" };
+    const common = {
+      quantizers,
+      tokenizer,
+      onElements: (n: number) => bar.add(n * perElement),
+      name: "yangtuo merge",
+      beforeTensor: yieldToEventLoop,
+    };
     const dtype = target === "F32" ? "F32" : "F16";
     const files: OutputFile[] = outputType === "gguf"
       ? ggufOutput(plan, exec, target, { ...common, fileName: `ggml-model-${target.toLowerCase()}.gguf` })

@@ -16,7 +16,7 @@ import { LLAMA_FTYPE, parseQuantTarget, type QuantTarget, quantTypeFor } from ".
 import type { TensorInfo } from "../core/tensor.ts";
 import type { ByteSource } from "../core/byte_source.ts";
 import { parseFlags } from "./_args.ts";
-import { checkDiskSpace } from "./_model_fs.ts";
+import { checkDiskSpace, onInterrupt, yieldToEventLoop } from "./_model_fs.ts";
 import { formatBytes, formatDuration, Progress } from "./_progress.ts";
 import { loadQuantizers } from "./merge.ts";
 
@@ -47,6 +47,8 @@ export interface QuantizeOptions {
   allowRequantize?: boolean;
   quantizers?: RowQuantizers;
   onBytes?: (n: number) => void;
+  /** Awaited before each tensor (the command yields to the event loop so Ctrl+C is seen). */
+  beforeTensor?: () => Promise<void>;
 }
 
 /** Writes `src` (a parsed GGUF) at `target` into `sink`. */
@@ -78,7 +80,8 @@ export async function quantizeGguf(
       name: info.name,
       dtype,
       shape: info.shape,
-      data: () => {
+      data: async () => {
+        await opts.beforeTensor?.();
         if (info.dtype === dtype) {
           opts.onBytes?.(info.nBytes);
           return src.read(info.byteOffset, info.nBytes);
@@ -138,12 +141,14 @@ export async function run(args: string[]): Promise<number> {
   if (warning) console.error(`warning: ${warning}`);
   const bar = new Progress("quantize", src.size);
   const sink = new AtomicFileSink(outPath);
+  const release = onInterrupt(() => sink.abort());
   const t0 = performance.now();
   try {
     const r = await quantizeGguf(src, sink, target, {
       allowRequantize: values["allow-requantize"],
       quantizers: await loadQuantizers(),
       onBytes: (n) => bar.add(n),
+      beforeTensor: yieldToEventLoop,
     });
     sink.commit();
     bar.finish();
@@ -157,5 +162,7 @@ export async function run(args: string[]): Promise<number> {
   } catch (e) {
     sink.abort();
     throw e;
+  } finally {
+    release();
   }
 }

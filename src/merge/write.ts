@@ -42,6 +42,8 @@ export interface WriteOptions extends EncodeOptions {
   tokenizer?: OutputTokenizer;
   /** general.name (GGUF). */
   name?: string;
+  /** Awaited before each tensor of GGUF/safetensors outputs (commands yield to the event loop so Ctrl+C is seen). */
+  beforeTensor?: () => Promise<void>;
 }
 
 const text = (s: string): OutputFile => ({ path: "", write: (sink) => sink.write(new TextEncoder().encode(s)) });
@@ -76,7 +78,10 @@ export function ggufOutput(
       dtype,
       shape: t.shape,
       nBytes: nBytesOf(dtype, nElementsOf(t.shape)),
-      data: () => tensorBytes(exec, t, "meta", dtype, opts),
+      data: async () => {
+        await opts.beforeTensor?.();
+        return tensorBytes(exec, t, "meta", dtype, opts);
+      },
     };
   });
   const kvs = llamaGgufKvs(c, opts.name ?? "yangtuo merge", LLAMA_FTYPE[target]);
@@ -147,7 +152,10 @@ export function huggingfaceOutput(
       name: tensorName("hf", t.kind, t.layer),
       dtype,
       shape: t.shape,
-      data: () => tensorBytes(exec, t, "hf", dtype, opts),
+      data: async () => {
+        await opts.beforeTensor?.();
+        return tensorBytes(exec, t, "hf", dtype, opts);
+      },
     }));
     let bytes = 1024;
     for (const t of tensors) {

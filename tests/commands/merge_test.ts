@@ -214,3 +214,26 @@ Deno.test("merge run() prints help and rejects bad flags", async () => {
   assertStringIncludes(tensorName("gguf", "attn_q", 0), "attn_q");
   assertEquals(canonicalOrder(1).length, 12);
 });
+
+Deno.test("merge --output-type huggingface shards safetensors with an index, config and tokenizer files", async () => {
+  const out = `${tmp}/hf-sharded`;
+  const r = await merge({
+    baseModel: hfBase,
+    loraModels: [loraDir],
+    outputType: "huggingface",
+    outputDir: out,
+    maxShardBytes: 100_000,
+  });
+  const shards = r.files.filter((f) => f.endsWith(".safetensors"));
+  assert(shards.length >= 2, `expected several shards, got ${shards}`);
+  assertEquals(shards[0], `model-00001-of-${String(shards.length).padStart(5, "0")}.safetensors`);
+  const index = JSON.parse(Deno.readTextFileSync(`${out}/model.safetensors.index.json`));
+  const tensors = readOutputTensors(out);
+  assertEquals(Object.keys(index.weight_map).sort(), [...tensors.keys()].sort());
+  assertEquals(index.metadata.total_size, [...tensors.values()].reduce((s, t) => s + t.bytes.length, 0));
+  const cfg = JSON.parse(Deno.readTextFileSync(`${out}/config.json`));
+  assertEquals([cfg.hidden_size, cfg.vocab_size, cfg.torch_dtype], [64, 96, "float16"]);
+  for (const f of shards) {
+    for (const [name, file] of Object.entries(index.weight_map)) if (file === f) assert(tensors.has(name));
+  }
+});
