@@ -72,16 +72,6 @@ export async function openEngine(flags: ModelLoadFlags): Promise<Engine> {
         "otherwise convert the model with `deno task convert`",
     );
   }
-  let tokBytes: Uint8Array;
-  try {
-    tokBytes = Deno.readFileSync(flags.tokenizer);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new UserError(`Cannot open tokenizer "${flags.tokenizer}": file not found`, "check --tokenizer");
-    }
-    throw e;
-  }
-  const tokenizer = tokenizerFromSentencePiece(readSentencePieceModel(tokBytes));
   using src = new FileSource(path);
   let spec;
   try {
@@ -90,6 +80,18 @@ export async function openEngine(flags: ModelLoadFlags): Promise<Engine> {
     throw new UserError(
       `Cannot load model "${path}": neither GGUF nor a llama2.c checkpoint (${(e as Error).message})`,
       "yangtuo runs GGUF files and llama2.c legacy (version 0) .bin checkpoints",
+    );
+  }
+  let tokenizer;
+  try {
+    tokenizer = tokenizerFromSentencePiece(readSentencePieceModel(Deno.readFileSync(flags.tokenizer)));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new UserError(`Cannot open tokenizer "${flags.tokenizer}": file not found`, "check --tokenizer");
+    }
+    throw new UserError(
+      `Cannot read tokenizer "${flags.tokenizer}": ${(e as Error).message}`,
+      "pass the SentencePiece tokenizer.model the checkpoint was trained with",
     );
   }
   const sink = new BytesSink();

@@ -5,6 +5,7 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
 import { needsTestData, testDataRoot } from "../_fixtures.ts";
+import { tinyConfig, writeTinyModel } from "../model/_tiny.ts";
 
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 const MODEL = "models/babyllama105/model5000.bin";
@@ -101,4 +102,40 @@ Deno.test("generate rejects a bad flag value with exit code 2", async () => {
   const r = await cli("generate", "-m", "x.gguf", "-n", "many");
   assertEquals(r.code, 2);
   assertStringIncludes(r.stderr, "--n-predict");
+});
+
+Deno.test("generate on a GGUF file: the WASM engine (2 threads) and --reference give the same greedy text", async () => {
+  const path = await writeTinyModel(tinyConfig(2, { vocabSize: 320 }), { dtype: "F32", seed: 5 });
+  try {
+    const args = ["generate", "-m", path, "-p", "abc", "--temp", "0", "-n", "24", "--json"];
+    const fast = await cli(...args, "-t", "2");
+    const ref = await cli(...args, "--reference");
+    assertEquals(fast.code, 0, fast.stderr);
+    assertEquals(ref.code, 0, ref.stderr);
+    const a = JSON.parse(fast.stdout), b = JSON.parse(ref.stdout);
+    assertEquals(a.prompt_ids, b.prompt_ids);
+    assertEquals(a.prompt_ids[0], 1); // BOS
+    assertEquals(a.ids, b.ids);
+    assertEquals(a.ids.length, 24);
+    assertEquals(a.text, b.text);
+  } finally {
+    Deno.removeSync(path);
+  }
+});
+
+Deno.test("generate explains a file that is neither GGUF nor llama2.c", async () => {
+  const path = await Deno.makeTempFile({ dir: "/tmp", suffix: ".bin" });
+  Deno.writeTextFileSync(path, "definitely not a model");
+  const tok = await Deno.makeTempFile({ dir: "/tmp", suffix: ".model" });
+  try {
+    const r = await cli("generate", "-m", path, "-p", "hi");
+    assertEquals(r.code, 1);
+    assertStringIncludes(r.stderr, "not a GGUF file");
+    const r2 = await cli("generate", "-m", path, "--tokenizer", tok, "-p", "hi");
+    assertEquals(r2.code, 1);
+    assertStringIncludes(r2.stderr, "error:");
+  } finally {
+    Deno.removeSync(path);
+    Deno.removeSync(tok);
+  }
 });
