@@ -149,7 +149,7 @@ export function readSentencePieceModel(bytes: Uint8Array, path?: string): Senten
 }
 
 /** Serializes a model; the inverse of readSentencePieceModel (byte-identical on protobuf-written files). */
-export function writeSentencePieceModel(model: SentencePieceModel): Uint8Array {
+export function writeSentencePieceModel(model: SentencePieceModel): Uint8Array<ArrayBuffer> {
   const parts: [number, Uint8Array][] = [];
   for (const p of model.pieces) parts.push([1, lenField(1, writePiece(p))]);
   if (model.trainerSpec) parts.push([2, lenField(2, writeTrainerSpec(model.trainerSpec))]);
@@ -304,7 +304,7 @@ function lenField(field: number, payload: Uint8Array): Uint8Array {
 }
 
 /** Concatenates known parts and preserved unknown fields in field-number order (stable for equal numbers). */
-function joinSorted(parts: [number, Uint8Array][], unknown?: ProtoField[]): Uint8Array {
+function joinSorted(parts: [number, Uint8Array][], unknown?: ProtoField[]): Uint8Array<ArrayBuffer> {
   const all = parts.map((p, i) => ({ field: p[0], bytes: p[1], i }));
   if (unknown?.length) {
     for (const u of unknown) all.push({ field: u.field, bytes: u.raw, i: all.length });
