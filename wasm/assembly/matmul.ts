@@ -147,23 +147,61 @@ export function matmulQ4_0R(
   return f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1);
 }
 
+// Four rows at once: the activation block is widened to i16 once and used by all four rows.
+@inline function dotQ8_0Rows4(wr: usize, rowBytes: usize, act: usize, xd: usize, nb: i32, y: usize, yStride: usize): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const xp = act + (<usize>b << 5);
+    const x0 = v128.load(xp), x1 = v128.load(xp, 16);
+    const xl0 = i16x8.extend_low_i8x16_s(x0), xh0 = i16x8.extend_high_i8x16_s(x0);
+    const xl1 = i16x8.extend_low_i8x16_s(x1), xh1 = i16x8.extend_high_i8x16_s(x1);
+    const dx = load<f32>(xd + (<usize>b << 2));
+    const wp = wr + <usize>b * 34;
+    a0 = q8RowBlock(wp, xl0, xh0, xl1, xh1, dx, a0);
+    a1 = q8RowBlock(wp + rowBytes, xl0, xh0, xl1, xh1, dx, a1);
+    a2 = q8RowBlock(wp + 2 * rowBytes, xl0, xh0, xl1, xh1, dx, a2);
+    a3 = q8RowBlock(wp + 3 * rowBytes, xl0, xh0, xl1, xh1, dx, a3);
+  }
+  store<f32>(y, hsum4(a0));
+  store<f32>(y + yStride, hsum4(a1));
+  store<f32>(y + 2 * yStride, hsum4(a2));
+  store<f32>(y + 3 * yStride, hsum4(a3));
+}
+
+// acc += (d_w * d_x) * (exact int dot of one Q8_0 block at wp with the widened activation block)
+@inline function q8RowBlock(wp: usize, xl0: v128, xh0: v128, xl1: v128, xh1: v128, dx: f32, acc: v128): v128 {
+  const w0 = v128.load(wp, 2), w1 = v128.load(wp, 18);
+  let s = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), xl0);
+  s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), xh0));
+  s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), xl1));
+  s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), xh1));
+  return f32x4.relaxed_madd(f32x4.convert_i32x4_s(s), f32x4.splat(h2f(<u32>load<u16>(wp)) * dx), acc);
+}
+
 // y[r] = W[r,:] · x, r in [rowStart, rowEnd); w: nRows rows of nCols/32 Q8_0 blocks; act: Q8A of x.
 export function matvecQ8_0(w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32): void {
   const nb = nCols >> 5;
   const rowBytes = <usize>nb * 34;
   const xd = act + <usize>nCols;
-  for (let r = rowStart; r < rowEnd; r++) {
-    store<f32>(y + (<usize>r << 2), dotQ8_0Row(w + <usize>r * rowBytes, act, xd, nb));
-  }
+  let r = rowStart;
+  for (; r + 4 <= rowEnd; r += 4) dotQ8_0Rows4(w + <usize>r * rowBytes, rowBytes, act, xd, nb, y + (<usize>r << 2), 4);
+  for (; r < rowEnd; r++) store<f32>(y + (<usize>r << 2), dotQ8_0Row(w + <usize>r * rowBytes, act, xd, nb));
 }
 
-// Batched Q8_0: for each weight row, every activation row (the row stays in L1 across the batch).
+// Batched Q8_0: for each group of four weight rows, every activation row (the rows stay in L1 across the batch).
 export function matmulQ8_0(
   w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32, rowStart: i32, rowEnd: i32,
 ): void {
   const nb = nCols >> 5;
   const rowBytes = <usize>nb * 34;
-  for (let r = rowStart; r < rowEnd; r++) {
+  let r = rowStart;
+  for (; r + 4 <= rowEnd; r += 4) {
+    for (let t = 0; t < batch; t++) {
+      const act = acts + <usize>t * <usize>actStride;
+      dotQ8_0Rows4(w + <usize>r * rowBytes, rowBytes, act, act + <usize>nCols, nb, y + ((<usize>t * <usize>nRows + <usize>r) << 2), 4);
+    }
+  }
+  for (; r < rowEnd; r++) {
     for (let t = 0; t < batch; t++) {
       const act = acts + <usize>t * <usize>actStride;
       store<f32>(y + ((<usize>t * <usize>nRows + <usize>r) << 2), dotQ8_0Row(w + <usize>r * rowBytes, act, act + <usize>nCols, nb));
