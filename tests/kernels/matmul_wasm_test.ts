@@ -142,6 +142,44 @@ Deno.test("matmulQ4_0R (WASM) agrees with matvecQ4_0R for every row of the batch
   a.reset(m);
 });
 
+Deno.test("matmulQ4_0R and matmulQ8_0 (WASM) write only rows [rowStart, rowEnd) of every batch row", () => {
+  const [nRows, nCols, batch] = [29, 64, 3];
+  const wf = randomNormal(nRows * nCols, 91);
+  const x = randomNormal(batch * nCols, 92);
+  const a = k.arena, m = a.mark();
+  const xp = a.put(x), stride = q8AStride(nCols), acts = a.alloc(stride * batch);
+  for (let t = 0; t < batch; t++) k.ptr.quantizeQ8A(xp + 4 * t * nCols, acts + t * stride, nCols);
+  const w4 = q4(wf), w8 = q8(wf);
+  const src = a.put(w4, 1), wr = a.alloc(repackedQ4_0Bytes(nRows, nCols));
+  k.ptr.repackQ4_0(src, wr, nRows, nCols);
+  const p8 = a.put(w8, 1);
+  const y = a.alloc(4 * batch * nRows + 64), scratch = a.alloc(32 * batch);
+  for (const [fmt, wq] of [["Q4_0", w4], ["Q8_0", w8]] as const) {
+    const want = new Float32Array(batch * nRows);
+    (fmt === "Q4_0" ? scalarKernels.matmulQ4_0 : scalarKernels.matmulQ8_0)(wq, x, want, nRows, nCols, batch);
+    for (const [r0, r1] of [[8, 21], [16, 29], [0, 3], [24, 24]]) {
+      const yv = a.f32(y, batch * nRows + 16);
+      yv.fill(-7);
+      if (fmt === "Q4_0") k.ptr.matmulQ4_0R(wr, acts, stride, y, nRows, nCols, batch, r0, r1, scratch);
+      else k.ptr.matmulQ8_0(p8, acts, stride, y, nRows, nCols, batch, r0, r1);
+      for (let i = 0; i < batch * nRows + 16; i++) {
+        const r = i % nRows;
+        if (i >= batch * nRows || r < r0 || r >= r1) assertEquals(yv[i], -7, `${fmt} [${r0}, ${r1}) element ${i}`);
+        else {
+          const t = Math.floor(i / nRows);
+          const s = absDotSums(deq(fmt, wq).subarray(r * nCols), x.subarray(t * nCols), 1, nCols, 1);
+          assertWithinBound([yv[i]], [want[i]], s, quantTol(nCols), 0, `${fmt} row ${r} batch ${t}`);
+        }
+      }
+    }
+  }
+  a.reset(m);
+});
+
+function deq(fmt: "Q4_0" | "Q8_0", b: Uint8Array): Float32Array {
+  return fmt === "Q4_0" ? dq4(b) : dq8(b);
+}
+
 Deno.test("matrix kernels reject bad shapes, ranges, alignment, bounds and overlap with RangeError", {
   permissions: "none",
 }, () => {
