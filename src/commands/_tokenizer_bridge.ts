@@ -1,47 +1,44 @@
 /**
- * The tokenizer pieces the model commands need: the size of a tokenizer.model and its GGUF vocabulary KVs.
- * Counting pieces needs only the ModelProto's repeated field 1, read with the protobuf reader.
+ * Tokenizers for the model commands: the size of a tokenizer.model, and the tokenizer.ggml.* KVs to embed in a
+ * GGUF (from the tokenizer room for SentencePiece models; from a llama2.c tokenizer.bin as llama.cpp's
+ * convert-llama2c-to-ggml does).
  */
 import { type GgufKv, ggufKv } from "../formats/gguf_writer.ts";
 import { readLlama2cTokenizer } from "../formats/llama2c.ts";
-import { fieldFloat32, fieldInt32, fieldString, readProtoFields } from "../formats/protobuf.ts";
+import { readSentencePieceModel } from "../formats/sentencepiece_model.ts";
+import { GGUF_VOCAB_VALUE_TYPES, ggufVocabMetadata } from "../tokenizer/mod.ts";
 
-/** Number of pieces of a SentencePiece tokenizer.model (ModelProto field 1 is `repeated SentencePiece pieces`). */
+/** Number of pieces of a SentencePiece tokenizer.model. */
 export function sentencePieceCount(bytes: Uint8Array, path?: string): number {
-  return readProtoFields(bytes, { format: "sentencepiece", path }).filter((f) => f.field === 1 && f.wire === 2).length;
+  return readSentencePieceModel(bytes, path).pieces.length;
 }
 
-/**
- * tokenizer.ggml.* KVs for a tokenizer.model, as llama.cpp's converter writes them for SentencePiece (model
- * "llama", tokens, scores, token types, bos/eos/unk ids from the trainer spec defaults 1/2/0).
- */
-export async function ggufVocabFromModel(bytes: Uint8Array, path: string): Promise<GgufKv[]> {
-  const ctx = { format: "sentencepiece", path };
-  const tokens: string[] = [];
-  const scores: number[] = [];
-  const types: number[] = [];
-  for (const f of readProtoFields(bytes, ctx)) {
-    if (f.field !== 1 || f.wire !== 2) continue;
-    let piece = "", score = 0, type = 1;
-    for (const g of readProtoFields(f.bytes!, ctx)) {
-      if (g.field === 1) piece = fieldString(g, ctx, "piece");
-      else if (g.field === 2) score = fieldFloat32(g);
-      else if (g.field === 3) type = fieldInt32(g);
+/** Typed GGUF KVs from the tokenizer room's (key → value) map, with the types it declares. */
+export function typedVocabKvs(meta: Map<string, unknown>): GgufKv[] {
+  return [...meta].map(([key, value]) => {
+    const t = GGUF_VOCAB_VALUE_TYPES[key];
+    switch (t) {
+      case "STRING":
+        return ggufKv.string(key, value as string);
+      case "ARRAY<STRING>":
+        return ggufKv.arrayString(key, value as string[]);
+      case "ARRAY<FLOAT32>":
+        return ggufKv.arrayF32(key, value as ArrayLike<number>);
+      case "ARRAY<INT32>":
+        return ggufKv.arrayI32(key, value as ArrayLike<number>);
+      case "UINT32":
+        return ggufKv.u32(key, value as number);
+      case "BOOL":
+        return ggufKv.bool(key, value as boolean);
+      default:
+        throw new TypeError(`Cannot write tokenizer key "${key}": unknown GGUF type ${t}`);
     }
-    tokens.push(piece);
-    scores.push(score);
-    types.push(type);
-  }
-  await Promise.resolve();
-  return [
-    ggufKv.string("tokenizer.ggml.model", "llama"),
-    ggufKv.arrayString("tokenizer.ggml.tokens", tokens),
-    ggufKv.arrayF32("tokenizer.ggml.scores", scores),
-    ggufKv.arrayI32("tokenizer.ggml.token_type", types),
-    ggufKv.u32("tokenizer.ggml.bos_token_id", 1),
-    ggufKv.u32("tokenizer.ggml.eos_token_id", 2),
-    ggufKv.u32("tokenizer.ggml.unknown_token_id", 0),
-  ];
+  });
+}
+
+/** tokenizer.ggml.* KVs for a tokenizer.model, as llama.cpp's converter writes them. */
+export function ggufVocabFromModel(bytes: Uint8Array, path: string): GgufKv[] {
+  return typedVocabKvs(ggufVocabMetadata(readSentencePieceModel(bytes, path)));
 }
 
 /**

@@ -53,7 +53,7 @@ export async function convertToGguf(
       const bytes = Deno.readFileSync(tokPath);
       vocab = tokPath.endsWith(".bin")
         ? ggufVocabFromLlama2c(bytes, base.config.vocabSize)
-        : await ggufVocabFromModel(bytes, tokPath);
+        : ggufVocabFromModel(bytes, tokPath);
     } else if (base.gguf) {
       vocab = ggufKvsOf(base.gguf).filter((kv) => kv.key.startsWith("tokenizer."));
     }

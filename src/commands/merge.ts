@@ -148,7 +148,7 @@ export async function merge(o: MergeOptions): Promise<MergeResult> {
     const tokenizer: OutputTokenizer = {};
     if (tokBytes) {
       tokenizer.modelBytes = tokBytes;
-      if (outputType === "gguf") tokenizer.ggufKvs = await ggufVocabFromModel(tokBytes, tokPath!);
+      if (outputType === "gguf") tokenizer.ggufKvs = ggufVocabFromModel(tokBytes, tokPath!);
       const dir = tokPath!.slice(0, tokPath!.lastIndexOf("/") + 1);
       tokenizer.extraFiles = ["special_tokens_map.json", "tokenizer_config.json"]
         .filter((n) => fs.kind(dir + n) === "file")

@@ -9,6 +9,7 @@ import { hasTestData, needsTestData, testDataRoot } from "../_fixtures.ts";
 import { UserError } from "../../src/core/errors.ts";
 import { BytesSource } from "../../src/core/byte_source.ts";
 import { readGguf } from "../../src/formats/gguf.ts";
+import { tokenizerFromGgufMetadata } from "../../src/tokenizer/mod.ts";
 import { merge, run, verifySha256 } from "../../src/commands/merge.ts";
 import { quantizeRowQ4_0Ref } from "../../src/quant/q4_0.ts";
 import { canonicalOrder } from "../../src/merge/plan.ts";
