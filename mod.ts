@@ -8,3 +8,5 @@
  * ```
  */
 export * from "./src/core/mod.ts";
+export * from "./src/quant/mod.ts";
+export * from "./src/kernels/mod.ts";

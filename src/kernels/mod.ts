@@ -13,7 +13,27 @@
  */
 export type { Kernels } from "./kernels.ts";
 export { scalarKernels } from "./kernels.ts";
-export * from "./scalar.ts";
+export {
+  attentionRef,
+  type AttentionShape,
+  matmulF16Ref,
+  matmulF32Ref,
+  matmulQ4_0Ref,
+  matmulQ8_0Ref,
+  matvecF16Ref,
+  matvecF32Ref,
+  matvecQ4_0Ref,
+  matvecQ8_0Ref,
+  Q4_0R_GROUP_BLOCK_BYTES,
+  Q4_0R_ROWS,
+  repackedQ4_0Bytes,
+  repackQ4_0Ref,
+  rmsNormRef,
+  ropeRef,
+  type RowRange,
+  siluGateRef,
+  softmaxRef,
+} from "./scalar.ts";
 export {
   Arena,
   compileKernelsModule,

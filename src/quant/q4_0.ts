@@ -6,10 +6,11 @@
  * Value of element i: (q_i - 8) * d, q_i in 0..15.
  * see: ggml/src/ggml-quants.c `quantize_row_q4_0_ref`, `dequantize_row_q4_0` (same layout in ggjt v3 and GGUF)
  */
+import { QK4_0 } from "../core/dtypes.ts";
 import { f16ToF32Ref, f32ToF16Ref } from "../core/f16.ts";
 
-/** Weights per Q4_0 block. */
-export const QK4_0 = 32;
+/** Weights per Q4_0 block (32; the one definition lives in core/dtypes.ts). */
+export { QK4_0 };
 /** Bytes per Q4_0 block: fp16 scale + 16 nibble bytes. */
 export const BLOCK_Q4_0_BYTES = 18;
 

@@ -6,11 +6,12 @@
  * Value of element j: qs[j] * d.
  * see: ggml/src/ggml-quants.c `quantize_row_q8_0_ref`, `dequantize_row_q8_0`
  */
+import { QK8_0 } from "../core/dtypes.ts";
 import { f16ToF32Ref, f32ToF16Ref } from "../core/f16.ts";
 import { checkQuantShape, truncInt8 } from "./q4_0.ts";
 
-/** Values per Q8_0 block. */
-export const QK8_0 = 32;
+/** Values per Q8_0 block (32; the one definition lives in core/dtypes.ts). */
+export { QK8_0 };
 /** Bytes per Q8_0 block: fp16 scale + 32 int8. */
 export const BLOCK_Q8_0_BYTES = 34;
 
