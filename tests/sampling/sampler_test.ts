@@ -2,7 +2,7 @@
  * Tests for Sampler. Oracle: llama.cpp's sampling semantics worked by hand (penalty sign rule, top-k/top-p cut
  * points, temperature → greedy) and frequency checks against the analytically known distribution.
  */
-import { applyRepeatPenalty, argmax, Sampler } from "../../src/sampling/sampler.ts";
+import { applyRepeatPenalty, argmax, Sampler, topK } from "../../src/sampling/sampler.ts";
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 
 Deno.test("argmax() returns the first index of the maximum", () => {
@@ -77,4 +77,17 @@ Deno.test("Sampler with the same seed repeats the same draws", () => {
 
 Deno.test("Sampler rejects a non-positive repeat penalty", () => {
   assertThrows(() => new Sampler({ repeatPenalty: 0 }), RangeError, "repeatPenalty");
+});
+
+Deno.test("topK() selects the same candidates as a full sort, ties broken by lower id", () => {
+  let seed = 9;
+  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  for (const [n, k] of [[1, 1], [10, 3], [1000, 40], [5000, 1], [300, 299]]) {
+    // few distinct values: many ties
+    const l = new Float32Array(n).map(() => Math.round(rand() * 20) / 4);
+    l[Math.floor(n / 2)] = -Infinity;
+    const want = Array.from(l, (v, id) => ({ id, v })).filter((c) => c.v > -Infinity)
+      .sort((a, b) => b.v - a.v || a.id - b.id).slice(0, k).map((c) => c.id);
+    assertEquals(topK(l, k).map((c) => c.id), want, `n ${n} k ${k}`);
+  }
 });
