@@ -3,14 +3,16 @@
  * Oracle: a forward pass written here that never merges — every targeted linear computes W·x + scaling·B·(A·x)
  * on the base weights, with B's q/k rows moved from HF to Meta order, and modules_to_save swapped in — against the
  * project's reference forward (src/model/llama.ts) on our merged GGUF F32 (HF base: the q/k permutation matters).
- * Tolerance: |Δlogit| ≤ 1e-4 + 1e-4·|logit| (f32 summation order only; a missing or mis-permuted delta moves
- * logits by ~1e-1).
+ * Tolerance: |Δlogit| ≤ 1e-4 + 1e-4·|logit| for the reference, 1e-3 for the WASM engine (f32 summation order
+ * only; a missing or mis-permuted delta moves logits by ~1e-1).
  */
 import { assertAllClose } from "../_assert.ts";
 import { BytesSink, BytesSource } from "../../src/core/byte_source.ts";
 import { readGguf } from "../../src/formats/gguf.ts";
 import { LlamaReference, loadWeightsF32, rmsnorm, rope, softmax } from "../../src/model/llama.ts";
 import { configFromGgufMetadata } from "../../src/model/config.ts";
+import { loadEngineFromBytes } from "../../src/model/engine.ts";
+import { randomVocabMetadata } from "../../src/model/random_model.ts";
 import { TensorTable } from "../../src/model/weights.ts";
 import { openBase, openLora } from "../../src/merge/open.ts";
 import { MergeExecutor, planMerge } from "../../src/merge/plan.ts";
@@ -29,16 +31,16 @@ import {
 } from "../_tiny_model.ts";
 import { hfToMeta, roundAs } from "./_expect.ts";
 
-const SPEC: TinyModelSpec = { dim: 64, hiddenDim: 192, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 90, seed: 31 };
+const SPEC: TinyModelSpec = { dim: 64, hiddenDim: 192, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 290, seed: 31 };
 const LORA: TinyLoraSpec = {
   r: 4,
   alpha: 16,
   targetModules: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "down_proj", "up_proj"],
   modulesToSave: ["embed_tokens", "lm_head"],
-  vocabSize: 100,
+  vocabSize: 300,
   seed: 77,
 };
-const TOKENS = [1, 7, 42, 99, 3, 64];
+const TOKENS = [1, 7, 42, 299, 3, 264];
 
 /** Runtime-LoRA forward: base weights (Meta layout) plus, per linear, scaling·B·(A·x). Returns logits per step. */
 function runtimeLoraLogits(): Float32Array[] {
@@ -137,7 +139,9 @@ Deno.test("reference forward on the merged GGUF equals a forward applying the Lo
     const opened: { close(): void }[] = [];
     const base = openBase(denoModelFs, baseDir);
     const plan = planMerge(base, [openLora(denoModelFs, loraDir, opened)]);
-    const [file] = ggufOutput(plan, new MergeExecutor(plan), "F32");
+    const [file] = ggufOutput(plan, new MergeExecutor(plan), "F32", {
+      tokenizer: { ggufKvs: randomVocabMetadata(LORA.vocabSize!) },
+    });
     const sink = new BytesSink();
     await file.write(sink);
     base.close();
@@ -154,6 +158,14 @@ Deno.test("reference forward on the merged GGUF equals a forward applying the Lo
     TOKENS.forEach((tok, pos) => {
       assertAllClose(ref.forward(tok, pos), want[pos], { atol: 1e-4, rtol: 1e-4, msg: `position ${pos}` });
     });
+    // the fast engine (WASM kernels, f32 KV cache) on the same merged file: tolerance 1e-3 (its own sum order)
+    const engine = await loadEngineFromBytes(sink.bytes(), { threads: 1, kvType: "f32", contextSize: 16 });
+    try {
+      const all = await engine.evalAll(TOKENS, 0);
+      all.forEach((logits, pos) => assertAllClose(logits, want[pos], { atol: 1e-3, rtol: 1e-3, msg: `engine ${pos}` }));
+    } finally {
+      engine.close();
+    }
   } finally {
     Deno.removeSync(tmp, { recursive: true });
   }
