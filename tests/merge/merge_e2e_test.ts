@@ -14,11 +14,15 @@ import {
   tinyHfFiles,
   tinyLoraFiles,
   type TinyLoraSpec,
+  tinyLoraTensors,
   tinyMetaFiles,
   type TinyModelSpec,
   writeTinyFiles,
 } from "../_tiny_model.ts";
-import { baseValues, decode, expectedMerged, metaToHf, readOutputTensors } from "./_expect.ts";
+import { baseValues, decode, expectedMerged, hfToMeta, metaToHf, readOutputTensors } from "./_expect.ts";
+import { needsTestData, testDataRoot } from "../_fixtures.ts";
+import { BytesSource } from "../../src/core/byte_source.ts";
+import { readLlama2c } from "../../src/formats/llama2c.ts";
 import type { DType } from "../../src/core/dtypes.ts";
 
 const SPEC: TinyModelSpec = { dim: 64, hiddenDim: 192, nLayers: 2, nHeads: 4, vocabSize: 96, seed: 11 };
@@ -157,3 +161,71 @@ Deno.test("merge() leaves base tensors untouched where no LoRA applies (norms) a
 });
 
 globalThis.addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
+
+const BABY = "models/babyllama105/model5000.bin";
+
+Deno.test(
+  "merge() of a LoRA into the real BabyLlama (llama2.c, GQA 8/4, tied classifier) → GGUF equals base + scaling·B·A",
+  needsTestData(BABY),
+  async () => {
+    const spec: TinyModelSpec = {
+      dim: 128,
+      hiddenDim: 352,
+      nLayers: 5,
+      nHeads: 8,
+      nKvHeads: 4,
+      vocabSize: 105,
+      seed: 1,
+    };
+    const lora: TinyLoraSpec = {
+      r: 2,
+      alpha: 4,
+      targetModules: ["q_proj", "k_proj", "up_proj"],
+      seed: 12,
+      dtype: "F32",
+    };
+    const dir = await writeTinyFiles(`${tmp}/baby-lora`, tinyLoraFiles(spec, lora));
+    const out = `${tmp}/baby-out`;
+    const r = await merge({
+      baseModel: `${testDataRoot()}/${BABY}`,
+      loraModels: [dir],
+      outputType: "gguf",
+      outputDir: out,
+      quant: "F32",
+      allowNoTokenizer: true,
+    });
+    const got = readOutputTensors(`${out}/${r.files[0]}`);
+    const src = new BytesSource(Deno.readFileSync(`${testDataRoot()}/${BABY}`));
+    const base = new Map(
+      readLlama2c(src).tensors.map((t) => [t.name, decode("F32", src.read(t.byteOffset, t.nBytes))]),
+    );
+    const factors = new Map(tinyLoraTensors(spec, lora).map((x) => [x.name, x.t.readRows(0, x.t.shape[0])]));
+    const headSize = 16;
+    for (
+      const [gguf, hf, rows, cols] of [
+        ["blk.3.attn_q.weight", "self_attn.q_proj", 128, 128],
+        ["blk.3.attn_k.weight", "self_attn.k_proj", 64, 128],
+        ["blk.3.ffn_up.weight", "mlp.up_proj", 352, 128],
+      ] as const
+    ) {
+      const A = factors.get(`base_model.model.model.layers.3.${hf}.lora_A.weight`)!;
+      const B = factors.get(`base_model.model.model.layers.3.${hf}.lora_B.weight`)!;
+      let delta: Float32Array = new Float32Array(rows * cols);
+      for (let i = 0; i < rows; i++) {
+        for (let j = 0; j < cols; j++) delta[i * cols + j] = 2 * (B[i * 2] * A[j] + B[i * 2 + 1] * A[cols + j]);
+      }
+      if (hf !== "mlp.up_proj") delta = hfToMeta(delta, rows, cols, headSize); // LoRA rows are in HF order
+      const want = base.get(gguf)!.map((x: number, i: number) => x + delta[i]);
+      assertAllClose(decode("F32", got.get(gguf)!.bytes), want, { atol: 1e-6, rtol: 1e-5, msg: gguf });
+    }
+    // untouched tensors are bit-identical; the tied classifier is written out as the embedding
+    assertEquals(
+      got.get("blk.3.attn_v.weight")!.bytes,
+      src.read(
+        readLlama2c(src).tensors.find((t) => t.name === "blk.3.attn_v.weight")!.byteOffset,
+        128 * 64 * 4,
+      ),
+    );
+    assertEquals(got.get("output.weight")!.bytes, got.get("token_embd.weight")!.bytes);
+  },
+);
