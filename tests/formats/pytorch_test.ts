@@ -51,8 +51,36 @@ torch.save({"w": base}, d + "/legacy.bin", _use_new_zipfile_serialization=False)
 out = {}
 for name, sd in (("mixed.bin", mixed), ("consolidated.00.pth", m.state_dict()), ("nested.bin", {"w": base})):
     out[name] = {k: [str(v.dtype), list(v.shape), hexof(v)] for k, v in sd.items()}
-print(json.dumps(out))
+ours = torch.load(d + "/ours/consolidated.00.pth")
+loaded = {k: [str(v.dtype), list(v.shape), v.is_contiguous(), hexof(v)] for k, v in ours.items()}
+print(json.dumps({"fixtures": out, "ours": loaded}))
 `;
+
+interface TorchOracle {
+  /** torch's view of each fixture file: name → [dtype, shape, contiguous bytes as hex]. */
+  fixtures: Record<string, Record<string, [string, number[], string]>>;
+  /** The fixture files' bytes. */
+  files: Map<string, Uint8Array>;
+  /** torch.load of our writeSample() file: name → [dtype, shape, is_contiguous, hex]. */
+  ours: Record<string, [string, number[], boolean, string]>;
+}
+
+let oracle: TorchOracle | undefined;
+
+/** One torch run (importing torch costs ~2 s): writes the fixtures and loads the file we wrote. */
+function torchOracle(): TorchOracle {
+  if (oracle) return oracle;
+  const dir = tempDir();
+  Deno.mkdirSync(`${dir}/ours`);
+  Deno.writeFileSync(`${dir}/ours/consolidated.00.pth`, writeSample().file);
+  const out = JSON.parse(runPython(TORCH_FIXTURES, dir));
+  const files = new Map<string, Uint8Array>();
+  for (const f of ["mixed.bin", "consolidated.00.pth", "nested.bin", "legacy.bin"]) {
+    files.set(f, Deno.readFileSync(`${dir}/${f}`));
+  }
+  Deno.removeSync(dir, { recursive: true });
+  return oracle = { fixtures: out.fixtures, files, ours: out.ours };
+}
 
 const TORCH_DTYPE: Record<string, DType> = {
   "torch.float32": "F32",
@@ -71,13 +99,9 @@ Deno.test(
   "readPytorchCheckpoint() reads torch.save files bit-identically (all dtypes, views, parameters, nesting)",
   needsTorch(),
   () => {
-    const dir = tempDir();
-    const expected = JSON.parse(runPython(TORCH_FIXTURES, dir)) as Record<
-      string,
-      Record<string, [string, number[], string]>
-    >;
-    for (const [file, tensors] of Object.entries(expected)) {
-      const src = new BytesSource(Deno.readFileSync(`${dir}/${file}`), file);
+    const { fixtures, files } = torchOracle();
+    for (const [file, tensors] of Object.entries(fixtures)) {
+      const src = new BytesSource(files.get(file)!, file);
       const ckpt = readPytorchCheckpoint(src);
       assertEquals(ckpt.tensors.map((t) => t.name), Object.keys(tensors), file);
       for (const [name, [dtype, shape, hex]] of Object.entries(tensors)) {
@@ -87,7 +111,7 @@ Deno.test(
         if (t.contiguous) assertEquals(toHex(src.read(t.byteOffset, t.nBytes)), hex, `${file}:${name} raw range`);
       }
     }
-    const mixed = readPytorchCheckpoint(new BytesSource(Deno.readFileSync(`${dir}/mixed.bin`)));
+    const mixed = readPytorchCheckpoint(new BytesSource(files.get("mixed.bin")!));
     assertEquals(mixed.archiveName, "mixed");
     const tr = mixed.byName.get("transposed")!;
     assertEquals([tr.contiguous, tr.byteOffset, tr.stride], [false, -1, [1, 5]]);
@@ -99,19 +123,18 @@ Deno.test(
     ]);
     assertEquals(mixed.byName.get("cols")!.contiguous, false);
     assertEquals(
-      readPytorchCheckpoint(new BytesSource(Deno.readFileSync(`${dir}/nested.bin`))).nestedUnder,
+      readPytorchCheckpoint(new BytesSource(files.get("nested.bin")!)).nestedUnder,
       "state_dict",
     );
     assertEquals(
-      readPytorchCheckpoint(new BytesSource(Deno.readFileSync(`${dir}/nested.bin`))).extras.get("epoch"),
+      readPytorchCheckpoint(new BytesSource(files.get("nested.bin")!)).extras.get("epoch"),
       3,
     );
     assertThrows(
-      () => readPytorchCheckpoint(new BytesSource(Deno.readFileSync(`${dir}/legacy.bin`))),
+      () => readPytorchCheckpoint(new BytesSource(files.get("legacy.bin")!)),
       UnsupportedError,
       "legacy",
     );
-    Deno.removeSync(dir, { recursive: true });
   },
 );
 
@@ -169,18 +192,8 @@ Deno.test("writePytorchCheckpoint() output round-trips through readPytorchCheckp
 });
 
 Deno.test("writePytorchCheckpoint() output loads in torch.load with identical values", needsTorch(), () => {
-  const { file, bytes } = writeSample();
-  const dir = tempDir();
-  Deno.writeFileSync(`${dir}/consolidated.00.pth`, file);
-  const out = JSON.parse(runPython(
-    `import torch, json, sys
-sd = torch.load(sys.argv[1])
-def hexof(t):
-    if t.dtype == torch.bfloat16: t = t.view(torch.int16)
-    return t.numpy().tobytes().hex()
-print(json.dumps({k: [str(v.dtype), list(v.shape), v.is_contiguous(), hexof(v)] for k, v in sd.items()}))`,
-    `${dir}/consolidated.00.pth`,
-  )) as Record<string, [string, number[], boolean, string]>;
+  const { bytes } = writeSample();
+  const out = torchOracle().ours;
   const { specs } = sampleTensors();
   assertEquals(Object.keys(out), specs.map((s) => s.name));
   for (const s of specs) {
@@ -188,7 +201,6 @@ print(json.dumps({k: [str(v.dtype), list(v.shape), v.is_contiguous(), hexof(v)] 
     assertEquals([TORCH_DTYPE[dtype], shape, contiguous], [s.dtype, s.shape, true], s.name);
     assertEquals(hex, toHex(bytes.get(s.name)!), s.name);
   }
-  Deno.removeSync(dir, { recursive: true });
 });
 
 Deno.test("pthArchiveName() strips the folder and extension as torch.save does", none, () => {

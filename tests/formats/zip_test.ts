@@ -118,33 +118,19 @@ with zipfile.ZipFile(d+'/z64.zip','w') as z:
   Deno.removeSync(dir, { recursive: true });
 });
 
-Deno.test(
-  "ZipWriter switches to ZIP64 past 65,535 entries; CPython reads and appends to it; readZip reads CPython's ZIP64 end",
-  needsPython(),
-  () => {
-    const entries: [string, Uint8Array][] = [];
-    for (let i = 0; i < 65537; i++) entries.push([`m/${i}`, enc.encode(String(i))]);
-    const z = sampleZip(entries);
-    assert(readZip(new BytesSource(z)).zip64);
-    const dir = tempDir();
-    Deno.writeFileSync(`${dir}/m.zip`, z);
-    // Appending makes CPython rewrite the central directory and its own ZIP64 end records.
-    const out = runPython(
-      `import zipfile,sys
-z=zipfile.ZipFile(sys.argv[1]); print(len(z.infolist()), z.read('m/65536').decode()); z.close()
-with zipfile.ZipFile(sys.argv[1],'a') as z: z.writestr('m/extra', b'appended')`,
-      `${dir}/m.zip`,
-    );
-    assertEquals(out.trim(), "65537 65536");
-    const many = new BytesSource(Deno.readFileSync(`${dir}/m.zip`));
-    const zm = readZip(many);
-    assertEquals(zm.entries.length, 65538);
-    assert(zm.zip64);
-    assertEquals(new TextDecoder().decode(readZipEntry(many, zm.byName.get("m/extra")!)), "appended");
-    assertEquals(new TextDecoder().decode(readZipEntry(many, zm.byName.get("m/65536")!)), "65536");
-    Deno.removeSync(dir, { recursive: true });
-  },
-);
+// CPython's reading of our ZIP64 end records is checked above with forceZip64 (the same code path, count field
+// 0xFFFF); here the entry count itself passes 65,535.
+Deno.test("ZipWriter switches to ZIP64 past 65,535 entries and readZip reads all of them", none, () => {
+  const entries: [string, Uint8Array][] = [];
+  for (let i = 0; i < 65537; i++) entries.push([`m/${i}`, enc.encode(String(i))]);
+  const src = new BytesSource(sampleZip(entries));
+  const zip = readZip(src);
+  assert(zip.zip64);
+  assertEquals(zip.entries.length, 65537);
+  assertEquals(new TextDecoder().decode(readZipEntry(src, zip.byName.get("m/65536")!)), "65536");
+  const v = new DataView(src.bytes.buffer, src.bytes.byteOffset, src.bytes.byteLength);
+  assertEquals(v.getUint16(src.size - 22 + 10, true), 0xffff, "end record count defers to ZIP64");
+});
 
 /** A ByteSink that keeps headers but only counts long runs of data (for a > 4 GiB archive in a few KB). */
 class SparseSink {
