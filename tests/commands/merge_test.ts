@@ -241,3 +241,49 @@ Deno.test("merge --output-type huggingface shards safetensors with an index, con
     for (const [name, file] of Object.entries(index.weight_map)) if (file === f) assert(tensors.has(name));
   }
 });
+
+const LLAMA_ZH = "models/tokenizers/chinese-llama/tokenizer.model";
+
+Deno.test(
+  "merge LLaMA(32,000) + LLaMA-Plus(49,953) + Alpaca-Plus(49,954) with the real tokenizers; wrong pairings refused",
+  needsTestData(ALPACA, LLAMA_ZH),
+  async () => {
+    const spec: TinyModelSpec = { dim: 32, hiddenDim: 96, nLayers: 1, nHeads: 2, vocabSize: 32000, seed: 5 };
+    const base = await writeTinyFiles(`${tmp}/plus-base`, tinyHfFiles(spec, { dtype: "F16" }));
+    const zh = Deno.readFileSync(`${testDataRoot()}/${LLAMA_ZH}`),
+      alpaca = Deno.readFileSync(`${testDataRoot()}/${ALPACA}`);
+    const lora = { ...LORA, r: 2, alpha: 4 };
+    const llamaPlus = await writeTinyFiles(
+      `${tmp}/chinese-llama-plus-lora`,
+      tinyLoraFiles(spec, { ...lora, seed: 1, vocabSize: 49953, tokenizerModel: zh }),
+    );
+    const alpacaPlus = await writeTinyFiles(
+      `${tmp}/chinese-alpaca-plus-lora`,
+      tinyLoraFiles(spec, { ...lora, seed: 2, vocabSize: 49954, tokenizerModel: alpaca }),
+    );
+    const o = { baseModel: base, outputType: "huggingface" as const };
+    const r = await merge({ ...o, loraModels: [llamaPlus, alpacaPlus], outputDir: `${tmp}/plus-out` });
+    assertEquals(r.vocabSize, 49954);
+    assertEquals(r.warnings.filter((w) => !w.includes("disk space")), []);
+    assertEquals(Deno.readFileSync(`${tmp}/plus-out/tokenizer.model`), alpaca);
+    // Alpaca-Plus alone: merged, with the seed FAQ's warning
+    const alone = await merge({ ...o, loraModels: [alpacaPlus], outputDir: `${tmp}/plus-alone` });
+    assert(alone.warnings.some((w) => w.includes("LLaMA-Plus")), alone.warnings.join("\n"));
+    // wrong order: the Alpaca tokenizer (49,954) before the LLaMA one (49,953)
+    await assertRejects(
+      () => merge({ ...o, loraModels: [alpacaPlus, llamaPlus], outputDir: `${tmp}/plus-bad1` }),
+      UserError,
+      "fewer than the model's 49,954",
+    );
+    // an Alpaca LoRA shipped with the LLaMA tokenizer
+    const mixed = await writeTinyFiles(
+      `${tmp}/mixed-lora`,
+      tinyLoraFiles(spec, { ...lora, seed: 3, vocabSize: 49954, tokenizerModel: zh }),
+    );
+    await assertRejects(
+      () => merge({ ...o, loraModels: [mixed], outputDir: `${tmp}/plus-bad2` }),
+      UserError,
+      "49,954 rows but its tokenizer has 49,953 tokens",
+    );
+  },
+);
