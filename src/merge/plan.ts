@@ -169,9 +169,10 @@ export function planMerge(base: BaseCheckpoint, loras: LoraAdapter[], opts: Plan
   let vocab = baseVocab;
   loras.forEach((lora, i) => {
     const last = i === loras.length - 1;
-    const emb = lora.replacements.get("tok_embd") ?? lora.replacements.get("output");
-    const size = lora.tokenizerSize ?? (last ? opts.tokenizerSize : undefined) ?? emb?.shape[0] ?? vocab;
-    if (emb && emb.shape[0] !== size) {
+    const embs = [lora.replacements.get("tok_embd"), lora.replacements.get("output")].filter((t) => t !== undefined);
+    const size = lora.tokenizerSize ?? (last ? opts.tokenizerSize : undefined) ?? embs[0]?.shape[0] ?? vocab;
+    const emb = embs.find((t) => t.shape[0] !== size);
+    if (emb) {
       const rows = emb.shape[0];
       throw new UserError(
         `Cannot merge LoRA "${lora.label}": its embeddings have ${fmt(rows)} rows but its tokenizer has ${

@@ -244,3 +244,15 @@ Deno.test("addLoraDelta() matches a naive f64 B·A for ranks 1, 3, 8, 12, 16 and
     assertAllClose(w, want, { atol: 1e-5, rtol: 1e-5, msg: `rank ${rank}` });
   }
 });
+
+Deno.test("planMerge() refuses a LoRA whose lm_head and embed_tokens disagree in rows", () => {
+  const base = memBase(C);
+  const emb = mem("base_model.model.model.embed_tokens.weight", [12, 8], randomUniform(96, 3));
+  const head = mem("base_model.model.lm_head.weight", [13, 8], randomUniform(104, 4));
+  const l = lora({ r: 2, lora_alpha: 2, target_modules: ["q_proj"] }, [
+    ...factors("attn_q", 0, 2, false, 1),
+    emb,
+    head,
+  ]);
+  assertThrows(() => planMerge(base, [l]), UserError, "13 rows but its tokenizer has 12 tokens");
+});
