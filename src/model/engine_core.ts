@@ -6,7 +6,7 @@
  * see: shard.ts, engine_worker.ts, llama.ts
  */
 import type { ByteSource } from "../core/byte_source.ts";
-import { nBytesOf } from "../core/dtypes.ts";
+import { blockSizeOf, nBytesOf } from "../core/dtypes.ts";
 import type { TensorInfo } from "../core/tensor.ts";
 import { configFromGgufMetadata, type LlamaConfig } from "./config.ts";
 import type { KernelChoice } from "./kernel_choice.ts";
@@ -127,16 +127,15 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
   const need = engineBytes(table, contextSize, kvType);
   const nShards = Math.max(threads, Math.ceil((need * 1.1) / SHARD_BUDGET));
   const maxBatch = options.maxBatch ?? 64;
-  // column splits of attn_output / ffn_down must respect 32-blocks when either is stored quantized
-  let blockColumns = false;
+  // column splits of attn_output / ffn_down must not cut a block of the file's type (read before converting)
+  let columnBlock = 1;
   for (let l = 0; l < config.nLayers; l++) {
     for (const kind of ["attn_output", "ffn_down"] as const) {
       const t = table.info(kind, l);
-      const st = storedTypeOf(t.dtype, t.shape[1]);
-      if (st !== "F32" && st !== "F16") blockColumns = true;
+      columnBlock = Math.max(columnBlock, blockSizeOf(t.dtype), storedTypeOf(t.dtype, t.shape[1]) === "F32" ? 1 : 32);
     }
   }
-  const plans = planShards(config, nShards, contextSize, kvType, maxBatch, blockColumns);
+  const plans = planShards(config, nShards, contextSize, kvType, maxBatch, columnBlock);
   const layout = exchangeLayout(config, maxBatch, nShards);
   const exchange = new SharedArrayBuffer(layout.nBytes);
   const control = new SharedArrayBuffer(CTRL.SIZE * 4);

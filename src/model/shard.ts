@@ -55,23 +55,24 @@ export function planShards(
   contextSize: number,
   kvType: "f16" | "f32",
   maxBatch: number,
-  blockColumns = true,
+  columnBlock = 32,
 ): ShardPlan[] {
   if (!Number.isInteger(nShards) || nShards < 1) throw new RangeError(`Cannot plan shards: count ${nShards}`);
   const kvMul = config.nHeads / config.nKvHeads;
-  // column splits must not cut a 32-element block of a quantized attn_output / ffn_down
+  // column splits must not cut a block (32 or 256 elements) of a quantized attn_output / ffn_down
+  const hidAlign = Math.max(32, columnBlock);
   let colSplit = nShards > 1;
-  for (let s = 0; s < nShards && blockColumns; s++) {
+  for (let s = 0; s < nShards; s++) {
     const [h0, h1] = split(config.nKvHeads, nShards, s);
-    const [f0, f1] = split(config.hiddenDim, nShards, s, 32);
+    const [f0, f1] = split(config.hiddenDim, nShards, s, hidAlign);
     for (const b of [h0 * kvMul * config.headSize, h1 * kvMul * config.headSize, f0, f1]) {
-      if (b % 32 !== 0) colSplit = false;
+      if (b % columnBlock !== 0) colSplit = false;
     }
   }
   return Array.from({ length: nShards }, (_, s) => {
     const [kvHead0, kvHead1] = split(config.nKvHeads, nShards, s);
     const [dimRow0, dimRow1] = split(config.dim, nShards, s, 16);
-    const [hidRow0, hidRow1] = split(config.hiddenDim, nShards, s, 32);
+    const [hidRow0, hidRow1] = split(config.hiddenDim, nShards, s, hidAlign);
     const [vocabRow0, vocabRow1] = split(config.vocabSize, nShards, s, 16);
     return {
       shard: s,

@@ -14,6 +14,9 @@ import { configFromGgufMetadata } from "../../src/model/config.ts";
 import { argmax } from "../../src/sampling/sampler.ts";
 import { assertAllClose, assertEquals } from "../_assert.ts";
 import { openModel, tinyConfig, writeTinyModel } from "./_tiny.ts";
+import { randomModelSpec } from "../../src/model/random_model.ts";
+import { writeGguf } from "../../src/formats/gguf_writer.ts";
+import { AtomicFileSink } from "../../src/io/atomic_file.ts";
 
 const STEPS = 64;
 const PROMPT = [1, 20, 77, 150, 3, 299, 42, 8];
@@ -83,6 +86,69 @@ Deno.test("engine eval rejects tokens outside the vocabulary and positions past 
       assertEquals(err.includes("outside the vocabulary"), true, err);
       await engine.eval([1, 2], 15).catch((e) => err = e.message);
       assertEquals(err.includes("context holds 16"), true, err);
+    } finally {
+      engine.close();
+    }
+  } finally {
+    model.source.close();
+    Deno.removeSync(path);
+  }
+});
+
+/** Random K-quant super-blocks with small valid fp16 scales; Q4_K's dmin ≈ 7.5·d centres its values near 0. */
+function randomKBlocks(dtype: "Q4_K" | "Q6_K", n: number, seed: number): Uint8Array {
+  const bytes = dtype === "Q4_K" ? 144 : 210;
+  const out = new Uint8Array((n / 256) * bytes);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < out.length; i++) {
+    s ^= s << 13, s ^= s >>> 17, s ^= s << 5;
+    out[i] = s & 0xff;
+  }
+  for (let o = 0; o < out.length; o += bytes) {
+    if (dtype === "Q4_K") {
+      out[o] = 0x00, out[o + 1] = 0x18; // d = 2^-9
+      out[o + 2] = 0x80, out[o + 3] = 0x23; // dmin = 1.875·2^-7 ≈ 7.5·d
+    } else {
+      out[o + 208] = 0x00, out[o + 209] = 0x04; // d = 2^-14 (the int8 sub-scales reach ±127)
+    }
+  }
+  return out;
+}
+
+Deno.test("engine runs K-quant tensors (Q4_K, Q6_K) through Q8_0 requantization close to the reference", async () => {
+  const config = tinyConfig(2, { dim: 256, hiddenDim: 256, nHeads: 4, headSize: 64 });
+  const spec = randomModelSpec(config, { dtype: "F32", seed: 3 });
+  let seed = 100;
+  for (const t of spec.tensors) {
+    const k = /attn_[qkv]|ffn_gate|ffn_up/.test(t.name)
+      ? "Q4_K"
+      : /ffn_down|^output\.weight/.test(t.name)
+      ? "Q6_K"
+      : undefined;
+    if (!k) continue;
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    const bytes = randomKBlocks(k, n, seed++);
+    Object.assign(t, { dtype: k, data: bytes });
+  }
+  const path = await Deno.makeTempFile({ dir: "/tmp", prefix: "yangtuo-kq-", suffix: ".gguf" });
+  const sink = new AtomicFileSink(path);
+  await writeGguf(sink, spec);
+  sink.commit();
+  const model = openModel(path);
+  try {
+    const cfg = configFromGgufMetadata(model.metadata);
+    const ref = new LlamaReference(cfg, loadWeightsF32(new TensorTable(model, cfg)), 64, { q8Activations: true });
+    const engine = await createEngine(model, { threads: 2, contextSize: 64, kvType: "f32" });
+    try {
+      const prompt = [1, 50, 60, 70];
+      let want: Float32Array = new Float32Array(0);
+      prompt.forEach((t, i) => want = ref.forward(t, i));
+      const got = await engine.eval(prompt, 0);
+      // the engine keeps K-quants as Q8_0 (a second rounding of every weight, ≤ 1/254 of a block's max)
+      let scale = 0;
+      for (const v of want) scale = Math.max(scale, Math.abs(v));
+      assertAllClose(got, want, { atol: 0.03 * scale, rtol: 0 });
+      assertEquals(argmax(got), argmax(want));
     } finally {
       engine.close();
     }
