@@ -229,3 +229,35 @@ Deno.test(
     assertEquals(got.get("output.weight")!.bytes, got.get("token_embd.weight")!.bytes);
   },
 );
+
+Deno.test("merge() reads adapter_model.safetensors with fan_in_fan_out (delta transposed) and no modules_to_save", async () => {
+  const fan: TinyLoraSpec = {
+    r: 3,
+    alpha: 9,
+    fanInFanOut: true,
+    targetModules: ["q_proj", "k_proj", "gate_proj", "down_proj"],
+    seed: 41,
+    dtype: "F32",
+    format: "safetensors",
+  };
+  const dir = await writeTinyFiles(`${tmp}/lora-fan`, tinyLoraFiles(SPEC, fan));
+  const base = await writeTinyFiles(`${tmp}/base-fan`, tinyHfFiles(SPEC, { dtype: "F32" }));
+  const r = await merge({
+    baseModel: base,
+    loraModels: [dir],
+    outputType: "gguf",
+    outputDir: `${tmp}/out-fan`,
+    quant: "F32",
+    allowNoTokenizer: true,
+  });
+  assertEquals(r.vocabSize, 96);
+  const got = readOutputTensors(`${tmp}/out-fan/${r.files[0]}`);
+  for (const { kind, layer } of canonicalOrder(SPEC.nLayers)) {
+    const name = tensorName("gguf", kind, layer);
+    assertAllClose(decode("F32", got.get(name)!.bytes), expectedMerged(SPEC, "F32", [fan], kind, layer), {
+      atol: 1e-5,
+      rtol: 1e-5,
+      msg: name,
+    });
+  }
+});
