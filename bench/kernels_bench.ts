@@ -71,7 +71,7 @@ function setupQ4(nRows: number, nCols: number, seed: number): Q4Case {
   const act = a.alloc(q8ABytes(nCols));
   k.ptr.quantizeQ8A(xp, act, nCols);
   const y = a.alloc(4 * nRows);
-  const scratch = a.alloc(32);
+  const scratch = a.alloc(64);
   const nBytes = nRows * (nCols / 32) * BLOCK_Q4_0_BYTES;
   const c = { nRows, nCols, q4, wr, act, x, y, scratch, nBytes, refRows: nRows };
   // validate: WASM rows vs the reference on a slice at the start and at the end

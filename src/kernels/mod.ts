@@ -42,6 +42,7 @@ export {
   KERNELS_WASM_URL,
   type LoadKernelsOptions,
   loadWasmKernels,
+  q4_0RScratchBytes,
   q8ABytes,
   q8AStride,
   WASM_MAX_PAGES,

@@ -117,6 +117,11 @@ export function q8ABytes(n: number): number {
   return n + (n / QK4_0) * 8;
 }
 
+/** Scratch bytes matvecQ4_0R (batch 1: 64) and matmulQ4_0R (32 per activation row) need. */
+export function q4_0RScratchBytes(batch: number): number {
+  return Math.max(64, 32 * batch);
+}
+
 /** Stride between batched Q8A rows: q8ABytes rounded up to 16 so every row stays 16-aligned. */
 export function q8AStride(n: number): number {
   return Math.ceil(q8ABytes(n) / 16) * 16;
@@ -372,7 +377,7 @@ export class WasmPtrKernels {
 
   /**
    * W (nRows, nCols) Q4_0R @ act (Q8A of x) -> y[rowStart..rowEnd) (y points at row 0). rowStart must be a
-   * multiple of 8; scratch is 32 bytes, 16-aligned.
+   * multiple of 8; scratch is 64 bytes, 16-aligned (q4_0RScratchBytes(1)).
    */
   matvecQ4_0R(
     w: number,
@@ -389,7 +394,7 @@ export class WasmPtrKernels {
 
   /**
    * W (nRows, nCols) Q4_0R @ acts (batch Q8A rows, actStride apart) -> y (batch, nRows), rows [rowStart, rowEnd).
-   * scratch: 32*batch bytes, 16-aligned.
+   * scratch: q4_0RScratchBytes(batch) = max(64, 32*batch) bytes, 16-aligned.
    */
   matmulQ4_0R(
     w: number,
@@ -421,11 +426,12 @@ export class WasmPtrKernels {
     this.#ptr(what, "w", w, wBytes, 16);
     this.#ptr(what, "acts", acts, aBytes, 16);
     this.#ptr(what, "y", y, yBytes, 4);
-    this.#ptr(what, "scratch", scratch, 32 * batch, 16);
+    const sBytes = q4_0RScratchBytes(batch);
+    this.#ptr(what, "scratch", scratch, sBytes, 16);
     this.#noOverlap(what, "y", y, yBytes, "w", w, wBytes);
     this.#noOverlap(what, "y", y, yBytes, "acts", acts, aBytes);
-    this.#noOverlap(what, "scratch", scratch, 32 * batch, "y", y, yBytes);
-    this.#noOverlap(what, "scratch", scratch, 32 * batch, "acts", acts, aBytes);
+    this.#noOverlap(what, "scratch", scratch, sBytes, "y", y, yBytes);
+    this.#noOverlap(what, "scratch", scratch, sBytes, "acts", acts, aBytes);
     if (batch === 1) this.#raw.matvecQ4_0R(w, acts, y, nCols, rowStart, rowEnd, scratch);
     else this.#raw.matmulQ4_0R(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd, scratch);
   }
@@ -756,7 +762,7 @@ export class WasmKernels implements Kernels {
       this.ptr.repackQ4_0(src, wr, nRows, nCols);
       const acts = this.#acts(a, x, nCols, batch);
       const yp = a.alloc(4 * batch * nRows);
-      const scratch = a.alloc(32 * batch);
+      const scratch = a.alloc(q4_0RScratchBytes(batch));
       const start = r0 - (r0 % Q4_0R_ROWS);
       this.ptr.matmulQ4_0R(wr, acts, q8AStride(nCols), yp, nRows, nCols, batch, start, r1, scratch);
       this.#copyRows(a, yp, y, nRows, batch, r0, r1);

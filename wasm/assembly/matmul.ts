@@ -69,6 +69,81 @@ import { h2f, h2f4, h2fKMant, h2fKMax, h2fKMul, h2fKSign, h2fKTop } from "./comm
   v128.store(accp, acc1, 16);
 }
 
+// Two adjacent 8-row groups (16 rows) per pass: the activation splats are loaded once for both.
+@inline function groupDot16(wg: usize, gBytes: usize, act: usize, xd: usize, xc: usize, nb: i32, accp: usize): void {
+  const mask = i8x16.splat(<i8>(0x0f | (nb >>> 31)));
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
+  let wp = wg, wq = wg + gBytes;
+  for (let b = 0; b < nb; b++) {
+    const xp = act + (<usize>b << 5);
+    const c = v128.load32_splat(xc + (<usize>b << 2));
+    const dx = v128.load32_splat(xd + (<usize>b << 2));
+    const x0 = v128.load32_splat(xp), x1 = v128.load32_splat(xp, 4);
+    const x2 = v128.load32_splat(xp, 8), x3 = v128.load32_splat(xp, 12);
+    const x4 = v128.load32_splat(xp, 16), x5 = v128.load32_splat(xp, 20);
+    const x6 = v128.load32_splat(xp, 24), x7 = v128.load32_splat(xp, 28);
+    let w: v128, t0: v128, t1: v128;
+    w = v128.load(wp, 32);
+    t0 = i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(w, mask));
+    t1 = i16x8.relaxed_dot_i8x16_i7x16_s(x4, v128.and(i16x8.shr_u(w, 4), mask));
+    w = v128.load(wp, 48);
+    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(w, mask)));
+    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x5, v128.and(i16x8.shr_u(w, 4), mask)));
+    w = v128.load(wp, 64);
+    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(w, mask)));
+    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x6, v128.and(i16x8.shr_u(w, 4), mask)));
+    w = v128.load(wp, 80);
+    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(w, mask)));
+    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x7, v128.and(i16x8.shr_u(w, 4), mask)));
+    acc0 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(t0, t1)), c)), f32x4.mul(v128.load(wp, 0), dx), acc0);
+    w = v128.load(wp, 96);
+    t0 = i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(w, mask));
+    t1 = i16x8.relaxed_dot_i8x16_i7x16_s(x4, v128.and(i16x8.shr_u(w, 4), mask));
+    w = v128.load(wp, 112);
+    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(w, mask)));
+    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x5, v128.and(i16x8.shr_u(w, 4), mask)));
+    w = v128.load(wp, 128);
+    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(w, mask)));
+    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x6, v128.and(i16x8.shr_u(w, 4), mask)));
+    w = v128.load(wp, 144);
+    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(w, mask)));
+    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x7, v128.and(i16x8.shr_u(w, 4), mask)));
+    acc1 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(t0, t1)), c)), f32x4.mul(v128.load(wp, 16), dx), acc1);
+    w = v128.load(wq, 32);
+    t0 = i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(w, mask));
+    t1 = i16x8.relaxed_dot_i8x16_i7x16_s(x4, v128.and(i16x8.shr_u(w, 4), mask));
+    w = v128.load(wq, 48);
+    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(w, mask)));
+    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x5, v128.and(i16x8.shr_u(w, 4), mask)));
+    w = v128.load(wq, 64);
+    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(w, mask)));
+    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x6, v128.and(i16x8.shr_u(w, 4), mask)));
+    w = v128.load(wq, 80);
+    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(w, mask)));
+    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x7, v128.and(i16x8.shr_u(w, 4), mask)));
+    acc2 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(t0, t1)), c)), f32x4.mul(v128.load(wq, 0), dx), acc2);
+    w = v128.load(wq, 96);
+    t0 = i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(w, mask));
+    t1 = i16x8.relaxed_dot_i8x16_i7x16_s(x4, v128.and(i16x8.shr_u(w, 4), mask));
+    w = v128.load(wq, 112);
+    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(w, mask)));
+    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x5, v128.and(i16x8.shr_u(w, 4), mask)));
+    w = v128.load(wq, 128);
+    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(w, mask)));
+    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x6, v128.and(i16x8.shr_u(w, 4), mask)));
+    w = v128.load(wq, 144);
+    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(w, mask)));
+    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x7, v128.and(i16x8.shr_u(w, 4), mask)));
+    acc3 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(t0, t1)), c)), f32x4.mul(v128.load(wq, 16), dx), acc3);
+    wp += 160;
+    wq += 160;
+  }
+  v128.store(accp, acc0);
+  v128.store(accp, acc1, 16);
+  v128.store(accp, acc2, 32);
+  v128.store(accp, acc3, 48);
+}
+
 // Copies rows [r, min(r+8, rowEnd)) of a group result at src (8 f32) to dst (f32 row r).
 @inline function storeRows(src: usize, dst: usize, r: i32, rowEnd: i32): void {
   const n = min(8, rowEnd - r);
@@ -81,13 +156,20 @@ import { h2f, h2f4, h2fKMant, h2fKMax, h2fKMul, h2fKSign, h2fKTop } from "./comm
 }
 
 // y[r] = W[r,:] · x for r in [rowStart, rowEnd); w is Q4_0R (16-aligned), act is Q8A of x (16-aligned),
-// y f32 (4-aligned), scratch 32 bytes (16-aligned, not overlapping y). rowStart must be a multiple of 8.
+// y f32 (4-aligned), scratch 64 bytes (16-aligned, not overlapping y). rowStart must be a multiple of 8.
+// Two groups (16 rows) per pass while at least 16 rows remain, then single groups.
 export function matvecQ4_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32, scratch: usize): void {
   const nb = nCols >> 5;
   const xd = act + <usize>nCols;
   const xc = xd + (<usize>nb << 2);
   const gBytes = <usize>nb * 160;
-  for (let r = rowStart; r < rowEnd; r += 8) {
+  let r = rowStart;
+  for (; r + 16 <= rowEnd; r += 16) {
+    groupDot16(w + <usize>(r >> 3) * gBytes, gBytes, act, xd, xc, nb, scratch);
+    storeRows(scratch, y + (<usize>r << 2), r, rowEnd);
+    storeRows(scratch + 32, y + (<usize>(r + 8) << 2), r + 8, rowEnd);
+  }
+  for (; r < rowEnd; r += 8) {
     groupDot(w + <usize>(r >> 3) * gBytes, act, xd, xc, 0, nb, scratch, false);
     storeRows(scratch, y + (<usize>r << 2), r, rowEnd);
   }
