@@ -117,9 +117,9 @@ export function q8ABytes(n: number): number {
   return n + (n / QK4_0) * 8;
 }
 
-/** Scratch bytes matvecQ4_0R (batch 1: 64) and matmulQ4_0R (32 per activation row) need. */
+/** Scratch bytes matvecQ4_0R / matmulQ4_0R need: 32 per activation row. */
 export function q4_0RScratchBytes(batch: number): number {
-  return Math.max(64, 32 * batch);
+  return 32 * batch;
 }
 
 /** Stride between batched Q8A rows: q8ABytes rounded up to 16 so every row stays 16-aligned. */
@@ -377,7 +377,7 @@ export class WasmPtrKernels {
 
   /**
    * W (nRows, nCols) Q4_0R @ act (Q8A of x) -> y[rowStart..rowEnd) (y points at row 0). rowStart must be a
-   * multiple of 8; scratch is 64 bytes, 16-aligned (q4_0RScratchBytes(1)).
+   * multiple of 8; scratch is 32 bytes, 16-aligned (q4_0RScratchBytes(1)).
    */
   matvecQ4_0R(
     w: number,
@@ -394,7 +394,7 @@ export class WasmPtrKernels {
 
   /**
    * W (nRows, nCols) Q4_0R @ acts (batch Q8A rows, actStride apart) -> y (batch, nRows), rows [rowStart, rowEnd).
-   * scratch: q4_0RScratchBytes(batch) = max(64, 32*batch) bytes, 16-aligned.
+   * scratch: q4_0RScratchBytes(batch) = 32*batch bytes, 16-aligned.
    */
   matmulQ4_0R(
     w: number,

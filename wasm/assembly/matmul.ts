@@ -69,12 +69,15 @@ import { h2f, h2f4, h2fKMant, h2fKMax, h2fKMul, h2fKSign, h2fKTop } from "./comm
   v128.store(accp, acc1, 16);
 }
 
-// Two adjacent 8-row groups (16 rows) per pass: the activation splats are loaded once for both.
-@inline function groupDot16(wg: usize, gBytes: usize, act: usize, xd: usize, xc: usize, nb: i32, accp: usize): void {
-  const mask = i8x16.splat(<i8>(0x0f | (nb >>> 31)));
+// Two adjacent 8-row groups (16 rows) over blocks [b0, b1): the activation splats are loaded once for both.
+// Writes (or adds, when add) 16 f32 at accp: the caller passes y itself when all 16 rows are in range.
+@inline function groupDot16(
+  wg: usize, gBytes: usize, act: usize, xd: usize, xc: usize, b0: i32, b1: i32, accp: usize, add: bool,
+): void {
+  const mask = i8x16.splat(<i8>(0x0f | (b1 >>> 31)));
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
-  let wp = wg, wq = wg + gBytes;
-  for (let b = 0; b < nb; b++) {
+  let wp = wg + <usize>b0 * 160, wq = wp + gBytes;
+  for (let b = b0; b < b1; b++) {
     const xp = act + (<usize>b << 5);
     const c = v128.load32_splat(xc + (<usize>b << 2));
     const dx = v128.load32_splat(xd + (<usize>b << 2));
@@ -138,6 +141,12 @@ import { h2f, h2f4, h2fKMant, h2fKMax, h2fKMul, h2fKSign, h2fKTop } from "./comm
     wp += 160;
     wq += 160;
   }
+  if (add) {
+    acc0 = f32x4.add(acc0, v128.load(accp));
+    acc1 = f32x4.add(acc1, v128.load(accp, 16));
+    acc2 = f32x4.add(acc2, v128.load(accp, 32));
+    acc3 = f32x4.add(acc3, v128.load(accp, 48));
+  }
   v128.store(accp, acc0);
   v128.store(accp, acc1, 16);
   v128.store(accp, acc2, 32);
@@ -156,19 +165,15 @@ import { h2f, h2f4, h2fKMant, h2fKMax, h2fKMul, h2fKSign, h2fKTop } from "./comm
 }
 
 // y[r] = W[r,:] · x for r in [rowStart, rowEnd); w is Q4_0R (16-aligned), act is Q8A of x (16-aligned),
-// y f32 (4-aligned), scratch 64 bytes (16-aligned, not overlapping y). rowStart must be a multiple of 8.
-// Two groups (16 rows) per pass while at least 16 rows remain, then single groups.
+// y f32 (4-aligned), scratch 32 bytes (16-aligned, not overlapping y). rowStart must be a multiple of 8.
+// Two groups (16 rows) per pass, straight into y, while at least 16 rows remain; then single groups via scratch.
 export function matvecQ4_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32, scratch: usize): void {
   const nb = nCols >> 5;
   const xd = act + <usize>nCols;
   const xc = xd + (<usize>nb << 2);
   const gBytes = <usize>nb * 160;
   let r = rowStart;
-  for (; r + 16 <= rowEnd; r += 16) {
-    groupDot16(w + <usize>(r >> 3) * gBytes, gBytes, act, xd, xc, nb, scratch);
-    storeRows(scratch, y + (<usize>r << 2), r, rowEnd);
-    storeRows(scratch + 32, y + (<usize>(r + 8) << 2), r + 8, rowEnd);
-  }
+  for (; r + 16 <= rowEnd; r += 16) groupDot16(w + <usize>(r >> 3) * gBytes, gBytes, act, xd, xc, 0, nb, y + (<usize>r << 2), false);
   for (; r < rowEnd; r += 8) {
     groupDot(w + <usize>(r >> 3) * gBytes, act, xd, xc, 0, nb, scratch, false);
     storeRows(scratch, y + (<usize>r << 2), r, rowEnd);
@@ -187,7 +192,21 @@ export function matmulQ4_0R(
 ): void {
   const nb = nCols >> 5;
   const gBytes = <usize>nb * 160;
-  for (let r = rowStart; r < rowEnd; r += 8) {
+  let r = rowStart;
+  // 16 rows at a time, accumulated straight into y (all in range)
+  for (; r + 16 <= rowEnd; r += 16) {
+    const wg = w + <usize>(r >> 3) * gBytes;
+    for (let b0 = 0; b0 < nb; b0 += TILE) {
+      const b1 = min(nb, b0 + TILE);
+      for (let t = 0; t < batch; t++) {
+        const act = acts + <usize>t * <usize>actStride;
+        const xd = act + <usize>nCols;
+        const yp = y + ((<usize>t * <usize>nRows + <usize>r) << 2);
+        groupDot16(wg, gBytes, act, xd, xd + (<usize>nb << 2), b0, b1, yp, b0 > 0);
+      }
+    }
+  }
+  for (; r < rowEnd; r += 8) {
     const wg = w + <usize>(r >> 3) * gBytes;
     for (let b0 = 0; b0 < nb; b0 += TILE) {
       const b1 = min(nb, b0 + TILE);
