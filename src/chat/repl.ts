@@ -98,6 +98,15 @@ export class LineReader {
 
 const INTERRUPTED = Symbol("interrupted");
 
+/**
+ * Terminal-safe text: C0 controls other than tab/newline/CR and DEL are dropped, so a model (random weights, or a
+ * real one having a bad day) cannot send escape sequences to the user's terminal. Piped output stays exact.
+ */
+export function terminalSafe(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g, "");
+}
+
 /** Runs the chat loop until /exit, Ctrl+D, end of piped input or Ctrl+C at the prompt; returns the exit code. */
 export async function runRepl(session: ChatSession, options: ReplOptions = {}): Promise<number> {
   const interactive = options.interactive ?? Deno.stdin.isTerminal();
@@ -187,7 +196,8 @@ export async function runRepl(session: ChatSession, options: ReplOptions = {}): 
       }
       replying = new AbortController();
       try {
-        const reply = await session.respond(turn, { onText: out, signal: replying.signal });
+        const onText = interactive ? (t: string) => out(terminalSafe(t)) : out;
+        const reply = await session.respond(turn, { onText, signal: replying.signal });
         if (reply.stopReason === "interrupted" && interactive) out(`${c.dim} [stopped]${c.reset}`);
       } finally {
         replying = null;

@@ -8,6 +8,8 @@
 import { Sampler, type SamplerOptions } from "../sampling/sampler.ts";
 import { ALPACA, type ChatTemplate, type TemplateTokenizer } from "./templates.ts";
 import { StopStringFilter } from "./stop_filter.ts";
+import { Tokenizer } from "../tokenizer/mod.ts";
+import { chatTokenizer, replyDecoder } from "./chat_tokenizer.ts";
 
 /** What a session needs from a tokenizer (the project's `Tokenizer` satisfies it). */
 export interface ChatTokenizer extends TemplateTokenizer {
@@ -44,9 +46,20 @@ export interface ChatSessionOptions {
   batchSize?: number;
   /** Never sample EOS (llama.cpp `--ignore-eos`): replies end at -n, a stop string or Ctrl+C. */
   ignoreEos?: boolean;
-  /** Makes the streaming decoder for one reply. */
-  createDecoder: (tokenizer: ChatTokenizer) => TokenTextDecoder;
+  /** Makes the streaming decoder for one reply; default: the tokenizer's StreamingDecoder (required for fakes). */
+  createDecoder?: (tokenizer: ChatTokenizer) => TokenTextDecoder;
 }
+
+/** Lets timers, I/O and signal listeners run (a macrotask turn): awaiting a resolved promise alone never does. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * How often (ms) a reply yields to the event loop. An engine whose eval() finishes synchronously (one thread)
+ * would otherwise starve the event loop, and Ctrl+C (a SIGINT listener) could not stop the reply.
+ */
+const YIELD_EVERY_MS = 30;
 
 /** Why a reply ended. */
 export type StopReason = "eos" | "stop-string" | "length" | "interrupted";
@@ -100,6 +113,8 @@ export interface RespondOptions {
  */
 export class ChatSession {
   readonly engine: ChatEngine;
+  /** The tokenizer the templates use (the project's Tokenizer gets the no-dummy-prefix encoding, chatTokenizer()). */
+  readonly tokenizer: ChatTokenizer;
   readonly template: ChatTemplate;
   readonly system: string;
   readonly maxNewTokens: number;
@@ -112,6 +127,7 @@ export class ChatSession {
   #evaluated = 0;
   #logits: Float32Array | null = null;
   #turn = 0;
+  #lastYield = 0;
   #stats: ChatStats = {
     turns: 0,
     promptTokens: 0,
@@ -129,8 +145,12 @@ export class ChatSession {
     this.maxNewTokens = options.maxNewTokens ?? 256;
     this.sampler = options.sampler instanceof Sampler ? options.sampler : new Sampler(options.sampler ?? {});
     this.ignoreEos = options.ignoreEos ?? false;
-    this.#createDecoder = options.createDecoder;
-    this.#preamble = this.template.preamble(engine.tokenizer, this.system);
+    const tok = engine.tokenizer;
+    this.tokenizer = tok instanceof Tokenizer ? chatTokenizer(tok) : tok;
+    if (options.createDecoder) this.#createDecoder = options.createDecoder;
+    else if (tok instanceof Tokenizer) this.#createDecoder = () => replyDecoder(tok);
+    else throw new TypeError("Cannot start chat: createDecoder is required for a tokenizer that is not a Tokenizer");
+    this.#preamble = this.template.preamble(this.tokenizer, this.system);
     const ctx = engine.contextSize;
     // llama.cpp refused prompts longer than n_ctx - 4; a turn needs room after the preamble
     if (this.#preamble.length > ctx - 4) {
@@ -170,7 +190,12 @@ export class ChatSession {
 
   /** Evaluates the preamble now (otherwise the first respond() does it). */
   async start(signal?: AbortSignal): Promise<void> {
-    if (this.#evaluated < this.#tokens.length) await this.#sync(signal);
+    if (this.#evaluated >= this.#tokens.length) return;
+    const t0 = performance.now();
+    const before = this.#stats.evaluatedTokens;
+    await this.#sync(signal);
+    this.#stats.promptTokens += this.#stats.evaluatedTokens - before;
+    this.#stats.promptMs += performance.now() - t0;
   }
 
   /** Forgets the conversation but keeps the preamble (already in the KV cache, so it is not evaluated again). */
@@ -186,7 +211,7 @@ export class ChatSession {
   /** Adds the user's turn and streams the model's reply. */
   async respond(user: string, options: RespondOptions = {}): Promise<ChatReply> {
     const { onText, signal } = options;
-    const tok = this.engine.tokenizer;
+    const tok = this.tokenizer;
     const turn = this.template.turn(tok, user, this.#turn++);
     this.#stats.turns++;
     this.#tokens.push(...turn);
@@ -217,7 +242,7 @@ export class ChatSession {
     if (logits === null) return reply;
 
     const t1 = performance.now();
-    const decoder = this.#createDecoder(tok);
+    const decoder = this.#createDecoder(this.engine.tokenizer);
     const filter = new StopStringFilter(this.template.stopStrings);
     // rawEnd[i]: decoded length after generated token i; shown[i]: token i completed some text
     const rawEnd: number[] = [];
@@ -291,6 +316,10 @@ export class ChatSession {
     const ctx = this.engine.contextSize;
     const nKeep = this.#preamble.length;
     while (this.#evaluated < this.#tokens.length) {
+      if (performance.now() - this.#lastYield > YIELD_EVERY_MS) {
+        await yieldToEventLoop();
+        this.#lastYield = performance.now();
+      }
       if (signal?.aborted) return null;
       let n = Math.min(this.batchSize, this.#tokens.length - this.#evaluated);
       if (this.#evaluated + n > ctx) {

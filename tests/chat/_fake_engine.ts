@@ -54,11 +54,15 @@ export interface EvalCall {
 
 /** A scripted engine: logits are one-hot (10 on the model's choice, 0 elsewhere). */
 export class FakeEngine implements ChatEngine {
-  readonly tokenizer = new ByteTokenizer();
   readonly cache: number[] = [];
   readonly calls: EvalCall[] = [];
   delayMs = 0;
-  constructor(readonly contextSize: number, readonly model: FakeModel) {}
+  constructor(
+    readonly contextSize: number,
+    readonly model: FakeModel,
+    readonly tokenizer: ChatTokenizer = new ByteTokenizer(),
+    readonly vocabSize = FAKE_VOCAB,
+  ) {}
 
   async eval(tokens: number[], startPos: number): Promise<Float32Array> {
     if (tokens.length === 0) throw new RangeError("eval() of zero tokens");
@@ -72,7 +76,7 @@ export class FakeEngine implements ChatEngine {
     this.cache.length = startPos;
     this.cache.push(...tokens);
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
-    const logits = new Float32Array(FAKE_VOCAB);
+    const logits = new Float32Array(this.vocabSize);
     logits[this.model(this.cache)] = 10;
     return logits;
   }

@@ -4,7 +4,7 @@
  * and the fake model's known answers. The real terminal path is tested in tests/commands/chat_test.ts.
  */
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
-import { LineReader, type ReplWriter, runRepl } from "../../src/chat/repl.ts";
+import { LineReader, type ReplWriter, runRepl, terminalSafe } from "../../src/chat/repl.ts";
 import { ChatSession } from "../../src/chat/session.ts";
 import { alpacaScript, ByteStreamingDecoder, FakeEngine } from "./_fake_engine.ts";
 
@@ -131,4 +131,8 @@ Deno.test("runRepl() exits on Ctrl+D (end of input) at the prompt and on /exit",
     assertEquals(code, 0);
     assertEquals(stdout.text.split("ok").length, 2, "one reply");
   }
+});
+
+Deno.test("terminalSafe() drops control characters except tab, newline and CR", () => {
+  assertEquals(terminalSafe("a\x1b[31mb\x07\x00c\td\ne\rf\x7f羊驼"), "a[31mbc\td\ne\rf羊驼");
 });

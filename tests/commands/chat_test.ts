@@ -1,0 +1,240 @@
+/**
+ * `cli.ts chat` end to end, the way a person uses it, on a tiny random Q4_0 model written through our GGUF writer:
+ * through a pseudo-terminal (util-linux `script`), with piped stdin, and under the chat task's exact permissions.
+ * Oracles: the terminal's own behaviour (Ctrl+C = SIGINT, Ctrl+D = EOF at line start), the library path
+ * (ChatSession over loadEngine) for the piped transcript, and Deno's permission errors. Flags and defaults are the
+ * seed README's llama.cpp line (`-c 2048 --temp 0.2 -n 256 --repeat_penalty 1.3`).
+ */
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "../_assert.ts";
+import { writeFileAtomic } from "../../src/io/atomic_file.ts";
+import { writeGguf } from "../../src/formats/gguf_writer.ts";
+import { randomModelSpec } from "../../src/model/random_model.ts";
+import type { LlamaConfig } from "../../src/model/config.ts";
+import { CHAT_DEFAULTS, parseChatArgs } from "../../src/commands/chat.ts";
+import { UsageError } from "../../src/core/errors.ts";
+import { loadEngine } from "../../src/model/engine.ts";
+import { ChatSession } from "../../src/chat/session.ts";
+import { Sampler } from "../../src/sampling/sampler.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const CLI = `${ROOT}cli.ts`;
+
+/** The permission flags of a deno.json task (`deno run <flags> cli.ts …`). */
+function taskFlags(name: string): string[] {
+  const tasks = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks;
+  const t = tasks[name];
+  const command: string = typeof t === "string" ? t : t.command;
+  const words = command.split(/\s+/);
+  assertEquals(words.slice(0, 2), ["deno", "run"]);
+  return words.slice(2, words.indexOf("cli.ts"));
+}
+
+const CONFIG: LlamaConfig = {
+  dim: 64,
+  hiddenDim: 128,
+  nLayers: 2,
+  nHeads: 4,
+  nKvHeads: 4,
+  headSize: 16,
+  vocabSize: 512,
+  contextLength: 2048,
+  normEps: 1e-5,
+  ropeTheta: 10000,
+};
+
+let modelPath: Promise<string> | undefined;
+/** A random Q4_0 model whose vocabulary has byte tokens but no Chinese: Chinese input falls back to bytes. */
+function tinyModel(): Promise<string> {
+  modelPath ??= (async () => {
+    const path = await Deno.makeTempFile({ dir: "/tmp", prefix: "yangtuo-chat-", suffix: ".gguf" });
+    await writeFileAtomic(path, (sink) => writeGguf(sink, randomModelSpec(CONFIG, { dtype: "Q4_0", seed: 11 })));
+    return path;
+  })();
+  return modelPath;
+}
+
+Deno.test("parseChatArgs() defaults to the seed's llama.cpp settings and accepts its spellings", () => {
+  const a = parseChatArgs(["-m", "m.gguf"])!;
+  assertEquals(
+    [a.contextSize, a.maxNewTokens, a.temperature, a.repeatPenalty, a.topK, a.topP, a.repeatLastN],
+    [2048, 256, 0.2, 1.3, 40, 0.95, 64],
+  );
+  assertEquals(CHAT_DEFAULTS.temperature, 0.2);
+  // the seed README's exact command line (after ./main)
+  const seed = parseChatArgs(
+    "-m zh-models/7B/ggml-model-q4_0.bin --color -f prompts/alpaca.txt -ins -c 2048 --temp 0.2 -n 256 --repeat_penalty 1.3"
+      .split(" "),
+  )!;
+  assertEquals([seed.model, seed.promptFile, seed.color], [
+    "zh-models/7B/ggml-model-q4_0.bin",
+    "prompts/alpaca.txt",
+    true,
+  ]);
+  assertEquals([seed.contextSize, seed.maxNewTokens, seed.repeatPenalty], [2048, 256, 1.3]);
+  assertEquals(parseChatArgs(["--help"]), null);
+  assertThrows(() => parseChatArgs([]), UsageError, "needs a model");
+  assertThrows(() => parseChatArgs(["-m", "x", "--template", "nope"]), UsageError, "alpaca");
+  assertThrows(() => parseChatArgs(["-m", "x", "-n", "-2"]), UsageError, "--n-predict");
+  assertEquals(parseChatArgs(["-m", "x", "-n", "-1", "--seed", "-1"])!.maxNewTokens, -1);
+  assertEquals(parseChatArgs(["-m", "x", "--n_predict", "-1", "--temp", "-0.5"])!.temperature, -0.5);
+});
+
+Deno.test("deno task chat grants no write, network, subprocess or FFI permission", () => {
+  const flags = taskFlags("chat");
+  for (const f of flags) {
+    assert(!/^(-A|--allow-all|--allow-write|--allow-net|--allow-run|--allow-ffi|--allow-import)/.test(f), f);
+  }
+  assert(flags.includes("--allow-read"), "chat reads the model");
+});
+
+Deno.test("chat run with the task's permissions cannot write, connect, spawn or read other files", async () => {
+  const model = await tinyModel();
+  const probe = new URL("../chat/_chat_permission_probe.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...taskFlags("chat"), probe, model, `${ROOT}deno.json`],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode("你好\n"));
+  await w.close();
+  const out = await child.output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  const last = stderr.trim().split("\n").at(-1)!;
+  const outcome = JSON.parse(last);
+  assertEquals(outcome.code, 0, stderr);
+  for (const k of ["write", "net", "listen", "run", "readOther", "readModelAgain"]) {
+    assertEquals(outcome[k], "NotCapable", `${k}: ${stderr}`);
+  }
+  // revoked, not merely "prompt": nothing can ask the user for them either
+  assertEquals([outcome.writeState, outcome.netState, outcome.readState], ["denied", "denied", "denied"]);
+  assert(new TextDecoder().decode(out.stdout).length > 0, "the chat replied");
+});
+
+Deno.test("chat with piped stdin answers every line and prints exactly the library's replies", async () => {
+  const model = await tinyModel();
+  const turns = ["你好，请介绍一下北京。", "再说一遍 \\", "in English"];
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...taskFlags("chat"), CLI, "chat", "-m", model, "-n", "24", "--seed", "5", "-t", "2", "-c", "256"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(turns.join("\n") + "\n"));
+  await w.close();
+  const out = await child.output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  const stderr = new TextDecoder().decode(out.stderr);
+  assertEquals(out.code, 0, stderr);
+  assertStringIncludes(stderr, "chat: 2 turn(s)");
+
+  // the same conversation through the library
+  const engine = await loadEngine(model, { threads: 1, contextSize: 256 });
+  try {
+    const session = new ChatSession(engine, {
+      maxNewTokens: 24,
+      sampler: new Sampler({ ...samplerDefaults(), seed: 5 }),
+    });
+    let expected = "";
+    expected += (await session.respond(turns[0])).text + "\n";
+    expected += (await session.respond("再说一遍 \nin English")).text + "\n";
+    assertEquals(stdout, expected);
+  } finally {
+    engine.close();
+  }
+});
+
+function samplerDefaults() {
+  const d = CHAT_DEFAULTS;
+  return {
+    temperature: d.temperature,
+    topK: d.topK,
+    topP: d.topP,
+    repeatPenalty: d.repeatPenalty,
+    repeatLastN: d.repeatLastN,
+  };
+}
+
+/** `script` from util-linux runs a command in a pseudo-terminal; null when it is missing. */
+function scriptPath(): string | null {
+  for (const p of ["/usr/bin/script", "/bin/script"]) {
+    try {
+      Deno.statSync(p);
+      return p;
+    } catch { /* next */ }
+  }
+  return null;
+}
+
+const SCRIPT = scriptPath();
+if (!SCRIPT) console.warn("skip: util-linux `script` not found; the pseudo-terminal chat test needs it");
+
+Deno.test({
+  name: "chat in a terminal: two turns, Ctrl+C stops a reply and the session goes on, Ctrl+D exits",
+  ignore: !SCRIPT,
+  fn: async () => {
+    const model = await tinyModel();
+    const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+    const cmd = [Deno.execPath(), "run", ...taskFlags("chat"), CLI, "chat", "-m", model, "-n", "-1", "--ignore-eos"]
+      .concat(["--seed", "9", "-t", "1", "-c", "192", "--color"]).map(quote).join(" ");
+    const child = new Deno.Command(SCRIPT!, {
+      args: ["-qefc", cmd, "/dev/null"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+      env: { TERM: "xterm", NO_COLOR: "" }, // CI exports NO_COLOR=1; chat treats "" as unset
+    }).spawn();
+    const keys = child.stdin.getWriter();
+    const type = (s: string) => keys.write(new TextEncoder().encode(s));
+    let screen = "";
+    let exited = false;
+    child.status.then(() => exited = true);
+    const reading = (async () => {
+      const dec = new TextDecoder();
+      for await (const chunk of child.stdout) screen += dec.decode(chunk, { stream: true });
+    })();
+    const waitFor = async (what: string, cond: () => boolean, timeoutMs = 30000) => {
+      const t0 = Date.now();
+      while (!cond()) {
+        if (exited) throw new Error(`chat exited while waiting for ${what}; screen:\n${screen}`);
+        if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}; screen:\n${screen}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const PROMPT = "> \x1b[1m\x1b[32m"; // the prompt, then the user color (llama.cpp's bold green)
+    const prompts = () => screen.split(PROMPT).length - 1;
+    try {
+      await waitFor("the first prompt", () => prompts() === 1);
+      assertStringIncludes(screen, "\x1b[33mBelow is an instruction"); // the preamble, in the prompt color
+      await type("你好\r");
+      let mark = screen.length;
+      await waitFor("the reply to stream", () => screen.length > mark + 200);
+      await type("\x03");
+      await waitFor("the prompt after Ctrl+C", () => prompts() === 2);
+      assertStringIncludes(screen.slice(mark), "[stopped]");
+      await type("第二个问题\r");
+      mark = screen.length;
+      await waitFor("the second reply", () => screen.length > mark + 200);
+      await type("\x03");
+      await waitFor("the third prompt", () => prompts() === 3);
+      await type("\x04");
+      const status = await child.status;
+      assertEquals(status.code, 0, screen);
+      // the long replies overflowed -c 192 and the chat went on
+      const shifts = /(\d+) context shift\(s\)/.exec(screen);
+      assert(shifts && Number(shifts[1]) > 0, `expected a context shift:\n${screen.slice(-400)}`);
+    } finally {
+      try {
+        await keys.close();
+      } catch { /* closed */ }
+      try {
+        child.kill();
+      } catch { /* exited */ }
+      await reading;
+    }
+  },
+});
