@@ -5,8 +5,8 @@
  *   1. vocabulary: embed_tokens / lm_head grow to each LoRA's tokenizer size in turn (new rows: vocab_resize.ts);
  *   2. a LoRA whose modules_to_save holds W replaces it wholesale (so only the last such LoRA matters);
  *   3. every later LoRA targeting W adds scaling·B·A (transposed with fan_in_fan_out), computed in f32
- *      (f32 products, sequential sum over the rank, then ×scaling — numpy/torch f32 order), and the weight is
- *      held in the base's storage precision between LoRAs (fp16 for fp16 bases, as the seed holds it);
+ *      (see addLoraDelta for the exact numerics), and the weight is held in fp16 between LoRAs for fp16 and bf16
+ *      bases (the seed loads every base with torch_dtype=float16); f32 bases (GGUF F32, llama2.c) stay f32;
  *   4. q/k rows move between the base's RoPE layout, the LoRA's (always HF) and the output's (permute.ts).
  * Everything else is copied. See ../shared/data/seed/tests/merge_vectors.json for the golden formula.
  */
@@ -56,7 +56,7 @@ export interface PlannedTensor {
   /** Rows of `start`; rows from here to shape[0] are new vocabulary rows. */
   startRows: number;
   deltas: PlannedDelta[];
-  /** Storage precision held between LoRAs (the base's fp16/bf16), or undefined for f32. */
+  /** Precision held between LoRAs: fp16 for fp16/bf16 bases (as the seed), undefined (f32) for f32 bases. */
   holdAs?: "F16" | "BF16";
 }
 
@@ -315,7 +315,7 @@ export function planMerge(base: BaseCheckpoint, loras: LoraAdapter[], opts: Plan
       startLayout,
       startRows,
       deltas,
-      holdAs: baseDtype === "F16" || baseDtype === "BF16" ? baseDtype : undefined,
+      holdAs: baseDtype === "F16" || baseDtype === "BF16" ? "F16" : undefined,
     });
   }
   if (unreplacedNewRows > 0) {

@@ -37,12 +37,13 @@ const LORA: TinyLoraSpec = {
 
 interface Input {
   name: string;
-  dtype: "F32" | "F16";
+  dtype: "F32" | "F16" | "BF16";
   write: (dir: string) => Promise<string>;
 }
 
 const INPUTS: Input[] = [
   { name: "HF safetensors f32", dtype: "F32", write: (d) => writeTinyFiles(d, tinyHfFiles(SPEC, { dtype: "F32" })) },
+  { name: "HF safetensors bf16", dtype: "BF16", write: (d) => writeTinyFiles(d, tinyHfFiles(SPEC, { dtype: "BF16" })) },
   {
     name: "HF .bin f16, 2 shards",
     dtype: "F16",
