@@ -1,0 +1,220 @@
+/**
+ * `demo`: the seed's whole workflow on a model small enough to build in a second, with no download — a
+ * Chinese-extended SentencePiece vocabulary, a seeded random LLaMA and LoRA written through the project's own
+ * writers, then merge → quantize → one Alpaca chat turn, each step timed. Writes only under /tmp.
+ * see: src/merge/tiny_model.ts (generators), commands/merge.ts, commands/quantize.ts, src/chat
+ */
+import { UsageError } from "../core/errors.ts";
+import { writeFileAtomic } from "../io/atomic_file.ts";
+import {
+  type TinyFile,
+  tinyHfFiles,
+  tinyLoraFiles,
+  type TinyLoraSpec,
+  type TinyModelSpec,
+} from "../merge/tiny_model.ts";
+import { loadEngine } from "../model/engine.ts";
+import { ChatSession } from "../chat/session.ts";
+import { terminalSafe } from "../chat/repl.ts";
+import { Sampler } from "../sampling/sampler.ts";
+import { buildDemoTokenizer } from "./_demo_tokenizer.ts";
+import { intFlag, parseFlags } from "./_args.ts";
+import { merge } from "./merge.ts";
+import { run as quantizeRun } from "./quantize.ts";
+import { CHAT_DEFAULTS } from "./chat.ts";
+
+const USAGE = `usage: deno task demo [--keep] [--seed N] [-t N]
+
+Builds a tiny Chinese-vocabulary LLaMA and a LoRA from seeded random numbers, then runs the real pipeline on them:
+merge (LoRA into base, GGUF F16) → quantize (Q4_0) → one Alpaca chat turn. Needs no download; writes only a
+scratch folder under /tmp (removed at the end unless --keep). Random weights produce noise, not Chinese.
+
+  --keep        keep the scratch folder and print its path
+  --seed N      seed of the weights and the sampler (default 1)
+  -t N          threads (default: number of CPUs)
+  -h, --help    show this help`;
+
+/** The demo model: LLaMA's architecture at toy size. */
+export const DEMO_SPEC: Omit<TinyModelSpec, "vocabSize"> = {
+  dim: 256,
+  hiddenDim: 688,
+  nLayers: 4,
+  nHeads: 8,
+  contextLength: 512,
+  normEps: 1e-6,
+};
+
+/** The question asked in the last step. */
+export const DEMO_QUESTION = "用一句话介绍北京。";
+
+async function writeFiles(dir: string, files: TinyFile[]): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  for (const f of files) await writeFileAtomic(`${dir}/${f.path}`, (sink) => f.write(sink));
+}
+
+/** `demo` entry point. */
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseFlags(args, {
+    keep: { type: "boolean", default: false },
+    seed: { type: "string" },
+    threads: { type: "string", short: "t" },
+    help: { type: "boolean", short: "h", default: false },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const seed = intFlag(values.seed, "--seed", 1, 0);
+  const threads = values.threads === undefined ? undefined : intFlag(values.threads, "-t", 1, 1);
+  if (threads !== undefined && threads > 64) throw new UsageError("-t expects at most 64 threads");
+
+  const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "yangtuo-demo-" });
+  const say = (s: string) => console.log(s);
+  const t00 = performance.now();
+  let step = 0;
+  const N = 6;
+  const timed = async <T>(title: string, fn: () => Promise<T>, detail: (r: T) => string): Promise<T> => {
+    step++;
+    const t0 = performance.now();
+    const r = await fn();
+    const ms = performance.now() - t0;
+    say(
+      `[${step}/${N}] ${title}: ${detail(r)}  (${ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(2)} s`})`,
+    );
+    return r;
+  };
+
+  say("yangtuo demo: the Chinese-LLaMA-Alpaca workflow on a tiny random model (nothing downloaded)");
+  say(`scratch folder: ${dir}\n`);
+  try {
+    // 1. tokenizer: LLaMA-style SentencePiece + generated Chinese pieces (what merge-tokenizer does to LLaMA)
+    const tok = await timed(
+      "tokenizer",
+      () => Promise.resolve(buildDemoTokenizer()),
+      (t) =>
+        `SentencePiece BPE with byte fallback, ${t.basePieces} pieces + ${t.addedPieces} generated Chinese pieces ` +
+        `(extendVocabulary, as merge_tokenizers.py) = ${t.pieces}`,
+    );
+    await Deno.writeFile(`${dir}/tokenizer.model`, tok.model);
+
+    // 2. base model: HF layout, base vocabulary (like LLaMA-7B before the Chinese vocabulary)
+    const base: TinyModelSpec = { ...DEMO_SPEC, vocabSize: tok.basePieces, seed };
+    await timed(
+      "base model",
+      () => writeFiles(`${dir}/llama-hf`, tinyHfFiles(base, { dtype: "F16" })),
+      () =>
+        `LLaMA dim ${base.dim}, ${base.nLayers} layers, ${base.nHeads} heads, vocab ${base.vocabSize}, seeded random ` +
+        `weights → llama-hf/ (Hugging Face safetensors, F16)`,
+    );
+
+    // 3. LoRA: the Chinese-Alpaca recipe (all linear layers + embed_tokens/lm_head over the extended vocabulary)
+    const lora: TinyLoraSpec = {
+      r: 8,
+      alpha: 32,
+      targetModules: ["q_proj", "v_proj", "k_proj", "o_proj", "gate_proj", "down_proj", "up_proj"],
+      modulesToSave: ["embed_tokens", "lm_head"],
+      vocabSize: tok.pieces,
+      seed: seed + 1,
+      tokenizerModel: tok.model,
+    };
+    await timed(
+      "LoRA",
+      () => writeFiles(`${dir}/chinese-alpaca-lora`, tinyLoraFiles(base, lora)),
+      () =>
+        `r ${lora.r}, alpha ${lora.alpha}, q/k/v/o/gate/down/up + embed_tokens/lm_head (${tok.pieces} rows) → ` +
+        `chinese-alpaca-lora/ (PEFT adapter_model.bin + tokenizer.model)`,
+    );
+
+    // 4. merge
+    const merged = await timed(
+      "merge",
+      () =>
+        merge({
+          baseModel: `${dir}/llama-hf`,
+          loraModels: [`${dir}/chinese-alpaca-lora`],
+          outputType: "gguf",
+          outputDir: `${dir}/merged`,
+          onWarning: () => {},
+        }),
+      (r) => `base + LoRA → merged/${r.files.join(", ")} (GGUF F16, vocab ${r.vocabSize})`,
+    );
+    const f16 = `${dir}/merged/${merged.files.find((f) => f.endsWith(".gguf"))}`;
+
+    // 5. quantize
+    const q4 = `${dir}/merged/ggml-model-q4_0.gguf`;
+    await timed("quantize", async () => {
+      const code = await quietly(() => quantizeRun([f16, q4, "q4_0"]));
+      if (code !== 0) throw new Error(`quantize exited with ${code}`);
+      return (await Deno.stat(q4)).size;
+    }, (size) => `F16 → Q4_0, merged/ggml-model-q4_0.gguf (${(size / 1e6).toFixed(2)} MB)`);
+
+    // 6. one chat turn, streamed
+    step++;
+    say(`[${step}/${N}] chat: one Alpaca turn on the Q4_0 model (random weights: expect noise)`);
+    const engine = await loadEngine(q4, { threads, contextSize: 256 });
+    try {
+      const session = new ChatSession(engine, {
+        maxNewTokens: 40,
+        sampler: new Sampler({
+          temperature: CHAT_DEFAULTS.temperature,
+          topK: CHAT_DEFAULTS.topK,
+          topP: CHAT_DEFAULTS.topP,
+          repeatPenalty: CHAT_DEFAULTS.repeatPenalty,
+          repeatLastN: CHAT_DEFAULTS.repeatLastN,
+          seed,
+        }),
+      });
+      say(`      > ${DEMO_QUESTION}`);
+      const enc = new TextEncoder();
+      Deno.stdout.writeSync(enc.encode("      "));
+      const reply = await session.respond(DEMO_QUESTION, {
+        onText: (s) => Deno.stdout.writeSync(enc.encode(terminalSafe(s).replaceAll("\n", "\n      "))),
+      });
+      const rate = reply.generateMs > 0 ? (reply.nGenerated / (reply.generateMs / 1000)).toFixed(0) : "?";
+      say(
+        `\n      (${reply.nPromptTokens} prompt tokens in ${
+          reply.promptMs.toFixed(0)
+        } ms; ${reply.nGenerated} tokens ` +
+          `generated at ${rate} tokens/s; ${engine.nShards} thread(s))`,
+      );
+    } finally {
+      engine.close();
+    }
+
+    say(`\ndone in ${((performance.now() - t00) / 1000).toFixed(2)} s.`);
+    say(
+      [
+        "",
+        "The weights are random, so the reply above is noise: the demo shows the pipeline works, not a model.",
+        "To chat with a real model (the seed's workflow):",
+        "  1. get the original LLaMA weights (HF or Meta layout) and a Chinese-LLaMA/Alpaca LoRA folder;",
+        "  2. deno task merge --base-model path/to/llama-7b-hf --lora-model path/to/chinese-alpaca-lora-7b \\",
+        "       --output-dir zh-models/7B --quant q4_0",
+        "  3. deno task chat -m zh-models/7B/ggml-model-q4_0.gguf --color",
+      ].join("\n"),
+    );
+  } finally {
+    if (values.keep) say(`\nkept: ${dir}`);
+    else await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+  return 0;
+}
+
+/**
+ * Runs `fn` with console output held back (the quantize command reports on its own; the demo reports instead);
+ * what was held is printed only if `fn` fails.
+ */
+async function quietly<T>(fn: () => Promise<T>): Promise<T> {
+  const { log, error } = console;
+  const held: string[] = [];
+  console.log = console.error = (...a: unknown[]) => void held.push(a.join(" "));
+  try {
+    return await fn();
+  } catch (e) {
+    for (const line of held) error(line);
+    throw e;
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}

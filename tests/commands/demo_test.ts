@@ -1,0 +1,86 @@
+/**
+ * `deno task demo` end to end, run exactly as the task runs it (its permission flags from deno.json): every step
+ * reports, the merged and quantized files are produced by the real commands, the noise warning and the real-model
+ * instructions are printed, and nothing is left behind. Oracle: the files the steps leave with --keep, read back
+ * by readGguf (vocabulary = base + generated Chinese pieces; Q4_0 matrices).
+ */
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_assert.ts";
+import { readGguf } from "../../src/formats/gguf.ts";
+import { FileSource } from "../../src/io/file_source.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+function taskFlags(name: string): string[] {
+  const tasks = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks;
+  const t = tasks[name];
+  const command: string = typeof t === "string" ? t : t.command;
+  const words = command.split(/\s+/);
+  return words.slice(2, words.indexOf("cli.ts"));
+}
+
+Deno.test("deno task demo may write only under /tmp and has no network", () => {
+  const flags = taskFlags("demo");
+  const writes = flags.filter((f) => f.startsWith("--allow-write"));
+  assertEquals(writes, ["--allow-write=/tmp"]);
+  assert(!flags.some((f) => /^(-A|--allow-all|--allow-net|--allow-run|--allow-ffi)/.test(f)), flags.join(" "));
+});
+
+Deno.test("demo runs tokenizer → base → LoRA → merge → quantize → chat under the task's permissions", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...taskFlags("demo"), `${ROOT}cli.ts`, "demo", "--keep", "-t", "1"],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  const stderr = new TextDecoder().decode(out.stderr);
+  assertEquals(out.code, 0, `${stdout}\n${stderr}`);
+  for (let i = 1; i <= 6; i++) assertStringIncludes(stdout, `[${i}/6]`);
+  assertMatch(stdout, /\[4\/6\] merge: .*\(\d+ ms\)|\[4\/6\] merge: .*\(\d+\.\d+ s\)/);
+  assertStringIncludes(stdout, "> 用一句话介绍北京。");
+  assertStringIncludes(stdout, "noise");
+  assertStringIncludes(stdout, "deno task merge --base-model");
+  assertStringIncludes(stdout, "deno task chat -m");
+  const dir = /kept: (\/tmp\/yangtuo-demo-\S+)/.exec(stdout)?.[1];
+  assert(dir, stdout);
+  try {
+    const tokLine = /(\d+) pieces \+ (\d+) generated Chinese pieces .* = (\d+)/.exec(stdout);
+    assert(tokLine, stdout);
+    const [base, added, total] = tokLine.slice(1).map(Number);
+    assertEquals(base + added, total);
+    assert(added > 0);
+    using src = new FileSource(`${dir}/merged/ggml-model-q4_0.gguf`);
+    const g = readGguf(src);
+    assertEquals((g.metadata.get("tokenizer.ggml.tokens") as string[]).length, total);
+    assert((g.metadata.get("tokenizer.ggml.tokens") as string[]).includes("北京"), "the Chinese pieces are in");
+    assertEquals(g.tensors.find((t) => t.name === "blk.0.attn_q.weight")?.dtype, "Q4_0");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("demo removes its scratch folder without --keep", async () => {
+  const before = new Set([...Deno.readDirSync("/tmp")].map((e) => e.name).filter((n) => n.startsWith("yangtuo-demo-")));
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...taskFlags("demo"), `${ROOT}cli.ts`, "demo", "-t", "1", "--seed", "2"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+  const after = [...Deno.readDirSync("/tmp")].map((e) => e.name).filter((n) => n.startsWith("yangtuo-demo-"));
+  assertEquals(after.filter((n) => !before.has(n)), []);
+});
+
+Deno.test("the demo tokenizer keeps the base's pieces and tokenizes the demo question without byte fallback", async () => {
+  const { buildDemoTokenizer, demoBaseModel } = await import("../../src/commands/_demo_tokenizer.ts");
+  const { readSentencePieceModel, tokenizerFromSentencePiece } = await import("../../src/tokenizer/mod.ts");
+  const t = buildDemoTokenizer();
+  const model = readSentencePieceModel(t.model);
+  assertEquals(model.pieces.slice(0, t.basePieces).map((p) => p.piece), demoBaseModel().pieces.map((p) => p.piece));
+  assert(model.pieces.slice(t.basePieces).every((p) => (p.score ?? 0) === 0), "appended pieces have score 0");
+  const tok = tokenizerFromSentencePiece(model);
+  const pieces = tok.encodeAsPieces("用一句话介绍北京。", { bos: false });
+  assert(!pieces.some((p) => /^<0x/.test(p)), pieces.join(" "));
+  assert(pieces.includes("北京") && pieces.includes("一句话"), pieces.join(" "));
+  assertEquals(tok.decode(tok.encode("Hello 北京 alpaca 羊驼!")), "Hello 北京 alpaca 羊驼!");
+});
