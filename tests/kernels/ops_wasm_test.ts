@@ -2,10 +2,11 @@
  * WASM per-token kernels and f16 conversions vs the scalar references (src/kernels/scalar.ts, src/core/f16.ts).
  * f16/bf16 conversions are exact over all 65,536 patterns; float kernels within the tolerances below.
  */
-import { assertAllClose, assertEquals, assertThrows } from "../_assert.ts";
+import { assert, assertAllClose, assertEquals, assertThrows } from "../_assert.ts";
 import { randomNormal, randomUniform } from "../_rand.ts";
 import { bf16ToF32Ref, f16ToF32Ref, f32ToF16Ref } from "../../src/core/f16.ts";
 import { scalarKernels } from "../../src/kernels/kernels.ts";
+import { compileKernelsModule, instantiateWasmKernels } from "../../src/kernels/wasm.ts";
 import { wasm } from "./_util.ts";
 
 /** RMSNorm: f64 sum of squares in both; two f32 multiplies vs one f64 rounding -> a few ulp. */
@@ -220,4 +221,22 @@ Deno.test("Arena.alloc() aligns, grows the memory and keeps views valid after gr
   assertThrows(() => a.reset(a.top + 16), RangeError, "not live");
   a.reset(m);
   assertEquals(a.top, m);
+});
+
+Deno.test("loadWasmKernels() runs on a caller's shared memory and separate instances agree", async () => {
+  const memory = new WebAssembly.Memory({ initial: 4, maximum: 65536, shared: true });
+  const module = await compileKernelsModule();
+  const k2 = instantiateWasmKernels(module, { memory, arenaStart: 100_000 });
+  assert(k2.memory === memory);
+  assert(memory.buffer instanceof SharedArrayBuffer);
+  assert(k2.arena.base >= 100_000, "arenaStart keeps a region for the caller");
+  const x = randomNormal(4096, 3);
+  const a = new Float32Array(x), b = new Float32Array(x);
+  k.softmax(a);
+  k2.softmax(b);
+  assertEquals(Array.from(a), Array.from(b));
+  // the caller's view of the shared buffer sees the kernel's writes
+  const p = k2.arena.alloc(16);
+  k2.ptr.f16ToF32(k2.arena.put(new Uint16Array([0x3c00, 0xc000])), p, 2);
+  assertEquals(Array.from(new Float32Array(memory.buffer, p, 2)), [1, -2]);
 });
