@@ -25,8 +25,9 @@ export const CHAT_DEFAULTS = {
 
 const USAGE = `usage: deno task chat -m MODEL.gguf [options]
 
-Chat with an Alpaca-style model in the terminal (the seed's \`./main -ins\`). Each turn is
-"\\n\\n### Instruction:\\n\\n{you}\\n\\n### Response:\\n\\n"; the preamble stays in context when it fills.
+Chat with an Alpaca-style model in the terminal (the seed's \`./main -ins\`). As llama.cpp -ins did, each turn
+is BOS "\\n\\n### Instruction:\\n\\n" + your text + "\\n" + "\\n\\n### Response:\\n\\n", after the preamble (-f),
+which stays in the context when it fills (the older half of the conversation is dropped).
 Piped stdin: every line is an instruction and only the replies are printed.
 
 options:
