@@ -13,6 +13,7 @@ import { ggufSpecFromLlama2c } from "../model/llama2c_gguf.ts";
 import { Sampler } from "../sampling/sampler.ts";
 import { readSentencePieceModel, StreamingDecoder, tokenizerFromSentencePiece } from "../tokenizer/mod.ts";
 import { floatFlag, intFlag, parseFlags } from "./_args.ts";
+import { progressEnabled } from "./_progress.ts";
 
 const USAGE = `usage: generate -m MODEL -p PROMPT [options]
 
@@ -103,6 +104,16 @@ export async function openEngine(flags: ModelLoadFlags): Promise<Engine> {
 export function engineFlags(v: Record<string, string | boolean | undefined>, defaultCtx: number): ModelLoadFlags {
   if (typeof v.model !== "string") throw new UserError("Cannot run: no model given", "pass -m MODEL.gguf");
   const threads = v.threads === undefined ? undefined : intFlag(v.threads as string, "--threads", 1, 1);
+  const enc = new TextEncoder();
+  let shown = -1;
+  const onProgress = progressEnabled()
+    ? (done: number, total: number) => {
+      const pct = Math.floor((100 * done) / total);
+      if (pct === shown) return;
+      shown = pct;
+      Deno.stderr.writeSync(enc.encode(`\rloading weights ${pct}%${done === total ? "\r\x1b[K" : ""}`));
+    }
+    : undefined;
   return {
     model: v.model,
     tokenizer: v.tokenizer as string | undefined,
@@ -110,6 +121,7 @@ export function engineFlags(v: Record<string, string | boolean | undefined>, def
       threads,
       contextSize: intFlag(v["ctx-size"] as string | undefined, "--ctx-size", defaultCtx, 1),
       useReference: v.reference === true,
+      onProgress,
     },
   };
 }
