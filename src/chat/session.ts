@@ -248,7 +248,6 @@ export class ChatSession {
     const rawEnd: number[] = [];
     const shown: boolean[] = [];
     let raw = 0;
-    const genStart = this.#tokens.length;
     let stop: StopReason = "length";
     while (this.maxNewTokens < 0 || reply.tokenIds.length < this.maxNewTokens) {
       if (this.ignoreEos) {
@@ -270,7 +269,7 @@ export class ChatSession {
       emit(chunk.text);
       if (chunk.stopped) {
         stop = "stop-string";
-        this.#dropStopString(genStart, filter.emittedLength, rawEnd, shown);
+        this.#dropStopString(filter.emittedLength, rawEnd, shown);
         break;
       }
       if (signal?.aborted) {
@@ -298,12 +297,14 @@ export class ChatSession {
 
   /**
    * Removes the stop string's tokens from the context: keeps generated tokens up to the last one that completed
-   * text lying wholly before the stop string, so the next turn's own prefix follows cleanly.
+   * text lying wholly before the stop string, so the next turn's own prefix follows cleanly. The dropped tokens
+   * are the newest ones, always at the end of the context (a shift only removes older tokens).
    */
-  #dropStopString(genStart: number, visible: number, rawEnd: number[], shown: boolean[]): void {
+  #dropStopString(visible: number, rawEnd: number[], shown: boolean[]): void {
     let keep = 0;
     for (let i = 0; i < rawEnd.length; i++) if (shown[i] && rawEnd[i] <= visible) keep = i + 1;
-    this.#tokens.length = genStart + keep;
+    const drop = Math.min(rawEnd.length - keep, this.#tokens.length - this.#preamble.length);
+    this.#tokens.length -= drop;
     if (this.#evaluated > this.#tokens.length) this.#evaluated = this.#tokens.length;
     this.#logits = null;
   }

@@ -91,6 +91,32 @@ Deno.test("ChatSession stops at the model's own '### Instruction:' and keeps it 
   assertEquals(engine.cache, [...s.contextTokens].slice(0, -1));
 });
 
+Deno.test("ChatSession drops the stop string's tokens even after the context shifted mid-reply", async () => {
+  // reads only the end of the context, so it keeps going after a shift: 25 "y" after the suffix, then the stop string
+  const stopText = "### Instruction:";
+  const dec = new ByteTokenizer();
+  const model: FakeModel = (ctx) => {
+    const text = dec.decode([...ctx]);
+    if (text.endsWith("### Response:\n\n")) return bytesOf("y")[0];
+    const tail = /y+([^y]*)$/.exec(text);
+    if (!tail) return EOS;
+    if (tail[1] === "") return tail[0].length < 25 ? bytesOf("y")[0] : bytesOf("#")[0];
+    return stopText.startsWith(tail[1]) && tail[1].length < stopText.length
+      ? bytesOf(stopText[tail[1].length])[0]
+      : EOS;
+  };
+  const engine = new FakeEngine(64, model);
+  const s = session(engine, { system: "", maxNewTokens: 500 });
+  const r = await s.respond("q");
+  assertEquals(r.stopReason, "stop-string");
+  assertEquals(r.text, "y".repeat(25));
+  assert(s.stats.contextShifts > 0, "the reply overflowed the context");
+  const text = dec.decode([...s.contextTokens]);
+  assert(text.endsWith("yyyy") && !text.includes("#"), JSON.stringify(text));
+  // positions past `evaluated` hold the dropped tokens until the next turn overwrites them
+  assertEquals(engine.cache.slice(0, s.evaluated), [...s.contextTokens].slice(0, s.evaluated));
+});
+
 Deno.test("ChatSession releases a '#' that does not become a stop string", async () => {
   const engine = new FakeEngine(2048, alpacaScript(() => "C# and ## are fine ###"));
   const r = await session(engine).respond("x");
