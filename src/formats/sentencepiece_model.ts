@@ -151,7 +151,7 @@ export function readSentencePieceModel(bytes: Uint8Array, path?: string): Senten
 /** Serializes a model; the inverse of readSentencePieceModel (byte-identical on protobuf-written files). */
 export function writeSentencePieceModel(model: SentencePieceModel): Uint8Array<ArrayBuffer> {
   const parts: [number, Uint8Array][] = [];
-  for (const p of model.pieces) parts.push([1, lenField(1, writePiece(p))]);
+  parts.push([1, writePieces(model.pieces)]);
   if (model.trainerSpec) parts.push([2, lenField(2, writeTrainerSpec(model.trainerSpec))]);
   if (model.normalizerSpec) parts.push([3, lenField(3, writeNormalizerSpec(model.normalizerSpec))]);
   if (model.selfTestData) parts.push([4, lenField(4, model.selfTestData)]);
@@ -176,7 +176,80 @@ function copyField(f: ProtoField): ProtoField {
   return { ...f, raw: f.raw.slice(), bytes: undefined };
 }
 
+/** All pieces as consecutive field-1 entries (the hot part of writing a 50k-piece model). */
+function writePieces(pieces: SentencePiece[]): Uint8Array {
+  const w = new ProtoWriter();
+  const enc = new TextEncoder();
+  for (const p of pieces) {
+    if (p.unknownFields?.length) {
+      w.bytes(1, writePiece(p));
+      continue;
+    }
+    const text = enc.encode(p.piece);
+    const typeLen = p.type === undefined ? 0 : 1 + (p.type < 0 ? 10 : varintLength(p.type));
+    const len = 1 + varintLength(text.length) + text.length + (p.score === undefined ? 0 : 5) + typeLen;
+    w.tag(1, WIRE_LEN).varint(len).tag(1, WIRE_LEN).varint(text.length).raw(text);
+    if (p.score !== undefined) w.float32(2, p.score);
+    if (p.type !== undefined) w.int32(3, p.type);
+  }
+  return w.finish();
+}
+
+function varintLength(v: number): number {
+  let n = 1;
+  while (v >= 128) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+const utf8Fatal = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Fast path for the common piece layout `{1: string, 2: float, 3: varint}` in that order, each at most once:
+ * returns undefined for anything else (then the general reader handles it, including its errors).
+ */
+function readPieceFast(b: Uint8Array): SentencePiece | undefined {
+  let pos = 0;
+  const n = b.length;
+  if (n < 2 || b[0] !== 0x0a) return undefined;
+  const len = b[1];
+  if (len >= 0x80 || len === 0 || 2 + len > n) return undefined;
+  let ascii = true;
+  for (let i = 2; i < 2 + len; i++) {
+    if (b[i] >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  let piece: string;
+  if (ascii) piece = String.fromCharCode.apply(null, b.subarray(2, 2 + len) as unknown as number[]);
+  else {
+    try {
+      piece = utf8Fatal.decode(b.subarray(2, 2 + len));
+    } catch {
+      return undefined;
+    }
+  }
+  pos = 2 + len;
+  const out: SentencePiece = { piece };
+  if (pos < n && b[pos] === 0x15) {
+    if (pos + 5 > n) return undefined;
+    out.score = new DataView(b.buffer, b.byteOffset + pos + 1, 4).getFloat32(0, true);
+    pos += 5;
+  }
+  if (pos < n && b[pos] === 0x18) {
+    if (pos + 2 > n || b[pos + 1] >= 0x80) return undefined;
+    out.type = b[pos + 1];
+    pos += 2;
+  }
+  return pos === n ? out : undefined;
+}
+
 function readPiece(f: ProtoField, index: number, ctx: ProtoContext): SentencePiece {
+  const fast = readPieceFast(f.bytes!);
+  if (fast) return fast;
   let piece: string | undefined;
   const out: SentencePiece = { piece: "" };
   const unknown: ProtoField[] = [];
