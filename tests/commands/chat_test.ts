@@ -47,6 +47,7 @@ let modelPath: Promise<string> | undefined;
 function tinyModel(): Promise<string> {
   modelPath ??= (async () => {
     const path = await Deno.makeTempFile({ dir: "/tmp", prefix: "yangtuo-chat-", suffix: ".gguf" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(path));
     await writeFileAtomic(path, (sink) => writeGguf(sink, randomModelSpec(CONFIG, { dtype: "Q4_0", seed: 11 })));
     return path;
   })();
