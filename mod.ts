@@ -10,4 +10,3 @@
 export * from "./src/core/mod.ts";
 export * from "./src/quant/mod.ts";
 export * from "./src/kernels/mod.ts";
-export * from "./src/chat/mod.ts";

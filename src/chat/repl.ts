@@ -37,7 +37,7 @@ export interface ReplOptions {
 }
 
 /** The text of /help. */
-export const REPL_HELP = [
+export const REPL_HELP: string = [
   "Type an instruction and press Enter; the model's reply streams below it.",
   "  a line ending in \\   continues the instruction on the next line",
   "  Ctrl+C              stops the current reply (at the prompt: exits)",
