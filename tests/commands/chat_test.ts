@@ -160,8 +160,9 @@ function samplerDefaults() {
   };
 }
 
-/** `script` from util-linux runs a command in a pseudo-terminal; null when it is missing. */
+/** `script` from util-linux runs a command in a pseudo-terminal; null when it is missing (or BSD's, off Linux). */
 function scriptPath(): string | null {
+  if (Deno.build.os !== "linux") return null;
   for (const p of ["/usr/bin/script", "/bin/script"]) {
     try {
       Deno.statSync(p);
@@ -172,7 +173,7 @@ function scriptPath(): string | null {
 }
 
 const SCRIPT = scriptPath();
-if (!SCRIPT) console.warn("skip: util-linux `script` not found; the pseudo-terminal chat test needs it");
+if (!SCRIPT) console.warn("skip: util-linux `script` (Linux) not found; the pseudo-terminal chat test needs it");
 
 Deno.test({
   name: "chat in a terminal: two turns, Ctrl+C stops a reply and the session goes on, Ctrl+D exits",
