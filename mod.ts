@@ -10,3 +10,4 @@
 export * from "./src/core/mod.ts";
 export * from "./src/quant/mod.ts";
 export * from "./src/kernels/mod.ts";
+export * from "./src/tokenizer/mod.ts";

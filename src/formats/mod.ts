@@ -19,3 +19,5 @@ export * from "./pickle.ts";
 export * from "./pytorch.ts";
 export * from "./pytorch_writer.ts";
 export * from "./meta.ts";
+export * from "./protobuf.ts";
+export * from "./sentencepiece_model.ts";
