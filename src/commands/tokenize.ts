@@ -3,7 +3,8 @@
  * (stdin when `-`). `tokenize --compare A B TEXT|-`: shows where two tokenizers differ and explains the usual
  * 32,000 / 49,953 / 49,954 vocabulary sizes. FILE is a SentencePiece tokenizer.model or a GGUF with tokenizer.ggml.*.
  */
-import { UsageError } from "../core/errors.ts";
+import { FormatError, UsageError, UserError } from "../core/errors.ts";
+import { FileSource } from "../io/file_source.ts";
 import { readSentencePieceModel } from "../formats/sentencepiece_model.ts";
 import { type Tokenizer, tokenizerFromGgufMetadata, tokenizerFromSentencePiece } from "../tokenizer/mod.ts";
 import { parseFlags } from "./_args.ts";
@@ -30,17 +31,29 @@ const KNOWN_SIZES: Record<number, string> = {
   20000: "chinese_sp.model, the Chinese SentencePiece model merged into LLaMA's",
 };
 
-/** Loads a tokenizer from a .model or a GGUF file (the GGUF reader is imported only when needed). */
+/**
+ * Loads a tokenizer from a .model file, a GGUF file (read with positional reads; the GGUF reader is imported only
+ * when needed) or a folder holding tokenizer.model.
+ */
 export async function loadTokenizer(path: string): Promise<Tokenizer> {
-  const bytes = Deno.readFileSync(path);
-  if (bytes.length >= 4 && new TextDecoder().decode(bytes.subarray(0, 4)) === "GGUF") {
-    const [{ readGguf }, { BytesSource }] = await Promise.all([
-      import("../formats/gguf.ts"),
-      import("../core/byte_source.ts"),
-    ]);
-    return tokenizerFromGgufMetadata(readGguf(new BytesSource(bytes, path)).metadata);
+  if (Deno.statSync(path).isDirectory) path = `${path.replace(/\/+$/, "")}/tokenizer.model`;
+  const src = new FileSource(path);
+  try {
+    if (src.size >= 4 && new TextDecoder().decode(src.read(0, 4)) === "GGUF") {
+      const { readGguf } = await import("../formats/gguf.ts");
+      return tokenizerFromGgufMetadata(readGguf(src).metadata);
+    }
+  } finally {
+    src.close();
   }
-  return tokenizerFromSentencePiece(readSentencePieceModel(bytes, path));
+  try {
+    return tokenizerFromSentencePiece(readSentencePieceModel(Deno.readFileSync(path), path));
+  } catch (e) {
+    if (e instanceof FormatError) {
+      throw new UserError(e.message, "--tokenizer expects a SentencePiece tokenizer.model, a GGUF file, or a folder");
+    }
+    throw e;
+  }
 }
 
 async function readText(arg: string | undefined): Promise<string> {
