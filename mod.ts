@@ -11,3 +11,4 @@ export * from "./src/core/mod.ts";
 export * from "./src/quant/mod.ts";
 export * from "./src/kernels/mod.ts";
 export * from "./src/tokenizer/mod.ts";
+export * from "./src/chat/mod.ts";
