@@ -14,6 +14,7 @@ import { CHAT_DEFAULTS, parseChatArgs } from "../../src/commands/chat.ts";
 import { UsageError } from "../../src/core/errors.ts";
 import { loadEngine } from "../../src/model/engine.ts";
 import { ChatSession } from "../../src/chat/session.ts";
+import { ALPACA_SYSTEM } from "../../src/chat/templates.ts";
 import { Sampler } from "../../src/sampling/sampler.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -117,8 +118,12 @@ Deno.test("chat run with the task's permissions cannot write, connect, spawn or 
 Deno.test("chat with piped stdin answers every line and prints exactly the library's replies", async () => {
   const model = await tinyModel();
   const turns = ["你好，请介绍一下北京。", "再说一遍 \\", "in English"];
+  // a prompt file as llama.cpp's prompts/alpaca.txt: the default preamble plus one newline, which -f drops
+  const promptFile = await Deno.makeTempFile({ dir: "/tmp", prefix: "yangtuo-prompt-", suffix: ".txt" });
+  await Deno.writeTextFile(promptFile, `${ALPACA_SYSTEM}\n`);
+  const flags = ["-m", model, "-f", promptFile, "-n", "24", "--seed", "5", "-t", "2", "-c", "256"];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...taskFlags("chat"), CLI, "chat", "-m", model, "-n", "24", "--seed", "5", "-t", "2", "-c", "256"],
+    args: ["run", ...taskFlags("chat"), CLI, "chat", ...flags],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -128,10 +133,13 @@ Deno.test("chat with piped stdin answers every line and prints exactly the libra
   await w.write(new TextEncoder().encode(turns.join("\n") + "\n"));
   await w.close();
   const out = await child.output();
+  await Deno.remove(promptFile);
   const stdout = new TextDecoder().decode(out.stdout);
   const stderr = new TextDecoder().decode(out.stderr);
   assertEquals(out.code, 0, stderr);
   assertStringIncludes(stderr, "chat: 2 turn(s)");
+  // -f dropped the file's final newline: the preamble is exactly the default one
+  assertStringIncludes(stderr, `preamble ${await preambleLength(model)} tokens`);
 
   // the same conversation through the library
   const engine = await loadEngine(model, { threads: 1, contextSize: 256 });
@@ -148,6 +156,15 @@ Deno.test("chat with piped stdin answers every line and prints exactly the libra
     engine.close();
   }
 });
+
+async function preambleLength(model: string): Promise<number> {
+  const engine = await loadEngine(model, { threads: 1, contextSize: 256 });
+  try {
+    return new ChatSession(engine, {}).preambleTokens.length;
+  } finally {
+    engine.close();
+  }
+}
 
 function samplerDefaults() {
   const d = CHAT_DEFAULTS;
