@@ -9,6 +9,7 @@ import {
   MODEL_BPE,
   MODEL_UNIGRAM,
   PIECE_BYTE,
+  PIECE_CONTROL,
   PIECE_NORMAL,
   PIECE_UNKNOWN,
   type SentencePieceModel,
@@ -357,8 +358,13 @@ export function tokenizerFromGgufMetadata(meta: Map<string, unknown>): Tokenizer
     if (!Number.isInteger(x)) fail(`"tokenizer.ggml.${k}" is not an integer`);
     return x >= 0 && x < n ? x : -1;
   };
+  // llama.cpp takes the unknown id from the key, not from the types (Phi-3's GGUF types <unk> CONTROL and its 53
+  // padding pieces UNKNOWN): the designated piece becomes the one UNKNOWN piece, other UNKNOWN-typed ones CONTROL.
   const unk = id("unknown_token_id");
-  if (unk !== undefined && unk >= 0 && !types.includes(PIECE_UNKNOWN)) types[unk] = PIECE_UNKNOWN;
+  if (unk !== undefined && unk >= 0) {
+    for (let i = 0; i < n; i++) if (types[i] === PIECE_UNKNOWN) types[i] = PIECE_CONTROL;
+    types[unk] = PIECE_UNKNOWN;
+  }
   const byteFallback = types.includes(PIECE_BYTE);
   const vocab = new Vocab(pieces, scores, types, byteFallback, "gguf");
   const bool = (k: string, fallback: boolean): boolean => {

@@ -8,7 +8,13 @@ import { assert, assertEquals } from "../_assert.ts";
 import { mulberry32 } from "../_rand.ts";
 import { needsTestData, testDataRoot } from "../_fixtures.ts";
 import { readSentencePieceModel } from "../../src/formats/sentencepiece_model.ts";
-import { StreamingDecoder, type Tokenizer, tokenizerFromSentencePiece } from "../../src/tokenizer/mod.ts";
+import {
+  StreamingDecoder,
+  type Tokenizer,
+  tokenizerFromGgufMetadata,
+  tokenizerFromSentencePiece,
+} from "../../src/tokenizer/mod.ts";
+import { BytesSource } from "../../src/core/byte_source.ts";
 import { randomTexts } from "./_random_text.ts";
 
 const LLAMA_FAMILY = [
@@ -65,3 +71,20 @@ for (const rel of LLAMA_FAMILY) {
     }
   });
 }
+
+Deno.test("decode(encode(s)) === s for Baichuan's 64,000-piece Chinese SPM vocab read from GGUF", {
+  ...needsTestData("llamacpp/models/ggml-vocab-baichuan.gguf"),
+}, async () => {
+  let readGguf;
+  try {
+    ({ readGguf } = await import("../../src/formats/gguf.ts"));
+  } catch {
+    console.warn("skip: src/formats/gguf.ts not available");
+    return;
+  }
+  const bytes = Deno.readFileSync(`${testDataRoot()}/llamacpp/models/ggml-vocab-baichuan.gguf`);
+  const tok = tokenizerFromGgufMetadata(readGguf(new BytesSource(bytes)).metadata);
+  for (const s of randomTexts(13, CASES)) assertEquals(tok.decode(tok.encode(s)), s, JSON.stringify(s));
+  // Chinese-heavy: far fewer tokens than UTF-8 bytes on Chinese text
+  assert(tok.encode("白日依山尽，黄河入海流。", { bos: false }).length <= 12);
+});

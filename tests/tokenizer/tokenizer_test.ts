@@ -107,33 +107,48 @@ Deno.test("Tokenizer.encode() matches the seed's golden ids and pieces (tokenize
   }
 });
 
-Deno.test("tokenizerFromGgufMetadata() reproduces llama.cpp's ggml-vocab-llama-spm.gguf .inp/.out", {
-  ...needsTestData(GGUF, `${GGUF}.inp`, `${GGUF}.out`),
-}, async () => {
-  let readGguf: typeof import("../../src/formats/gguf.ts").readGguf;
+async function gguf(): Promise<typeof import("../../src/formats/gguf.ts").readGguf | undefined> {
   try {
-    ({ readGguf } = await import("../../src/formats/gguf.ts"));
+    return (await import("../../src/formats/gguf.ts")).readGguf;
   } catch {
     console.warn("skip: src/formats/gguf.ts not available");
-    return;
+    return undefined;
   }
-  const root = testDataRoot();
-  const gguf = readGguf(new BytesSource(Deno.readFileSync(`${root}/${GGUF}`)));
-  const tok = tokenizerFromGgufMetadata(gguf.metadata);
-  assertEquals([tok.vocabSize, tok.bosId, tok.eosId, tok.unkId, tok.addBos, tok.addEos], [32000, 1, 2, 0, true, false]);
-  const inputs = Deno.readTextFileSync(`${root}/${GGUF}.inp`).split("\n__ggml_vocab_test__\n").slice(0, -1);
-  const outputs = Deno.readTextFileSync(`${root}/${GGUF}.out`).split("\n");
-  assertEquals(inputs.length, 46);
-  inputs.forEach((text, i) => {
-    assertEquals(tok.encode(text, { bos: false }).join(" "), outputs[i].trim(), `case ${i} ${JSON.stringify(text)}`);
+}
+
+for (const vocab of ["ggml-vocab-llama-spm.gguf", "ggml-vocab-phi-3.gguf"]) {
+  const file = `llamacpp/models/${vocab}`;
+  Deno.test(`tokenizerFromGgufMetadata() reproduces llama.cpp's ${vocab} .inp/.out`, {
+    ...needsTestData(file, `${file}.inp`, `${file}.out`),
+  }, async () => {
+    const readGguf = await gguf();
+    if (!readGguf) return;
+    const root = testDataRoot();
+    const tok = tokenizerFromGgufMetadata(readGguf(new BytesSource(Deno.readFileSync(`${root}/${file}`))).metadata);
+    assertEquals([tok.bosId, tok.unkId, tok.addBos, tok.addEos], [1, 0, true, false]);
+    const inputs = Deno.readTextFileSync(`${root}/${file}.inp`).split("\n__ggml_vocab_test__\n").slice(0, -1);
+    const outputs = Deno.readTextFileSync(`${root}/${file}.out`).split("\n");
+    assertEquals(inputs.length, 46);
+    inputs.forEach((text, i) => {
+      assertEquals(tok.encode(text, { bos: false }).join(" "), outputs[i].trim(), `case ${i} ${JSON.stringify(text)}`);
+    });
   });
-  // ggufVocabMetadata() of LLaMA's tokenizer.model equals what llama.cpp embedded in its GGUF.
+}
+
+Deno.test("ggufVocabMetadata() of LLaMA's tokenizer.model equals the tokenizer.ggml.* llama.cpp wrote", {
+  ...needsTestData(GGUF, FILES.llama),
+}, async () => {
+  const readGguf = await gguf();
+  if (!readGguf) return;
+  const root = testDataRoot();
+  const theirs = readGguf(new BytesSource(Deno.readFileSync(`${root}/${GGUF}`))).metadata;
   const mine = ggufVocabMetadata(readSentencePieceModel(Deno.readFileSync(`${root}/${FILES.llama}`)));
+  assertEquals(mine.size, 9);
   for (const [k, v] of mine) {
-    const theirs = gguf.metadata.get(k);
+    const t = theirs.get(k);
     if (typeof v === "object") {
-      assertEquals(Array.from(v as ArrayLike<unknown>), Array.from(theirs as ArrayLike<unknown>), k);
-    } else assertEquals(v, theirs, k);
+      assertEquals(Array.from(v as ArrayLike<unknown>), Array.from(t as ArrayLike<unknown>), k);
+    } else assertEquals(v, t, k);
   }
 });
 
