@@ -4,7 +4,8 @@
  * (seed/tests/tokenizer_golden.jsonl), and llama.cpp's expected ids for its LLaMA SPM vocab
  * (llamacpp_llama_spm_vectors.json, ggml-vocab-llama-spm.gguf.inp/.out, read through readGguf).
  */
-import { assertEquals, assertThrows } from "../_assert.ts";
+import { assert, assertEquals, assertThrows } from "../_assert.ts";
+import { mulberry32 } from "../_rand.ts";
 import { needsTestData, testDataRoot } from "../_fixtures.ts";
 import { FormatError, UnsupportedError } from "../../src/core/errors.ts";
 import { BytesSource } from "../../src/core/byte_source.ts";
@@ -16,6 +17,7 @@ import {
   tokenizerFromSentencePiece,
 } from "../../src/tokenizer/mod.ts";
 import { PrecompiledCharsmap } from "../../src/tokenizer/precompiled_charsmap.ts";
+import { Normalizer } from "../../src/tokenizer/normalizer.ts";
 
 const FILES: Record<string, string> = {
   llama: "models/tokenizers/llama/tokenizer.model",
@@ -244,3 +246,41 @@ Deno.test("tokenizerFromSentencePiece() rejects WORD models and byte pieces with
   // UNIGRAM by default: "▁aa" → <unk> (no piece covers ▁), a, a
   assertEquals(tokenizerFromSentencePiece({ pieces }).encode("aa", { bos: false }), [0, 1, 1]);
 });
+
+Deno.test(
+  "a mutated nmt_nfkc charsmap only ever yields FormatError (seeded fuzz)",
+  needsTestData(FILES.chinese_sp),
+  () => {
+    const model = readSentencePieceModel(Deno.readFileSync(`${testDataRoot()}/${FILES.chinese_sp}`));
+    const blob = model.normalizerSpec!.precompiledCharsmap!;
+    const r = mulberry32(0xc4a5);
+    const cases = Math.max(200, Number(Deno.env.get("YANGTUO_FUZZ_CASES") ?? 2000) / 10);
+    let rejected = 0;
+    for (let c = 0; c < cases; c++) {
+      const m = blob.slice();
+      for (let e = 0; e < 1 + Math.floor(r() * 8); e++) {
+        // mostly the first 4 KiB of the trie (the root's transitions), sometimes anywhere, sometimes the header
+        const at = r() < 0.1
+          ? Math.floor(r() * 4)
+          : r() < 0.7
+          ? 4 + Math.floor(r() * 4096)
+          : Math.floor(r() * m.length);
+        m[at] = Math.floor(r() * 256);
+      }
+      try {
+        const norm = new Normalizer({
+          addDummyPrefix: true,
+          removeExtraWhitespaces: true,
+          escapeWhitespaces: true,
+          treatWhitespaceAsSuffix: false,
+          charsmap: new PrecompiledCharsmap(m),
+        });
+        for (const t of ["ＡＢＣ　１２３，。", "½ ﬁ ㈱ Ⅻ", "Hello  world", "白日依山尽"]) norm.normalize(t);
+      } catch (e) {
+        if (!(e instanceof FormatError)) throw e;
+        rejected++;
+      }
+    }
+    assert(rejected < cases);
+  },
+);
