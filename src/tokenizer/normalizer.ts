@@ -97,16 +97,38 @@ export class Normalizer {
     const addWs = () => o.escapeWhitespaces ? out.push(SPACE_BYTES) : out.pushByte(0x20);
     if (!o.treatWhitespaceAsSuffix && o.addDummyPrefix) addWs();
     let isPrevSpace = o.removeExtraWhitespaces;
-    while (pos < bytes.length) {
-      const [r, n] = this.#prefix(bytes, pos, box);
-      let k = 0;
-      while (isPrevSpace && k < r.length && r[k] === 0x20) k++;
-      if (k < r.length) {
-        for (let j = k; j < r.length; j++) {
-          if (o.escapeWhitespaces && r[j] === 0x20) out.push(SPACE_BYTES);
-          else out.pushByte(r[j]);
+    const end = bytes.length;
+    const cm = this.options.charsmap;
+    const hasUser = this.#userDefined.length > 0;
+    // Hot loop: one normalization step per iteration; the replacement is bytes[rs, re) of `src`.
+    while (pos < end) {
+      let src: Uint8Array, rs: number, re: number, n: number;
+      let m = 0;
+      if (hasUser) {
+        for (const u of this.#userDefined) {
+          if (u.length <= end - pos && startsWith(bytes, pos, u)) {
+            m = u.length;
+            break;
+          }
         }
-        isPrevSpace = r[r.length - 1] === 0x20;
+      }
+      if (m > 0) {
+        src = bytes, rs = pos, re = pos + m, n = m;
+      } else if (cm && (m = cm.match(bytes, pos, end, box)) > 0) {
+        src = box.replacement, rs = 0, re = src.length, n = m;
+      } else {
+        const cp = decodeUtf8Char(bytes, pos, end);
+        if (cp < 0) src = REPLACEMENT_BYTES, rs = 0, re = 3, n = 1;
+        else src = bytes, rs = pos, re = pos + utf8Length(cp), n = re - pos;
+      }
+      let k = rs;
+      while (isPrevSpace && k < re && src[k] === 0x20) k++;
+      if (k < re) {
+        for (let j = k; j < re; j++) {
+          if (o.escapeWhitespaces && src[j] === 0x20) out.push(SPACE_BYTES);
+          else out.pushByte(src[j]);
+        }
+        isPrevSpace = src[re - 1] === 0x20;
       }
       pos += n;
       if (!o.removeExtraWhitespaces) isPrevSpace = false;
