@@ -406,11 +406,66 @@ export function addLoraDelta(
   }
 }
 
+/** One LoRA's factors for a tensor, as f32: left (rows, rank), right (rank, cols). */
+export interface LoraFactors {
+  left: Float32Array;
+  right: Float32Array;
+  rank: number;
+}
+
+/** Plain-data description of stage 2 for a block (see finishRows). */
+export interface FinishSpec {
+  row0: number;
+  nRows: number;
+  cols: number;
+  /** One scaling per LoRA factor pair, in order. */
+  scalings: number[];
+  holdAs?: "F16" | "BF16";
+  rope: boolean;
+  headSize: number;
+  layoutNow: RopeLayout;
+  outLayout: RopeLayout;
+}
+
+/** Reorders each head's rows of `w` (nRows·cols) from one RoPE layout to another; `scratch.tmp` grows as needed. */
+export function permuteHeads(
+  w: Float32Array,
+  cols: number,
+  headSize: number,
+  from: RopeLayout,
+  to: RopeLayout,
+  scratch: { tmp: Float32Array },
+): void {
+  if (from === to) return;
+  if (scratch.tmp.length < w.length) scratch.tmp = new Float32Array(w.length);
+  const tmp = scratch.tmp.subarray(0, w.length);
+  tmp.set(w);
+  permuteRows(tmp, cols, ropeRowMap(w.length / cols / headSize, headSize, from, to), w);
+}
+
+/**
+ * Stage 2 (compute): adds every LoRA's delta to the block `w`, holding the base precision after each, then moves
+ * q/k rows into the output layout. Pure: runs the same on the main thread and in workers.
+ */
+export function finishRows(
+  w: Float32Array,
+  spec: FinishSpec,
+  factors: LoraFactors[],
+  acc: Float64Array = new Float64Array(spec.cols),
+  scratch: { tmp: Float32Array } = { tmp: new Float32Array(0) },
+): void {
+  const { row0, nRows, cols } = spec;
+  factors.forEach((f, i) => {
+    addLoraDelta(w, row0, nRows, cols, f.left, f.right, f.rank, spec.scalings[i], acc);
+    if (spec.holdAs) roundTo(spec.holdAs, w);
+  });
+  if (spec.rope) permuteHeads(w, cols, spec.headSize, spec.layoutNow, spec.outLayout, scratch);
+}
+
 /** Computes blocks of planned tensors; holds the LoRA factors of the tensor in progress. */
 export class MergeExecutor {
   #cacheKey = "";
-  #factors: { left: Float32Array; right: Float32Array; rank: number }[] = [];
-  #tmp = new Float32Array(0);
+  #factors: LoraFactors[] = [];
   #acc = new Float64Array(0);
 
   constructor(readonly plan: MergePlan) {}
@@ -439,9 +494,23 @@ export class MergeExecutor {
 
   /**
    * Computes rows [row0, row0+nRows) of the merged tensor in `outLayout` into `dst` (nRows·cols f32).
-   * For q/k, row0 and nRows must be multiples of headSize.
+   * For q/k, row0 and nRows must be multiples of headSize. Equals startRows() then finishRows().
    */
   computeRows(t: PlannedTensor, outLayout: RopeLayout, row0: number, nRows: number, dst: Float32Array): Float32Array {
+    const w = dst.subarray(0, nRows * rowsCols(t.shape)[1]);
+    const layoutNow = this.startRows(t, row0, nRows, w);
+    const cols = rowsCols(t.shape)[1];
+    if (this.#acc.length < cols) this.#acc = new Float64Array(cols);
+    const spec = this.finishSpec(t, row0, nRows, layoutNow, outLayout);
+    finishRows(w, spec, this.factorsOf(t), this.#acc, this.#scratchBox);
+    return w;
+  }
+
+  /**
+   * Stage 1 (I/O): the starting rows — base or replacement, new vocabulary rows past its end, held at the base
+   * precision — permuted into the LoRA's (HF) layout when deltas follow. Returns the layout `w` is now in.
+   */
+  startRows(t: PlannedTensor, row0: number, nRows: number, w: Float32Array): RopeLayout {
     const [rows, cols] = rowsCols(t.shape);
     if (row0 < 0 || nRows < 0 || row0 + nRows > rows) {
       throw new RangeError(`Cannot compute rows ${row0}..${row0 + nRows} of "${t.key}": it has ${rows} rows`);
@@ -451,43 +520,43 @@ export class MergeExecutor {
     if (rope && (row0 % hs !== 0 || nRows % hs !== 0)) {
       throw new RangeError(`Cannot compute rows of "${t.key}": block ${row0}+${nRows} is not head-aligned (${hs})`);
     }
-    const w = dst.subarray(0, nRows * cols);
-    // 1. starting rows (base or replacement), new vocabulary rows past its end
     const have = Math.max(0, Math.min(nRows, t.startRows - row0));
     if (have > 0) t.start.readRows(row0, have, w);
     for (let i = have; i < nRows; i++) {
       const salt = t.kind === "output" ? RESIZE_SALT.output : RESIZE_SALT.tok_embd;
       initNewRow(salt, row0 + i, w.subarray(i * cols, (i + 1) * cols));
     }
-    if (t.holdAs && have < nRows) roundTo(t.holdAs, w.subarray(have * cols));
-    // 2. q/k into the LoRA's (HF) layout when a LoRA adds to them (else straight to the output layout in 4.)
-    let layoutNow = t.startLayout;
-    if (rope && t.deltas.length > 0 && layoutNow !== "hf") {
-      this.#permute(w, cols, nRows / hs, hs, layoutNow, "hf");
-      layoutNow = "hf";
+    if (t.holdAs && have < nRows) roundTo(t.holdAs, w.subarray(have * cols, nRows * cols));
+    if (rope && t.deltas.length > 0 && t.startLayout !== "hf") {
+      permuteHeads(w.subarray(0, nRows * cols), cols, hs, t.startLayout, "hf", this.#scratchBox);
+      return "hf";
     }
-    // 3. deltas, LoRA by LoRA, held in the base precision between them
-    if (t.deltas.length > 0) {
-      this.#loadFactors(t);
-      if (this.#acc.length < cols) this.#acc = new Float64Array(cols);
-      t.deltas.forEach((d, i) => {
-        const f = this.#factors[i];
-        addLoraDelta(w, row0, nRows, cols, f.left, f.right, f.rank, d.scaling, this.#acc);
-        if (t.holdAs) roundTo(t.holdAs, w);
-      });
-    }
-    // 4. q/k into the output layout
-    if (rope && layoutNow !== outLayout) this.#permute(w, cols, nRows / hs, hs, layoutNow, outLayout);
-    return w;
+    return t.startLayout;
   }
 
-  #permute(w: Float32Array, cols: number, heads: number, hs: number, from: RopeLayout, to: RopeLayout): void {
-    if (from === to) return;
-    if (this.#tmp.length < w.length) this.#tmp = new Float32Array(w.length);
-    const tmp = this.#tmp.subarray(0, w.length);
-    tmp.set(w);
-    permuteRows(tmp, cols, ropeRowMap(heads, hs, from, to), w);
+  /** What finishRows needs besides the factors (plain data: it crosses to workers). */
+  finishSpec(t: PlannedTensor, row0: number, nRows: number, layoutNow: RopeLayout, outLayout: RopeLayout): FinishSpec {
+    return {
+      row0,
+      nRows,
+      cols: rowsCols(t.shape)[1],
+      scalings: t.deltas.map((d) => d.scaling),
+      holdAs: t.holdAs,
+      rope: needsRopePermute(t.kind),
+      headSize: this.plan.config.headSize,
+      layoutNow,
+      outLayout,
+    };
   }
+
+  /** The LoRA factors of `t` as f32 (left (rows, r), right (r, cols)), read once per tensor. */
+  factorsOf(t: PlannedTensor): LoraFactors[] {
+    if (t.deltas.length === 0) return [];
+    this.#loadFactors(t);
+    return this.#factors;
+  }
+
+  #scratchBox = { tmp: new Float32Array(0) };
 }
 
 /** The dtype of the merge result before output encoding (for messages). */
