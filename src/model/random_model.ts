@@ -110,15 +110,26 @@ function randomTensor(kind: TensorKind, shape: number[], dtype: DType, seed: num
   const rows = shape.length === 2 ? shape[0] : 1;
   const n = rows * cols;
   if (dtype === "Q4_0" && rawBlocks) {
-    // random nibbles, scales ~ 1/(8·sqrt(cols)) so rows have unit-ish gain
+    // random nibbles and fp16 scales
     const len = (n / 32) * 18;
     const words = new Uint32Array(Math.ceil(len / 4));
     for (let i = 0; i < words.length; i++) words[i] = Math.floor(r() * 4294967296);
     const out = new Uint8Array(words.buffer, 0, len);
-    const scale = f32ToF16Ref(1.5 / (4 * Math.sqrt(cols)));
+    // |value| ≤ 8·d = a; the residual branches (attn_output, ffn_down) small so that 20–30 random layers do not
+    // drown the token embedding (else every position predicts the same token)
+    const a = kind === "tok_embd"
+      ? 1
+      : kind === "output"
+      ? 6 / Math.sqrt(cols)
+      : kind === "attn_output" || kind === "ffn_down"
+      ? 0.5 / Math.sqrt(cols)
+      : 2 / Math.sqrt(cols);
+    const scale = f32ToF16Ref(a / 8);
     for (let o = 0; o < out.length; o += 18) {
+      // a random sign per block: nibbles 0..15 have mean 7.5, i.e. (q - 8)·d has mean -d/2; alternating signs
+      // cancel that bias, which would otherwise push every row the same way and collapse generation to one token
       out[o] = scale & 0xff;
-      out[o + 1] = scale >>> 8;
+      out[o + 1] = (scale >>> 8) | (out[o + 2] & 0x80);
     }
     return out;
   }
