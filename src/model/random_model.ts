@@ -129,7 +129,7 @@ function randomTensor(kind: TensorKind, shape: number[], dtype: DType, seed: num
       // a random sign per block: nibbles 0..15 have mean 7.5, i.e. (q - 8)·d has mean -d/2; alternating signs
       // cancel that bias, which would otherwise push every row the same way and collapse generation to one token
       out[o] = scale & 0xff;
-      out[o + 1] = (scale >>> 8) | (out[o + 2] & 0x80);
+      out[o + 1] = (scale >>> 8) | (r() < 0.5 ? 0x80 : 0); // a fresh draw: a nibble bit would correlate
     }
     return out;
   }
