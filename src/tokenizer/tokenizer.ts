@@ -360,7 +360,8 @@ export function tokenizerFromGgufMetadata(meta: Map<string, unknown>): Tokenizer
   };
   // llama.cpp takes the unknown id from the key, not from the types (Phi-3's GGUF types <unk> CONTROL and its 53
   // padding pieces UNKNOWN): the designated piece becomes the one UNKNOWN piece, other UNKNOWN-typed ones CONTROL.
-  const unk = id("unknown_token_id");
+  // Without the key and without an UNKNOWN-typed piece, llama.cpp's SPM default unknown id 0 applies.
+  const unk = id("unknown_token_id") ?? (types.includes(PIECE_UNKNOWN) ? undefined : 0);
   if (unk !== undefined && unk >= 0) {
     for (let i = 0; i < n; i++) if (types[i] === PIECE_UNKNOWN) types[i] = PIECE_CONTROL;
     types[unk] = PIECE_UNKNOWN;

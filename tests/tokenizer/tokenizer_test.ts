@@ -170,6 +170,22 @@ Deno.test("tokenizerFromGgufMetadata() on a map built from the .model equals the
   for (const text of tv.texts as string[]) assertEquals(fromGguf.encode(text), fromModel.encode(text), text);
 });
 
+Deno.test("tokenizerFromGgufMetadata() defaults like llama.cpp: all NORMAL types, unknown id 0, BOS <s>", () => {
+  const tok = tokenizerFromGgufMetadata(
+    new Map<string, unknown>([["tokenizer.ggml.model", "llama"], ["tokenizer.ggml.tokens", [
+      "<unk>",
+      "<s>",
+      "▁",
+      "a",
+      "▁a",
+    ]]]),
+  );
+  assertEquals([tok.unkId, tok.bosId, tok.eosId, tok.byteFallback], [0, 1, -1, false]);
+  // equal scores: merges go leftmost-first; "b" is unknown and not byte-fallen-back
+  assertEquals(tok.encode("a ab", { bos: false }), [4, 4, 0]);
+  assertEquals(tok.decode([4, 4, 0]), "a a \u2047 ");
+});
+
 Deno.test("tokenizerFromGgufMetadata() rejects non-SentencePiece vocabularies and malformed arrays", () => {
   assertThrows(() => tokenizerFromGgufMetadata(new Map([["tokenizer.ggml.model", "gpt2"]])), UnsupportedError, "gpt2");
   assertThrows(() => tokenizerFromGgufMetadata(new Map()), FormatError, "missing");
