@@ -54,3 +54,34 @@ export function randomTexts(seed: number, n: number, maxParts = 12): string[] {
   }
   return out;
 }
+
+/** Ranges where NFKC-style charsmaps have many (multi-character) rules: full/half-width forms, CJK compatibility,
+ * enclosed and squared characters, Hangul jamo, combining marks, Latin with diacritics, ligatures. */
+const NORMALIZATION_RANGES: [number, number][] = [
+  [0xff00, 0xffef],
+  [0x3000, 0x33ff],
+  [0x2460, 0x24ff],
+  [0x1100, 0x11ff],
+  [0xac00, 0xac40],
+  [0x0300, 0x036f],
+  [0x00c0, 0x017f],
+  [0xfb00, 0xfb06],
+  [0xf900, 0xfaff],
+  [0x2150, 0x218f],
+  [0x0020, 0x007e],
+];
+
+/** `n` strings dense in characters that NFKC-like normalizers rewrite, with spaces between some. */
+export function normalizationTexts(seed: number, n: number): string[] {
+  const r = mulberry32(seed);
+  return Array.from({ length: n }, () => {
+    let s = "";
+    const len = Math.floor(r() * 16);
+    for (let i = 0; i < len; i++) {
+      const [lo, hi] = NORMALIZATION_RANGES[Math.floor(r() * NORMALIZATION_RANGES.length)];
+      s += String.fromCodePoint(lo + Math.floor(r() * (hi - lo + 1)));
+      if (r() < 0.15) s += " ";
+    }
+    return s;
+  });
+}

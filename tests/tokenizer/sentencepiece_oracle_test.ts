@@ -8,7 +8,7 @@ import { assertEquals } from "../_assert.ts";
 import { needsTestData, testDataRoot } from "../_fixtures.ts";
 import { readSentencePieceModel } from "../../src/formats/sentencepiece_model.ts";
 import { tokenizerFromSentencePiece } from "../../src/tokenizer/mod.ts";
-import { randomTexts } from "./_random_text.ts";
+import { normalizationTexts, randomTexts } from "./_random_text.ts";
 
 const MODELS = [
   "models/tokenizers/llama/tokenizer.model",
@@ -62,11 +62,11 @@ async function runSentencePiece(
   return JSON.parse(new TextDecoder().decode(stdout));
 }
 
-Deno.test(`Tokenizer equals SentencePiece C++ on ${CASES} seeded texts for all six models`, {
+Deno.test(`Tokenizer equals SentencePiece C++ on ${2 * CASES} seeded texts for all six models`, {
   ...needsTestData(...MODELS),
 }, async () => {
   const paths = MODELS.map((m) => `${testDataRoot()}/${m}`);
-  const texts = randomTexts(2024, CASES, 16);
+  const texts = [...randomTexts(2024, CASES, 16), ...normalizationTexts(77, CASES)];
   const sp = await runSentencePiece(paths, texts);
   if (!sp) return;
   for (const path of paths) {
