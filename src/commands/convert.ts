@@ -9,7 +9,8 @@ import { openBase } from "../merge/open.ts";
 import { MergeExecutor, planMerge } from "../merge/plan.ts";
 import { ggufOutput } from "../merge/write.ts";
 import { parseQuantTarget, type QuantTarget } from "../quant/quantize_plan.ts";
-import { parseFlags } from "./_args.ts";
+import { intFlag, parseFlags } from "./_args.ts";
+import { MergePool, poolSizeFor } from "./_merge_pool.ts";
 import { checkDiskSpace, denoModelFs, onInterrupt, yieldToEventLoop } from "./_model_fs.ts";
 import { formatBytes, formatDuration, Progress } from "./_progress.ts";
 import { ggufVocabFromLlama2c, ggufVocabFromModel } from "./_tokenizer_bridge.ts";
@@ -23,6 +24,7 @@ else tokenizer.model next to IN, else IN's own GGUF vocabulary.
 
   --outtype TYPE      f16 (default) | f32 | q8_0 | q4_0
   --tokenizer FILE    tokenizer to embed
+  -t, --threads N     threads (default: all cores)
   --force             overwrite OUT.gguf if it exists
   -h, --help          show this help`;
 
@@ -31,6 +33,8 @@ export interface ConvertOptions {
   outtype?: QuantTarget;
   tokenizer?: string;
   force?: boolean;
+  /** Threads (main + threads-1 workers); default navigator.hardwareConcurrency. */
+  threads?: number;
   /** Library use (tests): allow a GGUF without a vocabulary. */
   allowNoTokenizer?: boolean;
 }
@@ -46,6 +50,7 @@ export async function convertToGguf(
     throw new UserError(`Cannot write "${output}": it exists`, "pass --force to overwrite it");
   }
   const base = openBase(denoModelFs, input);
+  let pool: MergePool | undefined;
   try {
     let vocab: GgufKv[] | undefined;
     const tokPath = o.tokenizer ?? base.tokenizerPath;
@@ -65,6 +70,8 @@ export async function convertToGguf(
     }
     const plan = planMerge(base, []);
     const exec = new MergeExecutor(plan);
+    const workers = poolSizeFor(o.threads ?? navigator.hardwareConcurrency ?? 1);
+    pool = workers > 0 ? new MergePool(workers) : undefined;
     const bar = new Progress("convert", base.inputBytes);
     const total = plan.tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
     const [file] = ggufOutput(plan, exec, target, {
@@ -73,6 +80,7 @@ export async function convertToGguf(
       name: input.slice(input.lastIndexOf("/") + 1) || "model",
       onElements: (n) => bar.add((n * base.inputBytes) / total),
       beforeTensor: yieldToEventLoop,
+      tensorBytes: pool ? pool.tensorBytes.bind(pool) : undefined,
     });
     const dir = output.includes("/") ? output.slice(0, output.lastIndexOf("/")) || "/" : ".";
     const warning = checkDiskSpace(dir, file.nBytes ?? 0);
@@ -92,6 +100,7 @@ export async function convertToGguf(
     bar.finish();
     return { inputBytes: base.inputBytes, outputBytes: sink.position, seconds: (performance.now() - t0) / 1000 };
   } finally {
+    pool?.close();
     base.close();
   }
 }
@@ -101,6 +110,7 @@ export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
     outtype: { type: "string", default: "f16" },
     tokenizer: { type: "string" },
+    threads: { type: "string", short: "t" },
     force: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   });
@@ -112,7 +122,8 @@ export async function run(args: string[]): Promise<number> {
   const outtype = parseQuantTarget(values.outtype);
   if (!outtype) throw new UsageError(`--outtype must be f16, f32, q8_0 or q4_0, got "${values.outtype}"`);
   const [input, output] = positionals;
-  const r = await convertToGguf(input, output, { outtype, tokenizer: values.tokenizer, force: values.force });
+  const threads = values.threads === undefined ? undefined : intFlag(values.threads, "--threads", 1, 1);
+  const r = await convertToGguf(input, output, { outtype, tokenizer: values.tokenizer, force: values.force, threads });
   console.log(
     `wrote ${output}: ${formatBytes(r.outputBytes)} from ${formatBytes(r.inputBytes)} in ${formatDuration(r.seconds)}`,
   );

@@ -17,6 +17,7 @@ import { intFlag, parseFlags } from "./_args.ts";
 import { checkDiskSpace, denoModelFs, prepareOutputDir, writeOutputFiles, yieldToEventLoop } from "./_model_fs.ts";
 import { formatBytes, formatDuration, Progress } from "./_progress.ts";
 import { ggufVocabFromModel, sentencePieceCount } from "./_tokenizer_bridge.ts";
+import { MergePool, poolSizeFor } from "./_merge_pool.ts";
 
 const USAGE = `usage: deno task merge --base-model PATH --lora-model DIR[,DIR…] --output-dir DIR [options]
 
@@ -34,6 +35,7 @@ Alpaca-Plus) and writes the result, streaming one tensor at a time.
   --sha256 FILE         verify every input file against SHA256.md (the seed's) or sha256sum output first
   --shards N            pth only: number of consolidated.0N.pth (default by size: 7B 1, 13B 2, 33B 4, 65B 8)
   --max-shard-size GB   huggingface only: safetensors shard size (default 5)
+  -t, --threads N       threads (default: all cores; 1 = no worker threads)
   --force               write into a non-empty --output-dir
   -h, --help            show this help`;
 
@@ -98,6 +100,8 @@ export interface MergeOptions {
   shards?: number;
   maxShardBytes?: number;
   force?: boolean;
+  /** Threads (the main thread + threads-1 workers); default navigator.hardwareConcurrency, 1 = no workers. */
+  threads?: number;
   /** Library use only (tests): allow a GGUF without tokenizer.ggml.* KVs (llama.cpp cannot load it). */
   allowNoTokenizer?: boolean;
   /** Receives warnings as they arise (they are also returned). */
@@ -125,6 +129,7 @@ export async function merge(o: MergeOptions): Promise<MergeResult> {
   const target = o.quant ?? "F16";
   const outputType = o.outputType;
   let base: OpenedBase | undefined;
+  let pool: MergePool | undefined;
   try {
     // 1. open everything (headers only) and check before any heavy work
     base = openBase(fs, o.baseModel);
@@ -176,6 +181,8 @@ export async function merge(o: MergeOptions): Promise<MergeResult> {
     prepareOutputDir(o.outputDir, o.force ?? false);
     const quantizers = await loadQuantizers();
     const exec = new MergeExecutor(plan);
+    const workers = poolSizeFor(o.threads ?? navigator.hardwareConcurrency ?? 1);
+    pool = workers > 0 ? new MergePool(workers) : undefined;
     const totalElements = plan.tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
     const inputBytes = base.inputBytes + loras.reduce((s, l) => s + l.inputBytes, 0);
     const passes = outputType === "pth" ? (o.shards ?? 1) : 1;
@@ -187,6 +194,7 @@ export async function merge(o: MergeOptions): Promise<MergeResult> {
       onElements: (n: number) => bar.add(n * perElement),
       name: "yangtuo merge",
       beforeTensor: yieldToEventLoop,
+      tensorBytes: pool ? pool.tensorBytes.bind(pool) : undefined,
     };
     const dtype = target === "F32" ? "F32" : "F16";
     const files: OutputFile[] = outputType === "gguf"
@@ -208,6 +216,7 @@ export async function merge(o: MergeOptions): Promise<MergeResult> {
       warnings,
     };
   } finally {
+    pool?.close();
     base?.close();
     opened.forEach((f) => f.close());
   }
@@ -225,6 +234,7 @@ export async function run(args: string[]): Promise<number> {
     sha256: { type: "string" },
     shards: { type: "string" },
     "max-shard-size": { type: "string" },
+    threads: { type: "string", short: "t" },
     force: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   });
@@ -263,6 +273,7 @@ export async function run(args: string[]): Promise<number> {
     shards,
     maxShardBytes: maxShardGb * 1e9,
     force: values.force,
+    threads: values.threads === undefined ? undefined : intFlag(values.threads, "--threads", 1, 1),
     onWarning: (m) => console.error(`warning: ${m}`),
   });
   console.log(

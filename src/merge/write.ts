@@ -16,6 +16,7 @@ import { LLAMA_FTYPE, type QuantTarget, quantTypeFor } from "../quant/quantize_p
 import { type EncodeOptions, tensorBytes, tensorColumnBytes } from "./encode.ts";
 import { metaParamsFor, metaShardCount, metaSplit } from "./meta_shards.ts";
 import type { MergeExecutor, MergePlan, PlannedTensor } from "./plan.ts";
+import type { RopeLayout } from "./permute.ts";
 import { nElementsOf } from "./source_tensor.ts";
 import { llamaGgufKvs } from "./tiny_model.ts";
 
@@ -44,6 +45,17 @@ export interface WriteOptions extends EncodeOptions {
   name?: string;
   /** Awaited before each tensor of GGUF/safetensors outputs (commands yield to the event loop so Ctrl+C is seen). */
   beforeTensor?: () => Promise<void>;
+  /**
+   * Computes a whole tensor instead of encode.ts tensorBytes (commands pass a worker pool's); must return the
+   * same bytes. Used by the GGUF and Hugging Face outputs (the pth writer is synchronous).
+   */
+  tensorBytes?: (
+    exec: MergeExecutor,
+    t: PlannedTensor,
+    outLayout: RopeLayout,
+    dtype: DType,
+    opts: EncodeOptions,
+  ) => Promise<Uint8Array>;
 }
 
 const text = (s: string): OutputFile => ({ path: "", write: (sink) => sink.write(new TextEncoder().encode(s)) });
@@ -80,7 +92,9 @@ export function ggufOutput(
       nBytes: nBytesOf(dtype, nElementsOf(t.shape)),
       data: async () => {
         await opts.beforeTensor?.();
-        return tensorBytes(exec, t, "meta", dtype, opts);
+        return opts.tensorBytes
+          ? await opts.tensorBytes(exec, t, "meta", dtype, opts)
+          : tensorBytes(exec, t, "meta", dtype, opts);
       },
     };
   });
@@ -154,7 +168,9 @@ export function huggingfaceOutput(
       shape: t.shape,
       data: async () => {
         await opts.beforeTensor?.();
-        return tensorBytes(exec, t, "hf", dtype, opts);
+        return opts.tensorBytes
+          ? await opts.tensorBytes(exec, t, "hf", dtype, opts)
+          : tensorBytes(exec, t, "hf", dtype, opts);
       },
     }));
     let bytes = 1024;

@@ -287,3 +287,19 @@ Deno.test(
     );
   },
 );
+
+Deno.test("merge with worker threads writes the same bytes as the single-threaded path", async () => {
+  const o = { baseModel: hfBase, loraModels: [loraDir], allowNoTokenizer: true };
+  for (const [outputType, quant] of [["gguf", "Q4_0"], ["huggingface", "F16"]] as const) {
+    const one = await merge({ ...o, outputType, quant, threads: 1, outputDir: `${tmp}/t1-${outputType}` });
+    const three = await merge({ ...o, outputType, quant, threads: 3, outputDir: `${tmp}/t3-${outputType}` });
+    assertEquals(three.files, one.files);
+    for (const f of one.files) {
+      assertEquals(
+        Deno.readFileSync(`${tmp}/t3-${outputType}/${f}`),
+        Deno.readFileSync(`${tmp}/t1-${outputType}/${f}`),
+        `${outputType} ${f}`,
+      );
+    }
+  }
+});
