@@ -3,7 +3,8 @@
  * (dim 4096, 32 layers, hidden 11008, vocab 49,953, ~13.5 GB in /tmp) + a rank-8 LoRA on q/k/v/o with
  * modules_to_save (like hfl/chinese-llama-lora-7b) → Q4_0 GGUF through `cli.ts merge` in a child process.
  * Reports wall time, MB/s of input files, and the child's peak RSS (VmHWM, polled from /proc). Checks free disk
- * first and deletes everything after. YANGTUO_BENCH_MERGE_LAYERS=N shrinks the depth for a quick run.
+ * first and deletes everything after. YANGTUO_BENCH_MERGE_LAYERS=N shrinks the depth for a quick run;
+ * YANGTUO_BENCH_MERGE_THREADS=N passes -t N to the merge.
  * Validation before timing: the output GGUF is parsed and must hold every tensor at the planned type.
  */
 import { FileSource } from "../src/io/mod.ts";
@@ -13,6 +14,8 @@ import { SPEC_7B, tinyHfFiles, tinyLoraFiles, writeTinyFiles } from "../tests/_t
 
 const enabled = Deno.env.get("YANGTUO_BENCH_MERGE") === "1";
 const layers = Number(Deno.env.get("YANGTUO_BENCH_MERGE_LAYERS") ?? 32);
+/** -t for the merge (default: the command's default, all cores). */
+const threads = Deno.env.get("YANGTUO_BENCH_MERGE_THREADS");
 
 function dirBytes(dir: string): number {
   let n = 0;
@@ -91,7 +94,7 @@ async function generateInputs(): Promise<{ dir: string; inputBytes: number; genS
 }
 
 Deno.bench({
-  name: `merge 7B-shape f16 HF (${layers} layers) + rank-8 LoRA -> Q4_0 GGUF`,
+  name: `merge 7B-shape f16 HF (${layers} layers) + rank-8 LoRA -> Q4_0 GGUF (-t ${threads ?? "all"})`,
   ignore: !enabled,
   n: 1,
   warmup: 0,
