@@ -34,14 +34,14 @@ export class Vocab {
   /** Piece types (1 NORMAL … 6 BYTE; 0 from GGUF is read as NORMAL). */
   readonly types: Uint8Array;
   /** NORMAL, USER_DEFINED and UNUSED pieces: the ones segmentation can produce. */
-  readonly normalIds = new Map<string, number>();
+  readonly normalIds: Map<string, number> = new Map();
   /** UNKNOWN, CONTROL and BYTE pieces. */
-  readonly reservedIds = new Map<string, number>();
+  readonly reservedIds: Map<string, number> = new Map();
   readonly unkId: number;
   readonly userDefined: string[] = [];
   readonly hasUnused: boolean;
   /** id of `<0xXX>` for each byte (PieceToId semantics: unk when missing). */
-  readonly byteIds = new Int32Array(256);
+  readonly byteIds: Int32Array = new Int32Array(256);
 
   /**
    * @param byteFallback whether BYTE pieces are allowed and all 256 required (SentencePiece's rule)
