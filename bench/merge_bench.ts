@@ -113,6 +113,7 @@ Deno.bench({
       `${dir}/out`,
       "--quant",
       "q4_0",
+      ...(threads ? ["-t", threads] : []),
     ]);
     b.end();
     const out = `${dir}/out/ggml-model-q4_0.gguf`;
