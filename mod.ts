@@ -12,3 +12,4 @@ export * from "./src/quant/mod.ts";
 export * from "./src/kernels/mod.ts";
 export * from "./src/tokenizer/mod.ts";
 export * from "./src/chat/mod.ts";
+export * from "./src/merge/mod.ts";

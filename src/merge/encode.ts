@@ -77,7 +77,7 @@ export function tensorBytes(
   dtype: DType,
   opts: EncodeOptions = {},
   row0 = 0,
-  row1 = rowsCols(t.shape)[0],
+  row1: number = rowsCols(t.shape)[0],
 ): Uint8Array {
   const [, cols] = rowsCols(t.shape);
   const rowBytes = nBytesOf(dtype, cols);
