@@ -37,6 +37,10 @@ Alpaca-Plus) and writes the result, streaming one tensor at a time.
   --max-shard-size GB   huggingface only: safetensors shard size (default 5)
   -t, --threads N       threads (default: all cores; 1 = no worker threads)
   --force               write into a non-empty --output-dir
+
+Before writing, merge checks the inputs against each other (tokenizer vs embedding rows, LoRA shapes, layers,
+target modules) and the free space of --output-dir (statfs: --allow-sys=statfs, granted by the task). Outputs
+appear only when complete; Ctrl+C removes the partial files.
   -h, --help            show this help`;
 
 /** Loads the WASM row quantizers (byte-identical to the references); the references when WASM is unavailable. */

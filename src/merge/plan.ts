@@ -132,9 +132,13 @@ export function canonicalOrder(nLayers: number): { kind: TensorKind; layer?: num
   return out;
 }
 
+/**
+ * Chinese-Alpaca-Plus/Pro LoRAs: named so, or an Alpaca-vocabulary (49,954) adapter of rank ≥ 64 (the Plus/Pro
+ * trainings; plain Chinese-Alpaca used r = 8).
+ */
 function looksAlpacaPlus(lora: LoraAdapter): boolean {
   const name = `${lora.label} ${lora.config.baseModelNameOrPath ?? ""}`.toLowerCase();
-  return /alpaca[-_]?(plus|pro)/.test(name);
+  return /alpaca[-_]?(plus|pro)/.test(name) || (lora.tokenizerSize === 49954 && lora.config.r >= 64);
 }
 
 /**

@@ -224,6 +224,9 @@ Deno.test("planMerge() warns when an Alpaca-Plus LoRA comes without LLaMA-Plus f
   const cfg = { r: 2, lora_alpha: 2, target_modules: ["q_proj"] };
   const plus = lora(cfg, factors("attn_q", 0, 2, false, 1), "/models/chinese-alpaca-plus-lora-7b");
   assert(planMerge(base, [plus]).warnings.some((w) => w.includes("LLaMA-Plus")));
+  const unnamed = lora({ ...cfg, r: 64 }, factors("attn_q", 0, 64, false, 1), "/models/lora2");
+  unnamed.tokenizerSize = 49954;
+  assert(planMerge(base, [unnamed]).warnings.some((w) => w.includes("LLaMA-Plus")), "rank-64 Alpaca-vocab LoRA");
   const llamaPlus = lora(cfg, factors("attn_q", 0, 2, false, 3), "/models/chinese-llama-plus-lora-7b");
   assertEquals(planMerge(base, [llamaPlus, plus]).warnings.filter((w) => w.includes("LLaMA-Plus")), []);
 });
