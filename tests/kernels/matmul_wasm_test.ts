@@ -122,28 +122,53 @@ Deno.test("matvecF16 (WASM) converts fp16-denormal, ±max, Inf weights exactly",
   }
 });
 
-Deno.test("matmulQ4_0R (WASM) agrees with matvecQ4_0R for every row of the batch", { permissions: "none" }, () => {
-  const [nRows, nCols, batch] = [19, 4096, 4];
-  const wq = q4(randomNormal(nRows * nCols, 77));
-  const x = randomNormal(batch * nCols, 78);
-  const a = k.arena, m = a.mark();
-  const src = a.put(wq, 1), wr = a.alloc(repackedQ4_0Bytes(nRows, nCols));
-  k.ptr.repackQ4_0(src, wr, nRows, nCols);
-  const xp = a.put(x), stride = q8AStride(nCols), acts = a.alloc(stride * batch);
-  for (let t = 0; t < batch; t++) k.ptr.quantizeQ8A(xp + 4 * t * nCols, acts + t * stride, nCols);
-  const ym = a.alloc(4 * batch * nRows), yv = a.alloc(4 * nRows), scratch = a.alloc(q4_0RScratchBytes(batch));
-  k.ptr.matmulQ4_0R(wr, acts, stride, ym, nRows, nCols, batch, 0, nRows, scratch);
-  for (let t = 0; t < batch; t++) {
-    k.ptr.matvecQ4_0R(wr, acts + t * stride, yv, nRows, nCols, 0, nRows, scratch);
-    // same integer block sums; only the f32 summation order differs (matmul sums 32-block tiles first)
-    const s = absDotSums(dq4(wq), x.subarray(t * nCols, (t + 1) * nCols), nRows, nCols, 1);
-    assertWithinBound(a.f32(ym + 4 * t * nRows, nRows), a.f32(yv, nRows), s, quantTol(nCols), 0, `batch row ${t}`);
-  }
-  a.reset(m);
-});
+// Batches around the 16-row activation tile of the register-tiled kernel (1, a partial tile, tile + 1, 2 tiles + 1).
+const MM_BATCHES = [1, 3, 5, 17, 33];
+
+Deno.test(
+  "matmulQ4_0R (WASM) equals matvecQ4_0R bit for bit for every row of the batch",
+  { permissions: "none" },
+  () => {
+    // 19 rows: two full 8-row groups and a partial one
+    const [nRows, nCols] = [19, 4096];
+    const maxBatch = Math.max(...MM_BATCHES);
+    const wq = q4(randomNormal(nRows * nCols, 77));
+    const x = randomNormal(maxBatch * nCols, 78);
+    const a = k.arena, m = a.mark();
+    const src = a.put(wq, 1), wr = a.alloc(repackedQ4_0Bytes(nRows, nCols));
+    k.ptr.repackQ4_0(src, wr, nRows, nCols);
+    const xp = a.put(x), stride = q8AStride(nCols), acts = a.alloc(stride * maxBatch);
+    for (let t = 0; t < maxBatch; t++) k.ptr.quantizeQ8A(xp + 4 * t * nCols, acts + t * stride, nCols);
+    const ym = a.alloc(4 * maxBatch * nRows), yv = a.alloc(4 * nRows);
+    const scratch = a.alloc(q4_0RScratchBytes(maxBatch));
+    const want = new Float32Array(maxBatch * nRows);
+    scalarKernels.matmulQ4_0(wq, x, want, nRows, nCols, maxBatch);
+    for (const batch of MM_BATCHES) {
+      // the raw export at batch 1 too (the checked API sends batch 1 to matvecQ4_0R)
+      if (batch === 1) k.raw.matmulQ4_0R(wr, acts, stride, ym, nCols, nRows, 1, 0, nRows, scratch);
+      else k.ptr.matmulQ4_0R(wr, acts, stride, ym, nRows, nCols, batch, 0, nRows, scratch);
+      for (let t = 0; t < batch; t++) {
+        k.ptr.matvecQ4_0R(wr, acts + t * stride, yv, nRows, nCols, 0, nRows, scratch);
+        // same integer block sums, same f32 operations in the same order
+        assertEquals([...a.f32(ym + 4 * t * nRows, nRows)], [...a.f32(yv, nRows)], `batch ${batch} row ${t}`);
+        const s = absDotSums(dq4(wq), x.subarray(t * nCols, (t + 1) * nCols), nRows, nCols, 1);
+        const wantT = want.subarray(t * nRows, (t + 1) * nRows);
+        assertWithinBound(
+          a.f32(ym + 4 * t * nRows, nRows),
+          wantT,
+          s,
+          quantTol(nCols),
+          0,
+          `ref, batch ${batch} row ${t}`,
+        );
+      }
+    }
+    a.reset(m);
+  },
+);
 
 Deno.test("matmulQ4_0R and matmulQ8_0 (WASM) write only rows [rowStart, rowEnd) of every batch row", () => {
-  for (const batch of [1, 3]) checkRowRanges(batch); // batch 1 takes the matvec kernels
+  for (const batch of MM_BATCHES) checkRowRanges(batch); // batch 1 takes the matvec kernels
 });
 
 function checkRowRanges(batch: number): void {
@@ -161,11 +186,22 @@ function checkRowRanges(batch: number): void {
   for (const [fmt, wq] of [["Q4_0", w4], ["Q8_0", w8]] as const) {
     const want = new Float32Array(batch * nRows);
     (fmt === "Q4_0" ? scalarKernels.matmulQ4_0 : scalarKernels.matmulQ8_0)(wq, x, want, nRows, nCols, batch);
-    for (const [r0, r1] of [[8, 21], [16, 29], [0, 3], [24, 24], [8, 29], [0, 29]]) {
+    for (const [r0, r1] of [[8, 21], [16, 29], [0, 3], [24, 24], [8, 29], [0, 29], [0, 8], [16, 24], [8, 9]]) {
       const yv = a.f32(y, batch * nRows + 16);
       yv.fill(-7);
       if (fmt === "Q4_0") k.ptr.matmulQ4_0R(wr, acts, stride, y, nRows, nCols, batch, r0, r1, scratch);
       else k.ptr.matmulQ8_0(p8, acts, stride, y, nRows, nCols, batch, r0, r1);
+      if (fmt === "Q4_0") {
+        // every written row equals the matvec's over the same range, bit for bit
+        const yv1 = a.alloc(4 * nRows);
+        for (let t = 0; t < batch; t++) {
+          k.ptr.matvecQ4_0R(wr, acts + t * stride, yv1, nRows, nCols, r0, r1, scratch);
+          const one = a.f32(yv1, nRows), all = a.f32(y, batch * nRows);
+          for (let r = r0; r < r1; r++) {
+            assertEquals(all[t * nRows + r], one[r], `Q4_0 [${r0}, ${r1}) row ${r} batch ${t}`);
+          }
+        }
+      }
       for (let i = 0; i < batch * nRows + 16; i++) {
         const r = i % nRows;
         if (i >= batch * nRows || r < r0 || r >= r1) assertEquals(yv[i], -7, `${fmt} [${r0}, ${r1}) element ${i}`);

@@ -180,44 +180,169 @@ export function matvecQ4_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart
   }
 }
 
-// Blocks per tile in the batched product: 64 blocks x 160 bytes = 10 KiB of weights stay in L1 across the batch.
-const TILE: i32 = 64;
+// One half (4 rows) of one block of a group against activation rows [a0, aEnd) (stride apart): the half's four nibble
+// vectors are unpacked once into eight i8x16 (0..15) kept in registers while each activation row's quants are
+// splatted 4 bytes at a time and dotted with them. acc: one f32x4 accumulator per activation row, 32 bytes apart;
+// dp: the half's 4 row scales (f32); vp: its first nibble vector. Per (row, block) the operations are groupDot's,
+// in the same order, so the results equal matvecQ4_0R's bit for bit.
+@inline function halfBlockBatch(
+  dp: usize, vp: usize, a0: usize, aEnd: usize, stride: usize, dOff: usize, cOff: usize, acc: usize, mask: v128,
+): void {
+  let v = v128.load(vp);
+  const l0 = v128.and(v, mask), h0 = v128.and(i16x8.shr_u(v, 4), mask);
+  v = v128.load(vp, 16);
+  const l1 = v128.and(v, mask), h1 = v128.and(i16x8.shr_u(v, 4), mask);
+  v = v128.load(vp, 32);
+  const l2 = v128.and(v, mask), h2 = v128.and(i16x8.shr_u(v, 4), mask);
+  v = v128.load(vp, 48);
+  const l3 = v128.and(v, mask), h3 = v128.and(i16x8.shr_u(v, 4), mask);
+  const dw = v128.load(dp);
+  let q = acc;
+  // hot loop of the batched product: per activation row 8 splat loads, 8 relaxed dots (128 MACs), 7 i16 adds, one
+  // widening pairwise add, the zero-point correction, convert, scale, accumulate; no weight work
+  for (let xp = a0; xp < aEnd; xp += stride) {
+    let s0 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xp), l0);
+    let s1 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xp, 16), h0);
+    s0 = i16x8.add(s0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xp, 4), l1));
+    s1 = i16x8.add(s1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xp, 20), h1));
+    s0 = i16x8.add(s0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xp, 8), l2));
+    s1 = i16x8.add(s1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xp, 24), h2));
+    s0 = i16x8.add(s0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xp, 12), l3));
+    s1 = i16x8.add(s1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xp, 28), h3));
+    const s = i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(s0, s1)), v128.load32_splat(xp + cOff));
+    const dx = v128.load32_splat(xp + dOff);
+    v128.store(q, f32x4.relaxed_madd(f32x4.convert_i32x4_s(s), f32x4.mul(dw, dx), v128.load(q)));
+    q += 32;
+  }
+}
 
-// Y (batch, nRows) = X (batch, nCols) @ W^T for rows [rowStart, rowEnd): each tile of a group's weights is used by
-// every activation row before moving on. acts: batch Q8A rows, actStride bytes apart (16-aligned, >= nCols*5/4);
-// y row t at y + 4*t*nRows; scratch: 32*batch bytes (16-aligned).
+// Low pass over one block of a full 8-row group: the low nibbles of both halves (elements 0..15 of 8 rows, eight
+// i8x16) are unpacked once and kept in registers; each activation row's quants 0..15 are splatted 4 bytes at a time
+// (each splat serves both halves) and the two halves' i16 partial sums go to part (32 bytes per activation row).
+@inline function lowPass8(wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, mask: v128): void {
+  const p0 = v128.and(v128.load(wp, 32), mask), p1 = v128.and(v128.load(wp, 48), mask);
+  const p2 = v128.and(v128.load(wp, 64), mask), p3 = v128.and(v128.load(wp, 80), mask);
+  const q0 = v128.and(v128.load(wp, 96), mask), q1 = v128.and(v128.load(wp, 112), mask);
+  const q2 = v128.and(v128.load(wp, 128), mask), q3 = v128.and(v128.load(wp, 144), mask);
+  let o = part;
+  // hot loop (1 of 2): 4 splats, 8 relaxed dots (128 MACs), 6 i16 adds, 2 stores per activation row
+  for (let xp = a0; xp < aEnd; xp += stride) {
+    let x = v128.load32_splat(xp);
+    let s = i16x8.relaxed_dot_i8x16_i7x16_s(x, p0), u = i16x8.relaxed_dot_i8x16_i7x16_s(x, q0);
+    x = v128.load32_splat(xp, 4);
+    s = i16x8.add(s, i16x8.relaxed_dot_i8x16_i7x16_s(x, p1));
+    u = i16x8.add(u, i16x8.relaxed_dot_i8x16_i7x16_s(x, q1));
+    x = v128.load32_splat(xp, 8);
+    s = i16x8.add(s, i16x8.relaxed_dot_i8x16_i7x16_s(x, p2));
+    u = i16x8.add(u, i16x8.relaxed_dot_i8x16_i7x16_s(x, q2));
+    x = v128.load32_splat(xp, 12);
+    s = i16x8.add(s, i16x8.relaxed_dot_i8x16_i7x16_s(x, p3));
+    u = i16x8.add(u, i16x8.relaxed_dot_i8x16_i7x16_s(x, q3));
+    v128.store(o, s);
+    v128.store(o, u, 16);
+    o += 32;
+  }
+}
+
+// High pass: elements 16..31 of the same 8 rows, plus the low pass's partial sums; then per half the exact i32 block
+// sums (+ the zero-point correction) -> f32, times d_w * d_x, accumulated into the 8 f32 of y row t at acc + t*accStride.
+@inline function highPass8(
+  wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, dOff: usize, cOff: usize, acc: usize,
+  accStride: usize, mask: v128,
+): void {
+  const p0 = v128.and(i16x8.shr_u(v128.load(wp, 32), 4), mask), p1 = v128.and(i16x8.shr_u(v128.load(wp, 48), 4), mask);
+  const p2 = v128.and(i16x8.shr_u(v128.load(wp, 64), 4), mask), p3 = v128.and(i16x8.shr_u(v128.load(wp, 80), 4), mask);
+  const q0 = v128.and(i16x8.shr_u(v128.load(wp, 96), 4), mask), q1 = v128.and(i16x8.shr_u(v128.load(wp, 112), 4), mask);
+  const q2 = v128.and(i16x8.shr_u(v128.load(wp, 128), 4), mask), q3 = v128.and(i16x8.shr_u(v128.load(wp, 144), 4), mask);
+  let o = part, yq = acc;
+  // hot loop (2 of 2): 4 splats, 8 relaxed dots, 8 i16 adds, then per half: widening pairwise add, correction,
+  // convert, scale, fma into y
+  for (let xp = a0; xp < aEnd; xp += stride) {
+    let x = v128.load32_splat(xp, 16);
+    let s = i16x8.relaxed_dot_i8x16_i7x16_s(x, p0), u = i16x8.relaxed_dot_i8x16_i7x16_s(x, q0);
+    x = v128.load32_splat(xp, 20);
+    s = i16x8.add(s, i16x8.relaxed_dot_i8x16_i7x16_s(x, p1));
+    u = i16x8.add(u, i16x8.relaxed_dot_i8x16_i7x16_s(x, q1));
+    x = v128.load32_splat(xp, 24);
+    s = i16x8.add(s, i16x8.relaxed_dot_i8x16_i7x16_s(x, p2));
+    u = i16x8.add(u, i16x8.relaxed_dot_i8x16_i7x16_s(x, q2));
+    x = v128.load32_splat(xp, 28);
+    s = i16x8.add(s, i16x8.relaxed_dot_i8x16_i7x16_s(x, p3));
+    u = i16x8.add(u, i16x8.relaxed_dot_i8x16_i7x16_s(x, q3));
+    const c = v128.load32_splat(xp + cOff), dx = v128.load32_splat(xp + dOff);
+    const si = i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(o), s)), c);
+    const ui = i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(o, 16), u)), c);
+    v128.store(yq, f32x4.relaxed_madd(f32x4.convert_i32x4_s(si), f32x4.mul(v128.load(wp), dx), v128.load(yq)));
+    v128.store(yq, f32x4.relaxed_madd(f32x4.convert_i32x4_s(ui), f32x4.mul(v128.load(wp, 16), dx), v128.load(yq, 16)), 16);
+    o += 32;
+    yq += accStride;
+  }
+}
+
+// Activation rows per tile of the batched product.
+const ACT_TILE: i32 = 16;
+
+// Y (batch, nRows) = X (batch, nCols) @ W^T for rows [rowStart, rowEnd). acts: batch Q8A rows, actStride bytes apart
+// (16-aligned, >= nCols*5/4); y row t at y + 4*t*nRows; scratch: 32*batch bytes (16-aligned).
+// Register tiling: per full 8-row group, tile of ACT_TILE activation rows and block, the low and then the high
+// nibbles of the group (8 vectors each) are unpacked once and dotted with every activation row of the tile
+// (lowPass8/highPass8: each splat of activation quants serves 8 rows); y itself holds the f32 accumulators, scratch
+// the i16 partial sums of the low pass. A last group with fewer than 8 rows in range uses halfBlockBatch with its
+// accumulators in scratch. Per (row, block) the operations are groupDot's, in the same order: every output equals
+// matvecQ4_0R's bit for bit.
 export function matmulQ4_0R(
   w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32,
   rowStart: i32, rowEnd: i32, scratch: usize,
 ): void {
   const nb = nCols >> 5;
   const gBytes = <usize>nb * 160;
+  const stride = <usize>actStride;
+  const yStride = <usize>nRows << 2;
+  // (nCols >>> 31) is 0: an opaque mask so it is not rematerialized from a v128.const at each use
+  const mask = i8x16.splat(<i8>(0x0f | (nCols >>> 31)));
+  const zero = f32x4.splat(<f32>(nCols >>> 31));
   let r = rowStart;
-  // 16 rows at a time, accumulated straight into y (all in range)
-  for (; r + 16 <= rowEnd; r += 16) {
+  for (; r + 8 <= rowEnd; r += 8) {
     const wg = w + <usize>(r >> 3) * gBytes;
-    for (let b0 = 0; b0 < nb; b0 += TILE) {
-      const b1 = min(nb, b0 + TILE);
-      for (let t = 0; t < batch; t++) {
-        const act = acts + <usize>t * <usize>actStride;
-        const xd = act + <usize>nCols;
-        const yp = y + ((<usize>t * <usize>nRows + <usize>r) << 2);
-        groupDot16(wg, gBytes, act, xd, xd + (<usize>nb << 2), b0, b1, yp, b0 > 0);
+    for (let t0 = 0; t0 < batch; t0 += ACT_TILE) {
+      const t1 = min(batch, t0 + ACT_TILE);
+      const a0 = acts + <usize>t0 * stride, aEnd = acts + <usize>t1 * stride;
+      const y0 = y + ((<usize>t0 * <usize>nRows + <usize>r) << 2);
+      for (let t = t0; t < t1; t++) {
+        const yp = y0 + <usize>(t - t0) * yStride;
+        v128.store(yp, zero);
+        v128.store(yp, zero, 16);
+      }
+      let wp = wg;
+      for (let b = 0; b < nb; b++) {
+        const xo = <usize>b << 5;
+        const dOff = <usize>nCols + (<usize>b << 2) - xo;
+        const cOff = dOff + (<usize>nb << 2);
+        lowPass8(wp, a0 + xo, aEnd + xo, stride, scratch, mask);
+        highPass8(wp, a0 + xo, aEnd + xo, stride, scratch, dOff, cOff, y0, yStride, mask);
+        wp += 160;
       }
     }
   }
-  for (; r < rowEnd; r += 8) {
+  if (r < rowEnd) {
     const wg = w + <usize>(r >> 3) * gBytes;
-    for (let b0 = 0; b0 < nb; b0 += TILE) {
-      const b1 = min(nb, b0 + TILE);
-      for (let t = 0; t < batch; t++) {
-        const act = acts + <usize>t * <usize>actStride;
-        const xd = act + <usize>nCols;
-        groupDot(wg, act, xd, xd + (<usize>nb << 2), b0, b1, scratch + (<usize>t << 5), b0 > 0);
+    for (let t0 = 0; t0 < batch; t0 += ACT_TILE) {
+      const t1 = min(batch, t0 + ACT_TILE);
+      const a0 = acts + <usize>t0 * stride, aEnd = acts + <usize>t1 * stride;
+      const accEnd = scratch + (<usize>(t1 - t0) << 5);
+      for (let q = scratch; q < accEnd; q += 16) v128.store(q, zero);
+      let wp = wg;
+      for (let b = 0; b < nb; b++) {
+        const xo = <usize>b << 5;
+        const dOff = <usize>nCols + (<usize>b << 2) - xo;
+        const cOff = dOff + (<usize>nb << 2);
+        halfBlockBatch(wp, wp + 32, a0 + xo, aEnd + xo, stride, dOff, cOff, scratch, mask);
+        halfBlockBatch(wp + 16, wp + 96, a0 + xo, aEnd + xo, stride, dOff, cOff, scratch + 16, mask);
+        wp += 160;
       }
-    }
-    for (let t = 0; t < batch; t++) {
-      storeRows(scratch + (<usize>t << 5), y + ((<usize>t * <usize>nRows + <usize>r) << 2), r, rowEnd);
+      for (let t = t0; t < t1; t++) {
+        storeRows(scratch + (<usize>(t - t0) << 5), y + ((<usize>t * <usize>nRows + <usize>r) << 2), r, rowEnd);
+      }
     }
   }
 }
