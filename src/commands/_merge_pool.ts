@@ -85,6 +85,55 @@ export class MergePool {
     return out;
   }
 
+  /**
+   * Encodes a (rows, cols) tensor as `dtype` in the workers; `readBlock` fills f32 rows [r0, r0+n) on the main
+   * thread (the quantize command's row reader). Same bytes as encodeF32 over the whole tensor.
+   */
+  async encodeTensor(
+    rows: number,
+    cols: number,
+    dtype: DType,
+    readBlock: (row0: number, nRows: number, dst: Float32Array) => void,
+    onRows?: (n: number) => void,
+  ): Promise<Uint8Array> {
+    const rowBytes = nBytesOf(dtype, cols);
+    const out = new Uint8Array(rows * rowBytes);
+    const step = Math.max(1, Math.min(rows, Math.floor((1 << 20) / cols)));
+    const pending = new Set<Promise<void>>();
+    const limit = 2 * this.#slots.length;
+    for (let r = 0; r < rows; r += step) {
+      const n = Math.min(step, rows - r);
+      const w = new Float32Array(n * cols);
+      readBlock(r, n, w);
+      const spec = {
+        row0: r,
+        nRows: n,
+        cols,
+        scalings: [],
+        rope: false,
+        headSize: 1,
+        layoutNow: "meta" as const,
+        outLayout: "meta" as const,
+      };
+      const slot = this.#slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+      const id = this.#next++;
+      slot.inFlight++;
+      const done = new Promise<ArrayBuffer>((resolve, reject) => this.#waiting.set(id, { resolve, reject }));
+      slot.worker.postMessage({ type: "block", id, key: "", spec, w: w.buffer, dtype }, [w.buffer]);
+      const row = r;
+      const p: Promise<void> = done.then((bytes) => {
+        slot.inFlight--;
+        out.set(new Uint8Array(bytes), row * rowBytes);
+        onRows?.(n);
+        pending.delete(p);
+      });
+      pending.add(p);
+      if (pending.size >= limit) await Promise.race(pending);
+    }
+    await Promise.all(pending);
+    return out;
+  }
+
   /** Terminates the workers. */
   close(): void {
     for (const s of this.#slots) s.worker.terminate();

@@ -15,7 +15,8 @@ import { dequantizeRowQ8_0Ref } from "../quant/q8_0.ts";
 import { LLAMA_FTYPE, parseQuantTarget, type QuantTarget, quantTypeFor } from "../quant/quantize_plan.ts";
 import type { TensorInfo } from "../core/tensor.ts";
 import type { ByteSource } from "../core/byte_source.ts";
-import { parseFlags } from "./_args.ts";
+import { intFlag, parseFlags } from "./_args.ts";
+import { MergePool, poolSizeFor } from "./_merge_pool.ts";
 import { checkDiskSpace, onInterrupt, yieldToEventLoop } from "./_model_fs.ts";
 import { formatBytes, formatDuration, Progress } from "./_progress.ts";
 import { loadQuantizers } from "./merge.ts";
@@ -25,6 +26,7 @@ const USAGE = `usage: deno task quantize IN.gguf OUT.gguf TYPE [--allow-requanti
 TYPE: q4_0 | q8_0 | f16 | f32. Weights with 2+ dimensions take TYPE (token_embd and output.weight too, like
 llama.cpp's --pure); 1-D tensors (norms) stay F32; rows that are not whole blocks fall back to F16.
 
+  -t, --threads N      threads (default: all cores)
   --allow-requantize   accept Q4_0/Q8_0 input tensors (dequantized first; quality suffers)
   --force              overwrite OUT.gguf if it exists
   -h, --help           show this help`;
@@ -49,6 +51,8 @@ export interface QuantizeOptions {
   onBytes?: (n: number) => void;
   /** Awaited before each tensor (the command yields to the event loop so Ctrl+C is seen). */
   beforeTensor?: () => Promise<void>;
+  /** Workers to quantize in (same bytes); the main thread only reads. */
+  pool?: MergePool;
 }
 
 /** Writes `src` (a parsed GGUF) at `target` into `sink`. */
@@ -87,11 +91,20 @@ export async function quantizeGguf(
           return src.read(info.byteOffset, info.nBytes);
         }
         const [rows, cols] = rowsCols(info.shape);
+        const rowIn = info.nBytes / rows;
+        if (opts.pool) {
+          return await opts.pool.encodeTensor(
+            rows,
+            cols,
+            dtype,
+            (r, n, dst) => void readRowsF32(src, info, r, n, dst),
+            (n) => opts.onBytes?.(n * rowIn),
+          );
+        }
         const out = new Uint8Array(nBytesOf(dtype, nElementsOf(info.shape)));
         const rowOut = nBytesOf(dtype, cols);
         const step = Math.max(1, Math.floor((1 << 20) / cols));
         const buf = new Float32Array(step * cols);
-        const rowIn = info.nBytes / rows;
         for (let r = 0; r < rows; r += step) {
           const n = Math.min(step, rows - r);
           const x = readRowsF32(src, info, r, n, buf);
@@ -115,6 +128,7 @@ export async function quantizeGguf(
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
     "allow-requantize": { type: "boolean", default: false },
+    threads: { type: "string", short: "t" },
     force: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   });
@@ -140,6 +154,10 @@ export async function run(args: string[]): Promise<number> {
   const warning = checkDiskSpace(outDir, src.size * ratio * 2);
   if (warning) console.error(`warning: ${warning}`);
   const bar = new Progress("quantize", src.size);
+  const threads = values.threads === undefined
+    ? navigator.hardwareConcurrency ?? 1
+    : intFlag(values.threads, "--threads", 1, 1);
+  const pool = poolSizeFor(threads) > 0 ? new MergePool(poolSizeFor(threads)) : undefined;
   const sink = new AtomicFileSink(outPath);
   const release = onInterrupt(() => sink.abort());
   const t0 = performance.now();
@@ -149,6 +167,7 @@ export async function run(args: string[]): Promise<number> {
       quantizers: await loadQuantizers(),
       onBytes: (n) => bar.add(n),
       beforeTensor: yieldToEventLoop,
+      pool,
     });
     sink.commit();
     bar.finish();
@@ -164,5 +183,6 @@ export async function run(args: string[]): Promise<number> {
     throw e;
   } finally {
     release();
+    pool?.close();
   }
 }

@@ -53,3 +53,17 @@ Deno.test("quantize run() writes atomically, refuses existing output and re-quan
   assertEquals(await run([q4, `${tmp}/q8.gguf`, "q8_0", "--allow-requantize"]), 0);
   assertEquals([...Deno.readDirSync(tmp)].filter((e) => e.name.startsWith(".yangtuo-tmp")).length, 0);
 });
+
+Deno.test("quantizeGguf() with worker threads writes the same bytes", async () => {
+  const { MergePool } = await import("../../src/commands/_merge_pool.ts");
+  const input = new BytesSource(Deno.readFileSync(src));
+  const one = new BytesSink(), pooled = new BytesSink();
+  await quantizeGguf(input, one, "Q4_0");
+  const pool = new MergePool(2);
+  try {
+    await quantizeGguf(input, pooled, "Q4_0", { pool });
+  } finally {
+    pool.close();
+  }
+  assertEquals(pooled.bytes(), one.bytes());
+});
