@@ -6,7 +6,14 @@
  * (18 bytes per 32 weights; the repacked layout actually reads 160/144 of that).
  * Run: deno task bench (or deno bench --allow-read bench/kernels_bench.ts). A GB/s table is printed first.
  */
-import { loadWasmKernels, q8ABytes, q8AStride, repackedQ4_0Bytes, scalarKernels } from "../src/kernels/mod.ts";
+import {
+  loadWasmKernels,
+  q4_0RScratchBytes,
+  q8ABytes,
+  q8AStride,
+  repackedQ4_0Bytes,
+  scalarKernels,
+} from "../src/kernels/mod.ts";
 import { BLOCK_Q4_0_BYTES, quantizeRowQ4_0Ref } from "../src/quant/q4_0.ts";
 import { f32ToF16Ref } from "../src/core/f16.ts";
 
@@ -106,29 +113,33 @@ function refSlice(c: Q4Case): () => void {
 }
 
 // ---- batched (prompt) product, quantizers, other dtypes -------------------------------------------------------
-const BATCH = 16;
-const mm = (() => {
-  const c = cases[0];
+const BATCH = 16; // the deno bench group
+const MM_BATCHES = [8, 16, 64]; // the printed table (the engine's prompt chunks are up to 64 tokens)
+const MM_MAX = Math.max(...MM_BATCHES);
+/** Batched activations for a case; the batched result must equal the matvec of every activation row bit for bit. */
+function setupMatmul(c: Q4Case) {
   const stride = q8AStride(c.nCols);
-  const acts = a.alloc(stride * BATCH);
-  const xs = randomF32(BATCH * c.nCols, 7);
+  const acts = a.alloc(stride * MM_MAX);
+  const xs = randomF32(MM_MAX * c.nCols, 7);
   const xp = a.put(xs);
-  for (let t = 0; t < BATCH; t++) k.ptr.quantizeQ8A(xp + 4 * t * c.nCols, acts + t * stride, c.nCols);
-  const y = a.alloc(4 * BATCH * c.nRows);
-  const scratch = a.alloc(32 * BATCH);
-  k.ptr.matmulQ4_0R(c.wr, acts, stride, y, c.nRows, c.nCols, BATCH, 0, c.nRows, scratch);
-  const ym = a.f32(y, BATCH * c.nRows);
+  for (let t = 0; t < MM_MAX; t++) k.ptr.quantizeQ8A(xp + 4 * t * c.nCols, acts + t * stride, c.nCols);
+  const y = a.alloc(4 * MM_MAX * c.nRows);
+  const scratch = a.alloc(q4_0RScratchBytes(MM_MAX));
+  k.ptr.matmulQ4_0R(c.wr, acts, stride, y, c.nRows, c.nCols, MM_MAX, 0, c.nRows, scratch);
+  const ym = a.f32(y, MM_MAX * c.nRows);
   const yv = a.f32(c.y, c.nRows);
-  for (let t = 0; t < BATCH; t++) {
+  for (let t = 0; t < MM_MAX; t++) {
     k.ptr.matvecQ4_0R(c.wr, acts + t * stride, c.y, c.nRows, c.nCols, 0, c.nRows, c.scratch);
-    for (let r = 0; r < c.nRows; r += 97) {
-      if (!(Math.abs(ym[t * c.nRows + r] - yv[r]) <= 1e-4 * (1 + Math.abs(yv[r])))) {
-        throw new Error(`matmulQ4_0 batch row ${t} row ${r}: ${ym[t * c.nRows + r]} vs ${yv[r]}`);
+    for (let r = 0; r < c.nRows; r++) {
+      if (ym[t * c.nRows + r] !== yv[r]) {
+        throw new Error(`matmulQ4_0 batch row ${t} row ${r}: ${ym[t * c.nRows + r]} vs matvec ${yv[r]}`);
       }
     }
   }
   return { c, acts, stride, y, scratch };
-})();
+}
+const mms = [setupMatmul(cases[0]), setupMatmul(cases[1])]; // 4096x4096, 11008x4096
+const mm = mms[0];
 
 const QN = 4096 * 4096;
 const quant = (() => {
@@ -247,11 +258,28 @@ if (!Deno.args.includes("--no-table")) {
       }% | ${gr.toFixed(3)} | ${(gk / gr).toFixed(0)}x |`,
     );
   }
-  const [tmm, tmv] = bestOf([
-    () =>
-      k.raw.matmulQ4_0R(mm.c.wr, mm.acts, mm.stride, mm.y, mm.c.nCols, mm.c.nRows, BATCH, 0, mm.c.nRows, mm.scratch),
-    () => k.raw.matvecQ4_0R(mm.c.wr, mm.c.act, mm.c.y, mm.c.nCols, 0, mm.c.nRows, mm.c.scratch),
-  ], 10);
+  const mmRows: string[] = [
+    "| shape (rows x cols) | batch | matvec GB/s | matmul GB/s per activation row | matmul / matvec per row |",
+    "| --- | ---: | ---: | ---: | ---: |",
+  ];
+  for (const m of mms) {
+    const { c } = m;
+    for (const b of MM_BATCHES) {
+      // matvec and batched product in alternation; per-row GB/s = Q4_0 bytes / (batch time / batch)
+      const [tv, tb] = bestOf(
+        [
+          () => k.raw.matvecQ4_0R(c.wr, m.acts, c.y, c.nCols, 0, c.nRows, c.scratch),
+          () => k.raw.matmulQ4_0R(c.wr, m.acts, m.stride, m.y, c.nCols, c.nRows, b, 0, c.nRows, m.scratch),
+        ],
+        10,
+        300,
+      );
+      const gv = c.nBytes / tv / 1e6, gb = c.nBytes / (tb / b) / 1e6;
+      mmRows.push(
+        `| matmulQ4_0 ${c.nRows}x${c.nCols} | ${b} | ${gv.toFixed(2)} | ${gb.toFixed(2)} | ${(gb / gv).toFixed(2)}x |`,
+      );
+    }
+  }
   const [tq, tqr] = bestOf([
     () => k.raw.quantizeRowQ4_0(quant.xp, quant.out, QN),
     () => quantizeRowQ4_0Ref(quant.sliceX, quant.want),
@@ -267,10 +295,7 @@ if (!Deno.args.includes("--no-table")) {
     );
   }
   console.log(rows.join("\n"));
-  console.log(
-    `\nmatmulQ4_0 4096x4096 batch ${BATCH}: ${(tmm / BATCH).toFixed(3)} ms/row vs matvec ${tmv.toFixed(3)} ms ` +
-      `(${(tmv / (tmm / BATCH)).toFixed(2)}x per row)`,
-  );
+  console.log("\n" + mmRows.join("\n"));
   console.log(
     `quantizeRowQ4_0 4096x4096: WASM ${tq.toFixed(1)} ms, TS ref ${tqr.toFixed(0)} ms (${(tqr / tq).toFixed(1)}x), ` +
       `bytes identical`,
