@@ -3,8 +3,9 @@
  * prompt processing (pp, 64 tokens in one batch) and generation (tg, 32 tokens) in tok/s on random Q4_0 models of
  * TinyLlama-1.1B shape (dim 2048, 22 layers, 32/4 heads, hidden 5632, vocab 32000) and 7B shape (vocab 49954),
  * at 1 and 2 threads, with llama.cpp itself as the baseline in the same run: node-llama-cpp@3.21.1 (its prebuilt
- * native CPU binary) under Node in a subprocess, on the same GGUF file. Before timing, yangtuo's greedy tokens are
- * checked against llama.cpp's on the 1.1B model (a wrong engine gets no number). Also reports peak RSS.
+ * native CPU binary) under Node in a subprocess, on the same GGUF file. Next to the timings: how many greedy tokens
+ * agree with llama.cpp's, and llama.cpp's top-5 next-token probabilities against ours (the engine itself is
+ * validated against the TS reference and real-model vectors in tests/model). Also reports peak RSS.
  * Run: YANGTUO_BENCH_E2E=1 deno run -A bench/e2e_bench.ts   (or via deno task bench)
  */
 import { AtomicFileSink } from "../src/io/atomic_file.ts";
@@ -39,7 +40,15 @@ const ids = [];
 t0 = performance.now();
 for await (const tok of seq.evaluate([100 + nPrompt], { temperature: 0 })) { ids.push(tok); if (ids.length >= nGen) break; }
 const tgMs = performance.now() - t0;
-console.log(JSON.stringify({ pp: nPrompt / ppMs * 1000, tg: ids.length / tgMs * 1000, ids }));
+// untimed: llama.cpp's next-token probabilities after the prompt + first input token, top 5
+await seq.clearHistory();
+await seq.evaluateWithoutGeneratingNewTokens(prompt);
+let top = [];
+for await (const out of seq.evaluateWithMetadata([100 + nPrompt], { probabilities: true }, { temperature: 0 })) {
+  top = [...out.probabilities.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5);
+  break;
+}
+console.log(JSON.stringify({ pp: nPrompt / ppMs * 1000, tg: ids.length / tgMs * 1000, ids, top }));
 await context.dispose(); await model.dispose(); await llama.dispose();
 `;
 
@@ -91,6 +100,8 @@ interface Result {
   pp: number;
   tg: number;
   ids: number[];
+  /** Top-5 next-token probabilities after the prompt and the first input token. */
+  top: [number, number][];
 }
 
 function runLlamaCpp(script: string, model: string, threads: number, ctx: number): Result | undefined {
@@ -107,6 +118,14 @@ function runLlamaCpp(script: string, model: string, threads: number, ctx: number
     console.error(`llama.cpp run failed: ${new TextDecoder().decode(r.stderr).slice(-2000)}`);
     return undefined;
   }
+}
+
+function softmax(l: Float32Array): Float64Array {
+  let max = -Infinity;
+  for (const v of l) max = Math.max(max, v);
+  const p = Float64Array.from(l, (v) => Math.exp(v - max));
+  const sum = p.reduce((a, b) => a + b, 0);
+  return p.map((v) => v / sum);
 }
 
 function peakRssGiB(): number {
@@ -131,13 +150,15 @@ async function runYangtuo(model: string, threads: number, ctx: number): Promise<
     const ids: number[] = [];
     t = performance.now();
     let logits = await engine.eval([100 + N_PROMPT], N_PROMPT);
+    const first = softmax(logits);
+    const top = Array.from(first, (p, id) => [id, p] as [number, number]).sort((a, b) => b[1] - a[1]).slice(0, 5);
     for (let i = 0; i < N_GEN; i++) {
       const id = argmax(logits);
       ids.push(id);
       if (i + 1 < N_GEN) logits = await engine.eval([id], N_PROMPT + 1 + i);
     }
     const tgMs = performance.now() - t;
-    return { pp: (N_PROMPT / ppMs) * 1000, tg: (N_GEN / tgMs) * 1000, ids, loadS };
+    return { pp: (N_PROMPT / ppMs) * 1000, tg: (N_GEN / tgMs) * 1000, ids, top, loadS };
   } finally {
     engine.close();
     source.close();
@@ -156,17 +177,25 @@ async function main(): Promise<void> {
       const base = script ? runLlamaCpp(script, model, threads, ctx) : undefined;
       const ours = await runYangtuo(model, threads, ctx);
       let check = "n/a";
+      let probs = "n/a";
       if (base) {
         let same = 0;
         while (same < ours.ids.length && ours.ids[same] === base.ids[same]) same++;
         check = `${same}/${N_GEN}`;
+        // llama.cpp's top-5 (id, p) against ours: same ids in the same order? largest |Δp|
+        const mine = new Map(ours.top);
+        const sameOrder = base.top.every(([id], i) => ours.top[i]?.[0] === id);
+        const dp = Math.max(...base.top.map(([id, p]) => Math.abs(p - (mine.get(id) ?? 0))));
+        probs = `${sameOrder ? "same" : "different"} top-5, max |Δp| ${dp.toFixed(3)}`;
       }
       const ratio = (a: number, b?: number) => (b ? (a / b).toFixed(2) + "×" : "n/a");
       rows.push(
         `| ${shape} Q4_0 | ${threads} | ${ours.pp.toFixed(1)} | ${base?.pp.toFixed(1) ?? "n/a"} | ${
           ratio(ours.pp, base?.pp)
         } | ` +
-          `${ours.tg.toFixed(1)} | ${base?.tg.toFixed(1) ?? "n/a"} | ${ratio(ours.tg, base?.tg)} | ${check} | ` +
+          `${ours.tg.toFixed(1)} | ${base?.tg.toFixed(1) ?? "n/a"} | ${
+            ratio(ours.tg, base?.tg)
+          } | ${check} | ${probs} | ` +
           `${ours.loadS.toFixed(1)} s | ${peakRssGiB().toFixed(2)} GiB |`,
       );
       console.error(rows[rows.length - 1]);
@@ -177,8 +206,8 @@ async function main(): Promise<void> {
       `yangtuo e2e (${N_PROMPT}-token prompt, ${N_GEN} generated; greedy) vs llama.cpp via node-llama-cpp@${NLC_VERSION}`,
       `Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores`,
       "",
-      "| model | threads | pp yangtuo | pp llama.cpp | pp ratio | tg yangtuo | tg llama.cpp | tg ratio | greedy ids = llama.cpp | load | peak RSS (bench process) |",
-      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+      "| model | threads | pp yangtuo | pp llama.cpp | pp ratio | tg yangtuo | tg llama.cpp | tg ratio | greedy ids = llama.cpp | next-token probs vs llama.cpp | load | peak RSS (bench process) |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
       ...rows,
     ].join("\n"),
   );
