@@ -2,7 +2,7 @@
  * The engine behind loadEngine(): either the TS reference (llama.ts) or the sharded fast path — shard 0 on the
  * calling thread, shards 1.. in Workers, each with its own kernel memory (≤ 4 GiB) holding a row slice of every
  * matrix and its heads of the KV cache, so models larger than one WebAssembly memory run. Prompt tokens go through
- * in batches (matrix-matrix kernels); the shards meet at SharedArrayBuffer barriers, four per layer.
+ * in batches (matrix-matrix kernels); the shards meet at SharedArrayBuffer barriers, two per layer.
  * see: shard.ts, engine_worker.ts, llama.ts
  */
 import type { ByteSource } from "../core/byte_source.ts";
@@ -12,7 +12,7 @@ import { configFromGgufMetadata, type LlamaConfig } from "./config.ts";
 import type { KernelChoice } from "./kernel_choice.ts";
 import { createShardKernels } from "./kernel_choice.ts";
 import { LlamaReference, loadWeightsF32 } from "./llama.ts";
-import { CTRL, exchangeLayout, ownRows, planShards, Shard, type ShardPlan } from "./shard.ts";
+import { CTRL, exchangeLayout, planShards, Shard, type ShardPlan } from "./shard.ts";
 import { storedTypeOf } from "./shard_kernels.ts";
 import { GLOBAL_KINDS, LAYER_KINDS } from "./tensor_names.ts";
 import { expectedShape, TensorTable } from "./weights.ts";
@@ -308,5 +308,3 @@ class ShardedEngine implements EngineBase {
     this.closeWorkers();
   }
 }
-
-export { ownRows };

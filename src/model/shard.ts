@@ -1,12 +1,13 @@
 /**
- * One shard of the fast engine: a slice of every weight matrix (split by output rows; q/k/v and the KV cache by
- * key/value heads) in its own linear memory, and the per-layer forward over a batch of tokens. Shards exchange
- * activations through one SharedArrayBuffer and meet at a barrier four times per layer (SharedArrayBuffer +
- * Atomics, no messages). Shard 0 runs on the calling thread, the others in Workers (engine_worker.ts).
+ * One shard of the fast engine: a slice of every weight matrix in its own linear memory (q/k/v, the KV cache and
+ * attention by key/value heads; ffn_gate/up and the classifier by rows; attn_output and ffn_down by the matching
+ * columns, whose partial sums every shard reduces), and the per-layer forward over a batch of tokens. Shards exchange
+ * activations through one SharedArrayBuffer and meet at a barrier twice per layer (four when a column split would
+ * cut a quantization block and rows are split instead); SharedArrayBuffer + Atomics, no messages.
+ * Shard 0 runs on the calling thread, the others in Workers (engine_worker.ts).
  * see: Megatron-LM tensor parallelism (row splits), llama2.c run.c (the per-layer order), engine.ts
  */
-import { nBytesOf } from "../core/dtypes.ts";
-import type { DType } from "../core/dtypes.ts";
+import { type DType, nBytesOf } from "../core/dtypes.ts";
 import type { TensorInfo } from "../core/tensor.ts";
 import type { LlamaConfig } from "./config.ts";
 import { type LayerOps, type MatrixSlice, type ShardKernels, storedTypeOf } from "./shard_kernels.ts";
@@ -425,5 +426,3 @@ function readBytes(readInto: ReadInto, t: TensorInfo, row0: number, nRows: numbe
   readInto(t.byteOffset + row0 * rowBytes, dst);
   return dst;
 }
-
-export type { DType };
