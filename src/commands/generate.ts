@@ -188,7 +188,7 @@ export async function run(args: string[]): Promise<number> {
     const c = engine.config;
     console.error(
       `model: dim ${c.dim}, ${c.nLayers} layers, ${c.nHeads}/${c.nKvHeads} heads, vocab ${c.vocabSize}; ` +
-        `context ${engine.contextSize}, ${engine.nShards} thread(s); seed ${seed}; load ${
+        `context ${engine.contextSize}, ${engine.nThreads} thread(s), ${engine.nShards} shard(s); seed ${seed}; load ${
           (loadMs / 1000).toFixed(2)
         } s`,
     );

@@ -20,8 +20,10 @@ export interface Engine {
   readonly contextSize: number;
   readonly tokenizer: Tokenizer;
   readonly metadata: Map<string, unknown>;
-  /** Shards (threads) the engine runs on. */
+  /** Shards (weight slices, one WebAssembly memory each) the engine runs on. */
   readonly nShards: number;
+  /** Threads running them (calling thread + Workers). */
+  readonly nThreads: number;
   /**
    * Evaluates tokens at positions startPos..startPos+n-1 (overwriting the KV cache there); returns the logits of
    * the last token (length vocabSize).
@@ -40,6 +42,7 @@ function withTokenizer(base: EngineBase, tokenizer: Tokenizer, onClose?: () => v
     contextSize: base.contextSize,
     metadata: base.metadata,
     nShards: base.nShards,
+    nThreads: base.nThreads,
     tokenizer,
     eval: (tokens, startPos) => base.eval(tokens, startPos),
     evalAll: (tokens, startPos) => base.evalAll(tokens, startPos),

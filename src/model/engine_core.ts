@@ -12,7 +12,7 @@ import { configFromGgufMetadata, type LlamaConfig } from "./config.ts";
 import type { KernelChoice } from "./kernel_choice.ts";
 import { createShardKernels } from "./kernel_choice.ts";
 import { LlamaReference, loadWeightsF32 } from "./llama.ts";
-import { CTRL, exchangeLayout, planShards, Shard, type ShardPlan } from "./shard.ts";
+import { CTRL, exchangeLayout, planShards, runShards, Shard, type ShardPlan } from "./shard.ts";
 import { storedTypeOf } from "./shard_kernels.ts";
 import { GLOBAL_KINDS, LAYER_KINDS } from "./tensor_names.ts";
 import { expectedShape, TensorTable } from "./weights.ts";
@@ -33,6 +33,8 @@ export interface EngineOptions {
   kernels?: KernelChoice;
   /** Tokens per forward batch during prompt processing. Default 64. */
   maxBatch?: number;
+  /** At least this many shards (more than threads: a thread runs several). Default: what memory needs. */
+  minShards?: number;
 }
 
 /** A loaded model ready to evaluate tokens. */
@@ -40,8 +42,10 @@ export interface EngineBase {
   readonly config: LlamaConfig;
   readonly contextSize: number;
   readonly metadata: Map<string, unknown>;
-  /** Shards the fast engine runs on (1 for the reference). */
+  /** Shards (weight slices, one memory each) the fast engine runs on (1 for the reference). */
   readonly nShards: number;
+  /** Threads running them (the calling thread + Workers; ≤ nShards). */
+  readonly nThreads: number;
   /**
    * Evaluates tokens at positions startPos..startPos+n-1 (overwriting the KV cache there); returns the logits of
    * the last token (length vocabSize).
@@ -108,6 +112,7 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
       contextSize,
       metadata: model.metadata,
       nShards: 1,
+      nThreads: 1,
       eval(tokens: number[], startPos: number) {
         checkEval(tokens, startPos, contextSize, config.vocabSize);
         let logits: Float32Array = new Float32Array(config.vocabSize);
@@ -125,7 +130,11 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
   const threads = options.threads ?? defaultThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`Cannot load model: threads ${threads}`);
   const need = engineBytes(table, contextSize, kvType);
-  const nShards = Math.max(threads, Math.ceil((need * 1.1) / SHARD_BUDGET));
+  // a shard per thread, more when the weights + KV cache do not fit in that many 4 GiB memories (then a thread
+  // runs several shards step by step: shard s lives on thread s % nThreads)
+  const nShards = Math.max(threads, options.minShards ?? 1, Math.ceil((need * 1.1) / SHARD_BUDGET));
+  const nThreads = threads;
+  const shardsOf = (t: number) => plans.filter((p) => p.shard % nThreads === t);
   const maxBatch = options.maxBatch ?? 64;
   // column splits of attn_output / ffn_down must not cut a block of the file's type (read before converting)
   let columnBlock = 1;
@@ -151,7 +160,7 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
   let shared: SharedArrayBuffer | undefined;
   if (model.path === undefined) {
     if (!model.bytes) throw new TypeError("Cannot load model: neither a path nor the bytes were given");
-    if (nShards > 1) {
+    if (nThreads > 1) {
       shared = new SharedArrayBuffer(model.bytes.length);
       new Uint8Array(shared).set(model.bytes);
     }
@@ -159,7 +168,7 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
   const workers: Worker[] = [];
   const ready: Promise<void>[] = [];
   const failures: string[] = [];
-  for (let s = 1; s < nShards; s++) {
+  for (let s = 1; s < nThreads; s++) {
     const w = new Worker(new URL("./engine_worker.ts", import.meta.url).href, { type: "module" });
     workers.push(w);
     ready.push(
@@ -169,17 +178,18 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
           else if (e.data.type === "ready") resolve();
           else if (e.data.type === "error") {
             failures.push(e.data.message ?? "unknown error");
-            reject(new Error(`Cannot run model: shard ${s} failed: ${e.data.message}`));
+            reject(new Error(`Cannot run model: thread ${s} failed: ${e.data.message}`));
           }
         };
         w.onerror = (e) => {
           e.preventDefault();
-          reject(new Error(`Cannot run model: shard ${s} worker failed: ${e.message}`));
+          reject(new Error(`Cannot run model: thread ${s} worker failed: ${e.message}`));
         };
       }),
     );
     w.postMessage({
-      plan: plans[s],
+      plans: shardsOf(s),
+      nThreads,
       tensors: model.tensors,
       path: model.path,
       bytes: shared,
@@ -194,18 +204,14 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
     Atomics.notify(ctrl, CTRL.COMMAND);
     for (const w of workers) w.terminate();
   };
-  let shard0: Shard;
+  const own: Shard[] = [];
   try {
-    const k0 = await createShardKernels(kernels);
-    shard0 = new Shard(
-      plans[0],
-      k0,
-      model.tensors,
-      (off, dst) => model.source.readInto(off, dst),
-      exchange,
-      control,
-      progress,
-    );
+    for (const plan of shardsOf(0)) {
+      const k = await createShardKernels(kernels);
+      own.push(
+        new Shard(plan, k, model.tensors, (off, dst) => model.source.readInto(off, dst), exchange, control, progress),
+      );
+    }
     await Promise.all(ready);
   } catch (e) {
     closeWorkers();
@@ -216,8 +222,9 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
     contextSize,
     model.metadata,
     table,
-    shard0,
+    own,
     plans,
+    nThreads,
     exF32,
     ctrl,
     layout,
@@ -247,8 +254,9 @@ class ShardedEngine implements EngineBase {
     readonly contextSize: number,
     readonly metadata: Map<string, unknown>,
     readonly table: TensorTable,
-    readonly shard0: Shard,
+    readonly own: Shard[],
     readonly plans: ShardPlan[],
+    readonly nThreads: number,
     readonly exF32: Float32Array,
     readonly ctrl: Int32Array,
     readonly layout: ReturnType<typeof exchangeLayout>,
@@ -290,7 +298,7 @@ class ShardedEngine implements EngineBase {
       Atomics.add(ctrl, CTRL.COMMAND, 1);
       Atomics.notify(ctrl, CTRL.COMMAND);
       try {
-        this.shard0.forward();
+        runShards(this.own, ctrl, this.nThreads);
       } catch (e) {
         this.close();
         return Promise.reject(e);

@@ -1,17 +1,20 @@
 /**
- * Worker entry of the fast engine: builds one Shard (its own kernel memory ≤ 4 GiB), reading its weight slices
- * straight from the model file (or from shared bytes), then serves forward commands posted through the control
+ * Worker entry of the fast engine: builds its Shards (usually one; each with its own kernel memory ≤ 4 GiB), reading
+ * their weight slices straight from the model file (or from shared bytes), then serves forward commands posted through the control
  * SharedArrayBuffer until told to exit. No message round-trips while running.
  * see: engine.ts (the calling side), shard.ts
  */
 /// <reference lib="deno.worker" />
-import { CTRL, Shard, type ShardPlan } from "./shard.ts";
+import { CTRL, runShards, Shard, type ShardPlan } from "./shard.ts";
 import type { TensorInfo } from "../core/tensor.ts";
 import { createShardKernels, type KernelChoice } from "./kernel_choice.ts";
 
 /** The one message a worker receives. */
 export interface WorkerInit {
-  plan: ShardPlan;
+  /** The shards this thread runs (each gets its own kernel memory). */
+  plans: ShardPlan[];
+  /** Threads in all (the barrier's party size). */
+  nThreads: number;
   tensors: TensorInfo[];
   /** Model file to read the slices from… */
   path?: string;
@@ -25,10 +28,9 @@ export interface WorkerInit {
 self.onmessage = async (e: MessageEvent<WorkerInit>) => {
   const init = e.data;
   const ctrl = new Int32Array(init.control);
-  let shard: Shard;
+  const shards: Shard[] = [];
   let file: Deno.FsFile | undefined;
   try {
-    const kernels = await createShardKernels(init.kernels);
     let readInto: (off: number, dst: Uint8Array) => void;
     if (init.path !== undefined) {
       const f = Deno.openSync(init.path, { read: true });
@@ -46,15 +48,11 @@ self.onmessage = async (e: MessageEvent<WorkerInit>) => {
       const all = new Uint8Array(init.bytes!);
       readInto = (off, dst) => dst.set(all.subarray(off, off + dst.length));
     }
-    shard = new Shard(
-      init.plan,
-      kernels,
-      init.tensors,
-      readInto,
-      init.exchange,
-      init.control,
-      () => self.postMessage({ type: "progress" }),
-    );
+    for (const plan of init.plans) {
+      const kernels = await createShardKernels(init.kernels);
+      const progress = () => self.postMessage({ type: "progress" });
+      shards.push(new Shard(plan, kernels, init.tensors, readInto, init.exchange, init.control, progress));
+    }
   } catch (err) {
     self.postMessage({ type: "error", message: (err as Error).message });
     return;
@@ -63,13 +61,13 @@ self.onmessage = async (e: MessageEvent<WorkerInit>) => {
   }
   // read the command counter before saying ready: the caller may start a forward as soon as it hears from us
   let seen = Atomics.load(ctrl, CTRL.COMMAND);
-  self.postMessage({ type: "ready", memoryBytes: shard.memoryBytes });
+  self.postMessage({ type: "ready", memoryBytes: shards.reduce((a, s) => a + s.memoryBytes, 0) });
   for (;;) {
     while (Atomics.load(ctrl, CTRL.COMMAND) === seen) Atomics.wait(ctrl, CTRL.COMMAND, seen, 1000);
     seen = Atomics.load(ctrl, CTRL.COMMAND);
     if (Atomics.load(ctrl, CTRL.OP) !== 1) break;
     try {
-      shard.forward();
+      runShards(shards, ctrl, init.nThreads);
     } catch (err) {
       Atomics.store(ctrl, CTRL.FAILED, 1);
       Atomics.notify(ctrl, CTRL.ROUND);

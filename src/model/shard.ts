@@ -183,6 +183,20 @@ export function barrier(ctrl: Int32Array, n: number): void {
   if (Atomics.load(ctrl, CTRL.FAILED) !== 0) throw new Error("Cannot run model: another shard failed");
 }
 
+/**
+ * Runs the current forward command on the shards this thread hosts, step by step, meeting the other threads
+ * (`nThreads` in all) at a barrier after each step.
+ */
+export function runShards(shards: Shard[], ctrl: Int32Array, nThreads: number): void {
+  const gens = shards.map((s) => s.steps());
+  for (;;) {
+    let done = false;
+    for (const g of gens) done = g.next().done === true;
+    if (done) return;
+    barrier(ctrl, nThreads);
+  }
+}
+
 /** Reads `nBytes` at an absolute file offset into `dst` (FileSource.readInto or a memory copy). */
 export type ReadInto = (byteOffset: number, dst: Uint8Array) => void;
 
@@ -306,12 +320,22 @@ export class Shard {
    * Runs the forward pass for the command in the control array: `nTokens` embeddings in exchange.xIn at positions
    * startPos.., every shard at the same time. Logits of the last token land in exchange.logits.
    */
+  /** Runs a forward alone on this thread while the other shards run theirs, one per thread. */
   forward(): void {
+    runShards([this], this.#ctrl, this.plan.nShards);
+  }
+
+  /**
+   * The forward pass as steps: each `yield` is a point where every shard must have finished the step before any
+   * continues (a barrier), so one thread can run several shards (runShards) when memory needs more shards than
+   * there are threads.
+   */
+  *steps(): Generator<void, void, void> {
     const p = this.plan, c = p.config, k = this.#k, ctrl = this.#ctrl;
+    const n = p.nShards;
     const B = Atomics.load(ctrl, CTRL.N_TOKENS);
     const startPos = Atomics.load(ctrl, CTRL.START_POS);
     const nLogits = Math.min(B, Atomics.load(ctrl, CTRL.WANT_LOGITS));
-    const n = p.nShards;
     const dim = c.dim, hidden = c.hiddenDim, hs = c.headSize;
     const ex = this.#ex, exF = this.#exF32;
     const ownQ = this.#ownQ, ownKv = this.#ownKv;
@@ -349,7 +373,7 @@ export class Shard {
         if (ownKv > 0) k.matmul(w.get("attn_output") as MatrixSlice, this.#att, this.#full, B);
         else k.fill(this.#full, B * dim, 0);
         k.copyOutCols(this.#full, B, dim, exF, slot(ex.attnPartials), dim, 0);
-        barrier(ctrl, n);
+        yield;
         for (let s = 0; s < n; s++) k.addFrom(this.#x, exF, ex.attnPartials / 4 + s * p.maxBatch * dim, B * dim);
         // 3. FFN on own hidden rows, then own columns of W2: (dim, ownHid) @ hid (B, ownHid) -> partial (B, dim)
         k.rmsnorm(this.#xb, this.#x, w.get("ffn_norm") as number, dim, B, c.normEps);
@@ -360,19 +384,19 @@ export class Shard {
           k.matmul(w.get("ffn_down") as MatrixSlice, this.#rows, this.#full, B);
         } else k.fill(this.#full, B * dim, 0);
         k.copyOutCols(this.#full, B, dim, exF, slot(ex.ffnPartials), dim, 0);
-        barrier(ctrl, n);
+        yield;
         for (let s = 0; s < n; s++) k.addFrom(this.#x, exF, ex.ffnPartials / 4 + s * p.maxBatch * dim, B * dim);
         continue;
       }
       if (ownKv > 0) k.copyOutCols(this.#att, B, ownQ, exF, ex.att / 4, dim, q0);
-      barrier(ctrl, n);
+      yield;
       // 2. output projection, own rows of Wo: (rows, dim) @ att (B, dim) -> exchange.proj[:, d0:d1]
       k.copyIn(exF, ex.att / 4, this.#full, B * dim);
       if (d1 > d0) {
         k.matmul(w.get("attn_output") as MatrixSlice, this.#full, this.#rows, B);
         k.copyOutCols(this.#rows, B, d1 - d0, exF, ex.proj / 4, dim, d0);
       }
-      barrier(ctrl, n);
+      yield;
       // 3. x += proj; xb = rmsnorm(x); own hidden rows of silu(W1·xb) ⊙ (W3·xb) -> exchange.hid
       k.copyIn(exF, ex.proj / 4, this.#full, B * dim);
       k.add(this.#x, this.#full, B * dim);
@@ -383,14 +407,14 @@ export class Shard {
         k.siluMul(this.#rows, this.#hb2, B * (h1 - h0));
         k.copyOutCols(this.#rows, B, h1 - h0, exF, ex.hid / 4, hidden, h0);
       }
-      barrier(ctrl, n);
+      yield;
       // 4. own rows of W2: (rows, hidden) @ hid (B, hidden) -> exchange.proj[:, d0:d1]
       k.copyIn(exF, ex.hid / 4, this.#full, B * hidden);
       if (d1 > d0) {
         k.matmul(w.get("ffn_down") as MatrixSlice, this.#full, this.#rows, B);
         k.copyOutCols(this.#rows, B, d1 - d0, exF, ex.proj / 4, dim, d0);
       }
-      barrier(ctrl, n);
+      yield;
       k.copyIn(exF, ex.proj / 4, this.#full, B * dim);
       k.add(this.#x, this.#full, B * dim);
     }
@@ -404,7 +428,7 @@ export class Shard {
         k.copyOutCols(this.#logits, nLogits, v1 - v0, exF, ex.logits / 4, c.vocabSize, v0);
       }
     }
-    barrier(ctrl, n);
+    yield;
   }
 }
 

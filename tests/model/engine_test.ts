@@ -74,6 +74,33 @@ for (const dtype of ["F32", "F16", "Q8_0", "Q4_0"] as const) {
   }
 }
 
+Deno.test("engine with more shards than threads (a thread runs several) matches the reference", async () => {
+  const config = tinyConfig(4);
+  const path = await writeTinyModel(config, { dtype: "Q4_0", seed: 21 });
+  const model = openModel(path);
+  try {
+    const cfg = configFromGgufMetadata(model.metadata);
+    const ref = new LlamaReference(cfg, loadWeightsF32(new TensorTable(model, cfg)), 64, {
+      q8Activations: true,
+      f16Cache: true,
+    });
+    const want: Float32Array[] = PROMPT.map((t, i) => ref.forward(t, i));
+    for (const [threads, minShards] of [[1, 3], [2, 4]]) {
+      const engine = await createEngine(model, { threads, minShards, contextSize: 64 });
+      try {
+        assertEquals([engine.nThreads, engine.nShards], [threads, minShards]);
+        const got = await engine.evalAll(PROMPT, 0);
+        got.forEach((row, i) => assertAllClose(row, want[i], { atol: 2e-3, rtol: 2e-3 }));
+      } finally {
+        engine.close();
+      }
+    }
+  } finally {
+    model.source.close();
+    Deno.removeSync(path);
+  }
+});
+
 Deno.test("engine eval rejects tokens outside the vocabulary and positions past the context", async () => {
   const config = tinyConfig(2);
   const path = await writeTinyModel(config, { dtype: "F32" });
