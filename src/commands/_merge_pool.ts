@@ -2,7 +2,8 @@
  * A pool of merge workers: the main thread reads and prepares row blocks (stage 1: I/O, f16 decode, new rows),
  * workers add the LoRA deltas and quantize them (stage 2), so reading and computing overlap on separate cores.
  * Output bytes are identical to the single-threaded MergeExecutor path (same pure functions, same order per
- * block); tests/commands/merge_test.ts checks it.
+ * block); tests/commands/merge_test.ts checks it. Opt-in (-t N): on the shared 2-core machine the pipeline
+ * measured slower than one thread (bench/README.md), so the commands default to 1.
  */
 import { type DType, nBytesOf } from "../core/dtypes.ts";
 import type { EncodeOptions } from "../merge/encode.ts";

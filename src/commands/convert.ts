@@ -24,7 +24,7 @@ else tokenizer.model next to IN, else IN's own GGUF vocabulary.
 
   --outtype TYPE      f16 (default) | f32 | q8_0 | q4_0
   --tokenizer FILE    tokenizer to embed
-  -t, --threads N     threads (default: all cores)
+  -t, --threads N     threads: main reads, N-1 workers encode (default 1, see bench/README.md)
   --force             overwrite OUT.gguf if it exists
   -h, --help          show this help`;
 
@@ -33,7 +33,7 @@ export interface ConvertOptions {
   outtype?: QuantTarget;
   tokenizer?: string;
   force?: boolean;
-  /** Threads (main + threads-1 workers); default navigator.hardwareConcurrency. */
+  /** Threads (main + threads-1 workers); default 1 (no workers). */
   threads?: number;
   /** Library use (tests): allow a GGUF without a vocabulary. */
   allowNoTokenizer?: boolean;
@@ -70,7 +70,7 @@ export async function convertToGguf(
     }
     const plan = planMerge(base, []);
     const exec = new MergeExecutor(plan);
-    const workers = poolSizeFor(o.threads ?? navigator.hardwareConcurrency ?? 1);
+    const workers = poolSizeFor(o.threads ?? 1);
     pool = workers > 0 ? new MergePool(workers) : undefined;
     const bar = new Progress("convert", base.inputBytes);
     const total = plan.tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);

@@ -35,7 +35,8 @@ Alpaca-Plus) and writes the result, streaming one tensor at a time.
   --sha256 FILE         verify every input file against SHA256.md (the seed's) or sha256sum output first
   --shards N            pth only: number of consolidated.0N.pth (default by size: 7B 1, 13B 2, 33B 4, 65B 8)
   --max-shard-size GB   huggingface only: safetensors shard size (default 5)
-  -t, --threads N       threads (default: all cores; 1 = no worker threads)
+  -t, --threads N       threads: the main thread reads, N-1 workers compute (default 1; on a busy 2-core
+                        machine the workers measured slower, see bench/README.md)
   --force               write into a non-empty --output-dir
 
 Before writing, merge checks the inputs against each other (tokenizer vs embedding rows, LoRA shapes, layers,
@@ -104,7 +105,7 @@ export interface MergeOptions {
   shards?: number;
   maxShardBytes?: number;
   force?: boolean;
-  /** Threads (the main thread + threads-1 workers); default navigator.hardwareConcurrency, 1 = no workers. */
+  /** Threads (the main thread + threads-1 workers); default 1 (no workers). */
   threads?: number;
   /** Library use only (tests): allow a GGUF without tokenizer.ggml.* KVs (llama.cpp cannot load it). */
   allowNoTokenizer?: boolean;
@@ -185,7 +186,7 @@ export async function merge(o: MergeOptions): Promise<MergeResult> {
     prepareOutputDir(o.outputDir, o.force ?? false);
     const quantizers = await loadQuantizers();
     const exec = new MergeExecutor(plan);
-    const workers = poolSizeFor(o.threads ?? navigator.hardwareConcurrency ?? 1);
+    const workers = poolSizeFor(o.threads ?? 1);
     pool = workers > 0 ? new MergePool(workers) : undefined;
     const totalElements = plan.tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
     const inputBytes = base.inputBytes + loras.reduce((s, l) => s + l.inputBytes, 0);

@@ -26,7 +26,7 @@ const USAGE = `usage: deno task quantize IN.gguf OUT.gguf TYPE [--allow-requanti
 TYPE: q4_0 | q8_0 | f16 | f32. Weights with 2+ dimensions take TYPE (token_embd and output.weight too, like
 llama.cpp's --pure); 1-D tensors (norms) stay F32; rows that are not whole blocks fall back to F16.
 
-  -t, --threads N      threads (default: all cores)
+  -t, --threads N      threads: main reads, N-1 workers quantize (default 1, see bench/README.md)
   --allow-requantize   accept Q4_0/Q8_0 input tensors (dequantized first; quality suffers)
   --force              overwrite OUT.gguf if it exists
   -h, --help           show this help`;
@@ -154,9 +154,7 @@ export async function run(args: string[]): Promise<number> {
   const warning = checkDiskSpace(outDir, src.size * ratio * 2);
   if (warning) console.error(`warning: ${warning}`);
   const bar = new Progress("quantize", src.size);
-  const threads = values.threads === undefined
-    ? navigator.hardwareConcurrency ?? 1
-    : intFlag(values.threads, "--threads", 1, 1);
+  const threads = values.threads === undefined ? 1 : intFlag(values.threads, "--threads", 1, 1);
   const pool = poolSizeFor(threads) > 0 ? new MergePool(poolSizeFor(threads)) : undefined;
   const sink = new AtomicFileSink(outPath);
   const release = onInterrupt(() => sink.abort());
