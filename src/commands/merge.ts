@@ -38,11 +38,11 @@ Alpaca-Plus) and writes the result, streaming one tensor at a time.
   -t, --threads N       threads: the main thread reads, N-1 workers compute (default 1; on a busy 2-core
                         machine the workers measured slower, see bench/README.md)
   --force               write into a non-empty --output-dir
+  -h, --help            show this help
 
 Before writing, merge checks the inputs against each other (tokenizer vs embedding rows, LoRA shapes, layers,
 target modules) and the free space of --output-dir (statfs: --allow-sys=statfs, granted by the task). Outputs
-appear only when complete; Ctrl+C removes the partial files.
-  -h, --help            show this help`;
+appear only when complete; Ctrl+C removes the partial files.`;
 
 /** Loads the WASM row quantizers (byte-identical to the references); the references when WASM is unavailable. */
 export async function loadQuantizers(): Promise<RowQuantizers> {

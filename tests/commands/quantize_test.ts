@@ -67,3 +67,19 @@ Deno.test("quantizeGguf() with worker threads writes the same bytes", async () =
   }
   assertEquals(pooled.bytes(), one.bytes());
 });
+
+Deno.test("progress formatting: bytes, durations", async () => {
+  const { formatBytes, formatDuration, Progress } = await import("../../src/commands/_progress.ts");
+  assertEquals([formatBytes(999), formatBytes(12_345), formatBytes(4.2e7), formatBytes(1.3e10)], [
+    "999 B",
+    "12 kB",
+    "42.0 MB",
+    "13.00 GB",
+  ]);
+  assertEquals([formatDuration(42.4), formatDuration(187), formatDuration(3720)], ["42s", "3m07s", "1h02m"]);
+  const bar = new Progress("x", 100, false); // disabled: counts, draws nothing
+  bar.add(40);
+  bar.add(60);
+  bar.finish();
+  assertEquals(bar.done, 100);
+});
