@@ -303,3 +303,52 @@ Deno.test("merge with worker threads writes the same bytes as the single-threade
     }
   }
 });
+
+Deno.test("merge outputs agree under transformers' own permute: HF q/k = permute(pth q/k) (python3-torch)", async () => {
+  if (!(await hasTorch())) {
+    console.warn("skip: python3-torch not installed");
+    return;
+  }
+  // both directions: from an HF base (pth output un-permutes) and from a Meta base (HF output permutes)
+  const metaBase = await writeTinyFiles(`${tmp}/perm-meta-base`, tinyMetaFiles(SPEC, { dtype: "F16", shards: 1 }));
+  const pairs: string[] = [];
+  for (const [name, baseModel] of [["hfbase", hfBase], ["metabase", metaBase]]) {
+    const o = { baseModel, loraModels: [loraDir], threads: 1 };
+    await merge({ ...o, outputType: "huggingface", outputDir: `${tmp}/perm-${name}-hf` });
+    await merge({ ...o, outputType: "pth", outputDir: `${tmp}/perm-${name}-pth` });
+    pairs.push(`${tmp}/perm-${name}-hf`, `${tmp}/perm-${name}-pth`);
+  }
+  // transformers convert_llama_weights_to_hf.py: permute(w) = w.view(n_heads, dim1 // n_heads // 2, 2, dim2)
+  //   .transpose(1, 2).reshape(dim1, dim2); safetensors parsed here by hand (json header + raw little-endian f16)
+  const script = `
+import json, struct, sys, torch, numpy as np
+n_heads = int(sys.argv[1])
+bad = []
+for hf_dir, pth_dir in zip(sys.argv[2::2], sys.argv[3::2]):
+  raw = open(hf_dir + "/model.safetensors", "rb").read()
+  n = struct.unpack("<Q", raw[:8])[0]
+  header = json.loads(raw[8:8 + n])
+  def hf(name):
+    info = header[name]
+    a, b = info["data_offsets"]
+    return torch.from_numpy(np.frombuffer(raw[8 + n + a:8 + n + b], dtype=np.float16).reshape(info["shape"]).copy())
+  def permute(w, heads):
+    d1, d2 = w.shape
+    return w.view(heads, d1 // heads // 2, 2, d2).transpose(1, 2).reshape(d1, d2)
+  sd = torch.load(pth_dir + "/consolidated.00.pth", map_location="cpu")
+  for l in range(2):
+    for meta, name in [("wq", "q_proj"), ("wk", "k_proj")]:
+      a = permute(sd["layers.%d.attention.%s.weight" % (l, meta)], n_heads)
+      b = hf("model.layers.%d.self_attn.%s.weight" % (l, name))
+      if not torch.equal(a, b): bad.append(hf_dir + " " + name)
+    if not torch.equal(sd["layers.%d.attention.wv.weight" % l], hf("model.layers.%d.self_attn.v_proj.weight" % l)): bad.append("v")
+  if not torch.equal(sd["tok_embeddings.weight"], hf("model.embed_tokens.weight")): bad.append("embed")
+print(json.dumps(bad))`;
+  const p = await new Deno.Command("/usr/bin/python3", {
+    args: ["-c", script, String(SPEC.nHeads), ...pairs],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert(p.success, new TextDecoder().decode(p.stderr));
+  assertEquals(JSON.parse(new TextDecoder().decode(p.stdout)), []);
+});
