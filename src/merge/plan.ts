@@ -13,7 +13,7 @@
 import type { DType } from "../core/dtypes.ts";
 import { UserError } from "../core/errors.ts";
 import type { LlamaConfig } from "../model/config.ts";
-import { LAYER_KINDS, needsRopePermute, type TensorKind, tensorName } from "../model/tensor_names.ts";
+import { expectedShape, LAYER_KINDS, needsRopePermute, type TensorKind, tensorName } from "../model/tensor_names.ts";
 import { type LoraAdapter, tensorKey } from "./lora.ts";
 import { permuteRows, type RopeLayout, ropeRowMap } from "./permute.ts";
 import { rowsCols, type SourceTensor } from "./source_tensor.ts";
@@ -74,31 +74,6 @@ export interface PlanOptions {
 }
 
 const fmt = (n: number) => n.toLocaleString("en-US");
-
-/** Expected shape of a base tensor for a config. */
-function expectedShape(c: LlamaConfig, kind: TensorKind, vocab: number): number[] {
-  const kv = c.nKvHeads * c.headSize;
-  switch (kind) {
-    case "tok_embd":
-    case "output":
-      return [vocab, c.dim];
-    case "attn_norm":
-    case "ffn_norm":
-    case "output_norm":
-      return [c.dim];
-    case "attn_q":
-    case "attn_output":
-      return [c.dim, c.dim];
-    case "attn_k":
-    case "attn_v":
-      return [kv, c.dim];
-    case "ffn_gate":
-    case "ffn_up":
-      return [c.hiddenDim, c.dim];
-    case "ffn_down":
-      return [c.dim, c.hiddenDim];
-  }
-}
 
 const sameShape = (a: readonly number[], b: readonly number[]) =>
   a.length === b.length && a.every((d, i) => d === b[i]);

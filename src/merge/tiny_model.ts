@@ -12,7 +12,7 @@ import { type GgufKv, ggufKv, writeGguf } from "../formats/gguf_writer.ts";
 import { writePytorchCheckpoint } from "../formats/pytorch_writer.ts";
 import { writeSafetensors } from "../formats/safetensors.ts";
 import { configToGgufMetadata, configToHfConfig, type LlamaConfig } from "../model/config.ts";
-import { HF_MODULE, needsRopePermute, type TensorKind, tensorName } from "../model/tensor_names.ts";
+import { expectedShape, HF_MODULE, needsRopePermute, type TensorKind, tensorName } from "../model/tensor_names.ts";
 import { encodeF32 } from "./encode.ts";
 import { metaParamsFor, metaShardCount, metaSplit } from "./meta_shards.ts";
 import { type RopeLayout, ropeRowMap } from "./permute.ts";
@@ -66,27 +66,7 @@ export function tinyConfig(s: TinyModelSpec): LlamaConfig {
 
 /** Shape of a tensor of a config (row-major). */
 export function tinyShape(c: LlamaConfig, kind: TensorKind): number[] {
-  const kv = c.nKvHeads * c.headSize;
-  switch (kind) {
-    case "tok_embd":
-    case "output":
-      return [c.vocabSize, c.dim];
-    case "attn_norm":
-    case "ffn_norm":
-    case "output_norm":
-      return [c.dim];
-    case "attn_q":
-    case "attn_output":
-      return [c.dim, c.dim];
-    case "attn_k":
-    case "attn_v":
-      return [kv, c.dim];
-    case "ffn_gate":
-    case "ffn_up":
-      return [c.hiddenDim, c.dim];
-    case "ffn_down":
-      return [c.dim, c.hiddenDim];
-  }
+  return expectedShape(c, kind);
 }
 
 const KIND_IDS: Record<TensorKind, number> = {

@@ -4,6 +4,8 @@
  * see: llama.cpp gguf-py/gguf/tensor_mapping.py, transformers modeling_llama.py, Meta llama/model.py
  */
 
+import type { LlamaConfig } from "./config.ts";
+
 /** What a tensor is, independent of any naming scheme. */
 export type TensorKind =
   | "tok_embd"
@@ -166,4 +168,32 @@ export function convertTensorName(name: string, from: NameScheme, to: NameScheme
  */
 export function needsRopePermute(kind: TensorKind): boolean {
   return kind === "attn_q" || kind === "attn_k";
+}
+
+/**
+ * The expected row-major shape of a tensor kind: matrices are [out, in] so `y = W·x`. `vocabSize` overrides the
+ * config's for the embedding and output rows (a base model before its vocabulary is resized).
+ */
+export function expectedShape(c: LlamaConfig, kind: TensorKind, vocabSize: number = c.vocabSize): number[] {
+  const kvDim = c.nKvHeads * c.headSize;
+  switch (kind) {
+    case "tok_embd":
+    case "output":
+      return [vocabSize, c.dim];
+    case "attn_norm":
+    case "ffn_norm":
+    case "output_norm":
+      return [c.dim];
+    case "attn_q":
+    case "attn_output":
+      return [c.dim, c.dim];
+    case "attn_k":
+    case "attn_v":
+      return [kvDim, c.dim];
+    case "ffn_gate":
+    case "ffn_up":
+      return [c.hiddenDim, c.dim];
+    case "ffn_down":
+      return [c.dim, c.hiddenDim];
+  }
 }

@@ -12,38 +12,14 @@ import { dequantizeRowQ4_0Ref } from "../quant/q4_0.ts";
 import { dequantizeRowQ8_0Ref } from "../quant/q8_0.ts";
 import { DEQUANTIZABLE_DTYPES, dequantizeRef } from "../quant/dequantize.ts";
 import type { LlamaConfig } from "./config.ts";
-import { type TensorKind, tensorName } from "./tensor_names.ts";
+import { expectedShape, type TensorKind, tensorName } from "./tensor_names.ts";
+export { expectedShape };
 
 /** A model file's tensors (GGUF names) over the bytes that hold them. */
 export interface ModelFile {
   metadata: Map<string, unknown>;
   tensors: TensorInfo[];
   source: ByteSource;
-}
-
-/** The expected row-major shape of a tensor kind: matrices are [out, in] so `y = W·x`. */
-export function expectedShape(c: LlamaConfig, kind: TensorKind): number[] {
-  const kvDim = c.nKvHeads * c.headSize;
-  switch (kind) {
-    case "tok_embd":
-    case "output":
-      return [c.vocabSize, c.dim];
-    case "attn_norm":
-    case "ffn_norm":
-    case "output_norm":
-      return [c.dim];
-    case "attn_q":
-    case "attn_output":
-      return [c.dim, c.dim];
-    case "attn_k":
-    case "attn_v":
-      return [kvDim, c.dim];
-    case "ffn_gate":
-    case "ffn_up":
-      return [c.hiddenDim, c.dim];
-    case "ffn_down":
-      return [c.dim, c.hiddenDim];
-  }
 }
 
 /** Looks tensors up by kind and checks their shapes; `output` falls back to `tok_embd` (tied embeddings). */
