@@ -9,29 +9,13 @@ import { FormatError, UserError } from "../core/errors.ts";
 import { readGguf } from "../formats/gguf.ts";
 import { FileSource } from "../io/file_source.ts";
 import { type Tokenizer, tokenizerFromGgufMetadata } from "../tokenizer/mod.ts";
-import type { LlamaConfig } from "./config.ts";
 import { createEngine, type EngineBase, type EngineModel, type EngineOptions } from "./engine_core.ts";
 
 export type { EngineOptions } from "./engine_core.ts";
 
 /** A loaded model with its tokenizer, ready to evaluate tokens. */
-export interface Engine {
-  readonly config: LlamaConfig;
-  readonly contextSize: number;
+export interface Engine extends EngineBase {
   readonly tokenizer: Tokenizer;
-  readonly metadata: Map<string, unknown>;
-  /** Shards (weight slices, one WebAssembly memory each) the engine runs on. */
-  readonly nShards: number;
-  /** Threads running them (calling thread + Workers). */
-  readonly nThreads: number;
-  /**
-   * Evaluates tokens at positions startPos..startPos+n-1 (overwriting the KV cache there); returns the logits of
-   * the last token (length vocabSize).
-   */
-  eval(tokens: number[], startPos: number): Promise<Float32Array>;
-  /** Like eval() but returns the logits after every token (for perplexity). */
-  evalAll(tokens: number[], startPos: number): Promise<Float32Array[]>;
-  close(): void;
 }
 
 const GGUF_MAGIC_BYTES = [0x47, 0x47, 0x55, 0x46]; // "GGUF"
