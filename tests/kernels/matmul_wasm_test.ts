@@ -122,6 +122,36 @@ Deno.test("matvecF16 (WASM) converts fp16-denormal, ±max, Inf weights exactly",
   }
 });
 
+Deno.test(
+  "matvecF16/matmulF16 (WASM) 4-row path: an Inf/NaN weight in any of the four rows gives the reference's Inf/NaN",
+  { permissions: "none" },
+  () => {
+    // 9 rows (two 4-row passes + one single row) x 17 columns (two 8-wide steps + a scalar tail); every row holds
+    // the special and edge patterns at different columns; one-hot x makes every product exact.
+    const pats = [0x0001, 0x83ff, 0x7bff, 0xfbff, 0x3c00, 0x7c00, 0x0000, 0x8000, 0x03ff, 0xfc00, 0x7e00, 0x7c01];
+    const [nRows, nCols] = [9, 17];
+    const w = new Uint16Array(nRows * nCols);
+    for (let r = 0; r < nRows; r++) {
+      for (let c = 0; c < nCols; c++) w[r * nCols + c] = r === 3 ? 0x3c00 : pats[(r * 5 + c) % pats.length];
+    }
+    const same = (a: number, b: number) => a === b || (Number.isNaN(a) && Number.isNaN(b));
+    for (let j = 0; j < nCols; j++) {
+      const x = new Float32Array(2 * nCols);
+      x[j] = 1;
+      x[nCols + j] = -2;
+      const y = new Float32Array(2 * nRows), want = new Float32Array(2 * nRows);
+      k.matmulF16(w, x, y, nRows, nCols, 2);
+      scalarKernels.matmulF16(w, x, want, nRows, nCols, 2);
+      for (let i = 0; i < 2 * nRows; i++) {
+        assertEquals(same(y[i], want[i]), true, `col ${j} out ${i}: ${y[i]} vs ${want[i]}`);
+      }
+      const y1 = new Float32Array(nRows);
+      k.matvecF16(w, x.subarray(0, nCols), y1, nRows, nCols);
+      for (let i = 0; i < nRows; i++) assertEquals(same(y1[i], want[i]), true, `matvec col ${j} row ${i}`);
+    }
+  },
+);
+
 // Batches around the 16-row activation tile of the register-tiled kernel (1, a partial tile, tile + 1, 2 tiles + 1).
 const MM_BATCHES = [1, 3, 5, 17, 33];
 

@@ -373,20 +373,31 @@ export function matmulQ4_0R(
   return f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1);
 }
 
-// Four rows at once: the activation block is widened to i16 once and used by all four rows.
-@inline function dotQ8_0Rows4(wr: usize, rowBytes: usize, act: usize, xd: usize, nb: i32, y: usize, yStride: usize): void {
+// Four rows at once: the activation block is widened to i16 once and used by all four rows; the four rows' f16
+// scales are converted together (h2f4) and multiplied by the activation scale in one f32x4 multiply. The f32
+// arithmetic per row is exactly dotQ8_0Row's (same products, same lane-wise accumulation, same final reduction).
+@inline function dotQ8_0Rows4(
+  wr: usize, rowBytes: usize, act: usize, xd: usize, nb: i32, y: usize, yStride: usize, z: i32,
+): void {
+  const kMant = h2fKMant(z), kMul = h2fKMul(z), kMax = h2fKMax(z), kTop = h2fKTop(z), kSign = h2fKSign(z);
+  const zero = i32x4.splat(z);
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     const xp = act + (<usize>b << 5);
     const x0 = v128.load(xp), x1 = v128.load(xp, 16);
     const xl0 = i16x8.extend_low_i8x16_s(x0), xh0 = i16x8.extend_high_i8x16_s(x0);
     const xl1 = i16x8.extend_low_i8x16_s(x1), xh1 = i16x8.extend_high_i8x16_s(x1);
-    const dx = load<f32>(xd + (<usize>b << 2));
     const wp = wr + <usize>b * 34;
-    a0 = q8RowBlock(wp, xl0, xh0, xl1, xh1, dx, a0);
-    a1 = q8RowBlock(wp + rowBytes, xl0, xh0, xl1, xh1, dx, a1);
-    a2 = q8RowBlock(wp + 2 * rowBytes, xl0, xh0, xl1, xh1, dx, a2);
-    a3 = q8RowBlock(wp + 3 * rowBytes, xl0, xh0, xl1, xh1, dx, a3);
+    // the four rows' f16 scales, zero-extended into i32 lanes (little-endian: i16 lanes 0, 2, 4, 6)
+    let dh = v128.load16_lane(wp, zero, 0);
+    dh = v128.load16_lane(wp + rowBytes, dh, 2);
+    dh = v128.load16_lane(wp + 2 * rowBytes, dh, 4);
+    dh = v128.load16_lane(wp + 3 * rowBytes, dh, 6);
+    const sc = f32x4.mul(h2f4(dh, kMant, kMul, kMax, kTop, kSign), f32x4.splat(load<f32>(xd + (<usize>b << 2))));
+    a0 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(q8RowBlock(wp, xl0, xh0, xl1, xh1)), v128.shuffle<u32>(sc, sc, 0, 0, 0, 0), a0);
+    a1 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(q8RowBlock(wp + rowBytes, xl0, xh0, xl1, xh1)), v128.shuffle<u32>(sc, sc, 1, 1, 1, 1), a1);
+    a2 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(q8RowBlock(wp + 2 * rowBytes, xl0, xh0, xl1, xh1)), v128.shuffle<u32>(sc, sc, 2, 2, 2, 2), a2);
+    a3 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(q8RowBlock(wp + 3 * rowBytes, xl0, xh0, xl1, xh1)), v128.shuffle<u32>(sc, sc, 3, 3, 3, 3), a3);
   }
   store<f32>(y, hsum4(a0));
   store<f32>(y + yStride, hsum4(a1));
@@ -394,14 +405,14 @@ export function matmulQ4_0R(
   store<f32>(y + 3 * yStride, hsum4(a3));
 }
 
-// acc += (d_w * d_x) * (exact int dot of one Q8_0 block at wp with the widened activation block)
-@inline function q8RowBlock(wp: usize, xl0: v128, xh0: v128, xl1: v128, xh1: v128, dx: f32, acc: v128): v128 {
+// Exact i32x4 partial dot (lane sums add up to the block's integer dot) of one Q8_0 block at wp with the widened
+// activation block.
+@inline function q8RowBlock(wp: usize, xl0: v128, xh0: v128, xl1: v128, xh1: v128): v128 {
   const w0 = v128.load(wp, 2), w1 = v128.load(wp, 18);
   let s = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), xl0);
   s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), xh0));
   s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), xl1));
-  s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), xh1));
-  return f32x4.relaxed_madd(f32x4.convert_i32x4_s(s), f32x4.splat(h2f(<u32>load<u16>(wp)) * dx), acc);
+  return i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), xh1));
 }
 
 // y[r] = W[r,:] · x, r in [rowStart, rowEnd); w: nRows rows of nCols/32 Q8_0 blocks; act: Q8A of x.
@@ -410,7 +421,7 @@ export function matvecQ8_0(w: usize, act: usize, y: usize, nCols: i32, rowStart:
   const rowBytes = <usize>nb * 34;
   const xd = act + <usize>nCols;
   let r = rowStart;
-  for (; r + 4 <= rowEnd; r += 4) dotQ8_0Rows4(w + <usize>r * rowBytes, rowBytes, act, xd, nb, y + (<usize>r << 2), 4);
+  for (; r + 4 <= rowEnd; r += 4) dotQ8_0Rows4(w + <usize>r * rowBytes, rowBytes, act, xd, nb, y + (<usize>r << 2), 4, nCols >>> 31);
   for (; r < rowEnd; r++) store<f32>(y + (<usize>r << 2), dotQ8_0Row(w + <usize>r * rowBytes, act, xd, nb));
 }
 
@@ -424,7 +435,10 @@ export function matmulQ8_0(
   for (; r + 4 <= rowEnd; r += 4) {
     for (let t = 0; t < batch; t++) {
       const act = acts + <usize>t * <usize>actStride;
-      dotQ8_0Rows4(w + <usize>r * rowBytes, rowBytes, act, act + <usize>nCols, nb, y + ((<usize>t * <usize>nRows + <usize>r) << 2), 4);
+      dotQ8_0Rows4(
+        w + <usize>r * rowBytes, rowBytes, act, act + <usize>nCols, nb, y + ((<usize>t * <usize>nRows + <usize>r) << 2), 4,
+        nCols >>> 31,
+      );
     }
   }
   for (; r < rowEnd; r++) {
@@ -471,19 +485,91 @@ export function matmulQ8_0(
   return s;
 }
 
-// y[r] = W[r,:] · x; w f16 bits (2-aligned), x and y f32 (4-aligned).
-export function matvecF16(w: usize, x: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32): void {
-  for (let r = rowStart; r < rowEnd; r++) {
-    store<f32>(y + (<usize>r << 2), dotF16Row(w + ((<usize>r * <usize>nCols) << 1), x, nCols, nCols >>> 31));
+// Four F16 rows at once, sharing the x loads, with a short conversion that is exact for every finite pattern: the
+// sign-extended pattern shifted left by 13 has the sign in bit 31 and exponent/mantissa in bits 13..27 (bits 28..30,
+// copies of the sign, are masked off), i.e. the magnitude scaled by 2^-112 (a float subnormal for f16 subnormals);
+// one multiply by 2^112 gives the value, sign included. Inf/NaN patterns (exponent 31) would come out finite, so the
+// loop keeps the unsigned max of (pattern << 1) over all four rows and returns false if any reached 0xf800; the
+// caller then recomputes the rows with the exact dotF16Row (a branch per four rows, never taken on real weights).
+@inline function dotF16Rows4(wr: usize, rowBytes: usize, x: usize, n: i32, y: usize, z: i32): bool {
+  const kMask = i32x4.splat(0x8fffe000 | z), kMul = i32x4.splat(0x77800000 | z); // 2^112
+  let e0 = f32x4.splat(0), e1 = f32x4.splat(0), e2 = f32x4.splat(0), e3 = f32x4.splat(0);
+  let o0 = f32x4.splat(0), o1 = f32x4.splat(0), o2 = f32x4.splat(0), o3 = f32x4.splat(0);
+  let m = i32x4.splat(z);
+  let j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const xp = x + (<usize>j << 2), wp = wr + (<usize>j << 1);
+    const x0 = v128.load(xp), x1 = v128.load(xp, 16);
+    // even and odd columns: 32-bit lane k of a row's 8 f16 holds columns 2k (low half) and 2k+1 (high half)
+    const xe = v128.shuffle<u32>(x0, x1, 0, 2, 4, 6), xo = v128.shuffle<u32>(x0, x1, 1, 3, 5, 7);
+    const h0 = v128.load(wp), h1 = v128.load(wp + rowBytes), h2 = v128.load(wp + 2 * rowBytes);
+    const h3 = v128.load(wp + 3 * rowBytes);
+    m = i16x8.max_u(m, i16x8.max_u(i16x8.max_u(i16x8.shl(h0, 1), i16x8.shl(h1, 1)), i16x8.max_u(i16x8.shl(h2, 1), i16x8.shl(h3, 1))));
+    e0 = f32x4.relaxed_madd(f16Even(h0, kMask, kMul), xe, e0);
+    o0 = f32x4.relaxed_madd(f16Odd(h0, kMask, kMul), xo, o0);
+    e1 = f32x4.relaxed_madd(f16Even(h1, kMask, kMul), xe, e1);
+    o1 = f32x4.relaxed_madd(f16Odd(h1, kMask, kMul), xo, o1);
+    e2 = f32x4.relaxed_madd(f16Even(h2, kMask, kMul), xe, e2);
+    o2 = f32x4.relaxed_madd(f16Odd(h2, kMask, kMul), xo, o2);
+    e3 = f32x4.relaxed_madd(f16Even(h3, kMask, kMul), xe, e3);
+    o3 = f32x4.relaxed_madd(f16Odd(h3, kMask, kMul), xo, o3);
   }
+  // any pattern with exponent 31: (h << 1) >= 0xf800 as u16
+  if (v128.any_true(i16x8.gt_u(m, i16x8.splat(<i16>(0xf7ff | z))))) return false;
+  let s0 = hsum4(f32x4.add(e0, o0)), s1 = hsum4(f32x4.add(e1, o1));
+  let s2 = hsum4(f32x4.add(e2, o2)), s3 = hsum4(f32x4.add(e3, o3));
+  for (; j < n; j++) {
+    const xj = load<f32>(x + (<usize>j << 2)), wp = wr + (<usize>j << 1);
+    s0 += h2f(<u32>load<u16>(wp)) * xj;
+    s1 += h2f(<u32>load<u16>(wp + rowBytes)) * xj;
+    s2 += h2f(<u32>load<u16>(wp + 2 * rowBytes)) * xj;
+    s3 += h2f(<u32>load<u16>(wp + 3 * rowBytes)) * xj;
+  }
+  store<f32>(y, s0);
+  store<f32>(y, s1, 4);
+  store<f32>(y, s2, 8);
+  store<f32>(y, s3, 12);
+  return true;
 }
 
-// Batched F16: x (batch, nCols), y (batch, nRows).
+// The f16 in the low (even) / high (odd) half of each 32-bit lane, as f32 (finite patterns; see above): shifted so
+// the f16 sign lands in bit 31 and exponent/mantissa in bits 13..27; the mask clears the sign copies in 28..30 and,
+// for the odd half, the other f16's bits that the shift moved into bits 0..12.
+@inline function f16Even(h: v128, kMask: v128, kMul: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shr_s(i32x4.shl(h, 16), 3), kMask), kMul);
+}
+@inline function f16Odd(h: v128, kMask: v128, kMul: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shr_s(h, 3), kMask), kMul);
+}
+
+// Rows [r, rowEnd) of W (f16, nCols columns) · x into y (y points at row 0; y rows contiguous).
+@inline function f16Rows(w: usize, x: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32): void {
+  const rowBytes = <usize>nCols << 1;
+  const z = nCols >>> 31;
+  let r = rowStart;
+  for (; r + 4 <= rowEnd; r += 4) {
+    const wr = w + <usize>r * rowBytes, yr = y + (<usize>r << 2);
+    if (!dotF16Rows4(wr, rowBytes, x, nCols, yr, z)) {
+      for (let i = 0; i < 4; i++) store<f32>(yr + (<usize>i << 2), dotF16Row(wr + <usize>i * rowBytes, x, nCols, z));
+    }
+  }
+  for (; r < rowEnd; r++) store<f32>(y + (<usize>r << 2), dotF16Row(w + <usize>r * rowBytes, x, nCols, z));
+}
+
+// y[r] = W[r,:] · x; w f16 bits (2-aligned), x and y f32 (4-aligned).
+export function matvecF16(w: usize, x: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32): void {
+  f16Rows(w, x, y, nCols, rowStart, rowEnd);
+}
+
+// Batched F16: x (batch, nCols), y (batch, nRows). Row blocks of 64 KiB of weights stay in L2 across the batch.
 export function matmulF16(w: usize, x: usize, y: usize, nCols: i32, nRows: i32, batch: i32, rowStart: i32, rowEnd: i32): void {
-  for (let r = rowStart; r < rowEnd; r++) {
-    const wr = w + ((<usize>r * <usize>nCols) << 1);
+  const rowBytes = <usize>nCols << 1;
+  let step = <i32>((<usize>65536) / (rowBytes > 0 ? rowBytes : 1)) & ~3;
+  if (step < 4) step = 4;
+  for (let r0 = rowStart; r0 < rowEnd; r0 += step) {
+    const r1 = r0 + step < rowEnd ? r0 + step : rowEnd;
     for (let t = 0; t < batch; t++) {
-      store<f32>(y + ((<usize>t * <usize>nRows + <usize>r) << 2), dotF16Row(wr, x + ((<usize>t * <usize>nCols) << 2), nCols, nCols >>> 31));
+      f16Rows(w, x + ((<usize>t * <usize>nCols) << 2), y + ((<usize>t * <usize>nRows) << 2), nCols, r0, r1);
     }
   }
 }
