@@ -6,7 +6,8 @@
  * see: ../shared/data/seed/tests/merge_vectors.json part "pth_sharding"
  */
 import { configToMetaParams, type LlamaConfig, metaHiddenDim } from "../model/config.ts";
-import type { TensorKind } from "../model/tensor_names.ts";
+import { metaShardAxis, metaShardSizes } from "../formats/meta.ts";
+import { type TensorKind, tensorName } from "../model/tensor_names.ts";
 
 /** Shards per model size in the seed (by dim): 7B 1, 13B 2, 33B 4, 65B 8; 1 for any other size. */
 export function metaShardCount(dim: number): number {
@@ -19,33 +20,17 @@ export interface MetaSplit {
   sizes: number[];
 }
 
-/** Where each shard's part of a tensor of `kind` and `shape` comes from. */
+/**
+ * Where each shard's part of a tensor of `kind` and `shape` comes from: formats/meta.ts's rule (metaShardAxis,
+ * metaShardSizes) in terms of tensor kinds. With one shard, split tensors keep their axis and one full-size part.
+ */
 export function metaSplit(kind: TensorKind, shape: readonly number[], nShards: number): MetaSplit {
   if (!Number.isInteger(nShards) || nShards < 1) throw new RangeError(`Cannot split: ${nShards} shards`);
-  const even = (n: number, what: string) => {
-    if (n % nShards !== 0) {
-      throw new RangeError(`Cannot split ${what} ${n} of "${kind}" evenly into ${nShards} Meta shards`);
-    }
-    return Array.from({ length: nShards }, () => n / nShards);
-  };
-  switch (kind) {
-    case "attn_norm":
-    case "ffn_norm":
-    case "output_norm":
-      return { sizes: Array.from({ length: nShards }, () => shape[0]) };
-    case "tok_embd":
-    case "attn_output":
-    case "ffn_down":
-      return { dim: 1, sizes: even(shape[1], "columns") };
-    case "output": {
-      const base = Math.floor(shape[0] / nShards);
-      const sizes = Array.from({ length: nShards }, () => base);
-      sizes[nShards - 1] += shape[0] % nShards;
-      return { dim: 0, sizes };
-    }
-    default:
-      return { dim: 0, sizes: even(shape[0], "rows") };
-  }
+  const name = tensorName("meta", kind, 0);
+  const axis = metaShardAxis(name, shape.length);
+  if (axis === "replicated") return { sizes: Array.from({ length: nShards }, () => shape[0]) };
+  if (nShards === 1) return { dim: axis, sizes: [shape[axis]] };
+  return { dim: axis, sizes: metaShardSizes(name, shape, nShards).sizes };
 }
 
 /**

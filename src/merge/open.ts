@@ -11,8 +11,8 @@ import { readLlama2c } from "../formats/llama2c.ts";
 import { readSafetensors } from "../formats/safetensors.ts";
 import { type PytorchTensorInfo, readPytorchCheckpoint, readPytorchTensor } from "../formats/pytorch.ts";
 import { configFromGgufMetadata, configFromHfConfig, configFromMetaParams, type LlamaConfig } from "../model/config.ts";
-import { type NameScheme, parseTensorName, type TensorKind } from "../model/tensor_names.ts";
-import { metaSplit } from "./meta_shards.ts";
+import { type NameScheme, parseTensorName } from "../model/tensor_names.ts";
+import { metaShardAxis } from "../formats/meta.ts";
 import { type LoraAdapter, loraAdapterFromTensors, parseAdapterConfig, tensorKey } from "./lora.ts";
 import type { BaseCheckpoint } from "./plan.ts";
 import { concatSourceTensors, decodeF32, rowsCols, type SourceTensor, sourceTensorFromInfo } from "./source_tensor.ts";
@@ -133,8 +133,8 @@ export function openBase(fs: ModelFs, path: string): OpenedBase {
           }
           return t;
         });
-        const dim = parts.length === 1 ? undefined : splitDimOf(k.split(".")[0]);
-        tensors.set(k, dim === undefined ? parts[0] : concatSourceTensors(t0.name, parts, dim));
+        const axis = parts.length === 1 ? "replicated" : metaShardAxis(t0.name, t0.shape.length);
+        tensors.set(k, axis === "replicated" ? parts[0] : concatSourceTensors(t0.name, parts, axis));
       }
       const config = configFromMetaParams(params, vocabOf(tensors, path));
       return finish(
@@ -179,11 +179,6 @@ export function openBase(fs: ModelFs, path: string): OpenedBase {
 function finish(b: BaseCheckpoint, files: string[], tokenizerPath: string | undefined, close: () => void): OpenedBase {
   const inputBytes = [...b.tensors.values()].reduce((s, t) => s + bytesOf(t), 0);
   return { ...b, files, tokenizerPath, inputBytes, close };
-}
-
-/** The dimension Meta shards split a tensor kind along (metaSplit's rule; undefined = replicated). */
-function splitDimOf(kind: string): 0 | 1 | undefined {
-  return metaSplit(kind as TensorKind, [1, 1], 1).dim;
 }
 
 function bytesOf(t: SourceTensor): number {
