@@ -2,17 +2,9 @@
  * Seeded randomness for tests and generators (mulberry32 + Box–Muller): same seed, same data, every run.
  */
 
-/** A seeded PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../src/model/random_model.ts";
+
+export { mulberry32 };
 
 /** `n` floats uniform in [lo, hi). */
 export function randomUniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {

@@ -24,8 +24,8 @@ export interface RandomModelOptions {
   rawBlocks?: boolean;
 }
 
-/** A small, fast PRNG (mulberry32) returning floats in [0, 1). */
-function prng(seed: number): () => number {
+/** A small, fast seeded PRNG (mulberry32) returning floats in [0, 1); tests/_rand.ts uses it too. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -105,7 +105,7 @@ export function randomModelSpec(config: LlamaConfig, options: RandomModelOptions
 }
 
 function randomTensor(kind: TensorKind, shape: number[], dtype: DType, seed: number, rawBlocks: boolean): Uint8Array {
-  const r = prng(seed);
+  const r = mulberry32(seed);
   const cols = shape[shape.length - 1];
   const rows = shape.length === 2 ? shape[0] : 1;
   const n = rows * cols;
