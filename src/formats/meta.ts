@@ -34,6 +34,16 @@ export interface MetaParams {
 }
 
 /**
+ * Meta's FFN width (model.py FeedForward): hidden = int(2·4·dim/3), then int(ffn_dim_multiplier · hidden) when
+ * given, rounded up to a multiple of `multipleOf`. 7B: 11008; 13B: 13824; Llama-2-70B (1.3, 4096): 28672.
+ */
+export function metaHiddenDim(dim: number, multipleOf: number, ffnDimMultiplier?: number): number {
+  let hidden = Math.floor((2 * 4 * dim) / 3);
+  if (ffnDimMultiplier !== undefined) hidden = Math.floor(ffnDimMultiplier * hidden);
+  return multipleOf * Math.ceil(hidden / multipleOf);
+}
+
+/**
  * Parses `params.json` (text, bytes or an already-parsed object). Throws FormatError for invalid JSON, missing
  * or non-numeric fields, and values out of range.
  *
@@ -97,10 +107,7 @@ export function parseMetaParams(input: string | Uint8Array | Record<string, unkn
   if (nHeads % nKvHeads !== 0) {
     throw err(`Cannot parse params.json: n_heads ${nHeads} is not a multiple of n_kv_heads ${nKvHeads}`);
   }
-  // Meta model.py FeedForward: hidden = int(2 * (4 * dim) / 3); hidden = int(mult * hidden); round up.
-  let hidden = Math.floor((2 * 4 * dim) / 3);
-  if (mult !== undefined) hidden = Math.floor((mult as number) * hidden);
-  const hiddenDim = multipleOf * Math.ceil(hidden / multipleOf);
+  const hiddenDim = metaHiddenDim(dim, multipleOf, mult as number | undefined);
   return {
     dim,
     nLayers: int("n_layers"),

@@ -5,8 +5,8 @@
  * output.weight's uneven remainder goes to the last shard (13B, 49,953 rows: [24976, 24977]).
  * see: ../shared/data/seed/tests/merge_vectors.json part "pth_sharding"
  */
-import { configToMetaParams, type LlamaConfig, metaHiddenDim } from "../model/config.ts";
-import { metaShardAxis, metaShardSizes } from "../formats/meta.ts";
+import { configToMetaParams, type LlamaConfig } from "../model/config.ts";
+import { metaHiddenDim, metaShardAxis, metaShardSizes } from "../formats/meta.ts";
 import { type TensorKind, tensorName } from "../model/tensor_names.ts";
 
 /** Shards per model size in the seed (by dim): 7B 1, 13B 2, 33B 4, 65B 8; 1 for any other size. */

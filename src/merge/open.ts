@@ -118,7 +118,8 @@ export function openBase(fs: ModelFs, path: string): OpenedBase {
     const tokenizerPath = names.includes("tokenizer.model") ? join(path, "tokenizer.model") : undefined;
     const pths = names.filter((n) => /^consolidated\.\d+\.pth$/.test(n));
     if (pths.length > 0 && names.includes("params.json")) {
-      const params = JSON.parse(fs.readText(join(path, "params.json")));
+      const paramsPath = join(path, "params.json");
+      const params = fs.readText(paramsPath);
       const shards: Map<string, SourceTensor>[] = [];
       for (const n of pths) shards.push(keyed(readWeightFile(fs, join(path, n), opened), "meta", path));
       const tensors = new Map<string, SourceTensor>();
@@ -136,7 +137,7 @@ export function openBase(fs: ModelFs, path: string): OpenedBase {
         const axis = parts.length === 1 ? "replicated" : metaShardAxis(t0.name, t0.shape.length);
         tensors.set(k, axis === "replicated" ? parts[0] : concatSourceTensors(t0.name, parts, axis));
       }
-      const config = configFromMetaParams(params, vocabOf(tensors, path));
+      const config = configFromMetaParams(params, vocabOf(tensors, path), paramsPath);
       return finish(
         { label: path, format: "meta", layout: "meta", config, tensors },
         pths.map((n) => join(path, n)),

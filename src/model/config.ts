@@ -3,6 +3,7 @@
  * and written back as GGUF `llama.*` keys.
  * see: llama.cpp src/llama-model.cpp (LLM_KV names), transformers LlamaConfig, Meta llama/model.py ModelArgs
  */
+import { parseMetaParams } from "../formats/meta.ts";
 
 /** The dimensions of a LLaMA model. */
 export interface LlamaConfig {
@@ -164,38 +165,27 @@ export function configToHfConfig(c: LlamaConfig, torchDtype = "float16"): Record
   };
 }
 
-/** Meta's FFN width: int(2·4·dim/3), scaled by ffn_dim_multiplier, rounded up to a multiple of multiple_of. */
-export function metaHiddenDim(dim: number, multipleOf: number, ffnDimMultiplier?: number): number {
-  let hidden = Math.floor((2 * 4 * dim) / 3);
-  if (ffnDimMultiplier !== undefined) hidden = Math.floor(ffnDimMultiplier * hidden);
-  return multipleOf * Math.ceil(hidden / multipleOf);
-}
-
-/** Config from a Meta `params.json` object; vocab_size -1 there, so the vocabulary size is given separately. */
-export function configFromMetaParams(params: Record<string, unknown>, vocabSize: number): LlamaConfig {
-  const get = (k: string, fallback?: number): number => {
-    const v = params[k];
-    if (v === undefined || v === null) {
-      if (fallback !== undefined) return fallback;
-      throw new RangeError(`Cannot read params.json: "${k}" is missing`);
-    }
-    if (typeof v !== "number") throw new RangeError(`Cannot read params.json: "${k}" is not a number`);
-    return v;
-  };
-  const dim = get("dim");
-  const nHeads = get("n_heads");
-  const mult = params["ffn_dim_multiplier"];
+/**
+ * Config from a Meta `params.json` (text, bytes or parsed object; validated by formats/meta.ts parseMetaParams,
+ * which throws FormatError); vocab_size is -1 there, so the vocabulary size is given separately.
+ */
+export function configFromMetaParams(
+  params: string | Uint8Array | Record<string, unknown>,
+  vocabSize: number,
+  path?: string,
+): LlamaConfig {
+  const p = parseMetaParams(params, path);
   return validateConfig({
-    dim,
-    hiddenDim: metaHiddenDim(dim, get("multiple_of", 256), typeof mult === "number" ? mult : undefined),
-    nLayers: get("n_layers"),
-    nHeads,
-    nKvHeads: get("n_kv_heads", nHeads),
-    headSize: dim / nHeads,
+    dim: p.dim,
+    hiddenDim: p.hiddenDim,
+    nLayers: p.nLayers,
+    nHeads: p.nHeads,
+    nKvHeads: p.nKvHeads,
+    headSize: p.dim / p.nHeads,
     vocabSize,
-    contextLength: get("max_seq_len", 2048),
-    normEps: get("norm_eps", 1e-6),
-    ropeTheta: get("rope_theta", 10000),
+    contextLength: p.maxSeqLen ?? 2048,
+    normEps: p.normEps,
+    ropeTheta: p.ropeTheta,
   });
 }
 
