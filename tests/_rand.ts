@@ -26,8 +26,3 @@ export function randomNormal(n: number, seed: number, std = 1): Float32Array {
   }
   return out;
 }
-
-/** A random integer in [0, n). */
-export function randomInt(r: () => number, n: number): number {
-  return Math.floor(r() * n);
-}
