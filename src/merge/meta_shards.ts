@@ -33,6 +33,25 @@ export function metaSplit(kind: TensorKind, shape: readonly number[], nShards: n
   return { dim: axis, sizes: metaShardSizes(name, shape, nShards).sizes };
 }
 
+/** Shard `shard`'s part of a tensor: the split axis (undefined = replicated), its first index and size, its shape. */
+export interface MetaShardOf {
+  dim?: 0 | 1;
+  start: number;
+  size: number;
+  shape: number[];
+}
+
+/** Where shard `shard` of `nShards` takes its part of a tensor of `kind` and `shape` (metaSplit's rule). */
+export function metaShardOf(kind: TensorKind, shape: readonly number[], nShards: number, shard: number): MetaShardOf {
+  const split = metaSplit(kind, shape, nShards);
+  if (split.dim === undefined) return { start: 0, size: shape[0], shape: [...shape] };
+  const start = split.sizes.slice(0, shard).reduce((a, b) => a + b, 0);
+  const size = split.sizes[shard];
+  const partShape = [...shape];
+  partShape[split.dim] = size;
+  return { dim: split.dim, start, size, shape: partShape };
+}
+
 /**
  * A Meta params.json object that reproduces `c` through configFromMetaParams: the seed's own dict for the
  * standard sizes (multiple_of 256), else multiple_of chosen so Meta's FFN-width rule gives hiddenDim exactly.

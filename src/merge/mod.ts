@@ -29,7 +29,14 @@ export {
   parseLoraKey,
   tensorKey,
 } from "./lora.ts";
-export { metaParamsFor, metaShardCount, type MetaSplit, metaSplit } from "./meta_shards.ts";
+export {
+  metaParamsFor,
+  metaShardCount,
+  type MetaShardOf,
+  metaShardOf,
+  type MetaSplit,
+  metaSplit,
+} from "./meta_shards.ts";
 export { type ModelFs, openBase, type OpenedBase, type OpenedLora, openLora } from "./open.ts";
 export { permuteMetaToHf, permuteRows, type RopeLayout, ropeRowMap, unpermuteHfToMeta } from "./permute.ts";
 export {

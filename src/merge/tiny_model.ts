@@ -14,7 +14,7 @@ import { writeSafetensors } from "../formats/safetensors.ts";
 import { configToGgufMetadata, configToHfConfig, type LlamaConfig } from "../model/config.ts";
 import { expectedShape, HF_MODULE, needsRopePermute, type TensorKind, tensorName } from "../model/tensor_names.ts";
 import { encodeF32 } from "./encode.ts";
-import { metaParamsFor, metaShardCount, metaSplit } from "./meta_shards.ts";
+import { metaParamsFor, metaShardCount, metaShardOf } from "./meta_shards.ts";
 import { type RopeLayout, ropeRowMap } from "./permute.ts";
 import { canonicalOrder } from "./plan.ts";
 import { rowsCols, type SourceTensor } from "./source_tensor.ts";
@@ -244,17 +244,10 @@ export function tinyMetaFiles(spec: TinyModelSpec, opts: TinyBaseOptions = {}): 
       write: (sink) => {
         const tensors = canonicalOrder(c.nLayers).map(({ kind, layer }) => {
           const t = tinyTensor(spec, kind, layer, "meta");
-          const split = metaSplit(kind, t.shape, nShards);
-          const start = split.sizes.slice(0, s).reduce((a, b) => a + b, 0);
-          const size = split.sizes[s];
-          const shape = split.dim === undefined
-            ? [...t.shape]
-            : split.dim === 0
-            ? [size, ...t.shape.slice(1)]
-            : [t.shape[0], size];
-          const range = split.dim === 0
+          const { dim, start, size, shape } = metaShardOf(kind, t.shape, nShards, s);
+          const range = dim === 0
             ? { row0: start, row1: start + size }
-            : split.dim === 1
+            : dim === 1
             ? { col0: start, col1: start + size }
             : {};
           return {

@@ -14,7 +14,7 @@ import { configToHfConfig } from "../model/config.ts";
 import { tensorName } from "../model/tensor_names.ts";
 import { LLAMA_FTYPE, type QuantTarget, quantTypeFor } from "../quant/quantize_plan.ts";
 import { type EncodeOptions, tensorBytes, tensorColumnBytes } from "./encode.ts";
-import { metaParamsFor, metaShardCount, metaSplit } from "./meta_shards.ts";
+import { metaParamsFor, metaShardCount, metaShardOf } from "./meta_shards.ts";
 import type { MergeExecutor, MergePlan, PlannedTensor } from "./plan.ts";
 import type { RopeLayout } from "./permute.ts";
 import { nElementsOf } from "./source_tensor.ts";
@@ -212,22 +212,15 @@ export function pthOutput(
     const name = `consolidated.${String(s).padStart(2, "0")}.pth`;
     let bytes = 4096;
     const tensors = plan.tensors.map((t) => {
-      const split = metaSplit(t.kind, t.shape, nShards);
-      const start = split.sizes.slice(0, s).reduce((a, b) => a + b, 0);
-      const size = split.sizes[s];
-      const shape = split.dim === undefined
-        ? [...t.shape]
-        : split.dim === 0
-        ? [size, ...t.shape.slice(1)]
-        : [t.shape[0], size];
+      const { dim, start, size, shape } = metaShardOf(t.kind, t.shape, nShards, s);
       bytes += nBytesOf(dtype, nElementsOf(shape)) + 256;
       return {
         name: tensorName("meta", t.kind, t.layer),
         dtype,
         shape,
         write: (w: (b: Uint8Array) => void) => {
-          if (split.dim === 1) w(tensorColumnBytes(exec, t, "meta", dtype, start, start + size, opts));
-          else if (split.dim === 0) w(tensorBytes(exec, t, "meta", dtype, opts, start, start + size));
+          if (dim === 1) w(tensorColumnBytes(exec, t, "meta", dtype, start, start + size, opts));
+          else if (dim === 0) w(tensorBytes(exec, t, "meta", dtype, opts, start, start + size));
           else w(tensorBytes(exec, t, "meta", dtype, opts));
         },
       };
