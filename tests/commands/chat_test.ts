@@ -200,8 +200,11 @@ Deno.test({
     const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
     const cmd = [Deno.execPath(), "run", ...taskFlags("chat"), CLI, "chat", "-m", model, "-n", "-1", "--ignore-eos"]
       .concat(["--seed", "9", "-t", "1", "-c", "192", "--color"]).map(quote).join(" ");
+    // `script` runs the command through $SHELL -c (or /bin/sh when SHELL is unset, as in CI); `exec` makes chat the
+    // terminal's only foreground process, else dash dies of the first Ctrl+C and `script -e` reports its 130
+    const shellCmd = `exec ${cmd}`;
     const child = new Deno.Command(SCRIPT!, {
-      args: ["-qefc", cmd, "/dev/null"],
+      args: ["-qefc", shellCmd, "/dev/null"],
       stdin: "piped",
       stdout: "piped",
       stderr: "null",
