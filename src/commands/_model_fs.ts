@@ -123,13 +123,16 @@ export function onInterrupt(cleanup: () => void): () => void {
  */
 export async function writeOutputFiles(dir: string, files: OutputFile[]): Promise<void> {
   const staging = `${dir}/${STAGING_PREFIX}${crypto.randomUUID().slice(0, 8)}`;
-  Deno.mkdirSync(staging);
   let sink: AtomicFileSink | undefined;
+  // the handler goes in before the staging folder exists: a SIGINT in between would otherwise leave it behind
   const release = onInterrupt(() => {
     sink?.abort();
-    Deno.removeSync(staging, { recursive: true });
+    try {
+      Deno.removeSync(staging, { recursive: true });
+    } catch { /* not created yet */ }
   });
   try {
+    Deno.mkdirSync(staging);
     for (const f of files) {
       sink = new AtomicFileSink(`${staging}/${f.path}`);
       try {

@@ -86,8 +86,16 @@ export async function convertToGguf(
     const warning = checkDiskSpace(dir, file.nBytes ?? 0);
     if (warning) console.error(`warning: ${warning}`);
     const t0 = performance.now();
-    const sink = new AtomicFileSink(output);
-    const release = onInterrupt(() => sink.abort());
+    // the handler goes in before the temp file exists: a SIGINT in between would otherwise kill us with it on disk
+    const guard: { sink?: AtomicFileSink } = {};
+    const release = onInterrupt(() => guard.sink?.abort());
+    let sink: AtomicFileSink;
+    try {
+      sink = guard.sink = new AtomicFileSink(output);
+    } catch (e) {
+      release();
+      throw e;
+    }
     try {
       await file.write(sink);
       sink.commit();

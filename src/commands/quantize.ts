@@ -156,8 +156,16 @@ export async function run(args: string[]): Promise<number> {
   const bar = new Progress("quantize", src.size);
   const threads = values.threads === undefined ? 1 : intFlag(values.threads, "--threads", 1, 1);
   const pool = poolSizeFor(threads) > 0 ? new MergePool(poolSizeFor(threads)) : undefined;
-  const sink = new AtomicFileSink(outPath);
-  const release = onInterrupt(() => sink.abort());
+  // the handler goes in before the temp file exists: a SIGINT in between would otherwise kill us with it on disk
+  const guard: { sink?: AtomicFileSink } = {};
+  const release = onInterrupt(() => guard.sink?.abort());
+  let sink: AtomicFileSink;
+  try {
+    sink = guard.sink = new AtomicFileSink(outPath);
+  } catch (e) {
+    release();
+    throw e;
+  }
   const t0 = performance.now();
   try {
     const r = await quantizeGguf(src, sink, target, {
