@@ -7,6 +7,7 @@
  * agree with llama.cpp's, and llama.cpp's top-5 next-token probabilities against ours (the engine itself is
  * validated against the TS reference and real-model vectors in tests/model). Also reports peak RSS.
  * Run: YANGTUO_BENCH_E2E=1 deno run -A bench/e2e_bench.ts   (or via deno task bench)
+ * YANGTUO_BENCH_E2E_TYPE=q8_0|f16 benchmarks that weight type instead of Q4_0 (same shapes, same baseline).
  */
 import { AtomicFileSink } from "../src/io/atomic_file.ts";
 import { FileSource } from "../src/io/file_source.ts";
@@ -21,6 +22,10 @@ const N_PROMPT = 64;
 const N_GEN = 32;
 const NLC_DIR = "/tmp/yangtuo-node-llama-cpp";
 const NLC_VERSION = "3.21.1";
+const TYPES = { q4_0: "Q4_0", q8_0: "Q8_0", f16: "F16" } as const;
+const TYPE_NAME = (env("YANGTUO_BENCH_E2E_TYPE") ?? "q4_0").toLowerCase();
+if (!(TYPE_NAME in TYPES)) throw new Error(`YANGTUO_BENCH_E2E_TYPE must be one of ${Object.keys(TYPES).join(", ")}`);
+const DTYPE = TYPES[TYPE_NAME as keyof typeof TYPES];
 
 /** The Node side: loads the GGUF with llama.cpp and prints {pp, tg, ids} as JSON. */
 const NODE_SCRIPT = `
@@ -53,14 +58,14 @@ await context.dispose(); await model.dispose(); await llama.dispose();
 `;
 
 async function ensureModel(name: "tinyllama-1.1b" | "7b-zh"): Promise<string> {
-  const path = `/tmp/yangtuo-bench-${name}-q4_0.gguf`;
+  const path = `/tmp/yangtuo-bench-${name}-${TYPE_NAME}.gguf`;
   try {
     if (Deno.statSync(path).size > 0) return path;
   } catch { /* generate it */ }
   const t0 = performance.now();
   const sink = new AtomicFileSink(path, 8 << 20);
   try {
-    await writeGguf(sink, randomModelSpec(benchConfig(name), { dtype: "Q4_0", rawBlocks: true, seed: 1 }));
+    await writeGguf(sink, randomModelSpec(benchConfig(name), { dtype: DTYPE, rawBlocks: true, seed: 1 }));
     sink.commit();
   } catch (e) {
     sink.abort();
@@ -190,7 +195,7 @@ async function main(): Promise<void> {
       }
       const ratio = (a: number, b?: number) => (b ? (a / b).toFixed(2) + "×" : "n/a");
       rows.push(
-        `| ${shape} Q4_0 | ${threads} | ${ours.pp.toFixed(1)} | ${base?.pp.toFixed(1) ?? "n/a"} | ${
+        `| ${shape} ${DTYPE} | ${threads} | ${ours.pp.toFixed(1)} | ${base?.pp.toFixed(1) ?? "n/a"} | ${
           ratio(ours.pp, base?.pp)
         } | ` +
           `${ours.tg.toFixed(1)} | ${base?.tg.toFixed(1) ?? "n/a"} | ${
