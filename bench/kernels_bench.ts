@@ -12,6 +12,7 @@ import {
   q8ABytes,
   q8AStride,
   repackedQ4_0Bytes,
+  repackedQ8_0Bytes,
   scalarKernels,
 } from "../src/kernels/mod.ts";
 import { BLOCK_Q4_0_BYTES, quantizeRowQ4_0Ref } from "../src/quant/q4_0.ts";
@@ -197,6 +198,14 @@ const others: OtherCase[] = (() => {
     "matvecQ8_0 4096x4096",
     w8.length,
     () => k.raw.matvecQ8_0(p8, act, y, nCols, 0, nRows),
+    () => scalarKernels.matvecQ8_0(w8, x, yr, nRows, nCols),
+  );
+  const p8r = a.alloc(repackedQ8_0Bytes(nRows, nCols));
+  k.ptr.repackQ8_0(p8, p8r, nRows, nCols);
+  add(
+    "matvecQ8_0R 4096x4096 (engine layout)",
+    w8.length, // GB/s of the standard Q8_0 bytes, comparable to the row above
+    () => k.raw.matvecQ8_0R(p8r, act, y, nCols, 0, nRows),
     () => scalarKernels.matvecQ8_0(w8, x, yr, nRows, nCols),
   );
   add(

@@ -429,3 +429,43 @@ export function repackQ4_0Ref(src: Uint8Array, dst: Uint8Array, nRows: number, n
     }
   }
 }
+
+/** Rows per group of the repacked Q8_0 layout (Q8_0R). */
+export const Q8_0R_ROWS = 4;
+/** Bytes of one group-block: 4 f32 scales + 4 rows × 32 quant bytes. */
+export const Q8_0R_GROUP_BLOCK_BYTES = 16 + 128;
+
+/** Bytes of a repacked Q8_0 matrix (nRows rounded up to a multiple of 4; padding rows are zero). */
+export function repackedQ8_0Bytes(nRows: number, nCols: number): number {
+  return Math.ceil(nRows / Q8_0R_ROWS) * (nCols / QK8_0) * Q8_0R_GROUP_BLOCK_BYTES;
+}
+
+/**
+ * Repacks standard Q8_0 rows (nRows, nCols) into the layout of wasm/README.md: for each group of 4 rows and each
+ * block b, 4 f32 scales (row order), then for k in 0..7 a 16-byte vector holding elements 4k..4k+3 of rows 0..3
+ * (row-major within the vector), each quant q stored as the byte q + 128 (its two nibbles unsigned). Padding rows
+ * have d = 0 and zero bytes.
+ */
+export function repackQ8_0Ref(src: Uint8Array, dst: Uint8Array, nRows: number, nCols: number): void {
+  const what = "repack Q8_0 matrix";
+  checkDim(what, "nRows", nRows);
+  checkDim(what, "nCols", nCols);
+  if (nCols % QK8_0 !== 0) throw new RangeError(`Cannot ${what}: nCols ${nCols} is not a multiple of ${QK8_0}`);
+  const nb = nCols / QK8_0;
+  checkLength(what, "src", src, nRows * nb * BLOCK_Q8_0_BYTES);
+  checkLength(what, "dst", dst, repackedQ8_0Bytes(nRows, nCols));
+  const dv = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
+  dst.fill(0);
+  for (let r = 0; r < nRows; r++) {
+    const g = Math.floor(r / Q8_0R_ROWS), i = r % Q8_0R_ROWS;
+    for (let b = 0; b < nb; b++) {
+      const so = (r * nb + b) * BLOCK_Q8_0_BYTES;
+      const go = (g * nb + b) * Q8_0R_GROUP_BLOCK_BYTES;
+      dv.setFloat32(go + 4 * i, f16ToF32Ref(src[so] | (src[so + 1] << 8)), true);
+      for (let j = 0; j < QK8_0; j++) {
+        const k = j >> 2, t = j & 3;
+        dst[go + 16 + k * 16 + i * 4 + t] = (((src[so + 2 + j] << 24) >> 24) + 128) & 0xff;
+      }
+    }
+  }
+}

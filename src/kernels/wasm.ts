@@ -11,7 +11,9 @@ import {
   checkDim,
   checkLength,
   Q4_0R_ROWS,
+  Q8_0R_ROWS,
   repackedQ4_0Bytes,
+  repackedQ8_0Bytes,
   resolveRows,
   type RowRange,
 } from "./scalar.ts";
@@ -37,6 +39,7 @@ export interface KernelExports {
   dequantizeRowQ4_0(src: number, dst: number, n: number): void;
   dequantizeRowQ8_0(src: number, dst: number, n: number): void;
   repackQ4_0(src: number, dst: number, nRows: number, nCols: number): void;
+  repackQ8_0(src: number, dst: number, nRows: number, nCols: number): void;
   matvecQ4_0R(
     w: number,
     act: number,
@@ -59,6 +62,18 @@ export interface KernelExports {
     scratch: number,
   ): void;
   matvecQ8_0(w: number, act: number, y: number, nCols: number, rowStart: number, rowEnd: number): void;
+  matvecQ8_0R(w: number, act: number, y: number, nCols: number, rowStart: number, rowEnd: number): void;
+  matmulQ8_0R(
+    w: number,
+    acts: number,
+    actStride: number,
+    y: number,
+    nCols: number,
+    nRows: number,
+    batch: number,
+    rowStart: number,
+    rowEnd: number,
+  ): void;
   matmulQ8_0(
     w: number,
     acts: number,
@@ -127,7 +142,7 @@ export function q8AStride(n: number): number {
   return Math.ceil(q8ABytes(n) / 16) * 16;
 }
 
-export { Q4_0R_ROWS, repackedQ4_0Bytes };
+export { Q4_0R_ROWS, Q8_0R_ROWS, repackedQ4_0Bytes, repackedQ8_0Bytes };
 
 let modulePromise: Promise<WebAssembly.Module> | undefined;
 
@@ -373,6 +388,60 @@ export class WasmPtrKernels {
     this.#ptr(what, "dst", dst, dstBytes, 16);
     this.#noOverlap(what, "src", src, srcBytes, "dst", dst, dstBytes);
     this.#raw.repackQ4_0(src, dst, nRows, nCols);
+  }
+
+  /** Standard Q8_0 rows at src -> the Q8_0R layout at dst (16-aligned, repackedQ8_0Bytes(nRows, nCols)). */
+  repackQ8_0(src: number, dst: number, nRows: number, nCols: number): void {
+    const what = "repack Q8_0 matrix";
+    this.#cols32(what, nCols);
+    checkDim(what, "nRows", nRows);
+    const srcBytes = nRows * (nCols / QK4_0) * BLOCK_Q8_0_BYTES;
+    const dstBytes = repackedQ8_0Bytes(nRows, nCols);
+    this.#ptr(what, "src", src, srcBytes, 1);
+    this.#ptr(what, "dst", dst, dstBytes, 16);
+    this.#noOverlap(what, "src", src, srcBytes, "dst", dst, dstBytes);
+    this.#raw.repackQ8_0(src, dst, nRows, nCols);
+  }
+
+  /** W (nRows, nCols) Q8_0R @ act (Q8A of x) -> y[rowStart..rowEnd); rowStart must be a multiple of 4. */
+  matvecQ8_0R(w: number, act: number, y: number, nRows: number, nCols: number, rowStart: number, rowEnd: number) {
+    this.matmulQ8_0R(w, act, q8AStride(nCols), y, nRows, nCols, 1, rowStart, rowEnd);
+  }
+
+  /** W (nRows, nCols) Q8_0R @ acts (batch Q8A rows, actStride apart) -> y (batch, nRows), rows [rowStart, rowEnd). */
+  matmulQ8_0R(
+    w: number,
+    acts: number,
+    actStride: number,
+    y: number,
+    nRows: number,
+    nCols: number,
+    batch: number,
+    rowStart: number,
+    rowEnd: number,
+  ): void {
+    const what = "multiply Q8_0 matrix";
+    this.#cols32(what, nCols);
+    checkDim(what, "batch", batch);
+    this.#rows(what, nRows, rowStart, rowEnd);
+    if (rowStart % Q8_0R_ROWS !== 0) {
+      throw new RangeError(`Cannot ${what}: rowStart ${rowStart} is not a multiple of ${Q8_0R_ROWS}`);
+    }
+    if (actStride % 16 !== 0 || actStride < q8ABytes(nCols)) {
+      throw new RangeError(
+        `Cannot ${what}: activation stride ${actStride} is not a multiple of 16 >= ${q8ABytes(nCols)}`,
+      );
+    }
+    const wBytes = repackedQ8_0Bytes(nRows, nCols);
+    const aBytes = (batch - 1) * actStride + q8ABytes(nCols);
+    const yBytes = 4 * batch * nRows;
+    this.#ptr(what, "w", w, wBytes, 16);
+    this.#ptr(what, "acts", acts, aBytes, 16);
+    this.#ptr(what, "y", y, yBytes, 4);
+    this.#noOverlap(what, "y", y, yBytes, "w", w, wBytes);
+    this.#noOverlap(what, "y", y, yBytes, "acts", acts, aBytes);
+    if (batch === 1) this.#raw.matvecQ8_0R(w, acts, y, nCols, rowStart, rowEnd);
+    else this.#raw.matmulQ8_0R(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd);
   }
 
   /**

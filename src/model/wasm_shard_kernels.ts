@@ -1,13 +1,19 @@
 /**
  * WasmShardKernels: the shard operations on the SIMD kernel module (src/kernels/wasm.ts `raw` exports), on the
- * shard's own shared memory. Q4_0 weights are repacked at load (Q4_0R) and multiply Q8A activations, as llama.cpp's
- * CPU path multiplies Q4_0 by Q8_0; Q8_0 likewise; F16/F32 multiply f32 activations.
+ * shard's own shared memory. Q4_0 and Q8_0 weights are repacked at load (Q4_0R, Q8_0R) and multiply Q8A activations,
+ * as llama.cpp's CPU path multiplies them by Q8_0; F16/F32 multiply f32 activations.
  * Shapes and pointers are checked once, where the shard allocates them; the hot path calls the raw exports.
  * see: wasm/README.md (ABI, layouts), shard_kernels.ts (the interface and the TS fallback)
  */
 import { nBytesOf } from "../core/dtypes.ts";
 import type { DType } from "../core/dtypes.ts";
-import { type KernelExports, loadWasmKernels, q8AStride, repackedQ4_0Bytes } from "../kernels/mod.ts";
+import {
+  type KernelExports,
+  loadWasmKernels,
+  q8AStride,
+  repackedQ4_0Bytes,
+  repackedQ8_0Bytes,
+} from "../kernels/mod.ts";
 import {
   convertRows,
   JsShardKernels,
@@ -23,7 +29,7 @@ export async function createWasmShardKernels(module?: WebAssembly.Module): Promi
   return new WasmShardKernels(k.raw, new KernelMemory(k.memory, k.arena.base));
 }
 
-/** Staging area for standard Q4_0 rows before repacking: bytes per load chunk. */
+/** Staging area for standard Q4_0 / Q8_0 rows before repacking: bytes per load chunk. */
 const STAGING_BYTES = 16 << 20;
 
 /** Shard kernels whose hot operations run in WASM; the TS fallback's bookkeeping is reused. */
@@ -44,6 +50,7 @@ export class WasmShardKernels extends JsShardKernels {
 
   override allocMatrix(dtype: DType, rows: number, cols: number): number {
     if (dtype === "Q4_0") return this.mem.alloc(repackedQ4_0Bytes(rows, cols));
+    if (dtype === "Q8_0") return this.mem.alloc(repackedQ8_0Bytes(rows, cols));
     return this.mem.alloc(nBytesOf(dtype, rows * cols));
   }
 
@@ -57,14 +64,23 @@ export class WasmShardKernels extends JsShardKernels {
   }
 
   override loadMatrixRows(slice: MatrixSlice, srcDtype: DType, bytes: Uint8Array, row0: number, nRows: number) {
-    if (slice.dtype !== "Q4_0") return super.loadMatrixRows(slice, srcDtype, bytes, row0, nRows);
-    if (row0 % 8 !== 0) throw new RangeError(`Cannot repack Q4_0 rows: chunk start ${row0} is not a multiple of 8`);
-    const std = convertRows(srcDtype, "Q4_0", bytes, nRows, slice.cols);
-    if (std.length > STAGING_BYTES) throw new RangeError(`Cannot repack Q4_0 rows: chunk of ${std.length} bytes`);
+    const t = slice.dtype;
+    if (t !== "Q4_0" && t !== "Q8_0") return super.loadMatrixRows(slice, srcDtype, bytes, row0, nRows);
+    if (row0 % 8 !== 0) throw new RangeError(`Cannot repack ${t} rows: chunk start ${row0} is not a multiple of 8`);
+    const cols = slice.cols;
+    const std = convertRows(srcDtype, t, bytes, nRows, cols);
     if (this.#staging === 0) this.#staging = this.mem.alloc(STAGING_BYTES);
-    this.mem.u8.set(std, this.#staging);
-    const dst = slice.ptr + repackedQ4_0Bytes(row0, slice.cols); // row0 is a whole number of 8-row groups
-    this.#raw.repackQ4_0(this.#staging, dst, nRows, slice.cols);
+    // through the staging area in runs of whole 8-row groups (a K-quant converted to Q8_0 grows ~2x)
+    const rowBytes = std.length / nRows;
+    const run = Math.floor(STAGING_BYTES / rowBytes / 8) * 8;
+    if (run === 0) throw new RangeError(`Cannot repack ${t} rows: a row of ${rowBytes} bytes`);
+    for (let r = 0; r < nRows; r += run) {
+      const n = Math.min(run, nRows - r);
+      this.mem.u8.set(std.subarray(r * rowBytes, (r + n) * rowBytes), this.#staging);
+      // row0 + r is a whole number of groups (8 rows for Q4_0R, 4 for Q8_0R)
+      if (t === "Q4_0") this.#raw.repackQ4_0(this.#staging, slice.ptr + repackedQ4_0Bytes(row0 + r, cols), n, cols);
+      else this.#raw.repackQ8_0(this.#staging, slice.ptr + repackedQ8_0Bytes(row0 + r, cols), n, cols);
+    }
   }
 
   override rmsnorm(outPtr: number, xPtr: number, wPtr: number, n: number, B: number, eps: number): void {
@@ -93,8 +109,8 @@ export class WasmShardKernels extends JsShardKernels {
           if (B === 1) raw.matvecQ4_0R(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
           else raw.matmulQ4_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
         } else {
-          if (B === 1) raw.matvecQ8_0(w.ptr, this.#act, yPtr, cols, 0, rows);
-          else raw.matmulQ8_0(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows);
+          if (B === 1) raw.matvecQ8_0R(w.ptr, this.#act, yPtr, cols, 0, rows);
+          else raw.matmulQ8_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows);
         }
         return;
       }

@@ -606,3 +606,108 @@ export function streamRead(p: usize, nBytes: i32): i32 {
   const a = v128.xor(v128.xor(a0, a1), v128.xor(a2, a3));
   return i32x4.extract_lane(a, 0) ^ i32x4.extract_lane(a, 1) ^ i32x4.extract_lane(a, 2) ^ i32x4.extract_lane(a, 3);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Q8_0R × Q8A. One group = 4 rows; per block a 144-byte record: f32 d[4], then 8 vectors, vector k's 4-byte lane i
+// holding elements 4k..4k+3 of row i as u = w + 128 = 16·hi + lo (two unsigned nibbles). With the activation quants
+// x (|x| <= 127) splat 4 bytes at a time, the unsigned-nibble relaxed dot (as for Q4_0R) gives per lane, exactly,
+//   Σ x·w = 16·(Σ x·hi − 8·Σx) + Σ x·lo,   and −8·Σx is the Q8A corr term.
+// i16 sums stay exact: 8 dots of pairs, |sum| <= 8 · 2 · 127 · 15 = 30480.
+// Each block's term sumi · d_w · d_x is exact in f64 (19 + 11 + 11 significant bits) and the terms are summed in f64,
+// so a row's result is the exact dot of the dequantized weights and activations up to f64 rounding, then rounded to
+// f32 once: what the f64 reference (dequantize, multiply, sum) gives, not merely close to it.
+
+// The dot of one 4-row group (at wp, block b0 = 0) with one Q8A row: one row per lane of the returned f32x4.
+@inline function q8RGroupDot(wp: usize, act: usize, xd: usize, xc: usize, nb: i32): v128 {
+  const mask = i8x16.splat(<i8>(0x0f | (nb >>> 31))); // see groupDot: keeps the mask out of the loop's constants
+  let acc01 = f64x2.splat(0), acc23 = f64x2.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const xp = act + (<usize>b << 5);
+    let x = v128.load32_splat(xp), w = v128.load(wp, 16);
+    let lo = i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask));
+    let hi = i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask));
+    x = v128.load32_splat(xp, 4);
+    w = v128.load(wp, 32);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    x = v128.load32_splat(xp, 8);
+    w = v128.load(wp, 48);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    x = v128.load32_splat(xp, 12);
+    w = v128.load(wp, 64);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    x = v128.load32_splat(xp, 16);
+    w = v128.load(wp, 80);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    x = v128.load32_splat(xp, 20);
+    w = v128.load(wp, 96);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    x = v128.load32_splat(xp, 24);
+    w = v128.load(wp, 112);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    x = v128.load32_splat(xp, 28);
+    w = v128.load(wp, 128);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    const c = v128.load32_splat(xc + (<usize>b << 2));
+    const s = i32x4.add(
+      i32x4.shl(i32x4.add(i32x4.extadd_pairwise_i16x8_s(hi), c), 4),
+      i32x4.extadd_pairwise_i16x8_s(lo),
+    );
+    const dx = f64x2.splat(<f64>load<f32>(xd + (<usize>b << 2)));
+    const d = v128.load(wp); // the 4 rows' f32 scales
+    const s23 = v128.shuffle<u32>(s, s, 2, 3, 2, 3), d23 = v128.shuffle<u32>(d, d, 2, 3, 2, 3);
+    acc01 = f64x2.add(acc01, f64x2.mul(f64x2.mul(f64x2.convert_low_i32x4_s(s), f64x2.promote_low_f32x4(d)), dx));
+    acc23 = f64x2.add(acc23, f64x2.mul(f64x2.mul(f64x2.convert_low_i32x4_s(s23), f64x2.promote_low_f32x4(d23)), dx));
+    wp += 144;
+  }
+  const lo = f32x4.demote_f64x2_zero(acc01), hi = f32x4.demote_f64x2_zero(acc23);
+  return v128.shuffle<u32>(lo, hi, 0, 1, 4, 5);
+}
+
+// Stores the rows [r, min(r + 4, rowEnd)) of a group result v at y (f32 row r).
+@inline function storeGroup4(v: v128, y: usize, r: i32, rowEnd: i32): void {
+  const n = rowEnd - r;
+  if (n >= 4) {
+    v128.store(y, v);
+  } else {
+    store<f32>(y, f32x4.extract_lane(v, 0));
+    if (n > 1) store<f32>(y, f32x4.extract_lane(v, 1), 4);
+    if (n > 2) store<f32>(y, f32x4.extract_lane(v, 2), 8);
+  }
+}
+
+// y[r] = W[r,:] · x for r in [rowStart, rowEnd); w is Q8_0R (16-aligned), act the Q8A of x (16-aligned), y f32
+// (4-aligned). rowStart must be a multiple of 4.
+export function matvecQ8_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32): void {
+  const nb = nCols >> 5;
+  const gBytes = <usize>nb * 144;
+  const xd = act + <usize>nCols;
+  const xc = xd + (<usize>nb << 2);
+  for (let r = rowStart; r < rowEnd; r += 4) {
+    storeGroup4(q8RGroupDot(w + <usize>(r >> 2) * gBytes, act, xd, xc, nb), y + (<usize>r << 2), r, rowEnd);
+  }
+}
+
+// Batched Q8_0R: each 4-row group (nCols/32 * 144 bytes, in L1 for the models' widths) against every activation
+// row; the arithmetic per output is matvecQ8_0R's, so the results are equal bit for bit.
+export function matmulQ8_0R(
+  w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32, rowStart: i32, rowEnd: i32,
+): void {
+  const nb = nCols >> 5;
+  const gBytes = <usize>nb * 144;
+  for (let r = rowStart; r < rowEnd; r += 4) {
+    const wg = w + <usize>(r >> 2) * gBytes;
+    for (let t = 0; t < batch; t++) {
+      const act = acts + <usize>t * <usize>actStride;
+      const xd = act + <usize>nCols;
+      const v = q8RGroupDot(wg, act, xd, xd + (<usize>nb << 2), nb);
+      storeGroup4(v, y + ((<usize>t * <usize>nRows + <usize>r) << 2), r, rowEnd);
+    }
+  }
+}

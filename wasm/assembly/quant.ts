@@ -372,3 +372,29 @@ export function repackQ4_0(src: usize, dst: usize, nRows: i32, nCols: i32): void
     }
   }
 }
+
+// Repacks nRows standard Q8_0 rows of nCols at src into the Q8_0R layout at dst (16-aligned,
+// ceil(nRows/4) * nCols/32 * 144 bytes); see wasm/README.md. Per 4-row group and block: the 4 rows' scales as f32,
+// then 8 vectors whose 4-byte lane i holds elements 4k..4k+3 of row i, each stored as w + 128 (= w ^ 0x80) so that
+// its two nibbles are unsigned. Padding rows get d = 0 and zero bytes.
+export function repackQ8_0(src: usize, dst: usize, nRows: i32, nCols: i32): void {
+  const nb = nCols >> 5;
+  const nGroups = (nRows + 3) >> 2;
+  for (let g = 0; g < nGroups; g++) {
+    for (let b = 0; b < nb; b++) {
+      const go = dst + (<usize>g * <usize>nb + <usize>b) * 144;
+      for (let i = 0; i < 4; i++) {
+        const r = (g << 2) + i;
+        const qo = go + 16 + (<usize>i << 2);
+        if (r < nRows) {
+          const so = src + (<usize>r * <usize>nb + <usize>b) * 34;
+          store<f32>(go + (<usize>i << 2), h2f(<u32>load<u16>(so)));
+          for (let k = 0; k < 8; k++) store<u32>(qo + (<usize>k << 4), load<u32>(so + 2 + (<usize>k << 2)) ^ 0x80808080);
+        } else {
+          store<f32>(go + (<usize>i << 2), 0);
+          for (let k = 0; k < 8; k++) store<u32>(qo + (<usize>k << 4), 0);
+        }
+      }
+    }
+  }
+}
