@@ -379,28 +379,74 @@ export class WasmPtrKernels {
 
   /** Standard Q4_0 rows at src -> the Q4_0R layout at dst (16-aligned, repackedQ4_0Bytes(nRows, nCols)). */
   repackQ4_0(src: number, dst: number, nRows: number, nCols: number): void {
-    const what = "repack Q4_0 matrix";
-    this.#cols32(what, nCols);
-    checkDim(what, "nRows", nRows);
-    const srcBytes = nRows * (nCols / QK4_0) * BLOCK_Q4_0_BYTES;
-    const dstBytes = repackedQ4_0Bytes(nRows, nCols);
-    this.#ptr(what, "src", src, srcBytes, 1);
-    this.#ptr(what, "dst", dst, dstBytes, 16);
-    this.#noOverlap(what, "src", src, srcBytes, "dst", dst, dstBytes);
+    this.#checkRepack("repack Q4_0 matrix", BLOCK_Q4_0_BYTES, repackedQ4_0Bytes, src, dst, nRows, nCols);
     this.#raw.repackQ4_0(src, dst, nRows, nCols);
   }
 
   /** Standard Q8_0 rows at src -> the Q8_0R layout at dst (16-aligned, repackedQ8_0Bytes(nRows, nCols)). */
   repackQ8_0(src: number, dst: number, nRows: number, nCols: number): void {
-    const what = "repack Q8_0 matrix";
+    this.#checkRepack("repack Q8_0 matrix", BLOCK_Q8_0_BYTES, repackedQ8_0Bytes, src, dst, nRows, nCols);
+    this.#raw.repackQ8_0(src, dst, nRows, nCols);
+  }
+
+  /** Checks a repack of standard rows (blockBytes per 32 values) at src into dstBytesOf(nRows, nCols) at dst. */
+  #checkRepack(
+    what: string,
+    blockBytes: number,
+    dstBytesOf: (nRows: number, nCols: number) => number,
+    src: number,
+    dst: number,
+    nRows: number,
+    nCols: number,
+  ): void {
     this.#cols32(what, nCols);
     checkDim(what, "nRows", nRows);
-    const srcBytes = nRows * (nCols / QK4_0) * BLOCK_Q8_0_BYTES;
-    const dstBytes = repackedQ8_0Bytes(nRows, nCols);
+    const srcBytes = nRows * (nCols / QK4_0) * blockBytes;
+    const dstBytes = dstBytesOf(nRows, nCols);
     this.#ptr(what, "src", src, srcBytes, 1);
     this.#ptr(what, "dst", dst, dstBytes, 16);
     this.#noOverlap(what, "src", src, srcBytes, "dst", dst, dstBytes);
-    this.#raw.repackQ8_0(src, dst, nRows, nCols);
+  }
+
+  /**
+   * Checks W (nRows, nCols; wBytesOf bytes, wAlign-aligned) @ acts (batch Q8A rows, actStride apart) -> y (batch,
+   * nRows) for rows [rowStart, rowEnd), rowStart a multiple of groupRows; returns the acts and y byte extents.
+   */
+  #checkQ8AMatmul(
+    what: string,
+    wBytesOf: (nRows: number, nCols: number) => number,
+    wAlign: number,
+    groupRows: number,
+    w: number,
+    acts: number,
+    actStride: number,
+    y: number,
+    nRows: number,
+    nCols: number,
+    batch: number,
+    rowStart: number,
+    rowEnd: number,
+  ): { aBytes: number; yBytes: number } {
+    this.#cols32(what, nCols);
+    checkDim(what, "batch", batch);
+    this.#rows(what, nRows, rowStart, rowEnd);
+    if (rowStart % groupRows !== 0) {
+      throw new RangeError(`Cannot ${what}: rowStart ${rowStart} is not a multiple of ${groupRows}`);
+    }
+    if (actStride % 16 !== 0 || actStride < q8ABytes(nCols)) {
+      throw new RangeError(
+        `Cannot ${what}: activation stride ${actStride} is not a multiple of 16 >= ${q8ABytes(nCols)}`,
+      );
+    }
+    const wBytes = wBytesOf(nRows, nCols);
+    const aBytes = (batch - 1) * actStride + q8ABytes(nCols);
+    const yBytes = 4 * batch * nRows;
+    this.#ptr(what, "w", w, wBytes, wAlign);
+    this.#ptr(what, "acts", acts, aBytes, 16);
+    this.#ptr(what, "y", y, yBytes, 4);
+    this.#noOverlap(what, "y", y, yBytes, "w", w, wBytes);
+    this.#noOverlap(what, "y", y, yBytes, "acts", acts, aBytes);
+    return { aBytes, yBytes };
   }
 
   /** W (nRows, nCols) Q8_0R @ act (Q8A of x) -> y[rowStart..rowEnd); rowStart must be a multiple of 4. */
@@ -420,26 +466,21 @@ export class WasmPtrKernels {
     rowStart: number,
     rowEnd: number,
   ): void {
-    const what = "multiply Q8_0 matrix";
-    this.#cols32(what, nCols);
-    checkDim(what, "batch", batch);
-    this.#rows(what, nRows, rowStart, rowEnd);
-    if (rowStart % Q8_0R_ROWS !== 0) {
-      throw new RangeError(`Cannot ${what}: rowStart ${rowStart} is not a multiple of ${Q8_0R_ROWS}`);
-    }
-    if (actStride % 16 !== 0 || actStride < q8ABytes(nCols)) {
-      throw new RangeError(
-        `Cannot ${what}: activation stride ${actStride} is not a multiple of 16 >= ${q8ABytes(nCols)}`,
-      );
-    }
-    const wBytes = repackedQ8_0Bytes(nRows, nCols);
-    const aBytes = (batch - 1) * actStride + q8ABytes(nCols);
-    const yBytes = 4 * batch * nRows;
-    this.#ptr(what, "w", w, wBytes, 16);
-    this.#ptr(what, "acts", acts, aBytes, 16);
-    this.#ptr(what, "y", y, yBytes, 4);
-    this.#noOverlap(what, "y", y, yBytes, "w", w, wBytes);
-    this.#noOverlap(what, "y", y, yBytes, "acts", acts, aBytes);
+    this.#checkQ8AMatmul(
+      "multiply Q8_0 matrix",
+      repackedQ8_0Bytes,
+      16,
+      Q8_0R_ROWS,
+      w,
+      acts,
+      actStride,
+      y,
+      nRows,
+      nCols,
+      batch,
+      rowStart,
+      rowEnd,
+    );
     if (batch === 1) this.#raw.matvecQ8_0R(w, acts, y, nCols, rowStart, rowEnd);
     else this.#raw.matmulQ8_0R(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd);
   }
@@ -478,27 +519,23 @@ export class WasmPtrKernels {
     scratch: number,
   ): void {
     const what = "multiply Q4_0 matrix";
-    this.#cols32(what, nCols);
-    checkDim(what, "batch", batch);
-    this.#rows(what, nRows, rowStart, rowEnd);
-    if (rowStart % Q4_0R_ROWS !== 0) {
-      throw new RangeError(`Cannot ${what}: rowStart ${rowStart} is not a multiple of ${Q4_0R_ROWS}`);
-    }
-    if (actStride % 16 !== 0 || actStride < q8ABytes(nCols)) {
-      throw new RangeError(
-        `Cannot ${what}: activation stride ${actStride} is not a multiple of 16 >= ${q8ABytes(nCols)}`,
-      );
-    }
-    const wBytes = repackedQ4_0Bytes(nRows, nCols);
-    const aBytes = (batch - 1) * actStride + q8ABytes(nCols);
-    const yBytes = 4 * batch * nRows;
-    this.#ptr(what, "w", w, wBytes, 16);
-    this.#ptr(what, "acts", acts, aBytes, 16);
-    this.#ptr(what, "y", y, yBytes, 4);
+    const { aBytes, yBytes } = this.#checkQ8AMatmul(
+      what,
+      repackedQ4_0Bytes,
+      16,
+      Q4_0R_ROWS,
+      w,
+      acts,
+      actStride,
+      y,
+      nRows,
+      nCols,
+      batch,
+      rowStart,
+      rowEnd,
+    );
     const sBytes = q4_0RScratchBytes(batch);
     this.#ptr(what, "scratch", scratch, sBytes, 16);
-    this.#noOverlap(what, "y", y, yBytes, "w", w, wBytes);
-    this.#noOverlap(what, "y", y, yBytes, "acts", acts, aBytes);
     this.#noOverlap(what, "scratch", scratch, sBytes, "y", y, yBytes);
     this.#noOverlap(what, "scratch", scratch, sBytes, "acts", acts, aBytes);
     if (batch === 1) this.#raw.matvecQ4_0R(w, acts, y, nCols, rowStart, rowEnd, scratch);
@@ -517,23 +554,22 @@ export class WasmPtrKernels {
     rowStart: number,
     rowEnd: number,
   ): void {
-    const what = "multiply Q8_0 matrix";
-    this.#cols32(what, nCols);
-    checkDim(what, "batch", batch);
-    this.#rows(what, nRows, rowStart, rowEnd);
-    if (actStride % 16 !== 0 || actStride < q8ABytes(nCols)) {
-      throw new RangeError(
-        `Cannot ${what}: activation stride ${actStride} is not a multiple of 16 >= ${q8ABytes(nCols)}`,
-      );
-    }
-    const wBytes = nRows * (nCols / QK4_0) * BLOCK_Q8_0_BYTES;
-    const aBytes = (batch - 1) * actStride + q8ABytes(nCols);
-    const yBytes = 4 * batch * nRows;
-    this.#ptr(what, "w", w, wBytes, 1);
-    this.#ptr(what, "acts", acts, aBytes, 16);
-    this.#ptr(what, "y", y, yBytes, 4);
-    this.#noOverlap(what, "y", y, yBytes, "w", w, wBytes);
-    this.#noOverlap(what, "y", y, yBytes, "acts", acts, aBytes);
+    const standardBytes = (rows: number, cols: number) => rows * (cols / QK4_0) * BLOCK_Q8_0_BYTES;
+    this.#checkQ8AMatmul(
+      "multiply Q8_0 matrix",
+      standardBytes,
+      1,
+      1,
+      w,
+      acts,
+      actStride,
+      y,
+      nRows,
+      nCols,
+      batch,
+      rowStart,
+      rowEnd,
+    );
     if (batch === 1) this.#raw.matvecQ8_0(w, acts, y, nCols, rowStart, rowEnd);
     else this.#raw.matmulQ8_0(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd);
   }
