@@ -51,7 +51,8 @@ export function checkLength(what: string, name: string, arr: { length: number },
   if (arr.length !== n) throw new RangeError(`Cannot ${what}: ${name} has ${arr.length} elements, expected ${n}`);
 }
 
-function checkQuantMatmul(
+/** Checks a quantized matmul's shapes and lengths (w: nRows rows of nCols/qk blocks); returns the row bytes. */
+export function checkQuantMatmul(
   what: string,
   qk: number,
   blockBytes: number,
@@ -184,7 +185,8 @@ export function matvecQ8_0Ref(
 // ---------------------------------------------------------------------------------------------------------------
 // F16 / F32 weights (x stays f32; llama.cpp rounds x to f16 for F16 weights, we do not)
 
-function checkFloatMatmul(
+/** Checks a float matmul's shapes and lengths: w (nRows, nCols), x (batch, nCols), y (batch, nRows). */
+export function checkFloatMatmul(
   what: string,
   w: { length: number },
   x: Float32Array,

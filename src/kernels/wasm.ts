@@ -9,7 +9,9 @@ import {
   type AttentionShape,
   checkAttention,
   checkDim,
+  checkFloatMatmul,
   checkLength,
+  checkQuantMatmul,
   Q4_0R_ROWS,
   Q8_0R_ROWS,
   repackedQ4_0Bytes,
@@ -61,20 +63,8 @@ export interface KernelExports {
     rowEnd: number,
     scratch: number,
   ): void;
-  matvecQ8_0(w: number, act: number, y: number, nCols: number, rowStart: number, rowEnd: number): void;
   matvecQ8_0R(w: number, act: number, y: number, nCols: number, rowStart: number, rowEnd: number): void;
   matmulQ8_0R(
-    w: number,
-    acts: number,
-    actStride: number,
-    y: number,
-    nCols: number,
-    nRows: number,
-    batch: number,
-    rowStart: number,
-    rowEnd: number,
-  ): void;
-  matmulQ8_0(
     w: number,
     acts: number,
     actStride: number,
@@ -409,13 +399,12 @@ export class WasmPtrKernels {
   }
 
   /**
-   * Checks W (nRows, nCols; wBytesOf bytes, wAlign-aligned) @ acts (batch Q8A rows, actStride apart) -> y (batch,
-   * nRows) for rows [rowStart, rowEnd), rowStart a multiple of groupRows; returns the acts and y byte extents.
+   * Checks a repacked W (nRows, nCols; wBytesOf bytes, 16-aligned) @ acts (batch Q8A rows, actStride apart) -> y
+   * (batch, nRows) for rows [rowStart, rowEnd), rowStart a multiple of groupRows; returns the acts and y extents.
    */
   #checkQ8AMatmul(
     what: string,
     wBytesOf: (nRows: number, nCols: number) => number,
-    wAlign: number,
     groupRows: number,
     w: number,
     acts: number,
@@ -441,7 +430,7 @@ export class WasmPtrKernels {
     const wBytes = wBytesOf(nRows, nCols);
     const aBytes = (batch - 1) * actStride + q8ABytes(nCols);
     const yBytes = 4 * batch * nRows;
-    this.#ptr(what, "w", w, wBytes, wAlign);
+    this.#ptr(what, "w", w, wBytes, 16);
     this.#ptr(what, "acts", acts, aBytes, 16);
     this.#ptr(what, "y", y, yBytes, 4);
     this.#noOverlap(what, "y", y, yBytes, "w", w, wBytes);
@@ -469,7 +458,6 @@ export class WasmPtrKernels {
     this.#checkQ8AMatmul(
       "multiply Q8_0 matrix",
       repackedQ8_0Bytes,
-      16,
       Q8_0R_ROWS,
       w,
       acts,
@@ -522,7 +510,6 @@ export class WasmPtrKernels {
     const { aBytes, yBytes } = this.#checkQ8AMatmul(
       what,
       repackedQ4_0Bytes,
-      16,
       Q4_0R_ROWS,
       w,
       acts,
@@ -540,38 +527,6 @@ export class WasmPtrKernels {
     this.#noOverlap(what, "scratch", scratch, sBytes, "acts", acts, aBytes);
     if (batch === 1) this.#raw.matvecQ4_0R(w, acts, y, nCols, rowStart, rowEnd, scratch);
     else this.#raw.matmulQ4_0R(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd, scratch);
-  }
-
-  /** W (nRows, nCols) standard Q8_0 rows @ acts (Q8A) -> y (batch, nRows), rows [rowStart, rowEnd). */
-  matmulQ8_0(
-    w: number,
-    acts: number,
-    actStride: number,
-    y: number,
-    nRows: number,
-    nCols: number,
-    batch: number,
-    rowStart: number,
-    rowEnd: number,
-  ): void {
-    const standardBytes = (rows: number, cols: number) => rows * (cols / QK4_0) * BLOCK_Q8_0_BYTES;
-    this.#checkQ8AMatmul(
-      "multiply Q8_0 matrix",
-      standardBytes,
-      1,
-      1,
-      w,
-      acts,
-      actStride,
-      y,
-      nRows,
-      nCols,
-      batch,
-      rowStart,
-      rowEnd,
-    );
-    if (batch === 1) this.#raw.matvecQ8_0(w, acts, y, nCols, rowStart, rowEnd);
-    else this.#raw.matmulQ8_0(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd);
   }
 
   #floatMatmul(
@@ -830,25 +785,6 @@ export class WasmKernels implements Kernels {
     for (let t = 0; t < batch; t++) y.set(all.subarray(t * nRows + r0, t * nRows + r1), t * nRows + r0);
   }
 
-  #checkQuant(
-    what: string,
-    blockBytes: number,
-    w: Uint8Array,
-    x: Float32Array,
-    y: Float32Array,
-    nRows: number,
-    nCols: number,
-    batch: number,
-  ): void {
-    checkDim(what, "nRows", nRows);
-    checkDim(what, "nCols", nCols);
-    checkDim(what, "batch", batch);
-    if (nCols % QK4_0 !== 0) throw new RangeError(`Cannot ${what}: length ${nCols} is not a multiple of 32`);
-    checkLength(what, "weight bytes", w, nRows * (nCols / QK4_0) * blockBytes);
-    checkLength(what, "x", x, batch * nCols);
-    checkLength(what, "y", y, batch * nRows);
-  }
-
   matmulQ4_0(
     w: Uint8Array,
     x: Float32Array,
@@ -859,7 +795,7 @@ export class WasmKernels implements Kernels {
     range: RowRange = {},
   ): void {
     const what = "multiply Q4_0 matrix";
-    this.#checkQuant(what, BLOCK_Q4_0_BYTES, w, x, y, nRows, nCols, batch);
+    checkQuantMatmul(what, QK4_0, BLOCK_Q4_0_BYTES, w, x, y, nRows, nCols, batch);
     const [r0, r1] = resolveRows(what, nRows, range);
     this.#temp((a) => {
       const src = a.put(w, 1);
@@ -888,13 +824,16 @@ export class WasmKernels implements Kernels {
     range: RowRange = {},
   ): void {
     const what = "multiply Q8_0 matrix";
-    this.#checkQuant(what, BLOCK_Q8_0_BYTES, w, x, y, nRows, nCols, batch);
+    checkQuantMatmul(what, QK4_0, BLOCK_Q8_0_BYTES, w, x, y, nRows, nCols, batch);
     const [r0, r1] = resolveRows(what, nRows, range);
     this.#temp((a) => {
-      const wp = a.put(w, 1);
+      const src = a.put(w, 1);
+      const wr = a.alloc(repackedQ8_0Bytes(nRows, nCols));
+      this.ptr.repackQ8_0(src, wr, nRows, nCols);
       const acts = this.#acts(a, x, nCols, batch);
       const yp = a.alloc(4 * batch * nRows);
-      this.ptr.matmulQ8_0(wp, acts, q8AStride(nCols), yp, nRows, nCols, batch, r0, r1);
+      const start = r0 - (r0 % Q8_0R_ROWS);
+      this.ptr.matmulQ8_0R(wr, acts, q8AStride(nCols), yp, nRows, nCols, batch, start, r1);
       this.#copyRows(a, yp, y, nRows, batch, r0, r1);
     });
   }
@@ -914,12 +853,7 @@ export class WasmKernels implements Kernels {
     range: RowRange,
   ): void {
     const what = f16 ? "multiply F16 matrix" : "multiply F32 matrix";
-    checkDim(what, "nRows", nRows);
-    checkDim(what, "nCols", nCols);
-    checkDim(what, "batch", batch);
-    checkLength(what, "w", w, nRows * nCols);
-    checkLength(what, "x", x, batch * nCols);
-    checkLength(what, "y", y, batch * nRows);
+    checkFloatMatmul(what, w, x, y, nRows, nCols, batch);
     const [r0, r1] = resolveRows(what, nRows, range);
     this.#temp((a) => {
       const wp = a.put(w), xp = a.put(x), yp = a.alloc(4 * batch * nRows);

@@ -7,7 +7,13 @@ import { assertEquals, assertThrows } from "../_assert.ts";
 import { randomNormal, randomUniform } from "../_rand.ts";
 import { f16ArrayToF32Ref, f32ArrayToF16Ref } from "../../src/core/f16.ts";
 import { scalarKernels } from "../../src/kernels/kernels.ts";
-import { q4_0RScratchBytes, q8ABytes, q8AStride, repackedQ4_0Bytes } from "../../src/kernels/wasm.ts";
+import {
+  q4_0RScratchBytes,
+  q8ABytes,
+  q8AStride,
+  repackedQ4_0Bytes,
+  repackedQ8_0Bytes,
+} from "../../src/kernels/wasm.ts";
 import { absDotSums, assertWithinBound, dq4, dq8, q4, q8, wasm } from "./_util.ts";
 
 /**
@@ -197,7 +203,7 @@ Deno.test(
   },
 );
 
-Deno.test("matmulQ4_0R and matmulQ8_0 (WASM) write only rows [rowStart, rowEnd) of every batch row", () => {
+Deno.test("matmulQ4_0R and matmulQ8_0R (WASM) write only rows [rowStart, rowEnd) of every batch row", () => {
   for (const batch of MM_BATCHES) checkRowRanges(batch); // batch 1 takes the matvec kernels
 });
 
@@ -211,7 +217,8 @@ function checkRowRanges(batch: number): void {
   const w4 = q4(wf), w8 = q8(wf);
   const src = a.put(w4, 1), wr = a.alloc(repackedQ4_0Bytes(nRows, nCols));
   k.ptr.repackQ4_0(src, wr, nRows, nCols);
-  const p8 = a.put(w8, 1);
+  const src8 = a.put(w8, 1), wr8 = a.alloc(repackedQ8_0Bytes(nRows, nCols));
+  k.ptr.repackQ8_0(src8, wr8, nRows, nCols);
   const y = a.alloc(4 * batch * nRows + 64), scratch = a.alloc(q4_0RScratchBytes(batch));
   for (const [fmt, wq] of [["Q4_0", w4], ["Q8_0", w8]] as const) {
     const want = new Float32Array(batch * nRows);
@@ -220,7 +227,7 @@ function checkRowRanges(batch: number): void {
       const yv = a.f32(y, batch * nRows + 16);
       yv.fill(-7);
       if (fmt === "Q4_0") k.ptr.matmulQ4_0R(wr, acts, stride, y, nRows, nCols, batch, r0, r1, scratch);
-      else k.ptr.matmulQ8_0(p8, acts, stride, y, nRows, nCols, batch, r0, r1);
+      else k.ptr.matmulQ8_0R(wr8, acts, stride, y, nRows, nCols, batch, r0, r1);
       if (fmt === "Q4_0") {
         // every written row equals the matvec's over the same range, bit for bit
         const yv1 = a.alloc(4 * nRows);

@@ -5,8 +5,7 @@ export {
   quantizeRowQ4_0, quantizeRowQ8_0, quantizeQ8A, dequantizeRowQ4_0, dequantizeRowQ8_0, repackQ4_0, repackQ8_0,
 } from "./quant";
 export {
-  matvecQ4_0R, matmulQ4_0R, matvecQ8_0, matmulQ8_0, matvecQ8_0R, matmulQ8_0R, matvecF16, matmulF16, matvecF32,
-  matmulF32, streamRead,
+  matvecQ4_0R, matmulQ4_0R, matvecQ8_0R, matmulQ8_0R, matvecF16, matmulF16, matvecF32, matmulF32, streamRead,
 } from "./matmul";
 export { rmsNorm, softmax, rope, siluGate, attention } from "./ops";
 

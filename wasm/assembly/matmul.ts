@@ -1,5 +1,5 @@
-// Matrix-vector and matrix-matrix products: Q4_0 (repacked, "Q4_0R") and Q8_0 weights against Q8A activations,
-// F16 and F32 weights against f32 activations; and the streaming-read baseline.
+// Matrix-vector and matrix-matrix products: Q4_0 and Q8_0 weights (repacked at load, "Q4_0R"/"Q8_0R") against Q8A
+// activations, F16 and F32 weights against f32 activations; and the streaming-read baseline.
 // W (nRows, nCols) @ x (nCols,) -> y (nRows,); rows [rowStart, rowEnd) only, y points at row 0.
 // see: wasm/README.md (layouts, alignment), src/kernels/scalar.ts (references)
 import { h2f, h2f4, h2fKMant, h2fKMax, h2fKMul, h2fKSign, h2fKTop } from "./common";
@@ -348,109 +348,117 @@ export function matmulQ4_0R(
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Q8_0 (standard 34-byte blocks, any alignment) × Q8A: signed × signed, so widen to i16 and use the exact
-// i32x4.dot_i16x8_s (the relaxed i7 dot needs one operand in 0..127).
+// Q8_0R × Q8A. One group = 4 rows; per block a 144-byte record: f32 d[4], then 8 vectors, vector k's 4-byte lane i
+// holding elements 4k..4k+3 of row i as u = w + 128 = 16·hi + lo (two unsigned nibbles). With the activation quants
+// x (|x| <= 127) splat 4 bytes at a time, the unsigned-nibble relaxed dot (as for Q4_0R) gives per lane, exactly,
+//   Σ x·w = 16·(Σ x·hi − 8·Σx) + Σ x·lo,   and −8·Σx is the Q8A corr term.
+// i16 sums stay exact: 8 dots of pairs, |sum| <= 8 · 2 · 127 · 15 = 30480.
+// Each block's term sumi · d_w · d_x is exact in f64 (19 + 11 + 11 significant bits) and the terms are summed in f64,
+// so a row's result is the exact dot of the dequantized weights and activations up to f64 rounding, then rounded to
+// f32 once: what the f64 reference (dequantize, multiply, sum) gives, not merely close to it.
 
-@inline function dotQ8_0Row(wr: usize, act: usize, xd: usize, nb: i32): f32 {
-  let acc = f32x4.splat(0);
-  for (let b = 0; b < nb; b++) {
-    const wp = wr + <usize>b * 34;
-    const xp = act + (<usize>b << 5);
-    const w0 = v128.load(wp, 2), w1 = v128.load(wp, 18);
-    const x0 = v128.load(xp), x1 = v128.load(xp, 16);
-    let s = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), i16x8.extend_low_i8x16_s(x0));
-    s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), i16x8.extend_high_i8x16_s(x0)));
-    s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), i16x8.extend_low_i8x16_s(x1)));
-    s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), i16x8.extend_high_i8x16_s(x1)));
-    const scale = f32x4.splat(h2f(<u32>load<u16>(wp)) * load<f32>(xd + (<usize>b << 2)));
-    acc = f32x4.relaxed_madd(f32x4.convert_i32x4_s(s), scale, acc);
-  }
-  return hsum4(acc);
-}
-
-@inline function hsum4(v: v128): f32 {
-  const a = f32x4.add(v, v128.shuffle<u32>(v, v, 2, 3, 0, 1));
-  return f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1);
-}
-
-// Four rows at once: the activation block is widened to i16 once and used by all four rows; the four rows' f16
-// scales are converted together (h2f4) and multiplied by the activation scale in one f32x4 multiply. The f32
-// arithmetic per row is exactly dotQ8_0Row's (same products, same lane-wise accumulation, same final reduction).
-@inline function dotQ8_0Rows4(
-  wr: usize, rowBytes: usize, act: usize, xd: usize, nb: i32, y: usize, yStride: usize, z: i32,
-): void {
-  const kMant = h2fKMant(z), kMul = h2fKMul(z), kMax = h2fKMax(z), kTop = h2fKTop(z), kSign = h2fKSign(z);
-  const zero = i32x4.splat(z);
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+// The dot of one 4-row group (at wp, block b0 = 0) with one Q8A row: one row per lane of the returned f32x4.
+@inline function q8RGroupDot(wp: usize, act: usize, xd: usize, xc: usize, nb: i32): v128 {
+  const mask = i8x16.splat(<i8>(0x0f | (nb >>> 31))); // see groupDot: keeps the mask out of the loop's constants
+  let acc01 = f64x2.splat(0), acc23 = f64x2.splat(0);
   for (let b = 0; b < nb; b++) {
     const xp = act + (<usize>b << 5);
-    const x0 = v128.load(xp), x1 = v128.load(xp, 16);
-    const xl0 = i16x8.extend_low_i8x16_s(x0), xh0 = i16x8.extend_high_i8x16_s(x0);
-    const xl1 = i16x8.extend_low_i8x16_s(x1), xh1 = i16x8.extend_high_i8x16_s(x1);
-    const wp = wr + <usize>b * 34;
-    // the four rows' f16 scales, zero-extended into i32 lanes (little-endian: i16 lanes 0, 2, 4, 6)
-    let dh = v128.load16_lane(wp, zero, 0);
-    dh = v128.load16_lane(wp + rowBytes, dh, 2);
-    dh = v128.load16_lane(wp + 2 * rowBytes, dh, 4);
-    dh = v128.load16_lane(wp + 3 * rowBytes, dh, 6);
-    const sc = f32x4.mul(h2f4(dh, kMant, kMul, kMax, kTop, kSign), f32x4.splat(load<f32>(xd + (<usize>b << 2))));
-    a0 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(q8RowBlock(wp, xl0, xh0, xl1, xh1)), v128.shuffle<u32>(sc, sc, 0, 0, 0, 0), a0);
-    a1 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(q8RowBlock(wp + rowBytes, xl0, xh0, xl1, xh1)), v128.shuffle<u32>(sc, sc, 1, 1, 1, 1), a1);
-    a2 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(q8RowBlock(wp + 2 * rowBytes, xl0, xh0, xl1, xh1)), v128.shuffle<u32>(sc, sc, 2, 2, 2, 2), a2);
-    a3 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(q8RowBlock(wp + 3 * rowBytes, xl0, xh0, xl1, xh1)), v128.shuffle<u32>(sc, sc, 3, 3, 3, 3), a3);
+    let x = v128.load32_splat(xp), w = v128.load(wp, 16);
+    let lo = i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask));
+    let hi = i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask));
+    x = v128.load32_splat(xp, 4);
+    w = v128.load(wp, 32);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    x = v128.load32_splat(xp, 8);
+    w = v128.load(wp, 48);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    x = v128.load32_splat(xp, 12);
+    w = v128.load(wp, 64);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    x = v128.load32_splat(xp, 16);
+    w = v128.load(wp, 80);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    x = v128.load32_splat(xp, 20);
+    w = v128.load(wp, 96);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    x = v128.load32_splat(xp, 24);
+    w = v128.load(wp, 112);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    x = v128.load32_splat(xp, 28);
+    w = v128.load(wp, 128);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    const c = v128.load32_splat(xc + (<usize>b << 2));
+    const s = i32x4.add(
+      i32x4.shl(i32x4.add(i32x4.extadd_pairwise_i16x8_s(hi), c), 4),
+      i32x4.extadd_pairwise_i16x8_s(lo),
+    );
+    const dx = f64x2.splat(<f64>load<f32>(xd + (<usize>b << 2)));
+    const d = v128.load(wp); // the 4 rows' f32 scales
+    const s23 = v128.shuffle<u32>(s, s, 2, 3, 2, 3), d23 = v128.shuffle<u32>(d, d, 2, 3, 2, 3);
+    acc01 = f64x2.add(acc01, f64x2.mul(f64x2.mul(f64x2.convert_low_i32x4_s(s), f64x2.promote_low_f32x4(d)), dx));
+    acc23 = f64x2.add(acc23, f64x2.mul(f64x2.mul(f64x2.convert_low_i32x4_s(s23), f64x2.promote_low_f32x4(d23)), dx));
+    wp += 144;
   }
-  store<f32>(y, hsum4(a0));
-  store<f32>(y + yStride, hsum4(a1));
-  store<f32>(y + 2 * yStride, hsum4(a2));
-  store<f32>(y + 3 * yStride, hsum4(a3));
+  const lo = f32x4.demote_f64x2_zero(acc01), hi = f32x4.demote_f64x2_zero(acc23);
+  return v128.shuffle<u32>(lo, hi, 0, 1, 4, 5);
 }
 
-// Exact i32x4 partial dot (lane sums add up to the block's integer dot) of one Q8_0 block at wp with the widened
-// activation block.
-@inline function q8RowBlock(wp: usize, xl0: v128, xh0: v128, xl1: v128, xh1: v128): v128 {
-  const w0 = v128.load(wp, 2), w1 = v128.load(wp, 18);
-  let s = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), xl0);
-  s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), xh0));
-  s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), xl1));
-  return i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), xh1));
+// Stores the rows [r, min(r + 4, rowEnd)) of a group result v at y (f32 row r).
+@inline function storeGroup4(v: v128, y: usize, r: i32, rowEnd: i32): void {
+  const n = rowEnd - r;
+  if (n >= 4) {
+    v128.store(y, v);
+  } else {
+    store<f32>(y, f32x4.extract_lane(v, 0));
+    if (n > 1) store<f32>(y, f32x4.extract_lane(v, 1), 4);
+    if (n > 2) store<f32>(y, f32x4.extract_lane(v, 2), 8);
+  }
 }
 
-// y[r] = W[r,:] · x, r in [rowStart, rowEnd); w: nRows rows of nCols/32 Q8_0 blocks; act: Q8A of x.
-export function matvecQ8_0(w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32): void {
+// y[r] = W[r,:] · x for r in [rowStart, rowEnd); w is Q8_0R (16-aligned), act the Q8A of x (16-aligned), y f32
+// (4-aligned). rowStart must be a multiple of 4.
+export function matvecQ8_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32): void {
   const nb = nCols >> 5;
-  const rowBytes = <usize>nb * 34;
+  const gBytes = <usize>nb * 144;
   const xd = act + <usize>nCols;
-  let r = rowStart;
-  for (; r + 4 <= rowEnd; r += 4) dotQ8_0Rows4(w + <usize>r * rowBytes, rowBytes, act, xd, nb, y + (<usize>r << 2), 4, nCols >>> 31);
-  for (; r < rowEnd; r++) store<f32>(y + (<usize>r << 2), dotQ8_0Row(w + <usize>r * rowBytes, act, xd, nb));
+  const xc = xd + (<usize>nb << 2);
+  for (let r = rowStart; r < rowEnd; r += 4) {
+    storeGroup4(q8RGroupDot(w + <usize>(r >> 2) * gBytes, act, xd, xc, nb), y + (<usize>r << 2), r, rowEnd);
+  }
 }
 
-// Batched Q8_0: for each group of four weight rows, every activation row (the rows stay in L1 across the batch).
-export function matmulQ8_0(
+// Batched Q8_0R: each 4-row group (nCols/32 * 144 bytes, in L1 for the models' widths) against every activation
+// row; the arithmetic per output is matvecQ8_0R's, so the results are equal bit for bit.
+export function matmulQ8_0R(
   w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32, rowStart: i32, rowEnd: i32,
 ): void {
   const nb = nCols >> 5;
-  const rowBytes = <usize>nb * 34;
-  let r = rowStart;
-  for (; r + 4 <= rowEnd; r += 4) {
+  const gBytes = <usize>nb * 144;
+  for (let r = rowStart; r < rowEnd; r += 4) {
+    const wg = w + <usize>(r >> 2) * gBytes;
     for (let t = 0; t < batch; t++) {
       const act = acts + <usize>t * <usize>actStride;
-      dotQ8_0Rows4(
-        w + <usize>r * rowBytes, rowBytes, act, act + <usize>nCols, nb, y + ((<usize>t * <usize>nRows + <usize>r) << 2), 4,
-        nCols >>> 31,
-      );
-    }
-  }
-  for (; r < rowEnd; r++) {
-    for (let t = 0; t < batch; t++) {
-      const act = acts + <usize>t * <usize>actStride;
-      store<f32>(y + ((<usize>t * <usize>nRows + <usize>r) << 2), dotQ8_0Row(w + <usize>r * rowBytes, act, act + <usize>nCols, nb));
+      const xd = act + <usize>nCols;
+      const v = q8RGroupDot(wg, act, xd, xd + (<usize>nb << 2), nb);
+      storeGroup4(v, y + ((<usize>t * <usize>nRows + <usize>r) << 2), r, rowEnd);
     }
   }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // F16 / F32 weights × f32 x (any nCols; scalar tail).
+
+@inline function hsum4(v: v128): f32 {
+  const a = f32x4.add(v, v128.shuffle<u32>(v, v, 2, 3, 0, 1));
+  return f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1);
+}
 
 @inline function dotF16Row(wr: usize, x: usize, n: i32, z: i32): f32 {
   const kMant = h2fKMant(z), kMul = h2fKMul(z), kMax = h2fKMax(z), kTop = h2fKTop(z), kSign = h2fKSign(z);
@@ -605,109 +613,4 @@ export function streamRead(p: usize, nBytes: i32): i32 {
   }
   const a = v128.xor(v128.xor(a0, a1), v128.xor(a2, a3));
   return i32x4.extract_lane(a, 0) ^ i32x4.extract_lane(a, 1) ^ i32x4.extract_lane(a, 2) ^ i32x4.extract_lane(a, 3);
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Q8_0R × Q8A. One group = 4 rows; per block a 144-byte record: f32 d[4], then 8 vectors, vector k's 4-byte lane i
-// holding elements 4k..4k+3 of row i as u = w + 128 = 16·hi + lo (two unsigned nibbles). With the activation quants
-// x (|x| <= 127) splat 4 bytes at a time, the unsigned-nibble relaxed dot (as for Q4_0R) gives per lane, exactly,
-//   Σ x·w = 16·(Σ x·hi − 8·Σx) + Σ x·lo,   and −8·Σx is the Q8A corr term.
-// i16 sums stay exact: 8 dots of pairs, |sum| <= 8 · 2 · 127 · 15 = 30480.
-// Each block's term sumi · d_w · d_x is exact in f64 (19 + 11 + 11 significant bits) and the terms are summed in f64,
-// so a row's result is the exact dot of the dequantized weights and activations up to f64 rounding, then rounded to
-// f32 once: what the f64 reference (dequantize, multiply, sum) gives, not merely close to it.
-
-// The dot of one 4-row group (at wp, block b0 = 0) with one Q8A row: one row per lane of the returned f32x4.
-@inline function q8RGroupDot(wp: usize, act: usize, xd: usize, xc: usize, nb: i32): v128 {
-  const mask = i8x16.splat(<i8>(0x0f | (nb >>> 31))); // see groupDot: keeps the mask out of the loop's constants
-  let acc01 = f64x2.splat(0), acc23 = f64x2.splat(0);
-  for (let b = 0; b < nb; b++) {
-    const xp = act + (<usize>b << 5);
-    let x = v128.load32_splat(xp), w = v128.load(wp, 16);
-    let lo = i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask));
-    let hi = i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask));
-    x = v128.load32_splat(xp, 4);
-    w = v128.load(wp, 32);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
-    x = v128.load32_splat(xp, 8);
-    w = v128.load(wp, 48);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
-    x = v128.load32_splat(xp, 12);
-    w = v128.load(wp, 64);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
-    x = v128.load32_splat(xp, 16);
-    w = v128.load(wp, 80);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
-    x = v128.load32_splat(xp, 20);
-    w = v128.load(wp, 96);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
-    x = v128.load32_splat(xp, 24);
-    w = v128.load(wp, 112);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
-    x = v128.load32_splat(xp, 28);
-    w = v128.load(wp, 128);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
-    const c = v128.load32_splat(xc + (<usize>b << 2));
-    const s = i32x4.add(
-      i32x4.shl(i32x4.add(i32x4.extadd_pairwise_i16x8_s(hi), c), 4),
-      i32x4.extadd_pairwise_i16x8_s(lo),
-    );
-    const dx = f64x2.splat(<f64>load<f32>(xd + (<usize>b << 2)));
-    const d = v128.load(wp); // the 4 rows' f32 scales
-    const s23 = v128.shuffle<u32>(s, s, 2, 3, 2, 3), d23 = v128.shuffle<u32>(d, d, 2, 3, 2, 3);
-    acc01 = f64x2.add(acc01, f64x2.mul(f64x2.mul(f64x2.convert_low_i32x4_s(s), f64x2.promote_low_f32x4(d)), dx));
-    acc23 = f64x2.add(acc23, f64x2.mul(f64x2.mul(f64x2.convert_low_i32x4_s(s23), f64x2.promote_low_f32x4(d23)), dx));
-    wp += 144;
-  }
-  const lo = f32x4.demote_f64x2_zero(acc01), hi = f32x4.demote_f64x2_zero(acc23);
-  return v128.shuffle<u32>(lo, hi, 0, 1, 4, 5);
-}
-
-// Stores the rows [r, min(r + 4, rowEnd)) of a group result v at y (f32 row r).
-@inline function storeGroup4(v: v128, y: usize, r: i32, rowEnd: i32): void {
-  const n = rowEnd - r;
-  if (n >= 4) {
-    v128.store(y, v);
-  } else {
-    store<f32>(y, f32x4.extract_lane(v, 0));
-    if (n > 1) store<f32>(y, f32x4.extract_lane(v, 1), 4);
-    if (n > 2) store<f32>(y, f32x4.extract_lane(v, 2), 8);
-  }
-}
-
-// y[r] = W[r,:] · x for r in [rowStart, rowEnd); w is Q8_0R (16-aligned), act the Q8A of x (16-aligned), y f32
-// (4-aligned). rowStart must be a multiple of 4.
-export function matvecQ8_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32): void {
-  const nb = nCols >> 5;
-  const gBytes = <usize>nb * 144;
-  const xd = act + <usize>nCols;
-  const xc = xd + (<usize>nb << 2);
-  for (let r = rowStart; r < rowEnd; r += 4) {
-    storeGroup4(q8RGroupDot(w + <usize>(r >> 2) * gBytes, act, xd, xc, nb), y + (<usize>r << 2), r, rowEnd);
-  }
-}
-
-// Batched Q8_0R: each 4-row group (nCols/32 * 144 bytes, in L1 for the models' widths) against every activation
-// row; the arithmetic per output is matvecQ8_0R's, so the results are equal bit for bit.
-export function matmulQ8_0R(
-  w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32, rowStart: i32, rowEnd: i32,
-): void {
-  const nb = nCols >> 5;
-  const gBytes = <usize>nb * 144;
-  for (let r = rowStart; r < rowEnd; r += 4) {
-    const wg = w + <usize>(r >> 2) * gBytes;
-    for (let t = 0; t < batch; t++) {
-      const act = acts + <usize>t * <usize>actStride;
-      const xd = act + <usize>nCols;
-      const v = q8RGroupDot(wg, act, xd, xd + (<usize>nb << 2), nb);
-      storeGroup4(v, y + ((<usize>t * <usize>nRows + <usize>r) << 2), r, rowEnd);
-    }
-  }
 }
