@@ -6,15 +6,15 @@
  * see: shard.ts, engine_worker.ts, llama.ts
  */
 import type { ByteSource } from "../core/byte_source.ts";
-import { blockSizeOf, type DType, nBytesOf } from "../core/dtypes.ts";
+import { blockSizeOf } from "../core/dtypes.ts";
 import type { TensorInfo } from "../core/tensor.ts";
-import { repackedQ4_0Bytes, repackedQ8_0Bytes } from "../kernels/mod.ts";
 import { configFromGgufMetadata, type LlamaConfig } from "./config.ts";
 import type { KernelChoice } from "./kernel_choice.ts";
 import { createShardKernels } from "./kernel_choice.ts";
 import { LlamaReference, loadWeightsF32 } from "./llama.ts";
 import { CTRL, exchangeLayout, planShards, runShards, Shard, type ShardPlan } from "./shard.ts";
 import { storedTypeOf } from "./shard_kernels.ts";
+import { wasmMatrixBytes } from "./wasm_shard_kernels.ts";
 import { GLOBAL_KINDS, LAYER_KINDS } from "./tensor_names.ts";
 import { expectedShape, TensorTable } from "./weights.ts";
 
@@ -71,13 +71,6 @@ export interface EngineModel {
 /** Usable bytes of one shard's memory: 4 GiB less room for scratch and allocator slack. */
 const SHARD_BUDGET = 4 * 2 ** 30 - 256 * 2 ** 20;
 
-/** Bytes of a weight matrix as the WASM shards keep it (Q4_0 and Q8_0 repacked, padded to whole row groups). */
-function storedMatrixBytes(dtype: DType, rows: number, cols: number): number {
-  if (dtype === "Q4_0") return repackedQ4_0Bytes(rows, cols);
-  if (dtype === "Q8_0") return repackedQ8_0Bytes(rows, cols);
-  return nBytesOf(dtype, rows * cols);
-}
-
 /** Bytes the fast engine keeps in kernel memory for a model (weights as stored + KV cache), excluding tok_embd. */
 export function engineBytes(table: TensorTable, contextSize: number, kvType: "f16" | "f32"): number {
   const c = table.config;
@@ -90,7 +83,7 @@ export function engineBytes(table: TensorTable, contextSize: number, kvType: "f1
       const shape = expectedShape(c, kind);
       const cols = shape[shape.length - 1];
       const rows = shape.length === 2 ? shape[0] : 1;
-      n += shape.length === 2 ? storedMatrixBytes(storedTypeOf(t.dtype, cols), rows, cols) : cols * 4;
+      n += shape.length === 2 ? wasmMatrixBytes(storedTypeOf(t.dtype, cols), rows, cols) : cols * 4;
     }
   }
   const kvDim = c.nKvHeads * c.headSize;

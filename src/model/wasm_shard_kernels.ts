@@ -23,6 +23,13 @@ import {
   type ShardKernels,
 } from "./shard_kernels.ts";
 
+/** Bytes of a weight matrix as WASM shards keep it: Q4_0 and Q8_0 repacked (padded to whole row groups). */
+export function wasmMatrixBytes(dtype: DType, rows: number, cols: number): number {
+  if (dtype === "Q4_0") return repackedQ4_0Bytes(rows, cols);
+  if (dtype === "Q8_0") return repackedQ8_0Bytes(rows, cols);
+  return nBytesOf(dtype, rows * cols);
+}
+
 /** Creates WASM-backed shard kernels over a fresh shared memory. */
 export async function createWasmShardKernels(module?: WebAssembly.Module): Promise<ShardKernels> {
   const k = await loadWasmKernels({ module, initialPages: 16 });
@@ -49,9 +56,7 @@ export class WasmShardKernels extends JsShardKernels {
   }
 
   override allocMatrix(dtype: DType, rows: number, cols: number): number {
-    if (dtype === "Q4_0") return this.mem.alloc(repackedQ4_0Bytes(rows, cols));
-    if (dtype === "Q8_0") return this.mem.alloc(repackedQ8_0Bytes(rows, cols));
-    return this.mem.alloc(nBytesOf(dtype, rows * cols));
+    return this.mem.alloc(wasmMatrixBytes(dtype, rows, cols));
   }
 
   override scratch(maxBatch: number, maxCols: number): void {
