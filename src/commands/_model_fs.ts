@@ -100,7 +100,7 @@ export function yieldToEventLoop(): Promise<void> {
  * Runs `cleanup` and exits with 130 on Ctrl+C (SIGINT) until the returned function is called. Long synchronous
  * stretches delay it until the next yieldToEventLoop(); a hard kill leaves only hidden `.yangtuo-*` temp files.
  */
-export function onInterrupt(cleanup: () => void): () => void {
+function onInterrupt(cleanup: () => void): () => void {
   const handler = () => {
     try {
       cleanup();
@@ -115,6 +115,22 @@ export function onInterrupt(cleanup: () => void): () => void {
     return () => {};
   }
   return () => Deno.removeSignalListener("SIGINT", handler);
+}
+
+/**
+ * An AtomicFileSink for `path` whose temp file Ctrl+C removes (exit 130) until `release()`. The handler is installed
+ * before the temp file exists: a SIGINT in between would otherwise kill the process with the file left on disk.
+ */
+export function interruptibleSink(path: string): { sink: AtomicFileSink; release: () => void } {
+  const guard: { sink?: AtomicFileSink } = {};
+  const release = onInterrupt(() => guard.sink?.abort());
+  try {
+    guard.sink = new AtomicFileSink(path);
+  } catch (e) {
+    release();
+    throw e;
+  }
+  return { sink: guard.sink, release };
 }
 
 /**

@@ -4,14 +4,13 @@
  */
 import { UsageError, UserError } from "../core/errors.ts";
 import { type GgufKv, ggufKvsOf } from "../formats/gguf_writer.ts";
-import { AtomicFileSink } from "../io/mod.ts";
 import { openBase } from "../merge/open.ts";
 import { MergeExecutor, planMerge } from "../merge/plan.ts";
 import { ggufOutput } from "../merge/write.ts";
 import { parseQuantTarget, type QuantTarget } from "../quant/quantize_plan.ts";
 import { intFlag, parseFlags } from "./_args.ts";
 import { MergePool, poolSizeFor } from "./_merge_pool.ts";
-import { checkDiskSpace, denoModelFs, onInterrupt, yieldToEventLoop } from "./_model_fs.ts";
+import { checkDiskSpace, denoModelFs, interruptibleSink, yieldToEventLoop } from "./_model_fs.ts";
 import { formatBytes, formatDuration, Progress } from "./_progress.ts";
 import { ggufVocabFromLlama2c, ggufVocabFromModel } from "./_tokenizer_bridge.ts";
 import { loadQuantizers } from "./merge.ts";
@@ -86,16 +85,7 @@ export async function convertToGguf(
     const warning = checkDiskSpace(dir, file.nBytes ?? 0);
     if (warning) console.error(`warning: ${warning}`);
     const t0 = performance.now();
-    // the handler goes in before the temp file exists: a SIGINT in between would otherwise kill us with it on disk
-    const guard: { sink?: AtomicFileSink } = {};
-    const release = onInterrupt(() => guard.sink?.abort());
-    let sink: AtomicFileSink;
-    try {
-      sink = guard.sink = new AtomicFileSink(output);
-    } catch (e) {
-      release();
-      throw e;
-    }
+    const { sink, release } = interruptibleSink(output);
     try {
       await file.write(sink);
       sink.commit();

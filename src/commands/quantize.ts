@@ -7,7 +7,7 @@ import { UsageError, UserError } from "../core/errors.ts";
 import { type DType, nBytesOf } from "../core/dtypes.ts";
 import { readGguf } from "../formats/gguf.ts";
 import { ggufKv, ggufKvsOf, writeGguf } from "../formats/gguf_writer.ts";
-import { AtomicFileSink, FileSource } from "../io/mod.ts";
+import { FileSource } from "../io/mod.ts";
 import { encodeF32, type RowQuantizers } from "../merge/encode.ts";
 import { isReadableFloat, nElementsOf, rowsCols, sourceTensorFromInfo } from "../merge/source_tensor.ts";
 import { dequantizeRowQ4_0Ref } from "../quant/q4_0.ts";
@@ -17,7 +17,7 @@ import type { TensorInfo } from "../core/tensor.ts";
 import type { ByteSource } from "../core/byte_source.ts";
 import { intFlag, parseFlags } from "./_args.ts";
 import { MergePool, poolSizeFor } from "./_merge_pool.ts";
-import { checkDiskSpace, onInterrupt, yieldToEventLoop } from "./_model_fs.ts";
+import { checkDiskSpace, interruptibleSink, yieldToEventLoop } from "./_model_fs.ts";
 import { formatBytes, formatDuration, Progress } from "./_progress.ts";
 import { loadQuantizers } from "./merge.ts";
 
@@ -156,16 +156,7 @@ export async function run(args: string[]): Promise<number> {
   const bar = new Progress("quantize", src.size);
   const threads = values.threads === undefined ? 1 : intFlag(values.threads, "--threads", 1, 1);
   const pool = poolSizeFor(threads) > 0 ? new MergePool(poolSizeFor(threads)) : undefined;
-  // the handler goes in before the temp file exists: a SIGINT in between would otherwise kill us with it on disk
-  const guard: { sink?: AtomicFileSink } = {};
-  const release = onInterrupt(() => guard.sink?.abort());
-  let sink: AtomicFileSink;
-  try {
-    sink = guard.sink = new AtomicFileSink(outPath);
-  } catch (e) {
-    release();
-    throw e;
-  }
+  const { sink, release } = interruptibleSink(outPath);
   const t0 = performance.now();
   try {
     const r = await quantizeGguf(src, sink, target, {
