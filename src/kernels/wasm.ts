@@ -785,6 +785,37 @@ export class WasmKernels implements Kernels {
     for (let t = 0; t < batch; t++) y.set(all.subarray(t * nRows + r0, t * nRows + r1), t * nRows + r0);
   }
 
+  /** Standard Q4_0/Q8_0 rows, repacked (Q4_0R/Q8_0R) in temporary memory, @ x quantized to Q8A -> y. */
+  #matmulQuant(
+    q4: boolean,
+    w: Uint8Array,
+    x: Float32Array,
+    y: Float32Array,
+    nRows: number,
+    nCols: number,
+    batch: number,
+    range: RowRange,
+  ): void {
+    const what = q4 ? "multiply Q4_0 matrix" : "multiply Q8_0 matrix";
+    checkQuantMatmul(what, QK4_0, q4 ? BLOCK_Q4_0_BYTES : BLOCK_Q8_0_BYTES, w, x, y, nRows, nCols, batch);
+    const [r0, r1] = resolveRows(what, nRows, range);
+    this.#temp((a) => {
+      const src = a.put(w, 1);
+      const wr = a.alloc(q4 ? repackedQ4_0Bytes(nRows, nCols) : repackedQ8_0Bytes(nRows, nCols));
+      if (q4) this.ptr.repackQ4_0(src, wr, nRows, nCols);
+      else this.ptr.repackQ8_0(src, wr, nRows, nCols);
+      const acts = this.#acts(a, x, nCols, batch);
+      const yp = a.alloc(4 * batch * nRows);
+      const start = r0 - (r0 % (q4 ? Q4_0R_ROWS : Q8_0R_ROWS)); // the repacked kernels start at a row group
+      const stride = q8AStride(nCols);
+      if (q4) {
+        const scratch = a.alloc(q4_0RScratchBytes(batch));
+        this.ptr.matmulQ4_0R(wr, acts, stride, yp, nRows, nCols, batch, start, r1, scratch);
+      } else this.ptr.matmulQ8_0R(wr, acts, stride, yp, nRows, nCols, batch, start, r1);
+      this.#copyRows(a, yp, y, nRows, batch, r0, r1);
+    });
+  }
+
   matmulQ4_0(
     w: Uint8Array,
     x: Float32Array,
@@ -794,24 +825,11 @@ export class WasmKernels implements Kernels {
     batch: number,
     range: RowRange = {},
   ): void {
-    const what = "multiply Q4_0 matrix";
-    checkQuantMatmul(what, QK4_0, BLOCK_Q4_0_BYTES, w, x, y, nRows, nCols, batch);
-    const [r0, r1] = resolveRows(what, nRows, range);
-    this.#temp((a) => {
-      const src = a.put(w, 1);
-      const wr = a.alloc(repackedQ4_0Bytes(nRows, nCols));
-      this.ptr.repackQ4_0(src, wr, nRows, nCols);
-      const acts = this.#acts(a, x, nCols, batch);
-      const yp = a.alloc(4 * batch * nRows);
-      const scratch = a.alloc(q4_0RScratchBytes(batch));
-      const start = r0 - (r0 % Q4_0R_ROWS);
-      this.ptr.matmulQ4_0R(wr, acts, q8AStride(nCols), yp, nRows, nCols, batch, start, r1, scratch);
-      this.#copyRows(a, yp, y, nRows, batch, r0, r1);
-    });
+    this.#matmulQuant(true, w, x, y, nRows, nCols, batch, range);
   }
 
   matvecQ4_0(w: Uint8Array, x: Float32Array, y: Float32Array, nRows: number, nCols: number, range?: RowRange): void {
-    this.matmulQ4_0(w, x, y, nRows, nCols, 1, range);
+    this.#matmulQuant(true, w, x, y, nRows, nCols, 1, range ?? {});
   }
 
   matmulQ8_0(
@@ -823,23 +841,11 @@ export class WasmKernels implements Kernels {
     batch: number,
     range: RowRange = {},
   ): void {
-    const what = "multiply Q8_0 matrix";
-    checkQuantMatmul(what, QK4_0, BLOCK_Q8_0_BYTES, w, x, y, nRows, nCols, batch);
-    const [r0, r1] = resolveRows(what, nRows, range);
-    this.#temp((a) => {
-      const src = a.put(w, 1);
-      const wr = a.alloc(repackedQ8_0Bytes(nRows, nCols));
-      this.ptr.repackQ8_0(src, wr, nRows, nCols);
-      const acts = this.#acts(a, x, nCols, batch);
-      const yp = a.alloc(4 * batch * nRows);
-      const start = r0 - (r0 % Q8_0R_ROWS);
-      this.ptr.matmulQ8_0R(wr, acts, q8AStride(nCols), yp, nRows, nCols, batch, start, r1);
-      this.#copyRows(a, yp, y, nRows, batch, r0, r1);
-    });
+    this.#matmulQuant(false, w, x, y, nRows, nCols, batch, range);
   }
 
   matvecQ8_0(w: Uint8Array, x: Float32Array, y: Float32Array, nRows: number, nCols: number, range?: RowRange): void {
-    this.matmulQ8_0(w, x, y, nRows, nCols, 1, range);
+    this.#matmulQuant(false, w, x, y, nRows, nCols, 1, range ?? {});
   }
 
   #matmulFloat(
