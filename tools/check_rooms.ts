@@ -14,11 +14,13 @@ const ALLOWED: Record<string, string[]> = {
   model: ["core", "kernels", "quant", "formats", "io", "tokenizer"],
   merge: ["core", "formats", "quant", "model", "io", "tokenizer", "kernels"],
   chat: ["core", "model", "tokenizer", "sampling", "io"],
-  commands: ["core", "io", "formats", "tokenizer", "quant", "kernels", "model", "sampling", "merge", "chat"],
+  train: ["core", "model", "kernels", "quant", "formats", "tokenizer", "sampling"],
+  serve: ["core", "chat", "model", "tokenizer", "sampling"],
+  commands: ["core", "io", "formats", "tokenizer", "quant", "kernels", "model", "sampling", "merge", "chat", "train", "serve"],
 };
 
 /** Files allowed to use Deno.* outside io/ and commands/. */
-const DENO_OK = [/^src\/io\//, /^src\/commands\//, /^src\/chat\/repl\.ts$/, /^src\/model\/.*worker.*\.ts$/];
+const DENO_OK = [/^src\/io\//, /^src\/commands\//, /^src\/chat\/repl\.ts$/, /^src\/(model|train)\/.*worker.*\.ts$/];
 
 const root = new URL("..", import.meta.url).pathname;
 const problems: string[] = [];
