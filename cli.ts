@@ -104,11 +104,20 @@ export function reportError(e: unknown): number {
   }
   if (e instanceof Error) {
     console.error(`error: ${e.message}`);
-    if (Deno.env.get?.("YANGTUO_DEBUG")) console.error(e.stack);
+    if (debugEnabled()) console.error(e.stack);
     return 1;
   }
   console.error(`error: ${String(e)}`);
   return 1;
+}
+
+/** YANGTUO_DEBUG set (and readable: a task without that env permission must not fail inside the error boundary). */
+function debugEnabled(): boolean {
+  try {
+    return !!Deno.env.get("YANGTUO_DEBUG");
+  } catch {
+    return false;
+  }
 }
 
 if (import.meta.main) {

@@ -260,3 +260,56 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "chat in a terminal with the task's permissions: anything revoked fails at once instead of prompting",
+  ignore: !SCRIPT,
+  fn: async () => {
+    const model = await tinyModel();
+    const probe = new URL("../chat/_chat_permission_probe.ts", import.meta.url).pathname;
+    const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+    const cmd = [Deno.execPath(), "run", ...taskFlags("chat"), probe, model, `${ROOT}deno.json`].map(quote).join(" ");
+    const child = new Deno.Command(SCRIPT!, {
+      args: ["-qefc", `exec ${cmd}`, "/dev/null"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+      env: { TERM: "xterm", NO_COLOR: "1" },
+    }).spawn();
+    const keys = child.stdin.getWriter();
+    let screen = "";
+    const reading = (async () => {
+      const dec = new TextDecoder();
+      for await (const chunk of child.stdout) screen += dec.decode(chunk, { stream: true });
+    })();
+    const t0 = Date.now();
+    const waitFor = async (cond: () => boolean, what: string) => {
+      while (!cond()) {
+        // a permission prompt waits for an answer for ever: that is the failure this test exists for
+        if (/Allow\?|Deno requests/.test(screen)) throw new Error(`a revoked permission prompted:\n${screen}`);
+        if (Date.now() - t0 > 60000) throw new Error(`timed out waiting for ${what}:\n${screen}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      await waitFor(() => screen.includes("> "), "the prompt");
+      await keys.write(new TextEncoder().encode("hi\r"));
+      await waitFor(() => screen.split("> ").length > 2, "the second prompt");
+      await keys.write(new TextEncoder().encode("\x04"));
+      await waitFor(() => /\{"code".*\}/.test(screen), "the probe's outcome");
+      const outcome = JSON.parse(/\{"code".*\}/.exec(screen)![0]);
+      for (const k of ["write", "net", "listen", "run", "readOther", "readModelAgain"]) {
+        assertEquals(outcome[k], "NotCapable", `${k}: ${screen}`);
+      }
+    } finally {
+      try {
+        await keys.close();
+      } catch { /* closed */ }
+      try {
+        child.kill();
+      } catch { /* exited */ }
+      await reading;
+      await child.status;
+    }
+  },
+});
