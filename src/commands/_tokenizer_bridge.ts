@@ -13,6 +13,12 @@ export function sentencePieceCount(bytes: Uint8Array, path?: string): number {
   return readSentencePieceModel(bytes, path).pieces.length;
 }
 
+/** Number of tokens in tokenizer.ggml.* KVs (the length of tokenizer.ggml.tokens), undefined when absent. */
+export function vocabTokenCount(kvs: readonly GgufKv[] | undefined): number | undefined {
+  const tokens = kvs?.find((kv) => kv.key === "tokenizer.ggml.tokens");
+  return Array.isArray(tokens?.value) ? tokens.value.length : undefined;
+}
+
 /** Typed GGUF KVs from the tokenizer room's (key → value) map, with the types it declares. */
 export function typedVocabKvs(meta: Map<string, unknown>): GgufKv[] {
   return [...meta].map(([key, value]) => {
