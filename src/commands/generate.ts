@@ -11,7 +11,12 @@ import { FileSource } from "../io/file_source.ts";
 import { type Engine, type EngineOptions, generate, loadEngine, loadEngineFromBytes } from "../model/engine.ts";
 import { ggufSpecFromLlama2c } from "../model/llama2c_gguf.ts";
 import { Sampler } from "../sampling/sampler.ts";
-import { readSentencePieceModel, StreamingDecoder, tokenizerFromSentencePiece } from "../tokenizer/mod.ts";
+import {
+  readSentencePieceModel,
+  StreamingDecoder,
+  type Tokenizer,
+  tokenizerFromSentencePiece,
+} from "../tokenizer/mod.ts";
 import { floatFlag, intFlag, parseFlags } from "./_args.ts";
 import { progressEnabled } from "./_progress.ts";
 
@@ -37,6 +42,18 @@ One-shot completion. stdout gets only the generated text (or JSON with --json); 
       --tokenizer PATH    SentencePiece tokenizer.model (required for llama2.c .bin models)
       --reference         run the slow TypeScript reference instead of the WASM engine
   -h, --help              show this help`;
+
+/**
+ * The text of `ids` generated after `promptIds`, as it reads after the prompt: decode(promptIds + ids) without the
+ * decoded prompt. SentencePiece (and llama.cpp) drop the dummy-prefix space only from the first piece of the whole
+ * text, so the space before the first generated word stays unless the prompt decodes to nothing.
+ */
+export function continuationText(tok: Tokenizer, promptIds: readonly number[], ids: readonly number[]): string {
+  const before = tok.decode(promptIds);
+  const all = tok.decode([...promptIds, ...ids]);
+  // a prompt ending inside a UTF-8 character decodes differently alone (U+FFFD) than followed by its last bytes
+  return all.startsWith(before) ? all.slice(before.length) : tok.decode(ids);
+}
 
 /** Options shared by generate and perplexity for loading a model. */
 export interface ModelLoadFlags {
@@ -192,7 +209,10 @@ export async function run(args: string[]): Promise<number> {
           (loadMs / 1000).toFixed(2)
         } s`,
     );
+    // the prompt goes through the decoder first (output discarded): its state then knows whether the first
+    // generated piece starts the text (dummy-prefix space dropped) or continues it (space kept)
     const decoder = new StreamingDecoder(tok);
+    for (const id of promptIds) decoder.push(id);
     const enc = new TextEncoder();
     const out = (s: string) => {
       if (s) Deno.stdout.writeSync(enc.encode(s));
@@ -203,7 +223,7 @@ export async function run(args: string[]): Promise<number> {
       onToken: v.json ? undefined : (id) => out(decoder.push(id)),
     });
     if (v.json) {
-      console.log(JSON.stringify({ prompt_ids: promptIds, ids: r.ids, text: tok.decode(r.ids) }));
+      console.log(JSON.stringify({ prompt_ids: promptIds, ids: r.ids, text: continuationText(tok, promptIds, r.ids) }));
     } else {
       out(decoder.flush());
       out("\n");
