@@ -62,6 +62,34 @@ export function prepareOutputDir(dir: string, force: boolean): void {
 }
 
 /**
+ * Checks an output file path before any work: not a folder, its folder exists, and (unless `force`) nothing is there
+ * yet. Throws UserError naming the path.
+ */
+export function checkOutputFile(path: string, force: boolean): void {
+  let stat: Deno.FileInfo | undefined;
+  try {
+    stat = Deno.statSync(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  if (stat?.isDirectory) {
+    throw new UserError(`Cannot write "${path}": it is a folder`, "give the output a file name, e.g. DIR/model.gguf");
+  }
+  if (stat && !force) throw new UserError(`Cannot write "${path}": it exists`, "pass --force to overwrite it");
+  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
+  let dirStat: Deno.FileInfo;
+  try {
+    dirStat = Deno.statSync(dir);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new UserError(`Cannot write "${path}": the folder "${dir}" does not exist`, "create it first");
+    }
+    throw e;
+  }
+  if (!dirStat.isDirectory) throw new UserError(`Cannot write "${path}": "${dir}" is not a folder`);
+}
+
+/**
  * Free bytes on the file system holding `path`, via statfs (needs --allow-sys=statfs); undefined when the
  * permission is missing or the call fails.
  */
