@@ -98,8 +98,12 @@ export function reportError(e: unknown): number {
     console.error(`error: ${e.message}\nhint: check the path`);
     return 1;
   }
-  if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+  if (e instanceof Deno.errors.NotCapable) {
     console.error(`error: ${e.message}\nhint: this task runs with scoped permissions (see deno.json)`);
+    return 1;
+  }
+  if (e instanceof Deno.errors.PermissionDenied) {
+    console.error(`error: ${e.message}\nhint: the operating system refused access: check the file's permissions`);
     return 1;
   }
   if (e instanceof Error) {

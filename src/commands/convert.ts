@@ -10,7 +10,14 @@ import { ggufOutput } from "../merge/write.ts";
 import { parseQuantTarget, type QuantTarget } from "../quant/quantize_plan.ts";
 import { intFlag, parseFlags } from "./_args.ts";
 import { MergePool, poolSizeFor } from "./_merge_pool.ts";
-import { checkDiskSpace, checkOutputFile, denoModelFs, interruptibleSink, yieldToEventLoop } from "./_model_fs.ts";
+import {
+  checkDiskSpace,
+  checkInputPath,
+  checkOutputFile,
+  denoModelFs,
+  interruptibleSink,
+  yieldToEventLoop,
+} from "./_model_fs.ts";
 import { formatBytes, formatDuration, Progress } from "./_progress.ts";
 import { ggufVocabFromLlama2c, ggufVocabFromModel, vocabTokenCount } from "./_tokenizer_bridge.ts";
 import { loadQuantizers } from "./merge.ts";
@@ -45,6 +52,8 @@ export async function convertToGguf(
   o: ConvertOptions = {},
 ): Promise<{ inputBytes: number; outputBytes: number; seconds: number }> {
   const target = o.outtype ?? "F16";
+  checkInputPath(input, "any", "IN");
+  if (o.tokenizer !== undefined) checkInputPath(o.tokenizer, "file", "--tokenizer");
   checkOutputFile(output, o.force ?? false);
   const base = openBase(denoModelFs, input);
   let pool: MergePool | undefined;

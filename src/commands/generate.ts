@@ -30,6 +30,7 @@ import {
 } from "./_sampling_flags.ts";
 import { loadTokenizerFile } from "./_tokenizer_loader.ts";
 import { progressEnabled } from "./_progress.ts";
+import { checkInputPath } from "./_model_fs.ts";
 
 /** generate's defaults: llama.cpp main's, with a 512-token context. */
 export const GENERATE_DEFAULTS: SamplingDefaults = { ...SAMPLING_DEFAULTS, contextSize: 512 };
@@ -256,12 +257,8 @@ export async function run(args: string[]): Promise<number> {
   });
   let prompt = v.prompt ?? "";
   if (v.file !== undefined) {
-    try {
-      prompt = Deno.readTextFileSync(v.file);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) throw new UserError(`Cannot read prompt file "${v.file}": not found`);
-      throw e;
-    }
+    checkInputPath(v.file, "file", "-f");
+    prompt = Deno.readTextFileSync(v.file);
   }
 
   const t0 = performance.now();

@@ -14,7 +14,15 @@ import { checkTokenizerFits, MergeExecutor, planMerge } from "../merge/plan.ts";
 import { ggufOutput, huggingfaceOutput, type OutputFile, type OutputTokenizer, pthOutput } from "../merge/write.ts";
 import { parseQuantTarget, type QuantTarget } from "../quant/quantize_plan.ts";
 import { intFlag, parseFlags } from "./_args.ts";
-import { checkDiskSpace, denoModelFs, prepareOutputDir, writeOutputFiles, yieldToEventLoop } from "./_model_fs.ts";
+import {
+  checkDiskSpace,
+  checkInputPath,
+  checkOutputDir,
+  denoModelFs,
+  prepareOutputDir,
+  writeOutputFiles,
+  yieldToEventLoop,
+} from "./_model_fs.ts";
 import { formatBytes, formatDuration, Progress } from "./_progress.ts";
 import { ggufVocabFromModel, sentencePieceCount, vocabTokenCount } from "./_tokenizer_bridge.ts";
 import { MergePool, poolSizeFor } from "./_merge_pool.ts";
@@ -131,6 +139,12 @@ export async function merge(o: MergeOptions): Promise<MergeResult> {
     warnings.push(m);
     o.onWarning?.(m);
   };
+  // every path named before any work, with the flag that gave it
+  checkInputPath(o.baseModel, "any", "--base-model");
+  for (const p of o.loraModels) checkInputPath(p, "dir", "--lora-model");
+  if (o.tokenizer !== undefined) checkInputPath(o.tokenizer, "file", "--tokenizer");
+  if (o.sha256 !== undefined) checkInputPath(o.sha256, "file", "--sha256");
+  checkOutputDir(o.outputDir);
   const target = o.quant ?? "F16";
   const outputType = o.outputType;
   let base: OpenedBase | undefined;

@@ -8,6 +8,7 @@
 import { UserError } from "../core/errors.ts";
 import { engineFlags, openEngine } from "./generate.ts";
 import { intFlag, parseFlags } from "./_args.ts";
+import { checkInputPath } from "./_model_fs.ts";
 import {
   CONTEXT_FLAGS,
   parseSamplingFlags,
@@ -63,13 +64,8 @@ export async function run(args: string[]): Promise<number> {
   const load = engineFlags(v, parseSamplingFlags(v, PERPLEXITY_DEFAULTS));
   const maxChunks = v.chunks === undefined ? Infinity : intFlag(v.chunks, "--chunks", 1, 1);
   if (v.file === undefined) throw new UserError("Cannot compute perplexity: no text given", "pass -f TEXT_FILE");
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(v.file);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new UserError(`Cannot read "${v.file}": file not found`);
-    throw e;
-  }
+  checkInputPath(v.file, "file", "-f");
+  const text = Deno.readTextFileSync(v.file);
   const t0 = performance.now();
   const engine = await openEngine(load);
   try {
