@@ -228,7 +228,9 @@ Deno.test({
       const t0 = Date.now();
       while (!cond()) {
         if (exited) throw new Error(`chat exited while waiting for ${what}; screen:\n${screen}`);
-        if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}; screen:\n${screen}`);
+        if (Date.now() - t0 > timeoutMs) {
+          throw new Error(`timed out waiting for ${what}; screen:\n${JSON.stringify(screen.slice(-600))}`);
+        }
         await new Promise((r) => setTimeout(r, 20));
       }
     };
@@ -315,6 +317,88 @@ Deno.test({
       } catch { /* exited */ }
       await reading;
       await child.status;
+    }
+  },
+});
+
+Deno.test({
+  name: "chat in a terminal edits lines: arrows, Home/End, history, Ctrl+U/W, wide Chinese characters",
+  ignore: !SCRIPT,
+  fn: async () => {
+    const model = await tinyModel();
+    const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+    const cmd = [Deno.execPath(), "run", ...taskFlags("chat"), CLI, "chat", "-m", model, "-n", "4", "-t", "1"]
+      .concat(["--color"]).map(quote).join(" ");
+    const child = new Deno.Command(SCRIPT!, {
+      args: ["-qefc", `exec ${cmd}`, "/dev/null"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+      env: { TERM: "xterm", NO_COLOR: "" },
+    }).spawn();
+    const keys = child.stdin.getWriter();
+    const type = (s: string) => keys.write(new TextEncoder().encode(s));
+    let screen = "";
+    let exited = false;
+    child.status.then(() => exited = true);
+    const reading = (async () => {
+      const dec = new TextDecoder();
+      for await (const chunk of child.stdout) screen += dec.decode(chunk, { stream: true });
+    })();
+    const waitFor = async (what: string, cond: () => boolean, timeoutMs = 30000) => {
+      const t0 = Date.now();
+      while (!cond()) {
+        if (exited) throw new Error(`chat exited while waiting for ${what}; screen:\n${JSON.stringify(screen)}`);
+        if (Date.now() - t0 > timeoutMs) {
+          throw new Error(`timed out waiting for ${what}; screen:\n${JSON.stringify(screen.slice(-600))}`);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    // the prompt as readline draws it: "> " in the user color, then (maybe) an absolute cursor column
+    const atPrompt = () => /> \x1b\[1m\x1b\[32m(\x1b\[\d+G)?$/.test(screen);
+    const HELP = "Type an instruction and press Enter";
+    const helps = () => screen.split(HELP).length - 1;
+    const LEFT = "\x1b[D", UP = "\x1b[A", HOME = "\x1b[H", END = "\x1b[F", CTRL_U = "\x15", CTRL_W = "\x17";
+    // each line is typed, then Enter; the effect of "/help" (the help text) proves what the line was
+    const line = async (keystrokes: string[], expectHelps: number, what: string) => {
+      await waitFor(`the prompt before ${what}`, atPrompt);
+      for (const k of keystrokes) {
+        await type(k);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      await type("\r");
+      await waitFor(what, () => helps() === expectHelps);
+    };
+    try {
+      await line(["/hlp", LEFT, LEFT, "e"], 1, "left arrow + insert");
+      await line([UP], 2, "Up recalls the last line");
+      await line(["junk", CTRL_U, "/help"], 3, "Ctrl+U kills the line");
+      await line(["/help more", CTRL_W], 4, "Ctrl+W deletes the last word");
+      await line(["help", HOME, "/", END, "  "], 5, "Home/End");
+      // wide characters: one Left over 好 moves the cursor two columns back
+      await waitFor("the prompt", atPrompt);
+      await type("你好");
+      await new Promise((r) => setTimeout(r, 100));
+      const mark = screen.length;
+      await type(LEFT);
+      await waitFor("the cursor to move", () => screen.length > mark);
+      assertStringIncludes(screen.slice(mark), "\x1b[2D");
+      await type(END + CTRL_U); // Ctrl+U kills left of the cursor: go to the end first
+      await type("/exit\r");
+      for (const t0 = Date.now(); !exited && Date.now() - t0 < 30000;) await new Promise((r) => setTimeout(r, 20));
+      assert(exited, `chat did not exit after /exit:\n${JSON.stringify(screen.slice(-400))}`);
+      const status = await child.status;
+      assertEquals(status.code, 0, screen);
+      assert(!screen.includes("^[[D"), "arrow keys must not print as text");
+    } finally {
+      try {
+        await keys.close();
+      } catch { /* closed */ }
+      try {
+        child.kill();
+      } catch { /* exited */ }
+      await reading;
     }
   },
 });
