@@ -9,6 +9,17 @@ import { FileSource } from "../io/file_source.ts";
 import { type Tokenizer, tokenizerFromGgufMetadata, tokenizerFromSentencePiece } from "../tokenizer/mod.ts";
 import { ggufVocabFromLlama2c } from "./_tokenizer_bridge.ts";
 
+/** What a vocabulary size usually means in the Chinese-LLaMA-Alpaca world (inspect, tokenize --compare). */
+export const KNOWN_VOCAB_SIZES: Record<number, string> = {
+  32000: "original LLaMA / Llama-2 tokenizer (Meta)",
+  49953: "Chinese-LLaMA: LLaMA + 17,953 Chinese pieces from chinese_sp.model; use it with Chinese-LLaMA models and " +
+    "LoRAs (49,954 = the Alpaca one, with [PAD])",
+  49954: "Chinese-Alpaca: Chinese-LLaMA + [PAD] at id 49953; use it with Chinese-Alpaca models and LoRAs " +
+    "(49,953 = the LLaMA one)",
+  55296: "Chinese-LLaMA-2 / Chinese-Alpaca-2 tokenizer",
+  20000: "chinese_sp.model, the Chinese SentencePiece model merged into LLaMA's",
+};
+
 /** Largest tokenizer file read whole (a GGUF is read by positional reads instead). */
 const MAX_TOKENIZER_BYTES = 256 << 20;
 

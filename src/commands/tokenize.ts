@@ -6,7 +6,7 @@
 import { UsageError } from "../core/errors.ts";
 import type { Tokenizer } from "../tokenizer/mod.ts";
 import { parseFlags } from "./_args.ts";
-import { loadTokenizerFile } from "./_tokenizer_loader.ts";
+import { KNOWN_VOCAB_SIZES, loadTokenizerFile } from "./_tokenizer_loader.ts";
 
 const USAGE = `usage: tokenize --tokenizer FILE [--no-bos] [--eos] [--pieces] TEXT|-
        tokenize --compare A B TEXT|-
@@ -21,15 +21,6 @@ Tokenizes TEXT (read from stdin when TEXT is "-") and prints a JSON array of tok
   --pieces          print pieces instead of ids
   --compare A B     tokenize TEXT with both tokenizers, show where they differ and what each vocabulary is
   -h, --help`;
-
-/** What a vocabulary size usually means in the Chinese-LLaMA-Alpaca world. */
-const KNOWN_SIZES: Record<number, string> = {
-  32000: "original LLaMA / Llama-2 tokenizer (Meta)",
-  49953: "Chinese-LLaMA: LLaMA + 17,953 Chinese pieces from chinese_sp.model",
-  49954: "Chinese-Alpaca: Chinese-LLaMA + [PAD] at id 49953",
-  55296: "Chinese-LLaMA-2 / Chinese-Alpaca-2 tokenizer",
-  20000: "chinese_sp.model, the Chinese SentencePiece model merged into LLaMA's",
-};
 
 async function readText(arg: string | undefined): Promise<string> {
   if (arg === undefined) throw new UsageError("missing TEXT (use - to read stdin)");
@@ -76,7 +67,7 @@ export async function run(args: string[]): Promise<number> {
 }
 
 function describe(path: string, tok: Tokenizer): string {
-  const known = KNOWN_SIZES[tok.vocabSize];
+  const known = KNOWN_VOCAB_SIZES[tok.vocabSize];
   return `${path}: ${tok.vocabSize} pieces, ${tok.model.toUpperCase()}${tok.byteFallback ? ", byte fallback" : ""}` +
     (known ? ` (${known})` : "");
 }
