@@ -87,6 +87,20 @@ function jsonReplacer(_k: string, v: unknown): unknown {
 
 const ROW_MAJOR = "row-major: outermost first";
 
+/** GGUF's FLOAT32 value type (gguf_type 6). */
+const GGUF_FLOAT32 = 6;
+
+/** The shortest decimal that rounds to the same float32 as `x` (what the file holds, printed as its writer meant). */
+export function shortestF32(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  const f = Math.fround(x);
+  for (let p = 1; p <= 9; p++) {
+    const y = Number(f.toPrecision(p));
+    if (Math.fround(y) === f) return y;
+  }
+  return f;
+}
+
 /** Pre-GGUF llama.cpp magics (u32, little endian, as llama.cpp wrote them): unversioned ggml, ggmf v1, ggjt v1–3, LoRA. */
 const LEGACY_GGML_MAGIC: Record<number, string> = {
   0x67676d6c: "ggml",
@@ -241,8 +255,9 @@ function ggufReport(path: string, src: ByteSource): InspectReport {
   const metadata: Record<string, unknown> = {};
   const metadataTypes: Record<string, string> = {};
   for (const [k, v] of f.metadata) {
-    metadata[k] = v;
     const t = f.metadataTypes.get(k)!;
+    // a FLOAT32 value as the shortest decimal that is the same float32 (1e-5, not 0.000009999999747378752)
+    metadata[k] = t.type === GGUF_FLOAT32 && typeof v === "number" ? shortestF32(v) : v;
     metadataTypes[k] = t.itemType !== undefined ? `ARRAY[${ggufTypeName(t.itemType)}]` : ggufTypeName(t.type);
   }
   const arch = typeof metadata["general.architecture"] === "string" ? metadata["general.architecture"] as string : "";
@@ -458,6 +473,7 @@ function fmtValue(v: unknown, type?: string): string {
     return s.length > 120 ? `${s.slice(0, 117)}…" (${v.length} chars)` : s;
   }
   if (typeof v === "bigint") return v.toString();
+  if (typeof v === "number" && v !== 0 && Math.abs(v) < 1e-3) return v.toExponential(); // 1e-5, not 0.00001
   if (v !== null && typeof v === "object") {
     const s = JSON.stringify(v);
     return s.length > 160 ? `${s.slice(0, 157)}…` : s;

@@ -37,7 +37,7 @@ Deno.test(
       nKvHeads: 2,
       contextLength: 4096,
       ropeDimensionCount: 4,
-      rmsNormEps: Math.fround(1e-5),
+      rmsNormEps: 1e-5, // the file's float32, as its shortest decimal
       fileType: 1,
     });
     assertEquals(r.tensors.length, 12);
@@ -316,3 +316,12 @@ Deno.test(
     );
   },
 );
+
+Deno.test("inspect prints a FLOAT32 rms epsilon as the float32 it is (1e-5)", needsTestData(FIXTURE), async () => {
+  const r = await inspectPath(testDataPath(FIXTURE)!);
+  assertEquals(r.config!.rmsNormEps, 1e-5);
+  assertEquals(r.metadata["llama.attention.layer_norm_rms_epsilon"], 1e-5);
+  const text = formatReport(r);
+  assertStringIncludes(text, "rmsNormEps 1e-5");
+  assert(!text.includes("0.0000099999"), text);
+});
