@@ -356,6 +356,7 @@ Deno.test({
       }
     };
     // the prompt as readline draws it: "> " in the user color, then (maybe) an absolute cursor column
+    // deno-lint-ignore no-control-regex
     const atPrompt = () => /> \x1b\[1m\x1b\[32m(\x1b\[\d+G)?$/.test(screen);
     const HELP = "Type an instruction and press Enter";
     const helps = () => screen.split(HELP).length - 1;
