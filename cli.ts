@@ -98,17 +98,30 @@ export function reportError(e: unknown): number {
     console.error(`error: ${e.message}\nhint: check the path`);
     return 1;
   }
-  if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+  if (e instanceof Deno.errors.NotCapable) {
     console.error(`error: ${e.message}\nhint: this task runs with scoped permissions (see deno.json)`);
+    return 1;
+  }
+  if (e instanceof Deno.errors.PermissionDenied) {
+    console.error(`error: ${e.message}\nhint: the operating system refused access: check the file's permissions`);
     return 1;
   }
   if (e instanceof Error) {
     console.error(`error: ${e.message}`);
-    if (Deno.env.get?.("YANGTUO_DEBUG")) console.error(e.stack);
+    if (debugEnabled()) console.error(e.stack);
     return 1;
   }
   console.error(`error: ${String(e)}`);
   return 1;
+}
+
+/** YANGTUO_DEBUG set (and readable: a task without that env permission must not fail inside the error boundary). */
+function debugEnabled(): boolean {
+  try {
+    return !!Deno.env.get("YANGTUO_DEBUG");
+  } catch {
+    return false;
+  }
 }
 
 if (import.meta.main) {

@@ -3,7 +3,21 @@
  * `--check` builds into a temp dir and fails when the committed .wasm differs by a single byte.
  * see: wasm/README.md for the ABI
  */
-import asc from "assemblyscript/asc";
+
+/**
+ * The compiler, pinned. Loaded with a computed specifier so that `deno check` and the project's deno.lock never see
+ * it: an npm package in deno.lock makes every `deno task` download it first (102 MB with binaryen), which breaks
+ * every task offline. Its integrity lives in tools/build_wasm.lock, the lock only build:wasm and check:wasm use.
+ */
+export const ASC_SPECIFIER = ["npm:assemblyscript", "0.28.20/asc"].join("@");
+
+/** The part of AssemblyScript's asc API this script uses. */
+interface Asc {
+  main(
+    args: string[],
+    options: Record<string, unknown>,
+  ): Promise<{ error: Error | null; stderr: { toString(): string } }>;
+}
 
 const root = new URL("..", import.meta.url).pathname;
 const check = Deno.args.includes("--check");
@@ -42,6 +56,7 @@ const flags = debug
   ]
   : ASC_FLAGS;
 const args = [`${root}wasm/assembly/index.ts`, "-o", outFile, ...flags];
+const asc = (await import(ASC_SPECIFIER)).default as Asc;
 const { error, stderr } = await asc.main(args, {});
 if (error) {
   console.error(stderr.toString());

@@ -2,9 +2,14 @@
  * The terminal loop of `chat`: llama.cpp `-ins` at its best — "> " prompt, streamed replies, Ctrl+C stops a reply
  * (Ctrl+C at the prompt or Ctrl+D exits), a line ending in "\" continues on the next line, /help /reset /exit,
  * optional colors; with piped stdin it reads every line as a turn and prints only the replies.
+ * In a terminal, lines are read with node:readline (Deno ships it): left/right, Home/End, Up/Down history, Ctrl+W/U,
+ * with wide (CJK) characters measured as two columns. The readline is closed while a reply streams, so the terminal
+ * is back in cooked mode and Ctrl+C arrives as SIGINT.
  * The only chat file that touches Deno.* (stdin, stdout, stderr, SIGINT).
- * see: llama.cpp examples/main/main.cpp @ 3525899 (interactive loop, console colors)
+ * see: llama.cpp examples/main/main.cpp @ 3525899 (interactive loop, console colors); Node.js readline docs
  */
+import { createInterface } from "node:readline";
+import process from "node:process";
 import type { ChatSession } from "./session.ts";
 
 /** llama.cpp's console colors: prompt yellow, user input bold green, model text default. */
@@ -40,6 +45,8 @@ export interface ReplOptions {
 export const REPL_HELP: string = [
   "Type an instruction and press Enter; the model's reply streams below it.",
   "  a line ending in \\   continues the instruction on the next line",
+  "  ←/→ Home/End        move in the line; Ctrl+W / Ctrl+U delete a word / to the start",
+  "  ↑/↓                 earlier lines (history)",
   "  Ctrl+C              stops the current reply (at the prompt: exits)",
   "  Ctrl+D              exits",
   "  /reset              forgets the conversation (the preamble stays)",
@@ -98,6 +105,48 @@ export class LineReader {
 
 const INTERRUPTED = Symbol("interrupted");
 
+/** Most lines kept in the Up/Down history. */
+const HISTORY_SIZE = 500;
+
+/**
+ * Reads terminal lines with node:readline: a fresh interface per line (so raw mode is off between prompts), sharing
+ * one history. Ctrl+C at the prompt → INTERRUPTED; Ctrl+D on an empty line → null.
+ */
+class TerminalLineReader {
+  #history: string[] = [];
+
+  read(prompt: string): Promise<string | null | typeof INTERRUPTED> {
+    return new Promise((resolve) => {
+      const rl = createInterface({
+        input: process.stdin,
+        output: process.stdout,
+        terminal: true,
+        history: [...this.#history],
+        historySize: HISTORY_SIZE,
+        removeHistoryDuplicates: true,
+        prompt,
+      });
+      let done = false;
+      const finish = (v: string | null | typeof INTERRUPTED) => {
+        if (done) return;
+        done = true;
+        rl.close();
+        resolve(v);
+      };
+      rl.on("line", (line: string) => {
+        if (line.trim() !== "" && this.#history[0] !== line) {
+          this.#history.unshift(line);
+          this.#history.length = Math.min(this.#history.length, HISTORY_SIZE);
+        }
+        finish(line);
+      });
+      rl.on("SIGINT", () => finish(INTERRUPTED));
+      rl.on("close", () => finish(null));
+      rl.prompt();
+    });
+  }
+}
+
 /**
  * Terminal-safe text: C0 controls other than tab/newline/CR and DEL are dropped, so a model (random weights, or a
  * real one having a bad day) cannot send escape sequences to the user's terminal. Piped output stays exact.
@@ -121,7 +170,11 @@ export async function runRepl(session: ChatSession, options: ReplOptions = {}): 
   };
   const out = (s: string) => write(stdout, s);
   const info = (s: string) => write(stderr, `${s}\n`);
-  const lines = new LineReader(options.stdin ?? Deno.stdin.readable);
+  // line editing and history when the real stdin is a terminal; injected streams and pipes read plain lines
+  const terminal = interactive && options.stdin === undefined && Deno.stdin.isTerminal()
+    ? new TerminalLineReader()
+    : null;
+  const lines = terminal ? null : new LineReader(options.stdin ?? Deno.stdin.readable);
 
   // Ctrl+C: stops the reply in progress, or (at the prompt) ends the session
   let replying: AbortController | null = null;
@@ -134,12 +187,13 @@ export async function runRepl(session: ChatSession, options: ReplOptions = {}): 
   };
   if (interactive) interrupts.add(onInterrupt);
 
-  const readTurn = async (): Promise<string | null | typeof INTERRUPTED> => {
+  const readTurn = async (prompt: string): Promise<string | null | typeof INTERRUPTED> => {
     const interrupted = new Promise<typeof INTERRUPTED>((resolve) => atPrompt = () => resolve(INTERRUPTED));
     const parts: string[] = [];
     try {
       for (;;) {
-        const line = await Promise.race([lines.readLine(), interrupted]);
+        const next = terminal ? terminal.read(parts.length ? "" : prompt) : lines!.readLine();
+        const line = await Promise.race([next, interrupted]);
         if (line === INTERRUPTED) return line;
         if (line === null) return parts.length ? parts.join("\n") : null;
         if (line.endsWith("\\")) {
@@ -174,8 +228,9 @@ export async function runRepl(session: ChatSession, options: ReplOptions = {}): 
     startAbort = null;
 
     for (;;) {
-      if (interactive) out(`\n${c.reset}> ${c.user}`);
-      const turn = await readTurn();
+      const prompt = `${c.reset}> ${c.user}`;
+      if (interactive) out(terminal ? "\n" : `\n${prompt}`);
+      const turn = await readTurn(prompt);
       if (interactive) out(c.reset);
       if (turn === INTERRUPTED || turn === null) {
         if (interactive) out("\n");
@@ -206,7 +261,7 @@ export async function runRepl(session: ChatSession, options: ReplOptions = {}): 
     }
   } finally {
     if (interactive) interrupts.remove(onInterrupt);
-    await lines.cancel();
+    await lines?.cancel();
     const s = session.stats;
     const rate = (n: number, ms: number) => (ms > 0 ? ` (${(n / (ms / 1000)).toFixed(1)} tokens/s)` : "");
     info(

@@ -32,18 +32,41 @@ export const denoModelFs: ModelFs = {
 /** Prefix of the staging folders (and of AtomicFileSink temp files). */
 export const STAGING_PREFIX = ".yangtuo-partial-";
 
+/** Refuses an --output-dir that exists as a file (cheap: run it before any work); returns its stat, if it exists. */
+export function checkOutputDir(dir: string): Deno.FileInfo | undefined {
+  let stat: Deno.FileInfo | undefined;
+  try {
+    stat = Deno.statSync(dir);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  if (stat && !stat.isDirectory) {
+    throw new UserError(`Cannot write to "${dir}": it is a file, not a folder`, "--output-dir expects a folder");
+  }
+  return stat;
+}
+
 /**
  * Refuses a non-empty output folder unless `force`; leftovers of an interrupted run (staging folders, temp files)
  * do not count and are removed.
  */
 export function prepareOutputDir(dir: string, force: boolean): void {
   let names: string[] = [];
-  try {
-    names = [...Deno.readDirSync(dir)].map((e) => e.name);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-    Deno.mkdirSync(dir, { recursive: true });
+  const stat = checkOutputDir(dir);
+  if (!stat) {
+    try {
+      Deno.mkdirSync(dir, { recursive: true });
+    } catch (e) {
+      throw outputDirError(dir, e);
+    }
     return;
+  }
+  names = [...Deno.readDirSync(dir)].map((e) => e.name);
+  // can we write here at all? (a read-only mount or a folder without write permission fails now, not after the work)
+  try {
+    Deno.removeSync(Deno.makeTempDirSync({ dir, prefix: STAGING_PREFIX }));
+  } catch (e) {
+    throw outputDirError(dir, e);
   }
   for (const n of names) {
     if (n.startsWith(STAGING_PREFIX) || n.startsWith(".yangtuo-tmp-")) {
@@ -59,6 +82,70 @@ export function prepareOutputDir(dir: string, force: boolean): void {
       "choose an empty --output-dir, or pass --force to overwrite files with the same names",
     );
   }
+}
+
+/**
+ * Checks an input path before any work: it exists and is a file (`"file"`), a folder (`"dir"`) or either (`"any"`).
+ * Throws UserError naming the path, with a hint naming `flag` (the command's own words).
+ */
+export function checkInputPath(path: string, kind: "file" | "dir" | "any", flag: string): void {
+  let stat: Deno.FileInfo;
+  try {
+    stat = Deno.statSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new UserError(`Cannot read "${path}": no such file or folder`, `check the path given with ${flag}`);
+    }
+    if (e instanceof Deno.errors.PermissionDenied) {
+      throw new UserError(`Cannot read "${path}": permission denied by the OS`, "check the path's permissions");
+    }
+    throw e;
+  }
+  if (kind === "file" && !stat.isFile) {
+    throw new UserError(`Cannot read "${path}": it is a folder, not a file`, `${flag} expects a file`);
+  }
+  if (kind === "dir" && !stat.isDirectory) {
+    throw new UserError(`Cannot read "${path}": it is a file, not a folder`, `${flag} expects a folder`);
+  }
+}
+
+/**
+ * Checks an output file path before any work: not a folder, its folder exists, and (unless `force`) nothing is there
+ * yet. Throws UserError naming the path.
+ */
+export function checkOutputFile(path: string, force: boolean): void {
+  let stat: Deno.FileInfo | undefined;
+  try {
+    stat = Deno.statSync(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  if (stat?.isDirectory) {
+    throw new UserError(`Cannot write "${path}": it is a folder`, "give the output a file name, e.g. DIR/model.gguf");
+  }
+  if (stat && !force) throw new UserError(`Cannot write "${path}": it exists`, "pass --force to overwrite it");
+  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
+  let dirStat: Deno.FileInfo;
+  try {
+    dirStat = Deno.statSync(dir);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new UserError(`Cannot write "${path}": the folder "${dir}" does not exist`, "create it first");
+    }
+    throw e;
+  }
+  if (!dirStat.isDirectory) throw new UserError(`Cannot write "${path}": "${dir}" is not a folder`);
+}
+
+/** A UserError naming the output folder (not an internal staging path) for an OS refusal to write there. */
+function outputDirError(dir: string, e: unknown): unknown {
+  if (e instanceof Deno.errors.NotCapable) return e; // Deno's sandbox: the error boundary explains the task's scope
+  const m = (e as Error).message ?? "";
+  if (e instanceof Deno.errors.PermissionDenied || /read-only|os error 30|permission denied/i.test(m)) {
+    const why = /read-only|os error 30/i.test(m) ? "the file system is read-only" : "permission denied by the OS";
+    return new UserError(`Cannot write to "${dir}": ${why}`, "choose a writable --output-dir");
+  }
+  return e;
 }
 
 /**

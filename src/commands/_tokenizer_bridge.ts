@@ -13,6 +13,12 @@ export function sentencePieceCount(bytes: Uint8Array, path?: string): number {
   return readSentencePieceModel(bytes, path).pieces.length;
 }
 
+/** Number of tokens in tokenizer.ggml.* KVs (the length of tokenizer.ggml.tokens), undefined when absent. */
+export function vocabTokenCount(kvs: readonly GgufKv[] | undefined): number | undefined {
+  const tokens = kvs?.find((kv) => kv.key === "tokenizer.ggml.tokens");
+  return Array.isArray(tokens?.value) ? tokens.value.length : undefined;
+}
+
 /** Typed GGUF KVs from the tokenizer room's (key → value) map, with the types it declares. */
 export function typedVocabKvs(meta: Map<string, unknown>): GgufKv[] {
   return [...meta].map(([key, value]) => {
@@ -43,9 +49,10 @@ export function ggufVocabFromModel(bytes: Uint8Array, path: string): GgufKv[] {
 
 /**
  * tokenizer.ggml.* KVs for a llama2.c tokenizer.bin (as llama.cpp's convert-llama2c-to-ggml builds them): spaces
- * back to `▁`, id 0 UNKNOWN, ids 1–2 CONTROL, `<0xHH>` BYTE, the rest NORMAL.
+ * back to `▁`, id 0 UNKNOWN, ids 1–2 CONTROL, `<0xHH>` BYTE, the rest NORMAL. Without `vocabSize` (the file does
+ * not store it) every record up to the end of the file is read.
  */
-export function ggufVocabFromLlama2c(bytes: Uint8Array, vocabSize: number): GgufKv[] {
+export function ggufVocabFromLlama2c(bytes: Uint8Array, vocabSize?: number): GgufKv[] {
   const tok = readLlama2cTokenizer(bytes, vocabSize);
   const tokens = tok.pieces.map((p) => p.replaceAll(" ", "\u2581"));
   const types = tokens.map((p, i) => (i === 0 ? 2 : i <= 2 ? 3 : /^<0x[0-9A-F]{2}>$/.test(p) ? 6 : 1));

@@ -8,12 +8,21 @@ import { UsageError, UserError } from "../core/errors.ts";
 import { getTemplate, TEMPLATES } from "../chat/templates.ts";
 import { ChatSession } from "../chat/session.ts";
 import { runRepl } from "../chat/repl.ts";
-import { loadEngine } from "../model/engine.ts";
 import { Sampler } from "../sampling/sampler.ts";
-import { floatFlag, intFlag, parseFlags } from "./_args.ts";
+import { intFlag, parseFlags } from "./_args.ts";
+import {
+  CONTEXT_FLAGS,
+  parseSamplingFlags,
+  SAMPLING_FLAGS,
+  type SamplingDefaults,
+  type SamplingSettings,
+  samplingUsage,
+  withNegativeValues,
+} from "./_sampling_flags.ts";
+import { openEngine } from "./generate.ts";
 
 /** The seed's README settings for `-ins` (Chinese-LLaMA-Alpaca v1, llama.cpp section). */
-export const CHAT_DEFAULTS = {
+export const CHAT_DEFAULTS: SamplingDefaults = {
   contextSize: 2048,
   maxNewTokens: 256,
   temperature: 0.2,
@@ -21,7 +30,7 @@ export const CHAT_DEFAULTS = {
   topP: 0.95,
   repeatPenalty: 1.3,
   repeatLastN: 64,
-} as const;
+};
 
 const USAGE = `usage: deno task chat -m MODEL.gguf [options]
 
@@ -33,22 +42,13 @@ Piped stdin: every line is an instruction and only the replies are printed.
 options:
   -m, --model PATH          GGUF model (f32 / f16 / q4_0 / q8_0)
   -f, --file PATH           preamble (prompt file); default: llama.cpp prompts/alpaca.txt text
-  -c, --ctx-size N          context size in tokens (default ${CHAT_DEFAULTS.contextSize})
-  -n, --n-predict N         most tokens per reply, -1 = until EOS (default ${CHAT_DEFAULTS.maxNewTokens})
-      --temp X              temperature, 0 = greedy (default ${CHAT_DEFAULTS.temperature})
-      --top-k N             (default ${CHAT_DEFAULTS.topK})
-      --top-p X             (default ${CHAT_DEFAULTS.topP})
-      --repeat-penalty X    (default ${CHAT_DEFAULTS.repeatPenalty})
-      --repeat-last-n N     (default ${CHAT_DEFAULTS.repeatLastN})
-  -s, --seed N              sampling seed, -1 = from the clock (default -1)
-  -t, --threads N           worker threads (default: number of CPUs)
   -b, --batch-size N        tokens per evaluation while reading input (default 64)
       --ignore-eos          never end a reply at EOS (llama.cpp --ignore-eos)
       --template NAME       ${[...TEMPLATES.keys()].join(" | ")} (default alpaca)
       --color               color your input and the model's text apart
   -h, --help                show this help
 
-llama.cpp spellings work too (--ctx_size, --n_predict, --top_k, --top_p, --repeat_penalty, --repeat_last_n), and
+${samplingUsage(CHAT_DEFAULTS)}
 -ins / -i / --instruct are accepted and ignored (instruction mode is what chat does).
 
 In the chat: Ctrl+C stops a reply; Ctrl+C at the prompt or Ctrl+D exits; a line ending in \\ continues on the
@@ -60,21 +60,8 @@ after loading, chat also revokes read, so only the already open model file stays
 const FLAGS = {
   model: { type: "string", short: "m" },
   file: { type: "string", short: "f" },
-  "ctx-size": { type: "string", short: "c" },
-  ctx_size: { type: "string" },
-  "n-predict": { type: "string", short: "n" },
-  n_predict: { type: "string" },
-  temp: { type: "string" },
-  "top-k": { type: "string" },
-  top_k: { type: "string" },
-  "top-p": { type: "string" },
-  top_p: { type: "string" },
-  "repeat-penalty": { type: "string" },
-  repeat_penalty: { type: "string" },
-  "repeat-last-n": { type: "string" },
-  repeat_last_n: { type: "string" },
-  seed: { type: "string", short: "s" },
-  threads: { type: "string", short: "t" },
+  ...SAMPLING_FLAGS,
+  ...CONTEXT_FLAGS,
   "batch-size": { type: "string", short: "b" },
   batch_size: { type: "string" },
   template: { type: "string" },
@@ -86,50 +73,19 @@ const FLAGS = {
 /** Flags llama.cpp users pass that mean "instruction mode" — which chat always is. */
 const IGNORED = new Set(["-ins", "--instruct", "-i", "--interactive", "--interactive-first"]);
 
-/** The chat settings parsed from the command line. */
-export interface ChatArgs {
+/** The chat settings parsed from the command line (sampling and context through the shared option table). */
+export interface ChatArgs extends SamplingSettings {
   model: string;
   promptFile?: string;
-  contextSize: number;
-  maxNewTokens: number;
-  temperature: number;
-  topK: number;
-  topP: number;
-  repeatPenalty: number;
-  repeatLastN: number;
-  /** -1 = from the clock. */
-  seed: number;
-  threads?: number;
   batchSize: number;
   template: string;
   color: boolean;
   ignoreEos: boolean;
 }
 
-/** `-n -1` → `--n-predict=-1`: node's parseArgs would take "-1" for a flag. */
-function joinNegativeValues(args: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const next = args[i + 1];
-    if (a.startsWith("-") && !a.includes("=") && next !== undefined && /^-\d+(\.\d+)?$/.test(next)) {
-      const name = a.startsWith("--")
-        ? a.slice(2)
-        : Object.entries(FLAGS).find(([, o]) => "short" in o && o.short === a.slice(1))?.[0];
-      if (name !== undefined && name in FLAGS && FLAGS[name as keyof typeof FLAGS].type === "string") {
-        out.push(`--${name}=${next}`);
-        i++;
-        continue;
-      }
-    }
-    out.push(a);
-  }
-  return out;
-}
-
 /** Parses chat's flags (throws UsageError); returns null for --help. */
 export function parseChatArgs(args: string[]): ChatArgs | null {
-  const { values: v, positionals } = parseFlags(joinNegativeValues(args.filter((a) => !IGNORED.has(a))), FLAGS);
+  const { values: v, positionals } = parseFlags(withNegativeValues(args.filter((a) => !IGNORED.has(a)), FLAGS), FLAGS);
   if (v.help) return null;
   const model = v.model ?? positionals[0];
   if (model === undefined) throw new UsageError("chat needs a model: -m MODEL.gguf");
@@ -140,19 +96,10 @@ export function parseChatArgs(args: string[]): ChatArgs | null {
   if (!TEMPLATES.has(template)) {
     throw new UsageError(`--template expects one of ${[...TEMPLATES.keys()].join(", ")}, got "${template}"`);
   }
-  const d = CHAT_DEFAULTS;
   return {
+    ...parseSamplingFlags(v, CHAT_DEFAULTS),
     model,
     promptFile: v.file,
-    contextSize: intFlag(v["ctx-size"] ?? v.ctx_size, "--ctx-size", d.contextSize, 16),
-    maxNewTokens: intFlag(v["n-predict"] ?? v.n_predict, "--n-predict", d.maxNewTokens, -1),
-    temperature: floatFlag(v.temp, "--temp", d.temperature),
-    topK: intFlag(v["top-k"] ?? v.top_k, "--top-k", d.topK),
-    topP: floatFlag(v["top-p"] ?? v.top_p, "--top-p", d.topP),
-    repeatPenalty: floatFlag(v["repeat-penalty"] ?? v.repeat_penalty, "--repeat-penalty", d.repeatPenalty),
-    repeatLastN: intFlag(v["repeat-last-n"] ?? v.repeat_last_n, "--repeat-last-n", d.repeatLastN, -1),
-    seed: intFlag(v.seed, "--seed", -1, -1),
-    threads: v.threads === undefined ? undefined : intFlag(v.threads, "--threads", 1, 1),
     batchSize: intFlag(v["batch-size"] ?? v.batch_size, "--batch-size", 64, 1),
     template,
     color: v.color ?? false,
@@ -187,12 +134,22 @@ export async function run(args: string[]): Promise<number> {
 
   let system: string | undefined;
   if (a.promptFile !== undefined) {
-    system = await Deno.readTextFile(a.promptFile);
+    try {
+      system = await Deno.readTextFile(a.promptFile);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.IsADirectory) {
+        throw new UserError(
+          `Cannot read the prompt file "${a.promptFile}": not a file`,
+          "check the path given with -f",
+        );
+      }
+      throw e;
+    }
     // llama.cpp -f dropped one trailing newline
     if (system.endsWith("\n")) system = system.slice(0, -1);
   }
   const t0 = performance.now();
-  const engine = await loadEngine(a.model, { threads: a.threads, contextSize: a.contextSize });
+  const engine = await openEngine({ model: a.model, settings: a });
   const loadMs = performance.now() - t0;
   // the model file is open (and its workers have loaded their code): nothing else needs reading
   revoke("read");

@@ -5,14 +5,21 @@
 import { UsageError, UserError } from "../core/errors.ts";
 import { type GgufKv, ggufKvsOf } from "../formats/gguf_writer.ts";
 import { openBase } from "../merge/open.ts";
-import { MergeExecutor, planMerge } from "../merge/plan.ts";
+import { checkTokenizerFits, MergeExecutor, planMerge } from "../merge/plan.ts";
 import { ggufOutput } from "../merge/write.ts";
 import { parseQuantTarget, type QuantTarget } from "../quant/quantize_plan.ts";
 import { intFlag, parseFlags } from "./_args.ts";
 import { MergePool, poolSizeFor } from "./_merge_pool.ts";
-import { checkDiskSpace, denoModelFs, interruptibleSink, yieldToEventLoop } from "./_model_fs.ts";
+import {
+  checkDiskSpace,
+  checkInputPath,
+  checkOutputFile,
+  denoModelFs,
+  interruptibleSink,
+  yieldToEventLoop,
+} from "./_model_fs.ts";
 import { formatBytes, formatDuration, Progress } from "./_progress.ts";
-import { ggufVocabFromLlama2c, ggufVocabFromModel } from "./_tokenizer_bridge.ts";
+import { ggufVocabFromLlama2c, ggufVocabFromModel, vocabTokenCount } from "./_tokenizer_bridge.ts";
 import { loadQuantizers } from "./merge.ts";
 
 const USAGE = `usage: deno task convert IN OUT.gguf [--outtype f16|f32|q8_0|q4_0] [--tokenizer FILE] [--force]
@@ -45,9 +52,9 @@ export async function convertToGguf(
   o: ConvertOptions = {},
 ): Promise<{ inputBytes: number; outputBytes: number; seconds: number }> {
   const target = o.outtype ?? "F16";
-  if (!o.force && denoModelFs.kind(output) !== undefined) {
-    throw new UserError(`Cannot write "${output}": it exists`, "pass --force to overwrite it");
-  }
+  checkInputPath(input, "any", "IN");
+  if (o.tokenizer !== undefined) checkInputPath(o.tokenizer, "file", "--tokenizer");
+  checkOutputFile(output, o.force ?? false);
   const base = openBase(denoModelFs, input);
   let pool: MergePool | undefined;
   try {
@@ -68,6 +75,11 @@ export async function convertToGguf(
       );
     }
     const plan = planMerge(base, []);
+    // the same check merge makes: a tokenizer that does not fit the embedding rows is refused before any writing
+    const nTokens = vocabTokenCount(vocab);
+    if (nTokens !== undefined) {
+      checkTokenizerFits(nTokens, plan.config.vocabSize, `Cannot convert "${input}": tokenizer "${tokPath ?? input}"`);
+    }
     const exec = new MergeExecutor(plan);
     const workers = poolSizeFor(o.threads ?? 1);
     pool = workers > 0 ? new MergePool(workers) : undefined;

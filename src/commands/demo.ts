@@ -168,14 +168,16 @@ export async function run(args: string[]): Promise<number> {
       const enc = new TextEncoder();
       Deno.stdout.writeSync(enc.encode("      "));
       const reply = await session.respond(DEMO_QUESTION, {
-        onText: (s) => Deno.stdout.writeSync(enc.encode(terminalSafe(s).replaceAll("\n", "\n      "))),
+        onText: (s) => Deno.stdout.writeSync(enc.encode(demoVisible(s).replaceAll("\n", "\n      "))),
       });
       const rate = reply.generateMs > 0 ? (reply.nGenerated / (reply.generateMs / 1000)).toFixed(0) : "?";
       say(
         `\n      (${reply.nPromptTokens} prompt tokens in ${
           reply.promptMs.toFixed(0)
         } ms; ${reply.nGenerated} tokens ` +
-          `generated at ${rate} tokens/s; ${engine.nShards} thread(s))`,
+          `generated at ${rate} tokens/s; ${engine.nThreads} thread(s)${
+            reply.text.includes(REPLACEMENT) ? `; ${INVALID_MARK} = a byte that is not valid UTF-8` : ""
+          })`,
       );
     } finally {
       engine.close();
@@ -198,6 +200,19 @@ export async function run(args: string[]): Promise<number> {
     else await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
   return 0;
+}
+
+const REPLACEMENT = "\uFFFD";
+/** What the demo shows for U+FFFD: random weights pick byte tokens that form no character. */
+const INVALID_MARK = "·";
+
+/**
+ * The demo reply as shown: terminal-safe, and U+FFFD (an invalid byte from random byte tokens; a character split
+ * over byte tokens is never shown as U+FFFD) drawn as `·`, explained after the reply, so the README's promise that
+ * `�` never appears holds for the demo too.
+ */
+export function demoVisible(text: string): string {
+  return terminalSafe(text).replaceAll(REPLACEMENT, INVALID_MARK);
 }
 
 /**

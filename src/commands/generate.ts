@@ -4,16 +4,36 @@
  * Models: GGUF; llama2.c .bin checkpoints with `--tokenizer tok.model` (converted in memory).
  * see: llama.cpp examples/main, src/model/engine.ts
  */
-import { UserError } from "../core/errors.ts";
-import { BytesSink } from "../core/byte_source.ts";
+import { FormatError, UserError } from "../core/errors.ts";
+import { BytesSink, BytesSource } from "../core/byte_source.ts";
+import { readGguf } from "../formats/gguf.ts";
 import { writeGguf } from "../formats/gguf_writer.ts";
+import { checkTokenizerFits } from "../merge/plan.ts";
+import { configFromGgufMetadata, type LlamaConfig } from "../model/config.ts";
 import { FileSource } from "../io/file_source.ts";
 import { type Engine, type EngineOptions, generate, loadEngine, loadEngineFromBytes } from "../model/engine.ts";
 import { ggufSpecFromLlama2c } from "../model/llama2c_gguf.ts";
 import { Sampler } from "../sampling/sampler.ts";
-import { readSentencePieceModel, StreamingDecoder, tokenizerFromSentencePiece } from "../tokenizer/mod.ts";
-import { floatFlag, intFlag, parseFlags } from "./_args.ts";
+import { StreamingDecoder, type Tokenizer } from "../tokenizer/mod.ts";
+import { parseFlags } from "./_args.ts";
+import {
+  CONTEXT_FLAGS,
+  parseSamplingFlags,
+  resolveContextSize,
+  resolveThreads,
+  SAMPLING_DEFAULTS,
+  SAMPLING_FLAGS,
+  type SamplingDefaults,
+  type SamplingSettings,
+  samplingUsage,
+  withNegativeValues,
+} from "./_sampling_flags.ts";
+import { loadTokenizerFile } from "./_tokenizer_loader.ts";
 import { progressEnabled } from "./_progress.ts";
+import { checkInputPath } from "./_model_fs.ts";
+
+/** generate's defaults: llama.cpp main's, with a 512-token context. */
+export const GENERATE_DEFAULTS: SamplingDefaults = { ...SAMPLING_DEFAULTS, contextSize: 512 };
 
 const USAGE = `usage: generate -m MODEL -p PROMPT [options]
 
@@ -22,32 +42,84 @@ One-shot completion. stdout gets only the generated text (or JSON with --json); 
   -m, --model PATH        GGUF model (or llama2.c .bin with --tokenizer)
   -p, --prompt TEXT       prompt text (default: empty, i.e. BOS only)
   -f, --file PATH         read the prompt from a file
-  -n, --n-predict N       tokens to generate (default 128)
-      --temp T            temperature; 0 = greedy (default 0.8)
-      --top-k K           top-k, 0 = off (default 40)
-      --top-p P           top-p, 1 = off (default 0.95)
-      --repeat-penalty R  penalty on the last --repeat-last-n tokens, 1 = off (default 1.1)
-      --repeat-last-n N   window of the repeat penalty (default 64)
-      --seed S            RNG seed (default: random, printed to stderr)
-  -t, --threads N         threads / shards (default: all cores)
-  -c, --ctx-size N        context size (default 512)
       --json              print {"prompt_ids","ids","text"} instead of streaming text
       --no-bos            do not prepend BOS to the prompt
       --ignore-eos        keep generating past EOS
       --tokenizer PATH    SentencePiece tokenizer.model (required for llama2.c .bin models)
       --reference         run the slow TypeScript reference instead of the WASM engine
-  -h, --help              show this help`;
+  -h, --help              show this help
 
-/** Options shared by generate and perplexity for loading a model. */
+${samplingUsage(GENERATE_DEFAULTS)}`;
+
+/**
+ * The text of `ids` generated after `promptIds`, as it reads after the prompt: decode(promptIds + ids) without the
+ * decoded prompt. SentencePiece (and llama.cpp) drop the dummy-prefix space only from the first piece of the whole
+ * text, so the space before the first generated word stays unless the prompt decodes to nothing.
+ */
+export function continuationText(tok: Tokenizer, promptIds: readonly number[], ids: readonly number[]): string {
+  const before = tok.decode(promptIds);
+  const all = tok.decode([...promptIds, ...ids]);
+  // a prompt ending inside a UTF-8 character decodes differently alone (U+FFFD) than followed by its last bytes
+  return all.startsWith(before) ? all.slice(before.length) : tok.decode(ids);
+}
+
+/** Options shared by generate, perplexity and chat for loading a model. */
 export interface ModelLoadFlags {
   model: string;
   tokenizer?: string;
-  engine: EngineOptions;
+  /** -c and -t as parsed by the shared option table (resolved against the model here). */
+  settings: Pick<SamplingSettings, "contextSize" | "defaultContextSize" | "threads">;
+  useReference?: boolean;
+  onProgress?: (done: number, total: number) => void;
+  /** Warnings and notes (default: `warning: …` on stderr). */
+  warn?: (message: string) => void;
+}
+
+/** Cores this process may use (navigator.hardwareConcurrency; 1 when unknown). */
+export function availableCores(): number {
+  const n = typeof navigator !== "undefined" ? navigator.hardwareConcurrency : 1;
+  return Number.isInteger(n) && n > 0 ? n : 1;
+}
+
+/** Total memory in bytes when the task may ask (--allow-sys=systemMemoryInfo), else undefined. */
+function totalMemory(): number | undefined {
+  try {
+    return Deno.systemMemoryInfo().total;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * -c and -t against the model: context = -c or min(default, context_length) (warning beyond context_length), and
+ * refused when its KV cache alone exceeds the machine's memory; threads capped at the cores and at the model's KV
+ * heads (the unit the engine splits attention by).
+ */
+export function resolveRunSettings(
+  config: LlamaConfig,
+  s: ModelLoadFlags["settings"],
+  warn: (message: string) => void,
+  cores = availableCores(),
+  memory = totalMemory(),
+): { contextSize: number; threads: number } {
+  const contextSize = resolveContextSize(s, config.contextLength, warn);
+  const kvBytes = 2 * config.nLayers * contextSize * config.nKvHeads * config.headSize * 2; // K and V, f16
+  if (memory !== undefined && kvBytes > memory) {
+    throw new UserError(
+      `Cannot use a context of ${contextSize} tokens: its KV cache alone needs ${
+        (kvBytes / 2 ** 30).toFixed(1)
+      } GiB, ` +
+        `this machine has ${(memory / 2 ** 30).toFixed(1)} GiB`,
+      "use a smaller -c",
+    );
+  }
+  return { contextSize, threads: resolveThreads(s.threads, cores, config.nKvHeads, warn) };
 }
 
 /** Loads a GGUF or (with a tokenizer.model) a llama2.c checkpoint. */
 export async function openEngine(flags: ModelLoadFlags): Promise<Engine> {
   const path = flags.model;
+  const warn = flags.warn ?? ((m: string) => console.error(`warning: ${m}`));
   let head: Uint8Array;
   let size: number;
   try {
@@ -63,8 +135,30 @@ export async function openEngine(flags: ModelLoadFlags): Promise<Engine> {
     }
     throw e;
   }
+  const options = (config: LlamaConfig): EngineOptions => {
+    const r = resolveRunSettings(config, flags.settings, warn);
+    return {
+      contextSize: r.contextSize,
+      threads: r.threads,
+      useReference: flags.useReference,
+      onProgress: flags.onProgress,
+    };
+  };
   const isGguf = size >= 4 && head[0] === 0x47 && head[1] === 0x47 && head[2] === 0x55 && head[3] === 0x46;
-  if (isGguf) return await loadEngine(path, flags.engine);
+  if (isGguf) {
+    let config: LlamaConfig;
+    try {
+      using src = new FileSource(path);
+      const g = readGguf(src);
+      config = configFromGgufMetadata(g.metadata, g.tensors.find((t) => t.name === "token_embd.weight")?.shape[0]);
+    } catch (e) {
+      if (e instanceof FormatError || e instanceof RangeError) {
+        throw new UserError(`Cannot load model "${path}": ${e.message}`, "the file is damaged or not a LLaMA model");
+      }
+      throw e;
+    }
+    return await withHint(loadEngine(path, options(config)));
+  }
   // not GGUF: try llama2.c
   if (!flags.tokenizer) {
     throw new UserError(
@@ -83,27 +177,32 @@ export async function openEngine(flags: ModelLoadFlags): Promise<Engine> {
       "yangtuo runs GGUF files and llama2.c legacy (version 0) .bin checkpoints",
     );
   }
-  let tokenizer;
-  try {
-    tokenizer = tokenizerFromSentencePiece(readSentencePieceModel(Deno.readFileSync(flags.tokenizer)));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new UserError(`Cannot open tokenizer "${flags.tokenizer}": file not found`, "check --tokenizer");
-    }
-    throw new UserError(
-      `Cannot read tokenizer "${flags.tokenizer}": ${(e as Error).message}`,
-      "pass the SentencePiece tokenizer.model the checkpoint was trained with",
-    );
-  }
+  const tokenizer = await loadTokenizerFile(flags.tokenizer, "--tokenizer");
   const sink = new BytesSink();
   await writeGguf(sink, spec);
-  return await loadEngineFromBytes(sink.bytes(), flags.engine, path, tokenizer);
+  const bytes = sink.bytes();
+  const g = readGguf(new BytesSource(bytes, path));
+  const config = configFromGgufMetadata(g.metadata, g.tensors.find((t) => t.name === "token_embd.weight")?.shape[0]);
+  checkTokenizerFits(tokenizer.vocabSize, config.vocabSize, `Cannot run "${path}": tokenizer "${flags.tokenizer}"`);
+  return await withHint(loadEngineFromBytes(bytes, options(config), path, tokenizer));
+}
+
+/** The engine's "out of kernel memory" RangeError, with the hint only a command can give. */
+async function withHint(p: Promise<Engine>): Promise<Engine> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof RangeError && /kernel memory/.test(e.message)) throw new UserError(e.message, "use a smaller -c");
+    throw e;
+  }
 }
 
 /** Shared engine flags (-m, -t, -c, --tokenizer, --reference) → load options. */
-export function engineFlags(v: Record<string, string | boolean | undefined>, defaultCtx: number): ModelLoadFlags {
+export function engineFlags(
+  v: Record<string, string | boolean | undefined>,
+  settings: ModelLoadFlags["settings"],
+): ModelLoadFlags {
   if (typeof v.model !== "string") throw new UserError("Cannot run: no model given", "pass -m MODEL.gguf");
-  const threads = v.threads === undefined ? undefined : intFlag(v.threads as string, "--threads", 1, 1);
   const enc = new TextEncoder();
   let shown = -1;
   const onProgress = progressEnabled()
@@ -117,61 +216,49 @@ export function engineFlags(v: Record<string, string | boolean | undefined>, def
   return {
     model: v.model,
     tokenizer: v.tokenizer as string | undefined,
-    engine: {
-      threads,
-      contextSize: intFlag(v["ctx-size"] as string | undefined, "--ctx-size", defaultCtx, 1),
-      useReference: v.reference === true,
-      onProgress,
-    },
+    settings,
+    useReference: v.reference === true,
+    onProgress,
   };
 }
 
+const FLAGS = {
+  model: { type: "string", short: "m" },
+  prompt: { type: "string", short: "p" },
+  file: { type: "string", short: "f" },
+  ...SAMPLING_FLAGS,
+  ...CONTEXT_FLAGS,
+  json: { type: "boolean" },
+  bos: { type: "boolean" },
+  "ignore-eos": { type: "boolean" },
+  tokenizer: { type: "string" },
+  reference: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
 /** Runs `generate`. */
 export async function run(args: string[]): Promise<number> {
-  const { values: v } = parseFlags(args, {
-    model: { type: "string", short: "m" },
-    prompt: { type: "string", short: "p" },
-    file: { type: "string", short: "f" },
-    "n-predict": { type: "string", short: "n" },
-    temp: { type: "string" },
-    "top-k": { type: "string" },
-    "top-p": { type: "string" },
-    "repeat-penalty": { type: "string" },
-    "repeat-last-n": { type: "string" },
-    seed: { type: "string" },
-    threads: { type: "string", short: "t" },
-    "ctx-size": { type: "string", short: "c" },
-    json: { type: "boolean" },
-    bos: { type: "boolean" },
-    "ignore-eos": { type: "boolean" },
-    tokenizer: { type: "string" },
-    reference: { type: "boolean" },
-    help: { type: "boolean", short: "h" },
-  });
+  const { values: v } = parseFlags(withNegativeValues(args, FLAGS), FLAGS);
   if (v.help) {
     console.log(USAGE);
     return 0;
   }
-  const load = engineFlags(v, 512);
-  const nPredict = intFlag(v["n-predict"], "--n-predict", 128, 0);
-  const seedFlag = intFlag(v.seed, "--seed", -1);
-  const seed = seedFlag < 0 ? Math.floor(Math.random() * 2 ** 31) : seedFlag;
+  const s = parseSamplingFlags(v, GENERATE_DEFAULTS);
+  const load = engineFlags(v, s);
+  const nPredict = s.maxNewTokens < 0 ? Infinity : s.maxNewTokens;
+  const seed = s.seed < 0 ? Math.floor(Math.random() * 2 ** 31) : s.seed;
   const sampler = new Sampler({
-    temperature: floatFlag(v.temp, "--temp", 0.8),
-    topK: intFlag(v["top-k"], "--top-k", 40),
-    topP: floatFlag(v["top-p"], "--top-p", 0.95),
-    repeatPenalty: floatFlag(v["repeat-penalty"], "--repeat-penalty", 1.1),
-    repeatLastN: intFlag(v["repeat-last-n"], "--repeat-last-n", 64, -1),
+    temperature: s.temperature,
+    topK: s.topK,
+    topP: s.topP,
+    repeatPenalty: s.repeatPenalty,
+    repeatLastN: s.repeatLastN,
     seed,
   });
   let prompt = v.prompt ?? "";
   if (v.file !== undefined) {
-    try {
-      prompt = Deno.readTextFileSync(v.file);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) throw new UserError(`Cannot read prompt file "${v.file}": not found`);
-      throw e;
-    }
+    checkInputPath(v.file, "file", "-f");
+    prompt = Deno.readTextFileSync(v.file);
   }
 
   const t0 = performance.now();
@@ -192,7 +279,10 @@ export async function run(args: string[]): Promise<number> {
           (loadMs / 1000).toFixed(2)
         } s`,
     );
+    // the prompt goes through the decoder first (output discarded): its state then knows whether the first
+    // generated piece starts the text (dummy-prefix space dropped) or continues it (space kept)
     const decoder = new StreamingDecoder(tok);
+    for (const id of promptIds) decoder.push(id);
     const enc = new TextEncoder();
     const out = (s: string) => {
       if (s) Deno.stdout.writeSync(enc.encode(s));
@@ -203,7 +293,7 @@ export async function run(args: string[]): Promise<number> {
       onToken: v.json ? undefined : (id) => out(decoder.push(id)),
     });
     if (v.json) {
-      console.log(JSON.stringify({ prompt_ids: promptIds, ids: r.ids, text: tok.decode(r.ids) }));
+      console.log(JSON.stringify({ prompt_ids: promptIds, ids: r.ids, text: continuationText(tok, promptIds, r.ids) }));
     } else {
       out(decoder.flush());
       out("\n");

@@ -13,6 +13,7 @@ import { readLlama2c, readLlama2cTokenizer } from "../formats/llama2c.ts";
 import { readSafetensors, readSafetensorsIndex } from "../formats/safetensors.ts";
 import { FileSource } from "../io/file_source.ts";
 import { parseFlags } from "./_args.ts";
+import { KNOWN_VOCAB_SIZES } from "./_tokenizer_loader.ts";
 
 const USAGE = `usage: inspect FILE|DIR [--json]
 
@@ -45,6 +46,8 @@ export interface InspectReport {
   architecture?: string;
   config?: Record<string, unknown>;
   vocabSize?: number;
+  /** What this vocabulary size usually is (32,000 / 49,953 / 49,954 …). */
+  note?: string;
   /** GGUF keys verbatim (u64 beyond 2^53 as decimal strings), safetensors __metadata__, config.json, params.json. */
   metadata: Record<string, unknown>;
   /** For GGUF: each key's stored type ("UINT32", "ARRAY[STRING]", …). */
@@ -83,6 +86,28 @@ function jsonReplacer(_k: string, v: unknown): unknown {
 }
 
 const ROW_MAJOR = "row-major: outermost first";
+
+/** GGUF's FLOAT32 value type (gguf_type 6). */
+const GGUF_FLOAT32 = 6;
+
+/** The shortest decimal that rounds to the same float32 as `x` (what the file holds, printed as its writer meant). */
+export function shortestF32(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  const f = Math.fround(x);
+  for (let p = 1; p <= 9; p++) {
+    const y = Number(f.toPrecision(p));
+    if (Math.fround(y) === f) return y;
+  }
+  return f;
+}
+
+/** Pre-GGUF llama.cpp magics (u32, little endian, as llama.cpp wrote them): unversioned ggml, ggmf v1, ggjt v1–3, LoRA. */
+const LEGACY_GGML_MAGIC: Record<number, string> = {
+  0x67676d6c: "ggml",
+  0x67676d66: "ggmf",
+  0x67676a74: "ggjt",
+  0x67676c61: "ggla",
+};
 const GGUF_ORDER = "ggml ne: innermost first";
 
 /** Inspects a file or folder. Throws UserError for paths that do not exist or hold no model. */
@@ -105,6 +130,17 @@ async function inspectFile(path: string): Promise<InspectReport> {
   const head = src.read(0, Math.min(16, src.size));
   const u32 = head.length >= 4 ? new DataView(head.buffer, head.byteOffset).getUint32(0, true) : -1;
   if (u32 === 0x46554747) return ggufReport(path, src);
+  const legacy = LEGACY_GGML_MAGIC[u32];
+  if (legacy !== undefined) {
+    const version = legacy === "ggml" || head.length < 8
+      ? ""
+      : ` v${new DataView(head.buffer, head.byteOffset).getUint32(4, true)}`;
+    throw new UserError(
+      `Cannot inspect "${path}": it is a legacy llama.cpp ${legacy}${version} file (magic "${legacy}"), the format ` +
+        "before GGUF (August 2023), which yangtuo does not read",
+      "convert the original weights again with `deno task convert` (or llama.cpp's convert_llama_ggml_to_gguf.py)",
+    );
+  }
   if (head[0] === 0x50 && head[1] === 0x4b) return await pytorchReport(path, [[path, src]]);
   if (head.length >= 9 && head[8] === 0x7b && new DataView(head.buffer, head.byteOffset).getUint32(4, true) === 0) {
     const f = readSafetensors(src);
@@ -219,8 +255,9 @@ function ggufReport(path: string, src: ByteSource): InspectReport {
   const metadata: Record<string, unknown> = {};
   const metadataTypes: Record<string, string> = {};
   for (const [k, v] of f.metadata) {
-    metadata[k] = v;
     const t = f.metadataTypes.get(k)!;
+    // a FLOAT32 value as the shortest decimal that is the same float32 (1e-5, not 0.000009999999747378752)
+    metadata[k] = t.type === GGUF_FLOAT32 && typeof v === "number" ? shortestF32(v) : v;
     metadataTypes[k] = t.itemType !== undefined ? `ARRAY[${ggufTypeName(t.itemType)}]` : ggufTypeName(t.type);
   }
   const arch = typeof metadata["general.architecture"] === "string" ? metadata["general.architecture"] as string : "";
@@ -357,22 +394,55 @@ function llama2cTokenizerReport(path: string, src: ByteSource): InspectReport {
   };
 }
 
+/** SentencePiece piece types (sentencepiece_model.proto `ModelProto.SentencePiece.Type`). */
+const PIECE_TYPES: Record<number, string> = {
+  1: "normal",
+  2: "unknown",
+  3: "control",
+  4: "user_defined",
+  5: "unused",
+  6: "byte",
+};
+const MODEL_TYPES: Record<number, string> = { 1: "unigram", 2: "bpe", 3: "word", 4: "char" };
+
 async function sentencepieceReport(path: string, src: ByteSource): Promise<InspectReport> {
-  const { readProtoFields } = await import("../formats/protobuf.ts");
+  const { readSentencePieceModel } = await import("../formats/sentencepiece_model.ts");
   if (src.size > 1 << 30) throw new UserError(`Cannot inspect "${path}": ${src.size} bytes is too large for a .model`);
-  const fields = readProtoFields(src.read(0, src.size), { format: "sentencepiece", path });
-  const pieces = fields.filter((f) => f.field === 1 && f.wire === 2);
-  const first: string[] = [];
-  for (const p of pieces.slice(0, 8)) {
-    const inner = readProtoFields(p.bytes!, { format: "sentencepiece", path, baseOffset: p.offset });
-    const s = inner.find((f) => f.field === 1 && f.wire === 2);
-    first.push(s ? new TextDecoder().decode(s.bytes) : "");
+  const m = readSentencePieceModel(src.read(0, src.size), path);
+  const ts = m.trainerSpec ?? {}, ns = m.normalizerSpec ?? {};
+  const counts: Record<string, number> = {};
+  for (const p of m.pieces) {
+    const t = PIECE_TYPES[p.type ?? 1] ?? `type ${p.type}`;
+    counts[t] = (counts[t] ?? 0) + 1;
   }
+  // proto defaults where the field is absent (sentencepiece_model.proto)
+  const special = (id: number | undefined, fallback: number) => {
+    const i = id ?? fallback;
+    return i >= 0 && i < m.pieces.length ? `${i} ${JSON.stringify(m.pieces[i].piece)}` : String(i);
+  };
+  const config: Record<string, unknown> = {
+    modelType: MODEL_TYPES[ts.modelType ?? 1] ?? `type ${ts.modelType}`,
+    normalizer: ns.name ?? "nmt_nfkc",
+    addDummyPrefix: ns.addDummyPrefix ?? true,
+    removeExtraWhitespaces: ns.removeExtraWhitespaces ?? true,
+    byteFallback: ts.byteFallback ?? false,
+    unk: special(ts.unkId, 0),
+    bos: special(ts.bosId, 1),
+    eos: special(ts.eosId, 2),
+    pad: special(ts.padId, -1),
+    pieceTypes: counts,
+  };
+  const known = KNOWN_VOCAB_SIZES[m.pieces.length];
   return {
     path,
     format: "sentencepiece",
-    vocabSize: pieces.length,
-    metadata: { first_pieces: first },
+    config,
+    vocabSize: m.pieces.length,
+    ...(known ? { note: known } : {}),
+    metadata: {
+      first_pieces: m.pieces.slice(0, 8).map((p) => p.piece),
+      last_pieces: m.pieces.slice(-3).map((p) => p.piece),
+    },
     shapeOrder: ROW_MAJOR,
     tensors: [],
     totalBytes: 0,
@@ -403,6 +473,7 @@ function fmtValue(v: unknown, type?: string): string {
     return s.length > 120 ? `${s.slice(0, 117)}…" (${v.length} chars)` : s;
   }
   if (typeof v === "bigint") return v.toString();
+  if (typeof v === "number" && v !== 0 && Math.abs(v) < 1e-3) return v.toExponential(); // 1e-5, not 0.00001
   if (v !== null && typeof v === "object") {
     const s = JSON.stringify(v);
     return s.length > 160 ? `${s.slice(0, 157)}…` : s;
@@ -422,6 +493,7 @@ export function formatReport(r: InspectReport, maxTensors = 200): string {
     out.push(`config: ${Object.entries(r.config).map(([k, v]) => `${k} ${fmtValue(v)}`).join(", ")}`);
   }
   if (r.vocabSize !== undefined) out.push(`vocab size: ${r.vocabSize}`);
+  if (r.note) out.push(`note: ${r.note}`);
   if (r.files) out.push(`files: ${r.files.join(", ")}`);
   const keys = Object.keys(r.metadata);
   if (keys.length) {

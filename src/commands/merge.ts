@@ -10,13 +10,21 @@ import { FileSource } from "../io/mod.ts";
 import { checkFileHash, parseChecksumList } from "../merge/checksums.ts";
 import { REF_QUANTIZERS, type RowQuantizers } from "../merge/encode.ts";
 import { openBase, type OpenedBase, type OpenedLora, openLora } from "../merge/open.ts";
-import { MergeExecutor, planMerge } from "../merge/plan.ts";
+import { checkTokenizerFits, MergeExecutor, planMerge } from "../merge/plan.ts";
 import { ggufOutput, huggingfaceOutput, type OutputFile, type OutputTokenizer, pthOutput } from "../merge/write.ts";
 import { parseQuantTarget, type QuantTarget } from "../quant/quantize_plan.ts";
 import { intFlag, parseFlags } from "./_args.ts";
-import { checkDiskSpace, denoModelFs, prepareOutputDir, writeOutputFiles, yieldToEventLoop } from "./_model_fs.ts";
+import {
+  checkDiskSpace,
+  checkInputPath,
+  checkOutputDir,
+  denoModelFs,
+  prepareOutputDir,
+  writeOutputFiles,
+  yieldToEventLoop,
+} from "./_model_fs.ts";
 import { formatBytes, formatDuration, Progress } from "./_progress.ts";
-import { ggufVocabFromModel, sentencePieceCount } from "./_tokenizer_bridge.ts";
+import { ggufVocabFromModel, sentencePieceCount, vocabTokenCount } from "./_tokenizer_bridge.ts";
 import { MergePool, poolSizeFor } from "./_merge_pool.ts";
 
 const USAGE = `usage: deno task merge --base-model PATH --lora-model DIR[,DIR…] --output-dir DIR [options]
@@ -131,6 +139,12 @@ export async function merge(o: MergeOptions): Promise<MergeResult> {
     warnings.push(m);
     o.onWarning?.(m);
   };
+  // every path named before any work, with the flag that gave it
+  checkInputPath(o.baseModel, "any", "--base-model");
+  for (const p of o.loraModels) checkInputPath(p, "dir", "--lora-model");
+  if (o.tokenizer !== undefined) checkInputPath(o.tokenizer, "file", "--tokenizer");
+  if (o.sha256 !== undefined) checkInputPath(o.sha256, "file", "--sha256");
+  checkOutputDir(o.outputDir);
   const target = o.quant ?? "F16";
   const outputType = o.outputType;
   let base: OpenedBase | undefined;
@@ -172,15 +186,9 @@ export async function merge(o: MergeOptions): Promise<MergeResult> {
         "pass --tokenizer path/to/tokenizer.model (llama.cpp needs the vocabulary inside the GGUF)",
       );
     }
-    if (tokenizer.ggufKvs) {
-      const tokens = tokenizer.ggufKvs.find((kv) => kv.key === "tokenizer.ggml.tokens");
-      const n = Array.isArray(tokens?.value) ? tokens.value.length : undefined;
-      if (n !== undefined && n !== plan.config.vocabSize) {
-        throw new UserError(
-          `Cannot write GGUF: the tokenizer has ${n} tokens but the merged model has ${plan.config.vocabSize} rows`,
-          "pass the tokenizer.model that belongs to the last LoRA with --tokenizer",
-        );
-      }
+    const nTokens = vocabTokenCount(tokenizer.ggufKvs);
+    if (nTokens !== undefined) {
+      checkTokenizerFits(nTokens, plan.config.vocabSize, `Cannot write GGUF: tokenizer "${tokPath ?? o.baseModel}"`);
     }
     // 3. outputs
     prepareOutputDir(o.outputDir, o.force ?? false);

@@ -7,6 +7,7 @@ import { readSentencePieceModel, writeSentencePieceModel } from "../formats/sent
 import { writeFileAtomic } from "../io/atomic_file.ts";
 import { extendVocabulary, huggingFaceTokenizerFiles, tokenizerFromSentencePiece } from "../tokenizer/mod.ts";
 import { parseFlags } from "./_args.ts";
+import { checkInputPath } from "./_model_fs.ts";
 
 const USAGE = `usage: merge-tokenizer --base FILE --add FILE [--pad] --output-dir DIR [--force]
 
@@ -39,6 +40,12 @@ export async function run(args: string[]): Promise<number> {
     throw new UsageError("--base, --add and --output-dir are required");
   }
   const dir = values["output-dir"].replace(/\/+$/, "") || "/";
+  checkInputPath(values.base, "file", "--base");
+  checkInputPath(values.add, "file", "--add");
+  const outStat = statOrUndefined(dir);
+  if (outStat && !outStat.isDirectory) {
+    throw new UserError(`Cannot write to "${dir}": it is a file, not a folder`, "--output-dir expects a folder");
+  }
   const base = readSentencePieceModel(Deno.readFileSync(values.base), values.base);
   const add = readSentencePieceModel(Deno.readFileSync(values.add), values.add);
   const merged = extendVocabulary(base, add, { pad: values.pad });
@@ -68,6 +75,15 @@ export async function run(args: string[]): Promise<number> {
   );
   console.log(`wrote ${dir}/tokenizer.model (sha256 ${hex}), tokenizer_config.json, special_tokens_map.json`);
   return 0;
+}
+
+function statOrUndefined(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.statSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
 }
 
 function exists(path: string): boolean {

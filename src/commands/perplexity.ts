@@ -7,7 +7,15 @@
  */
 import { UserError } from "../core/errors.ts";
 import { engineFlags, openEngine } from "./generate.ts";
-import { parseFlags } from "./_args.ts";
+import { intFlag, parseFlags } from "./_args.ts";
+import { checkInputPath } from "./_model_fs.ts";
+import {
+  CONTEXT_FLAGS,
+  parseSamplingFlags,
+  SAMPLING_DEFAULTS,
+  type SamplingDefaults,
+  withNegativeValues,
+} from "./_sampling_flags.ts";
 
 const USAGE = `usage: perplexity -m MODEL -f TEXT [-c N] [-t N] [--chunks N] [--json]
 
@@ -15,13 +23,27 @@ llama.cpp-style perplexity: chunks of -c tokens, the second half of each scored.
 
   -m, --model PATH      GGUF model (or llama2.c .bin with --tokenizer)
   -f, --file PATH       text to score
-  -c, --ctx-size N      tokens per chunk (default 512)
-  -t, --threads N       threads / shards (default: all cores)
+  -c, --ctx-size N      tokens per chunk (default 512, or the model's context_length if smaller)
+  -t, --threads N       threads (default: all cores; capped at the cores and at what the model can use)
       --chunks N        score at most N chunks (default: all)
       --tokenizer PATH  SentencePiece tokenizer.model (for llama2.c .bin models)
       --reference       run the slow TypeScript reference
       --json            print {"perplexity","chunks","tokens_scored","ctx"} instead of a number
   -h, --help            show this help`;
+
+/** perplexity's defaults: a 512-token context (llama.cpp's perplexity default). */
+const PERPLEXITY_DEFAULTS: SamplingDefaults = { ...SAMPLING_DEFAULTS, contextSize: 512 };
+
+const FLAGS = {
+  model: { type: "string", short: "m" },
+  file: { type: "string", short: "f" },
+  ...CONTEXT_FLAGS,
+  chunks: { type: "string" },
+  tokenizer: { type: "string" },
+  reference: { type: "boolean" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
 
 /** -log softmax(logits)[target], computed with max subtraction in f64. */
 export function negLogProb(logits: Float32Array, target: number): number {
@@ -34,36 +56,20 @@ export function negLogProb(logits: Float32Array, target: number): number {
 
 /** Runs `perplexity`. */
 export async function run(args: string[]): Promise<number> {
-  const { values: v } = parseFlags(args, {
-    model: { type: "string", short: "m" },
-    file: { type: "string", short: "f" },
-    "ctx-size": { type: "string", short: "c" },
-    threads: { type: "string", short: "t" },
-    chunks: { type: "string" },
-    tokenizer: { type: "string" },
-    reference: { type: "boolean" },
-    json: { type: "boolean" },
-    help: { type: "boolean", short: "h" },
-  });
+  const { values: v } = parseFlags(withNegativeValues(args, FLAGS), FLAGS);
   if (v.help) {
     console.log(USAGE);
     return 0;
   }
+  const load = engineFlags(v, parseSamplingFlags(v, PERPLEXITY_DEFAULTS));
+  const maxChunks = v.chunks === undefined ? Infinity : intFlag(v.chunks, "--chunks", 1, 1);
   if (v.file === undefined) throw new UserError("Cannot compute perplexity: no text given", "pass -f TEXT_FILE");
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(v.file);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new UserError(`Cannot read "${v.file}": file not found`);
-    throw e;
-  }
-  const load = engineFlags(v, 512);
-  const nCtx = load.engine.contextSize!;
-  if (nCtx < 4) throw new UserError(`Cannot compute perplexity: -c ${nCtx} is too small`, "use -c 128 or more");
-  const maxChunks = v.chunks === undefined ? Infinity : Number(v.chunks);
+  checkInputPath(v.file, "file", "-f");
+  const text = Deno.readTextFileSync(v.file);
   const t0 = performance.now();
   const engine = await openEngine(load);
   try {
+    const nCtx = engine.contextSize;
     const tok = engine.tokenizer;
     const ids = tok.encode(text, { bos: true });
     const nChunks = Math.min(Math.floor(ids.length / nCtx), maxChunks);

@@ -17,7 +17,7 @@ import type { TensorInfo } from "../core/tensor.ts";
 import type { ByteSource } from "../core/byte_source.ts";
 import { intFlag, parseFlags } from "./_args.ts";
 import { MergePool, poolSizeFor } from "./_merge_pool.ts";
-import { checkDiskSpace, interruptibleSink, yieldToEventLoop } from "./_model_fs.ts";
+import { checkDiskSpace, checkInputPath, checkOutputFile, interruptibleSink, yieldToEventLoop } from "./_model_fs.ts";
 import { formatBytes, formatDuration, Progress } from "./_progress.ts";
 import { loadQuantizers } from "./merge.ts";
 
@@ -140,14 +140,8 @@ export async function run(args: string[]): Promise<number> {
   const [inPath, outPath, typeName] = positionals;
   const target = parseQuantTarget(typeName);
   if (!target) throw new UsageError(`TYPE must be q4_0, q8_0, f16 or f32, got "${typeName}"`);
-  if (!values.force) {
-    let exists = false;
-    try {
-      Deno.statSync(outPath);
-      exists = true;
-    } catch { /* free */ }
-    if (exists) throw new UserError(`Cannot write "${outPath}": it exists`, "pass --force to overwrite it");
-  }
+  checkInputPath(inPath, "file", "IN.gguf");
+  checkOutputFile(outPath, values.force);
   using src = new FileSource(inPath);
   const outDir = outPath.includes("/") ? outPath.slice(0, outPath.lastIndexOf("/")) || "/" : ".";
   const ratio = target === "Q4_0" ? 18 / 64 : target === "Q8_0" ? 34 / 64 : target === "F16" ? 0.5 : 1;

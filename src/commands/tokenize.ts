@@ -1,13 +1,12 @@
 /**
  * `tokenize --tokenizer FILE [--no-bos] [--eos] [--pieces] TEXT|-`: prints the ids (JSON array) or pieces of TEXT
  * (stdin when `-`). `tokenize --compare A B TEXT|-`: shows where two tokenizers differ and explains the usual
- * 32,000 / 49,953 / 49,954 vocabulary sizes. FILE is a SentencePiece tokenizer.model or a GGUF with tokenizer.ggml.*.
+ * 32,000 / 49,953 / 49,954 vocabulary sizes. FILE: anything the shared loader reads (_tokenizer_loader.ts).
  */
-import { FormatError, UsageError, UserError } from "../core/errors.ts";
-import { FileSource } from "../io/file_source.ts";
-import { readSentencePieceModel } from "../formats/sentencepiece_model.ts";
-import { type Tokenizer, tokenizerFromGgufMetadata, tokenizerFromSentencePiece } from "../tokenizer/mod.ts";
+import { UsageError } from "../core/errors.ts";
+import type { Tokenizer } from "../tokenizer/mod.ts";
 import { parseFlags } from "./_args.ts";
+import { KNOWN_VOCAB_SIZES, loadTokenizerFile } from "./_tokenizer_loader.ts";
 
 const USAGE = `usage: tokenize --tokenizer FILE [--no-bos] [--eos] [--pieces] TEXT|-
        tokenize --compare A B TEXT|-
@@ -15,46 +14,13 @@ const USAGE = `usage: tokenize --tokenizer FILE [--no-bos] [--eos] [--pieces] TE
 Tokenizes TEXT (read from stdin when TEXT is "-") and prints a JSON array of token ids, or of pieces with
 --pieces. BOS is prepended by default, as llama.cpp and Hugging Face do.
 
-  --tokenizer FILE  a SentencePiece tokenizer.model, or a GGUF model/vocab file with tokenizer.ggml.* metadata
+  --tokenizer FILE  a SentencePiece tokenizer.model, a GGUF model/vocab file with tokenizer.ggml.* metadata,
+                    a llama2.c tokenizer.bin, or a folder holding tokenizer.model
   --no-bos          do not prepend BOS (then the ids equal SentencePiece's encode())
   --eos             append EOS
   --pieces          print pieces instead of ids
   --compare A B     tokenize TEXT with both tokenizers, show where they differ and what each vocabulary is
   -h, --help`;
-
-/** What a vocabulary size usually means in the Chinese-LLaMA-Alpaca world. */
-const KNOWN_SIZES: Record<number, string> = {
-  32000: "original LLaMA / Llama-2 tokenizer (Meta)",
-  49953: "Chinese-LLaMA: LLaMA + 17,953 Chinese pieces from chinese_sp.model",
-  49954: "Chinese-Alpaca: Chinese-LLaMA + [PAD] at id 49953",
-  55296: "Chinese-LLaMA-2 / Chinese-Alpaca-2 tokenizer",
-  20000: "chinese_sp.model, the Chinese SentencePiece model merged into LLaMA's",
-};
-
-/**
- * Loads a tokenizer from a .model file, a GGUF file (read with positional reads; the GGUF reader is imported only
- * when needed) or a folder holding tokenizer.model.
- */
-export async function loadTokenizer(path: string): Promise<Tokenizer> {
-  if (Deno.statSync(path).isDirectory) path = `${path.replace(/\/+$/, "")}/tokenizer.model`;
-  const src = new FileSource(path);
-  try {
-    if (src.size >= 4 && new TextDecoder().decode(src.read(0, 4)) === "GGUF") {
-      const { readGguf } = await import("../formats/gguf.ts");
-      return tokenizerFromGgufMetadata(readGguf(src).metadata);
-    }
-  } finally {
-    src.close();
-  }
-  try {
-    return tokenizerFromSentencePiece(readSentencePieceModel(Deno.readFileSync(path), path));
-  } catch (e) {
-    if (e instanceof FormatError) {
-      throw new UserError(e.message, "--tokenizer expects a SentencePiece tokenizer.model, a GGUF file, or a folder");
-    }
-    throw e;
-  }
-}
 
 async function readText(arg: string | undefined): Promise<string> {
   if (arg === undefined) throw new UsageError("missing TEXT (use - to read stdin)");
@@ -79,12 +45,21 @@ export async function run(args: string[]): Promise<number> {
     if (positionals.length !== 3) throw new UsageError("--compare takes two tokenizer files and TEXT");
     const [a, b, t] = positionals;
     const text = await readText(t);
-    console.log(compareReport(a, await loadTokenizer(a), b, await loadTokenizer(b), text, values.bos!));
+    console.log(
+      compareReport(
+        a,
+        await loadTokenizerFile(a, "--compare"),
+        b,
+        await loadTokenizerFile(b, "--compare"),
+        text,
+        values.bos!,
+      ),
+    );
     return 0;
   }
   if (!values.tokenizer) throw new UsageError("missing --tokenizer FILE");
   if (positionals.length !== 1) throw new UsageError(`expected one TEXT argument, got ${positionals.length}`);
-  const tok = await loadTokenizer(values.tokenizer);
+  const tok = await loadTokenizerFile(values.tokenizer, "--tokenizer");
   const text = await readText(positionals[0]);
   const ids = tok.encode(text, { bos: values.bos, eos: values.eos });
   console.log(JSON.stringify(values.pieces ? ids.map((id) => tok.pieceOf(id)) : ids));
@@ -92,7 +67,7 @@ export async function run(args: string[]): Promise<number> {
 }
 
 function describe(path: string, tok: Tokenizer): string {
-  const known = KNOWN_SIZES[tok.vocabSize];
+  const known = KNOWN_VOCAB_SIZES[tok.vocabSize];
   return `${path}: ${tok.vocabSize} pieces, ${tok.model.toUpperCase()}${tok.byteFallback ? ", byte fallback" : ""}` +
     (known ? ` (${known})` : "");
 }

@@ -39,14 +39,27 @@ export class AtomicFileSink implements ByteSink, Disposable {
     this.#bufLen = 0;
   }
 
-  /** Flushes to disk and renames the temp file to `path`. */
+  /** Flushes to disk and renames the temp file to `path`; on any failure the temp file is removed and the error thrown. */
   commit(): void {
     if (this.#done) return;
-    this.#flushBuffer();
-    this.#file.syncSync();
+    try {
+      this.#flushBuffer();
+      this.#file.syncSync();
+    } catch (e) {
+      this.abort();
+      throw e;
+    }
     this.#file.close();
     this.#done = true;
-    Deno.renameSync(this.tempPath, this.path);
+    try {
+      Deno.renameSync(this.tempPath, this.path);
+    } catch (e) {
+      // e.g. the destination is a folder: the finished temp file must not stay behind
+      try {
+        Deno.removeSync(this.tempPath);
+      } catch { /* already gone */ }
+      throw e;
+    }
   }
 
   /** Deletes the temp file; safe to call after commit (does nothing then). */

@@ -109,7 +109,7 @@ function vocabOf(tensors: Map<string, SourceTensor>, label: string): number {
 /** Opens a base checkpoint of any supported layout. */
 export function openBase(fs: ModelFs, path: string): OpenedBase {
   const kind = fs.kind(path);
-  if (kind === undefined) throw new UserError(`Cannot open base model: "${path}" does not exist`, "check --base-model");
+  if (kind === undefined) throw new UserError(`Cannot open base model: "${path}" does not exist`);
   const opened: { close(): void }[] = [];
   const close = () => opened.splice(0).forEach((f) => f.close());
   try {
@@ -282,7 +282,7 @@ export function openLora(
   if (fs.kind(dir) !== "dir") {
     throw new UserError(
       `Cannot open LoRA "${dir}": not a folder`,
-      "--lora-model takes PEFT adapter folders, comma-separated",
+      "a LoRA is a PEFT adapter folder (adapter_config.json + adapter_model.*)",
     );
   }
   const names = fs.list(dir);

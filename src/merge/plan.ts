@@ -117,6 +117,21 @@ function looksAlpacaPlus(lora: LoraAdapter): boolean {
 }
 
 /**
+ * The one check that a tokenizer fits a model's embedding rows, used by merge, convert and anything else that pairs a
+ * tokenizer with weights: a mismatch throws UserError naming both sizes and which tokenizer the weights belong with
+ * (a tokenizer larger than the rows makes generation fail on the first id past them; a smaller one never emits the
+ * model's last tokens and shifts nothing back). `what` opens the message ("Cannot convert: tokenizer.model").
+ */
+export function checkTokenizerFits(nTokens: number, nRows: number, what: string): void {
+  if (nTokens === nRows) return;
+  throw new UserError(
+    `${what} has ${fmt(nTokens)} tokens but the model has ${fmt(nRows)} embedding rows`,
+    `these weights belong with ${describeVocabSize(nRows)}, not ${describeVocabSize(nTokens)}: pass the tokenizer ` +
+      "that came with them (a LoRA's merged vocabulary comes from the last LoRA)",
+  );
+}
+
+/**
  * Checks the base and the LoRAs against each other and builds the plan. Throws UserError (with a hint) for
  * tokenizer/embedding size mismatches, shape mismatches, LoRA tensors the base lacks and adapters missing their
  * target modules; returns warnings for suspicious but valid input (an Alpaca-Plus LoRA without LLaMA-Plus).
@@ -174,13 +189,7 @@ export function planMerge(base: BaseCheckpoint, loras: LoraAdapter[], opts: Plan
     vocab = size;
     vocabs.push(size);
   });
-  if (opts.tokenizerSize !== undefined && opts.tokenizerSize !== vocab) {
-    throw new UserError(
-      `Cannot merge: --tokenizer has ${fmt(opts.tokenizerSize)} tokens but the merged model has ${fmt(vocab)} rows`,
-      `the merged vocabulary comes from the last LoRA (${describeVocabSize(vocab)}); pass the tokenizer that ` +
-        "came with it, or leave --tokenizer out",
-    );
-  }
+  if (opts.tokenizerSize !== undefined) checkTokenizerFits(opts.tokenizerSize, vocab, "Cannot merge: --tokenizer");
   // 3. Alpaca-Plus/Pro needs LLaMA-Plus first (the seed's README/FAQ)
   if (loras.length > 0 && looksAlpacaPlus(loras[0])) {
     warnings.push(

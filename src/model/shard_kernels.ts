@@ -122,7 +122,7 @@ export class KernelMemory {
     if (end > MAX_PAGES * PAGE) {
       throw new RangeError(
         `Cannot allocate ${nBytes} bytes of kernel memory: a shard would need ${(end / 2 ** 30).toFixed(2)} GiB ` +
-          `(limit 4 GiB per WebAssembly memory); use more threads/shards`,
+          `(limit 4 GiB per WebAssembly memory)`,
       );
     }
     const have = this.memory.buffer.byteLength;

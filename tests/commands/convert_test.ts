@@ -3,7 +3,8 @@
  * weight bit for bit (oracle: the llama2.c file's own bytes) with tok105.model's vocabulary; a generated HF
  * checkpoint converts to GGUF with q/k un-permuted to Meta layout (oracle: the generator's Meta values).
  */
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_assert.ts";
+import { UserError } from "../../src/core/errors.ts";
 import { needsTestData, testDataRoot } from "../_fixtures.ts";
 import { BytesSource } from "../../src/core/byte_source.ts";
 import { readGguf } from "../../src/formats/gguf.ts";
@@ -59,3 +60,22 @@ Deno.test("convertToGguf() un-permutes HF q/k rows into GGUF's (Meta) layout", a
   assertEquals(k.shape, [32, 64]);
   assert(gg.metadata.get("general.file_type") === 0);
 });
+
+Deno.test(
+  "convertToGguf() refuses a tokenizer that does not fit the embedding rows before writing anything",
+  needsTestData(BABY, "models/tokenizers/llama/tokenizer.model"),
+  async () => {
+    const out = `${tmp}/baby-llama-tok.gguf`;
+    const e = await assertRejects(
+      () =>
+        convertToGguf(`${testDataRoot()}/${BABY}`, out, {
+          tokenizer: `${testDataRoot()}/models/tokenizers/llama/tokenizer.model`,
+        }),
+      UserError,
+      "has 32,000 tokens but the model has 105 embedding rows",
+    );
+    // the same explanation merge gives (one shared check): which tokenizer the weights belong with
+    assertStringIncludes((e as UserError).hint!, "the original LLaMA tokenizer (32,000)");
+    assertEquals([...Deno.readDirSync(tmp)].filter((f) => f.name.includes("baby-llama-tok")), []);
+  },
+);

@@ -84,3 +84,16 @@ Deno.test("the demo tokenizer keeps the base's pieces and tokenizes the demo que
   assert(pieces.includes("北京") && pieces.includes("一句话"), pieces.join(" "));
   assertEquals(tok.decode(tok.encode("Hello 北京 alpaca 羊驼!")), "Hello 北京 alpaca 羊驼!");
 });
+
+Deno.test("demo replies never show U+FFFD, whatever bytes the random weights pick (seeds 1-3)", async () => {
+  for (const seed of ["1", "2", "3"]) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...taskFlags("demo"), `${ROOT}cli.ts`, "demo", "-t", "1", "--seed", seed],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert(!stdout.includes("\uFFFD"), `seed ${seed}:\n${stdout}`);
+  }
+});

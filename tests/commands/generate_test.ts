@@ -6,6 +6,8 @@
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
 import { needsTestData, testDataRoot } from "../_fixtures.ts";
 import { tinyConfig, writeTinyModel } from "../model/_tiny.ts";
+import { continuationText } from "../../src/commands/generate.ts";
+import { readSentencePieceModel, tokenizerFromSentencePiece } from "../../src/tokenizer/mod.ts";
 
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 const MODEL = "models/babyllama105/model5000.bin";
@@ -139,3 +141,57 @@ Deno.test("generate explains a file that is neither GGUF nor llama2.c", async ()
     Deno.removeSync(tok);
   }
 });
+
+const TOKENIZERS = [
+  "models/tokenizers/llama/tokenizer.model",
+  "models/tokenizers/chinese-alpaca/tokenizer.model",
+  TOK,
+];
+
+function loadSp(rel: string) {
+  return tokenizerFromSentencePiece(readSentencePieceModel(Deno.readFileSync(`${testDataRoot()}/${rel}`)));
+}
+
+Deno.test(
+  "continuationText() keeps the space before the first generated word (LLaMA, Chinese-Alpaca, babyllama)",
+  needsTestData(...TOKENIZERS),
+  () => {
+    for (const rel of TOKENIZERS) {
+      const tok = loadSp(rel);
+      for (const [prompt, more] of [["The dog", " was a good dog"], ["Once upon a time", ", there was"]]) {
+        const promptIds = tok.encode(prompt, { bos: true });
+        const all = tok.encode(prompt + more, { bos: true });
+        assertEquals(all.slice(0, promptIds.length), promptIds, `${rel}: ${prompt}`);
+        const ids = all.slice(promptIds.length);
+        assertEquals(continuationText(tok, promptIds, ids), more, rel);
+        assertEquals(prompt + continuationText(tok, promptIds, ids), tok.decode(all), rel);
+      }
+      // from BOS alone the first piece starts the text: its dummy-prefix space goes, as in SentencePiece
+      const ids = tok.encode("Hello world", { bos: false });
+      assertEquals(continuationText(tok, [tok.bosId], ids), "Hello world", rel);
+    }
+  },
+);
+
+Deno.test(
+  "generate --json: prompt + text equals the decoded prompt and generated ids (space kept)",
+  needsTestData(MODEL, TOK),
+  async () => {
+    const root = testDataRoot();
+    const j = await cli(
+      ...["generate", "-m", `${root}/${MODEL}`, "--tokenizer", `${root}/${TOK}`, "-p", "The dog", "-n", "8"],
+      ...["--temp", "0", "--json", "-t", "1"],
+    );
+    assertEquals(j.code, 0, j.stderr);
+    const out = JSON.parse(j.stdout);
+    const tok = loadSp(TOK);
+    assertEquals("The dog" + out.text, tok.decode([...out.prompt_ids, ...out.ids]));
+    if (tok.pieceOf(out.ids[0]).startsWith("\u2581")) assert(out.text.startsWith(" "), out.text);
+    // streamed text (no --json) is the same text
+    const streamed = await cli(
+      ...["generate", "-m", `${root}/${MODEL}`, "--tokenizer", `${root}/${TOK}`, "-p", "The dog", "-n", "8"],
+      ...["--temp", "0", "-t", "1"],
+    );
+    assertEquals(streamed.stdout, out.text + "\n");
+  },
+);

@@ -37,7 +37,7 @@ Deno.test(
       nKvHeads: 2,
       contextLength: 4096,
       ropeDimensionCount: 4,
-      rmsNormEps: Math.fround(1e-5),
+      rmsNormEps: 1e-5, // the file's float32, as its shortest decimal
       fileType: 1,
     });
     assertEquals(r.tensors.length, 12);
@@ -242,4 +242,86 @@ Deno.test("inspectPath() reads PyTorch checkpoints and 2-shard Meta folders thro
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test(
+  "inspectPath() describes a tokenizer.model: type, normalizer, flags, special ids, piece types, 49,953/49,954 note",
+  needsTestData(
+    "models/tokenizers/chinese-alpaca/tokenizer.model",
+    "models/tokenizers/chinese_sp/chinese_sp.model",
+    "models/tokenizers/llama/tokenizer.model",
+  ),
+  async () => {
+    // oracle: models/PROVENANCE.md (the trainer/normalizer specs) and SentencePiece 0.1.97's own counts
+    // (is_unknown / is_control / is_byte over every id: 1 / 2 / 256, the rest normal)
+    const a = await inspectPath(testDataPath("models/tokenizers/chinese-alpaca/tokenizer.model")!);
+    assertEquals(a.vocabSize, 49954);
+    assertEquals(a.config, {
+      modelType: "bpe",
+      normalizer: "identity",
+      addDummyPrefix: true,
+      removeExtraWhitespaces: false,
+      byteFallback: true,
+      unk: '0 "<unk>"',
+      bos: '1 "<s>"',
+      eos: '2 "</s>"',
+      pad: "-1",
+      pieceTypes: { unknown: 1, control: 2, byte: 256, normal: 49695 },
+    });
+    assertStringIncludes(a.note!, "Chinese-Alpaca");
+    assertStringIncludes(formatReport(a), "note: Chinese-Alpaca");
+    const sp = await inspectPath(testDataPath("models/tokenizers/chinese_sp/chinese_sp.model")!);
+    assertEquals([sp.config!.modelType, sp.config!.normalizer, sp.config!.byteFallback], [
+      "unigram",
+      "nmt_nfkc",
+      false,
+    ]);
+    const llama = await inspectPath(testDataPath("models/tokenizers/llama/tokenizer.model")!);
+    assertStringIncludes(llama.note!, "original LLaMA");
+  },
+);
+
+Deno.test("inspectPath() names legacy ggml / ggmf / ggjt files and points to convert", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "yangtuo-legacy-" });
+  try {
+    for (
+      const [magic, name, version] of [[0x67676d6c, "ggml", ""], [0x67676d66, "ggmf", " v1"], [
+        0x67676a74,
+        "ggjt",
+        " v3",
+      ]] as const
+    ) {
+      const bytes = new Uint8Array(64);
+      const dv = new DataView(bytes.buffer);
+      dv.setUint32(0, magic, true);
+      dv.setUint32(4, version === " v3" ? 3 : 1, true);
+      const path = `${dir}/${name}.bin`;
+      await Deno.writeFile(path, bytes);
+      const e = await assertRejects(() => inspectPath(path), UserError, `legacy llama.cpp ${name}${version} file`);
+      assertStringIncludes((e as UserError).hint!, "convert");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test(
+  "inspectPath() recognises llama.cpp's March-2023 ggjt v1 vocabulary file",
+  needsTestData("llamacpp/legacy-2023-03-31/ggml-vocab.bin"),
+  async () => {
+    await assertRejects(
+      () => inspectPath(testDataPath("llamacpp/legacy-2023-03-31/ggml-vocab.bin")!),
+      UserError,
+      "legacy llama.cpp ggjt v1 file",
+    );
+  },
+);
+
+Deno.test("inspect prints a FLOAT32 rms epsilon as the float32 it is (1e-5)", needsTestData(FIXTURE), async () => {
+  const r = await inspectPath(testDataPath(FIXTURE)!);
+  assertEquals(r.config!.rmsNormEps, 1e-5);
+  assertEquals(r.metadata["llama.attention.layer_norm_rms_epsilon"], 1e-5);
+  const text = formatReport(r);
+  assertStringIncludes(text, "rmsNormEps 1e-5");
+  assert(!text.includes("0.0000099999"), text);
 });

@@ -83,3 +83,15 @@ Deno.test("progress formatting: bytes, durations", async () => {
   bar.finish();
   assertEquals(bar.done, 100);
 });
+
+Deno.test("quantize and convert refuse an OUT that is a folder (even with --force) before any work", async () => {
+  const { convertToGguf } = await import("../../src/commands/convert.ts");
+  const out = `${tmp}/out-is-a-folder`;
+  Deno.mkdirSync(out);
+  await assertRejects(() => run([src, out, "q4_0", "--force"]), UserError, "it is a folder");
+  await assertRejects(() => convertToGguf(src, out, { force: true }), UserError, "it is a folder");
+  await assertRejects(() => run([src, `${tmp}/no-such-dir/x.gguf`, "q8_0"]), UserError, "does not exist");
+  // nothing was written beside or inside it
+  assertEquals([...Deno.readDirSync(out)], []);
+  assertEquals([...Deno.readDirSync(tmp)].filter((e) => e.name.startsWith(".yangtuo-tmp-")), []);
+});
