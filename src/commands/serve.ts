@@ -22,7 +22,8 @@ options:
       --host ADDR           listen address (default 127.0.0.1); anything but loopback needs --api-key
       --port N              listen port (default 8080)
   -np, --parallel N         slots: sequences generated at once (default 1)
-  -c, --ctx-size N          total context, split evenly over the slots as llama-server does (default 2048 per slot)
+  -c, --ctx-size N          total context, split evenly over the slots as llama-server does (default: each
+                            slot gets min(the model's context length, 2048))
       --api-key KEY         require "Authorization: Bearer KEY" on /v1/*
       --template NAME       ${[...TEMPLATES.keys()].join(" | ")} (default: llama-2 for a Chinese-Alpaca-2
                             vocabulary or a GGUF chat template with [INST], else alpaca)
@@ -101,9 +102,12 @@ export async function run(args: string[]): Promise<number> {
   }
   const parallel = intFlag(v.parallel, "--parallel", 1, 1);
   if (parallel > 64) throw new UsageError(`--parallel expects at most 64, got ${parallel}`);
-  const total = intFlag(v["ctx-size"], "--ctx-size", 2048 * parallel, 1);
-  const perSlot = Math.floor(total / parallel);
-  if (perSlot < 8) throw new UsageError(`--ctx-size ${total} leaves ${perSlot} positions per slot; give at least 8`);
+  // -c is the total, split over the slots (llama-server); without it each slot gets the engine's default context
+  const total = v["ctx-size"] === undefined ? undefined : intFlag(v["ctx-size"], "--ctx-size", 0, 1);
+  const perSlot = total === undefined ? undefined : Math.floor(total / parallel);
+  if (perSlot !== undefined && perSlot < 8) {
+    throw new UsageError(`--ctx-size ${total} leaves ${perSlot} positions per slot; give at least 8`);
+  }
   if (v.template !== undefined && !TEMPLATES.has(v.template)) {
     throw new UsageError(`--template expects one of ${[...TEMPLATES.keys()].join(", ")}, got "${v.template}"`);
   }
@@ -182,7 +186,7 @@ export async function run(args: string[]): Promise<number> {
       const shownHost = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
       console.error(
         `model ${modelId}: dim ${c.dim}, ${c.nLayers} layers, vocab ${c.vocabSize}; ${parallel} slot(s) of ` +
-          `${perSlot} tokens; template ${template.name}; ${engine.nThreads} thread(s)` +
+          `${engine.contextSize} tokens; template ${template.name}; ${engine.nThreads} thread(s)` +
           (apiKey !== undefined ? "; API key required" : ""),
       );
       console.error(`listening on http://${shownHost}:${addr.port}`);

@@ -7,7 +7,7 @@ import { writeGguf } from "../../src/formats/gguf_writer.ts";
 import { ALPACA } from "../../src/chat/templates.ts";
 import { type Engine, loadEngine } from "../../src/model/engine.ts";
 import { randomModelSpec } from "../../src/model/random_model.ts";
-import { createServer, type ServeOptions, type Server } from "../../src/serve/mod.ts";
+import { createServer, type ServeEngine, type ServeOptions, type Server } from "../../src/serve/mod.ts";
 import { tinyConfig } from "../model/_tiny.ts";
 
 /** Chinese pieces put into the random vocabulary (ids 259…). */
@@ -39,18 +39,29 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** Options of startServer(). */
+export interface TestServerOptions extends Partial<ServeOptions> {
+  slots?: number;
+  contextSize?: number;
+  threads?: number;
+  /**
+   * A UI test's model: each forward takes at least this many ms, and EOS and the byte tokens are never chosen,
+   * so a reply is still streaming when the test presses stop (the random model may otherwise end it within a few
+   * tokens) and is made of whole pieces, Chinese among them (random bytes would be mostly invalid UTF-8).
+   */
+  slowNeverEnding?: number;
+}
+
 /** Starts the server; `slots` KV regions of `contextSize` each. */
-export async function startServer(
-  path: string,
-  options: { slots?: number; contextSize?: number; threads?: number } & Partial<ServeOptions> = {},
-): Promise<TestServer> {
+export async function startServer(path: string, options: TestServerOptions = {}): Promise<TestServer> {
   const engine = await loadEngine(path, {
     threads: options.threads ?? 1,
     contextSize: options.contextSize ?? 256,
     slots: options.slots ?? 2,
   });
+  const served = options.slowNeverEnding === undefined ? engine : slowNeverEnding(engine, options.slowNeverEnding);
   const page = await Deno.readTextFile(new URL("../../src/serve/static/index.html", import.meta.url));
-  const server = createServer({ engine, modelId: "tiny", template: ALPACA, page, ...options });
+  const server = createServer({ engine: served, modelId: "tiny", template: ALPACA, page, ...options });
   const addr = Promise.withResolvers<Deno.NetAddr>();
   const http = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: (a) => addr.resolve(a as Deno.NetAddr) },
@@ -66,5 +77,27 @@ export async function startServer(
       await http.shutdown();
       engine.close();
     },
+  };
+}
+
+function slowNeverEnding(engine: Engine, delayMs: number): ServeEngine {
+  const eos = engine.tokenizer.eosId;
+  const sleep = () => new Promise((r) => setTimeout(r, delayMs));
+  const noEos = (l: Float32Array) => {
+    l[eos] = -Infinity;
+    for (let b = 0; b < 256; b++) l[engine.tokenizer.vocab.byteIds[b]] = -Infinity;
+    return l;
+  };
+  return {
+    tokenizer: engine.tokenizer,
+    config: engine.config,
+    contextSize: engine.contextSize,
+    slots: engine.slots,
+    evalSlot: async (slot, tokens, pos) => noEos(await engine.evalSlot(slot, tokens, pos)),
+    evalBatch: async (rows) => {
+      await sleep();
+      return (await engine.evalBatch(rows)).map(noEos);
+    },
+    evalHidden: (slot, tokens, pos) => engine.evalHidden(slot, tokens, pos),
   };
 }
