@@ -60,8 +60,11 @@ interface Active {
 }
 
 interface Queued {
-  /** Takes the slot: returns the running sequence, or null when the work is done already (embeddings). */
-  run(slot: number): Promise<Active | null>;
+  /**
+   * Takes the slot: returns the running sequence, or (embeddings) a function that reports the finished work, called
+   * once the slot is free again.
+   */
+  run(slot: number): Promise<Active | (() => void)>;
   signal: AbortSignal;
   cancel(): void;
   fail(error: unknown): void;
@@ -157,8 +160,8 @@ export class Scheduler {
         cancel: () => reject(new ApiError(503, "The request was cancelled", "cancelled")),
         fail: reject,
         run: async (slot) => {
-          resolve(await this.engine.evalHidden(slot, tokens, 0));
-          return null;
+          const hidden = await this.engine.evalHidden(slot, tokens, 0);
+          return () => resolve(hidden);
         },
       });
     });
@@ -190,6 +193,10 @@ export class Scheduler {
 
   async #loop(): Promise<void> {
     while (!this.#closed && (this.#queue.length > 0 || this.#active.size > 0)) {
+      // 0. requests whose client left while waiting go now, without a slot
+      for (let i = this.#queue.length - 1; i >= 0; i--) {
+        if (this.#queue[i].signal.aborted) this.#queue.splice(i, 1)[0].cancel();
+      }
       // 1. admit queued requests into free slots (the prompt is evaluated now, in the slot's region)
       while (this.#free.length > 0 && this.#queue.length > 0) {
         const q = this.#queue.shift()!;
@@ -198,14 +205,19 @@ export class Scheduler {
           continue;
         }
         const slot = this.#free.pop()!;
-        let a: Active | null = null;
+        let a: Active | (() => void) | null = null;
         try {
           a = await q.run(slot);
         } catch (e) {
+          this.#free.push(slot);
           q.fail(e);
+          continue;
         }
-        if (a && !this.#closed) this.#active.set(slot, a);
-        else this.#free.push(slot);
+        if (typeof a === "function" || this.#closed) {
+          this.#free.push(slot);
+          if (typeof a === "function") a();
+          else a.job.onEnd("cancelled");
+        } else this.#active.set(slot, a);
         if (this.#closed) return;
       }
       // 2. every generating sequence samples its next token; those that go on form one batch
