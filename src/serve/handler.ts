@@ -174,7 +174,7 @@ export function createServer(options: ServeOptions): Server {
   const limit = options.maxBodyBytes ?? 1 << 20;
   const defaults = options.sampling ?? DEFAULT_SAMPLING;
   const created0 = Math.floor(Date.now() / 1000);
-  const stopIds = new Set(tok.eosId >= 0 ? [tok.eosId] : []);
+  const eosIds = new Set(tok.eosId >= 0 ? [tok.eosId] : []);
 
   function checkIds(ids: number[], param: string): number[] {
     for (const t of ids) {
@@ -199,6 +199,7 @@ export function createServer(options: ServeOptions): Server {
       topLogprobs: params.topLogprobs,
     });
     const maxTokens = params.maxTokens ?? (defaults.maxTokens < 0 ? Infinity : defaults.maxTokens);
+    const stopIds = params.ignoreEos ? new Set<number>() : eosIds;
     const abort = new AbortController();
     const onAbort = () => abort.abort();
     req.signal?.addEventListener("abort", onAbort, { once: true });

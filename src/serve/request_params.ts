@@ -3,7 +3,7 @@
  * validated (type, range) and turns into a 400 naming the field; fields the server does not know are ignored, as
  * llama-server and OpenAI's own API ignore them. Only n = 1 is supported.
  * see: https://platform.openai.com/docs/api-reference/chat/create, llama.cpp tools/server/README.md (extra fields:
- * top_k, repeat_penalty, repeat_last_n)
+ * top_k, repeat_penalty, repeat_last_n, ignore_eos)
  */
 import { badField } from "./api_error.ts";
 
@@ -53,6 +53,8 @@ export interface GenerationParams {
   stream: boolean;
   /** Send a usage chunk before [DONE]. */
   includeUsage: boolean;
+  /** llama-server's `ignore_eos`: EOS is sampled like any token, so replies run to max_tokens (benchmarks). */
+  ignoreEos: boolean;
 }
 
 /** A chat message after checking: text content only. */
@@ -146,6 +148,7 @@ function generation(b: Body, d: SamplingDefaults): GenerationParams {
     topLogprobs: 0,
     stream: bool(b, "stream"),
     includeUsage: bool(so, "include_usage"),
+    ignoreEos: bool(b, "ignore_eos"),
   };
 }
 
