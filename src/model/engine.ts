@@ -32,7 +32,7 @@ function withTokenizer(base: EngineBase, tokenizer: Tokenizer, onClose?: () => v
     evalAll: (tokens, startPos) => base.evalAll(tokens, startPos),
     slots: base.slots,
     evalSlot: (slot, tokens, startPos) => base.evalSlot(slot, tokens, startPos),
-    evalBatch: (rows) => base.evalBatch(rows),
+    evalBatch: (rows, nLogits) => base.evalBatch(rows, nLogits),
     evalHidden: (slot, tokens, startPos) => base.evalHidden(slot, tokens, startPos),
     close() {
       base.close();

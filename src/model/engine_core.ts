@@ -71,11 +71,13 @@ export interface EngineBase {
   /** eval() in KV region `slot` (0 … slots-1): a prompt, or one token, of that sequence. */
   evalSlot(slot: number, tokens: number[], startPos: number): Promise<Float32Array>;
   /**
-   * One decode step of several sequences in one forward: row i is `rows[i].token` of the sequence in region
-   * `rows[i].slot` at position `rows[i].pos` (the weights are read once for all rows: batched matmuls). Returns
-   * the logits of every row. Slots must be distinct.
+   * One forward over tokens of several sequences: row i is `rows[i].token` of the sequence in region
+   * `rows[i].slot` at position `rows[i].pos` (the weights are read once for all rows: batched matmuls), e.g. one
+   * decode token per generating sequence plus a chunk of a new prompt. A slot may appear in several rows at
+   * increasing positions (its earlier positions must be in its cache or earlier in the batch). Returns the logits
+   * of the last `nLogits` rows (default: all).
    */
-  evalBatch(rows: BatchRow[]): Promise<Float32Array[]>;
+  evalBatch(rows: BatchRow[], nLogits?: number): Promise<Float32Array[]>;
   /**
    * Evaluates tokens at positions startPos… in region `slot` and returns every token's final-normed hidden
    * state (n arrays of dim): the classifier's input, as Hugging Face's last hidden_states.
@@ -155,10 +157,11 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
       eval: (tokens, startPos) => Promise.resolve(run(0, tokens, startPos).at(-1)!),
       evalAll: (tokens, startPos) => Promise.resolve(run(0, tokens, startPos)),
       evalSlot: (slot, tokens, startPos) => Promise.resolve(run(slot, tokens, startPos).at(-1)!),
-      evalBatch(rows) {
+      evalBatch(rows, nLogits = rows.length) {
         try {
-          checkRows(rows, slots, contextSize, config.vocabSize);
-          return Promise.resolve(rows.map((r) => run(r.slot, [r.token], r.pos)[0]));
+          checkRows(rows, slots, contextSize, config.vocabSize, nLogits);
+          const out = rows.map((r) => run(r.slot, [r.token], r.pos)[0]);
+          return Promise.resolve(out.slice(rows.length - nLogits));
         } catch (e) {
           return Promise.reject(e);
         }
@@ -286,14 +289,20 @@ function checkSlot(slot: number, slots: number): void {
   }
 }
 
-function checkRows(rows: BatchRow[], slots: number, contextSize: number, vocabSize: number): void {
+function checkRows(rows: BatchRow[], slots: number, contextSize: number, vocabSize: number, nLogits: number): void {
   if (!Array.isArray(rows) || rows.length === 0) throw new RangeError("Cannot evaluate a batch: no rows");
-  const seen = new Set<number>();
+  if (!Number.isInteger(nLogits) || nLogits < 0 || nLogits > rows.length) {
+    throw new RangeError(`Cannot evaluate a batch: logits of ${nLogits} rows asked, the batch has ${rows.length}`);
+  }
+  const last = new Map<number, number>();
   for (const r of rows) {
     checkSlot(r.slot, slots);
     checkEval([r.token], r.pos, contextSize, vocabSize);
-    if (seen.has(r.slot)) throw new RangeError(`Cannot evaluate a batch: slot ${r.slot} appears twice`);
-    seen.add(r.slot);
+    const prev = last.get(r.slot);
+    if (prev !== undefined && r.pos <= prev) {
+      throw new RangeError(`Cannot evaluate a batch: slot ${r.slot} has position ${r.pos} after ${prev}`);
+    }
+    last.set(r.slot, r.pos);
   }
 }
 
@@ -351,10 +360,10 @@ class ShardedEngine implements EngineBase {
     return this.#run(tokens, startPos, true, slot, true);
   }
 
-  evalBatch(rows: BatchRow[]): Promise<Float32Array[]> {
+  evalBatch(rows: BatchRow[], nLogits = rows.length): Promise<Float32Array[]> {
     if (this.#closed) return Promise.reject(new Error("Cannot evaluate: the engine is closed"));
     try {
-      checkRows(rows, this.slots, this.contextSize, this.config.vocabSize);
+      checkRows(rows, this.slots, this.contextSize, this.config.vocabSize, nLogits);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -370,10 +379,12 @@ class ShardedEngine implements EngineBase {
         ctrl[CTRL.ROWS + 2 * b] = r.slot;
         ctrl[CTRL.ROWS + 2 * b + 1] = r.pos;
       }
-      const failed = this.#forward(n, 0, n, 0, 1, 0);
+      // rows of this chunk among the last nLogits: its last m rows (the shards compute logits for those only)
+      const m = Math.max(0, Math.min(n, i + n - (rows.length - nLogits)));
+      const failed = this.#forward(n, 0, m, 0, 1, 0);
       if (failed) return Promise.reject(failed);
       const l = this.layout.logits / 4;
-      for (let r = 0; r < n; r++) out.push(this.exF32.slice(l + r * vocabSize, l + (r + 1) * vocabSize));
+      for (let r = 0; r < m; r++) out.push(this.exF32.slice(l + r * vocabSize, l + (r + 1) * vocabSize));
     }
     return Promise.resolve(out);
   }

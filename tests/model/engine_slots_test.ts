@@ -4,7 +4,7 @@
  * reference (llama.ts) for the hidden states; sequences are started at different steps so rows of one batch sit
  * at different positions, and one slot is reused after its sequence ends.
  */
-import { createEngine } from "../../src/model/engine_core.ts";
+import { type BatchRow, createEngine } from "../../src/model/engine_core.ts";
 import { generate } from "../../src/model/generate.ts";
 import { LlamaReference, loadWeightsF32 } from "../../src/model/llama.ts";
 import { TensorTable } from "../../src/model/weights.ts";
@@ -45,25 +45,37 @@ for (const dtype of ["Q4_0", "F32"] as const) {
         try {
           assertEquals(engine.slots, 3);
           const got: number[][] = PROMPTS.map(() => []);
-          // slot -> [prompt index, next position, last logits]
+          // slot -> [prompt index, next position, last logits]; the first prompts are read with evalSlot, later
+          // ones join a decode step: their prompt rows go first, their last prompt token among the logits rows
           const active = new Map<number, { i: number; pos: number; logits: Float32Array }>();
           let next = 0;
           for (let step = 0; next < PROMPTS.length || active.size > 0; step++) {
+            const joining: { slot: number; i: number }[] = [];
             for (let slot = 0; slot < 3 && next < PROMPTS.length && JOIN[next] <= step; slot++) {
               if (active.has(slot)) continue;
               const p = PROMPTS[next];
-              active.set(slot, { i: next++, pos: p.length, logits: await engine.evalSlot(slot, p, 0) });
+              if (step === 0) active.set(slot, { i: next++, pos: p.length, logits: await engine.evalSlot(slot, p, 0) });
+              else joining.push({ slot, i: next++ });
             }
-            const rows = [];
+            const body: BatchRow[] = [], tail: BatchRow[] = [];
+            for (const { slot, i } of joining) {
+              const p = PROMPTS[i];
+              p.forEach((token, pos) => (pos < p.length - 1 ? body : tail).push({ slot, token, pos }));
+            }
+            const tailOwner: number[] = joining.map((j) => j.slot);
             for (const [slot, s] of active) {
               const id = argmax(s.logits);
               got[s.i].push(id);
               if (got[s.i].length === STEPS) active.delete(slot);
-              else rows.push({ slot, token: id, pos: s.pos++ });
+              else tail.push({ slot, token: id, pos: s.pos++ }), tailOwner.push(slot);
             }
-            if (rows.length === 0) continue;
-            const out = await engine.evalBatch(rows);
-            rows.forEach((r, k) => active.get(r.slot)!.logits = out[k]);
+            if (body.length + tail.length === 0) continue;
+            const out = await engine.evalBatch([...body, ...tail], tail.length);
+            assertEquals(out.length, tail.length);
+            for (const { slot, i } of joining) {
+              active.set(slot, { i, pos: PROMPTS[i].length, logits: new Float32Array() });
+            }
+            tailOwner.forEach((slot, k) => active.get(slot)!.logits = out[k]);
           }
           for (let i = 0; i < PROMPTS.length; i++) assertEquals(got[i], want[i], `prompt ${i}`);
         } finally {
@@ -127,13 +139,14 @@ Deno.test("engine evalHidden() returns the final-normed hidden states of the ref
   }
 });
 
-Deno.test("engine evalBatch() rejects a repeated slot, a slot out of range and a position past the context", async () => {
+Deno.test("engine evalBatch() rejects a slot going backwards, a slot out of range and a position past the context", async () => {
   const path = await writeTinyModel(tinyConfig(2), { dtype: "F32", seed: 1 });
   const model = openModel(path);
   try {
     const engine = await createEngine(model, { threads: 1, contextSize: 16, slots: 2 });
     try {
-      await assertRejects(() => engine.evalBatch([{ slot: 0, token: 1, pos: 0 }, { slot: 0, token: 1, pos: 1 }]));
+      await assertRejects(() => engine.evalBatch([{ slot: 0, token: 1, pos: 1 }, { slot: 0, token: 1, pos: 1 }]));
+      await assertRejects(() => engine.evalBatch([{ slot: 0, token: 1, pos: 0 }], 2));
       await assertRejects(() => engine.evalBatch([{ slot: 2, token: 1, pos: 0 }]));
       await assertRejects(() => engine.evalBatch([{ slot: 1, token: 1, pos: 16 }]));
       await assertRejects(() => engine.evalSlot(-1, [1], 0));
