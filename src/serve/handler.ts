@@ -170,7 +170,7 @@ export function createServer(options: ServeOptions): Server {
   const engine = options.engine;
   const tok = engine.tokenizer;
   const chatTok = chatTokenizer(tok);
-  const scheduler = new Scheduler(engine, options.maxQueue ?? 64);
+  const scheduler = new Scheduler(engine, { maxQueue: options.maxQueue ?? 64 });
   const limit = options.maxBodyBytes ?? 1 << 20;
   const defaults = options.sampling ?? DEFAULT_SAMPLING;
   const created0 = Math.floor(Date.now() / 1000);

@@ -1,11 +1,14 @@
 /**
  * Scheduler: continuous batching over an engine's KV cache slots. Each admitted request owns a slot; every step,
  * the sequences that are generating sample their next token and all of them advance in one batched forward
- * (engine.evalBatch), so N streams read the weights once per step, not N times. Requests beyond the slots wait in
- * one FIFO queue (first come, first served); a full queue refuses at once (503). A request whose signal aborts
- * (client gone) leaves at the next step and its slot is free again. Between steps the scheduler yields to the
- * event loop, so the server keeps accepting and streaming while the model runs.
- * see: llama.cpp tools/server/server.cpp (slots, update_slots), Orca (OSDI '22) iteration-level scheduling
+ * (engine.evalBatch), so N streams read the weights once per step, not N times. A newly admitted prompt is read in
+ * chunks that ride along the same forwards (its rows first, the decode rows and its last token, whose logits are
+ * needed, at the end), so a long prompt delays the running streams by a chunk per step, not by its whole length.
+ * Requests beyond the slots wait in one FIFO queue (first come, first served); a full queue refuses at once (503).
+ * A request whose signal aborts (client gone) leaves at the next step and its slot is free again. Between steps the
+ * scheduler yields to the event loop, so the server keeps accepting and streaming while the model runs.
+ * see: llama.cpp tools/server/server.cpp (slots, update_slots: one batch of decode tokens and prompt chunks),
+ * Orca (OSDI '22) iteration-level scheduling
  */
 import { ApiError } from "./api_error.ts";
 
@@ -13,8 +16,8 @@ import { ApiError } from "./api_error.ts";
 export interface SchedulerEngine {
   readonly contextSize: number;
   readonly slots: number;
-  evalSlot(slot: number, tokens: number[], startPos: number): Promise<Float32Array>;
-  evalBatch(rows: { slot: number; token: number; pos: number }[]): Promise<Float32Array[]>;
+  /** Rows of several sequences (a slot may repeat at increasing positions); logits of the last nLogits rows. */
+  evalBatch(rows: { slot: number; token: number; pos: number }[], nLogits: number): Promise<Float32Array[]>;
   evalHidden(slot: number, tokens: number[], startPos: number): Promise<Float32Array[]>;
 }
 
@@ -44,41 +47,55 @@ export interface SchedulerStats {
   slotsIdle: number;
   slotsProcessing: number;
   queued: number;
-  /** Batched forwards run, and rows in them (rows / steps = the mean batch). */
+  /** Forwards with decode rows, and those rows (rows / steps = sequences per step); prompt tokens read. */
   steps: number;
   rows: number;
+  promptRows: number;
 }
 
 interface Active {
   job: GenerationJob;
+  /** Prompt tokens in the cache so far. */
+  fed: number;
   /** Position of the next token to evaluate. */
   pos: number;
-  logits: Float32Array;
+  /** Logits to sample from; null while the prompt is being read. */
+  logits: Float32Array | null;
   /** The token sampled last (evaluated in the next step). */
   token: number;
   generated: number;
 }
 
-interface Queued {
-  /**
-   * Takes the slot: returns the running sequence, or (embeddings) a function that reports the finished work, called
-   * once the slot is free again.
-   */
-  run(slot: number): Promise<Active | (() => void)>;
-  signal: AbortSignal;
-  cancel(): void;
-  fail(error: unknown): void;
-}
+type Queued =
+  | { kind: "generate"; job: GenerationJob; signal: AbortSignal }
+  | {
+    kind: "hidden";
+    tokens: number[];
+    signal: AbortSignal;
+    resolve: (h: Float32Array[]) => void;
+    reject: (e: unknown) => void;
+  };
+
+type Row = { slot: number; token: number; pos: number };
 
 /** Lets timers and network I/O run between steps (a macrotask turn; awaiting a resolved promise never does). */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
+/** Scheduler settings. */
+export interface SchedulerOptions {
+  /** Requests that may wait for a slot (503 beyond). */
+  maxQueue: number;
+  /** Rows per forward, decode rows included, given to prompt chunks (at least 8 prompt tokens a step). Default 64. */
+  chunk?: number;
+}
+
 /** Continuous batching over `engine.slots` slots with a bounded FIFO queue. */
 export class Scheduler {
   readonly engine: SchedulerEngine;
   readonly maxQueue: number;
+  readonly chunk: number;
   readonly #free: number[];
   readonly #active = new Map<number, Active>();
   readonly #queue: Queued[] = [];
@@ -86,10 +103,12 @@ export class Scheduler {
   #closed = false;
   #steps = 0;
   #rows = 0;
+  #promptRows = 0;
 
-  constructor(engine: SchedulerEngine, maxQueue: number) {
+  constructor(engine: SchedulerEngine, options: SchedulerOptions) {
     this.engine = engine;
-    this.maxQueue = maxQueue;
+    this.maxQueue = options.maxQueue;
+    this.chunk = options.chunk ?? 64;
     this.#free = Array.from({ length: engine.slots }, (_, i) => engine.slots - 1 - i);
   }
 
@@ -101,15 +120,21 @@ export class Scheduler {
       queued: this.#queue.length,
       steps: this.#steps,
       rows: this.#rows,
+      promptRows: this.#promptRows,
     };
   }
 
   /** Stops admitting work; queued and running requests end as cancelled. */
   close(): void {
     this.#closed = true;
-    for (const q of this.#queue.splice(0)) q.cancel();
+    for (const q of this.#queue.splice(0)) this.#cancel(q);
     for (const a of this.#active.values()) a.job.onEnd("cancelled");
     this.#active.clear();
+  }
+
+  #cancel(q: Queued): void {
+    if (q.kind === "generate") q.job.onEnd("cancelled");
+    else q.reject(new ApiError(503, "The request was cancelled", "cancelled"));
   }
 
   #admit(q: Queued): void {
@@ -132,15 +157,7 @@ export class Scheduler {
         "messages",
       );
     }
-    this.#admit({
-      signal: job.signal,
-      cancel: () => job.onEnd("cancelled"),
-      fail: (e) => job.onEnd("error", e),
-      run: async (slot) => {
-        const logits = await this.engine.evalSlot(slot, job.prompt, 0);
-        return { job, pos: job.prompt.length, logits, token: -1, generated: 0 };
-      },
-    });
+    this.#admit({ kind: "generate", job, signal: job.signal });
   }
 
   /** Runs `tokens` through a slot and returns every token's last hidden state (waits its turn in the queue). */
@@ -154,17 +171,7 @@ export class Scheduler {
         "input",
       );
     }
-    return new Promise((resolve, reject) => {
-      this.#admit({
-        signal,
-        cancel: () => reject(new ApiError(503, "The request was cancelled", "cancelled")),
-        fail: reject,
-        run: async (slot) => {
-          const hidden = await this.engine.evalHidden(slot, tokens, 0);
-          return () => resolve(hidden);
-        },
-      });
-    });
+    return new Promise((resolve, reject) => this.#admit({ kind: "hidden", tokens, signal, resolve, reject }));
   }
 
   #pump(): void {
@@ -181,11 +188,10 @@ export class Scheduler {
   /** Samples the next token of `a`; returns why it ends, or null when it goes on (a.token is set). */
   #advance(a: Active): FinishReason | null {
     const job = a.job;
-    if (job.signal.aborted) return "cancelled";
-    const id = job.sample(a.logits);
+    const id = job.sample(a.logits!);
     if (job.stopIds.has(id)) return "stop";
     a.generated++;
-    if (!job.onToken(id, a.logits)) return "stop";
+    if (!job.onToken(id, a.logits!)) return "stop";
     if (a.generated >= job.maxTokens || a.pos >= this.engine.contextSize) return "length";
     a.token = id;
     return null;
@@ -195,37 +201,35 @@ export class Scheduler {
     while (!this.#closed && (this.#queue.length > 0 || this.#active.size > 0)) {
       // 0. requests whose client left while waiting go now, without a slot
       for (let i = this.#queue.length - 1; i >= 0; i--) {
-        if (this.#queue[i].signal.aborted) this.#queue.splice(i, 1)[0].cancel();
+        if (this.#queue[i].signal.aborted) this.#cancel(this.#queue.splice(i, 1)[0]);
       }
-      // 1. admit queued requests into free slots (the prompt is evaluated now, in the slot's region)
+      // 1. queued requests take free slots (embeddings run at once: one forward of their own)
       while (this.#free.length > 0 && this.#queue.length > 0) {
         const q = this.#queue.shift()!;
-        if (q.signal.aborted) {
-          q.cancel();
+        const slot = this.#free.pop()!;
+        if (q.kind === "generate") {
+          this.#active.set(slot, { job: q.job, fed: 0, pos: 0, logits: null, token: -1, generated: 0 });
           continue;
         }
-        const slot = this.#free.pop()!;
-        let a: Active | (() => void) | null = null;
         try {
-          a = await q.run(slot);
+          const h = await this.engine.evalHidden(slot, q.tokens, 0);
+          this.#free.push(slot);
+          q.resolve(h);
         } catch (e) {
           this.#free.push(slot);
-          q.fail(e);
-          continue;
+          q.reject(e);
         }
-        if (typeof a === "function" || this.#closed) {
-          this.#free.push(slot);
-          if (typeof a === "function") a();
-          else a.job.onEnd("cancelled");
-        } else this.#active.set(slot, a);
         if (this.#closed) return;
       }
-      // 2. every generating sequence samples its next token; those that go on form one batch
-      const rows: { slot: number; token: number; pos: number }[] = [];
+      // 2. every generating sequence samples its next token; those that go on are the decode rows
+      const tail: Row[] = [];
+      const owners: Active[] = [];
       for (const [slot, a] of [...this.#active]) {
-        let reason: FinishReason | null;
+        let reason: FinishReason | null = null;
         try {
-          reason = this.#advance(a);
+          if (a.job.signal.aborted) reason = "cancelled";
+          else if (a.logits !== null) reason = this.#advance(a);
+          else continue; // still reading its prompt
         } catch (e) {
           this.#release(slot);
           a.job.onEnd("error", e);
@@ -234,22 +238,42 @@ export class Scheduler {
         if (reason) {
           this.#release(slot);
           a.job.onEnd(reason);
-        } else rows.push({ slot, token: a.token, pos: a.pos++ });
+        } else {
+          tail.push({ slot, token: a.token, pos: a.pos++ });
+          owners.push(a);
+        }
       }
-      // 3. one forward for all of them
-      if (rows.length > 0) {
+      const decodeRows = tail.length;
+      // 3. prompt chunks fill the rest of the forward, oldest admission first; a prompt's last token needs logits
+      const body: Row[] = [];
+      let budget = Math.max(8, this.chunk - decodeRows);
+      for (const [slot, a] of this.#active) {
+        if (a.logits !== null || budget <= 0) continue;
+        const p = a.job.prompt;
+        const k = Math.min(budget, p.length - a.fed);
+        budget -= k;
+        for (let t = a.fed; t < a.fed + k; t++) {
+          if (t === p.length - 1) {
+            tail.push({ slot, token: p[t], pos: t });
+            owners.push(a);
+          } else body.push({ slot, token: p[t], pos: t });
+        }
+        a.fed += k;
+        a.pos = a.fed;
+      }
+      // 4. one forward for all of them
+      if (body.length + tail.length > 0) {
+        const rows = [...body, ...tail];
         try {
-          const out = await this.engine.evalBatch(rows);
-          this.#steps++;
-          this.#rows += rows.length;
-          rows.forEach((r, i) => {
-            const a = this.#active.get(r.slot);
-            if (a) a.logits = out[i];
-          });
+          const out = await this.engine.evalBatch(rows, tail.length);
+          if (decodeRows > 0) this.#steps++;
+          this.#rows += decodeRows;
+          this.#promptRows += rows.length - decodeRows;
+          owners.forEach((a, i) => a.logits = out[i]);
         } catch (e) {
-          for (const r of rows) {
-            const a = this.#active.get(r.slot);
-            this.#release(r.slot);
+          for (const slot of new Set(rows.map((r) => r.slot))) {
+            const a = this.#active.get(slot);
+            this.#release(slot);
             a?.job.onEnd("error", e);
           }
         }

@@ -93,10 +93,9 @@ function slowNeverEnding(engine: Engine, delayMs: number): ServeEngine {
     config: engine.config,
     contextSize: engine.contextSize,
     slots: engine.slots,
-    evalSlot: async (slot, tokens, pos) => noEos(await engine.evalSlot(slot, tokens, pos)),
-    evalBatch: async (rows) => {
+    evalBatch: async (rows, nLogits) => {
       await sleep();
-      return (await engine.evalBatch(rows)).map(noEos);
+      return (await engine.evalBatch(rows, nLogits)).map(noEos);
     },
     evalHidden: (slot, tokens, pos) => engine.evalHidden(slot, tokens, pos),
   };

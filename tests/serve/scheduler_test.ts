@@ -6,15 +6,14 @@
  */
 import { ApiError } from "../../src/serve/api_error.ts";
 import { type FinishReason, type GenerationJob, Scheduler } from "../../src/serve/scheduler.ts";
-import { assert, assertEquals, assertThrows } from "../_assert.ts";
+import { assert, assertEquals, assertNotEquals, assertThrows } from "../_assert.ts";
 
 const VOCAB = 16;
 const EOS = 2;
 
-/** An engine whose logits favour (last token + 1) % VOCAB, skipping EOS; records prefill and batch calls. */
+/** An engine whose logits favour (last token + 1) % VOCAB, skipping EOS; records every batch it is given. */
 function scriptedEngine(slots: number, contextSize = 64) {
-  const batches: { slot: number; token: number; pos: number }[][] = [];
-  const prefills: number[] = [];
+  const batches: { rows: { slot: number; token: number; pos: number }[]; nLogits: number }[] = [];
   const logitsAfter = (t: number) => {
     const l = new Float32Array(VOCAB);
     let next = (t + 1) % VOCAB;
@@ -24,16 +23,11 @@ function scriptedEngine(slots: number, contextSize = 64) {
   };
   return {
     batches,
-    prefills,
     contextSize,
     slots,
-    evalSlot(slot: number, tokens: number[]) {
-      prefills.push(slot);
-      return Promise.resolve(logitsAfter(tokens[tokens.length - 1]));
-    },
-    evalBatch(rows: { slot: number; token: number; pos: number }[]) {
-      batches.push(rows.map((r) => ({ ...r })));
-      return Promise.resolve(rows.map((r) => logitsAfter(r.token)));
+    evalBatch(rows: { slot: number; token: number; pos: number }[], nLogits: number) {
+      batches.push({ rows: rows.map((r) => ({ ...r })), nLogits });
+      return Promise.resolve(rows.slice(rows.length - nLogits).map((r) => logitsAfter(r.token)));
     },
     evalHidden(_slot: number, tokens: number[]) {
       return Promise.resolve(tokens.map((t) => Float32Array.of(t, 1)));
@@ -69,23 +63,58 @@ Deno.test(
   { permissions: "none" },
   async () => {
     const e = scriptedEngine(2);
-    const s = new Scheduler(e, 8);
+    const s = new Scheduler(e, { maxQueue: 8 });
     const a = job([1, 5], 4), b = job([1, 7, 8, 9], 3);
     s.submit(a.j);
     s.submit(b.j);
     assertEquals(await a.done, { reason: "length", tokens: [6, 7, 8, 9] });
     assertEquals(await b.done, { reason: "length", tokens: [10, 11, 12] });
-    // both prompts were read, then they advanced together: 2 rows per step while both ran
-    assertEquals(e.prefills.sort(), [0, 1]);
-    assertEquals(e.batches[0].map((r) => r.pos).sort(), [2, 4]);
-    assertEquals(e.batches.map((rows) => rows.length), [2, 2, 1]);
-    assertEquals(s.stats().slotsIdle, 2);
+    // a's prompt is read at once; b's arrives after that forward started and rides along a's first decode step
+    // (its prompt rows first, then a's decode row and b's last prompt token, the rows whose logits are needed);
+    // then both advance together, each at its own position
+    assertEquals(e.batches[0], { rows: [{ slot: 0, token: 1, pos: 0 }, { slot: 0, token: 5, pos: 1 }], nLogits: 1 });
+    assertEquals(e.batches[1].nLogits, 2);
+    assertEquals(e.batches[1].rows.map((r) => [r.token, r.pos]), [[1, 0], [7, 1], [8, 2], [6, 2], [9, 3]]);
+    assertEquals(e.batches.slice(2).map((b) => b.rows.map((r) => r.pos)), [[3, 4], [4, 5]]);
+    assertEquals(s.stats(), {
+      slots: 2,
+      slotsIdle: 2,
+      slotsProcessing: 0,
+      queued: 0,
+      steps: 3,
+      rows: 5,
+      promptRows: 6,
+    });
+  },
+);
+
+Deno.test(
+  "Scheduler reads a long prompt in chunks riding along the running stream's steps",
+  { permissions: "none" },
+  async () => {
+    const e = scriptedEngine(2, 256);
+    const s = new Scheduler(e, { maxQueue: 8, chunk: 16 });
+    const a = job([1, 3], 30);
+    s.submit(a.j);
+    while (a.tokens.length < 2) await new Promise((r) => setTimeout(r, 0));
+    const long = job([1, ...Array(100).fill(4)], 2);
+    s.submit(long.j);
+    await Promise.all([a.done, long.done]);
+    // while the 101-token prompt was read (15 tokens a step), every forward also advanced the running stream
+    const mixed = e.batches.filter((b) => b.rows.length === 16);
+    assert(mixed.length >= 6, `${mixed.length} forwards read the long prompt`);
+    for (const b of mixed) {
+      const slots = b.rows.map((r) => r.slot);
+      assertEquals(new Set(slots.slice(0, -1)).size, 1);
+      assertNotEquals(slots.at(-1), slots[0], "the decode row comes last, with logits");
+    }
+    assertEquals((await long.done).tokens.length, 2);
   },
 );
 
 Deno.test("Scheduler serves requests beyond the slots first come, first served", { permissions: "none" }, async () => {
   const e = scriptedEngine(1);
-  const s = new Scheduler(e, 8);
+  const s = new Scheduler(e, { maxQueue: 8 });
   const order: number[] = [];
   const jobs = [0, 1, 2, 3].map((i) => job([1, i + 3], 2));
   jobs.forEach((x, i) => {
@@ -101,7 +130,7 @@ Deno.test("Scheduler refuses with 503 when the queue is full and 400 when the pr
   permissions: "none",
 }, async () => {
   const e = scriptedEngine(1, 16);
-  const s = new Scheduler(e, 1);
+  const s = new Scheduler(e, { maxQueue: 1 });
   const a = job([1, 3], 3), b = job([1, 4], 3);
   s.submit(a.j);
   s.submit(b.j);
@@ -124,7 +153,7 @@ Deno.test("Scheduler ends an aborted sequence at the next step and gives its slo
   permissions: "none",
 }, async () => {
   const e = scriptedEngine(1);
-  const s = new Scheduler(e, 8);
+  const s = new Scheduler(e, { maxQueue: 8 });
   const ac = new AbortController();
   const a = job([1, 3], 1000, ac.signal), b = job([1, 9], 2);
   s.submit(a.j);
@@ -152,7 +181,7 @@ Deno.test(
   { permissions: "none" },
   async () => {
     const e = scriptedEngine(3);
-    const s = new Scheduler(e, 64);
+    const s = new Scheduler(e, { maxQueue: 64 });
     const eos = job([1, 0], 50); // 0 -> 1 -> (2 = EOS is skipped by the script) so force EOS with a custom sampler
     eos.j.sample = (l) => (argmax(l) === 4 ? EOS : argmax(l));
     s.submit(eos.j);
