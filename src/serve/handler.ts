@@ -201,8 +201,11 @@ export function createServer(options: ServeOptions): Server {
     const maxTokens = params.maxTokens ?? (defaults.maxTokens < 0 ? Infinity : defaults.maxTokens);
     const stopIds = params.ignoreEos ? new Set<number>() : eosIds;
     const abort = new AbortController();
+    // a non-streamed request is cancelled by the request's signal (the client went away before the answer); a stream
+    // by its body's cancel() (Deno cancels it when the client disconnects), which also holds with Deno.serve's
+    // legacy signal that aborts once a response is delivered
     const onAbort = () => abort.abort();
-    req.signal?.addEventListener("abort", onAbort, { once: true });
+    if (!params.stream) req.signal?.addEventListener("abort", onAbort, { once: true });
     let generated = 0;
     const usage = () => ({
       prompt_tokens: prompt.length,
