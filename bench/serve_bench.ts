@@ -185,9 +185,13 @@ async function main(): Promise<void> {
       try {
         switch (kind) {
           case "valid":
+            // an empty system prompt keeps the preamble to BOS: the run measures serving, not prompt reading
             res = await post(
               "/v1/chat/completions",
-              JSON.stringify({ messages: [{ role: "user", content: `问题 ${i}` }], max_tokens: 3 }),
+              JSON.stringify({
+                messages: [{ role: "system", content: "" }, { role: "user", content: `问题 ${i}` }],
+                max_tokens: 3,
+              }),
             );
             break;
           case "stream-valid":
@@ -213,6 +217,7 @@ async function main(): Promise<void> {
             res = await post("/v1/completions", JSON.stringify({ prompt: `q${i}`, max_tokens: 64 }), ac.signal).catch(
               () => undefined,
             );
+            if (!res) status.set(`${kind} aborted`, (status.get(`${kind} aborted`) ?? 0) + 1);
             break;
           }
           case "bad-json":
@@ -249,7 +254,10 @@ async function main(): Promise<void> {
           status.set(`${kind} ${(e as Error).name}`, (status.get(`${kind} ${(e as Error).name}`) ?? 0) + 1);
         } else status.set(`${kind} aborted`, (status.get(`${kind} aborted`) ?? 0) + 1);
       }
-      if (++done % 250 === 0) samples.push({ at: done, ...mem() });
+      if (++done % 250 === 0) {
+        samples.push({ at: done, ...mem() });
+        console.error(`mixed: ${done} done, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+      }
     };
     const t0 = performance.now();
     let next = 0;
