@@ -261,7 +261,12 @@ export class Scheduler {
         a.fed += k;
         a.pos = a.fed;
       }
-      // 4. one forward for all of them
+      // 4. one forward for all of them; first let the tokens just sampled reach their sockets (the forward blocks
+      // this thread, so without the turn each token would arrive a step late)
+      if (decodeRows > 0) {
+        await yieldToEventLoop();
+        if (this.#closed) return;
+      }
       if (body.length + tail.length > 0) {
         const rows = [...body, ...tail];
         try {
