@@ -1,17 +1,18 @@
 /**
  * Server benchmark (opt-in: YANGTUO_BENCH_SERVE=1), loopback only, bounded in count and time, on the random
  * TinyLlama-1.1B-shaped Q4_0 model (the e2e bench's file, written once under /tmp):
- * 1. the batched forward alone: engine.evalBatch with 1, 2, 4 rows (tokens/s of the step);
+ * 1. the batched forward alone: engine.evalBatch with 1, 2, 4 rows (tokens/s of the step), at 1 thread and at N;
  * 2. aggregate generated tok/s of 1, 2 and 4 concurrent streaming clients through HTTP + SSE on 4 slots
  *    (`ignore_eos`, fixed max_tokens), the 4-stream / 1-stream ratio (bar ≥ 2.5×), and time to first token p50/p99;
  * 3. 1,000 requests mixing valid, malformed and cancelled ones, 8 in flight: crashes (5xx or a dropped connection),
  *    leaked slots (/health after the run, and the next request still gets a slot), RSS and heap over the run.
- * Run: YANGTUO_BENCH_SERVE=1 deno run -A bench/serve_bench.ts   (YANGTUO_BENCH_SERVE_THREADS=N, default 2)
+ * Run: YANGTUO_BENCH_SERVE=1 deno run -A bench/serve_bench.ts   (YANGTUO_BENCH_SERVE_THREADS=N, default 2;
+ * YANGTUO_BENCH_SERVE_MIXED=0 skips part 3)
  */
 import { AtomicFileSink } from "../src/io/atomic_file.ts";
 import { writeGguf } from "../src/formats/gguf_writer.ts";
 import { ALPACA } from "../src/chat/templates.ts";
-import { loadEngine } from "../src/model/engine.ts";
+import { type Engine, loadEngine } from "../src/model/engine.ts";
 import { benchConfig, randomModelSpec } from "../src/model/random_model.ts";
 import { createServer } from "../src/serve/mod.ts";
 
@@ -80,6 +81,24 @@ function mem() {
   return { rss: m.rss / 2 ** 20, heap: m.heapUsed / 2 ** 20 };
 }
 
+/** ms per evalBatch step with 1, 2, 4 rows (each row its own slot, 12 steps after a warm-up). */
+async function batchedForward(engine: Engine, threads: number, log: (s: string) => void): Promise<void> {
+  const prompt = engine.tokenizer.encode(PROMPT, { bos: true });
+  for (let s = 0; s < SLOTS; s++) await engine.evalSlot(s, prompt, 0);
+  let oneRow = 0;
+  for (const B of [1, 2, 4]) {
+    const steps = 12;
+    const rows = Array.from({ length: B }, (_, s) => ({ slot: s, token: 100 + s, pos: prompt.length }));
+    await engine.evalBatch(rows); // warm
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) await engine.evalBatch(rows.map((r) => ({ ...r, pos: r.pos + 1 + i })));
+    const ms = (performance.now() - t0) / steps;
+    const tps = (B / ms) * 1000;
+    if (B === 1) oneRow = tps;
+    log(`| ${threads} | ${B} | ${ms.toFixed(1)} | ${tps.toFixed(2)} | ${(tps / oneRow).toFixed(2)}× |`);
+  }
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
   const threads = Number(env("YANGTUO_BENCH_SERVE_THREADS") ?? "2");
@@ -99,23 +118,16 @@ async function main(): Promise<void> {
     console.error(s);
   };
 
-  // 1. the batched forward alone
-  const prompt = engine.tokenizer.encode(PROMPT, { bos: true });
-  for (let s = 0; s < SLOTS; s++) await engine.evalSlot(s, prompt, 0);
-  log("| rows per forward (evalBatch) | ms per step | tokens/s | × 1 row |");
-  log("| --- | --- | --- | --- |");
-  let oneRow = 0;
-  for (const B of [1, 2, 4]) {
-    const steps = 12;
-    const rows = Array.from({ length: B }, (_, s) => ({ slot: s, token: 100 + s, pos: prompt.length }));
-    await engine.evalBatch(rows); // warm
-    const t0 = performance.now();
-    for (let i = 0; i < steps; i++) await engine.evalBatch(rows.map((r) => ({ ...r, pos: r.pos + 1 + i })));
-    const ms = (performance.now() - t0) / steps;
-    const tps = (B / ms) * 1000;
-    if (B === 1) oneRow = tps;
-    log(`| ${B} | ${ms.toFixed(1)} | ${tps.toFixed(2)} | ${(tps / oneRow).toFixed(2)}× |`);
+  // 1. the batched forward alone, at 1 thread (no barriers: the kernels' own scaling) and at `threads`
+  log("| threads | rows per forward (evalBatch) | ms per step | tokens/s | × 1 row |");
+  log("| --- | --- | --- | --- | --- |");
+  const one = await loadEngine(path, { threads: 1, contextSize: CTX, slots: SLOTS });
+  try {
+    await batchedForward(one, 1, log);
+  } finally {
+    one.close();
   }
+  if (threads !== 1) await batchedForward(engine, threads, log);
   log("");
 
   const server = createServer({ engine, modelId: "tinyllama-1.1b-q4_0", template: ALPACA, maxQueue: 64 });
@@ -159,132 +171,135 @@ async function main(): Promise<void> {
     );
     log("");
 
-    // 3. 1,000 mixed requests
-    const kinds = [
-      "valid",
-      "stream-valid",
-      "cancelled",
-      "cancel-queued",
-      "bad-json",
-      "bad-field",
-      "too-long",
-      "404",
-      "405",
-      "413",
-    ];
-    const status = new Map<string, number>();
-    let crashes = 0, done = 0;
-    const samples: { at: number; rss: number; heap: number }[] = [{ at: 0, ...mem() }];
-    const big = "x".repeat((1 << 20) + 10);
-    const longPrompt = Array(CTX + 10).fill(100);
-    const one_ = async (i: number) => {
-      const kind = kinds[i % kinds.length];
-      const post = (p: string, body: BodyInit, signal?: AbortSignal) =>
-        fetch(`${url}${p}`, { method: "POST", body, signal });
-      let res: Response | undefined;
-      try {
-        switch (kind) {
-          case "valid":
-            // an empty system prompt keeps the preamble to BOS: the run measures serving, not prompt reading
-            res = await post(
-              "/v1/chat/completions",
-              JSON.stringify({
-                messages: [{ role: "system", content: "" }, { role: "user", content: `问题 ${i}` }],
-                max_tokens: 3,
-              }),
-            );
-            break;
-          case "stream-valid":
-            res = await post("/v1/completions", JSON.stringify({ prompt: `p${i}`, max_tokens: 3, stream: true }));
-            await res.text();
-            break;
-          case "cancelled": {
-            const ac = new AbortController();
-            res = await post(
-              "/v1/completions",
-              JSON.stringify({ prompt: `c${i}`, max_tokens: 64, stream: true, ignore_eos: true }),
-              ac.signal,
-            );
-            const r = res.body!.getReader();
-            await r.read();
-            ac.abort();
-            await r.cancel().catch(() => {});
-            break;
+    // 3. 1,000 mixed requests (a labelled block: YANGTUO_BENCH_SERVE_MIXED=0 leaves it)
+    mixed: {
+      if (env("YANGTUO_BENCH_SERVE_MIXED") === "0") break mixed;
+      const kinds = [
+        "valid",
+        "stream-valid",
+        "cancelled",
+        "cancel-queued",
+        "bad-json",
+        "bad-field",
+        "too-long",
+        "404",
+        "405",
+        "413",
+      ];
+      const status = new Map<string, number>();
+      let crashes = 0, done = 0;
+      const samples: { at: number; rss: number; heap: number }[] = [{ at: 0, ...mem() }];
+      const big = "x".repeat((1 << 20) + 10);
+      const longPrompt = Array(CTX + 10).fill(100);
+      const one_ = async (i: number) => {
+        const kind = kinds[i % kinds.length];
+        const post = (p: string, body: BodyInit, signal?: AbortSignal) =>
+          fetch(`${url}${p}`, { method: "POST", body, signal });
+        let res: Response | undefined;
+        try {
+          switch (kind) {
+            case "valid":
+              // an empty system prompt keeps the preamble to BOS: the run measures serving, not prompt reading
+              res = await post(
+                "/v1/chat/completions",
+                JSON.stringify({
+                  messages: [{ role: "system", content: "" }, { role: "user", content: `问题 ${i}` }],
+                  max_tokens: 3,
+                }),
+              );
+              break;
+            case "stream-valid":
+              res = await post("/v1/completions", JSON.stringify({ prompt: `p${i}`, max_tokens: 3, stream: true }));
+              await res.text();
+              break;
+            case "cancelled": {
+              const ac = new AbortController();
+              res = await post(
+                "/v1/completions",
+                JSON.stringify({ prompt: `c${i}`, max_tokens: 64, stream: true, ignore_eos: true }),
+                ac.signal,
+              );
+              const r = res.body!.getReader();
+              await r.read();
+              ac.abort();
+              await r.cancel().catch(() => {});
+              break;
+            }
+            case "cancel-queued": {
+              const ac = new AbortController();
+              setTimeout(() => ac.abort(), 1);
+              res = await post("/v1/completions", JSON.stringify({ prompt: `q${i}`, max_tokens: 64 }), ac.signal).catch(
+                () => undefined,
+              );
+              if (!res) status.set(`${kind} aborted`, (status.get(`${kind} aborted`) ?? 0) + 1);
+              break;
+            }
+            case "bad-json":
+              res = await post("/v1/chat/completions", "{oops");
+              break;
+            case "bad-field":
+              res = await post(
+                "/v1/chat/completions",
+                JSON.stringify({ messages: [{ role: "user", content: "x" }], top_p: 7 }),
+              );
+              break;
+            case "too-long":
+              res = await post("/v1/completions", JSON.stringify({ prompt: longPrompt }));
+              break;
+            case "404":
+              res = await fetch(`${url}/v1/engines`);
+              break;
+            case "405":
+              res = await fetch(`${url}/v1/completions`, { method: "PUT" });
+              break;
+            case "413":
+              res = await post("/v1/completions", big);
+              break;
           }
-          case "cancel-queued": {
-            const ac = new AbortController();
-            setTimeout(() => ac.abort(), 1);
-            res = await post("/v1/completions", JSON.stringify({ prompt: `q${i}`, max_tokens: 64 }), ac.signal).catch(
-              () => undefined,
-            );
-            if (!res) status.set(`${kind} aborted`, (status.get(`${kind} aborted`) ?? 0) + 1);
-            break;
+          if (res && kind !== "cancelled" && kind !== "stream-valid" && !res.bodyUsed) await res.body?.cancel();
+          if (res) {
+            const key = `${kind} ${res.status}`;
+            status.set(key, (status.get(key) ?? 0) + 1);
+            if (res.status >= 500 && kind !== "cancel-queued") crashes++;
           }
-          case "bad-json":
-            res = await post("/v1/chat/completions", "{oops");
-            break;
-          case "bad-field":
-            res = await post(
-              "/v1/chat/completions",
-              JSON.stringify({ messages: [{ role: "user", content: "x" }], top_p: 7 }),
-            );
-            break;
-          case "too-long":
-            res = await post("/v1/completions", JSON.stringify({ prompt: longPrompt }));
-            break;
-          case "404":
-            res = await fetch(`${url}/v1/engines`);
-            break;
-          case "405":
-            res = await fetch(`${url}/v1/completions`, { method: "PUT" });
-            break;
-          case "413":
-            res = await post("/v1/completions", big);
-            break;
+        } catch (e) {
+          if ((e as Error).name !== "AbortError") {
+            crashes++;
+            status.set(`${kind} ${(e as Error).name}`, (status.get(`${kind} ${(e as Error).name}`) ?? 0) + 1);
+          } else status.set(`${kind} aborted`, (status.get(`${kind} aborted`) ?? 0) + 1);
         }
-        if (res && kind !== "cancelled" && kind !== "stream-valid" && !res.bodyUsed) await res.body?.cancel();
-        if (res) {
-          const key = `${kind} ${res.status}`;
-          status.set(key, (status.get(key) ?? 0) + 1);
-          if (res.status >= 500 && kind !== "cancel-queued") crashes++;
+        if (++done % 250 === 0) {
+          samples.push({ at: done, ...mem() });
+          console.error(`mixed: ${done} done, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
         }
-      } catch (e) {
-        if ((e as Error).name !== "AbortError") {
-          crashes++;
-          status.set(`${kind} ${(e as Error).name}`, (status.get(`${kind} ${(e as Error).name}`) ?? 0) + 1);
-        } else status.set(`${kind} aborted`, (status.get(`${kind} aborted`) ?? 0) + 1);
-      }
-      if (++done % 250 === 0) {
-        samples.push({ at: done, ...mem() });
-        console.error(`mixed: ${done} done, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-      }
-    };
-    const t0 = performance.now();
-    let next = 0;
-    await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-      while (next < N_MIXED && performance.now() - started < DEADLINE_MS) await one_(next++);
-    }));
-    const mixedS = (performance.now() - t0) / 1000;
-    // let cancelled sequences reach their next step, then check the slots
-    await new Promise((r) => setTimeout(r, 2000));
-    const health = await (await fetch(`${url}/health`)).json();
-    const after = await fetch(`${url}/v1/completions`, {
-      method: "POST",
-      body: JSON.stringify({ prompt: "still there?", max_tokens: 2 }),
-    });
-    await after.body?.cancel();
-    log(
-      `mixed run: ${done} requests in ${mixedS.toFixed(0)} s, ${IN_FLIGHT} in flight; crashes ${crashes}; ` +
-        `after: ${JSON.stringify(health)}, next request HTTP ${after.status} (leaked slots: ${
-          SLOTS - health.slots_idle
-        })`,
-    );
-    log(`statuses: ${[...status].sort().map(([k, v]) => `${k}: ${v}`).join(", ")}`);
-    log(
-      `memory (MiB) at requests done: ${
-        samples.map((s) => `${s.at}: rss ${s.rss.toFixed(0)} heap ${s.heap.toFixed(1)}`).join(" | ")
-      }`,
-    );
+      };
+      const t0 = performance.now();
+      let next = 0;
+      await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+        while (next < N_MIXED && performance.now() - started < DEADLINE_MS) await one_(next++);
+      }));
+      const mixedS = (performance.now() - t0) / 1000;
+      // let cancelled sequences reach their next step, then check the slots
+      await new Promise((r) => setTimeout(r, 2000));
+      const health = await (await fetch(`${url}/health`)).json();
+      const after = await fetch(`${url}/v1/completions`, {
+        method: "POST",
+        body: JSON.stringify({ prompt: "still there?", max_tokens: 2 }),
+      });
+      await after.body?.cancel();
+      log(
+        `mixed run: ${done} requests in ${mixedS.toFixed(0)} s, ${IN_FLIGHT} in flight; crashes ${crashes}; ` +
+          `after: ${JSON.stringify(health)}, next request HTTP ${after.status} (leaked slots: ${
+            SLOTS - health.slots_idle
+          })`,
+      );
+      log(`statuses: ${[...status].sort().map(([k, v]) => `${k}: ${v}`).join(", ")}`);
+      log(
+        `memory (MiB) at requests done: ${
+          samples.map((s) => `${s.at}: rss ${s.rss.toFixed(0)} heap ${s.heap.toFixed(1)}`).join(" | ")
+        }`,
+      );
+    }
   } finally {
     server.close();
     await http.shutdown();
