@@ -56,6 +56,12 @@ Deno.test({
         {},
         early,
       );
+      // … until Chinese characters have streamed in too (a third of the model's pieces are Chinese)
+      await page.waitForFunction(
+        (pieces) => [...document.querySelector(".msg.assistant .text")!.textContent!].some((c) => pieces.includes(c)),
+        {},
+        CHINESE_PIECES,
+      );
       assert(await page.$eval(".msg.assistant", (el) => el.classList.contains("streaming")), "still streaming");
       assertEquals(await page.$eval("#stop", (el) => (el as HTMLButtonElement).disabled), false);
       await page.click("#stop");
