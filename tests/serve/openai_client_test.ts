@@ -295,28 +295,6 @@ Deno.test("serve: the openai client gets chat, completions, streams, logprobs, e
       assertEquals(ok.choices[0].text, compText);
     });
 
-    await t.step("a client that aborts mid-stream frees its slot at the next step", async () => {
-      const stream = await client.chat.completions.create({
-        model: "tiny",
-        messages: [{ role: "user", content: "讲一个很长的故事" }],
-        temperature: 0.8,
-        max_tokens: 200,
-        stream: true,
-      });
-      let n = 0;
-      for await (const _ of stream) if (++n === 4) break; // breaking out aborts the request
-      const t0 = performance.now();
-      for (;;) {
-        const h = await (await fetch(`${srv.url}/health`)).json();
-        if (h.slots_idle === 2) break;
-        assert(performance.now() - t0 < 3000, `slot not freed: ${JSON.stringify(h)}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      const steps = srv.server.scheduler.stats().steps;
-      await new Promise((r) => setTimeout(r, 50));
-      assertEquals(srv.server.scheduler.stats().steps, steps, "no step runs for a cancelled sequence");
-    });
-
     await t.step("8 clients streaming at once on 2 slots each get generate()'s greedy text", async () => {
       const prompts = Array.from({ length: 8 }, (_, i) => `客户 ${i}: ${CHINESE_PIECES.slice(i, i + 3).join("")}`);
       const ids = prompts.map((p) => tok.encode(p, { bos: true }));
@@ -346,9 +324,10 @@ Deno.test("serve: the openai client gets chat, completions, streams, logprobs, e
   }
 });
 
-Deno.test("serve: a full queue answers 503 and the server recovers", async () => {
+Deno.test("serve: a full queue answers 503, a client that leaves mid-stream frees its slot at the next step", async () => {
   const path = await writeServeModel();
-  const srv = await startServer(path, { slots: 1, maxQueue: 0 });
+  // the slot's stream must still be running when the second request comes: a slow model that never ends by itself
+  const srv = await startServer(path, { slots: 1, maxQueue: 0, slowNeverEnding: 15 });
   const client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: "unused", maxRetries: 0 });
   try {
     const long = await client.completions.create({ model: "tiny", prompt: "a", max_tokens: 150, stream: true });
@@ -364,6 +343,26 @@ Deno.test("serve: a full queue answers 503 and the server recovers", async () =>
     for (let r = await it.next(); !r.done; r = await it.next()) { /* drain */ }
     const ok = await client.completions.create({ model: "tiny", prompt: "b", max_tokens: 2 });
     assertEquals(ok.choices.length, 1);
+
+    // leave after 4 chunks of a reply that would take 200 × ≥ 15 ms = 3 s: the slot is free long before that
+    const stream = await client.completions.create({
+      model: "tiny",
+      prompt: "讲一个故事",
+      max_tokens: 200,
+      stream: true,
+    });
+    const t0 = performance.now();
+    let n = 0;
+    for await (const _ of stream) if (++n === 4) break; // breaking out aborts the request
+    for (;;) {
+      const h = await (await fetch(`${srv.url}/health`)).json();
+      if (h.slots_idle === 1) break;
+      assert(performance.now() - t0 < 2000, `slot not freed: ${JSON.stringify(h)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const steps = srv.server.scheduler.stats().steps;
+    await new Promise((r) => setTimeout(r, 100));
+    assertEquals(srv.server.scheduler.stats().steps, steps, "no step runs for a cancelled sequence");
   } finally {
     await srv.close();
     Deno.removeSync(path);

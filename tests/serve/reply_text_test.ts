@@ -97,7 +97,7 @@ Deno.test(
       [{ messages: user, stream: "yes" }, "stream"],
       [{ messages: user, model: 5 }, "model"],
       [{ messages: user, presence_penalty: 3 }, "presence_penalty"],
-    [{ messages: user, ignore_eos: 1 }, "ignore_eos"],
+      [{ messages: user, ignore_eos: 1 }, "ignore_eos"],
     ];
     for (const [body, param] of bad) {
       const e = assertThrows<ApiError>(() => parseChatRequest(body, DEFAULT_SAMPLING), ApiError);
