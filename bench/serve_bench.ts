@@ -3,7 +3,8 @@
  * TinyLlama-1.1B-shaped Q4_0 model (the e2e bench's file, written once under /tmp):
  * 1. the batched forward alone: engine.evalBatch with 1, 2, 4 rows (tokens/s of the step), at 1 thread and at N;
  * 2. aggregate generated tok/s of 1, 2 and 4 concurrent streaming clients through HTTP + SSE on 4 slots
- *    (`ignore_eos`, fixed max_tokens), the 4-stream / 1-stream ratio (bar ≥ 2.5×), and time to first token p50/p99;
+ *    (`ignore_eos`, fixed max_tokens), the 4-stream / 1-stream ratio (bar ≥ 2.5×), and time to first token p50/p99
+ *    (the clients run in a Worker, _serve_bench_client.ts, so their reads are not starved by the forwards);
  * 3. 1,000 requests mixing valid, malformed and cancelled ones, 8 in flight: crashes (5xx or a dropped connection),
  *    leaked slots (/health after the run, and the next request still gets a slot), RSS and heap over the run.
  * Run: YANGTUO_BENCH_SERVE=1 deno run -A bench/serve_bench.ts   (YANGTUO_BENCH_SERVE_THREADS=N, default 2;
@@ -47,33 +48,22 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 }
 
-/** One streaming completion: time to the first data event, tokens generated, total time. */
-async function stream(url: string, maxTokens: number): Promise<{ ttftMs: number; tokens: number; ms: number }> {
-  const t0 = performance.now();
-  const res = await fetch(`${url}/v1/completions`, {
-    method: "POST",
-    body: JSON.stringify({
-      prompt: PROMPT,
-      max_tokens: maxTokens,
-      temperature: 0,
-      ignore_eos: true,
-      stream: true,
-      stream_options: { include_usage: true },
-    }),
+/** `n` concurrent streaming clients, run in a Worker (their own event loop); wall time and per-stream results. */
+function streams(url: string, n: number): Promise<{ wallMs: number; results: { ttftMs: number; tokens: number }[] }> {
+  const w = new Worker(new URL("./_serve_bench_client.ts", import.meta.url).href, { type: "module" });
+  return new Promise((resolve, reject) => {
+    w.onmessage = (e) => {
+      w.terminate();
+      if (e.data.error) reject(new Error(e.data.error));
+      else resolve(e.data);
+    };
+    w.onerror = (e) => {
+      e.preventDefault();
+      w.terminate();
+      reject(new Error(e.message));
+    };
+    w.postMessage({ url, n, prompt: PROMPT, maxTokens: N_GEN });
   });
-  if (res.status !== 200) throw new Error(`stream: HTTP ${res.status} ${await res.text()}`);
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let ttftMs = -1, buf = "", tokens = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    if (ttftMs < 0) ttftMs = performance.now() - t0;
-    buf += value;
-    const m = /"completion_tokens":(\d+)/.exec(buf);
-    if (m) tokens = Number(m[1]);
-    if (buf.length > 4096) buf = buf.slice(-512);
-  }
-  return { ttftMs, tokens, ms: performance.now() - t0 };
 }
 
 function mem() {
@@ -150,10 +140,9 @@ async function main(): Promise<void> {
       let tokens = 0, ms = 0;
       const s0 = server.scheduler.stats();
       for (let r = 0; r < ROUNDS; r++) {
-        const t0 = performance.now();
-        const rs = await Promise.all(Array.from({ length: n }, () => stream(url, N_GEN)));
-        ms += performance.now() - t0;
-        for (const x of rs) ttft.push(x.ttftMs), tokens += x.tokens;
+        const { wallMs, results } = await streams(url, n);
+        ms += wallMs;
+        for (const x of results) ttft.push(x.ttftMs), tokens += x.tokens;
       }
       const s1 = server.scheduler.stats();
       const agg = (tokens / ms) * 1000;
