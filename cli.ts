@@ -40,6 +40,10 @@ const COMMANDS: Record<string, Command> = {
   generate: { summary: "one-shot completion from a prompt", load: () => import("./src/commands/generate.ts") },
   perplexity: { summary: "perplexity of a model over a text file", load: () => import("./src/commands/perplexity.ts") },
   chat: { summary: "Alpaca instruction chat in the terminal", load: () => import("./src/commands/chat.ts") },
+  serve: {
+    summary: "OpenAI-compatible API server with continuous batching and a chat page",
+    load: () => import("./src/commands/serve.ts"),
+  },
   demo: {
     summary: "first run: tiny Chinese-vocab model + LoRA → merge → quantize → generate",
     load: () => import("./src/commands/demo.ts"),

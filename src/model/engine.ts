@@ -30,6 +30,10 @@ function withTokenizer(base: EngineBase, tokenizer: Tokenizer, onClose?: () => v
     tokenizer,
     eval: (tokens, startPos) => base.eval(tokens, startPos),
     evalAll: (tokens, startPos) => base.evalAll(tokens, startPos),
+    slots: base.slots,
+    evalSlot: (slot, tokens, startPos) => base.evalSlot(slot, tokens, startPos),
+    evalBatch: (rows, nLogits) => base.evalBatch(rows, nLogits),
+    evalHidden: (slot, tokens, startPos) => base.evalHidden(slot, tokens, startPos),
     close() {
       base.close();
       onClose?.();
