@@ -179,6 +179,8 @@ export interface Corpus {
   texts: string[];
   /** Frequency of each unit. */
   freqs: number[];
+  /** What follows each unit in its sentences: bit 0 another word (▁…), bit 1 the sentence end. */
+  followers: Uint8Array;
   /** Required characters → count, in SentencePiece's Sorted order (count desc, code point asc). */
   requiredChars: Map<number, number>;
   /** Number of sentences after normalization (empty ones dropped). */
@@ -210,6 +212,7 @@ export function prepareCorpus(
 ): Corpus {
   const meta = new MetaPieceReplacer(opts.metaPieces);
   const units = new Map<string, number>();
+  const follow = new Map<string, number>();
   let nSentences = 0;
   for (let i = 0; i < sentences.length; i++) {
     const s = meta.replace(opts.normalizer.normalize(sentences[i]));
@@ -217,11 +220,15 @@ export function prepareCorpus(
     nSentences++;
     const f = freqs[i];
     if (opts.splitWords) {
-      for (const w of splitIntoWords(s, cfg.treatWhitespaceAsSuffix, cfg.allowWhitespaceOnlyPieces)) {
+      const words = splitIntoWords(s, cfg.treatWhitespaceAsSuffix, cfg.allowWhitespaceOnlyPieces);
+      for (let k = 0; k < words.length; k++) {
+        const w = words[k];
         units.set(w, (units.get(w) ?? 0) + f);
+        follow.set(w, (follow.get(w) ?? 0) | (k + 1 < words.length ? 1 : 2));
       }
     } else {
       units.set(s, (units.get(s) ?? 0) + f);
+      follow.set(s, 2);
     }
     if (opts.onProgress && (i & 0x3fff) === 0x3fff) opts.onProgress(i + 1, sentences.length);
   }
@@ -271,6 +278,7 @@ export function prepareCorpus(
   // ▅ for characters outside the alphabet; units that become equal merge.
   const texts: string[] = [];
   const outFreqs: number[] = [];
+  const followers: number[] = [];
   const index = new Map<string, number>();
   for (const [u, f] of units) {
     let r = u;
@@ -287,9 +295,21 @@ export function prepareCorpus(
       index.set(r, texts.length);
       texts.push(r);
       outFreqs.push(f);
-    } else outFreqs[k] += f;
+      followers.push(follow.get(u)!);
+    } else {
+      outFreqs[k] += f;
+      followers[k] |= follow.get(u)!;
+    }
   }
-  return { texts, freqs: outFreqs, requiredChars, nSentences, allChars: all, coveredChars: acc };
+  return {
+    texts,
+    freqs: outFreqs,
+    followers: Uint8Array.from(followers),
+    requiredChars,
+    nSentences,
+    allChars: all,
+    coveredChars: acc,
+  };
 }
 
 function replaceRare(u: string, keep: Map<number, number>): string {

@@ -143,6 +143,7 @@ export async function trainSentencePiece(
     pieces = await trainUnigram({
       texts: corpus.texts,
       freqs: corpus.freqs,
+      followers: corpus.followers,
       requiredChars: corpus.requiredChars,
       vocabSize: cfg.vocabSize - meta.size,
       cfg,
