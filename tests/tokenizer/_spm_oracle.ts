@@ -37,3 +37,14 @@ export async function spmEncodeIds(model: string, inputFile: string): Promise<nu
   if (lines[lines.length - 1] === "") lines.pop();
   return lines.map((l) => l.trim() === "" ? [] : l.trim().split(" ").map(Number));
 }
+
+/** True when spm_encode can run. */
+export function hasSpmEncode(): boolean {
+  try {
+    Deno.statSync("/usr/bin/spm_encode");
+    return true;
+  } catch {
+    console.warn("skip: /usr/bin/spm_encode not found (apt-get install sentencepiece)");
+    return false;
+  }
+}

@@ -310,13 +310,16 @@ function prune(
     for (const k of model.viterbi(s.length)) {
       const id = model.nodeId[k];
       if (id < 0) continue;
-      freq[id] += freqs[u];
+      freq[id] = Math.fround(freq[id] + freqs[u]);
       inverted[id].push(u);
     }
   }
-  let sum = 0;
-  for (let i = 0; i < size; i++) sum += freq[i];
-  const logsum = Math.log(sum);
+  // float32 arithmetic as SentencePiece (its losses tie in float, and ties go to the lower index)
+  const f32 = Math.fround;
+  let sumD = 0;
+  for (let i = 0; i < size; i++) sumD += freq[i];
+  const sum = f32(sumD);
+  const logsum = f32(Math.log(sum));
   const kept: [string, number][] = [];
   const candidates: [number, number][] = [];
   for (let i = 0; i < size; i++) {
@@ -326,13 +329,13 @@ function prune(
       continue;
     }
     let F = 0;
-    for (const u of inverted[i]) F += freqs[u];
-    F /= vsum;
-    const logprobSp = Math.log(freq[i]) - logsum;
-    const logsumAlt = Math.log(sum + freq[i] * (alternatives[i].length - 1));
+    for (const u of inverted[i]) F = f32(F + freqs[u]);
+    F = f32(F / f32(vsum));
+    const logprobSp = f32(Math.log(freq[i]) - logsum);
+    const logsumAlt = f32(Math.log(f32(sum + f32(freq[i] * (alternatives[i].length - 1)))));
     let logprobAlt = 0;
-    for (const n of alternatives[i]) logprobAlt += Math.log(freq[n] + freq[i]) - logsumAlt;
-    candidates.push([i, F * (logprobSp - logprobAlt)]);
+    for (const n of alternatives[i]) logprobAlt = f32(logprobAlt + (Math.log(f32(freq[n] + freq[i])) - logsumAlt));
+    candidates.push([i, f32(F * f32(logprobSp - logprobAlt))]);
   }
   const prunedSize = Math.max(desired, Math.trunc(shrink * size));
   candidates.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
