@@ -3,8 +3,10 @@
  * frequency (ties: fewer characters, then the smaller string by UTF-8 bytes), merge it everywhere left to right
  * ("AAA" counts and merges one "AA"), give it score −(number of pieces so far); a pair whose string was already
  * taken through another split is dropped without merging; pairs that would be invalid pieces never compete. The
- * required characters follow, by count. SentencePiece scans only a refreshed "active" top-5% set; taking the global
- * best from a heap is the same choice whenever that set holds the best pair (always, in our tests).
+ * required characters follow, by count. Like SentencePiece, the best pair is searched only in an "active" set rebuilt
+ * every 100 pieces from the top max(1000, 5%) pairs; which equal-frequency pairs make that cut depends on the
+ * iteration order of SentencePiece's std::unordered_map and on std::partial_sort, both reproduced (libstdcxx.ts), so
+ * the result is identical even when frequencies tie or run out.
  * see: google/sentencepiece src/bpe_model_trainer.cc Trainer::Train, ComputeFreq (v0.1.97)
  *
  * Data layout (one slot per character of every unit, units back to back):
@@ -14,6 +16,7 @@
  *    frequency (sum of unit frequencies over its counted occurrences) and the slots where it was seen (may be stale).
  */
 import { compareCodePoints, UNK_CHAR } from "./corpus.ts";
+import { fingerprintCat, partialSortSelect, UnorderedMapOrder } from "./libstdcxx.ts";
 
 /** One trained piece with its score. */
 export type ScoredPiece = [piece: string, score: number];
@@ -52,7 +55,13 @@ export function trainBpe(input: BpeTrainInput): ScoredPiece[] {
   const symCps: number[][] = [];
   const symUnk: boolean[] = [];
   const charSym = new Map<number, number>();
+  /** SentencePiece's symbols_cache_: its iteration order decides the active set (see updateActive). */
+  const cache = new UnorderedMapOrder();
+  const symFp: bigint[] = [];
   const newSymbol = (left: number, right: number, str: string, cps: number[], unk: boolean): number => {
+    const fp = left < 0 ? BigInt(cps[0]) : fingerprintCat(symFp[left], symFp[right]);
+    symFp.push(fp);
+    cache.insert(symFp.length - 1, Number(fp >> 32n), Number(fp & 0xffffffffn));
     symLeft.push(left);
     symRight.push(right);
     symStr.push(str);
@@ -93,7 +102,7 @@ export function trainBpe(input: BpeTrainInput): ScoredPiece[] {
   /** Keys whose symbol was dropped as a duplicate string: their counts are recomputed, never updated in place. */
   const reborn = new Set<number>();
   const dirty = new Set<number>();
-  const changed = new Set<number>();
+  const active = new Set<number>();
 
   const getPair = (a: number, b: number): number => {
     if (symUnk[a] || symUnk[b]) return -1;
@@ -117,22 +126,21 @@ export function trainBpe(input: BpeTrainInput): ScoredPiece[] {
     const r = next[left];
     const p = getPair(sym[left], sym[r]);
     if (p < 0) return;
+    active.add(p);
     occ[p]!.push(left);
-    if (recount(p)) dirty.add(p);
-    else {
-      freq[p] += w;
-      changed.add(p);
-    }
+    if (recount(p)) {
+      dirty.add(p);
+      freq[p] = 0;
+    } else freq[p] += w;
   };
   const removeOcc = (left: number, w: number, best: number) => {
-    const key = sym[left] * KEY_SHIFT + sym[next[left]];
-    const p = pairOf.get(key);
-    if (p === undefined || p < 0 || p === best || !alive[p]) return;
-    if (recount(p)) dirty.add(p);
-    else {
-      freq[p] -= w;
-      changed.add(p);
-    }
+    // SentencePiece's ResetFreq looks the pair up with GetPairSymbol, which re-creates a dropped duplicate's key.
+    const p = getPair(sym[left], sym[next[left]]);
+    if (p < 0 || p === best || !alive[p]) return;
+    if (recount(p)) {
+      dirty.add(p);
+      freq[p] = 0;
+    } else freq[p] -= w;
   };
 
   /** SentencePiece's ComputeFreq: valid occurrences, left to right, skipping one that overlaps the previous. */
@@ -163,79 +171,58 @@ export function trainBpe(input: BpeTrainInput): ScoredPiece[] {
     if (next[i] >= 0) addOcc(i, freqs[unitOf[i]]);
   }
 
-  // ---- heap of (pair) ordered by freq desc, length asc, string asc; entries carry the freq they were pushed with
-  const heapId: number[] = [];
-  const heapFreq: number[] = [];
-  const better = (i: number, j: number): boolean => {
-    const fi = heapFreq[i], fj = heapFreq[j];
-    if (fi !== fj) return fi > fj;
-    const a = heapId[i], b = heapId[j];
+  // Recounts happen when SentencePiece does them (the overlap rule makes the result depend on when): for the
+  // active pairs before each choice, for all pairs when the active set is rebuilt.
+  const flush = (onlyActive: boolean) => {
+    for (const p of dirty) {
+      if (onlyActive && !active.has(p)) continue;
+      computeFreq(p);
+      dirty.delete(p);
+    }
+  };
+
+  // ---- SentencePiece's active set: every 100 pieces, the top max(1000, 5% of all symbols) pairs by frequency as
+  // std::partial_sort picks them from symbols_cache_ order; new pairs join it as they appear. The best pair is
+  // searched only there. Ties at the cut depend on that order, which is why it is reproduced exactly.
+  const updateActive = () => {
+    flush(false);
+    const bigrams: number[] = [];
+    cache.forEach((id) => {
+      if (symLeft[id] >= 0) bigrams.push(id);
+    });
+    const cut = Math.trunc(Math.fround(Math.fround(cache.size) * Math.fround(0.05)));
+    const size = Math.min(Math.max(1000, cut), bigrams.length);
+    partialSortSelect(bigrams, size, (a, b) => freq[a] > freq[b]);
+    active.clear();
+    for (let i = 0; i < size; i++) active.add(bigrams[i]);
+  };
+  // freq desc, then fewer characters, then the smaller string; full ties (same string): the older symbol
+  const better = (a: number, b: number): boolean => {
+    if (freq[a] !== freq[b]) return freq[a] > freq[b];
     if (symLen[a] !== symLen[b]) return symLen[a] < symLen[b];
-    return compareCodePoints(symStr[a], symStr[b]) < 0;
+    const c = compareCodePoints(symStr[a], symStr[b]);
+    return c !== 0 ? c < 0 : a < b;
   };
-  const swap = (i: number, j: number) => {
-    const t = heapId[i];
-    heapId[i] = heapId[j];
-    heapId[j] = t;
-    const f = heapFreq[i];
-    heapFreq[i] = heapFreq[j];
-    heapFreq[j] = f;
-  };
-  const push = (p: number) => {
-    heapId.push(p);
-    heapFreq.push(freq[p]);
-    let i = heapId.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!better(i, parent)) break;
-      swap(i, parent);
-      i = parent;
-    }
-  };
-  const pop = () => {
-    const last = heapId.length - 1;
-    swap(0, last);
-    heapId.pop();
-    heapFreq.pop();
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1, r = l + 1;
-      let m = i;
-      if (l < heapId.length && better(l, m)) m = l;
-      if (r < heapId.length && better(r, m)) m = r;
-      if (m === i) break;
-      swap(i, m);
-      i = m;
-    }
-  };
-  const flush = () => {
-    for (const p of dirty) computeFreq(p);
-    for (const p of dirty) changed.add(p);
-    dirty.clear();
-    for (const p of changed) if (alive[p]) push(p);
-    changed.clear();
-  };
-  flush();
 
   const pieces: ScoredPiece[] = [];
   const taken = new Set<string>();
   const target = input.nMerges;
   while (pieces.length < target) {
-    // The best live pair whose heap entry is current.
+    if (pieces.length % 100 === 0) updateActive();
+    flush(true);
     let best = -1;
-    while (heapId.length > 0) {
-      const p = heapId[0], f = heapFreq[0];
-      pop();
-      if (alive[p] && f === freq[p]) {
-        best = p;
-        break;
-      }
-    }
-    if (best < 0) break; // nothing left to merge (SentencePiece: "No valid symbol found")
-    alive[best] = false;
-    pairOf.delete(pairKey(best));
+    for (const p of active) if (best < 0 || better(p, best)) best = p;
+    if (best < 0) break; // SentencePiece: "No valid symbol found"
     const str = symStr[best];
+    // SentencePiece removes the chosen pair from its cache after merging it (a duplicate string: right away).
+    const retire = () => {
+      alive[best] = false;
+      active.delete(best);
+      cache.erase(best);
+      pairOf.delete(pairKey(best));
+    };
     if (taken.has(str)) {
+      retire();
       reborn.add(pairKey(best));
       continue;
     }
@@ -264,7 +251,7 @@ export function trainBpe(input: BpeTrainInput): ScoredPiece[] {
       if (n >= 0) addOcc(l, w);
     }
     occ[best] = null;
-    flush();
+    retire();
   }
   input.onProgress?.(pieces.length, target);
 

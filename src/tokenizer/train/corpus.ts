@@ -214,12 +214,16 @@ export function prepareCorpus(
   const units = new Map<string, number>();
   const follow = new Map<string, number>();
   let nSentences = 0;
+  // Without word splitting the units are the sentences in SentencePiece's order: it drops an empty sentence by
+  // swapping the last one into its place (and does not look at the one swapped in).
+  const ordered: string[] = [];
+  const orderedFreqs: number[] = [];
   for (let i = 0; i < sentences.length; i++) {
     const s = meta.replace(opts.normalizer.normalize(sentences[i]));
-    if (s.length === 0) continue;
-    nSentences++;
     const f = freqs[i];
     if (opts.splitWords) {
+      if (s.length === 0) continue;
+      nSentences++;
       const words = splitIntoWords(s, cfg.treatWhitespaceAsSuffix, cfg.allowWhitespaceOnlyPieces);
       for (let k = 0; k < words.length; k++) {
         const w = words[k];
@@ -227,10 +231,27 @@ export function prepareCorpus(
         follow.set(w, (follow.get(w) ?? 0) | (k + 1 < words.length ? 1 : 2));
       }
     } else {
-      units.set(s, (units.get(s) ?? 0) + f);
-      follow.set(s, 2);
+      ordered.push(s);
+      orderedFreqs.push(f);
     }
     if (opts.onProgress && (i & 0x3fff) === 0x3fff) opts.onProgress(i + 1, sentences.length);
+  }
+  if (!opts.splitWords) {
+    let n = ordered.length;
+    for (let i = 0; i < n; i++) {
+      if (ordered[i].length === 0) {
+        ordered[i] = ordered[n - 1];
+        orderedFreqs[i] = orderedFreqs[n - 1];
+        n--;
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      const s = ordered[i];
+      if (s.length === 0) continue;
+      nSentences++;
+      units.set(s, (units.get(s) ?? 0) + orderedFreqs[i]);
+      follow.set(s, 2);
+    }
   }
   if (nSentences === 0) throw new RangeError("Cannot train: no non-empty sentence after normalization");
   opts.onProgress?.(sentences.length, sentences.length);
@@ -299,6 +320,18 @@ export function prepareCorpus(
     } else {
       outFreqs[k] += f;
       followers[k] |= follow.get(u)!;
+    }
+  }
+  if (opts.splitWords) {
+    // SentencePiece's SplitSentencesByWhitespace order: frequency desc, then the word by UTF-8 bytes. The BPE
+    // trainer's tie-breaking depends on it (through the order its pairs are created in).
+    const idx = texts.map((_, i) => i);
+    idx.sort((a, b) => outFreqs[b] - outFreqs[a] || compareCodePoints(texts[a], texts[b]));
+    const t2 = idx.map((i) => texts[i]), f2 = idx.map((i) => outFreqs[i]), g2 = idx.map((i) => followers[i]);
+    for (let i = 0; i < idx.length; i++) {
+      texts[i] = t2[i];
+      outFreqs[i] = f2[i];
+      followers[i] = g2[i];
     }
   }
   return {
