@@ -16,7 +16,7 @@
  *    frequency (sum of unit frequencies over its counted occurrences) and the slots where it was seen (may be stale).
  */
 import { compareCodePoints, UNK_CHAR } from "./corpus.ts";
-import { fingerprintCat, partialSortSelect, UnorderedMapOrder } from "./libstdcxx.ts";
+import { fingerprintCat32, partialSortSelect, UnorderedMapOrder } from "./libstdcxx.ts";
 
 /** One trained piece with its score. */
 export type ScoredPiece = [piece: string, score: number];
@@ -34,7 +34,73 @@ export interface BpeTrainInput {
   onProgress?: (done: number, total: number) => void;
 }
 
-const KEY_SHIFT = 2 ** 26;
+/** Absent key in PairMap. */
+const MISSING = -3;
+
+/**
+ * (left, right) symbol pair → value, open addressing over Int32Arrays (a Map keyed by left·2^26 + right hashes heap
+ * numbers and was the trainer's hottest spot). Deleted slots become tombstones.
+ */
+class PairMap {
+  #a = new Int32Array(1 << 16).fill(-1);
+  #b = new Int32Array(1 << 16);
+  #v = new Int32Array(1 << 16);
+  #used = 0;
+
+  #slot(a: number, b: number, mask: number): number {
+    return (Math.imul(a, 0x9e3779b1) ^ Math.imul(b + 0x7f4a7c15, 0x85ebca77)) >>> 0 & mask;
+  }
+
+  get(a: number, b: number): number {
+    const mask = this.#a.length - 1;
+    for (let h = this.#slot(a, b, mask);; h = (h + 1) & mask) {
+      const k = this.#a[h];
+      if (k === -1) return MISSING;
+      if (k === a && this.#b[h] === b) return this.#v[h];
+    }
+  }
+
+  set(a: number, b: number, v: number): void {
+    if ((this.#used + 1) * 2 > this.#a.length) this.#grow();
+    const mask = this.#a.length - 1;
+    let tomb = -1;
+    for (let h = this.#slot(a, b, mask);; h = (h + 1) & mask) {
+      const k = this.#a[h];
+      if (k === -1) {
+        const at = tomb >= 0 ? tomb : h;
+        if (tomb < 0) this.#used++;
+        this.#a[at] = a, this.#b[at] = b, this.#v[at] = v;
+        return;
+      }
+      if (k === -2 && tomb < 0) tomb = h;
+      else if (k === a && this.#b[h] === b) {
+        this.#v[h] = v;
+        return;
+      }
+    }
+  }
+
+  delete(a: number, b: number): void {
+    const mask = this.#a.length - 1;
+    for (let h = this.#slot(a, b, mask);; h = (h + 1) & mask) {
+      const k = this.#a[h];
+      if (k === -1) return;
+      if (k === a && this.#b[h] === b) {
+        this.#a[h] = -2; // tombstone: probes continue past it
+        return;
+      }
+    }
+  }
+
+  #grow(): void {
+    const oa = this.#a, ob = this.#b, ov = this.#v;
+    this.#a = new Int32Array(oa.length * 2).fill(-1);
+    this.#b = new Int32Array(oa.length * 2);
+    this.#v = new Int32Array(oa.length * 2);
+    this.#used = 0;
+    for (let i = 0; i < oa.length; i++) if (oa[i] >= 0) this.set(oa[i], ob[i], ov[i]);
+  }
+}
 
 /** Trains the merges; returns the pieces in vocabulary order (merges, then required characters). */
 export function trainBpe(input: BpeTrainInput): ScoredPiece[] {
@@ -57,11 +123,14 @@ export function trainBpe(input: BpeTrainInput): ScoredPiece[] {
   const charSym = new Map<number, number>();
   /** SentencePiece's symbols_cache_: its iteration order decides the active set (see updateActive). */
   const cache = new UnorderedMapOrder();
-  const symFp: bigint[] = [];
+  const fpHi: number[] = [], fpLo: number[] = [];
+  const fpOut = new Uint32Array(2);
   const newSymbol = (left: number, right: number, str: string, cps: number[], unk: boolean): number => {
-    const fp = left < 0 ? BigInt(cps[0]) : fingerprintCat(symFp[left], symFp[right]);
-    symFp.push(fp);
-    cache.insert(symFp.length - 1, Number(fp >> 32n), Number(fp & 0xffffffffn));
+    if (left < 0) fpOut[0] = 0, fpOut[1] = cps[0];
+    else fingerprintCat32(fpHi[left], fpLo[left], fpHi[right], fpLo[right], fpOut);
+    fpHi.push(fpOut[0]);
+    fpLo.push(fpOut[1]);
+    cache.insert(fpHi.length - 1, fpOut[0], fpOut[1]);
     symLeft.push(left);
     symRight.push(right);
     symStr.push(str);
@@ -98,7 +167,7 @@ export function trainBpe(input: BpeTrainInput): ScoredPiece[] {
   }
 
   // ---- pairs: key (left, right) → pair symbol (or -1: not a valid piece)
-  const pairOf = new Map<number, number>();
+  const pairOf = new PairMap();
   /** Keys whose symbol was dropped as a duplicate string: their counts are recomputed, never updated in place. */
   const reborn = new Set<number>();
   const dirty = new Set<number>();
@@ -106,21 +175,20 @@ export function trainBpe(input: BpeTrainInput): ScoredPiece[] {
 
   const getPair = (a: number, b: number): number => {
     if (symUnk[a] || symUnk[b]) return -1;
-    const key = a * KEY_SHIFT + b;
-    const p = pairOf.get(key);
-    if (p !== undefined) return p;
+    const p = pairOf.get(a, b);
+    if (p !== MISSING) return p;
     const cps = symCps[a].concat(symCps[b]);
     let id = -1;
     if (input.isValid(cps)) {
       id = newSymbol(a, b, symStr[a] + symStr[b], cps, false);
       occ[id] = [];
     }
-    pairOf.set(key, id);
+    pairOf.set(a, b, id);
     return id;
   };
   // Exact-count mode for pairs whose occurrences may overlap ("AA") or whose key was reborn.
   const recount = (p: number): boolean => p >= 0 && (symLeft[p] === symRight[p] || reborn.has(pairKey(p)));
-  const pairKey = (p: number) => symLeft[p] * KEY_SHIFT + symRight[p];
+  const pairKey = (p: number) => symLeft[p] * 2 ** 26 + symRight[p];
 
   const addOcc = (left: number, w: number) => {
     const r = next[left];
@@ -219,7 +287,7 @@ export function trainBpe(input: BpeTrainInput): ScoredPiece[] {
       alive[best] = false;
       active.delete(best);
       cache.erase(best);
-      pairOf.delete(pairKey(best));
+      pairOf.delete(symLeft[best], symRight[best]);
     };
     if (taken.has(str)) {
       retire();

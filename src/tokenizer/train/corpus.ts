@@ -88,6 +88,8 @@ export class SentenceSelector {
 /** Replaces every meta piece (longest match at each character) by one TAB, as PrefixMatcher::GlobalReplace. */
 export class MetaPieceReplacer {
   readonly #byFirst = new Map<number, string[]>();
+  /** Matches any character a meta piece starts with (a line without one is returned as is). */
+  #firstChars?: RegExp;
 
   constructor(pieces: Iterable<string>) {
     for (const p of pieces) {
@@ -98,10 +100,14 @@ export class MetaPieceReplacer {
       this.#byFirst.set(c, list);
     }
     for (const list of this.#byFirst.values()) list.sort((a, b) => b.length - a.length);
+    if (this.#byFirst.size) {
+      const cls = [...this.#byFirst.keys()].map((c) => `\\u{${c.toString(16)}}`).join("");
+      this.#firstChars = new RegExp(`[${cls}]`, "u");
+    }
   }
 
   replace(s: string): string {
-    if (this.#byFirst.size === 0) return s;
+    if (!this.#firstChars || !this.#firstChars.test(s)) return s;
     let out = "";
     let last = 0;
     for (let i = 0; i < s.length;) {
@@ -190,9 +196,13 @@ export interface Corpus {
   coveredChars: number;
 }
 
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 /** Options for prepareCorpus. */
 export interface PrepareOptions {
   normalizer: Normalizer;
+  /** The same normalizer without its charsmap, used for printable-ASCII lines (see prepareCorpus). */
+  asciiNormalizer?: Normalizer;
   /** Every meta piece (unk, bos, eos, pad when enabled, control, user-defined, byte pieces). */
   metaPieces: string[];
   splitWords: boolean;
@@ -211,6 +221,9 @@ export function prepareCorpus(
   opts: PrepareOptions,
 ): Corpus {
   const meta = new MetaPieceReplacer(opts.metaPieces);
+  // Printable ASCII has no normalization rule of its own, and no rule key continues with printable ASCII, so such a
+  // line needs only the whitespace handling: the identity normalizer does it without the UTF-8 round trip.
+  const ascii = opts.asciiNormalizer;
   const units = new Map<string, number>();
   const follow = new Map<string, number>();
   let nSentences = 0;
@@ -219,7 +232,8 @@ export function prepareCorpus(
   const ordered: string[] = [];
   const orderedFreqs: number[] = [];
   for (let i = 0; i < sentences.length; i++) {
-    const s = meta.replace(opts.normalizer.normalize(sentences[i]));
+    const raw = sentences[i];
+    const s = meta.replace(ascii && PRINTABLE_ASCII.test(raw) ? ascii.normalize(raw) : opts.normalizer.normalize(raw));
     const f = freqs[i];
     if (opts.splitWords) {
       if (s.length === 0) continue;

@@ -262,8 +262,70 @@ const FAST_BKT = [2, 2, 2, 3, 5, 5, 7, 7, 11, 11, 11, 11, 13, 13];
 
 const M64 = (1n << 64n) - 1n;
 
-/** SentencePiece's port::FingerprintCat(x, y) on 64-bit values. */
+/** SentencePiece's port::FingerprintCat(x, y) on 64-bit values (BigInt reference of fingerprintCat32). */
 export function fingerprintCat(x: bigint, y: bigint): bigint {
+  const out = new Uint32Array(2);
+  fingerprintCat32(Number(x >> 32n), Number(x & 0xffffffffn), Number(y >> 32n), Number(y & 0xffffffffn), out);
+  return (BigInt(out[0]) << 32n) | BigInt(out[1]);
+}
+
+// 64-bit words as (hi, lo) u32 pairs in a scratch array: a = [0, 1], b = [2, 3], c = [4, 5]
+const W = new Uint32Array(6);
+
+/** w[d] -= w[s] (64-bit, wrapping). */
+function sub(d: number, s: number): void {
+  const lo = W[d + 1] - W[s + 1];
+  W[d] = W[d] - W[s] - (lo < 0 ? 1 : 0);
+  W[d + 1] = lo;
+}
+
+/** w[d] ^= w[s] >> n (logical). */
+function xorShr(d: number, s: number, n: number): void {
+  const hi = W[s], lo = W[s + 1];
+  if (n >= 32) {
+    W[d + 1] ^= hi >>> (n - 32);
+  } else {
+    W[d + 1] ^= (lo >>> n) | (hi << (32 - n));
+    W[d] ^= hi >>> n;
+  }
+}
+
+/** w[d] ^= w[s] << n. */
+function xorShl(d: number, s: number, n: number): void {
+  const hi = W[s], lo = W[s + 1];
+  if (n >= 32) {
+    W[d] ^= lo << (n - 32);
+  } else {
+    W[d] ^= (hi << n) | (lo >>> (32 - n));
+    W[d + 1] ^= lo << n;
+  }
+}
+
+/**
+ * FingerprintCat on (hi, lo) halves, writing [hi, lo] of the result to `out`: Bob Jenkins' 64-bit mix(x, golden, y),
+ * returning c. Hot (one call per new pair), so no BigInt.
+ */
+export function fingerprintCat32(xHi: number, xLo: number, yHi: number, yLo: number, out: Uint32Array): void {
+  const a = 0, b = 2, c = 4;
+  W[0] = xHi, W[1] = xLo, W[2] = 0xe08c1d66, W[3] = 0x8b756f82, W[4] = yHi, W[5] = yLo;
+  sub(a, b), sub(a, c), xorShr(a, c, 43);
+  sub(b, c), sub(b, a), xorShl(b, a, 9);
+  sub(c, a), sub(c, b), xorShr(c, b, 8);
+  sub(a, b), sub(a, c), xorShr(a, c, 38);
+  sub(b, c), sub(b, a), xorShl(b, a, 23);
+  sub(c, a), sub(c, b), xorShr(c, b, 5);
+  sub(a, b), sub(a, c), xorShr(a, c, 35);
+  sub(b, c), sub(b, a), xorShl(b, a, 49);
+  sub(c, a), sub(c, b), xorShr(c, b, 11);
+  sub(a, b), sub(a, c), xorShr(a, c, 12);
+  sub(b, c), sub(b, a), xorShl(b, a, 18);
+  sub(c, a), sub(c, b), xorShr(c, b, 22);
+  out[0] = W[4];
+  out[1] = W[5];
+}
+
+/** The BigInt definition of FingerprintCat, kept as the reference the fast version is tested against. */
+export function fingerprintCatRef(x: bigint, y: bigint): bigint {
   let a = x, b = 0xe08c1d668b756f82n, c = y;
   a = (a - b) & M64;
   a = (a - c) & M64;
