@@ -36,7 +36,15 @@ async function spm(args: string[], prefix: string): Promise<void> {
 }
 
 async function ours(args: string[], prefix: string, timeFile?: string): Promise<void> {
-  const deno = ["run", "--allow-read", `--allow-write=${dir}`, cli, "train-tokenizer", ...args, `--model_prefix=${prefix}`];
+  const deno = [
+    "run",
+    "--allow-read",
+    `--allow-write=${dir}`,
+    cli,
+    "train-tokenizer",
+    ...args,
+    `--model_prefix=${prefix}`,
+  ];
   const cmd = timeFile
     ? new Deno.Command("/usr/bin/time", { args: ["-f", "%M %e", "-o", timeFile, Deno.execPath(), ...deno] })
     : new Deno.Command(Deno.execPath(), { args: deno, env: { YANGTUO_PROGRESS: "0" } });
