@@ -203,6 +203,16 @@ function logAdd(a: number, b: number): number {
 
 const NO_FOLLOWER = -3;
 
+/**
+ * The order esaxx emits suffix-tree internal nodes in (SentencePiece breaks equal seed scores by it): increasing
+ * right end of the suffix-array interval, so code point order, except that a string comes after its extensions.
+ */
+function suffixTreeOrder(a: string, b: string): number {
+  if (a.startsWith(b)) return a.length === b.length ? 0 : -1;
+  if (b.startsWith(a)) return 1;
+  return compareCodePoints(a, b);
+}
+
 /** A trie that grows as substrings are seen: node = substring; per-node counters for the seed statistics. */
 class GrowingTrie {
   #key = new Int32Array(1 << 16).fill(-1); // parent node, -1 = empty slot
@@ -309,7 +319,8 @@ function seedPieces(units: Int32Array[], freqs: number[], input: UnigramTrainInp
       cands.push([trie.text(node), trie.count[node] * trie.depth[node]]);
     }
   }
-  cands.sort((a, b) => b[1] - a[1] || compareCodePoints(a[0], b[0]));
+  // Equal scores keep SentencePiece's suffix-tree node order: by string, a longer string before its prefix.
+  cands.sort((a, b) => b[1] - a[1] || suffixTreeOrder(a[0], b[0]));
   for (const c of cands) {
     if (seeds.length >= input.cfg.seedSentencepieceSize) break;
     seeds.push(c);
