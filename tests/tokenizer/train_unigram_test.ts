@@ -35,7 +35,6 @@ const CASES: Case[] = [
     heldOut: () => chineseCorpus(1, 4400).slice(4000),
     flags: ["--vocab_size=8000"],
     minOverlap: 0.95,
-    compressionNotMet: true,
   },
   {
     name: "English, vocab 4000, byte_fallback",

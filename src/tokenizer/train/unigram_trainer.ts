@@ -5,10 +5,12 @@
  * digamma(count) − digamma(total), pieces with expected count < 0.5 dropped) and pruning (drop the pieces whose
  * removal costs the least likelihood, keeping max(1.1 × vocab, shrinking_factor × size)); finally the required
  * characters and the best-scored pieces up to the vocabulary size.
- * Unknown nodes count for piece 0, as in SentencePiece (see TRAINER_UNK_ID).
- * Differences, by design: substrings are counted over whitespace-split units (a piece never spans ▁ there anyway;
- * what follows a unit in its sentences is kept to tell right-branching substrings),
- * equal-score seeds are ordered by string (SentencePiece: by suffix-tree node order), sums are float64.
+ * SentencePiece's own arithmetic and quirks are reproduced where they decide which pieces survive: float32 lattice
+ * (LogSumExp with its 50-nat cut-off), M-step and pruning loss; unknown nodes counted for piece 0 (TRAINER_UNK_ID);
+ * the pruning's logsum_alt using the number of pieces; equal seed scores in suffix-tree order. On our test corpora
+ * the vocabulary equals spm_train's (single-threaded build) piece for piece; scores can differ in the last float
+ * digit (SentencePiece sums per thread). Substrings are counted over whitespace-split units (a piece never spans ▁;
+ * what follows a unit in its sentences is kept to tell right-branching substrings).
  * see: google/sentencepiece src/unigram_model_trainer.cc (v0.1.97), src/unigram_model.cc (Lattice)
  */
 import { compareCodePoints, UNK_CHAR, WS_CHAR } from "./corpus.ts";
@@ -30,6 +32,7 @@ export interface UnigramTrainInput {
 }
 
 const UNK_PENALTY = 10;
+const f32 = Math.fround;
 /**
  * The id SentencePiece's TrainerModel gives unknown nodes: its unk_id_ is never set and defaults to 0, so their
  * expected counts and Viterbi counts go to whatever piece is first. Reproduced, as it shapes which pieces survive.
@@ -146,7 +149,7 @@ class Model {
       this.nodeId.length =
       this.nodeScore.length =
         0;
-    const unk = this.minScore - UNK_PENALTY;
+    const unk = f32(this.minScore - UNK_PENALTY);
     for (let b = 0; b < s.length; b++) {
       let node = 0;
       let single = false;
@@ -172,13 +175,13 @@ class Model {
 
   /** Viterbi over the populated nodes of a unit of length n: the node indices of the best path. */
   viterbi(n: number): number[] {
-    const best = new Float64Array(n + 1).fill(-Infinity);
+    const best = new Float32Array(n + 1).fill(-Infinity);
     const back = new Int32Array(n + 1).fill(-1);
     best[0] = 0;
     // nodes are grouped by start in increasing order, so a forward sweep sees best[start] final
     for (let k = 0; k < this.nodeStart.length; k++) {
       const b = this.nodeStart[k], e = this.nodeEnd[k];
-      const sc = best[b] + this.nodeScore[k];
+      const sc = f32(best[b] + this.nodeScore[k]);
       if (sc > best[e]) {
         best[e] = sc;
         back[e] = k;
@@ -325,54 +328,106 @@ function seedPieces(units: Int32Array[], freqs: number[], input: UnigramTrainInp
     if (seeds.length >= input.cfg.seedSentencepieceSize) break;
     seeds.push(c);
   }
+  // ToLogProb in float, as SentencePiece (its pieces hold float scores)
   let sum = 0;
-  for (const s of seeds) sum += s[1];
-  const logsum = Math.log(sum);
-  for (const s of seeds) s[1] = Math.log(s[1]) - logsum;
+  for (const s of seeds) sum = f32(sum + f32(s[1]));
+  const logsum = f32(Math.log(sum));
+  for (const s of seeds) s[1] = f32(Math.log(f32(s[1])) - logsum);
   return seeds;
 }
 
-/** E-step: expected counts of each piece; returns [expected, objective]. */
+/** SentencePiece's float LogSumExp(x, y, init_mode) with its 50-nat cut-off. */
+function logSumExp(x: number, y: number, init: boolean): number {
+  if (init) return y;
+  const vmin = Math.min(x, y), vmax = Math.max(x, y);
+  if (vmax > f32(vmin + 50)) return vmax;
+  return f32(vmax + Math.log(Math.exp(f32(vmin - vmax)) + 1.0));
+}
+
+/**
+ * E-step: expected counts of each piece (forward–backward over each unit's lattice), in float32 as SentencePiece's
+ * Lattice::PopulateMarginal, so that the pieces falling under the 0.5 threshold are the same.
+ */
 function eStep(model: Model, units: Int32Array[], freqs: number[]): Float64Array {
   const expected = new Float64Array(model.pieces.length);
+  const endHead: number[] = [], endNext: number[] = [];
   for (let u = 0; u < units.length; u++) {
-    const s = units[u], n = s.length, f = freqs[u];
+    const s = units[u], n = s.length, f = f32(freqs[u]);
     model.populate(s);
-    const alpha = new Float64Array(n + 1).fill(-Infinity);
-    const beta = new Float64Array(n + 1).fill(-Infinity);
-    alpha[0] = 0;
     const m = model.nodeStart.length;
+    const st = model.nodeStart, en = model.nodeEnd, sc = model.nodeScore;
+    // nodes ending at each position, in insertion order (a linked list through endNext, appended at the tail)
+    endHead.length = n + 1;
+    endHead.fill(-1);
+    endNext.length = m;
+    const endTail: number[] = new Array(n + 1).fill(-1);
     for (let k = 0; k < m; k++) {
-      const b = model.nodeStart[k], e = model.nodeEnd[k];
-      alpha[e] = logAdd(alpha[e], alpha[b] + model.nodeScore[k]);
+      endNext[k] = -1;
+      const e = en[k];
+      if (endTail[e] < 0) endHead[e] = k;
+      else endNext[endTail[e]] = k;
+      endTail[e] = k;
     }
-    beta[n] = 0;
+    const alpha = new Float32Array(m), beta = new Float32Array(m);
+    for (let k = 0; k < m; k++) {
+      const b = st[k];
+      if (b === 0) {
+        alpha[k] = 0; // only BOS (score 0, alpha 0) ends at 0
+        continue;
+      }
+      let a = 0, first = true;
+      for (let l = endHead[b]; l >= 0; l = endNext[l]) {
+        a = logSumExp(a, f32(sc[l] + alpha[l]), first);
+        first = false;
+      }
+      alpha[k] = a;
+    }
+    let z = 0, first = true;
+    for (let l = endHead[n]; l >= 0; l = endNext[l]) {
+      z = logSumExp(z, f32(sc[l] + alpha[l]), first);
+      first = false;
+    }
+    // nodes starting at each position are contiguous and in insertion order
+    const beginFirst: number[] = new Array(n + 1).fill(-1), beginLast: number[] = new Array(n + 1).fill(-2);
+    for (let k = 0; k < m; k++) {
+      if (beginFirst[st[k]] < 0) beginFirst[st[k]] = k;
+      beginLast[st[k]] = k;
+    }
     for (let k = m - 1; k >= 0; k--) {
-      const b = model.nodeStart[k], e = model.nodeEnd[k];
-      beta[b] = logAdd(beta[b], beta[e] + model.nodeScore[k]);
+      const e = en[k];
+      if (e === n) {
+        beta[k] = 0; // only EOS starts at n
+        continue;
+      }
+      let bsum = 0, firstR = true;
+      for (let r = beginFirst[e]; r <= beginLast[e]; r++) {
+        bsum = logSumExp(bsum, f32(sc[r] + beta[r]), firstR);
+        firstR = false;
+      }
+      beta[k] = bsum;
     }
-    const z = alpha[n];
     for (let k = 0; k < m; k++) {
       const id = model.nodeId[k];
       if (id < 0) continue;
-      const b = model.nodeStart[k], e = model.nodeEnd[k];
-      expected[id] += f * Math.exp(alpha[b] + model.nodeScore[k] + beta[e] - z);
+      const x = f32(f32(f32(alpha[k] + sc[k]) + beta[k]) - z);
+      expected[id] = f32(expected[id] + f * Math.exp(x));
     }
   }
   return expected;
 }
 
-/** M-step: drop rare pieces, Bayesian re-estimation of the scores. */
+/** M-step: drop rare pieces, Bayesian re-estimation of the scores (float32 as SentencePiece). */
 function mStep(model: Model, expected: Float64Array): [string, number][] {
   const out: [string, number][] = [];
   let sum = 0;
   for (let i = 0; i < expected.length; i++) {
-    if (expected[i] < EXPECTED_FREQUENCY_THRESHOLD) continue;
-    out.push([model.pieces[i], expected[i]]);
-    sum += expected[i];
+    const freq = f32(expected[i]);
+    if (freq < EXPECTED_FREQUENCY_THRESHOLD) continue;
+    out.push([model.pieces[i], freq]);
+    sum = f32(sum + freq);
   }
-  const logsum = digamma(sum);
-  for (const p of out) p[1] = digamma(p[1]) - logsum;
+  const logsum = f32(digamma(sum));
+  for (const p of out) p[1] = f32(digamma(p[1]) - logsum);
   return out;
 }
 
@@ -416,7 +471,6 @@ function prune(
     }
   }
   // float32 arithmetic as SentencePiece (its losses tie in float, and ties go to the lower index)
-  const f32 = Math.fround;
   let sumD = 0;
   for (let i = 0; i < size; i++) sumD += freq[i];
   const sum = f32(sumD);
@@ -433,7 +487,9 @@ function prune(
     for (const u of inverted[i]) F = f32(F + freqs[u]);
     F = f32(F / f32(vsum));
     const logprobSp = f32(Math.log(freq[i]) - logsum);
-    const logsumAlt = f32(Math.log(f32(sum + f32(freq[i] * (alternatives[i].length - 1)))));
+    // SentencePiece writes alternatives.size() here, the number of pieces, not alternatives[i].size(): reproduced,
+    // since it decides which pieces survive.
+    const logsumAlt = f32(Math.log(f32(sum + f32(freq[i] * f32(size - 1)))));
     let logprobAlt = 0;
     for (const n of alternatives[i]) logprobAlt = f32(logprobAlt + (Math.log(f32(freq[n] + freq[i])) - logsumAlt));
     candidates.push([i, f32(F * f32(logprobSp - logprobAlt))]);
