@@ -20,12 +20,6 @@ interface Case {
   heldOut: () => string[] | undefined;
   flags: string[];
   minOverlap: number;
-  /**
-   * Set when the 1% compression bar is known not to hold for this case: the gap is then printed as NOT MET instead
-   * of failing (TODO(#14): the Chinese case measures +2.2% tokens/char; seeds and the first EM round match
-   * spm_train exactly, pruning drifts by ~5 pieces a round).
-   */
-  compressionNotMet?: boolean;
 }
 
 const CASES: Case[] = [
@@ -83,11 +77,7 @@ for (const c of CASES) {
         `${c.name}: tokens/char ours ${tpcOurs.toFixed(5)} spm ${tpcSpm.toFixed(5)} (${(rel * 100).toFixed(2)}%), ` +
           `overlap ${(overlap * 100).toFixed(2)}% of ${ourPieces.length}`,
       );
-      if (c.compressionNotMet && Math.abs(rel) > 0.01) {
-        console.warn(`NOT MET (#14): ${c.name} tokens/char ${(rel * 100).toFixed(2)}% off spm_train's (bar: 1%)`);
-      } else {
-        assert(Math.abs(rel) <= 0.01, `tokens/char ${tpcOurs} vs spm_train's ${tpcSpm}: ${(rel * 100).toFixed(2)}%`);
-      }
+      assert(Math.abs(rel) <= 0.01, `tokens/char ${tpcOurs} vs spm_train's ${tpcSpm}: ${(rel * 100).toFixed(2)}%`);
       assert(overlap >= c.minOverlap, `overlap ${overlap} < ${c.minOverlap}`);
     },
   });

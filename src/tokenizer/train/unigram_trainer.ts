@@ -17,6 +17,7 @@ import { compareCodePoints, UNK_CHAR, WS_CHAR } from "./corpus.ts";
 import type { ScoredPiece } from "./bpe_trainer.ts";
 import type { TrainerConfig } from "./trainer_spec.ts";
 import type { TrainProgress } from "./trainer.ts";
+import { type ExtendState, pieceExtender } from "./piece_validator.ts";
 
 export interface UnigramTrainInput {
   texts: string[];
@@ -287,6 +288,8 @@ function seedPieces(units: Int32Array[], freqs: number[], input: UnigramTrainInp
   // (or -2 = end) and whether a different one was seen (right-branching).
   const trie = new GrowingTrie();
   const buf: number[] = [];
+  const extend = pieceExtender(input.cfg);
+  const st: ExtendState = { length: 0, prevScript: -1, hasDigit: false, hasWs: false };
   for (let u = 0; u < units.length; u++) {
     const s = units[u], f = freqs[u];
     const fo = input.followers[u];
@@ -297,10 +300,13 @@ function seedPieces(units: Int32Array[], freqs: number[], input: UnigramTrainInp
     for (let i = 0; i < s.length; i++) {
       buf.length = 0;
       buf.push(s[i]);
+      st.length = 0, st.prevScript = -1, st.hasDigit = false, st.hasWs = false;
+      const firstOk = extend ? extend(st, s[i]) : true;
       let node = trie.step(0, s[i]);
       for (let j = i + 1; j < s.length && j - i < maxLen; j++) {
         buf.push(s[j]);
-        if (!input.isValid(buf)) break;
+        // from two characters on the piece must be valid (the rules are prefix-closed)
+        if (extend ? !firstOk || !extend(st, s[j]) : !input.isValid(buf)) break;
         node = trie.step(node, s[j]);
         // At the unit's end the sentence continues with ▁ (another word) or ends: both seen = branching.
         const atEnd = j + 1 >= s.length;
