@@ -354,10 +354,13 @@ function logSumExp(x: number, y: number, init: boolean): number {
  * E-step: expected counts of each piece (forward–backward over each unit's lattice), in float32 as SentencePiece's
  * Lattice::PopulateMarginal, so that the pieces falling under the 0.5 threshold are the same.
  */
-function eStep(model: Model, units: Int32Array[], freqs: number[]): Float64Array {
-  const expected = new Float64Array(model.pieces.length);
+function eStep(model: Model, units: Int32Array[], freqs: number[], nThreads: number): Float64Array {
+  // SentencePiece's threads: unit u goes to thread u mod n, each sums into its own float vector, then the vectors
+  // are added into the first in thread order. Reproduced so the float sums (and what falls under 0.5) match.
+  const perThread = Array.from({ length: nThreads }, () => new Float64Array(model.pieces.length));
   const endHead: number[] = [], endNext: number[] = [];
   for (let u = 0; u < units.length; u++) {
+    const expected = perThread[u % nThreads];
     const s = units[u], n = s.length, f = f32(freqs[u]);
     model.populate(s);
     const m = model.nodeStart.length;
@@ -419,6 +422,11 @@ function eStep(model: Model, units: Int32Array[], freqs: number[]): Float64Array
       expected[id] = f32(expected[id] + f * Math.exp(x));
     }
   }
+  const expected = perThread[0];
+  for (let t = 1; t < nThreads; t++) {
+    const e = perThread[t];
+    for (let k = 0; k < expected.length; k++) expected[k] = f32(expected[k] + e[k]);
+  }
   return expected;
 }
 
@@ -444,6 +452,7 @@ function prune(
   freqs: number[],
   desired: number,
   shrink: number,
+  nThreads: number,
 ): [string, number][] {
   const size = model.pieces.length;
   const alwaysKeep = new Uint8Array(size).fill(1);
@@ -462,18 +471,30 @@ function prune(
     if (alt.length === 0) continue;
     for (const k of alt) alternatives[i].push(model.nodeId[k]);
   }
-  const freq = new Float64Array(size);
-  const inverted: number[][] = Array.from({ length: size }, () => []);
-  let vsum = 0;
+  // Viterbi counts per SentencePiece thread (unit u → thread u mod n), merged in thread order, in float32.
+  const freqT = Array.from({ length: nThreads }, () => new Float64Array(size));
+  const invT: number[][][] = Array.from({ length: nThreads }, () => Array.from({ length: size }, () => []));
+  const vsumT = new Float64Array(nThreads);
   for (let u = 0; u < units.length; u++) {
+    const t = u % nThreads;
     const s = units[u];
     model.populate(s);
-    vsum += freqs[u];
+    vsumT[t] = f32(vsumT[t] + freqs[u]);
     for (const k of model.viterbi(s.length)) {
       const id = model.nodeId[k];
       if (id < 0) continue;
-      freq[id] = Math.fround(freq[id] + freqs[u]);
-      inverted[id].push(u);
+      freqT[t][id] = f32(freqT[t][id] + freqs[u]);
+      invT[t][id].push(u);
+    }
+  }
+  let vsum = 0;
+  const freq = new Float64Array(size);
+  const inverted: number[][] = Array.from({ length: size }, () => []);
+  for (let t = 0; t < nThreads; t++) {
+    vsum = f32(vsum + vsumT[t]);
+    for (let i = 0; i < size; i++) {
+      freq[i] = f32(freq[i] + freqT[t][i]);
+      for (const u of invT[t][i]) inverted[i].push(u);
     }
   }
   // float32 arithmetic as SentencePiece (its losses tie in float, and ties go to the lower index)
@@ -522,13 +543,13 @@ export async function trainUnigram(input: UnigramTrainInput): Promise<ScoredPiec
   let model = new Model(pieces);
   for (let round = 1;; round++) {
     for (let iter = 0; iter < cfg.numSubIterations; iter++) {
-      pieces = mStep(model, eStep(model, units, freqs));
+      pieces = mStep(model, eStep(model, units, freqs, cfg.numThreads));
       model = new Model(pieces);
       await tick();
     }
     progress("unigram EM + pruning (pieces left)", Math.max(0, desired), model.pieces.length);
     if (model.pieces.length <= desired) break;
-    pieces = prune(model, units, freqs, desired, cfg.shrinkingFactor);
+    pieces = prune(model, units, freqs, desired, cfg.shrinkingFactor, cfg.numThreads);
     model = new Model(pieces);
     if (round > 1000) throw new RangeError("Cannot train: unigram pruning does not converge");
   }
