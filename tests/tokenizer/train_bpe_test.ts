@@ -105,10 +105,13 @@ const CASES: [string, string[]][] = [
     "--split_by_number=false",
     "--split_by_unicode_script=false",
   ]],
+  // the CHAR and WORD trainers (a later --model_type wins, as in spm_train)
+  ["en_small", ["--vocab_size=500", "--model_type=char"]],
+  ["en_small", ["--vocab_size=2000", "--model_type=word"]],
 ];
 
 Deno.test({
-  name: "train-tokenizer --model_type=bpe writes the same .model and .vocab bytes as spm_train",
+  name: "train-tokenizer --model_type=bpe (and char, word) writes the same .model and .vocab bytes as spm_train",
   ignore: !hasSpmTrain(),
   async fn(t) {
     for (const [corpus, flags] of CASES) {
