@@ -199,12 +199,6 @@ class Model {
   }
 }
 
-function logAdd(a: number, b: number): number {
-  if (a === -Infinity) return b;
-  if (b === -Infinity) return a;
-  return a > b ? a + Math.log1p(Math.exp(b - a)) : b + Math.log1p(Math.exp(a - b));
-}
-
 const NO_FOLLOWER = -3;
 
 /**
