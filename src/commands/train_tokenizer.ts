@@ -264,6 +264,15 @@ export async function run(args: string[]): Promise<number> {
     throw e;
   }
 
+  // Fail before training, not after, when the task's scoped permissions do not cover the output folder.
+  if (Deno.permissions.querySync({ name: "write", path: dir }).state !== "granted") {
+    throw new UserError(
+      `Cannot write "${prefix}.model": no write permission for "${dir}"`,
+      `the task may write only under the current folder; elsewhere run: deno run --allow-read --allow-write=${dir} ` +
+        "cli.ts train-tokenizer …",
+    );
+  }
+
   // 1. Read: stream every input through the selector (bounded memory with --input_sentence_size).
   let totalBytes = 0;
   for (const f of inputs) {
