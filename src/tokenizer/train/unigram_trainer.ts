@@ -123,11 +123,33 @@ class Model {
   readonly trie: PieceTrie;
   readonly minScore: number;
   readonly maxLen: number;
-  // scratch (per unit): nodes as parallel arrays
-  nodeStart: number[] = [];
-  nodeEnd: number[] = [];
-  nodeId: number[] = [];
-  nodeScore: number[] = [];
+  // scratch (per unit): the lattice's nodes as parallel arrays, nNodes used, grouped by start position
+  nNodes = 0;
+  nodeStart = new Int32Array(1024);
+  nodeEnd = new Int32Array(1024);
+  nodeId = new Int32Array(1024);
+  nodeScore = new Float64Array(1024);
+  #best = new Float32Array(256);
+  #back = new Int32Array(256);
+
+  #push(b: number, e: number, id: number, score: number): void {
+    const k = this.nNodes++;
+    if (k >= this.nodeStart.length) {
+      const grow = <T extends Int32Array | Float64Array>(a: T): T => {
+        const next = new (a.constructor as { new (n: number): T })(a.length * 2);
+        next.set(a);
+        return next;
+      };
+      this.nodeStart = grow(this.nodeStart);
+      this.nodeEnd = grow(this.nodeEnd);
+      this.nodeId = grow(this.nodeId);
+      this.nodeScore = grow(this.nodeScore);
+    }
+    this.nodeStart[k] = b;
+    this.nodeEnd[k] = e;
+    this.nodeId[k] = id;
+    this.nodeScore[k] = score;
+  }
 
   constructor(pieces: [string, number][]) {
     this.pieces = pieces.map((p) => p[0]);
@@ -145,11 +167,7 @@ class Model {
 
   /** Fills the node arrays for `s` (an unk node where no one-character piece matches); `skip` is excluded. */
   populate(s: Int32Array, skip = -1): void {
-    this.nodeStart.length =
-      this.nodeEnd.length =
-      this.nodeId.length =
-      this.nodeScore.length =
-        0;
+    this.nNodes = 0;
     const unk = f32(this.minScore - UNK_PENALTY);
     for (let b = 0; b < s.length; b++) {
       let node = 0;
@@ -159,28 +177,27 @@ class Model {
         if (node < 0) break;
         const id = this.trie.value[node];
         if (id < 0 || id === skip) continue;
-        this.nodeStart.push(b);
-        this.nodeEnd.push(e + 1);
-        this.nodeId.push(id);
-        this.nodeScore.push(this.scores[id]);
+        this.#push(b, e + 1, id, this.scores[id]);
         if (e === b) single = true;
       }
       if (!single) {
-        this.nodeStart.push(b);
-        this.nodeEnd.push(b + 1);
-        this.nodeId.push(TRAINER_UNK_ID);
-        this.nodeScore.push(unk);
+        this.#push(b, b + 1, TRAINER_UNK_ID, unk);
       }
     }
   }
 
   /** Viterbi over the populated nodes of a unit of length n: the node indices of the best path. */
   viterbi(n: number): number[] {
-    const best = new Float32Array(n + 1).fill(-Infinity);
-    const back = new Int32Array(n + 1).fill(-1);
+    if (this.#best.length < n + 1) {
+      this.#best = new Float32Array(2 * (n + 1));
+      this.#back = new Int32Array(2 * (n + 1));
+    }
+    const best = this.#best, back = this.#back;
+    best.fill(-Infinity, 0, n + 1);
+    back.fill(-1, 0, n + 1);
     best[0] = 0;
     // nodes are grouped by start in increasing order, so a forward sweep sees best[start] final
-    for (let k = 0; k < this.nodeStart.length; k++) {
+    for (let k = 0; k < this.nNodes; k++) {
       const b = this.nodeStart[k], e = this.nodeEnd[k];
       const sc = f32(best[b] + this.nodeScore[k]);
       if (sc > best[e]) {
@@ -352,18 +369,25 @@ function eStep(model: Model, units: Int32Array[], freqs: number[], nThreads: num
   // SentencePiece's threads: unit u goes to thread u mod n, each sums into its own float vector, then the vectors
   // are added into the first in thread order. Reproduced so the float sums (and what falls under 0.5) match.
   const perThread = Array.from({ length: nThreads }, () => new Float64Array(model.pieces.length));
-  const endHead: number[] = [], endNext: number[] = [];
+  // scratch, grown as needed: nodes ending at each position as linked lists (head/tail/next, insertion order)
+  let endHead = new Int32Array(256), endTail = new Int32Array(256), beginFirst = new Int32Array(256);
+  let beginLast = new Int32Array(256);
+  let endNext = new Int32Array(1024), alpha = new Float32Array(1024), beta = new Float32Array(1024);
   for (let u = 0; u < units.length; u++) {
     const expected = perThread[u % nThreads];
     const s = units[u], n = s.length, f = f32(freqs[u]);
     model.populate(s);
-    const m = model.nodeStart.length;
+    const m = model.nNodes;
     const st = model.nodeStart, en = model.nodeEnd, sc = model.nodeScore;
-    // nodes ending at each position, in insertion order (a linked list through endNext, appended at the tail)
-    endHead.length = n + 1;
-    endHead.fill(-1);
-    endNext.length = m;
-    const endTail: number[] = new Array(n + 1).fill(-1);
+    if (endHead.length < n + 1) {
+      endHead = new Int32Array(2 * (n + 1)), endTail = new Int32Array(2 * (n + 1));
+      beginFirst = new Int32Array(2 * (n + 1)), beginLast = new Int32Array(2 * (n + 1));
+    }
+    if (endNext.length < m) {
+      endNext = new Int32Array(2 * m), alpha = new Float32Array(2 * m), beta = new Float32Array(2 * m);
+    }
+    endHead.fill(-1, 0, n + 1);
+    endTail.fill(-1, 0, n + 1);
     for (let k = 0; k < m; k++) {
       endNext[k] = -1;
       const e = en[k];
@@ -371,7 +395,6 @@ function eStep(model: Model, units: Int32Array[], freqs: number[], nThreads: num
       else endNext[endTail[e]] = k;
       endTail[e] = k;
     }
-    const alpha = new Float32Array(m), beta = new Float32Array(m);
     for (let k = 0; k < m; k++) {
       const b = st[k];
       if (b === 0) {
@@ -391,7 +414,8 @@ function eStep(model: Model, units: Int32Array[], freqs: number[], nThreads: num
       first = false;
     }
     // nodes starting at each position are contiguous and in insertion order
-    const beginFirst: number[] = new Array(n + 1).fill(-1), beginLast: number[] = new Array(n + 1).fill(-2);
+    beginFirst.fill(-1, 0, n + 1);
+    beginLast.fill(-2, 0, n + 1);
     for (let k = 0; k < m; k++) {
       if (beginFirst[st[k]] < 0) beginFirst[st[k]] = k;
       beginLast[st[k]] = k;
