@@ -233,15 +233,28 @@ class GrowingTrie {
   #key = new Int32Array(1 << 16).fill(-1); // parent node, -1 = empty slot
   #cp = new Int32Array(1 << 16);
   #child = new Int32Array(1 << 16);
-  parent: number[] = [-1];
-  cp: number[] = [0];
-  depth: number[] = [0];
-  count: number[] = [0];
-  follow: number[] = [NO_FOLLOWER];
-  branching: number[] = [0];
+  parent = new Int32Array(1 << 16);
+  cp = new Int32Array(1 << 16);
+  depth = new Int32Array(1 << 16);
+  count = new Float64Array(1 << 16);
+  follow = new Int32Array(1 << 16).fill(NO_FOLLOWER);
+  branching = new Uint8Array(1 << 16);
+  size = 1; // node 0 is the root (the empty string)
 
-  get size(): number {
-    return this.parent.length;
+  #growNodes(): void {
+    const n = this.parent.length * 2;
+    const g = <T extends Int32Array | Float64Array | Uint8Array>(a: T, fill = 0): T => {
+      const next = new (a.constructor as { new (n: number): T })(n);
+      if (fill) next.fill(fill);
+      next.set(a);
+      return next;
+    };
+    this.parent = g(this.parent);
+    this.cp = g(this.cp);
+    this.depth = g(this.depth);
+    this.count = g(this.count);
+    this.follow = g(this.follow, NO_FOLLOWER);
+    this.branching = g(this.branching);
   }
 
   #slot(node: number, c: number, mask: number): number {
@@ -255,9 +268,9 @@ class GrowingTrie {
       const k = this.#key[h];
       if (k === node && this.#cp[h] === c) return this.#child[h];
       if (k !== -1) continue;
-      const id = this.parent.length;
-      this.parent.push(node), this.cp.push(c), this.depth.push(this.depth[node] + 1);
-      this.count.push(0), this.follow.push(NO_FOLLOWER), this.branching.push(0);
+      const id = this.size++;
+      if (id >= this.parent.length) this.#growNodes();
+      this.parent[id] = node, this.cp[id] = c, this.depth[id] = this.depth[node] + 1;
       if (id * 2 > this.#key.length) {
         this.#grow();
         mask = this.#key.length - 1;
