@@ -385,7 +385,7 @@ function eStep(model: Model, units: Int32Array[], freqs: number[], nThreads: num
   // scratch, grown as needed: nodes ending at each position as linked lists (head/tail/next, insertion order)
   let endHead = new Int32Array(256), endTail = new Int32Array(256), beginFirst = new Int32Array(256);
   let beginLast = new Int32Array(256);
-  let endNext = new Int32Array(1024), alpha = new Float32Array(1024), beta = new Float32Array(1024);
+  let endNext = new Int32Array(1024), alphaPos = new Float32Array(256), betaPos = new Float32Array(256);
   for (let u = 0; u < units.length; u++) {
     const expected = perThread[u % nThreads];
     const s = units[u], n = s.length, f = f32(freqs[u]);
@@ -396,9 +396,7 @@ function eStep(model: Model, units: Int32Array[], freqs: number[], nThreads: num
       endHead = new Int32Array(2 * (n + 1)), endTail = new Int32Array(2 * (n + 1));
       beginFirst = new Int32Array(2 * (n + 1)), beginLast = new Int32Array(2 * (n + 1));
     }
-    if (endNext.length < m) {
-      endNext = new Int32Array(2 * m), alpha = new Float32Array(2 * m), beta = new Float32Array(2 * m);
-    }
+    if (endNext.length < m) endNext = new Int32Array(2 * m);
     endHead.fill(-1, 0, n + 1);
     endTail.fill(-1, 0, n + 1);
     for (let k = 0; k < m; k++) {
@@ -408,24 +406,19 @@ function eStep(model: Model, units: Int32Array[], freqs: number[], nThreads: num
       else endNext[endTail[e]] = k;
       endTail[e] = k;
     }
-    for (let k = 0; k < m; k++) {
-      const b = st[k];
-      if (b === 0) {
-        alpha[k] = 0; // only BOS (score 0, alpha 0) ends at 0
-        continue;
-      }
+    // alpha of a node = the forward sum at its start position: computed once per position (the same float
+    // operations in the same order as SentencePiece's per-node loop, so the same values)
+    if (alphaPos.length < n + 1) alphaPos = new Float32Array(2 * (n + 1)), betaPos = new Float32Array(2 * (n + 1));
+    alphaPos[0] = 0; // only BOS (score 0, alpha 0) ends at 0
+    for (let b = 1; b <= n; b++) {
       let a = 0, first = true;
       for (let l = endHead[b]; l >= 0; l = endNext[l]) {
-        a = logSumExp(a, f32(sc[l] + alpha[l]), first);
+        a = logSumExp(a, f32(sc[l] + alphaPos[st[l]]), first);
         first = false;
       }
-      alpha[k] = a;
+      alphaPos[b] = a;
     }
-    let z = 0, first = true;
-    for (let l = endHead[n]; l >= 0; l = endNext[l]) {
-      z = logSumExp(z, f32(sc[l] + alpha[l]), first);
-      first = false;
-    }
+    const z = alphaPos[n];
     // nodes starting at each position are contiguous and in insertion order
     beginFirst.fill(-1, 0, n + 1);
     beginLast.fill(-2, 0, n + 1);
@@ -433,23 +426,19 @@ function eStep(model: Model, units: Int32Array[], freqs: number[], nThreads: num
       if (beginFirst[st[k]] < 0) beginFirst[st[k]] = k;
       beginLast[st[k]] = k;
     }
-    for (let k = m - 1; k >= 0; k--) {
-      const e = en[k];
-      if (e === n) {
-        beta[k] = 0; // only EOS starts at n
-        continue;
-      }
+    betaPos[n] = 0; // only EOS starts at n
+    for (let e = n - 1; e >= 0; e--) {
       let bsum = 0, firstR = true;
       for (let r = beginFirst[e]; r <= beginLast[e]; r++) {
-        bsum = logSumExp(bsum, f32(sc[r] + beta[r]), firstR);
+        bsum = logSumExp(bsum, f32(sc[r] + betaPos[en[r]]), firstR);
         firstR = false;
       }
-      beta[k] = bsum;
+      betaPos[e] = bsum;
     }
     for (let k = 0; k < m; k++) {
       const id = model.nodeId[k];
       if (id < 0) continue;
-      const x = f32(f32(f32(alpha[k] + sc[k]) + beta[k]) - z);
+      const x = f32(f32(f32(alphaPos[st[k]] + sc[k]) + betaPos[en[k]]) - z);
       expected[id] = f32(expected[id] + f * Math.exp(x));
     }
   }
