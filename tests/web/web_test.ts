@@ -1,0 +1,151 @@
+/**
+ * The browser page end to end in headless Debian `chromium`, driven over the DevTools protocol (_cdp.ts), served by
+ * the same serveWeb() as `deno task web`. Oracle: `deno task generate --json` (the CLI in a subprocess) on the same
+ * tiny model and prompt — greedy token ids must be equal, at 2 threads (cross-origin isolated) and at 1 thread (the
+ * fallback without COOP/COEP). Also: a Chinese chat reply is rendered and screenshotted, and once the page has
+ * loaded nothing is requested again (the browser is switched offline; CDP and the server both count requests).
+ * Skips with a message when chromium is absent.
+ */
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_assert.ts";
+import { serveWeb } from "../../src/commands/web.ts";
+import { Browser, findChromium } from "./_cdp.ts";
+import { writeZhModel } from "./_zh_model.ts";
+
+const CHROMIUM = findChromium();
+const CLI = new URL("../../cli.ts", import.meta.url).pathname;
+/** Where the screenshot of a Chinese reply is kept (outside the repo). */
+export const SCREENSHOT = "/tmp/yangtuo-web/zh_reply.png";
+const PROMPT = "你好，请介绍一下北京";
+const N = 24;
+
+if (!CHROMIUM) console.warn("tests/web: skipped: no chromium (apt install chromium, or set CHROMIUM=/path)");
+
+async function cliGenerate(model: string, threads: number) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-env",
+      "--allow-sys=cpus,systemMemoryInfo",
+      CLI,
+      "generate",
+      "-m",
+      model,
+      "-p",
+      PROMPT,
+      "--temp",
+      "0",
+      "-n",
+      String(N),
+      "-t",
+      String(threads),
+      "--json",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  assertEquals(out.code, 0, dec.decode(out.stderr));
+  return JSON.parse(dec.decode(out.stdout)) as { prompt_ids: number[]; ids: number[]; text: string };
+}
+
+interface PageResult {
+  prompt_ids: number[];
+  ids: number[];
+  text: string;
+}
+
+const opts = { ignore: !CHROMIUM, sanitizeResources: false, sanitizeOps: false };
+
+Deno.test(
+  "web page: greedy ids equal `generate` at 2 threads, a Chinese reply renders, nothing is fetched after load",
+  opts,
+  async () => {
+    Deno.mkdirSync("/tmp/yangtuo-web", { recursive: true });
+    const model = await writeZhModel(
+      Deno.makeTempFileSync({ dir: "/tmp", prefix: "yangtuo-web-zh-", suffix: ".gguf" }),
+    );
+    const serverPaths: string[] = [];
+    const server = serveWeb({ port: 0, onRequest: (_m, p) => serverPaths.push(p) });
+    const browser = await Browser.launch(CHROMIUM!);
+    try {
+      browser.record();
+      await browser.goto(server.url);
+      await browser.waitFor("document.body.dataset.ready === '1'");
+      assertStringIncludes(await browser.eval<string>("document.getElementById('notice').textContent"), "isolated");
+      assert(await browser.eval<boolean>("crossOriginIsolated"), "the page must be cross-origin isolated");
+      // the first load is over: from here on nothing may be requested, and the network is gone
+      const seenBefore = browser.requests.length;
+      const serverBefore = serverPaths.length;
+      await browser.offline(true);
+
+      await browser.setInputFiles("#file", [model]);
+      await browser.waitFor("globalThis.yangtuo.info");
+      const info = await browser.eval<{ nThreads: number; template: string }>("yangtuo.info");
+      assertEquals(info.nThreads, 2);
+      const page = await browser.eval<PageResult>(
+        `yangtuo.generate(${JSON.stringify(PROMPT)}, { temp: 0, n: ${N} })`,
+      );
+      const cli = await cliGenerate(model, 2);
+      assertEquals(page.prompt_ids, cli.prompt_ids);
+      assertEquals(page.ids, cli.ids);
+      assertEquals(page.text, cli.text);
+      assertEquals(page.ids.length, N);
+
+      // a chat turn through the UI, as a user types it
+      await browser.eval(`document.getElementById('new-chat').click()`);
+      await browser.eval(`(() => { const i = document.getElementById('input'); i.value = '用一句话介绍北京。'; })()`);
+      await browser.eval(`document.getElementById('send').click()`);
+      await browser.waitFor("document.querySelector('.msg.bot') && !document.getElementById('send').disabled", 120_000);
+      const reply = await browser.eval<string>("document.querySelector('.msg.bot').textContent");
+      assertMatch(reply, /[\u4e00-\u9fff]/, `the reply should be Chinese: ${reply}`);
+      Deno.writeFileSync(SCREENSHOT, await browser.screenshot());
+
+      // blob: URLs (the shard workers' code, already in memory) are not network requests
+      const network = browser.requests.slice(seenBefore).filter((r) => !/^(blob|data):/.test(r.url));
+      assertEquals(network, [], "network requests after the first load");
+      assertEquals(serverPaths.slice(serverBefore), [], "requests that reached the server after the first load");
+      assertEquals(browser.console.filter((l) => l.startsWith("exception")), []);
+    } finally {
+      await browser.close();
+      await server.shutdown();
+      Deno.removeSync(model);
+    }
+  },
+);
+
+Deno.test(
+  "web page: without COOP/COEP it says so and runs on one thread, ids equal `generate -t 1`",
+  opts,
+  async () => {
+    const model = await writeZhModel(
+      Deno.makeTempFileSync({ dir: "/tmp", prefix: "yangtuo-web-zh-", suffix: ".gguf" }),
+    );
+    const server = serveWeb({
+      port: 0,
+      model,
+      omitHeaders: ["cross-origin-opener-policy", "cross-origin-embedder-policy"],
+    });
+    const browser = await Browser.launch(CHROMIUM!);
+    try {
+      browser.record();
+      await browser.goto(server.url);
+      await browser.waitFor("document.body.dataset.ready === '1'");
+      assertEquals(await browser.eval<boolean>("crossOriginIsolated"), false);
+      assertStringIncludes(await browser.eval<string>("document.getElementById('notice').textContent"), "one thread");
+      // the served model opens with one click
+      assertEquals(await browser.eval<boolean>("document.getElementById('open-served').hidden"), false);
+      await browser.eval("document.getElementById('open-served').click()");
+      await browser.waitFor("globalThis.yangtuo.info");
+      assertEquals(await browser.eval<number>("yangtuo.info.nThreads"), 1);
+      const page = await browser.eval<PageResult>(`yangtuo.generate(${JSON.stringify(PROMPT)}, { temp: 0, n: ${N} })`);
+      const cli = await cliGenerate(model, 1);
+      assertEquals(page.ids, cli.ids);
+      assertEquals(page.text, cli.text);
+    } finally {
+      await browser.close();
+      await server.shutdown();
+      Deno.removeSync(model);
+    }
+  },
+);
