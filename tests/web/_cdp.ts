@@ -57,6 +57,10 @@ export class Browser {
         "--remote-debugging-port=0",
         `--user-data-dir=${b.#dir}`,
         "--window-size=1000,760",
+        // a page driven by a test is never "in the background": full timers and CPU priority
+        "--disable-renderer-backgrounding",
+        "--disable-background-timer-throttling",
+        "--disable-backgrounding-occluded-windows",
         ...extraArgs,
         "about:blank",
       ],

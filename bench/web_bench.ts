@@ -1,0 +1,252 @@
+/**
+ * Browser vs Deno benchmark (opt-in: YANGTUO_BENCH_WEB=1): prompt processing (pp) and generation (tg) tok/s of the
+ * same engine in headless Debian `chromium` (the page of `deno task web`, driven over CDP, model picked as a File)
+ * and in Deno, on the random TinyLlama-1.1B-shaped Q4_0 model of bench/e2e_bench.ts, at 1 and 2 threads, in the same
+ * run and interleaved (Deno, Chromium, Deno, Chromium…; best of YANGTUO_BENCH_WEB_REPS, default 3), so the ratio
+ * holds on a shared, noisy host. Both sides run the same generate() loop on the same prompt text (greedy, EOS
+ * ignored); their greedy ids must be equal before any number is printed.
+ * Bars (issue 17): Chromium ≥ 0.9× Deno; Chromium ≥ 5× wllama's 1.9 / 3.5 tok/s generation at 1 / 2 threads
+ * (measured on this host class in headless Chromium; see bench/README.md).
+ * Run: YANGTUO_BENCH_WEB=1 deno run -A bench/web_bench.ts
+ */
+import { AtomicFileSink } from "../src/io/atomic_file.ts";
+import { writeGguf } from "../src/formats/gguf_writer.ts";
+import { readGguf } from "../src/formats/gguf.ts";
+import { FileSource } from "../src/io/file_source.ts";
+import { tokenizerFromGgufMetadata } from "../src/tokenizer/mod.ts";
+import { generate, loadEngine } from "../src/model/engine.ts";
+import { benchConfig, randomModelSpec } from "../src/model/random_model.ts";
+import { Sampler } from "../src/sampling/sampler.ts";
+import { serveWeb } from "../src/commands/web.ts";
+import { Browser, findChromium } from "../tests/web/_cdp.ts";
+
+const env = (k: string) => Deno.env.get(k);
+const N_GEN = 32;
+const CTX = 512;
+const REPS = Number(env("YANGTUO_BENCH_WEB_REPS") ?? 3);
+/** wllama's generation tok/s at 1 / 2 threads on the same model shape (issue 17). */
+const WLLAMA_TG: Record<number, number> = { 1: 1.9, 2: 3.5 };
+/** wllama rerun in the same run (llama.cpp compiled to WASM, from npm; YANGTUO_BENCH_NO_WLLAMA=1 skips it). */
+const WLLAMA_VERSION = "3.13.0";
+const WLLAMA_DIR = "/tmp/yangtuo-wllama";
+const WLLAMA_PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
+import { Wllama } from "./esm/index.js";
+globalThis.runWllama = async (threads, prompt, nGen, ctx) => {
+  const w = new Wllama({ default: "./esm/wasm/wllama.wasm" }, { suppressNativeLog: true });
+  const blob = await (await fetch("/model.gguf")).blob();
+  await w.loadModel([blob], { n_threads: threads, n_ctx: ctx, n_batch: 512, n_gpu_layers: 0 });
+  const r = await w.createCompletion({ prompt, max_tokens: nGen, temperature: 0, ignore_eos: true });
+  await w.exit();
+  return r.timings;
+};
+document.body.dataset.ready = "1";
+</script><body></body>`;
+
+/** Installs wllama under /tmp (once) and writes its bench page; returns the folder to serve, or undefined. */
+function ensureWllama(): string | undefined {
+  const root = `${WLLAMA_DIR}/node_modules/@wllama/wllama/`;
+  try {
+    Deno.statSync(`${root}esm/wasm/wllama.wasm`);
+  } catch {
+    Deno.mkdirSync(WLLAMA_DIR, { recursive: true });
+    Deno.writeTextFileSync(`${WLLAMA_DIR}/package.json`, JSON.stringify({ private: true }));
+    const r = new Deno.Command("npm", {
+      args: ["install", "--no-audit", "--no-fund", `@wllama/wllama@${WLLAMA_VERSION}`],
+      cwd: WLLAMA_DIR,
+      stdout: "null",
+      stderr: "piped",
+    }).outputSync();
+    if (!r.success) {
+      console.error(`wllama unavailable: npm install failed:\n${new TextDecoder().decode(r.stderr)}`);
+      return undefined;
+    }
+  }
+  Deno.writeTextFileSync(`${root}yangtuo_bench.html`, WLLAMA_PAGE);
+  return root;
+}
+
+interface WllamaTimings {
+  prompt_n: number;
+  prompt_per_second: number;
+  predicted_n: number;
+  predicted_per_second: number;
+}
+
+async function ensureModel(): Promise<string> {
+  // the same file (and bytes) as bench/e2e_bench.ts makes
+  const path = "/tmp/yangtuo-bench-tinyllama-1.1b-q4_0.gguf";
+  try {
+    if (Deno.statSync(path).size > 0) return path;
+  } catch { /* generate it */ }
+  const sink = new AtomicFileSink(path, 8 << 20);
+  try {
+    await writeGguf(sink, randomModelSpec(benchConfig("tinyllama-1.1b"), { dtype: "Q4_0", rawBlocks: true, seed: 1 }));
+    sink.commit();
+  } catch (e) {
+    sink.abort();
+    throw e;
+  }
+  return path;
+}
+
+interface Run {
+  pp: number;
+  tg: number;
+  ids: number[];
+  nPrompt: number;
+}
+
+const SAMPLING = { temp: 0, n: N_GEN, ignoreEos: true, repeatPenalty: 1, seed: 1 };
+
+function rates(r: { prompt_ids: number[]; ids: number[]; promptMs: number; generateMs: number }): Run {
+  return {
+    pp: (r.prompt_ids.length / r.promptMs) * 1000,
+    // as `generate` reports it: the first token comes from the prompt's logits
+    tg: ((r.ids.length - 1) / r.generateMs) * 1000,
+    ids: r.ids,
+    nPrompt: r.prompt_ids.length,
+  };
+}
+
+async function runDeno(model: string, threads: number, prompt: string): Promise<Run> {
+  const engine = await loadEngine(model, { threads, contextSize: CTX });
+  try {
+    const promptIds = engine.tokenizer.encode(prompt, { bos: true });
+    const sampler = new Sampler({ temperature: 0, repeatPenalty: 1, seed: 1 });
+    const r = await generate(engine, sampler, promptIds, { maxTokens: N_GEN, stopAt: [] });
+    return rates({ prompt_ids: promptIds, ...r });
+  } finally {
+    engine.close();
+  }
+}
+
+async function runChromium(b: Browser, threads: number, prompt: string): Promise<Run> {
+  await b.eval(`yangtuo.load(document.getElementById('file').files[0], { threads: ${threads}, contextSize: ${CTX} })`);
+  const r = await b.eval<{ prompt_ids: number[]; ids: number[]; promptMs: number; generateMs: number }>(
+    `yangtuo.generate(${JSON.stringify(prompt)}, ${JSON.stringify(SAMPLING)})`,
+  );
+  return rates(r);
+}
+
+async function main(): Promise<void> {
+  const chromium = findChromium();
+  if (!chromium) {
+    console.error("web bench skipped: no chromium (apt install chromium, or set CHROMIUM=/path)");
+    return;
+  }
+  const model = await ensureModel();
+  // a 64-piece prompt of the random vocabulary ("▁a b ▁c d …"), the same text on both sides
+  const prompt = (() => {
+    using src = new FileSource(model);
+    const tok = tokenizerFromGgufMetadata(readGguf(src).metadata as Map<string, unknown>);
+    return tok.decode(Array.from({ length: 64 }, (_, i) => 300 + i));
+  })();
+
+  const server = serveWeb({ port: 0 });
+  const wllamaRoot = env("YANGTUO_BENCH_NO_WLLAMA") === "1" ? undefined : ensureWllama();
+  // wllama's page needs eval-free CSP relaxations of its own: serve it without our CSP
+  const wllamaServer = wllamaRoot
+    ? serveWeb({ port: 0, root: wllamaRoot, model, omitHeaders: ["content-security-policy"] })
+    : undefined;
+  const browser = await Browser.launch(chromium);
+  const wllamaBrowser = wllamaServer ? await Browser.launch(chromium) : undefined;
+  const version = (await browser.send<{ product: string }>("Browser.getVersion", {}, "")).product;
+  const rows: string[] = [];
+  try {
+    await browser.goto(server.url);
+    await browser.waitFor("document.body.dataset.ready === '1'");
+    if (!(await browser.eval<boolean>("crossOriginIsolated"))) throw new Error("the page is not cross-origin isolated");
+    // pick the model as a user would (a File read in place); the UI loads it once, then each run reloads it
+    await browser.setInputFiles("#file", [model]);
+    await browser.waitFor("globalThis.yangtuo.info", 600_000);
+    if (wllamaBrowser) {
+      wllamaBrowser.record();
+      await wllamaBrowser.goto(`${wllamaServer!.url}yangtuo_bench.html`);
+      await wllamaBrowser.waitFor("document.body.dataset.ready === '1'");
+    }
+    for (const threads of [1, 2]) {
+      let deno: Run | undefined;
+      let web: Run | undefined;
+      let wl: { pp: number; tg: number } | undefined;
+      for (let rep = 0; rep < REPS; rep++) {
+        // alternate who goes first, so a burst of background load does not always hit the same side
+        const order = rep % 2 === 0 ? ["deno", "web", "wllama"] : ["wllama", "web", "deno"];
+        let d: Run | undefined, w: Run | undefined;
+        for (const who of order) {
+          if (who === "deno") d = await runDeno(model, threads, prompt);
+          else if (who === "web") w = await runChromium(browser, threads, prompt);
+          else if (wllamaBrowser) {
+            try {
+              const t = await wllamaBrowser.eval<WllamaTimings>(
+                `runWllama(${threads}, ${JSON.stringify(prompt)}, ${N_GEN}, ${CTX})`,
+              );
+              if (t.predicted_n < N_GEN) console.error(`wllama generated ${t.predicted_n} tokens`);
+              wl = {
+                pp: Math.max(wl?.pp ?? 0, t.prompt_per_second),
+                tg: Math.max(wl?.tg ?? 0, t.predicted_per_second),
+              };
+              console.error(
+                `threads ${threads} wllama: pp ${t.prompt_per_second.toFixed(1)} tg ${
+                  t.predicted_per_second.toFixed(2)
+                }`,
+              );
+            } catch (e) {
+              console.error(
+                `wllama failed: ${(e as Error).message.slice(0, 500)}\n${wllamaBrowser.console.slice(-10).join("\n")}`,
+              );
+            }
+          }
+        }
+        if (!d || !w) throw new Error("unreachable");
+        if (JSON.stringify(d.ids) !== JSON.stringify(w.ids)) {
+          throw new Error(`greedy ids differ at ${threads} threads: Deno ${d.ids} vs Chromium ${w.ids}`);
+        }
+        const best = (a: Run | undefined, b: Run) =>
+          a ? { ...b, pp: Math.max(a.pp, b.pp), tg: Math.max(a.tg, b.tg) } : b;
+        deno = best(deno, d);
+        web = best(web, w);
+        console.error(
+          `threads ${threads} rep ${rep + 1}: pp Deno ${d.pp.toFixed(1)} Chromium ${w.pp.toFixed(1)}; ` +
+            `tg Deno ${d.tg.toFixed(2)} Chromium ${w.tg.toFixed(2)} tok/s`,
+        );
+      }
+      const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+      rows.push(
+        `| 1.1B Q4_0 | ${threads} | ${deno!.nPrompt} | ${deno!.pp.toFixed(1)} | ${web!.pp.toFixed(1)} | ${
+          x(web!.pp, deno!.pp)
+        } | ${deno!.tg.toFixed(2)} | ${web!.tg.toFixed(2)} | ${x(web!.tg, deno!.tg)} | ${
+          wl ? `${wl.pp.toFixed(1)} / ${wl.tg.toFixed(2)}` : "n/a"
+        } | ${wl ? `${x(web!.pp, wl.pp)} / ${x(web!.tg, wl.tg)}` : "n/a"} | ${WLLAMA_TG[threads]} (${
+          x(web!.tg, WLLAMA_TG[threads])
+        }) | ${N_GEN}/${N_GEN} |`,
+      );
+    }
+  } finally {
+    await browser.close();
+    await wllamaBrowser?.close();
+    await server.shutdown();
+    await wllamaServer?.shutdown();
+  }
+  const cpu = /model name\s*:\s*(.*)/.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1] ?? "?";
+  console.log(
+    [
+      `yangtuo in ${version} (headless, page of \`deno task web\`) vs Deno ${Deno.version.deno}; ${cpu}, ` +
+      `${navigator.hardwareConcurrency} cores (shared host, noisy: same-run interleaved, best of ${REPS})`,
+      "",
+      `wllama: @wllama/wllama@${WLLAMA_VERSION} (llama.cpp in WASM) in the same Chromium build, same file, same prompt text`,
+      "",
+      "| model | threads | prompt tokens | pp Deno | pp Chromium | pp Chromium / Deno | tg Deno | tg Chromium | tg Chromium / Deno | wllama pp / tg (this run) | Chromium / wllama pp / tg | tg wllama in the issue (Chromium / it) | greedy ids Deno = Chromium |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+      ...rows,
+    ].join("\n"),
+  );
+}
+
+if (env("YANGTUO_BENCH_WEB") === "1") {
+  await main();
+  if (!import.meta.main) Deno.bench({ name: "web engine (table printed above)", ignore: true }, () => {});
+} else if (!import.meta.main) {
+  Deno.bench({ name: "web engine vs Deno (set YANGTUO_BENCH_WEB=1)", ignore: true }, () => {});
+} else {
+  console.error("set YANGTUO_BENCH_WEB=1 to run");
+}
