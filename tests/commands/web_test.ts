@@ -13,7 +13,11 @@ const WEB = new URL("../../web/", import.meta.url).pathname;
 const TASK_PERMS = ["--no-prompt", "--allow-read", "--allow-net=127.0.0.1", "--allow-env=YANGTUO_DEBUG"];
 
 function cmd(args: string[]) {
-  return new Deno.Command(Deno.execPath(), { args: ["run", ...TASK_PERMS, CLI, "web", ...args], stdout: "piped", stderr: "piped" });
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...TASK_PERMS, CLI, "web", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  });
 }
 
 async function cli(...args: string[]) {
@@ -50,7 +54,17 @@ Deno.test("serveWeb() refuses other methods, dotfiles, escapes from web/ and unk
     const post = await fetch(server.url + "index.html", { method: "POST", body: "x" });
     assertEquals(post.status, 405);
     await post.body?.cancel();
-    for (const p of ["%2e%2e/deno.json", "..%2fdeno.json", "dist/%2e%2e/%2e%2e/deno.json", ".git/HEAD", "src/page.ts", "nope.html", "dist"]) {
+    for (
+      const p of [
+        "%2e%2e/deno.json",
+        "..%2fdeno.json",
+        "dist/%2e%2e/%2e%2e/deno.json",
+        ".git/HEAD",
+        "src/page.ts",
+        "nope.html",
+        "dist",
+      ]
+    ) {
       const r = await fetch(server.url + p);
       assertEquals(r.status, 404, p);
       await r.body?.cancel();

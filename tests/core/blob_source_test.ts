@@ -3,7 +3,7 @@
  * Oracle: the bytes themselves — every read must equal the same range of the backing array.
  */
 import { assertEquals, assertThrows } from "../_assert.ts";
-import { BlobSource, type BlobLike, fileReaderSync } from "../../src/core/blob_source.ts";
+import { type BlobLike, BlobSource, fileReaderSync } from "../../src/core/blob_source.ts";
 import { UnsupportedError } from "../../src/core/errors.ts";
 
 /** A Blob-shaped view of bytes (slice clamps like Blob.slice); `read` returns a slice's bytes. */

@@ -36,7 +36,12 @@ const PROMPT = [1, 50, 60, 70, 80, 90];
 Deno.test("loadEngineFromBlob() gives the logits of loadEngineFromBytes() (1 shard exactly, 3 shards closely)", async () => {
   const bytes = await tinyBytes();
   const ref = await loadEngineFromBytes(bytes, { threads: 1, contextSize: 32 });
-  const one = await loadEngineFromBlob(new FakeBlob(bytes) as unknown as Blob, { threads: 1, contextSize: 32 }, "t", readFake);
+  const one = await loadEngineFromBlob(
+    new FakeBlob(bytes) as unknown as Blob,
+    { threads: 1, contextSize: 32 },
+    "t",
+    readFake,
+  );
   const three = await loadEngineFromBlob(
     new FakeBlob(bytes) as unknown as Blob,
     { threads: 1, minShards: 3, contextSize: 32 },
@@ -49,7 +54,9 @@ Deno.test("loadEngineFromBlob() gives the logits of loadEngineFromBytes() (1 sha
     const want = await ref.evalAll(PROMPT, 0);
     assertEquals(await one.evalAll(PROMPT, 0), want);
     const got = await three.evalAll(PROMPT, 0);
-    for (let i = 0; i < want.length; i++) assertAllClose(got[i], want[i], { atol: 1e-4, rtol: 1e-4, msg: `token ${i}` });
+    for (let i = 0; i < want.length; i++) {
+      assertAllClose(got[i], want[i], { atol: 1e-4, rtol: 1e-4, msg: `token ${i}` });
+    }
   } finally {
     ref.close();
     one.close();
