@@ -33,8 +33,10 @@ const WLLAMA_PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
 import { Wllama } from "./esm/index.js";
 globalThis.runWllama = async (threads, prompt, nGen, ctx) => {
   const w = new Wllama({ default: "./esm/wasm/wllama.wasm" }, { suppressNativeLog: true });
-  const blob = await (await fetch("/model.gguf")).blob();
-  await w.loadModel([blob], { n_threads: threads, n_ctx: ctx, n_batch: 512, n_gpu_layers: 0 });
+  // loadModelFromUrl, wllama's documented path (its loadModel([blob]) of this 620 MB file fails in 3.13.0:
+  // "Invalid typed array length: 1163217991", i.e. the bytes "GGUF" read as a length)
+  const params = { n_threads: threads, n_ctx: ctx, n_batch: 512, n_gpu_layers: 0, useCache: false };
+  await w.loadModelFromUrl(location.origin + "/model.gguf", params);
   const r = await w.createCompletion({ prompt, max_tokens: nGen, temperature: 0, ignore_eos: true });
   await w.exit();
   return r.timings;

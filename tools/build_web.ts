@@ -1,7 +1,8 @@
 /**
  * Builds the browser bundles web/dist/{page,host_worker,shard_worker}.js with Deno's own bundler (`deno bundle`,
  * esbuild underneath; offline once Deno has cached it) and copies wasm/build/kernels.wasm beside them.
- * `--check` builds into a temp dir and fails when a committed file differs by a single byte.
+ * `--check` builds into a temp dir and fails when a committed file differs by a single byte (the bytes depend on
+ * the Deno version, whose bundler is esbuild: 2.9.6 here, as everywhere in the project).
  * see: web/src/*.ts (the entries), tools/build_wasm.ts (the same freshness rule for the .wasm)
  */
 const root = new URL("..", import.meta.url).pathname;
@@ -14,7 +15,7 @@ Deno.mkdirSync(outDir, { recursive: true });
 try {
   for (const entry of ENTRIES) {
     // one self-contained file per entry (workers run from blob: URLs, so no shared chunks)
-    const out = await new Deno.Command(Deno.execPath(), {
+    const out = await new Deno.Command("deno", {
       args: ["bundle", "--quiet", "--platform", "browser", "-o", `${outDir}/${entry}.js`, `web/src/${entry}.ts`],
       cwd: root,
       stdout: "piped",

@@ -142,6 +142,12 @@ Deno.test(
       const cli = await cliGenerate(model, 1);
       assertEquals(page.ids, cli.ids);
       assertEquals(page.text, cli.text);
+      // a file that is not a model: the page says what is wrong
+      const err = await browser.eval<string>(
+        `yangtuo.load(new Blob(["not a model"]), {}).then(() => "loaded", (e) => e.message + " | " + e.hint)`,
+      );
+      assertStringIncludes(err, "not a GGUF file");
+      assertStringIncludes(err, "deno task convert");
     } finally {
       await browser.close();
       await server.shutdown();
@@ -149,3 +155,44 @@ Deno.test(
     }
   },
 );
+
+Deno.test("web page: Stop ends a streaming reply and generate(), and the chat goes on afterwards", opts, async () => {
+  const model = await writeZhModel(Deno.makeTempFileSync({ dir: "/tmp", prefix: "yangtuo-web-zh-", suffix: ".gguf" }));
+  const server = serveWeb({ port: 0 });
+  const browser = await Browser.launch(CHROMIUM!);
+  try {
+    browser.record();
+    await browser.goto(server.url);
+    await browser.waitFor("document.body.dataset.ready === '1'");
+    await browser.setInputFiles("#file", [model]);
+    await browser.waitFor("globalThis.yangtuo.info");
+    // the Stop button, clicked while the reply streams
+    await browser.eval(`document.getElementById('input').value = '讲一个很长的故事'`);
+    await browser.eval(`document.getElementById('send').click()`);
+    await browser.waitFor("document.querySelector('.msg.bot')?.textContent.length > 0");
+    assertEquals(await browser.eval<boolean>("document.getElementById('stop').disabled"), false);
+    await browser.eval(`document.getElementById('stop').click()`);
+    await browser.waitFor("!document.getElementById('send').disabled");
+    assertStringIncludes(await browser.eval<string>("document.getElementById('stats').textContent"), "(interrupted)");
+    // the API: stop() during generate() returns the ids so far
+    const stopped = await browser.eval<{ ids: number[]; stop: string }>(`(async () => {
+      let first; const seen = new Promise((r) => first = r);
+      const p = yangtuo.generate("你好", { temp: 0.8, n: 200, seed: 3, ignoreEos: true }, () => first());
+      await seen; yangtuo.stop(); return await p; })()`);
+    assertEquals(stopped.stop, "stopped");
+    assert(stopped.ids.length >= 1 && stopped.ids.length < 200, `${stopped.ids.length} ids`);
+    // options from page script are checked like the CLI's flags
+    for (const bad of ["{ n: -1 }", "{ temp: NaN }", "{ seed: 1.5 }", "{ topP: '0.9' }"]) {
+      const msg = await browser.eval<string>(`yangtuo.generate("你好", ${bad}).then(() => "ran", (e) => e.message)`);
+      assertStringIncludes(msg, "Cannot generate", bad);
+    }
+    // and the next turn still runs to its end
+    const next = await browser.eval<{ stop: string; nGenerated: number }>(`yangtuo.chat('再说一遍')`);
+    assert(next.stop !== "interrupted", next.stop);
+    assert(next.nGenerated > 0);
+  } finally {
+    await browser.close();
+    await server.shutdown();
+    Deno.removeSync(model);
+  }
+});

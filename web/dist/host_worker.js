@@ -1046,297 +1046,6 @@ var init_errors = __esm({
   }
 });
 
-// src/formats/protobuf.ts
-var MAX_FIELD, utf8;
-var init_protobuf = __esm({
-  "src/formats/protobuf.ts"() {
-    init_errors();
-    MAX_FIELD = (1 << 29) - 1;
-    utf8 = new TextDecoder("utf-8", {
-      fatal: true,
-      ignoreBOM: true
-    });
-  }
-});
-
-// src/formats/sentencepiece_model.ts
-var PIECE_NORMAL, PIECE_UNKNOWN, PIECE_CONTROL, PIECE_USER_DEFINED, PIECE_UNUSED, PIECE_BYTE, MAX_PIECES, utf8Fatal;
-var init_sentencepiece_model = __esm({
-  "src/formats/sentencepiece_model.ts"() {
-    init_errors();
-    init_protobuf();
-    PIECE_NORMAL = 1;
-    PIECE_UNKNOWN = 2;
-    PIECE_CONTROL = 3;
-    PIECE_USER_DEFINED = 4;
-    PIECE_UNUSED = 5;
-    PIECE_BYTE = 6;
-    MAX_PIECES = 1 << 22;
-    utf8Fatal = new TextDecoder("utf-8", {
-      fatal: true,
-      ignoreBOM: true
-    });
-  }
-});
-
-// src/tokenizer/utf8.ts
-function utf8Encode(s) {
-  return encoder.encode(s);
-}
-function isTrail(b) {
-  return (b & 192) === 128;
-}
-function validCodepoint(c) {
-  return c < 55296 || c >= 57344 && c <= 1114111;
-}
-function decodeUtf8Char(bytes, pos, end) {
-  const b0 = bytes[pos];
-  const len = end - pos;
-  if (b0 < 128) return b0;
-  if (len >= 2 && (b0 & 224) === 192) {
-    const b1 = bytes[pos + 1];
-    const cp = (b0 & 31) << 6 | b1 & 63;
-    if (isTrail(b1) && cp >= 128 && validCodepoint(cp)) return cp;
-  } else if (len >= 3 && (b0 & 240) === 224) {
-    const b1 = bytes[pos + 1], b2 = bytes[pos + 2];
-    const cp = (b0 & 15) << 12 | (b1 & 63) << 6 | b2 & 63;
-    if (isTrail(b1) && isTrail(b2) && cp >= 2048 && validCodepoint(cp)) return cp;
-  } else if (len >= 4 && (b0 & 248) === 240) {
-    const b1 = bytes[pos + 1], b2 = bytes[pos + 2], b3 = bytes[pos + 3];
-    const cp = (b0 & 7) << 18 | (b1 & 63) << 12 | (b2 & 63) << 6 | b3 & 63;
-    if (isTrail(b1) && isTrail(b2) && isTrail(b3) && cp >= 65536 && validCodepoint(cp)) return cp;
-  }
-  return -1;
-}
-function utf8Length(cp) {
-  return cp < 128 ? 1 : cp < 2048 ? 2 : cp < 65536 ? 3 : 4;
-}
-function expectedUtf8Length(b) {
-  if (b < 192) return 1;
-  if (b < 224) return 2;
-  if (b < 240) return 3;
-  if (b < 248) return 4;
-  return 1;
-}
-function decodeBytesLikeSentencePiece(bytes, start = 0, end = bytes.length) {
-  let out = "";
-  let pos = start;
-  while (pos < end) {
-    const cp = decodeUtf8Char(bytes, pos, end);
-    if (cp < 0) {
-      out += REPLACEMENT_CHARACTER;
-      pos += 1;
-    } else {
-      out += String.fromCodePoint(cp);
-      pos += utf8Length(cp);
-    }
-  }
-  return out;
-}
-var REPLACEMENT_CHARACTER, encoder;
-var init_utf8 = __esm({
-  "src/tokenizer/utf8.ts"() {
-    REPLACEMENT_CHARACTER = "\uFFFD";
-    encoder = new TextEncoder();
-  }
-});
-
-// src/tokenizer/vocab.ts
-function byteToPiece(b) {
-  return `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`;
-}
-function pieceToByte(piece) {
-  if (piece.length !== 6 || !piece.startsWith("<0x") || piece[5] !== ">") return -1;
-  const hex = piece.slice(3, 5);
-  if (!/^[0-9A-F]{2}$/.test(hex)) return -1;
-  return parseInt(hex, 16);
-}
-var Vocab;
-var init_vocab = __esm({
-  "src/tokenizer/vocab.ts"() {
-    init_errors();
-    init_sentencepiece_model();
-    Vocab = class {
-      pieces;
-      /** float32 scores (kept as float32 so sums and ties match SentencePiece). */
-      scores;
-      /** Piece types (1 NORMAL … 6 BYTE; 0 from GGUF is read as NORMAL). */
-      types;
-      /** NORMAL, USER_DEFINED and UNUSED pieces: the ones segmentation can produce. */
-      normalIds = /* @__PURE__ */ new Map();
-      /** UNKNOWN, CONTROL and BYTE pieces. */
-      reservedIds = /* @__PURE__ */ new Map();
-      unkId;
-      userDefined = [];
-      hasUnused;
-      /** id of `<0xXX>` for each byte (PieceToId semantics: unk when missing). */
-      byteIds = new Int32Array(256);
-      /**
-       * @param byteFallback whether BYTE pieces are allowed and all 256 required (SentencePiece's rule)
-       * @param format name for error messages ("sentencepiece" or "gguf")
-       */
-      constructor(pieces, scores, types, byteFallback, format) {
-        const fail = (msg) => {
-          throw new FormatError(`Cannot build vocabulary: ${msg}`, {
-            format
-          });
-        };
-        if (pieces.length === 0) fail("no pieces");
-        if (scores.length !== pieces.length || types.length !== pieces.length) {
-          fail(`${pieces.length} pieces but ${scores.length} scores and ${types.length} types`);
-        }
-        this.pieces = pieces;
-        this.scores = scores;
-        this.types = types;
-        let unk = -1;
-        let unused = false;
-        const bytesFound = new Uint8Array(256);
-        for (let i = 0; i < pieces.length; i++) {
-          const p = pieces[i];
-          let t = types[i];
-          if (t === 0) t = types[i] = PIECE_NORMAL;
-          if (t < PIECE_NORMAL || t > PIECE_BYTE) fail(`piece ${i} "${p}" has unknown type ${t}`);
-          if (p.length === 0) fail(`piece ${i} is empty`);
-          const normal = t === PIECE_NORMAL || t === PIECE_USER_DEFINED || t === PIECE_UNUSED;
-          const map = normal ? this.normalIds : this.reservedIds;
-          if (map.has(p)) fail(`piece ${i} "${p}" is already defined as id ${map.get(p)}`);
-          map.set(p, i);
-          if (t === PIECE_USER_DEFINED) this.userDefined.push(p);
-          if (t === PIECE_UNUSED) unused = true;
-          if (t === PIECE_UNKNOWN) {
-            if (unk >= 0) fail(`a second unknown piece at id ${i} (first at ${unk})`);
-            unk = i;
-          }
-          if (t === PIECE_BYTE) {
-            if (!byteFallback) fail(`byte piece ${i} "${p}" found although byte_fallback is false`);
-            const b = pieceToByte(p);
-            if (b < 0) fail(`byte piece ${i} "${p}" is not of the form <0xXX>`);
-            bytesFound[b] = 1;
-          }
-        }
-        if (unk < 0) fail("no unknown piece (type UNKNOWN)");
-        if (byteFallback && bytesFound.includes(0)) fail("byte_fallback is true but not all 256 byte pieces exist");
-        this.unkId = unk;
-        this.hasUnused = unused;
-        for (let b = 0; b < 256; b++) this.byteIds[b] = this.pieceToId(byteToPiece(b));
-      }
-      get size() {
-        return this.pieces.length;
-      }
-      /** SentencePiece's PieceToId: reserved pieces first, then normal ones, else the unknown id. */
-      pieceToId(piece) {
-        return this.reservedIds.get(piece) ?? this.normalIds.get(piece) ?? this.unkId;
-      }
-      /** The id of `piece`, or undefined when it is not in the vocabulary. */
-      idOf(piece) {
-        return this.reservedIds.get(piece) ?? this.normalIds.get(piece);
-      }
-      isControl(id) {
-        return this.types[id] === PIECE_CONTROL;
-      }
-      isUnknown(id) {
-        return this.types[id] === PIECE_UNKNOWN;
-      }
-      isByte(id) {
-        return this.types[id] === PIECE_BYTE;
-      }
-      isUnused(id) {
-        return this.types[id] === PIECE_UNUSED;
-      }
-      isUserDefined(id) {
-        return this.types[id] === PIECE_USER_DEFINED;
-      }
-    };
-  }
-});
-
-// src/tokenizer/streaming_decoder.ts
-var streaming_decoder_exports = {};
-__export(streaming_decoder_exports, {
-  StreamingDecoder: () => StreamingDecoder
-});
-function couldComplete(bytes, pos, end) {
-  for (let i = pos + 1; i < end; i++) if ((bytes[i] & 192) !== 128) return false;
-  return true;
-}
-var StreamingDecoder;
-var init_streaming_decoder = __esm({
-  "src/tokenizer/streaming_decoder.ts"() {
-    init_utf8();
-    init_vocab();
-    StreamingDecoder = class {
-      tokenizer;
-      #isBosWs;
-      #bosWsSeen = false;
-      #textEmpty;
-      #pending = [];
-      constructor(tokenizer, options = {}) {
-        this.tokenizer = tokenizer;
-        this.#isBosWs = !options.continuation;
-        this.#textEmpty = !options.continuation;
-      }
-      /** Adds one id; returns the text that is final now (possibly ""). */
-      push(id) {
-        const tok = this.tokenizer;
-        const piece = tok.pieceOf(id);
-        const rid = tok.vocab.pieceToId(piece);
-        if (tok.vocab.isByte(rid)) {
-          this.#pending.push(pieceToByte(piece));
-          return this.#note(this.#drain(false));
-        }
-        let out = this.#note(this.#drain(true));
-        if (this.#bosWsSeen || !this.#textEmpty) this.#isBosWs = false;
-        const [surface, seen] = tok.decodePiece(piece, rid, this.#isBosWs);
-        this.#bosWsSeen = seen;
-        out += this.#note(surface);
-        return out;
-      }
-      /** Ends the stream: returns held-back bytes decoded (each byte of an incomplete character → U+FFFD). */
-      flush() {
-        return this.#note(this.#drain(true));
-      }
-      /** Resets to the start state. */
-      reset(options = {}) {
-        this.#isBosWs = !options.continuation;
-        this.#textEmpty = !options.continuation;
-        this.#bosWsSeen = false;
-        this.#pending = [];
-      }
-      #note(s) {
-        if (s !== "") this.#textEmpty = false;
-        return s;
-      }
-      /**
-       * Decodes pending bytes from the front. Unless `final`, stops at a lead byte whose character is not complete
-       * yet but could still be valid; the result for each position only depends on the bytes of its own character,
-       * so waiting gives the same text as decoding the whole run at once.
-       */
-      #drain(final) {
-        const p = this.#pending;
-        if (p.length === 0) return "";
-        const bytes = Uint8Array.from(p);
-        const end = bytes.length;
-        let pos = 0;
-        let out = "";
-        while (pos < end) {
-          const need = expectedUtf8Length(bytes[pos]);
-          if (!final && end - pos < need && couldComplete(bytes, pos, end)) break;
-          const cp = decodeUtf8Char(bytes, pos, end);
-          if (cp < 0) {
-            out += REPLACEMENT_CHARACTER;
-            pos += 1;
-          } else {
-            out += String.fromCodePoint(cp);
-            pos += utf8Length(cp);
-          }
-        }
-        this.#pending = p.slice(pos);
-        return out;
-      }
-    };
-  }
-});
-
 // src/quant/k_quants.ts
 function f16At(b, o) {
   return f16ToF32Ref(b[o] | b[o + 1] << 8);
@@ -2792,7 +2501,30 @@ function readArrayBody(r, itemType, key, depth, maxDepth) {
 
 // src/tokenizer/tokenizer.ts
 init_errors();
-init_sentencepiece_model();
+
+// src/formats/sentencepiece_model.ts
+init_errors();
+
+// src/formats/protobuf.ts
+init_errors();
+var MAX_FIELD = (1 << 29) - 1;
+var utf8 = new TextDecoder("utf-8", {
+  fatal: true,
+  ignoreBOM: true
+});
+
+// src/formats/sentencepiece_model.ts
+var PIECE_NORMAL = 1;
+var PIECE_UNKNOWN = 2;
+var PIECE_CONTROL = 3;
+var PIECE_USER_DEFINED = 4;
+var PIECE_UNUSED = 5;
+var PIECE_BYTE = 6;
+var MAX_PIECES = 1 << 22;
+var utf8Fatal = new TextDecoder("utf-8", {
+  fatal: true,
+  ignoreBOM: true
+});
 
 // src/tokenizer/bpe.ts
 var MAX_PAIR_CACHE_BITS = 21;
@@ -3068,8 +2800,64 @@ var BpeModel = class {
   }
 };
 
+// src/tokenizer/utf8.ts
+var REPLACEMENT_CHARACTER = "\uFFFD";
+var encoder = new TextEncoder();
+function utf8Encode(s) {
+  return encoder.encode(s);
+}
+function isTrail(b) {
+  return (b & 192) === 128;
+}
+function validCodepoint(c) {
+  return c < 55296 || c >= 57344 && c <= 1114111;
+}
+function decodeUtf8Char(bytes, pos, end) {
+  const b0 = bytes[pos];
+  const len = end - pos;
+  if (b0 < 128) return b0;
+  if (len >= 2 && (b0 & 224) === 192) {
+    const b1 = bytes[pos + 1];
+    const cp = (b0 & 31) << 6 | b1 & 63;
+    if (isTrail(b1) && cp >= 128 && validCodepoint(cp)) return cp;
+  } else if (len >= 3 && (b0 & 240) === 224) {
+    const b1 = bytes[pos + 1], b2 = bytes[pos + 2];
+    const cp = (b0 & 15) << 12 | (b1 & 63) << 6 | b2 & 63;
+    if (isTrail(b1) && isTrail(b2) && cp >= 2048 && validCodepoint(cp)) return cp;
+  } else if (len >= 4 && (b0 & 248) === 240) {
+    const b1 = bytes[pos + 1], b2 = bytes[pos + 2], b3 = bytes[pos + 3];
+    const cp = (b0 & 7) << 18 | (b1 & 63) << 12 | (b2 & 63) << 6 | b3 & 63;
+    if (isTrail(b1) && isTrail(b2) && isTrail(b3) && cp >= 65536 && validCodepoint(cp)) return cp;
+  }
+  return -1;
+}
+function utf8Length(cp) {
+  return cp < 128 ? 1 : cp < 2048 ? 2 : cp < 65536 ? 3 : 4;
+}
+function expectedUtf8Length(b) {
+  if (b < 192) return 1;
+  if (b < 224) return 2;
+  if (b < 240) return 3;
+  if (b < 248) return 4;
+  return 1;
+}
+function decodeBytesLikeSentencePiece(bytes, start = 0, end = bytes.length) {
+  let out = "";
+  let pos = start;
+  while (pos < end) {
+    const cp = decodeUtf8Char(bytes, pos, end);
+    if (cp < 0) {
+      out += REPLACEMENT_CHARACTER;
+      pos += 1;
+    } else {
+      out += String.fromCodePoint(cp);
+      pos += utf8Length(cp);
+    }
+  }
+  return out;
+}
+
 // src/tokenizer/normalizer.ts
-init_utf8();
 var SPACE_SYMBOL = "\u2581";
 var SPACE_BYTES = utf8Encode(SPACE_SYMBOL);
 var REPLACEMENT_BYTES = utf8Encode("\uFFFD");
@@ -3233,8 +3021,6 @@ var ByteBuffer = class {
 init_errors();
 
 // src/tokenizer/unigram.ts
-init_sentencepiece_model();
-init_utf8();
 var UNK_PENALTY = 10;
 var FLT_MAX = 34028234663852886e22;
 var FLT_MIN = 11754943508222875e-54;
@@ -3369,9 +3155,110 @@ var UnigramModel = class {
   }
 };
 
+// src/tokenizer/vocab.ts
+init_errors();
+function byteToPiece(b) {
+  return `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`;
+}
+function pieceToByte(piece) {
+  if (piece.length !== 6 || !piece.startsWith("<0x") || piece[5] !== ">") return -1;
+  const hex = piece.slice(3, 5);
+  if (!/^[0-9A-F]{2}$/.test(hex)) return -1;
+  return parseInt(hex, 16);
+}
+var Vocab = class {
+  pieces;
+  /** float32 scores (kept as float32 so sums and ties match SentencePiece). */
+  scores;
+  /** Piece types (1 NORMAL … 6 BYTE; 0 from GGUF is read as NORMAL). */
+  types;
+  /** NORMAL, USER_DEFINED and UNUSED pieces: the ones segmentation can produce. */
+  normalIds = /* @__PURE__ */ new Map();
+  /** UNKNOWN, CONTROL and BYTE pieces. */
+  reservedIds = /* @__PURE__ */ new Map();
+  unkId;
+  userDefined = [];
+  hasUnused;
+  /** id of `<0xXX>` for each byte (PieceToId semantics: unk when missing). */
+  byteIds = new Int32Array(256);
+  /**
+   * @param byteFallback whether BYTE pieces are allowed and all 256 required (SentencePiece's rule)
+   * @param format name for error messages ("sentencepiece" or "gguf")
+   */
+  constructor(pieces, scores, types, byteFallback, format) {
+    const fail = (msg) => {
+      throw new FormatError(`Cannot build vocabulary: ${msg}`, {
+        format
+      });
+    };
+    if (pieces.length === 0) fail("no pieces");
+    if (scores.length !== pieces.length || types.length !== pieces.length) {
+      fail(`${pieces.length} pieces but ${scores.length} scores and ${types.length} types`);
+    }
+    this.pieces = pieces;
+    this.scores = scores;
+    this.types = types;
+    let unk = -1;
+    let unused = false;
+    const bytesFound = new Uint8Array(256);
+    for (let i = 0; i < pieces.length; i++) {
+      const p = pieces[i];
+      let t = types[i];
+      if (t === 0) t = types[i] = PIECE_NORMAL;
+      if (t < PIECE_NORMAL || t > PIECE_BYTE) fail(`piece ${i} "${p}" has unknown type ${t}`);
+      if (p.length === 0) fail(`piece ${i} is empty`);
+      const normal = t === PIECE_NORMAL || t === PIECE_USER_DEFINED || t === PIECE_UNUSED;
+      const map = normal ? this.normalIds : this.reservedIds;
+      if (map.has(p)) fail(`piece ${i} "${p}" is already defined as id ${map.get(p)}`);
+      map.set(p, i);
+      if (t === PIECE_USER_DEFINED) this.userDefined.push(p);
+      if (t === PIECE_UNUSED) unused = true;
+      if (t === PIECE_UNKNOWN) {
+        if (unk >= 0) fail(`a second unknown piece at id ${i} (first at ${unk})`);
+        unk = i;
+      }
+      if (t === PIECE_BYTE) {
+        if (!byteFallback) fail(`byte piece ${i} "${p}" found although byte_fallback is false`);
+        const b = pieceToByte(p);
+        if (b < 0) fail(`byte piece ${i} "${p}" is not of the form <0xXX>`);
+        bytesFound[b] = 1;
+      }
+    }
+    if (unk < 0) fail("no unknown piece (type UNKNOWN)");
+    if (byteFallback && bytesFound.includes(0)) fail("byte_fallback is true but not all 256 byte pieces exist");
+    this.unkId = unk;
+    this.hasUnused = unused;
+    for (let b = 0; b < 256; b++) this.byteIds[b] = this.pieceToId(byteToPiece(b));
+  }
+  get size() {
+    return this.pieces.length;
+  }
+  /** SentencePiece's PieceToId: reserved pieces first, then normal ones, else the unknown id. */
+  pieceToId(piece) {
+    return this.reservedIds.get(piece) ?? this.normalIds.get(piece) ?? this.unkId;
+  }
+  /** The id of `piece`, or undefined when it is not in the vocabulary. */
+  idOf(piece) {
+    return this.reservedIds.get(piece) ?? this.normalIds.get(piece);
+  }
+  isControl(id) {
+    return this.types[id] === PIECE_CONTROL;
+  }
+  isUnknown(id) {
+    return this.types[id] === PIECE_UNKNOWN;
+  }
+  isByte(id) {
+    return this.types[id] === PIECE_BYTE;
+  }
+  isUnused(id) {
+    return this.types[id] === PIECE_UNUSED;
+  }
+  isUserDefined(id) {
+    return this.types[id] === PIECE_USER_DEFINED;
+  }
+};
+
 // src/tokenizer/tokenizer.ts
-init_utf8();
-init_vocab();
 var DEFAULT_UNK_SURFACE = " \u2047 ";
 var MAX_CACHED_SEGMENT = 64;
 var MAX_CACHE = 1 << 16;
@@ -3645,11 +3532,81 @@ function tokenizerFromGgufMetadata(meta) {
   });
 }
 
-// src/tokenizer/mod.ts
-init_streaming_decoder();
-init_vocab();
-init_utf8();
-init_sentencepiece_model();
+// src/tokenizer/streaming_decoder.ts
+var StreamingDecoder = class {
+  tokenizer;
+  #isBosWs;
+  #bosWsSeen = false;
+  #textEmpty;
+  #pending = [];
+  constructor(tokenizer, options = {}) {
+    this.tokenizer = tokenizer;
+    this.#isBosWs = !options.continuation;
+    this.#textEmpty = !options.continuation;
+  }
+  /** Adds one id; returns the text that is final now (possibly ""). */
+  push(id) {
+    const tok = this.tokenizer;
+    const piece = tok.pieceOf(id);
+    const rid = tok.vocab.pieceToId(piece);
+    if (tok.vocab.isByte(rid)) {
+      this.#pending.push(pieceToByte(piece));
+      return this.#note(this.#drain(false));
+    }
+    let out = this.#note(this.#drain(true));
+    if (this.#bosWsSeen || !this.#textEmpty) this.#isBosWs = false;
+    const [surface, seen] = tok.decodePiece(piece, rid, this.#isBosWs);
+    this.#bosWsSeen = seen;
+    out += this.#note(surface);
+    return out;
+  }
+  /** Ends the stream: returns held-back bytes decoded (each byte of an incomplete character → U+FFFD). */
+  flush() {
+    return this.#note(this.#drain(true));
+  }
+  /** Resets to the start state. */
+  reset(options = {}) {
+    this.#isBosWs = !options.continuation;
+    this.#textEmpty = !options.continuation;
+    this.#bosWsSeen = false;
+    this.#pending = [];
+  }
+  #note(s) {
+    if (s !== "") this.#textEmpty = false;
+    return s;
+  }
+  /**
+   * Decodes pending bytes from the front. Unless `final`, stops at a lead byte whose character is not complete
+   * yet but could still be valid; the result for each position only depends on the bytes of its own character,
+   * so waiting gives the same text as decoding the whole run at once.
+   */
+  #drain(final) {
+    const p = this.#pending;
+    if (p.length === 0) return "";
+    const bytes = Uint8Array.from(p);
+    const end = bytes.length;
+    let pos = 0;
+    let out = "";
+    while (pos < end) {
+      const need = expectedUtf8Length(bytes[pos]);
+      if (!final && end - pos < need && couldComplete(bytes, pos, end)) break;
+      const cp = decodeUtf8Char(bytes, pos, end);
+      if (cp < 0) {
+        out += REPLACEMENT_CHARACTER;
+        pos += 1;
+      } else {
+        out += String.fromCodePoint(cp);
+        pos += utf8Length(cp);
+      }
+    }
+    this.#pending = p.slice(pos);
+    return out;
+  }
+};
+function couldComplete(bytes, pos, end) {
+  for (let i = pos + 1; i < end; i++) if ((bytes[i] & 192) !== 128) return false;
+  return true;
+}
 
 // src/model/engine_core.ts
 init_dtypes();
@@ -5455,6 +5412,7 @@ async function runGenerate(id, prompt, p) {
     ...GENERATE_DEFAULTS,
     ...p
   };
+  checkParams(o);
   const seed = o.seed < 0 ? Math.floor(Math.random() * 2 ** 31) : o.seed;
   const sampler = new Sampler({
     temperature: o.temp,
@@ -5464,14 +5422,14 @@ async function runGenerate(id, prompt, p) {
     repeatLastN: o.repeatLastN,
     seed
   });
+  if (typeof prompt !== "string") throw new TypeError(`Cannot generate: the prompt must be a string`);
   const tok = e.tokenizer;
   const promptIds = prompt === "" ? o.bos ? [
     tok.bosId
   ] : [] : tok.encode(prompt, {
     bos: o.bos
   });
-  const { StreamingDecoder: StreamingDecoder2 } = await Promise.resolve().then(() => (init_streaming_decoder(), streaming_decoder_exports));
-  const decoder2 = new StreamingDecoder2(tok);
+  const decoder2 = new StreamingDecoder(tok);
   const signal = running.signal;
   const ids = [];
   session = void 0;
@@ -5504,12 +5462,14 @@ async function runGenerate(id, prompt, p) {
       id,
       text: rest
     });
+    const { promptMs, generateMs } = r;
     return {
       prompt_ids: promptIds,
       ids: r.ids,
       text: tok.decode(r.ids),
       seed,
-      ...timings(r),
+      promptMs,
+      generateMs,
       stop: r.stop
     };
   } catch (err) {
@@ -5525,11 +5485,24 @@ async function runGenerate(id, prompt, p) {
     };
   }
 }
-function timings(r) {
-  return {
-    promptMs: r.promptMs,
-    generateMs: r.generateMs
+function checkParams(o) {
+  const int = (v, name, min) => {
+    if (!Number.isSafeInteger(v) || v < min) {
+      throw new RangeError(`Cannot generate: ${name} must be an integer \u2265 ${min}, got ${JSON.stringify(v)}`);
+    }
   };
+  const num2 = (v, name) => {
+    if (typeof v !== "number" || !Number.isFinite(v)) {
+      throw new RangeError(`Cannot generate: ${name} must be a finite number, got ${JSON.stringify(v)}`);
+    }
+  };
+  int(o.n, "n", 0);
+  int(o.seed, "seed", -1);
+  int(o.topK, "topK", Number.MIN_SAFE_INTEGER);
+  int(o.repeatLastN, "repeatLastN", -1);
+  num2(o.temp, "temp");
+  num2(o.topP, "topP");
+  num2(o.repeatPenalty, "repeatPenalty");
 }
 async function runChat(id, text) {
   requireEngine();

@@ -11,6 +11,7 @@ import { loadEngineFromBlob } from "../../src/model/browser_engine.ts";
 import type { Engine } from "../../src/model/engine.ts";
 import { generate } from "../../src/model/generate.ts";
 import { Sampler } from "../../src/sampling/sampler.ts";
+import { StreamingDecoder } from "../../src/tokenizer/streaming_decoder.ts";
 import { ChatSession } from "../../src/chat/session.ts";
 import { ALPACA, type ChatTemplate, getTemplate, LLAMA_2 } from "../../src/chat/templates.ts";
 import {
@@ -164,6 +165,7 @@ function requireEngine(): Engine {
 async function runGenerate(id: number, prompt: string, p: GenerateParams): Promise<GenerateResultMessage> {
   const e = requireEngine();
   const o = { ...GENERATE_DEFAULTS, ...p };
+  checkParams(o);
   const seed = o.seed < 0 ? Math.floor(Math.random() * 2 ** 31) : o.seed;
   const sampler = new Sampler({
     temperature: o.temp,
@@ -173,9 +175,9 @@ async function runGenerate(id: number, prompt: string, p: GenerateParams): Promi
     repeatLastN: o.repeatLastN,
     seed,
   });
+  if (typeof prompt !== "string") throw new TypeError(`Cannot generate: the prompt must be a string`);
   const tok = e.tokenizer;
   const promptIds = prompt === "" ? (o.bos ? [tok.bosId] : []) : tok.encode(prompt, { bos: o.bos });
-  const { StreamingDecoder } = await import("../../src/tokenizer/streaming_decoder.ts");
   const decoder = new StreamingDecoder(tok);
   const signal = running!.signal;
   const ids: number[] = [];
@@ -202,15 +204,33 @@ async function runGenerate(id: number, prompt: string, p: GenerateParams): Promi
     });
     const rest = decoder.flush();
     if (rest) post({ type: "text", id, text: rest });
-    return { prompt_ids: promptIds, ids: r.ids, text: tok.decode(r.ids), seed, ...timings(r), stop: r.stop };
+    const { promptMs, generateMs } = r;
+    return { prompt_ids: promptIds, ids: r.ids, text: tok.decode(r.ids), seed, promptMs, generateMs, stop: r.stop };
   } catch (err) {
     if (!(err instanceof Stopped)) throw err;
     return { prompt_ids: promptIds, ids, text: tok.decode(ids), seed, promptMs: 0, generateMs: 0, stop: "stopped" };
   }
 }
 
-function timings(r: { promptMs: number; generateMs: number }) {
-  return { promptMs: r.promptMs, generateMs: r.generateMs };
+/** generate()'s options come from page script: the same checks as the CLI's flags. */
+function checkParams(o: Required<GenerateParams>): void {
+  const int = (v: unknown, name: string, min: number) => {
+    if (!Number.isSafeInteger(v) || (v as number) < min) {
+      throw new RangeError(`Cannot generate: ${name} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+    }
+  };
+  const num = (v: unknown, name: string) => {
+    if (typeof v !== "number" || !Number.isFinite(v)) {
+      throw new RangeError(`Cannot generate: ${name} must be a finite number, got ${JSON.stringify(v)}`);
+    }
+  };
+  int(o.n, "n", 0);
+  int(o.seed, "seed", -1);
+  int(o.topK, "topK", Number.MIN_SAFE_INTEGER); // ≤ 0 = off, as --top-k
+  int(o.repeatLastN, "repeatLastN", -1);
+  num(o.temp, "temp");
+  num(o.topP, "topP");
+  num(o.repeatPenalty, "repeatPenalty");
 }
 
 async function runChat(id: number, text: string): Promise<ChatResultMessage> {
