@@ -10,6 +10,8 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_ass
 import { serveWeb } from "../../src/commands/web.ts";
 import { Browser, findChromium } from "./_cdp.ts";
 import { writeZhModel } from "./_zh_model.ts";
+import { generate, loadEngine } from "../../src/model/engine.ts";
+import { Sampler } from "../../src/sampling/sampler.ts";
 
 const CHROMIUM = findChromium();
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
@@ -91,6 +93,23 @@ Deno.test(
       assertEquals(page.ids, cli.ids);
       assertEquals(page.text, cli.text);
       assertEquals(page.ids.length, N);
+
+      // more shards than threads (as a model above 4 GiB gets): the same plan as in Deno gives the same ids
+      await browser.eval(`yangtuo.load(document.getElementById('file').files[0], { threads: 2, minShards: 5 })`);
+      assertEquals(await browser.eval<number>("yangtuo.info.nShards"), 5);
+      const sharded = await browser.eval<PageResult>(
+        `yangtuo.generate(${JSON.stringify(PROMPT)}, { temp: 0, n: ${N} })`,
+      );
+      const engine = await loadEngine(model, { threads: 2, minShards: 5 });
+      try {
+        assertEquals(engine.nShards, 5);
+        const r = await generate(engine, new Sampler({ temperature: 0, repeatPenalty: 1.1 }), sharded.prompt_ids, {
+          maxTokens: N,
+        });
+        assertEquals(sharded.ids, r.ids);
+      } finally {
+        engine.close();
+      }
 
       // a chat turn through the UI, as a user types it
       await browser.eval(`document.getElementById('new-chat').click()`);

@@ -5372,6 +5372,7 @@ async function load(id, source, name, p) {
   engine = await loadEngineFromBlob(blob, {
     threads,
     contextSize: p.contextSize,
+    minShards: p.minShards,
     spawnWorker: spawnShardWorker,
     onProgress: (done, total) => {
       const pct = Math.floor(100 * done / total);

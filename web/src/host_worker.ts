@@ -130,6 +130,7 @@ async function load(id: number, source: Blob | string, name: string | undefined,
   engine = await loadEngineFromBlob(blob, {
     threads,
     contextSize: p.contextSize,
+    minShards: p.minShards,
     spawnWorker: spawnShardWorker,
     onProgress: (done, total) => {
       const pct = Math.floor((100 * done) / total);

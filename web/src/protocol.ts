@@ -53,6 +53,8 @@ export interface LoadParams {
   contextSize?: number;
   /** Chat template name ("alpaca", "llama-2"); default: from the model's metadata. */
   template?: string;
+  /** At least this many shards (each its own ≤ 4 GiB memory); default: what the model needs, as in Deno. */
+  minShards?: number;
 }
 
 /** What load() resolves to. */
