@@ -60,7 +60,7 @@ interface PageResult {
 const opts = { ignore: !CHROMIUM, sanitizeResources: false, sanitizeOps: false };
 
 Deno.test(
-  "web page: greedy ids equal `generate` at 2 threads, a Chinese reply renders, nothing is fetched after load",
+  "web page: greedy ids equal `generate` at 2 threads (and over 5 shards), a Chinese reply renders, nothing is fetched after load",
   opts,
   async () => {
     Deno.mkdirSync("/tmp/yangtuo-web", { recursive: true });
