@@ -5248,6 +5248,13 @@ var ChatSession = class {
   }
 };
 
+// web/src/model_template.ts
+var GGUF_CHAT_TEMPLATE_KEY = "tokenizer.chat_template";
+function templateForModel(metadata) {
+  const t = metadata.get(GGUF_CHAT_TEMPLATE_KEY);
+  return typeof t === "string" && t.includes("[INST]") ? LLAMA_2 : ALPACA;
+}
+
 // web/src/protocol.ts
 var GENERATE_DEFAULTS = {
   temp: 0.8,
@@ -5330,10 +5337,6 @@ function spawnShardWorker() {
   });
   return w;
 }
-function templateOf(metadata) {
-  const t = metadata.get("tokenizer.chat_template");
-  return typeof t === "string" && t.includes("[INST]") ? LLAMA_2 : ALPACA;
-}
 function newSession() {
   return new ChatSession(engine, {
     template,
@@ -5385,7 +5388,7 @@ async function load(id, source, name, p) {
       shown = pct;
     }
   }, name);
-  template = p.template ? getTemplate(p.template) : templateOf(engine.metadata);
+  template = p.template ? getTemplate(p.template) : templateForModel(engine.metadata);
   session = newSession();
   const c = engine.config;
   return {

@@ -13,7 +13,8 @@ import { generate } from "../../src/model/generate.ts";
 import { Sampler } from "../../src/sampling/sampler.ts";
 import { StreamingDecoder } from "../../src/tokenizer/streaming_decoder.ts";
 import { ChatSession } from "../../src/chat/session.ts";
-import { ALPACA, type ChatTemplate, getTemplate, LLAMA_2 } from "../../src/chat/templates.ts";
+import { ALPACA, type ChatTemplate, getTemplate } from "../../src/chat/templates.ts";
+import { templateForModel } from "./model_template.ts";
 import {
   CHAT_DEFAULTS,
   type ChatResultMessage,
@@ -83,12 +84,6 @@ function spawnShardWorker(): Worker {
   return w;
 }
 
-/** The template a model asks for: Llama-2-chat when its chat template uses [INST], else Alpaca (the seed's). */
-function templateOf(metadata: Map<string, unknown>): ChatTemplate {
-  const t = metadata.get("tokenizer.chat_template");
-  return typeof t === "string" && t.includes("[INST]") ? LLAMA_2 : ALPACA;
-}
-
 function newSession(): ChatSession {
   return new ChatSession(engine!, {
     template,
@@ -138,7 +133,7 @@ async function load(id: number, source: Blob | string, name: string | undefined,
       shown = pct;
     },
   }, name);
-  template = p.template ? getTemplate(p.template) : templateOf(engine.metadata);
+  template = p.template ? getTemplate(p.template) : templateForModel(engine.metadata);
   session = newSession();
   const c = engine.config;
   return {
