@@ -2,7 +2,7 @@
  * Browser vs Deno benchmark (opt-in: YANGTUO_BENCH_WEB=1): prompt processing (pp) and generation (tg) tok/s of the
  * same engine in headless Debian `chromium` (the page of `deno task web`, driven over CDP, model picked as a File)
  * and in Deno, on the random TinyLlama-1.1B-shaped Q4_0 model of bench/e2e_bench.ts, at 1 and 2 threads, in the same
- * run and interleaved (Deno, Chromium, Deno, Chromium…; best of YANGTUO_BENCH_WEB_REPS, default 3), so the ratio
+ * run and interleaved (Deno, Chromium, Deno, Chromium…; YANGTUO_BENCH_WEB_REPS pairs, default 6), so the ratio
  * holds on a shared, noisy host. Both sides run the same generate() loop on the same prompt text (greedy, EOS
  * ignored); their greedy ids must be equal before any number is printed.
  * Bars (issue 17): Chromium ≥ 0.9× Deno; Chromium ≥ 5× wllama's 1.9 / 3.5 tok/s generation at 1 / 2 threads
@@ -14,7 +14,7 @@ import { writeGguf } from "../src/formats/gguf_writer.ts";
 import { readGguf } from "../src/formats/gguf.ts";
 import { FileSource } from "../src/io/file_source.ts";
 import { tokenizerFromGgufMetadata } from "../src/tokenizer/mod.ts";
-import { generate, loadEngine } from "../src/model/engine.ts";
+import { type Engine, generate, loadEngine } from "../src/model/engine.ts";
 import { benchConfig, randomModelSpec } from "../src/model/random_model.ts";
 import { Sampler } from "../src/sampling/sampler.ts";
 import { serveWeb } from "../src/commands/web.ts";
@@ -23,7 +23,7 @@ import { Browser, findChromium } from "../tests/web/_cdp.ts";
 const env = (k: string) => Deno.env.get(k);
 const N_GEN = 32;
 const CTX = 512;
-const REPS = Number(env("YANGTUO_BENCH_WEB_REPS") ?? 3);
+const REPS = Number(env("YANGTUO_BENCH_WEB_REPS") ?? 6);
 /** wllama's generation tok/s at 1 / 2 threads on the same model shape (issue 17). */
 const WLLAMA_TG: Record<number, number> = { 1: 1.9, 2: 3.5 };
 /** wllama rerun in the same run (llama.cpp compiled to WASM, from npm; YANGTUO_BENCH_NO_WLLAMA=1 skips it). */
@@ -110,24 +110,33 @@ function rates(r: { prompt_ids: number[]; ids: number[]; promptMs: number; gener
   };
 }
 
-async function runDeno(model: string, threads: number, prompt: string): Promise<Run> {
-  const engine = await loadEngine(model, { threads, contextSize: CTX });
-  try {
-    const promptIds = engine.tokenizer.encode(prompt, { bos: true });
-    const sampler = new Sampler({ temperature: 0, repeatPenalty: 1, seed: 1 });
-    const r = await generate(engine, sampler, promptIds, { maxTokens: N_GEN, stopAt: [] });
-    return rates({ prompt_ids: promptIds, ...r });
-  } finally {
-    engine.close();
-  }
+async function runDeno(engine: Engine, prompt: string): Promise<Run> {
+  const promptIds = engine.tokenizer.encode(prompt, { bos: true });
+  const sampler = new Sampler({ temperature: 0, repeatPenalty: 1, seed: 1 });
+  const r = await generate(engine, sampler, promptIds, { maxTokens: N_GEN, stopAt: [] });
+  return rates({ prompt_ids: promptIds, ...r });
 }
 
-async function runChromium(b: Browser, threads: number, prompt: string): Promise<Run> {
-  await b.eval(`yangtuo.load(document.getElementById('file').files[0], { threads: ${threads}, contextSize: ${CTX} })`);
+async function runChromium(b: Browser, prompt: string): Promise<Run> {
   const r = await b.eval<{ prompt_ids: number[]; ids: number[]; promptMs: number; generateMs: number }>(
     `yangtuo.generate(${JSON.stringify(prompt)}, ${JSON.stringify(SAMPLING)})`,
   );
   return rates(r);
+}
+
+/** One wllama run (it loads the model itself each time); undefined when it fails. */
+async function runWllama(b: Browser, threads: number, prompt: string): Promise<{ pp: number; tg: number } | undefined> {
+  try {
+    const t = await b.eval<WllamaTimings>(`runWllama(${threads}, ${JSON.stringify(prompt)}, ${N_GEN}, ${CTX})`);
+    if (t.predicted_n < N_GEN) console.error(`wllama generated ${t.predicted_n} tokens`);
+    console.error(
+      `threads ${threads} wllama: pp ${t.prompt_per_second.toFixed(1)} tg ${t.predicted_per_second.toFixed(2)} tok/s`,
+    );
+    return { pp: t.prompt_per_second, tg: t.predicted_per_second };
+  } catch (e) {
+    console.error(`wllama failed: ${(e as Error).message.slice(0, 300)}\n${b.console.slice(-8).join("\n")}`);
+    return undefined;
+  }
 }
 
 async function main(): Promise<void> {
@@ -158,69 +167,66 @@ async function main(): Promise<void> {
     await browser.goto(server.url);
     await browser.waitFor("document.body.dataset.ready === '1'");
     if (!(await browser.eval<boolean>("crossOriginIsolated"))) throw new Error("the page is not cross-origin isolated");
-    // pick the model as a user would (a File read in place); the UI loads it once, then each run reloads it
-    await browser.setInputFiles("#file", [model]);
-    await browser.waitFor("globalThis.yangtuo.info", 600_000);
+    // the model as a user's File (read in place), through a file input of our own so the UI does not load it too
+    await browser.eval(
+      `document.body.append(Object.assign(document.createElement("input"), { type: "file", id: "bench-file" }))`,
+    );
+    await browser.setInputFiles("#bench-file", [model]);
     if (wllamaBrowser) {
       wllamaBrowser.record();
       await wllamaBrowser.goto(`${wllamaServer!.url}yangtuo_bench.html`);
       await wllamaBrowser.waitFor("document.body.dataset.ready === '1'");
     }
+    // wllama first, before any of our engines is loaded: in 3.13.0 its load of this model failed every time it
+    // ran while they were (the "GGUF" magic read back as a length: a failed allocation inside its heap)
+    const wllama = new Map<number, { pp: number; tg: number } | undefined>();
     for (const threads of [1, 2]) {
-      let deno: Run | undefined;
-      let web: Run | undefined;
-      let wl: { pp: number; tg: number } | undefined;
-      for (let rep = 0; rep < REPS; rep++) {
-        // alternate who goes first, so a burst of background load does not always hit the same side
-        const order = rep % 2 === 0 ? ["deno", "web", "wllama"] : ["wllama", "web", "deno"];
-        let d: Run | undefined, w: Run | undefined;
-        for (const who of order) {
-          if (who === "deno") d = await runDeno(model, threads, prompt);
-          else if (who === "web") w = await runChromium(browser, threads, prompt);
-          else if (wllamaBrowser) {
-            try {
-              const t = await wllamaBrowser.eval<WllamaTimings>(
-                `runWllama(${threads}, ${JSON.stringify(prompt)}, ${N_GEN}, ${CTX})`,
-              );
-              if (t.predicted_n < N_GEN) console.error(`wllama generated ${t.predicted_n} tokens`);
-              wl = {
-                pp: Math.max(wl?.pp ?? 0, t.prompt_per_second),
-                tg: Math.max(wl?.tg ?? 0, t.predicted_per_second),
-              };
-              console.error(
-                `threads ${threads} wllama: pp ${t.prompt_per_second.toFixed(1)} tg ${
-                  t.predicted_per_second.toFixed(2)
-                }`,
-              );
-            } catch (e) {
-              console.error(
-                `wllama failed: ${(e as Error).message.slice(0, 500)}\n${wllamaBrowser.console.slice(-10).join("\n")}`,
-              );
-            }
+      wllama.set(threads, wllamaBrowser ? await runWllama(wllamaBrowser, threads, prompt) : undefined);
+    }
+    for (const threads of [1, 2]) {
+      // both engines stay loaded; the runs alternate (D W, W D, …) so background load hits both sides alike
+      const denoEngine = await loadEngine(model, { threads, contextSize: CTX });
+      await browser.eval(
+        `yangtuo.load(document.getElementById('bench-file').files[0], { threads: ${threads}, contextSize: ${CTX} })`,
+      );
+      const pairs: { d: Run; w: Run }[] = [];
+      try {
+        for (let rep = 0; rep < REPS; rep++) {
+          let d: Run, w: Run;
+          if (rep % 2 === 0) {
+            d = await runDeno(denoEngine, prompt);
+            w = await runChromium(browser, prompt);
+          } else {
+            w = await runChromium(browser, prompt);
+            d = await runDeno(denoEngine, prompt);
           }
+          if (JSON.stringify(d.ids) !== JSON.stringify(w.ids)) {
+            throw new Error(`greedy ids differ at ${threads} threads: Deno ${d.ids} vs Chromium ${w.ids}`);
+          }
+          pairs.push({ d, w });
+          console.error(
+            `threads ${threads} rep ${rep + 1}: pp Deno ${d.pp.toFixed(1)} Chromium ${w.pp.toFixed(1)}; ` +
+              `tg Deno ${d.tg.toFixed(2)} Chromium ${w.tg.toFixed(2)} tok/s`,
+          );
         }
-        if (!d || !w) throw new Error("unreachable");
-        if (JSON.stringify(d.ids) !== JSON.stringify(w.ids)) {
-          throw new Error(`greedy ids differ at ${threads} threads: Deno ${d.ids} vs Chromium ${w.ids}`);
-        }
-        const best = (a: Run | undefined, b: Run) =>
-          a ? { ...b, pp: Math.max(a.pp, b.pp), tg: Math.max(a.tg, b.tg) } : b;
-        deno = best(deno, d);
-        web = best(web, w);
-        console.error(
-          `threads ${threads} rep ${rep + 1}: pp Deno ${d.pp.toFixed(1)} Chromium ${w.pp.toFixed(1)}; ` +
-            `tg Deno ${d.tg.toFixed(2)} Chromium ${w.tg.toFixed(2)} tok/s`,
-        );
+      } finally {
+        denoEngine.close();
       }
-      const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+      const wl = wllama.get(threads);
+      const best = (f: (p: { d: Run; w: Run }) => number) => Math.max(...pairs.map(f));
+      const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+      const x = (r: number) => `${r.toFixed(2)}×`;
+      const ppRatio = median(pairs.map((p) => p.w.pp / p.d.pp));
+      const tgRatio = median(pairs.map((p) => p.w.tg / p.d.tg));
+      const bestWebTg = best((p) => p.w.tg);
       rows.push(
-        `| 1.1B Q4_0 | ${threads} | ${deno!.nPrompt} | ${deno!.pp.toFixed(1)} | ${web!.pp.toFixed(1)} | ${
-          x(web!.pp, deno!.pp)
-        } | ${deno!.tg.toFixed(2)} | ${web!.tg.toFixed(2)} | ${x(web!.tg, deno!.tg)} | ${
+        `| 1.1B Q4_0 | ${threads} | ${pairs[0].d.nPrompt} | ${best((p) => p.d.pp).toFixed(1)} | ${
+          best((p) => p.w.pp).toFixed(1)
+        } | ${x(ppRatio)} | ${best((p) => p.d.tg).toFixed(2)} | ${bestWebTg.toFixed(2)} | ${x(tgRatio)} | ${
           wl ? `${wl.pp.toFixed(1)} / ${wl.tg.toFixed(2)}` : "n/a"
-        } | ${wl ? `${x(web!.pp, wl.pp)} / ${x(web!.tg, wl.tg)}` : "n/a"} | ${WLLAMA_TG[threads]} (${
-          x(web!.tg, WLLAMA_TG[threads])
-        }) | ${N_GEN}/${N_GEN} |`,
+        } | ${wl ? `${x(best((p) => p.w.pp) / wl.pp)} / ${x(bestWebTg / wl.tg)}` : "n/a"} | ${WLLAMA_TG[threads]} (${
+          x(bestWebTg / WLLAMA_TG[threads])
+        }) | ${pairs.length}×${N_GEN} |`,
       );
     }
   } finally {
@@ -233,11 +239,12 @@ async function main(): Promise<void> {
   console.log(
     [
       `yangtuo in ${version} (headless, page of \`deno task web\`) vs Deno ${Deno.version.deno}; ${cpu}, ` +
-      `${navigator.hardwareConcurrency} cores (shared host, noisy: same-run interleaved, best of ${REPS})`,
+      `${navigator.hardwareConcurrency} cores (shared host, noisy). Both engines loaded side by side, ${REPS} runs each ` +
+      "alternating; tok/s are the best run, ratios the median of the paired (back-to-back) runs",
       "",
       `wllama: @wllama/wllama@${WLLAMA_VERSION} (llama.cpp in WASM) in the same Chromium build, same file, same prompt text`,
       "",
-      "| model | threads | prompt tokens | pp Deno | pp Chromium | pp Chromium / Deno | tg Deno | tg Chromium | tg Chromium / Deno | wllama pp / tg (this run) | Chromium / wllama pp / tg | tg wllama in the issue (Chromium / it) | greedy ids Deno = Chromium |",
+      "| model | threads | prompt tokens | pp Deno | pp Chromium | pp Chromium / Deno | tg Deno | tg Chromium | tg Chromium / Deno | wllama pp / tg (this run) | Chromium / wllama pp / tg | tg wllama in the issue (Chromium / it) | greedy ids Deno = Chromium (runs × tokens) |",
       "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
       ...rows,
     ].join("\n"),
