@@ -37,7 +37,10 @@ globalThis.runWllama = async (threads, prompt, nGen, ctx) => {
   // "Invalid typed array length: 1163217991", i.e. the bytes "GGUF" read as a length)
   const params = { n_threads: threads, n_ctx: ctx, n_batch: 512, n_gpu_layers: 0, useCache: false };
   await w.loadModelFromUrl(location.origin + "/model.gguf", params);
-  const r = await w.createCompletion({ prompt, max_tokens: nGen, temperature: 0, ignore_eos: true });
+  // byte tokens banned: a lone byte is invalid UTF-8, which wllama 3.13.0 cannot put in its JSON reply (the
+  // random model emits them; the run then dies with "Invalid typed array length")
+  const logit_bias = Object.fromEntries(Array.from({ length: 256 }, (_, i) => [String(3 + i), -100]));
+  const r = await w.createCompletion({ prompt, max_tokens: nGen, temperature: 0, ignore_eos: true, logit_bias });
   await w.exit();
   return r.timings;
 };
