@@ -16,7 +16,20 @@ const ALLOWED: Record<string, string[]> = {
   chat: ["core", "model", "tokenizer", "sampling", "io"],
   train: ["core", "model", "kernels", "quant", "formats", "tokenizer", "sampling"],
   serve: ["core", "chat", "model", "tokenizer", "sampling"],
-  commands: ["core", "io", "formats", "tokenizer", "quant", "kernels", "model", "sampling", "merge", "chat", "train", "serve"],
+  commands: [
+    "core",
+    "io",
+    "formats",
+    "tokenizer",
+    "quant",
+    "kernels",
+    "model",
+    "sampling",
+    "merge",
+    "chat",
+    "train",
+    "serve",
+  ],
 };
 
 /** Files allowed to use Deno.* outside io/ and commands/. */
