@@ -52,6 +52,10 @@ const COMMANDS: Record<string, Command> = {
     summary: "first run: tiny Chinese-vocab model + LoRA → merge → quantize → generate",
     load: () => import("./src/commands/demo.ts"),
   },
+  web: {
+    summary: "serve the in-browser chat page on loopback (the model runs in the browser)",
+    load: () => import("./src/commands/web.ts"),
+  },
 };
 
 function usage(): string {

@@ -46,6 +46,7 @@ export {
   KERNELS_WASM_URL,
   type LoadKernelsOptions,
   loadWasmKernels,
+  provideKernelsModule,
   q4_0RScratchBytes,
   q8ABytes,
   q8AStride,

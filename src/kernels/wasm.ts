@@ -22,8 +22,13 @@ import {
 import { BLOCK_Q4_0_BYTES, checkQuantShape, QK4_0 } from "../quant/q4_0.ts";
 import { BLOCK_Q8_0_BYTES } from "../quant/q8_0.ts";
 
-/** Where the committed module lives. */
-export const KERNELS_WASM_URL: URL = new URL("../../wasm/build/kernels.wasm", import.meta.url);
+/**
+ * Where the committed module lives. A browser bundle started from a blob: URL has no base to resolve it against;
+ * there it is `yangtuo:kernels.wasm` (never fetched: the page hands the module in with provideKernelsModule()).
+ */
+export const KERNELS_WASM_URL: URL = URL.canParse("../../wasm/build/kernels.wasm", import.meta.url)
+  ? new URL("../../wasm/build/kernels.wasm", import.meta.url)
+  : new URL("yangtuo:kernels.wasm");
 /** WebAssembly page size. */
 export const WASM_PAGE_BYTES = 65536;
 /** The module declares its memory with this maximum (4 GiB). */
@@ -144,6 +149,14 @@ export function compileKernelsModule(): Promise<WebAssembly.Module> {
     return await WebAssembly.compile(await res.arrayBuffer());
   })();
   return modulePromise;
+}
+
+/**
+ * Makes compileKernelsModule() resolve to `module` in this realm instead of fetching KERNELS_WASM_URL (a browser
+ * worker given the module compiled once by the page, so nothing is fetched after the page has loaded).
+ */
+export function provideKernelsModule(module: WebAssembly.Module): void {
+  modulePromise = Promise.resolve(module);
 }
 
 /** Options for loading an instance. */

@@ -41,6 +41,11 @@ export interface EngineOptions {
    * eval() and evalAll() use region 0. Default 1.
    */
   slots?: number;
+  /**
+   * Starts one shard worker (engine_worker.ts's protocol). Default: a module Worker on engine_worker.ts; a browser
+   * page passes workers made from its bundle.
+   */
+  spawnWorker?: () => Worker;
 }
 
 /** One row of a batched decode step: a token of the sequence in KV region `slot`, at position `pos`. */
@@ -93,8 +98,10 @@ export interface EngineModel {
   source: ByteSource;
   /** The file path, for workers to open themselves… */
   path?: string;
-  /** …or the whole file in memory (shared with the workers). */
+  /** …or the whole file in memory (shared with the workers)… */
   bytes?: Uint8Array;
+  /** …or a Blob (a browser File) the workers read their slices from. */
+  blob?: Blob;
 }
 
 /** Usable bytes of one shard's memory: 4 GiB less room for scratch and allocator slack. */
@@ -209,8 +216,8 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
 
   // workers first, so they read their slices while this thread reads shard 0's
   let shared: SharedArrayBuffer | undefined;
-  if (model.path === undefined) {
-    if (!model.bytes) throw new TypeError("Cannot load model: neither a path nor the bytes were given");
+  if (model.path === undefined && model.blob === undefined) {
+    if (!model.bytes) throw new TypeError("Cannot load model: neither a path, a blob nor the bytes were given");
     if (nThreads > 1) {
       shared = new SharedArrayBuffer(model.bytes.length);
       new Uint8Array(shared).set(model.bytes);
@@ -220,7 +227,8 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
   const ready: Promise<void>[] = [];
   const failures: string[] = [];
   for (let s = 1; s < nThreads; s++) {
-    const w = new Worker(new URL("./engine_worker.ts", import.meta.url).href, { type: "module" });
+    const w = options.spawnWorker?.() ??
+      new Worker(new URL("./engine_worker.ts", import.meta.url).href, { type: "module" });
     workers.push(w);
     ready.push(
       new Promise<void>((resolve, reject) => {
@@ -243,6 +251,7 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
       nThreads,
       tensors: model.tensors,
       path: model.path,
+      blob: model.blob,
       bytes: shared,
       exchange,
       control,

@@ -30,3 +30,4 @@ export {
 } from "./engine.ts";
 export { benchConfig, type RandomModelOptions, randomModelSpec, randomVocabMetadata } from "./random_model.ts";
 export { ggufSpecFromLlama2c, type Llama2cToGgufOptions } from "./llama2c_gguf.ts";
+export { loadEngineFromBlob } from "./browser_engine.ts";
