@@ -1,0 +1,266 @@
+// Training matrix products: C (M, N) (+)= A (M, K) · B (K, N) with f32 accumulation, where B is a weight (f32,
+// or a frozen F16 / Q8_0 / Q4_0 base dequantized on the fly) read either as stored or transposed, and A is read
+// with arbitrary element strides (so dW = dYᵀ X needs no transpose). GotoBLAS-style: B is packed (dequantized) in
+// KC × NC chunks into `scratch`, then a 4×8 register tile (8 f32x4 accumulators) streams K.
+// Every output lane accumulates its K terms in index order, like the references (src/kernels/train_kernels.ts).
+// see: wasm/README.md ("Training products"), Goto & van de Geijn, "Anatomy of high-performance matrix multiplication"
+import { h2f } from "./common";
+
+// K chunk (a multiple of 32, so quantized blocks never straddle chunks) and N chunk (a multiple of 32 and of 8):
+// the packed chunk is KC*NC*4 = 256 KiB, sized for L2; one 8-column panel (KC*32 B = 8 KiB) stays in L1.
+const KC: i32 = 256;
+const NC: i32 = 256;
+// scratch: the packed chunk, then one 4x8 f32 tile for partial panels
+const TILE_OFFSET: usize = <usize>KC * <usize>NC * 4;
+
+// B source types (the FrozenType order of src/kernels/train_kernels.ts)
+const T_F32: i32 = 0;
+const T_F16: i32 = 1;
+const T_Q8_0: i32 = 2;
+const T_Q4_0: i32 = 3;
+
+// Bytes of scratch every training product needs (16-aligned).
+export function trainScratchBytes(): i32 {
+  return <i32>TILE_OFFSET + 128;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Packing. The packed chunk is panel-major: panel p (columns n0+8p .. n0+8p+7) holds, for each k of the chunk,
+// the 8 values B[k0+k, n0+8p+j] at bp + (p*kc + k)*32 + 4j. Columns past N are zero (their outputs are dropped).
+
+// B[k, n] = W[n, k]: W (N rows, K columns) in file type `type`; rows n0 .. n0+nValid, columns k0 .. k0+kc.
+function packTransposed(w: usize, type: i32, K: i32, k0: i32, kc: i32, n0: i32, nValid: i32, bp: usize): void {
+  const pBytes = <usize>kc << 5;
+  for (let n = 0; n < nValid; n++) {
+    const dst = bp + <usize>(n >> 3) * pBytes + (<usize>(n & 7) << 2);
+    const row = <usize>(n0 + n);
+    if (type == T_F32) {
+      const src = w + ((row * <usize>K + <usize>k0) << 2);
+      for (let k = 0; k < kc; k++) store<f32>(dst + (<usize>k << 5), load<f32>(src + (<usize>k << 2)));
+    } else if (type == T_F16) {
+      const src = w + ((row * <usize>K + <usize>k0) << 1);
+      for (let k = 0; k < kc; k++) store<f32>(dst + (<usize>k << 5), h2f(<u32>load<u16>(src + (<usize>k << 1))));
+    } else if (type == T_Q8_0) {
+      // 34-byte blocks: f16 d, 32 int8 q; value q*d (exact in f32: 8 x 11 significant bits)
+      let src = w + (row * <usize>(K >> 5) + <usize>(k0 >> 5)) * 34;
+      for (let k = 0; k < kc; k += 32) {
+        const d = h2f(<u32>load<u16>(src));
+        const o = dst + (<usize>k << 5);
+        for (let j = 0; j < 32; j++) store<f32>(o + (<usize>j << 5), <f32>load<i8>(src + 2 + <usize>j) * d);
+        src += 34;
+      }
+    } else {
+      // 18-byte blocks: f16 d, 16 bytes; element j in the low nibble of byte j, j+16 in the high; value (q-8)*d
+      let src = w + (row * <usize>(K >> 5) + <usize>(k0 >> 5)) * 18;
+      for (let k = 0; k < kc; k += 32) {
+        const d = h2f(<u32>load<u16>(src));
+        const o = dst + (<usize>k << 5);
+        for (let j = 0; j < 16; j++) {
+          const b = <i32>load<u8>(src + 2 + <usize>j);
+          store<f32>(o + (<usize>j << 5), <f32>((b & 15) - 8) * d);
+          store<f32>(o + (<usize>(j + 16) << 5), <f32>((b >> 4) - 8) * d);
+        }
+        src += 18;
+      }
+    }
+  }
+  zeroPad(bp, kc, nValid);
+}
+
+// B[k, n] = W[k, n]: W (K rows, N columns) in file type `type`; rows k0 .. k0+kc, columns n0 .. n0+nValid (for
+// Q8_0/Q4_0, N and n0 are multiples of 32, so whole blocks).
+function packDirect(w: usize, type: i32, N: i32, k0: i32, kc: i32, n0: i32, nValid: i32, bp: usize): void {
+  const pBytes = <usize>kc << 5;
+  const full = nValid >> 3;
+  for (let k = 0; k < kc; k++) {
+    const row = <usize>(k0 + k);
+    const dst = bp + (<usize>k << 5);
+    if (type == T_F32) {
+      const src = w + ((row * <usize>N + <usize>n0) << 2);
+      for (let p = 0; p < full; p++) {
+        const s = src + (<usize>p << 5), d = dst + <usize>p * pBytes;
+        v128.store(d, v128.load(s));
+        v128.store(d, v128.load(s, 16), 16);
+      }
+      for (let n = full << 3; n < nValid; n++) {
+        store<f32>(dst + <usize>(n >> 3) * pBytes + (<usize>(n & 7) << 2), load<f32>(src + (<usize>n << 2)));
+      }
+    } else if (type == T_F16) {
+      const src = w + ((row * <usize>N + <usize>n0) << 1);
+      for (let n = 0; n < nValid; n++) {
+        store<f32>(dst + <usize>(n >> 3) * pBytes + (<usize>(n & 7) << 2), h2f(<u32>load<u16>(src + (<usize>n << 1))));
+      }
+    } else if (type == T_Q8_0) {
+      let src = w + (row * <usize>(N >> 5) + <usize>(n0 >> 5)) * 34;
+      for (let n = 0; n < nValid; n += 32) {
+        const d = h2f(<u32>load<u16>(src));
+        for (let j = 0; j < 32; j++) {
+          const c = n + j;
+          store<f32>(dst + <usize>(c >> 3) * pBytes + (<usize>(c & 7) << 2), <f32>load<i8>(src + 2 + <usize>j) * d);
+        }
+        src += 34;
+      }
+    } else {
+      let src = w + (row * <usize>(N >> 5) + <usize>(n0 >> 5)) * 18;
+      for (let n = 0; n < nValid; n += 32) {
+        const d = h2f(<u32>load<u16>(src));
+        for (let j = 0; j < 16; j++) {
+          const b = <i32>load<u8>(src + 2 + <usize>j);
+          const c0 = n + j, c1 = n + j + 16;
+          store<f32>(dst + <usize>(c0 >> 3) * pBytes + (<usize>(c0 & 7) << 2), <f32>((b & 15) - 8) * d);
+          store<f32>(dst + <usize>(c1 >> 3) * pBytes + (<usize>(c1 & 7) << 2), <f32>((b >> 4) - 8) * d);
+        }
+        src += 18;
+      }
+    }
+  }
+  zeroPad(bp, kc, nValid);
+}
+
+// Zeroes columns nValid .. (last panel's end) of the packed chunk.
+@inline function zeroPad(bp: usize, kc: i32, nValid: i32): void {
+  if ((nValid & 7) == 0) return;
+  const pan = bp + <usize>(nValid >> 3) * (<usize>kc << 5);
+  for (let k = 0; k < kc; k++) {
+    for (let j = nValid & 7; j < 8; j++) store<f32>(pan + (<usize>k << 5) + (<usize>j << 2), 0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Register tiles. A(m, k) is the f32 at a + m*sm + k*sk (byte strides); the packed panel supplies 8 columns per k.
+// Each accumulator lane is one output, summed over k in order with f32x4.relaxed_madd (one FMA where the CPU has
+// it, else multiply then add; both within the tests' bounds). `acc` starts from C instead of zero.
+
+// C rows m..m+3, columns 0..7 at c (row stride ldc bytes). Hot loop: 2 panel loads, 4 splats, 8 FMAs per k.
+function tile4x8(a: usize, sm: usize, sk: usize, bp: usize, kc: i32, c: usize, ldc: usize, acc: bool): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const r1 = c + ldc, r2 = c + 2 * ldc, r3 = c + 3 * ldc;
+  if (acc) {
+    c00 = v128.load(c); c01 = v128.load(c, 16);
+    c10 = v128.load(r1); c11 = v128.load(r1, 16);
+    c20 = v128.load(r2); c21 = v128.load(r2, 16);
+    c30 = v128.load(r3); c31 = v128.load(r3, 16);
+  }
+  let p0 = a, p1 = a + sm, p2 = a + 2 * sm, p3 = a + 3 * sm;
+  const end = bp + (<usize>kc << 5);
+  for (let q = bp; q < end; q += 32) {
+    const b0 = v128.load(q), b1 = v128.load(q, 16);
+    let x = v128.load32_splat(p0);
+    c00 = f32x4.relaxed_madd(x, b0, c00); c01 = f32x4.relaxed_madd(x, b1, c01);
+    x = v128.load32_splat(p1);
+    c10 = f32x4.relaxed_madd(x, b0, c10); c11 = f32x4.relaxed_madd(x, b1, c11);
+    x = v128.load32_splat(p2);
+    c20 = f32x4.relaxed_madd(x, b0, c20); c21 = f32x4.relaxed_madd(x, b1, c21);
+    x = v128.load32_splat(p3);
+    c30 = f32x4.relaxed_madd(x, b0, c30); c31 = f32x4.relaxed_madd(x, b1, c31);
+    p0 += sk; p1 += sk; p2 += sk; p3 += sk;
+  }
+  v128.store(c, c00); v128.store(c, c01, 16);
+  v128.store(r1, c10); v128.store(r1, c11, 16);
+  v128.store(r2, c20); v128.store(r2, c21, 16);
+  v128.store(r3, c30); v128.store(r3, c31, 16);
+}
+
+// One row (the M tail): C row m, columns 0..7.
+function tile1x8(a: usize, sk: usize, bp: usize, kc: i32, c: usize, acc: bool): void {
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
+  if (acc) {
+    c0 = v128.load(c); c1 = v128.load(c, 16);
+  }
+  let p = a;
+  const end = bp + (<usize>kc << 5);
+  for (let q = bp; q < end; q += 32) {
+    const x = v128.load32_splat(p);
+    c0 = f32x4.relaxed_madd(x, v128.load(q), c0);
+    c1 = f32x4.relaxed_madd(x, v128.load(q, 16), c1);
+    p += sk;
+  }
+  v128.store(c, c0); v128.store(c, c1, 16);
+}
+
+// A panel narrower than 8 columns (the N tail): run the tile on `tile` (4 rows x 32 B) and copy nv columns.
+function partialTile(
+  mr: i32, a: usize, sm: usize, sk: usize, bp: usize, kc: i32, c: usize, ldc: usize, acc: bool, nv: i32, tile: usize,
+): void {
+  if (acc) {
+    for (let i = 0; i < mr; i++) {
+      for (let j = 0; j < nv; j++) store<f32>(tile + (<usize>i << 5) + (<usize>j << 2), load<f32>(c + <usize>i * ldc + (<usize>j << 2)));
+    }
+  }
+  if (mr == 4) tile4x8(a, sm, sk, bp, kc, tile, 32, acc);
+  else tile1x8(a, sk, bp, kc, tile, acc);
+  for (let i = 0; i < mr; i++) {
+    for (let j = 0; j < nv; j++) store<f32>(c + <usize>i * ldc + (<usize>j << 2), load<f32>(tile + (<usize>i << 5) + (<usize>j << 2)));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The driver: C rows [mStart, mEnd) (C is (M, N), row stride N) of A · B, B from w (type, transposed or not).
+// sm, sk: A's element strides. accumulate: C += A·B, else C = A·B.
+function gemm(
+  a: usize, sm: i32, sk: i32, w: usize, type: i32, transposed: bool, c: usize, N: i32, K: i32,
+  mStart: i32, mEnd: i32, accumulate: bool, scratch: usize,
+): void {
+  const tile = scratch + TILE_OFFSET;
+  const smB = <usize>sm << 2, skB = <usize>sk << 2, ldc = <usize>N << 2;
+  for (let k0 = 0; k0 < K; k0 += KC) {
+    const kc = K - k0 < KC ? K - k0 : KC;
+    const add = accumulate || k0 > 0; // later K chunks continue the sums already in C
+    for (let n0 = 0; n0 < N; n0 += NC) {
+      const nValid = N - n0 < NC ? N - n0 : NC;
+      if (transposed) packTransposed(w, type, K, k0, kc, n0, nValid, scratch);
+      else packDirect(w, type, N, k0, kc, n0, nValid, scratch);
+      const panels = (nValid + 7) >> 3;
+      const pBytes = <usize>kc << 5;
+      let m = mStart;
+      // rows in tiles of 4; every panel of the chunk against the same 4 rows of A (4*kc floats, in L1)
+      for (; m + 4 <= mEnd; m += 4) {
+        const am = a + <usize>m * smB + <usize>k0 * skB;
+        const cm = c + <usize>m * ldc + (<usize>n0 << 2);
+        for (let p = 0; p < panels; p++) {
+          const nv = nValid - (p << 3);
+          const bpp = scratch + <usize>p * pBytes, cp = cm + (<usize>p << 5);
+          if (nv >= 8) tile4x8(am, smB, skB, bpp, kc, cp, ldc, add);
+          else partialTile(4, am, smB, skB, bpp, kc, cp, ldc, add, nv, tile);
+        }
+      }
+      // the M tail, one row at a time
+      for (; m < mEnd; m++) {
+        const am = a + <usize>m * smB + <usize>k0 * skB;
+        const cm = c + <usize>m * ldc + (<usize>n0 << 2);
+        for (let p = 0; p < panels; p++) {
+          const nv = nValid - (p << 3);
+          const bpp = scratch + <usize>p * pBytes, cp = cm + (<usize>p << 5);
+          if (nv >= 8) tile1x8(am, skB, bpp, kc, cp, add);
+          else partialTile(1, am, smB, skB, bpp, kc, cp, ldc, add, nv, tile);
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Exports. x (rows, nIn), y / dy (rows, nOut), w (nOut, nIn) of `type` (0 F32, 1 F16, 2 Q8_0, 3 Q4_0; Q8_0/Q4_0
+// need nIn % 32 == 0), dw (nOut, nIn) f32. Row ranges select output rows so threads can split the work.
+
+// y rows [rowStart, rowEnd) = x · wᵀ (overwrites).
+export function trainMatmul(
+  x: usize, w: usize, type: i32, y: usize, nIn: i32, nOut: i32, rowStart: i32, rowEnd: i32, scratch: usize,
+): void {
+  gemm(x, nIn, 1, w, type, true, y, nOut, nIn, rowStart, rowEnd, false, scratch);
+}
+
+// dx rows [rowStart, rowEnd) += dy · w.
+export function trainMatmulBackwardInput(
+  dy: usize, w: usize, type: i32, dx: usize, nIn: i32, nOut: i32, rowStart: i32, rowEnd: i32, scratch: usize,
+): void {
+  gemm(dy, nOut, 1, w, type, false, dx, nIn, nOut, rowStart, rowEnd, true, scratch);
+}
+
+// dw rows [outStart, outEnd) += dyᵀ · x over `rows` rows (A(o, r) = dy[r, o]: element strides 1 and nOut).
+export function trainMatmulBackwardWeight(
+  dy: usize, x: usize, dw: usize, rows: i32, nIn: i32, nOut: i32, outStart: i32, outEnd: i32, scratch: usize,
+): void {
+  gemm(dy, 1, nOut, x, T_F32, false, dw, nIn, rows, outStart, outEnd, true, scratch);
+}
