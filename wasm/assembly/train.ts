@@ -10,7 +10,7 @@ import { h2f } from "./common";
 // the packed chunk is KC*NC*4 = 256 KiB, sized for L2; one 8-column panel (KC*32 B = 8 KiB) stays in L1.
 const KC: i32 = 256;
 const NC: i32 = 256;
-// scratch: the packed chunk, then one 4x8 f32 tile for partial panels
+// scratch: the packed chunk, then one 6x8 f32 tile for partial panels
 const TILE_OFFSET: usize = <usize>KC * <usize>NC * 4;
 
 // B source types (the FrozenType order of src/kernels/train_kernels.ts)
@@ -21,7 +21,7 @@ const T_Q4_0: i32 = 3;
 
 // Bytes of scratch every training product needs (16-aligned).
 export function trainScratchBytes(): i32 {
-  return <i32>TILE_OFFSET + 128;
+  return <i32>TILE_OFFSET + 6 * 32;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -131,6 +131,47 @@ function packDirect(w: usize, type: i32, N: i32, k0: i32, kc: i32, n0: i32, nVal
 // Each accumulator lane is one output, summed over k in order with f32x4.relaxed_madd (one FMA where the CPU has
 // it, else multiply then add; both within the tests' bounds). `acc` starts from C instead of zero.
 
+// C rows m..m+5, columns 0..7 at c: 12 accumulators, 2 panel loads and 6 splats per k (one pointer into A, the
+// row offsets in registers). Hot loop.
+function tile6x8(a: usize, sm: usize, sk: usize, bp: usize, kc: i32, c: usize, ldc: usize, acc: bool): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0), c50 = f32x4.splat(0), c51 = f32x4.splat(0);
+  if (acc) {
+    c00 = v128.load(c); c01 = v128.load(c, 16);
+    c10 = v128.load(c + ldc); c11 = v128.load(c + ldc, 16);
+    c20 = v128.load(c + 2 * ldc); c21 = v128.load(c + 2 * ldc, 16);
+    c30 = v128.load(c + 3 * ldc); c31 = v128.load(c + 3 * ldc, 16);
+    c40 = v128.load(c + 4 * ldc); c41 = v128.load(c + 4 * ldc, 16);
+    c50 = v128.load(c + 5 * ldc); c51 = v128.load(c + 5 * ldc, 16);
+  }
+  const s2 = 2 * sm, s3 = 3 * sm, s4 = 4 * sm, s5 = 5 * sm;
+  let p = a;
+  const end = bp + (<usize>kc << 5);
+  for (let q = bp; q < end; q += 32) {
+    const b0 = v128.load(q), b1 = v128.load(q, 16);
+    let x = v128.load32_splat(p);
+    c00 = f32x4.relaxed_madd(x, b0, c00); c01 = f32x4.relaxed_madd(x, b1, c01);
+    x = v128.load32_splat(p + sm);
+    c10 = f32x4.relaxed_madd(x, b0, c10); c11 = f32x4.relaxed_madd(x, b1, c11);
+    x = v128.load32_splat(p + s2);
+    c20 = f32x4.relaxed_madd(x, b0, c20); c21 = f32x4.relaxed_madd(x, b1, c21);
+    x = v128.load32_splat(p + s3);
+    c30 = f32x4.relaxed_madd(x, b0, c30); c31 = f32x4.relaxed_madd(x, b1, c31);
+    x = v128.load32_splat(p + s4);
+    c40 = f32x4.relaxed_madd(x, b0, c40); c41 = f32x4.relaxed_madd(x, b1, c41);
+    x = v128.load32_splat(p + s5);
+    c50 = f32x4.relaxed_madd(x, b0, c50); c51 = f32x4.relaxed_madd(x, b1, c51);
+    p += sk;
+  }
+  v128.store(c, c00); v128.store(c, c01, 16);
+  v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16);
+  v128.store(c + 2 * ldc, c20); v128.store(c + 2 * ldc, c21, 16);
+  v128.store(c + 3 * ldc, c30); v128.store(c + 3 * ldc, c31, 16);
+  v128.store(c + 4 * ldc, c40); v128.store(c + 4 * ldc, c41, 16);
+  v128.store(c + 5 * ldc, c50); v128.store(c + 5 * ldc, c51, 16);
+}
+
 // C rows m..m+3, columns 0..7 at c (row stride ldc bytes). Hot loop: 2 panel loads, 4 splats, 8 FMAs per k.
 function tile4x8(a: usize, sm: usize, sk: usize, bp: usize, kc: i32, c: usize, ldc: usize, acc: bool): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
@@ -179,7 +220,7 @@ function tile1x8(a: usize, sk: usize, bp: usize, kc: i32, c: usize, acc: bool): 
   v128.store(c, c0); v128.store(c, c1, 16);
 }
 
-// A panel narrower than 8 columns (the N tail): run the tile on `tile` (4 rows x 32 B) and copy nv columns.
+// A panel narrower than 8 columns (the N tail): run the tile on `tile` (mr rows x 32 B) and copy nv columns.
 function partialTile(
   mr: i32, a: usize, sm: usize, sk: usize, bp: usize, kc: i32, c: usize, ldc: usize, acc: bool, nv: i32, tile: usize,
 ): void {
@@ -188,7 +229,8 @@ function partialTile(
       for (let j = 0; j < nv; j++) store<f32>(tile + (<usize>i << 5) + (<usize>j << 2), load<f32>(c + <usize>i * ldc + (<usize>j << 2)));
     }
   }
-  if (mr == 4) tile4x8(a, sm, sk, bp, kc, tile, 32, acc);
+  if (mr == 6) tile6x8(a, sm, sk, bp, kc, tile, 32, acc);
+  else if (mr == 4) tile4x8(a, sm, sk, bp, kc, tile, 32, acc);
   else tile1x8(a, sk, bp, kc, tile, acc);
   for (let i = 0; i < mr; i++) {
     for (let j = 0; j < nv; j++) store<f32>(c + <usize>i * ldc + (<usize>j << 2), load<f32>(tile + (<usize>i << 5) + (<usize>j << 2)));
@@ -212,31 +254,30 @@ function gemm(
       if (transposed) packTransposed(w, type, K, k0, kc, n0, nValid, scratch);
       else packDirect(w, type, N, k0, kc, n0, nValid, scratch);
       const panels = (nValid + 7) >> 3;
-      const pBytes = <usize>kc << 5;
       let m = mStart;
-      // rows in tiles of 4; every panel of the chunk against the same 4 rows of A (4*kc floats, in L1)
-      for (; m + 4 <= mEnd; m += 4) {
-        const am = a + <usize>m * smB + <usize>k0 * skB;
-        const cm = c + <usize>m * ldc + (<usize>n0 << 2);
-        for (let p = 0; p < panels; p++) {
-          const nv = nValid - (p << 3);
-          const bpp = scratch + <usize>p * pBytes, cp = cm + (<usize>p << 5);
-          if (nv >= 8) tile4x8(am, smB, skB, bpp, kc, cp, ldc, add);
-          else partialTile(4, am, smB, skB, bpp, kc, cp, ldc, add, nv, tile);
-        }
-      }
-      // the M tail, one row at a time
-      for (; m < mEnd; m++) {
-        const am = a + <usize>m * smB + <usize>k0 * skB;
-        const cm = c + <usize>m * ldc + (<usize>n0 << 2);
-        for (let p = 0; p < panels; p++) {
-          const nv = nValid - (p << 3);
-          const bpp = scratch + <usize>p * pBytes, cp = cm + (<usize>p << 5);
-          if (nv >= 8) tile1x8(am, skB, bpp, kc, cp, add);
-          else partialTile(1, am, smB, skB, bpp, kc, cp, ldc, add, nv, tile);
-        }
-      }
+      for (; m + 6 <= mEnd; m += 6) rowTile(6, a, smB, skB, k0, kc, scratch, panels, nValid, c, ldc, n0, m, add, tile);
+      for (; m + 4 <= mEnd; m += 4) rowTile(4, a, smB, skB, k0, kc, scratch, panels, nValid, c, ldc, n0, m, add, tile);
+      for (; m < mEnd; m++) rowTile(1, a, smB, skB, k0, kc, scratch, panels, nValid, c, ldc, n0, m, add, tile);
     }
+  }
+}
+
+// mr rows of C from row m (6, 4 or 1) against every panel of the packed chunk: the mr rows of A (mr*kc floats)
+// stay in L1 while the panels stream from L2.
+@inline function rowTile(
+  mr: i32, a: usize, smB: usize, skB: usize, k0: i32, kc: i32, bp: usize, panels: i32, nValid: i32, c: usize,
+  ldc: usize, n0: i32, m: i32, add: bool, tile: usize,
+): void {
+  const am = a + <usize>m * smB + <usize>k0 * skB;
+  const cm = c + <usize>m * ldc + (<usize>n0 << 2);
+  const pBytes = <usize>kc << 5;
+  for (let p = 0; p < panels; p++) {
+    const nv = nValid - (p << 3);
+    const bpp = bp + <usize>p * pBytes, cp = cm + (<usize>p << 5);
+    if (nv < 8) partialTile(mr, am, smB, skB, bpp, kc, cp, ldc, add, nv, tile);
+    else if (mr == 6) tile6x8(am, smB, skB, bpp, kc, cp, ldc, add);
+    else if (mr == 4) tile4x8(am, smB, skB, bpp, kc, cp, ldc, add);
+    else tile1x8(am, skB, bpp, kc, cp, add);
   }
 }
 
