@@ -8,8 +8,10 @@
 import { FormatError } from "../core/errors.ts";
 import { Mt19937 } from "../sampling/rng.ts";
 
-/** Label of a position that does not count in the loss (PyTorch CrossEntropyLoss's default ignore_index). */
-export const IGNORE_INDEX = -100;
+import { IGNORE_INDEX } from "./model.ts";
+
+/** Label of a position that does not count in the loss (one home: model.ts, where the loss is computed). */
+export { IGNORE_INDEX };
 
 /** The seed's SFT prompt (build_dataset.py), `{instruction}` replaced; note the space after "Response:". */
 export const ALPACA_PROMPT_TEMPLATE = "Below is an instruction that describes a task. " +
