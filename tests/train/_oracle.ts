@@ -26,7 +26,7 @@ const ORACLE = new URL("./_torch_train_oracle.py", import.meta.url).pathname;
 export function gqaConfig(overrides: Partial<LlamaConfig> = {}): LlamaConfig {
   return {
     dim: 64,
-    hiddenDim: 172,
+    hiddenDim: 160,
     nLayers: 2,
     nHeads: 4,
     nKvHeads: 2,
@@ -122,6 +122,8 @@ export interface OracleManifest {
   batch?: TrainBatch;
   steps?: TrainBatch[][];
   optim?: Record<string, unknown>;
+  /** Run torch in float64 (the rounding-free reference) instead of float32. */
+  float64?: boolean;
 }
 
 /** Writes the trainer's current model (base + trainable values) to a /tmp folder and runs the torch oracle. */
@@ -167,6 +169,7 @@ export function runOracle(trainer: Trainer, extra: OracleManifest): Record<strin
       batch: extra.batch ? jsonBatch(extra.batch) : undefined,
       steps: extra.steps?.map((s) => s.map(jsonBatch)),
       optim: extra.optim,
+      float64: extra.float64,
     };
     Deno.writeTextFileSync(`${dir}/manifest.json`, JSON.stringify(manifest));
     const out = new Deno.Command(PYTHON, { args: [ORACLE, `${dir}/manifest.json`], stdout: "piped", stderr: "piped" })

@@ -24,8 +24,9 @@ def load(name, shape):
 
 W = {}
 trainable = set(man["trainable"])
+DT = torch.float64 if man.get("float64") else torch.float32  # float64: the rounding-free reference
 for name, shape in man["tensors"].items():
-    W[name] = load(name, shape).requires_grad_(name in trainable)
+    W[name] = load(name, shape).to(DT).requires_grad_(name in trainable)
 
 lora = man.get("lora")  # {"scaling": s}
 
@@ -45,14 +46,14 @@ def rope(x, T):  # x (B, T, heads, hs), adjacent pairs as complex numbers
     freqs = 1.0 / (theta ** (torch.arange(0, hs, 2)[: hs // 2].float() / hs))
     f = torch.outer(torch.arange(T).float(), freqs)
     cis = torch.polar(torch.ones_like(f), f)[None, :, None, :]
-    xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
-    return torch.view_as_real(xc * cis).flatten(3)
+    xc = torch.view_as_complex(x.reshape(*x.shape[:-1], -1, 2))
+    return torch.view_as_real(xc * cis.to(xc.dtype)).flatten(3)
 
 
 def loss_of(tokens, labels):
     B, T = tokens.shape
     x = W["tok_embd"][tokens]
-    mask = torch.full((T, T), float("-inf")).triu(1)
+    mask = torch.full((T, T), float("-inf"), dtype=DT).triu(1)
     for l in range(L):
         p = f"layers.{l}."
         h = rms(x, W[p + "attn_norm"])
