@@ -167,6 +167,9 @@ export class Linear {
   forward(k: TrainKernels, y: Float32Array, x: Float32Array, rows: number, rng?: TrainRng): void {
     const { nIn, nOut } = this;
     const b = this.base;
+    // exact-length views: buffers may be sized for more rows (the kernels check lengths)
+    y = y.subarray(0, rows * nOut);
+    x = x.subarray(0, rows * nIn);
     if ("weight" in b) k.matmulF32(y, x, b.weight.data, rows, nIn, nOut);
     else if ("frozenF32" in b) k.matmulF32(y, x, b.frozenF32, rows, nIn, nOut);
     else k.matmulFrozen(y, x, b.frozen, rows);
@@ -178,7 +181,7 @@ export class Linear {
     if (this.#dropped) {
       this.#xd = grow(this.#xd, n);
       if (this.#mask.length < n) this.#mask = new Uint8Array(n);
-      xd = this.#xd;
+      xd = this.#xd.subarray(0, n);
       const mask = this.#mask, keep = 1 - lo.dropout, inv = 1 / keep;
       for (let i = 0; i < n; i++) {
         const kept = rng!.nextFloat() < keep;
@@ -188,11 +191,11 @@ export class Linear {
     }
     const r = lo.r;
     this.#su = grow(this.#su, rows * r);
-    const su = this.#su;
+    const su = this.#su.subarray(0, rows * r);
     k.matmulF32(su, xd, lo.a.data, rows, nIn, r); // (rows, nIn) @ A (r, nIn)ᵀ -> (rows, r)
     for (let i = 0; i < rows * r; i++) su[i] *= lo.scaling;
     this.#tmp = grow(this.#tmp, rows * Math.max(nOut, nIn));
-    const t = this.#tmp;
+    const t = this.#tmp.subarray(0, rows * nOut);
     k.matmulF32(t, su, lo.b.data, rows, r, nOut); // (rows, r) @ B (nOut, r)ᵀ -> (rows, nOut)
     for (let i = 0; i < rows * nOut; i++) y[i] += t[i];
   }
@@ -204,6 +207,9 @@ export class Linear {
   backward(k: TrainKernels, dx: Float32Array | undefined, dy: Float32Array, x: Float32Array, rows: number): void {
     const { nIn, nOut } = this;
     const b = this.base;
+    dy = dy.subarray(0, rows * nOut);
+    x = x.subarray(0, rows * nIn);
+    dx = dx?.subarray(0, rows * nIn);
     if ("weight" in b) k.matmulF32BackwardWeight(b.weight.grad, dy, x, rows, nIn, nOut);
     if (dx) {
       if ("weight" in b) k.matmulF32BackwardInput(dx, dy, b.weight.data, rows, nIn, nOut);
@@ -213,12 +219,12 @@ export class Linear {
     const lo = this.lora;
     if (!lo) return;
     const r = lo.r;
-    k.matmulF32BackwardWeight(lo.b.grad, dy, this.#su, rows, r, nOut); // dB += dYᵀ (s·u)
-    const du = this.#tmp; // (rows, r) = s · dY B
-    du.fill(0, 0, rows * r);
+    k.matmulF32BackwardWeight(lo.b.grad, dy, this.#su.subarray(0, rows * r), rows, r, nOut); // dB += dYᵀ (s·u)
+    const du = this.#tmp.subarray(0, rows * r); // (rows, r) = s · dY B
+    du.fill(0);
     k.matmulF32BackwardInput(du, dy, lo.b.data, rows, r, nOut);
     for (let i = 0; i < rows * r; i++) du[i] *= lo.scaling;
-    const xd = this.#dropped ? this.#xd : x;
+    const xd = this.#dropped ? this.#xd.subarray(0, rows * nIn) : x;
     k.matmulF32BackwardWeight(lo.a.grad, du, xd, rows, nIn, r); // dA += duᵀ xd
     if (!dx) return;
     if (!this.#dropped) {
@@ -227,8 +233,8 @@ export class Linear {
     }
     // dX += (du A) ⊙ mask / keep: the product goes to a scratch row block first
     const n = rows * nIn;
-    const dxd = this.#xd; // xd is no longer needed: reuse it for du A
-    dxd.fill(0, 0, n);
+    const dxd = this.#xd.subarray(0, n); // xd is no longer needed: reuse it for du A
+    dxd.fill(0);
     k.matmulF32BackwardInput(dxd, du, lo.a.data, rows, nIn, r);
     const mask = this.#mask, inv = 1 / (1 - lo.dropout);
     for (let i = 0; i < n; i++) if (mask[i]) dx[i] += dxd[i] * inv;

@@ -4,6 +4,8 @@
  * (dim 64, 2 layers, 4/2 heads, vocab 300) and on babyllama105. Tolerance: 1e-4 relative per tensor
  * (max |ours − torch| / max |torch| over the tensor) and 1e-4 relative on the loss.
  */
+import { scalarTrainKernels, type TrainKernels } from "../../src/kernels/train_kernels.ts";
+import { createWasmTrainKernels } from "../../src/kernels/train_wasm.ts";
 import { assert, assertEquals } from "../_assert.ts";
 import { needsTestData } from "../_fixtures.ts";
 import { needsTorch } from "../formats/_torch_oracle.ts";
@@ -13,8 +15,14 @@ import { BABYLLAMA, babyllamaBase, gqaConfig, randomBase, randomBatch, relErr, r
 
 const TOL = 1e-4;
 
-function checkAgainstTorch(base: TrainBase, options: TrainOptions, batch: TrainBatch, perturbB = true) {
-  const trainer = new Trainer(base, options);
+function checkAgainstTorch(
+  base: TrainBase,
+  options: TrainOptions,
+  batch: TrainBatch,
+  kernels: TrainKernels = scalarTrainKernels,
+) {
+  const trainer = new Trainer(base, options, kernels);
+  const perturbB = true;
   if (perturbB) {
     // B = 0 at init makes dA vanish: give B values so every LoRA gradient is exercised
     let s = 7;
@@ -36,7 +44,11 @@ function checkAgainstTorch(base: TrainBase, options: TrainOptions, batch: TrainB
   }
   assertEquals(worst, [], `gradients off:\n${worst.join("\n")}`);
   assertEquals(Object.keys(torch.grads).length, trainer.params.length);
-  console.log(`${options.mode}: loss rel err ${lossErr.toExponential(2)}, max grad rel err ${max.toExponential(2)}`);
+  console.log(
+    `${options.mode} (${kernels.name}): loss rel err ${lossErr.toExponential(2)}, max grad rel err ${
+      max.toExponential(2)
+    }`,
+  );
   return { lossErr, maxGradErr: max };
 }
 
@@ -122,3 +134,22 @@ Deno.test("TrainModel on babyllama105: full, stage-1 and LoRA gradients equal to
     batch,
   );
 });
+
+Deno.test(
+  "TrainModel with the WASM train kernels: full, stage-1 and LoRA (Q4_0 base) gradients equal torch",
+  needsTorch(),
+  async () => {
+    const wasm = await createWasmTrainKernels();
+    const base = await randomBase(gqaConfig(), { dtype: "F32", seed: 9 });
+    const batch = randomBatch(2, 33, 300, 17, (_, t) => t % 7 === 3);
+    checkAgainstTorch(base, { mode: "full", lr: 1e-3, maxSteps: 1 }, batch, wasm);
+    checkAgainstTorch(base, { mode: "stage1", lr: 1e-3, maxSteps: 1 }, batch, wasm);
+    const q4 = await randomBase(gqaConfig(), { dtype: "Q4_0", seed: 10 });
+    checkAgainstTorch(
+      q4,
+      { mode: "lora", lora: LORA_ALL, modulesToSave: ["embed_tokens", "lm_head"], lr: 1e-3, maxSteps: 1 },
+      batch,
+      wasm,
+    );
+  },
+);
