@@ -6,7 +6,7 @@
  */
 import { checkDim, checkLength } from "./scalar.ts";
 import type { FrozenType, FrozenWeight, TrainKernels } from "./train_kernels.ts";
-import { type LoadKernelsOptions, loadWasmKernels, type WasmKernels } from "./wasm.ts";
+import { compileKernelsModule, type LoadKernelsOptions, loadWasmKernels, type WasmKernels } from "./wasm.ts";
 import { BLOCK_Q4_0_BYTES, QK4_0 } from "../quant/q4_0.ts";
 import { BLOCK_Q8_0_BYTES } from "../quant/q8_0.ts";
 
@@ -73,8 +73,54 @@ export function frozenWeightBytes(what: string, type: FrozenType, nOut: number, 
   }
 }
 
+/**
+ * The control block shared with the helper thread (train_worker.ts): Int32 slots SEQ (bumped by the caller to start
+ * a call), DONE (the worker stores the SEQ it finished), OP, FAILED; then N_ARGS f64 arguments from byte 8*ARGS.
+ */
+export const TRAIN_CTRL = {
+  SEQ: 0,
+  DONE: 1,
+  OP: 2,
+  FAILED: 3,
+  ARGS: 4,
+  N_ARGS: 9,
+  OP_FORWARD: 1,
+  OP_BACKWARD_INPUT: 2,
+  OP_BACKWARD_WEIGHT: 3,
+  OP_EXIT: 4,
+} as const;
+
+/** The message that starts a helper thread. */
+export interface TrainWorkerInit {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  control: SharedArrayBuffer;
+}
+
+/** Below this many multiply-adds a call runs on the calling thread alone (waking the helper costs ~10–50 µs). */
+const MIN_PARALLEL_MACS = 1 << 20;
+
+type Args9 = [number, number, number, number, number, number, number, number, number];
+type TrainOp =
+  | typeof TRAIN_CTRL.OP_FORWARD
+  | typeof TRAIN_CTRL.OP_BACKWARD_INPUT
+  | typeof TRAIN_CTRL.OP_BACKWARD_WEIGHT;
+
+interface Helper {
+  worker: Worker;
+  ctrl: Int32Array;
+  args: Float64Array;
+  scratch: number;
+}
+
 /** Options of createWasmTrainKernels. */
 export interface WasmTrainKernelsOptions extends LoadKernelsOptions {
+  /**
+   * 1 (default) or 2: with 2, a Worker shares the instance's memory and computes the second half of each product's
+   * output rows while the calling thread computes the first (the calling thread blocks in Atomics.wait meanwhile).
+   * Call close() when done so the Worker ends.
+   */
+  threads?: 1 | 2;
   /**
    * An instance to run on (default: a new one). Its arena must not be reset below the allocations made here
    * (scratch and resident frozen weights stay allocated for this object's lifetime).
@@ -84,8 +130,14 @@ export interface WasmTrainKernelsOptions extends LoadKernelsOptions {
 
 /** Loads (or reuses) a kernels instance and wraps its training exports. */
 export async function createWasmTrainKernels(options: WasmTrainKernelsOptions = {}): Promise<WasmTrainKernels> {
+  const threads = options.threads ?? 1;
+  if (threads !== 1 && threads !== 2) {
+    throw new RangeError(`Cannot create WASM train kernels: threads must be 1 or 2, got ${threads}`);
+  }
   const kernels = options.kernels ?? await loadWasmKernels(options);
-  return new WasmTrainKernels(kernels);
+  const k = new WasmTrainKernels(kernels);
+  if (threads === 2) await k.startHelper(options.module ?? await compileKernelsModule());
+  return k;
 }
 
 /** Throws RangeError when two typed arrays share bytes (an output must not overlap an input). */
@@ -98,8 +150,9 @@ function checkNoOverlap(what: string, out: string, a: ArrayBufferView, input: st
 }
 
 /**
- * TrainKernels on one WASM instance. Not re-entrant (one call at a time per instance); frozen weights must not be
- * mutated after their first use (they are cached by object identity and never re-read).
+ * TrainKernels on one WASM instance (and optionally a helper Worker on the same memory). Not re-entrant (one call at
+ * a time per instance); frozen weights must not be mutated after their first use (they are cached by object
+ * identity and never re-read).
  */
 export class WasmTrainKernels implements TrainKernels {
   readonly name = "wasm";
@@ -110,6 +163,7 @@ export class WasmTrainKernels implements TrainKernels {
   readonly scratch: number;
   readonly #resident = new WeakMap<FrozenWeight, number>();
   #residentBytes = 0;
+  #helper?: Helper;
 
   constructor(kernels: WasmKernels) {
     const raw = kernels.raw as unknown as Partial<TrainKernelExports>;
@@ -119,6 +173,88 @@ export class WasmTrainKernels implements TrainKernels {
     this.kernels = kernels;
     this.raw = raw as TrainKernelExports;
     this.scratch = kernels.arena.alloc(this.raw.trainScratchBytes(), 64);
+  }
+
+  /** Threads each product runs on (1, or 2 once startHelper() has run). */
+  get threads(): number {
+    return this.#helper ? 2 : 1;
+  }
+
+  /**
+   * Starts the helper thread (createWasmTrainKernels({ threads: 2 }) calls this): a Worker instantiating `module`
+   * (the module of this instance) on the same shared memory, with its own scratch.
+   */
+  async startHelper(module: WebAssembly.Module): Promise<void> {
+    if (this.#helper) return;
+    const control = new SharedArrayBuffer(8 * (TRAIN_CTRL.ARGS + TRAIN_CTRL.N_ARGS));
+    const ctrl = new Int32Array(control, 0, TRAIN_CTRL.ARGS);
+    const args = new Float64Array(control, 8 * TRAIN_CTRL.ARGS, TRAIN_CTRL.N_ARGS);
+    const scratch = this.kernels.arena.alloc(this.raw.trainScratchBytes(), 64);
+    const worker = new Worker(new URL("./train_worker.ts", import.meta.url).href, { type: "module" });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        worker.onmessage = (e: MessageEvent<{ type: string; message?: string }>) => {
+          if (e.data.type === "ready") resolve();
+          else reject(new Error(`Cannot start training helper thread: ${e.data.message}`));
+        };
+        worker.onerror = (e) => {
+          e.preventDefault();
+          reject(new Error(`Cannot start training helper thread: ${e.message}`));
+        };
+        const init: TrainWorkerInit = { module, memory: this.kernels.memory, control };
+        worker.postMessage(init);
+      });
+    } catch (e) {
+      worker.terminate();
+      throw e;
+    }
+    worker.onmessage = null;
+    this.#helper = { worker, ctrl, args, scratch };
+  }
+
+  /** Ends the helper thread, if any (products then run on the calling thread). */
+  close(): void {
+    const h = this.#helper;
+    if (!h) return;
+    this.#helper = undefined;
+    Atomics.store(h.ctrl, TRAIN_CTRL.OP, TRAIN_CTRL.OP_EXIT);
+    Atomics.add(h.ctrl, TRAIN_CTRL.SEQ, 1);
+    Atomics.notify(h.ctrl, TRAIN_CTRL.SEQ);
+    h.worker.terminate();
+  }
+
+  #call(op: TrainOp, a: Args9): void {
+    if (op === TRAIN_CTRL.OP_FORWARD) this.raw.trainMatmul(...a);
+    else if (op === TRAIN_CTRL.OP_BACKWARD_INPUT) this.raw.trainMatmulBackwardInput(...a);
+    else this.raw.trainMatmulBackwardWeight(...a);
+  }
+
+  /**
+   * Runs op over output rows [0, M): on this thread alone, or split with the helper at a multiple of 6 rows (the
+   * register tile). argsFor(r0, r1, scratch) gives the export's arguments for rows [r0, r1). Split calls give the
+   * same bits as one call.
+   */
+  #run(op: TrainOp, M: number, macs: number, argsFor: (r0: number, r1: number, scratch: number) => Args9): void {
+    const h = this.#helper;
+    if (!h || M < 12 || macs < MIN_PARALLEL_MACS) {
+      this.#call(op, argsFor(0, M, this.scratch));
+      return;
+    }
+    const mid = Math.min(M, Math.ceil(M / 12) * 6);
+    h.args.set(argsFor(mid, M, h.scratch));
+    Atomics.store(h.ctrl, TRAIN_CTRL.OP, op);
+    const seq = (Atomics.add(h.ctrl, TRAIN_CTRL.SEQ, 1) + 1) | 0;
+    Atomics.notify(h.ctrl, TRAIN_CTRL.SEQ);
+    try {
+      this.#call(op, argsFor(0, mid, this.scratch));
+    } finally {
+      for (let d = Atomics.load(h.ctrl, TRAIN_CTRL.DONE); d !== seq; d = Atomics.load(h.ctrl, TRAIN_CTRL.DONE)) {
+        Atomics.wait(h.ctrl, TRAIN_CTRL.DONE, d, 1000);
+      }
+    }
+    if (Atomics.load(h.ctrl, TRAIN_CTRL.FAILED) !== 0) {
+      throw new Error("Cannot run training product: the helper thread failed (see its error message)");
+    }
   }
 
   /** Bytes of frozen weights kept resident in WASM memory. */
@@ -160,7 +296,8 @@ export class WasmTrainKernels implements TrainKernels {
     const a = this.kernels.arena;
     this.#temp(() => {
       const xp = a.put(x), wp = a.put(w), yp = a.alloc(4 * y.length);
-      this.raw.trainMatmul(xp, wp, TRAIN_TYPE_CODES.F32, yp, nIn, nOut, 0, rows, this.scratch);
+      const t = TRAIN_TYPE_CODES.F32;
+      this.#run(TRAIN_CTRL.OP_FORWARD, rows, rows * nIn * nOut, (r0, r1, sc) => [xp, wp, t, yp, nIn, nOut, r0, r1, sc]);
       y.set(a.f32(yp, y.length));
     });
   }
@@ -183,7 +320,13 @@ export class WasmTrainKernels implements TrainKernels {
     const a = this.kernels.arena;
     this.#temp(() => {
       const dyp = a.put(dy), wp = a.put(w), dxp = a.put(dx);
-      this.raw.trainMatmulBackwardInput(dyp, wp, TRAIN_TYPE_CODES.F32, dxp, nIn, nOut, 0, rows, this.scratch);
+      const t = TRAIN_TYPE_CODES.F32;
+      this.#run(
+        TRAIN_CTRL.OP_BACKWARD_INPUT,
+        rows,
+        rows * nIn * nOut,
+        (r0, r1, sc) => [dyp, wp, t, dxp, nIn, nOut, r0, r1, sc],
+      );
       dx.set(a.f32(dxp, dx.length));
     });
   }
@@ -206,7 +349,12 @@ export class WasmTrainKernels implements TrainKernels {
     const a = this.kernels.arena;
     this.#temp(() => {
       const dyp = a.put(dy), xp = a.put(x), dwp = a.put(dw);
-      this.raw.trainMatmulBackwardWeight(dyp, xp, dwp, rows, nIn, nOut, 0, nOut, this.scratch);
+      this.#run(
+        TRAIN_CTRL.OP_BACKWARD_WEIGHT,
+        nOut,
+        rows * nIn * nOut,
+        (o0, o1, sc) => [dyp, xp, dwp, rows, nIn, nOut, o0, o1, sc],
+      );
       dw.set(a.f32(dwp, dw.length));
     });
   }
@@ -223,7 +371,8 @@ export class WasmTrainKernels implements TrainKernels {
     const a = this.kernels.arena;
     this.#temp(() => {
       const xp = a.put(x), yp = a.alloc(4 * y.length);
-      this.raw.trainMatmul(xp, wp, TRAIN_TYPE_CODES[w.type], yp, nIn, nOut, 0, rows, this.scratch);
+      const t = TRAIN_TYPE_CODES[w.type];
+      this.#run(TRAIN_CTRL.OP_FORWARD, rows, rows * nIn * nOut, (r0, r1, sc) => [xp, wp, t, yp, nIn, nOut, r0, r1, sc]);
       y.set(a.f32(yp, y.length));
     });
   }
@@ -240,7 +389,13 @@ export class WasmTrainKernels implements TrainKernels {
     const a = this.kernels.arena;
     this.#temp(() => {
       const dyp = a.put(dy), dxp = a.put(dx);
-      this.raw.trainMatmulBackwardInput(dyp, wp, TRAIN_TYPE_CODES[w.type], dxp, nIn, nOut, 0, rows, this.scratch);
+      const t = TRAIN_TYPE_CODES[w.type];
+      this.#run(
+        TRAIN_CTRL.OP_BACKWARD_INPUT,
+        rows,
+        rows * nIn * nOut,
+        (r0, r1, sc) => [dyp, wp, t, dxp, nIn, nOut, r0, r1, sc],
+      );
       dx.set(a.f32(dxp, dx.length));
     });
   }

@@ -3,7 +3,7 @@
  * (src/kernels/train_kernels.ts), on awkward shapes. Oracle: the scalar loops; the error bound is relative to the
  * f64 sum of |terms| of the same inputs, so it holds whatever the summation order of either side.
  */
-import { assert, assertEquals, assertThrows } from "../_assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../_assert.ts";
 import { randomNormal } from "../_rand.ts";
 import { f32ArrayToF16Ref } from "../../src/core/f16.ts";
 import { type FrozenType, type FrozenWeight, scalarTrainKernels } from "../../src/kernels/train_kernels.ts";
@@ -230,4 +230,39 @@ Deno.test("the WASM training kernels throw RangeError/TypeError on bad shapes be
   assertThrows(() => k.matmulFrozen(f(1), f(32), short, 1), RangeError, "Q8_0 bytes has 33 elements, expected 34");
   const odd = { type: "BF16", bytes: new Uint8Array(2), nOut: 1, nIn: 1 } as unknown as FrozenWeight;
   assertThrows(() => k.matmulFrozen(f(1), f(1), odd, 1), TypeError, "BF16");
+});
+
+Deno.test("createWasmTrainKernels({ threads: 2 }) gives the same bits as one thread, for every product", async () => {
+  const k2 = await createWasmTrainKernels({ threads: 2 });
+  try {
+    assertEquals(k2.threads, 2);
+    for (const [rows, nIn, nOut] of [[257, 64, 96], [40, 1024, 33], [13, 4099, 20]] as const) {
+      const x = randomNormal(rows * nIn, 1), w = randomNormal(nOut * nIn, 2), dy = randomNormal(rows * nOut, 3);
+      const y1 = new Float32Array(rows * nOut), y2 = new Float32Array(rows * nOut);
+      k.matmulF32(y1, x, w, rows, nIn, nOut);
+      k2.matmulF32(y2, x, w, rows, nIn, nOut);
+      assertEquals(y2, y1);
+      const dx1 = randomNormal(rows * nIn, 4), dx2 = dx1.slice();
+      k.matmulF32BackwardInput(dx1, dy, w, rows, nIn, nOut);
+      k2.matmulF32BackwardInput(dx2, dy, w, rows, nIn, nOut);
+      assertEquals(dx2, dx1);
+      const dw1 = randomNormal(nOut * nIn, 5), dw2 = dw1.slice();
+      k.matmulF32BackwardWeight(dw1, dy, x, rows, nIn, nOut);
+      k2.matmulF32BackwardWeight(dw2, dy, x, rows, nIn, nOut);
+      assertEquals(dw2, dw1);
+      if (nIn % 32 === 0) {
+        const [fw] = frozen("Q4_0", w, nOut, nIn);
+        k.matmulFrozen(y1, x, fw, rows);
+        k2.matmulFrozen(y2, x, fw, rows);
+        assertEquals(y2, y1);
+        k.matmulFrozenBackwardInput(dx1, dy, fw, rows);
+        k2.matmulFrozenBackwardInput(dx2, dy, fw, rows);
+        assertEquals(dx2, dx1);
+      }
+    }
+  } finally {
+    k2.close();
+  }
+  assertEquals(k2.threads, 1);
+  await assertRejects(() => createWasmTrainKernels({ threads: 3 as 2 }), RangeError, "threads");
 });
