@@ -38,8 +38,6 @@ const COMMON = [
   "1",
   "--seed",
   "7",
-  "--kernels",
-  "scalar",
 ];
 
 let setup: TinySetup | undefined;
@@ -318,8 +316,6 @@ Deno.test("sft --lora-model merges the stage-2 adapter first; merge(base, A, sft
     "3",
     "--logging-steps",
     "1",
-    "--kernels",
-    "scalar",
   ]);
   assertEquals(r.code, 0, r.stderr);
   const rows = readLossCsv(`${out}/loss.csv`);
