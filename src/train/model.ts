@@ -93,7 +93,8 @@ interface LayerActs {
   xMid: Float32Array; // (N, dim) residual after attention
   r2: Float32Array; // (N,)
   h2: Float32Array; // (N, dim) ffn_norm(xMid): input of gate, up
-  g: Float32Array; // (N, hiddenDim) gate pre-activation
+  g: Float32Array; // (N, hiddenDim) silu(gate pre-activation)
+  sg: Float32Array; // (N, hiddenDim) sigmoid(gate pre-activation)
   u: Float32Array; // (N, hiddenDim) up
   act: Float32Array; // (N, hiddenDim) silu(g)·u: input of down
 }
@@ -114,7 +115,8 @@ export class TrainModel {
   #targets = new Int32Array(0); // (M,) their next-token labels
   #m = 0;
   #hc = new Float32Array(0); // (M, dim) compacted hF rows
-  #logits = new Float32Array(0); // (M, vocab) logits, then dlogits
+  #logits = new Float32Array(0); // (M, vocab) logits, then exp(logit − max), then dlogits
+  #invSum = new Float32Array(0); // (M,) 1/Σexp per row
   #tokens = new Int32Array(0);
   // scratch
   #cos = new Float32Array(0); // (T, headSize/2)
@@ -171,6 +173,7 @@ export class TrainModel {
       r2: F(n),
       h2: F(n * c.dim),
       g: F(n * c.hiddenDim),
+      sg: F(n * c.hiddenDim),
       u: F(n * c.hiddenDim),
       act: F(n * c.hiddenDim),
     }));
@@ -181,6 +184,7 @@ export class TrainModel {
     this.#targets = new Int32Array(n);
     this.#hc = F(n * c.dim);
     this.#logits = F(n * c.vocabSize);
+    this.#invSum = F(n);
     this.#tokens = new Int32Array(n);
     this.#qc = F(t * hs);
     this.#kc = F(t * hs);
@@ -238,10 +242,14 @@ export class TrainModel {
       rmsNormForward(a.h2, a.r2, a.xMid, L.ffnNorm.data, N, dim, c.normEps);
       L.gate.forward(k, a.g, a.h2, N, rng); // (N, dim) @ W1 (hd, dim)ᵀ
       L.up.forward(k, a.u, a.h2, N, rng); // (N, dim) @ W3 (hd, dim)ᵀ
-      const g = a.g, u = a.u, act = a.act;
+      const g = a.g, sg = a.sg, u = a.u, act = a.act;
       for (let i = 0; i < N * hd; i++) {
         const gi = g[i];
-        act[i] = (gi / (1 + Math.exp(-gi))) * u[i]; // silu(g)·u
+        const si = 1 / (1 + Math.exp(-gi));
+        const silu = gi * si;
+        sg[i] = si;
+        g[i] = silu; // g now holds silu(g): backward needs σ(g) and silu(g), not g
+        act[i] = silu * u[i]; // silu(g)·u
       }
       const next = l + 1 < w.layers.length ? this.#acts[l + 1].xIn : this.#xOut;
       L.down.forward(k, next, act, N, rng); // (N, hd) @ W2 (dim, hd)ᵀ
@@ -265,7 +273,7 @@ export class TrainModel {
     const hc = this.#hc, hF = this.#hF;
     for (let i = 0; i < m; i++) hc.set(hF.subarray(this.#rows[i] * dim, (this.#rows[i] + 1) * dim), i * dim);
     w.output.forward(k, this.#logits, hc, m, rng); // (M, dim) @ W_out (vocab, dim)ᵀ -> (M, vocab)
-    return crossEntropyForward(this.#logits, this.#targets, m, c.vocabSize);
+    return crossEntropyForward(this.#logits, this.#targets, m, c.vocabSize, this.#invSum);
   }
 
   /**
@@ -279,7 +287,7 @@ export class TrainModel {
     const B = this.#b, T = this.#t, N = B * T;
     const dim = c.dim, hd = c.hiddenDim;
     const V = c.vocabSize;
-    crossEntropyBackward(this.#logits, this.#targets, m, V, lossScale / m);
+    crossEntropyBackward(this.#logits, this.#invSum, this.#targets, m, V, lossScale / m);
     // lm_head: dHc (M, dim) = dlogits @ W_out; dW_out += dlogitsᵀ Hc
     const dhc = this.#dh; // (M ≤ N rows, dim)
     dhc.fill(0, 0, m * dim);
@@ -306,13 +314,11 @@ export class TrainModel {
       const dact = this.#dact;
       dact.fill(0, 0, N * hd);
       L.down.backward(k, dact, dx, a.act, N);
-      const g = a.g, u = a.u, dg = this.#dg, du = this.#du;
+      const silu = a.g, sg = a.sg, u = a.u, dg = this.#dg, du = this.#du;
       for (let i = 0; i < N * hd; i++) {
-        const gi = g[i];
-        const sg = 1 / (1 + Math.exp(-gi));
-        const d = dact[i];
-        du[i] = d * gi * sg; // d/du silu(g)·u
-        dg[i] = d * u[i] * sg * (1 + gi * (1 - sg)); // silu'(g) = σ(g)(1 + g(1 − σ(g)))
+        const d = dact[i], si = sg[i], s = silu[i];
+        du[i] = d * s; // d/du silu(g)·u
+        dg[i] = d * u[i] * (si + s * (1 - si)); // silu'(g) = σ(g)(1 + g(1 − σ(g))) = σ + silu·(1 − σ)
       }
       const dh = this.#dh;
       dh.fill(0, 0, N * dim);
@@ -358,26 +364,22 @@ export class TrainModel {
         gatherHead(vc, a.v, b * T, T, kvDim, kh * hs, hs);
         for (let hg = 0; hg < group; hg++) {
           const h = kh * group + hg;
-          gatherHead(qc, a.q, b * T, T, dim, h * hs, hs);
+          gatherHead(qc, a.q, b * T, T, dim, h * hs, hs, scale); // q/√hs: the scale costs T·hs, not T²
           const p = a.p.subarray((b * c.nHeads + h) * T * T, (b * c.nHeads + h + 1) * T * T);
-          k.matmulF32(p, qc, kc, T, hs, T); // Q (T, hs) @ K (T, hs)ᵀ -> S (T, T)
+          k.matmulF32(p, qc, kc, T, hs, T); // Q/√hs (T, hs) @ K (T, hs)ᵀ -> S (T, T)
           for (let t = 0; t < T; t++) {
-            const row = t * T;
+            const row = t * T, end = row + t + 1;
             let max = -Infinity;
-            for (let j = 0; j <= t; j++) {
-              const s = p[row + j] * scale;
-              p[row + j] = s;
-              if (s > max) max = s;
-            }
+            for (let j = row; j < end; j++) if (p[j] > max) max = p[j];
             let sum = 0;
-            for (let j = 0; j <= t; j++) {
-              const e = Math.exp(p[row + j] - max); // max-subtraction: exp never overflows
-              p[row + j] = e;
+            for (let j = row; j < end; j++) {
+              const e = Math.exp(p[j] - max); // max-subtraction: exp never overflows
+              p[j] = e;
               sum += e;
             }
             const inv = 1 / sum;
-            for (let j = 0; j <= t; j++) p[row + j] *= inv;
-            p.fill(0, row + t + 1, row + T); // causal mask
+            for (let j = row; j < end; j++) p[j] *= inv;
+            p.fill(0, end, row + T); // causal mask
           }
           oc.fill(0);
           k.matmulF32BackwardInput(oc, p, vc, T, hs, T); // P (T, T) @ V (T, hs) -> O (T, hs)
@@ -409,17 +411,17 @@ export class TrainModel {
           k.matmulF32BackwardWeight(dvc, p, doc, T, hs, T); // dV (T, hs) += Pᵀ dO
           k.matmulF32(dp, doc, vc, T, hs, T); // dP (T, T) = dO (T, hs) @ V (T, hs)ᵀ
           for (let t = 0; t < T; t++) {
-            const row = t * T;
+            const row = t * T, end = row + t + 1;
             let dot = 0;
-            for (let j = 0; j <= t; j++) dot += p[row + j] * dp[row + j];
-            for (let j = 0; j <= t; j++) dp[row + j] = p[row + j] * (dp[row + j] - dot) * scale; // dS
-            dp.fill(0, row + t + 1, row + T);
+            for (let j = row; j < end; j++) dot += p[j] * dp[j];
+            for (let j = row; j < end; j++) dp[j] = p[j] * (dp[j] - dot); // dS of S = (Q/√hs) Kᵀ
+            dp.fill(0, end, row + T);
           }
-          gatherHead(qc, a.q, b * T, T, dim, h * hs, hs);
-          k.matmulF32BackwardWeight(dkc, dp, qc, T, hs, T); // dK (T, hs) += dSᵀ Q
+          gatherHead(qc, a.q, b * T, T, dim, h * hs, hs, scale);
+          k.matmulF32BackwardWeight(dkc, dp, qc, T, hs, T); // dK (T, hs) += dSᵀ (Q/√hs)
           dqc.fill(0);
-          k.matmulF32BackwardInput(dqc, dp, kc, T, hs, T); // dQ (T, hs) = dS K
-          scatterHead(this.#dq, dqc, b * T, T, dim, h * hs, hs);
+          k.matmulF32BackwardInput(dqc, dp, kc, T, hs, T); // dS K; dQ = that/√hs (applied in the scatter)
+          scatterHead(this.#dq, dqc, b * T, T, dim, h * hs, hs, scale);
         }
         scatterHead(this.#dk, dkc, b * T, T, kvDim, kh * hs, hs);
         scatterHead(this.#dv, dvc, b * T, T, kvDim, kh * hs, hs);
@@ -428,7 +430,10 @@ export class TrainModel {
   }
 }
 
-/** Copies one head's columns [col, col+hs) of rows [row0, row0+T) of a (rows, stride) matrix into dst (T, hs). */
+/**
+ * Copies one head's columns [col, col+hs) of rows [row0, row0+T) of a (rows, stride) matrix into dst (T, hs),
+ * times `mul`.
+ */
 function gatherHead(
   dst: Float32Array,
   src: Float32Array,
@@ -437,14 +442,16 @@ function gatherHead(
   stride: number,
   col: number,
   hs: number,
+  mul = 1,
 ): void {
   for (let t = 0; t < T; t++) {
-    const s = (row0 + t) * stride + col;
-    for (let i = 0; i < hs; i++) dst[t * hs + i] = src[s + i];
+    const s = (row0 + t) * stride + col, d = t * hs;
+    if (mul === 1) { for (let i = 0; i < hs; i++) dst[d + i] = src[s + i]; }
+    else for (let i = 0; i < hs; i++) dst[d + i] = src[s + i] * mul;
   }
 }
 
-/** The inverse of gatherHead: writes src (T, hs) into the head's columns of dst (overwrites). */
+/** The inverse of gatherHead: writes src (T, hs) · mul into the head's columns of dst (overwrites). */
 function scatterHead(
   dst: Float32Array,
   src: Float32Array,
@@ -453,10 +460,12 @@ function scatterHead(
   stride: number,
   col: number,
   hs: number,
+  mul = 1,
 ): void {
   for (let t = 0; t < T; t++) {
-    const d = (row0 + t) * stride + col;
-    for (let i = 0; i < hs; i++) dst[d + i] = src[t * hs + i];
+    const d = (row0 + t) * stride + col, s = t * hs;
+    if (mul === 1) { for (let i = 0; i < hs; i++) dst[d + i] = src[s + i]; }
+    else for (let i = 0; i < hs; i++) dst[d + i] = src[s + i] * mul;
   }
 }
 
@@ -561,23 +570,42 @@ export function ropeForward(
   }
 }
 
-/** Mean cross-entropy of logits (M, V) against targets (M,); log-sum-exp after subtracting each row's max. */
-export function crossEntropyForward(logits: Float32Array, targets: Int32Array, m: number, V: number): number {
+/**
+ * Mean cross-entropy of logits (M, V) against targets (M,), leaving exp(logit − rowMax) in place and 1/Σexp per
+ * row in `invSum` (M,) for crossEntropyBackward: one exp per logit in all. Log-sum-exp after subtracting the max.
+ */
+export function crossEntropyForward(
+  logits: Float32Array,
+  targets: Int32Array,
+  m: number,
+  V: number,
+  invSum: Float32Array,
+): number {
   let total = 0;
   for (let i = 0; i < m; i++) {
     const o = i * V;
     let max = -Infinity;
-    for (let j = 0; j < V; j++) if (logits[o + j] > max) max = logits[o + j];
+    for (let j = o; j < o + V; j++) if (logits[j] > max) max = logits[j];
+    const target = logits[o + targets[i]];
     let sum = 0;
-    for (let j = 0; j < V; j++) sum += Math.exp(logits[o + j] - max);
-    total += Math.log(sum) + max - logits[o + targets[i]];
+    for (let j = o; j < o + V; j++) {
+      const e = Math.exp(logits[j] - max);
+      logits[j] = e;
+      sum += e;
+    }
+    invSum[i] = 1 / sum;
+    total += Math.log(sum) + max - target;
   }
   return total / m;
 }
 
-/** In place: logits (M, V) -> scale·(softmax − onehot(target)), the gradient of scale·Σ CE. */
+/**
+ * In place, after crossEntropyForward: exp values (M, V) -> scale·(softmax − onehot(target)), the gradient of
+ * scale·Σ CE.
+ */
 export function crossEntropyBackward(
-  logits: Float32Array,
+  expLogits: Float32Array,
+  invSum: Float32Array,
   targets: Int32Array,
   m: number,
   V: number,
@@ -585,16 +613,8 @@ export function crossEntropyBackward(
 ): void {
   for (let i = 0; i < m; i++) {
     const o = i * V;
-    let max = -Infinity;
-    for (let j = 0; j < V; j++) if (logits[o + j] > max) max = logits[o + j];
-    let sum = 0;
-    for (let j = 0; j < V; j++) {
-      const e = Math.exp(logits[o + j] - max);
-      logits[o + j] = e;
-      sum += e;
-    }
-    const f = scale / sum;
-    for (let j = 0; j < V; j++) logits[o + j] *= f;
-    logits[o + targets[i]] -= scale;
+    const f = scale * invSum[i];
+    for (let j = o; j < o + V; j++) expLogits[j] *= f;
+    expLogits[o + targets[i]] -= scale;
   }
 }
