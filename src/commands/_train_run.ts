@@ -78,7 +78,8 @@ export const TRAIN_FLAGS = {
   seed: { type: "string" },
   "save-format": { type: "string" },
   "save-dtype": { type: "string" },
-  "kernels": { type: "string" },
+  kernels: { type: "string" },
+  threads: { type: "string", short: "t" },
   resume: { type: "boolean", default: false },
   force: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
@@ -117,6 +118,7 @@ export const TRAIN_FLAGS_HELP =
   --save-format LIST          bin,safetensors (default both)
   --save-dtype T              f32 (default: merging gives exactly the trained model) | f16
   --kernels K                 wasm (default when available) | scalar
+  -t, --threads N             1 (default) or 2: a Worker computes half of each WASM product's rows
   --resume                    continue from --output-dir's checkpoint (same flags and data)
   --force                     write into a non-empty --output-dir
   -h, --help                  show this help`;
@@ -155,6 +157,7 @@ export interface TrainFlags {
   formats: ("bin" | "safetensors")[];
   dtype: "F32" | "F16";
   kernels: "wasm" | "scalar";
+  threads: 1 | 2;
   resume: boolean;
   force: boolean;
 }
@@ -210,6 +213,9 @@ export function parseTrainFlags(v: Values, d: TrainDefaults): TrainFlags {
   const kernels = str(v, "kernels") ?? "wasm";
   if (kernels !== "wasm" && kernels !== "scalar") throw new UsageError(`--kernels must be wasm or scalar`);
   const seed = int("seed", 42, 0);
+  const threads = int("threads", 1);
+  if (threads > 2) throw new UsageError(`--threads must be 1 or 2, got ${threads}`);
+  if (threads === 2 && kernels === "scalar") throw new UsageError("--threads 2 needs the WASM kernels");
   const batchSize = int("per-device-train-batch-size", 1);
   const r = int("lora-rank", 8);
   const maxSteps = str(v, "max-steps") === undefined ? undefined : int("max-steps", 1);
@@ -251,6 +257,7 @@ export function parseTrainFlags(v: Values, d: TrainDefaults): TrainFlags {
     formats: formats as ("bin" | "safetensors")[],
     dtype,
     kernels,
+    threads: threads as 1 | 2,
     resume: v.resume === true,
     force: v.force === true,
   };
@@ -442,11 +449,14 @@ function log(msg: string): void {
   console.error(msg);
 }
 
-async function loadKernels(which: "wasm" | "scalar"): Promise<TrainKernels | undefined> {
+async function loadKernels(
+  which: "wasm" | "scalar",
+  threads: 1 | 2,
+): Promise<(TrainKernels & { close?: () => void }) | undefined> {
   if (which === "scalar") return undefined;
   try {
     const mod = await import("../kernels/train_wasm.ts");
-    return await mod.createWasmTrainKernels();
+    return await mod.createWasmTrainKernels({ threads });
   } catch (e) {
     log(`warning: WASM training kernels unavailable (${(e as Error).message}); using the scalar references`);
     return undefined;
@@ -483,7 +493,22 @@ export async function runTraining(s: LoopSetup): Promise<number> {
   if (s.mode === "stage1" && f.modulesToSave.length === 0) {
     throw new UserError("Cannot train stage 1: --modules-to-save is empty", "stage 1 trains embed_tokens,lm_head");
   }
-  const kernels = await loadKernels(f.kernels);
+  const kernels = await loadKernels(f.kernels, f.threads);
+  try {
+    return await trainLoop(s, options, maxSteps, kernels);
+  } finally {
+    kernels?.close?.();
+  }
+}
+
+async function trainLoop(
+  s: LoopSetup,
+  options: TrainOptions,
+  maxSteps: number,
+  kernels: TrainKernels | undefined,
+): Promise<number> {
+  const { flags: f, data, opened } = s;
+  const microPerStep = f.gradAccum;
   const trainer = new Trainer(opened.base, options, kernels);
   const identity = {
     version: CHECKPOINT_VERSION,
@@ -552,7 +577,8 @@ export async function runTraining(s: LoopSetup): Promise<number> {
       s.mode === "stage1" ? "stage 1: embeddings only" : "LoRA"
     }): trainable params ${counts.trainable} ` +
       `|| all params ${counts.total} || trainable% ${(100 * counts.trainable / counts.total).toFixed(4)}; ` +
-      `${maxSteps} steps of ${f.gradAccum} × ${f.batchSize} sequences; ${kernels ? "WASM" : "scalar"} kernels`,
+      `${maxSteps} steps of ${f.gradAccum} × ${f.batchSize} sequences; ${kernels ? "WASM" : "scalar"} kernels, ` +
+      `${f.threads} thread(s)`,
   );
 
   const evaluate = (): number => {

@@ -248,7 +248,8 @@ Deno.test("Ctrl+C saves a checkpoint and no adapter; --resume then logs exactly 
   const names = [...Deno.readDirSync(out)].map((e) => e.name);
   assert(names.includes(CHECKPOINT_FILE), names.join());
   assert(!names.includes("adapter_config.json") && !names.some((n) => n.startsWith("adapter_model")), names.join());
-  const resumed = await runTask("pretrain", [...args(out), "--resume"]);
+  // resumed on 2 threads: the WASM products split rows bit-identically, so the curve must still match
+  const resumed = await runTask("pretrain", [...args(out), "--resume", "--threads", "2"]);
   assertEquals(resumed.code, 0, resumed.stderr);
   assertMatch(resumed.stderr, /resumed from .* at step \d\/8/);
   const strip = (rows: Record<string, string>[]) => rows.map(({ elapsed_s: _, ...rest }) => rest);
