@@ -11,7 +11,8 @@ import { readGguf } from "../formats/gguf.ts";
 import { crc32 } from "../formats/zip.ts";
 import { AtomicFileSink, FileSource } from "../io/mod.ts";
 import { REF_QUANTIZERS } from "../merge/encode.ts";
-import { openBase, type OpenedLora, openLora } from "../merge/open.ts";
+import { type LoraAdapter, parseAdapterConfig } from "../merge/lora.ts";
+import { openBase, openLora } from "../merge/open.ts";
 import { MergeExecutor, planMerge } from "../merge/plan.ts";
 import { ggufOutput } from "../merge/write.ts";
 import { configFromGgufMetadata } from "../model/config.ts";
@@ -89,7 +90,8 @@ export const TRAIN_FLAGS = {
 export const TRAIN_FLAGS_HELP =
   `  --base-model PATH           GGUF (F32/F16/Q8_0/Q4_0; its embedded tokenizer is used), or anything
                               \`merge\` reads (HF folder, Meta folder, llama2.c .bin with --tokenizer)
-  --tokenizer FILE            SentencePiece tokenizer.model (wins over the base's; shipped in the adapter)
+  --tokenizer FILE            SentencePiece tokenizer.model (wins over the base's; shipped in the adapter);
+                              a larger one resizes embed_tokens/lm_head as the seed's resize_token_embeddings
   --data FILE                 training data (see above)
   --output-dir DIR            the PEFT folder to write (must be empty unless --force or --resume)
   --lora-rank N               LoRA r (default 8)
@@ -341,14 +343,34 @@ export async function openTrainBase(
   }
   const given = tokenizerPath ? readTokenizerFile(tokenizerPath) : undefined;
   if (kind === "file" && loraModels.length === 0 && isGgufFile(path)) {
-    return finish(new FileSource(path), given, warnings);
+    const src = new FileSource(path);
+    const rows = readGguf(src).tensors.find((t) => t.name === "token_embd.weight")?.shape[0];
+    // a larger --tokenizer needs resized embeddings: that goes through the merge room below
+    if (!given || rows === undefined || given.tok.vocabSize <= rows) return finish(src, given, warnings);
+    src.close();
   }
   const opened: { close(): void }[] = [];
   const base = openBase(denoModelFs, path);
   try {
-    const loras: OpenedLora[] = loraModels.map((p) =>
+    const loras: LoraAdapter[] = loraModels.map((p) =>
       openLora(denoModelFs, p, opened, { tokenizerSize: (b) => sentencePieceCount(b, `${p}/tokenizer.model`) })
     );
+    const current = loras.reduce((v, l) => l.tokenizerSize ?? v, base.config.vocabSize);
+    if (given && given.tok.vocabSize > current) {
+      // the seed's resize_token_embeddings: an adapter with no tensors whose tokenizer is larger makes the plan
+      // append rows drawn exactly as `merge` draws them (merge/vocab_resize.ts), so base + adapter merges alike
+      loras.push({
+        label: `${tokenizerPath} (embedding resize)`,
+        config: parseAdapterConfig({ peft_type: "LORA", r: 1, target_modules: [] }),
+        pairs: new Map(),
+        replacements: new Map(),
+        tokenizerSize: given.tok.vocabSize,
+      });
+      warnings.push(
+        `embed_tokens/lm_head resized from ${current} to ${given.tok.vocabSize} rows for "${tokenizerPath}" ` +
+          "(new rows ~ N(0, 0.02²), as merge initializes them)",
+      );
+    }
     const plan = planMerge(base, loras, { tokenizerSize: loras.length ? given?.tok.vocabSize : undefined });
     warnings.push(...plan.warnings);
     const exec = new MergeExecutor(plan);
@@ -356,7 +378,7 @@ export async function openTrainBase(
     const [file] = ggufOutput(plan, exec, "F32", { quantizers: REF_QUANTIZERS, name: "yangtuo train base" });
     await file.write(sink);
     const source = new BytesSource(sink.bytes(), path);
-    const tokPath = loras.at(-1)?.tokenizerPath ?? base.tokenizerPath;
+    const tokPath = loras.findLast((l) => l.tokenizerPath)?.tokenizerPath ?? base.tokenizerPath;
     let tok: { tok: Tokenizer; bytes?: Uint8Array } | undefined = given ??
       (tokPath ? readTokenizerFile(tokPath) : undefined);
     if (!tok && base.gguf) {

@@ -18,6 +18,8 @@ import {
   tinySetup,
 } from "./_train_cli.ts";
 import { CHECKPOINT_FILE } from "../../src/commands/_train_run.ts";
+import { buildDemoTokenizer } from "../../src/commands/_demo_tokenizer.ts";
+import { readSentencePieceModel, tokenizerFromSentencePiece } from "../../src/tokenizer/mod.ts";
 
 const COMMON = [
   "--block-size",
@@ -196,6 +198,49 @@ Deno.test("pretrain --stage 1 trains only embeddings/lm_head: after merge every 
   assertEquals(same, base.size - 2);
   const rows = readLossCsv(`${out}/loss.csv`);
   assert(Number(rows.at(-1)!.eval_loss) < Number(rows[0].eval_loss), "stage-1 held-out loss did not drop");
+});
+
+Deno.test("pretrain --stage 1 with a larger --tokenizer resizes the embeddings; merge(base, adapter) agrees", async () => {
+  const s = await tiny();
+  const ext = buildDemoTokenizer();
+  Deno.writeFileSync(`${s.dir}/extended.model`, ext.model);
+  const extTok = tokenizerFromSentencePiece(readSentencePieceModel(ext.model));
+  assert(extTok.vocabSize > s.spec.vocabSize);
+  const zh = ["我们的时候", "北京是中国的首都", "你好，羊驼", "介绍一句话的历史"];
+  const text = Deno.readTextFileSync(`${s.dir}/text.txt`).split("\n").map((l, i) => `${l} ${zh[i % 4]}`).join("\n");
+  Deno.writeTextFileSync(`${s.dir}/zh.txt`, text);
+  const out = `${s.dir}/pt1-zh`;
+  const r = await runTask("pretrain", [
+    "--base-model",
+    s.gguf,
+    "--tokenizer",
+    `${s.dir}/extended.model`,
+    "--data",
+    `${s.dir}/zh.txt`,
+    "--stage",
+    "1",
+    "--output-dir",
+    out,
+    "--max-steps",
+    "4",
+    "--eval-steps",
+    "4",
+    ...COMMON,
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  assertMatch(r.stderr, new RegExp(`resized from ${s.spec.vocabSize} to ${extTok.vocabSize} rows`));
+  const rows = readLossCsv(`${out}/loss.csv`);
+  const ev = Number(rows.at(-1)!.eval_loss);
+  assert(ev < Number(rows[0].eval_loss), "held-out loss did not drop");
+  const mergedPath = await mergeTo(s, [out], `${s.dir}/pt1-zh-merged`);
+  const merged = ggufTensorBytes(mergedPath);
+  const base = ggufTensorBytes(s.gguf);
+  assertEquals(merged.get("token_embd.weight")!.length, extTok.vocabSize * s.spec.dim * 4);
+  for (const [name, bytes] of base) {
+    if (name !== "token_embd.weight" && name !== "output.weight") assertEquals(merged.get(name), bytes, name);
+  }
+  const mergedLoss = evalMergedGguf(mergedPath, heldOutBlocks(`${s.dir}/zh.txt`, extTok, 32, 5, 7, 8));
+  assertAllClose([mergedLoss], [ev], { rtol: 1e-6, msg: "merged resized model vs trainer" });
 });
 
 Deno.test("Ctrl+C saves a checkpoint and no adapter; --resume then logs exactly the uninterrupted loss curve", async () => {
