@@ -181,3 +181,66 @@ Deno.test("buildSftExample() with the LLaMA tokenizer: the prompt's trailing spa
   assertEquals(tok.pieceOf(promptIds.at(-1)!), "▁"); // "### Response: " ends in a lone space piece
   assertEquals([...ex.inputIds.slice(promptIds.length)], [...tok.encode("Hi", { bos: false }), tok.eosId]);
 });
+
+Deno.test(
+  "packPretrainBlocks() and buildSftExample() equal the seed's preparation redone with SentencePiece (Python)",
+  needsTestData(TOK),
+  async () => {
+    try {
+      const p = await new Deno.Command("/usr/bin/python3", { args: ["-c", "import sentencepiece"], stderr: "null" })
+        .output();
+      if (!p.success) throw new Error("no sentencepiece");
+    } catch {
+      console.warn("skip: python3-sentencepiece not installed");
+      return;
+    }
+    const model = `${testDataRoot()}/${TOK}`;
+    const tok = tokenizerFromSentencePiece(readSentencePieceModel(Deno.readFileSync(model)));
+    const dir = await Deno.makeTempDir({ prefix: "yangtuo-data-oracle-" });
+    try {
+      // > 1,000 lines (two groups), empty lines, Chinese (byte fallback), leading/trailing spaces
+      const lines = Array.from(
+        { length: 1234 },
+        (_, i) =>
+          i % 97 === 0
+            ? ""
+            : i % 13 === 0
+            ? `  第${i}行：白日依山尽 `
+            : `Line ${i}: the quick brown fox, ${i * 7} times.`,
+      );
+      Deno.writeTextFileSync(`${dir}/t.txt`, lines.join("\n") + "\n");
+      const records = [
+        { instruction: "Translate to French", input: "Good morning", output: "Bonjour" },
+        { instruction: "用一句话介绍北京", input: "", output: "北京是中国的首都。" },
+        { instruction: "List three colours", input: null, output: " red,  green\nblue " },
+        { instruction: "x".repeat(300), input: "", output: "cut off" },
+      ];
+      Deno.writeTextFileSync(`${dir}/a.json`, JSON.stringify(records));
+      const args = { model, txt: `${dir}/t.txt`, alpaca: `${dir}/a.json`, block_size: 64, max_seq_length: 96 };
+      const script = new URL("./data_oracle.py", import.meta.url).pathname;
+      const out = await new Deno.Command("/usr/bin/python3", {
+        args: [script, JSON.stringify(args)],
+        stdout: "piped",
+        stderr: "piped",
+      })
+        .output();
+      assert(out.success, new TextDecoder().decode(out.stderr));
+      const want = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+        blocks: number[][];
+        sft: { ids: number[]; labels: number[] }[];
+      };
+      const texts = readPretrainTexts(`${dir}/t.txt`, Deno.readFileSync(`${dir}/t.txt`));
+      const packed = packPretrainBlocks(texts, tok, 64);
+      assertEquals(packed.nBlocks, want.blocks.length);
+      assertEquals([...packed.tokens], want.blocks.flat());
+      const recs = readAlpacaRecords(`${dir}/a.json`, Deno.readFileSync(`${dir}/a.json`));
+      recs.forEach((r, i) => {
+        const ex = buildSftExample(r, tok, 96);
+        assertEquals([...ex.inputIds], want.sft[i].ids, `record ${i} ids`);
+        assertEquals([...ex.labels], want.sft[i].labels, `record ${i} labels`);
+      });
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
