@@ -97,6 +97,9 @@ export interface TrainWorkerInit {
   control: SharedArrayBuffer;
 }
 
+/** Default WasmTrainKernelsOptions.maxResidentBytes: 3 GiB of the 4 GiB memory. */
+export const DEFAULT_MAX_RESIDENT_BYTES: number = 3 * 2 ** 30;
+
 /** Below this many multiply-adds a call runs on the calling thread alone (waking the helper costs ~10–50 µs). */
 const MIN_PARALLEL_MACS = 1 << 20;
 
@@ -122,6 +125,11 @@ export interface WasmTrainKernelsOptions extends LoadKernelsOptions {
    */
   threads?: 1 | 2;
   /**
+   * Bytes of frozen weights kept resident in WASM memory (default 3 GiB, leaving 1 GiB of the 4 GiB for per-call
+   * copies); weights past it are copied in per call.
+   */
+  maxResidentBytes?: number;
+  /**
    * An instance to run on (default: a new one). Its arena must not be reset below the allocations made here
    * (scratch and resident frozen weights stay allocated for this object's lifetime).
    */
@@ -135,7 +143,7 @@ export async function createWasmTrainKernels(options: WasmTrainKernelsOptions = 
     throw new RangeError(`Cannot create WASM train kernels: threads must be 1 or 2, got ${threads}`);
   }
   const kernels = options.kernels ?? await loadWasmKernels(options);
-  const k = new WasmTrainKernels(kernels);
+  const k = new WasmTrainKernels(kernels, options.maxResidentBytes);
   if (threads === 2) await k.startHelper(options.module ?? await compileKernelsModule());
   return k;
 }
@@ -165,7 +173,14 @@ export class WasmTrainKernels implements TrainKernels {
   #residentBytes = 0;
   #helper?: Helper;
 
-  constructor(kernels: WasmKernels) {
+  /** Frozen weights beyond this many bytes are copied in per call instead of kept (the memory is 4 GiB at most). */
+  readonly maxResidentBytes: number;
+
+  constructor(kernels: WasmKernels, maxResidentBytes = DEFAULT_MAX_RESIDENT_BYTES) {
+    if (!(maxResidentBytes >= 0)) {
+      throw new RangeError(`Cannot create WASM train kernels: maxResidentBytes ${maxResidentBytes} is negative`);
+    }
+    this.maxResidentBytes = maxResidentBytes;
     const raw = kernels.raw as unknown as Partial<TrainKernelExports>;
     if (typeof raw.trainMatmul !== "function" || typeof raw.trainScratchBytes !== "function") {
       throw new TypeError("Cannot create WASM train kernels: kernels.wasm has no training exports (rebuild it)");
@@ -262,12 +277,17 @@ export class WasmTrainKernels implements TrainKernels {
     return this.#residentBytes;
   }
 
-  /** The pointer of a frozen weight's bytes in WASM memory, copying them in on first use (validated). */
-  resident(w: FrozenWeight): number {
+  /**
+   * The pointer of a frozen weight's bytes in WASM memory, copying them in on first use (validated); undefined when
+   * keeping it would pass maxResidentBytes (the products then copy it in per call, which costs little next to a
+   * product at training batch sizes).
+   */
+  resident(w: FrozenWeight): number | undefined {
     const have = this.#resident.get(w);
     if (have !== undefined) return have;
     const nBytes = frozenWeightBytes("use frozen weight", w.type, w.nOut, w.nIn);
     checkLength("use frozen weight", `${w.type} bytes`, w.bytes, nBytes);
+    if (this.#residentBytes + nBytes > this.maxResidentBytes) return undefined;
     const ptr = this.kernels.arena.put(w.bytes, 64);
     this.#resident.set(w, ptr);
     this.#residentBytes += nBytes;
@@ -367,9 +387,10 @@ export class WasmTrainKernels implements TrainKernels {
     checkLength(what, "y", y, rows * nOut);
     checkNoOverlap(what, "y", y, "x", x);
     checkNoOverlap(what, "y", y, "w", w.bytes);
-    const wp = this.resident(w);
+    const resident = this.resident(w);
     const a = this.kernels.arena;
     this.#temp(() => {
+      const wp = resident ?? a.put(w.bytes, 64);
       const xp = a.put(x), yp = a.alloc(4 * y.length);
       const t = TRAIN_TYPE_CODES[w.type];
       this.#run(TRAIN_CTRL.OP_FORWARD, rows, rows * nIn * nOut, (r0, r1, sc) => [xp, wp, t, yp, nIn, nOut, r0, r1, sc]);
@@ -385,9 +406,10 @@ export class WasmTrainKernels implements TrainKernels {
     checkLength(what, "dx", dx, rows * nIn);
     checkNoOverlap(what, "dx", dx, "dy", dy);
     checkNoOverlap(what, "dx", dx, "w", w.bytes);
-    const wp = this.resident(w);
+    const resident = this.resident(w);
     const a = this.kernels.arena;
     this.#temp(() => {
+      const wp = resident ?? a.put(w.bytes, 64);
       const dyp = a.put(dy), dxp = a.put(dx);
       const t = TRAIN_TYPE_CODES[w.type];
       this.#run(

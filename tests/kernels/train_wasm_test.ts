@@ -157,6 +157,24 @@ Deno.test("matmulFrozen() (WASM) keeps a frozen weight resident and copies it on
   assertEquals(y2, y1);
 });
 
+Deno.test("frozen weights past maxResidentBytes are copied per call and give the same bits", async () => {
+  const small = await createWasmTrainKernels({ maxResidentBytes: 100 });
+  const [a, b] = [frozen("Q8_0", randomNormal(2 * 64, 1), 2, 64)[0], frozen("F16", randomNormal(64 * 3, 2), 64, 3)[0]];
+  const x = randomNormal(5 * 64, 3), y1 = new Float32Array(10), y2 = new Float32Array(10);
+  small.matmulFrozen(y1, x, a, 5); // 136 bytes: over the limit
+  k.matmulFrozen(y2, x, a, 5);
+  assertEquals(small.residentBytes, 0);
+  assertEquals(y1, y2);
+  const x3 = randomNormal(4 * 3, 4), z1 = new Float32Array(4 * 64), z2 = new Float32Array(4 * 64);
+  small.matmulFrozen(z1, x3, b, 4); // 384 bytes: over too
+  k.matmulFrozen(z2, x3, b, 4);
+  assertEquals(z1, z2);
+  const [c] = frozen("Q4_0", randomNormal(2 * 32, 5), 2, 32); // 36 bytes: kept
+  small.matmulFrozen(new Float32Array(2), randomNormal(32, 6), c, 1);
+  assertEquals(small.residentBytes, 36);
+  await assertRejects(() => createWasmTrainKernels({ maxResidentBytes: -1 }), RangeError, "maxResidentBytes");
+});
+
 Deno.test("matmulF32() (WASM) overwrites y; the backward products add to what dx and dw hold", () => {
   const [rows, nIn, nOut] = [6, 40, 9];
   const x = randomNormal(rows * nIn, 1), w = randomNormal(nOut * nIn, 2), dy = randomNormal(rows * nOut, 3);
