@@ -646,9 +646,15 @@ async function trainLoop(
       Deno.exit(130);
     }
   };
+  let listening = false;
   try {
     Deno.addSignalListener("SIGINT", onSigint);
+    listening = true;
   } catch { /* no signals (e.g. Windows without a console) */ }
+  const stopListening = () => {
+    if (listening) Deno.removeSignalListener("SIGINT", onSigint);
+    listening = false;
+  };
   const t0 = performance.now();
   const startStep = trainer.stepCount;
   let tokensSeen = 0;
@@ -699,6 +705,10 @@ async function trainLoop(
       }
     }
     writeLogs();
+    // a checkpoint at the final step first: Ctrl+C while the adapter is written (its staging files are removed)
+    // then leaves a state that --resume turns into the adapter without training again
+    saveCheckpoint();
+    stopListening(); // from here writeOutputFiles' own handler removes the partial adapter on Ctrl+C
     const files: AdapterFile[] = peftAdapterFiles({
       config: { ...trainer.adapterConfig(s.baseName) },
       tensors: trainer.adapterTensors(),
@@ -716,9 +726,7 @@ async function trainLoop(
     );
     return 0;
   } finally {
-    try {
-      Deno.removeSignalListener("SIGINT", onSigint);
-    } catch { /* not installed */ }
+    stopListening();
   }
 }
 
