@@ -6,7 +6,7 @@
  * see: the seed's scripts/training/run_pt.sh, run_sft.sh; transformers Trainer (logging/eval/save steps)
  */
 import { BytesSink, BytesSource } from "../core/byte_source.ts";
-import { UsageError, UserError } from "../core/errors.ts";
+import { FormatError, UsageError, UserError } from "../core/errors.ts";
 import { readGguf } from "../formats/gguf.ts";
 import { crc32 } from "../formats/zip.ts";
 import { AtomicFileSink, FileSource } from "../io/mod.ts";
@@ -556,6 +556,12 @@ async function trainLoop(
     let ckpt: Checkpoint;
     try {
       ckpt = readCheckpoint(src);
+    } catch (e) {
+      if (!(e instanceof FormatError)) throw e;
+      throw new UserError(
+        e.message,
+        "the checkpoint is damaged: start afresh without --resume in an empty --output-dir",
+      );
     } finally {
       src.close();
     }

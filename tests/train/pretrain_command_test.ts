@@ -293,6 +293,16 @@ Deno.test("Ctrl+C saves a checkpoint and no adapter; --resume then logs exactly 
   const names = [...Deno.readDirSync(out)].map((e) => e.name);
   assert(names.includes(CHECKPOINT_FILE), names.join());
   assert(!names.includes("adapter_config.json") && !names.some((n) => n.startsWith("adapter_model")), names.join());
+  assert(!names.some((n) => n.startsWith(".yangtuo-")), `temp files left: ${names.join()}`);
+  // a damaged checkpoint is refused with a clear error, not resumed from
+  const damaged = `${s.dir}/damaged`;
+  Deno.mkdirSync(damaged);
+  const ck = Deno.readFileSync(`${out}/${CHECKPOINT_FILE}`);
+  ck[ck.length - 9] ^= 0x40;
+  Deno.writeFileSync(`${damaged}/${CHECKPOINT_FILE}`, ck);
+  const bad = await runTask("pretrain", [...args(damaged), "--resume"]);
+  assertEquals(bad.code, 1, bad.stderr);
+  assertMatch(bad.stderr, /error: Cannot read checkpoint: CRC-32[^\n]*\nhint: the checkpoint is damaged/);
   // resumed on 2 threads: the WASM products split rows bit-identically, so the curve must still match
   const resumed = await runTask("pretrain", [...args(out), "--resume", "--threads", "2"]);
   assertEquals(resumed.code, 0, resumed.stderr);
