@@ -1,7 +1,7 @@
 /**
  * Training kernel benchmarks: GFLOP/s of Y = X Wᵀ, dX += dY W and dW += dYᵀ X at the training shapes of the
  * issue's models (2048 rows = batch 8 × 256 tokens; dim 128 → 128/352/4096 (babyllama105's body and vocab), dim 288
- * → 288/768 (stories15M)), one and two threads. The scalar definitions are the baseline; every WASM result is checked against
+ * → 288/768 (stories15M); LoRA r 8 on dim 128), one and two threads. The scalar definitions are the baseline; every WASM result is checked against
  * them (on a row slice) before anything is timed. Before the `deno bench` groups, a table goes to stderr (so
  * `deno bench --json` prints only JSON on stdout): best-of GFLOP/s for the pointer API (buffers already in WASM
  * memory) and the typed API (copies in and out per call), the frozen-base types, and numpy's sgemm on the same
@@ -38,6 +38,8 @@ const SHAPES: [number, number, number][] = [
   [2048, 128, 4096],
   [2048, 288, 288],
   [2048, 288, 768],
+  [2048, 128, 8], // LoRA A (r 8)
+  [2048, 8, 128], // LoRA B
 ];
 const PRODUCTS = ["Y = X Wᵀ", "dX += dY W", "dW += dYᵀ X"] as const;
 type Product = typeof PRODUCTS[number];
@@ -357,10 +359,10 @@ if (!Deno.args.includes("--no-table")) {
   // 2 threads: wall time (the only clock that shows a speedup), so at the mercy of the other jobs on the host
   log("\n# 2 threads: best of 12 by wall time, typed API (copies included), 1 and 2 threads in alternation");
   const t2 = [
-    `| shape | product | 1 thread GFLOP/s | 2 threads GFLOP/s | speedup |${
+    `| shape | product | 1 thread GFLOP/s | 2 threads GFLOP/s | speedup | CPU time 2T / 1T |${
       blas2 ? ` numpy (${blas2.blas}) 2 threads |` : ""
     }`,
-    `| --- | --- | ---: | ---: | ---: |${blas2 ? " ---: |" : ""}`,
+    `| --- | --- | ---: | ---: | ---: | ---: |${blas2 ? " ---: |" : ""}`,
   ];
   cases.forEach((c, ci) => {
     PRODUCTS.forEach((p, pi) => {
