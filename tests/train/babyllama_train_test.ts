@@ -3,6 +3,7 @@
  * checkpoint trained on TinyStories, ../shared/data) trained through the commands on English it has not seen
  * (the licence texts in /usr/share/common-licenses): held-out loss must drop in stage 1, stage 2 and SFT, and
  * stage 1 merged by `merge` must leave every transformer tensor bit-identical to the base's.
+ * Stage 2 runs on a Q4_0 GGUF and SFT on an f32 GGUF (tokenizers embedded, made by `convert`).
  * Oracles: the held-out loss logged at step 0 (the untouched base) vs the end; the base's own tensor bytes.
  */
 import { assert, assertEquals } from "../_assert.ts";
@@ -114,7 +115,21 @@ Deno.test({
       }
       assertEquals(identical, 5 * 9 + 1); // 5 layers × (2 norms + 7 matrices) + output_norm
 
-      const s2 = await runTask("pretrain", [...base, "--stage", "2", "--output-dir", `${dir}/stage2`, ...COMMON]);
+      // stages 2 and SFT start from GGUF files with the tokenizer embedded (no --tokenizer): stage 2 LoRA over a
+      // Q4_0 base (the frozen weights stay quantized), SFT on the f32 GGUF with the stage-2 adapter merged in first
+      for (const [type, name] of [["q4_0", "q4_0"], ["f32", "f32"]]) {
+        const c = await runTask("convert", [model, `${dir}/baby-${name}.gguf`, "--outtype", type, "--tokenizer", tok]);
+        assertEquals(c.code, 0, c.stderr);
+      }
+      const gguf = (t: string) => ["--data", `${dir}/licenses.txt`, "--base-model", `${dir}/baby-${t}.gguf`];
+      const s2 = await runTask("pretrain", [
+        ...gguf("q4_0"),
+        "--stage",
+        "2",
+        "--output-dir",
+        `${dir}/stage2`,
+        ...COMMON,
+      ]);
       assertEquals(s2.code, 0, s2.stderr);
       const d2 = dropped(`${dir}/stage2`, "stage 2");
 
@@ -130,7 +145,7 @@ Deno.test({
       Deno.writeTextFileSync(`${dir}/alpaca.json`, JSON.stringify(records));
       const sft = await runTask("sft", [
         "--base-model",
-        model,
+        `${dir}/baby-f32.gguf`,
         "--lora-model",
         `${dir}/stage2`,
         "--data",
@@ -144,7 +159,7 @@ Deno.test({
       assertEquals(sft.code, 0, sft.stderr);
       const d3 = dropped(`${dir}/sft`, "SFT");
       console.log(
-        `babyllama105 held-out loss: stage 1 ${d1[0].toFixed(4)} → ${d1[1].toFixed(4)}, stage 2 ${
+        `babyllama105 held-out loss: stage 1 ${d1[0].toFixed(4)} → ${d1[1].toFixed(4)}, stage 2 (Q4_0) ${
           d2[0].toFixed(4)
         } → ` +
           `${d2[1].toFixed(4)}, SFT ${d3[0].toFixed(4)} → ${d3[1].toFixed(4)}`,
