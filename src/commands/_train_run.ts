@@ -747,6 +747,35 @@ function specialTokensOf(tok: Tokenizer): { bos: string; eos: string; unk: strin
   return out;
 }
 
+/**
+ * The data files of --data: the file itself, or a folder's `*.txt` / `*.jsonl` files in name order (the seed's
+ * --dataset_dir globs `*.txt`). Throws UserError when there are none or together they exceed `maxBytes`.
+ */
+export function listDataFiles(path: string, maxBytes: number, pattern = /\.(txt|jsonl)$/i): string[] {
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.statSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new UserError(`Cannot read data "${path}": not found`, "check --data");
+    throw e;
+  }
+  const files = st.isDirectory
+    ? [...Deno.readDirSync(path)].filter((e) => e.isFile && pattern.test(e.name)).map((e) => `${path}/${e.name}`)
+      .sort()
+    : [path];
+  if (files.length === 0) {
+    throw new UserError(`Cannot read data "${path}": the folder has no .txt or .jsonl files`, "check --data");
+  }
+  const total = files.reduce((n, f) => n + Deno.statSync(f).size, 0);
+  if (total > maxBytes) {
+    throw new UserError(
+      `Cannot read data "${path}": ${total} bytes exceeds the limit of ${maxBytes}`,
+      "use less data per run",
+    );
+  }
+  return files;
+}
+
 /** Reads a data file with a size limit and a clear error. */
 export function readDataFile(path: string, maxBytes: number): Uint8Array {
   let size: number;

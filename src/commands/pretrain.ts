@@ -6,6 +6,7 @@
  */
 import { UsageError, UserError } from "../core/errors.ts";
 import {
+  concatPackedBlocks,
   MAX_DATA_BYTES,
   packPretrainBlocks,
   readPretrainTexts,
@@ -17,6 +18,7 @@ import {
   dropUnneededPermissions,
   fingerprintOf,
   identityOf,
+  listDataFiles,
   openTrainBase,
   parseTrainFlags,
   readDataFile,
@@ -30,8 +32,8 @@ const USAGE = `usage: deno task pretrain --base-model M --data D --stage 1|2 --o
 
 Pre-trains as the seed's run_pt.sh: --stage 1 trains only embed_tokens/lm_head (every transformer weight stays
 bit-identical), --stage 2 adds LoRA (r, alpha, dropout) on --trainable layers, trained with the embeddings.
-Data: a .txt file (each line one text, as datasets' text loader) or .jsonl with a "text" field per line; each
-text gets BOS, texts are concatenated in groups of 1,000 and cut into --block-size blocks (remainders dropped).
+Data: a .txt file (each line one text, as datasets' text loader), a .jsonl with a "text" field per line, or a
+folder of them (packed file by file, as the seed's --dataset_dir); each text gets BOS, texts are concatenated in groups of 1,000 and cut into --block-size blocks (remainders dropped).
 Output: a PEFT folder (adapter_config.json, adapter_model.bin/.safetensors, tokenizer.model), loss.csv and
 loss.svg; \`deno task merge --base-model M --lora-model DIR\` gives the trained model.
 
@@ -59,15 +61,19 @@ export async function run(args: string[]): Promise<number> {
   const flags = parseTrainFlags(values, { learningRate: 2e-4, warmupRatio: 0.05, weightDecay: 0.01 });
   const blockSize = intFlag(values["block-size"], "--block-size", 512, 2);
   await dropUnneededPermissions();
-  const bytes = readDataFile(flags.data, MAX_DATA_BYTES);
+  const files = listDataFiles(flags.data, MAX_DATA_BYTES);
   const opened = await openTrainBase(flags.baseModel, [], flags.tokenizer);
   if (blockSize > opened.base.config.contextLength) {
     console.error(
       `warning: --block-size ${blockSize} exceeds the model's context length ${opened.base.config.contextLength}`,
     );
   }
-  const texts = readPretrainTexts(flags.data, bytes);
-  const packed = packPretrainBlocks(texts, opened.tokenizer, blockSize);
+  let nTexts = 0;
+  const packed = concatPackedBlocks(files.map((file) => {
+    const texts = readPretrainTexts(file, readDataFile(file, MAX_DATA_BYTES));
+    nTexts += texts.length;
+    return packPretrainBlocks(texts, opened.tokenizer, blockSize);
+  }));
   if (packed.nBlocks < 2) {
     throw new UserError(
       `Cannot train: "${flags.data}" gives ${packed.nBlocks} block(s) of ${blockSize} tokens (${packed.nTokens} tokens)`,
@@ -92,7 +98,8 @@ export async function run(args: string[]): Promise<number> {
       return out;
     },
     fingerprint: fingerprintOf([packed.tokens, new Int32Array(split.train.buffer)]),
-    summary: `data: ${texts.length} texts, ${packed.nTokens} tokens → ${packed.nBlocks} blocks of ${blockSize} ` +
+    summary:
+      `data: ${files.length} file(s), ${nTexts} texts, ${packed.nTokens} tokens → ${packed.nBlocks} blocks of ${blockSize} ` +
       `(${packed.nDropped} tokens dropped); ${split.train.length} train, ${split.validation.length} held out` +
       (evalIdx.length < split.validation.length ? ` (${evalIdx.length} evaluated)` : ""),
   };

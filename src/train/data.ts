@@ -170,6 +170,32 @@ export function packPretrainBlocks(
   return { blockSize, nBlocks: nBlocksTotal, tokens, nTokens, nDropped };
 }
 
+/**
+ * Blocks of several files, one after another (the seed packs each file of --dataset_dir on its own and
+ * concatenates the datasets: no block spans two files).
+ */
+export function concatPackedBlocks(parts: readonly PackedBlocks[]): PackedBlocks {
+  if (parts.length === 0) throw new RangeError("Cannot concatenate blocks: no parts");
+  const blockSize = parts[0].blockSize;
+  if (parts.some((p) => p.blockSize !== blockSize)) {
+    throw new RangeError("Cannot concatenate blocks of different sizes");
+  }
+  const nBlocks = parts.reduce((n, p) => n + p.nBlocks, 0);
+  const tokens = new Int32Array(nBlocks * blockSize);
+  let o = 0;
+  for (const p of parts) {
+    tokens.set(p.tokens, o);
+    o += p.tokens.length;
+  }
+  return {
+    blockSize,
+    nBlocks,
+    tokens,
+    nTokens: parts.reduce((n, p) => n + p.nTokens, 0),
+    nDropped: parts.reduce((n, p) => n + p.nDropped, 0),
+  };
+}
+
 /** One Alpaca record (build_dataset.py's columns). */
 export interface AlpacaRecord {
   instruction: string;

@@ -11,6 +11,7 @@ import {
   alpacaPrompt,
   buildSftDataset,
   buildSftExample,
+  concatPackedBlocks,
   DataOrder,
   type DataTokenizer,
   IGNORE_INDEX,
@@ -74,6 +75,14 @@ Deno.test("packPretrainBlocks() groups by 1,000 texts as datasets' batched map d
   const texts = Array.from({ length: 1001 }, () => "x");
   const p = packPretrainBlocks(texts, toy, 3);
   assertEquals([p.nBlocks, p.nTokens, p.nDropped], [666, 2002, 4]);
+});
+
+Deno.test("concatPackedBlocks() puts files' blocks one after another, none spanning two files", () => {
+  const a = packPretrainBlocks(["ab", "c"], toy, 2), b = packPretrainBlocks(["de"], toy, 2);
+  const c = concatPackedBlocks([a, b]);
+  assertEquals([...c.tokens], [1, 107, 108, 1, 1, 110]);
+  assertEquals([c.nBlocks, c.nTokens, c.nDropped], [3, 8, 2]);
+  assertThrows(() => concatPackedBlocks([a, packPretrainBlocks(["abc"], toy, 3)]), RangeError, "different sizes");
 });
 
 Deno.test("alpacaPrompt() is the seed's template, input joined to the instruction with a newline", () => {

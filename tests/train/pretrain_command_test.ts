@@ -164,13 +164,22 @@ Deno.test("pretrain --stage 2 writes a PEFT folder that merge folds into the mod
 Deno.test("pretrain --stage 1 trains only embeddings/lm_head: after merge every transformer tensor is byte-identical", async () => {
   const s = await tiny();
   const out = `${s.dir}/pt1`;
+  // --data as a folder (the seed's --dataset_dir): two files, packed one by one
+  const lines = Deno.readTextFileSync(`${s.dir}/text.txt`).trim().split("\n");
+  Deno.mkdirSync(`${s.dir}/corpus`);
+  Deno.writeTextFileSync(`${s.dir}/corpus/a.txt`, lines.slice(0, 200).join("\n"));
+  Deno.writeTextFileSync(
+    `${s.dir}/corpus/b.jsonl`,
+    lines.slice(200).map((t) => JSON.stringify({ text: t })).join("\n"),
+  );
+  Deno.writeTextFileSync(`${s.dir}/corpus/notes.md`, "ignored");
   const r = await runTask("pretrain", [
     "--base-model",
     s.gguf,
     "--tokenizer",
     s.tokenizer,
     "--data",
-    `${s.dir}/text.txt`,
+    `${s.dir}/corpus`,
     "--stage",
     "1",
     "--output-dir",
@@ -182,6 +191,7 @@ Deno.test("pretrain --stage 1 trains only embeddings/lm_head: after merge every 
     ...COMMON,
   ]);
   assertEquals(r.code, 0, r.stderr);
+  assertMatch(r.stderr, /data: 2 file\(s\), 400 texts/);
   const cfg = JSON.parse(Deno.readTextFileSync(`${out}/adapter_config.json`));
   assertEquals(cfg.target_modules, []);
   const merged = ggufTensorBytes(await mergeTo(s, [out], `${s.dir}/pt1-merged`));
