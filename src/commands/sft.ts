@@ -19,6 +19,7 @@ import {
   dropUnneededPermissions,
   fingerprintOf,
   identityOf,
+  listDataFiles,
   openTrainBase,
   parseTrainFlags,
   readDataFile,
@@ -34,15 +35,19 @@ Instruction fine-tuning as the seed's run_sft.sh: each Alpaca record (instructio
   <s>Below is an instruction that describes a task. Write a response that appropriately completes the
   request.\\n\\n### Instruction:\\n{instruction[\\n input]}\\n\\n### Response: {output}</s>
 with the loss taken on the response and EOS only. LoRA on --trainable layers, plus --modules-to-save.
-Data: a JSON array of records, or JSON lines. Output: a PEFT folder, loss.csv and loss.svg;
+Data: a JSON array of records, JSON lines, or a folder of .json/.jsonl files. Output: a PEFT folder, loss.csv and loss.svg;
 \`deno task merge --base-model M --lora-model A,…,DIR\` gives the trained model.
 
   --lora-model DIRS           PEFT folders merged into the base first, in order (e.g. the LLaMA-Plus LoRA)
   --max-seq-length N          tokens per example, prompt + response, truncated (default 512)
+  --validation-file FILE      held-out Alpaca records (the seed's --validation_file); else a split of --data
 ${TRAIN_FLAGS_HELP}
 
 Defaults follow run_sft.sh: --learning-rate 1e-4, --warmup-ratio 0.03, --weight-decay 0, cosine.
 Progress (step, loss, lr, tok/s, ETA) goes to stderr; Ctrl+C saves a checkpoint (resume with --resume).`;
+
+/** Alpaca files in a --data folder. */
+const ALPACA_FILES = /\.(json|jsonl)$/i;
 
 /** Right-pads examples into one batch: pad ids where the sequence ended, labels IGNORE_INDEX there. */
 function padBatch(examples: SftExample[], padId: number) {
@@ -62,6 +67,7 @@ export async function run(args: string[]): Promise<number> {
     ...TRAIN_FLAGS,
     "lora-model": { type: "string" },
     "max-seq-length": { type: "string" },
+    "validation-file": { type: "string" },
   });
   if (values.help) {
     console.log(USAGE);
@@ -72,51 +78,75 @@ export async function run(args: string[]): Promise<number> {
   const maxSeqLength = intFlag(values["max-seq-length"], "--max-seq-length", 512, 2);
   const loraModels = (values["lora-model"] ?? "").split(",").map((s) => s.trim()).filter((s) => s.length > 0);
   await dropUnneededPermissions();
-  const bytes = readDataFile(flags.data, MAX_DATA_BYTES);
+  const files = listDataFiles(flags.data, MAX_DATA_BYTES, ALPACA_FILES);
+  const validationFile = values["validation-file"];
+  if (validationFile !== undefined) readDataFile(validationFile, MAX_DATA_BYTES); // fail early on a bad path
   const opened = await openTrainBase(flags.baseModel, loraModels, flags.tokenizer);
-  const records = readAlpacaRecords(flags.data, bytes);
+  const records = files.flatMap((f) => readAlpacaRecords(f, readDataFile(f, MAX_DATA_BYTES)));
   const ds = buildSftDataset(records, opened.tokenizer, maxSeqLength);
-  if (ds.nSkipped > 0) {
-    console.error(
-      `warning: ${ds.nSkipped} record(s) skipped: their prompt alone fills --max-seq-length ${maxSeqLength}`,
+  const skipped = (n: number, what: string) => {
+    if (n > 0) {
+      console.error(
+        `warning: ${n} ${what} record(s) skipped: their prompt alone fills --max-seq-length ${maxSeqLength}`,
+      );
+    }
+  };
+  skipped(ds.nSkipped, "training");
+  let trainExamples: SftExample[], evalExamples: SftExample[];
+  if (validationFile !== undefined) {
+    // the seed's run_sft.sh --validation_file: held-out records from their own file, no split
+    const v = buildSftDataset(
+      readAlpacaRecords(validationFile, readDataFile(validationFile, MAX_DATA_BYTES)),
+      opened.tokenizer,
+      maxSeqLength,
     );
+    skipped(v.nSkipped, "validation");
+    trainExamples = ds.examples;
+    evalExamples = v.examples;
+  } else {
+    if (ds.examples.length < 2) {
+      throw new UserError(
+        `Cannot train: "${flags.data}" gives ${ds.examples.length} usable example(s)`,
+        "training and validation need at least one example each (or pass --validation-file)",
+      );
+    }
+    const split = splitTrainValidation(ds.examples.length, validationFraction(flags.validation), flags.seed);
+    trainExamples = [...split.train].map((i) => ds.examples[i]);
+    evalExamples = [...split.validation].map((i) => ds.examples[i]);
   }
-  if (ds.examples.length < 2) {
-    throw new UserError(
-      `Cannot train: "${flags.data}" gives ${ds.examples.length} usable example(s)`,
-      "training and validation need at least one example each",
-    );
+  if (trainExamples.length === 0) {
+    throw new UserError(`Cannot train: "${flags.data}" gives no usable example`, "check --data and --max-seq-length");
   }
-  const split = splitTrainValidation(ds.examples.length, validationFraction(flags.validation), flags.seed);
-  const evalIdx = split.validation.slice(0, flags.maxEvalSamples);
+  const nHeldOut = evalExamples.length;
+  evalExamples = evalExamples.slice(0, flags.maxEvalSamples);
   const tok = opened.tokenizer;
   const padId = tok.padId >= 0 ? tok.padId : tok.eosId >= 0 ? tok.eosId : 0;
   const data: TrainData = {
-    nTrain: split.train.length,
-    nEval: evalIdx.length,
-    trainBatch: (indices) => padBatch(indices.map((i) => ds.examples[split.train[i]]), padId),
+    nTrain: trainExamples.length,
+    nEval: evalExamples.length,
+    trainBatch: (indices) => padBatch(indices.map((i) => trainExamples[i]), padId),
     evalBatches: (n) => {
       const out = [];
-      for (let i = 0; i < evalIdx.length; i += n) {
-        out.push(padBatch([...evalIdx.subarray(i, i + n)].map((j) => ds.examples[j]), padId));
-      }
+      for (let i = 0; i < evalExamples.length; i += n) out.push(padBatch(evalExamples.slice(i, i + n), padId));
       return out;
     },
     fingerprint: fingerprintOf([
-      ...ds.examples.flatMap((e) => [e.inputIds, e.labels]),
-      new Int32Array(split.train.buffer),
+      ...trainExamples.flatMap((e) => [e.inputIds, e.labels]),
+      new Int32Array([-1]),
+      ...evalExamples.flatMap((e) => [e.inputIds, e.labels]),
     ]),
-    summary: `data: ${records.length} records, ${ds.nTokens} tokens; ${split.train.length} train, ` +
-      `${split.validation.length} held out` +
-      (evalIdx.length < split.validation.length ? ` (${evalIdx.length} evaluated)` : ""),
+    summary: `data: ${files.length} file(s), ${records.length} records, ${ds.nTokens} tokens; ` +
+      `${trainExamples.length} train, ${nHeldOut} held out` +
+      (evalExamples.length < nHeldOut ? ` (${evalExamples.length} evaluated)` : ""),
   };
+  if (data.nEval === 0) console.error("warning: no held-out examples: no held-out loss is reported");
   return await runTraining({
     command: "sft",
     mode: "lora",
     flags,
     opened,
     data,
-    identity: { maxSeqLength, loraModels, ...identityOf(flags) },
+    identity: { maxSeqLength, loraModels, validationFile: validationFile ?? null, ...identityOf(flags) },
     baseName: loraModels.length ? `${flags.baseModel} + ${loraModels.join(" + ")}` : flags.baseModel,
   });
 }

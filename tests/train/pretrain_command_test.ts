@@ -404,6 +404,27 @@ Deno.test("sft --lora-model merges the stage-2 adapter first; merge(base, A, sft
     n += k;
   }
   assertAllClose([sum / n], [Number(rows.at(-1)!.eval_loss)], { rtol: 1e-6, msg: "merged SFT model vs trainer" });
+  // --validation-file (the seed's): held-out records from their own file; --data as a folder of .json files
+  Deno.mkdirSync(`${s.dir}/sft-data`);
+  Deno.writeTextFileSync(`${s.dir}/sft-data/a.json`, JSON.stringify(records.slice(0, 30)));
+  Deno.writeTextFileSync(`${s.dir}/sft-data/b.jsonl`, records.slice(30).map((x) => JSON.stringify(x)).join("\n"));
+  Deno.writeTextFileSync(`${s.dir}/val.json`, JSON.stringify(records.slice(0, 5)));
+  const v = await runTask("sft", [
+    "--base-model",
+    s.gguf,
+    "--data",
+    `${s.dir}/sft-data`,
+    "--validation-file",
+    `${s.dir}/val.json`,
+    "--output-dir",
+    `${s.dir}/sft-v`,
+    "--max-steps",
+    "1",
+    "--gradient-accumulation-steps",
+    "1",
+  ]);
+  assertEquals(v.code, 0, v.stderr);
+  assertMatch(v.stderr, /data: 2 file\(s\), 60 records, \d+ tokens; 60 train, 5 held out/);
 });
 
 Deno.test({
