@@ -88,7 +88,8 @@ interface LayerActs {
   q: Float32Array; // (N, dim) after RoPE
   k: Float32Array; // (N, kvDim) after RoPE
   v: Float32Array; // (N, kvDim)
-  p: Float32Array; // (B, nHeads, T, T) softmax probabilities (0 above the diagonal)
+  p: Float32Array; // (B, nHeads, T, T) exp(s − rowMax), unnormalized (0 above the diagonal)
+  pInv: Float32Array; // (B, nHeads, T) 1/Σ of each row: softmax = p · pInv
   ao: Float32Array; // (N, dim) attention output: input of o
   xMid: Float32Array; // (N, dim) residual after attention
   r2: Float32Array; // (N,)
@@ -168,6 +169,7 @@ export class TrainModel {
       k: F(n * kvDim),
       v: F(n * kvDim),
       p: F(b * c.nHeads * t * t),
+      pInv: F(b * c.nHeads * t),
       ao: F(n * c.dim),
       xMid: F(n * c.dim),
       r2: F(n),
@@ -351,7 +353,10 @@ export class TrainModel {
     }
   }
 
-  /** Causal GQA attention of one layer: p = softmax(q kᵀ/√hs + mask), ao = p v, per (sequence, head). */
+  /**
+   * Causal GQA attention of one layer: P = softmax(q kᵀ/√hs + mask), ao = P v, per (sequence, head). P is kept
+   * unnormalized with 1/Σ per row: normalizing O (T·hs) instead of P (T²/2) saves a pass over the triangle.
+   */
   #attentionForward(a: LayerActs, B: number, T: number): void {
     const c = this.config, k = this.kernels;
     const hs = c.headSize, dim = c.dim, kvDim = c.nKvHeads * hs;
@@ -365,8 +370,10 @@ export class TrainModel {
         for (let hg = 0; hg < group; hg++) {
           const h = kh * group + hg;
           gatherHead(qc, a.q, b * T, T, dim, h * hs, hs, scale); // q/√hs: the scale costs T·hs, not T²
-          const p = a.p.subarray((b * c.nHeads + h) * T * T, (b * c.nHeads + h + 1) * T * T);
+          const bh = b * c.nHeads + h;
+          const p = a.p.subarray(bh * T * T, (bh + 1) * T * T), inv = a.pInv.subarray(bh * T, (bh + 1) * T);
           k.matmulF32(p, qc, kc, T, hs, T); // Q/√hs (T, hs) @ K (T, hs)ᵀ -> S (T, T)
+          // hot loop: one exp per causal score
           for (let t = 0; t < T; t++) {
             const row = t * T, end = row + t + 1;
             let max = -Infinity;
@@ -377,13 +384,12 @@ export class TrainModel {
               p[j] = e;
               sum += e;
             }
-            const inv = 1 / sum;
-            for (let j = row; j < end; j++) p[j] *= inv;
+            inv[t] = 1 / sum;
             p.fill(0, end, row + T); // causal mask
           }
           oc.fill(0);
-          k.matmulF32BackwardInput(oc, p, vc, T, hs, T); // P (T, T) @ V (T, hs) -> O (T, hs)
-          scatterHead(a.ao, oc, b * T, T, dim, h * hs, hs);
+          k.matmulF32BackwardInput(oc, p, vc, T, hs, T); // E (T, T) @ V (T, hs) -> O·Σ (T, hs)
+          scatterHead(a.ao, oc, b * T, T, dim, h * hs, hs, 1, inv); // row t × 1/Σ_t
         }
       }
     }
@@ -406,15 +412,19 @@ export class TrainModel {
         dvc.fill(0);
         for (let hg = 0; hg < group; hg++) {
           const h = kh * group + hg;
-          const p = a.p.subarray((b * c.nHeads + h) * T * T, (b * c.nHeads + h + 1) * T * T);
-          gatherHead(doc, dao, b * T, T, dim, h * hs, hs);
-          k.matmulF32BackwardWeight(dvc, p, doc, T, hs, T); // dV (T, hs) += Pᵀ dO
-          k.matmulF32(dp, doc, vc, T, hs, T); // dP (T, T) = dO (T, hs) @ V (T, hs)ᵀ
+          const bh = b * c.nHeads + h;
+          const p = a.p.subarray(bh * T * T, (bh + 1) * T * T), inv = a.pInv.subarray(bh * T, (bh + 1) * T);
+          // with P = diag(inv)·E: work with dO' = diag(inv)·dO, so Pᵀ dO = Eᵀ dO' and dP' = dO' Vᵀ = diag(inv)·dP
+          gatherHead(doc, dao, b * T, T, dim, h * hs, hs, 1, inv);
+          k.matmulF32BackwardWeight(dvc, p, doc, T, hs, T); // dV (T, hs) += Eᵀ dO'
+          k.matmulF32(dp, doc, vc, T, hs, T); // dP' (T, T) = dO' (T, hs) @ V (T, hs)ᵀ
           for (let t = 0; t < T; t++) {
             const row = t * T, end = row + t + 1;
             let dot = 0;
             for (let j = row; j < end; j++) dot += p[j] * dp[j];
-            for (let j = row; j < end; j++) dp[j] = p[j] * (dp[j] - dot); // dS of S = (Q/√hs) Kᵀ
+            dot *= inv[t]; // Σ_j P_j dP_j / inv_t
+            // dS_j = P_j (dP_j − Σ P dP) = E_j (dP'_j − inv_t Σ_k E_k dP'_k), S = (Q/√hs) Kᵀ
+            for (let j = row; j < end; j++) dp[j] = p[j] * (dp[j] - dot);
             dp.fill(0, end, row + T);
           }
           gatherHead(qc, a.q, b * T, T, dim, h * hs, hs, scale);
@@ -443,11 +453,13 @@ function gatherHead(
   col: number,
   hs: number,
   mul = 1,
+  rowMul?: Float32Array,
 ): void {
   for (let t = 0; t < T; t++) {
     const s = (row0 + t) * stride + col, d = t * hs;
-    if (mul === 1) { for (let i = 0; i < hs; i++) dst[d + i] = src[s + i]; }
-    else for (let i = 0; i < hs; i++) dst[d + i] = src[s + i] * mul;
+    const m = rowMul ? mul * rowMul[t] : mul;
+    if (m === 1) { for (let i = 0; i < hs; i++) dst[d + i] = src[s + i]; }
+    else for (let i = 0; i < hs; i++) dst[d + i] = src[s + i] * m;
   }
 }
 
@@ -461,11 +473,13 @@ function scatterHead(
   col: number,
   hs: number,
   mul = 1,
+  rowMul?: Float32Array,
 ): void {
   for (let t = 0; t < T; t++) {
     const d = (row0 + t) * stride + col, s = t * hs;
-    if (mul === 1) { for (let i = 0; i < hs; i++) dst[d + i] = src[s + i]; }
-    else for (let i = 0; i < hs; i++) dst[d + i] = src[s + i] * mul;
+    const m = rowMul ? mul * rowMul[t] : mul;
+    if (m === 1) { for (let i = 0; i < hs; i++) dst[d + i] = src[s + i]; }
+    else for (let i = 0; i < hs; i++) dst[d + i] = src[s + i] * m;
   }
 }
 
