@@ -41,7 +41,7 @@ import {
 import type { TrainKernels } from "../kernels/train_kernels.ts";
 import { floatFlag, intFlag, type Options } from "./_args.ts";
 import { denoModelFs, prepareOutputDir, writeOutputFiles, yieldToEventLoop } from "./_model_fs.ts";
-import { formatDuration } from "./_progress.ts";
+import { formatDuration, Progress } from "./_progress.ts";
 import { sentencePieceCount } from "./_tokenizer_bridge.ts";
 
 /** The checkpoint file in --output-dir. */
@@ -774,6 +774,25 @@ export function listDataFiles(path: string, maxBytes: number, pattern = /\.(txt|
     );
   }
   return files;
+}
+
+/**
+ * A "tokenize" progress bar (terminal only) over texts: returns the onProgress callback the data functions take
+ * (called with the number of texts done) and a finish function. Units are UTF-16 characters, shown like bytes.
+ */
+export function tokenizeProgress(texts: readonly string[]): { onProgress: (done: number) => void; finish: () => void } {
+  let total = 0;
+  for (const t of texts) total += t.length;
+  const bar = new Progress("tokenize", total);
+  let i = 0;
+  return {
+    onProgress(done) {
+      let n = 0;
+      for (; i < done && i < texts.length; i++) n += texts[i].length;
+      bar.add(n);
+    },
+    finish: () => bar.finish(),
+  };
 }
 
 /** Reads a data file with a size limit and a clear error. */

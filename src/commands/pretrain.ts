@@ -23,6 +23,7 @@ import {
   parseTrainFlags,
   readDataFile,
   runTraining,
+  tokenizeProgress,
   TRAIN_FLAGS,
   TRAIN_FLAGS_HELP,
   type TrainData,
@@ -72,7 +73,10 @@ export async function run(args: string[]): Promise<number> {
   const packed = concatPackedBlocks(files.map((file) => {
     const texts = readPretrainTexts(file, readDataFile(file, MAX_DATA_BYTES));
     nTexts += texts.length;
-    return packPretrainBlocks(texts, opened.tokenizer, blockSize);
+    const bar = tokenizeProgress(texts);
+    const packed = packPretrainBlocks(texts, opened.tokenizer, blockSize, bar.onProgress);
+    bar.finish();
+    return packed;
   }));
   if (packed.nBlocks < 2) {
     throw new UserError(

@@ -24,6 +24,7 @@ import {
   parseTrainFlags,
   readDataFile,
   runTraining,
+  tokenizeProgress,
   TRAIN_FLAGS,
   TRAIN_FLAGS_HELP,
   type TrainData,
@@ -83,7 +84,10 @@ export async function run(args: string[]): Promise<number> {
   if (validationFile !== undefined) readDataFile(validationFile, MAX_DATA_BYTES); // fail early on a bad path
   const opened = await openTrainBase(flags.baseModel, loraModels, flags.tokenizer);
   const records = files.flatMap((f) => readAlpacaRecords(f, readDataFile(f, MAX_DATA_BYTES)));
-  const ds = buildSftDataset(records, opened.tokenizer, maxSeqLength);
+  const texts = records.map((r) => r.instruction + r.input + r.output);
+  const bar = tokenizeProgress(texts);
+  const ds = buildSftDataset(records, opened.tokenizer, maxSeqLength, bar.onProgress);
+  bar.finish();
   const skipped = (n: number, what: string) => {
     if (n > 0) {
       console.error(
