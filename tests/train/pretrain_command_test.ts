@@ -18,7 +18,8 @@ import {
   tinySetup,
 } from "./_train_cli.ts";
 import { CHECKPOINT_FILE } from "../../src/commands/_train_run.ts";
-import { buildDemoTokenizer } from "../../src/commands/_demo_tokenizer.ts";
+import { buildDemoTokenizer, demoBaseModel } from "../../src/commands/_demo_tokenizer.ts";
+import { writeSentencePieceModel } from "../../src/formats/sentencepiece_model.ts";
 import { readSentencePieceModel, tokenizerFromSentencePiece } from "../../src/tokenizer/mod.ts";
 
 const COMMON = [
@@ -94,6 +95,41 @@ Deno.test("pretrain --help documents the seed's flags; usage errors exit 2, bad 
   assertEquals(bad.code, 1);
   assertMatch(bad.stderr, /error: Cannot read line 2: field "text" is missing/);
   assert(!bad.stderr.includes("    at "), "no stack trace");
+  const missing = await runTask("pretrain", [
+    "--base-model",
+    `${s.dir}/nope.gguf`,
+    "--data",
+    `${s.dir}/text.txt`,
+    "--stage",
+    "1",
+    "--output-dir",
+    `${s.dir}/nope-out`,
+  ]);
+  assertEquals(missing.code, 1);
+  assertMatch(missing.stderr, /error: Cannot open base model ".*nope.gguf": not found\nhint: check --base-model/);
+  // a smaller tokenizer than the model's rows is refused with the fix
+  const model = writeSentencePieceModel({
+    ...demoBaseModel(),
+    pieces: demoBaseModel().pieces.slice(0, 300),
+  });
+  Deno.writeFileSync(`${s.dir}/small.model`, model);
+  const mismatch = await runTask("pretrain", [
+    "--base-model",
+    s.gguf,
+    "--tokenizer",
+    `${s.dir}/small.model`,
+    "--data",
+    `${s.dir}/text.txt`,
+    "--stage",
+    "1",
+    "--output-dir",
+    `${s.dir}/small-out`,
+  ]);
+  assertEquals(mismatch.code, 1, mismatch.stderr);
+  assertMatch(
+    mismatch.stderr,
+    /error: Cannot train: the tokenizer has 300 tokens but the model has \d+ embedding rows\nhint: /,
+  );
   const h2 = await runTask("sft", ["--help"]);
   assertEquals(h2.code, 0);
   assertStringIncludes(h2.stdout, "--max-seq-length");
