@@ -595,6 +595,16 @@ async function trainLoop(
     elapsedBefore = meta.elapsed;
     log(`resumed from ${ckptPath} at step ${trainer.stepCount}/${maxSteps}`);
   } else {
+    let hasCheckpoint = false;
+    try {
+      hasCheckpoint = Deno.statSync(ckptPath).isFile;
+    } catch { /* none */ }
+    if (hasCheckpoint && !f.force) {
+      throw new UserError(
+        `Cannot write to "${f.outputDir}": it holds the checkpoint of an unfinished run`,
+        "add --resume to continue it, or --force to start afresh (the checkpoint is then replaced)",
+      );
+    }
     prepareOutputDir(f.outputDir, f.force);
   }
   const order = new DataOrder(data.nTrain, f.seed, cursor);

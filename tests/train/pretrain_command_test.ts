@@ -340,6 +340,9 @@ Deno.test("Ctrl+C saves a checkpoint and no adapter; --resume then logs exactly 
   assert(names.includes(CHECKPOINT_FILE), names.join());
   assert(!names.includes("adapter_config.json") && !names.some((n) => n.startsWith("adapter_model")), names.join());
   assert(!names.some((n) => n.startsWith(".yangtuo-")), `temp files left: ${names.join()}`);
+  const again = await runTask("pretrain", args(out));
+  assertEquals(again.code, 1);
+  assertMatch(again.stderr, /unfinished run\nhint: add --resume/);
   // a damaged checkpoint is refused with a clear error, not resumed from
   const damaged = `${s.dir}/damaged`;
   Deno.mkdirSync(damaged);
