@@ -307,6 +307,7 @@ export class WasmTrainKernels implements TrainKernels {
 
   matmulF32(y: Float32Array, x: Float32Array, w: Float32Array, rows: number, nIn: number, nOut: number): void {
     const what = "multiply training matrix";
+    checkF32(what, { y, x, w });
     checkShape(what, rows, nIn, nOut);
     checkLength(what, "x", x, rows * nIn);
     checkLength(what, "w", w, nOut * nIn);
@@ -331,6 +332,7 @@ export class WasmTrainKernels implements TrainKernels {
     nOut: number,
   ): void {
     const what = "multiply training input gradient";
+    checkF32(what, { dx, dy, w });
     checkShape(what, rows, nIn, nOut);
     checkLength(what, "dy", dy, rows * nOut);
     checkLength(what, "w", w, nOut * nIn);
@@ -360,6 +362,7 @@ export class WasmTrainKernels implements TrainKernels {
     nOut: number,
   ): void {
     const what = "multiply training weight gradient";
+    checkF32(what, { dw, dy, x });
     checkShape(what, rows, nIn, nOut);
     checkLength(what, "dy", dy, rows * nOut);
     checkLength(what, "x", x, rows * nIn);
@@ -381,6 +384,8 @@ export class WasmTrainKernels implements TrainKernels {
 
   matmulFrozen(y: Float32Array, x: Float32Array, w: FrozenWeight, rows: number): void {
     const what = "multiply frozen matrix";
+    checkF32(what, { y, x });
+    checkFrozen(what, w);
     const { nIn, nOut } = w;
     checkShape(what, rows, nIn, nOut);
     checkLength(what, "x", x, rows * nIn);
@@ -400,6 +405,8 @@ export class WasmTrainKernels implements TrainKernels {
 
   matmulFrozenBackwardInput(dx: Float32Array, dy: Float32Array, w: FrozenWeight, rows: number): void {
     const what = "multiply frozen input gradient";
+    checkF32(what, { dx, dy });
+    checkFrozen(what, w);
     const { nIn, nOut } = w;
     checkShape(what, rows, nIn, nOut);
     checkLength(what, "dy", dy, rows * nOut);
@@ -420,6 +427,20 @@ export class WasmTrainKernels implements TrainKernels {
       );
       dx.set(a.f32(dxp, dx.length));
     });
+  }
+}
+
+/** TypeError unless every array is a Float32Array (a Float64Array of the right length would be misread). */
+function checkF32(what: string, arrays: Record<string, unknown>): void {
+  for (const [name, a] of Object.entries(arrays)) {
+    if (!(a instanceof Float32Array)) throw new TypeError(`Cannot ${what}: ${name} is not a Float32Array`);
+  }
+}
+
+/** TypeError unless w is a FrozenWeight whose bytes are a Uint8Array. */
+function checkFrozen(what: string, w: FrozenWeight): void {
+  if (typeof w !== "object" || w === null || !(w.bytes instanceof Uint8Array)) {
+    throw new TypeError(`Cannot ${what}: the frozen weight has no Uint8Array bytes`);
   }
 }
 

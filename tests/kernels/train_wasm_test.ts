@@ -246,6 +246,11 @@ Deno.test("the WASM training kernels throw RangeError/TypeError on bad shapes be
   assertThrows(() => k.matmulFrozen(f(1), f(33), q, 1), RangeError, "not a multiple of 32");
   const short = { type: "Q8_0", bytes: new Uint8Array(33), nOut: 1, nIn: 32 } as const;
   assertThrows(() => k.matmulFrozen(f(1), f(32), short, 1), RangeError, "Q8_0 bytes has 33 elements, expected 34");
+  const f64 = new Float64Array(6) as unknown as Float32Array;
+  assertThrows(() => k.matmulF32(f(6), f64, f(4), 3, 2, 2), TypeError, "x is not a Float32Array");
+  assertThrows(() => k.matmulF32BackwardWeight(f(4), f(6), f64, 3, 2, 2), TypeError, "x is not a Float32Array");
+  const noBytes = { type: "F32", bytes: [0, 0, 0, 0], nOut: 1, nIn: 1 } as unknown as FrozenWeight;
+  assertThrows(() => k.matmulFrozenBackwardInput(f(1), f(1), noBytes, 1), TypeError, "Uint8Array");
   const odd = { type: "BF16", bytes: new Uint8Array(2), nOut: 1, nIn: 1 } as unknown as FrozenWeight;
   assertThrows(() => k.matmulFrozen(f(1), f(1), odd, 1), TypeError, "BF16");
 });
