@@ -4,7 +4,7 @@
  * base must give the model the trainer evaluated (same held-out loss, recomputed here on the merged file); stage 1
  * must leave every transformer tensor byte-identical; an interrupted + resumed run must log the same loss curve as
  * an uninterrupted one (observed agreement of merged vs trainer held-out loss: ~1e-8 absolute, bar 1e-6
- * relative); the adapter loads with torch.load (tests/train/peft_adapter_test.ts covers the keys).
+ * relative); the trained adapter loads with torch.load under the PEFT keys peft_keys_oracle.py derives.
  */
 import { assert, assertAllClose, assertEquals, assertMatch, assertStringIncludes } from "../_assert.ts";
 import {
@@ -18,6 +18,8 @@ import {
   tinySetup,
 } from "./_train_cli.ts";
 import { CHECKPOINT_FILE } from "../../src/commands/_train_run.ts";
+import { BytesSource } from "../../src/core/byte_source.ts";
+import { readSafetensors } from "../../src/formats/safetensors.ts";
 import { buildDemoTokenizer, demoBaseModel } from "../../src/commands/_demo_tokenizer.ts";
 import { writeSentencePieceModel } from "../../src/formats/sentencepiece_model.ts";
 import { readSentencePieceModel, tokenizerFromSentencePiece } from "../../src/tokenizer/mod.ts";
@@ -191,6 +193,38 @@ Deno.test("pretrain --stage 2 writes a PEFT folder that merge folds into the mod
   assertEquals(rows.map((x) => x.step), ["0", "1", "2", "3", "4", "5", "6"]);
   const ev0 = Number(rows[0].eval_loss), ev6 = Number(rows[6].eval_loss);
   assert(ev6 < ev0, `held-out loss did not drop: ${ev0} → ${ev6}`);
+  // the trainer's tensors under PEFT's LlamaForCausalLM keys: torch.load and tests/train/peft_keys_oracle.py
+  const torch = await new Deno.Command("/usr/bin/python3", { args: ["-c", "import torch"], stderr: "null" }).output()
+    .then((p) => p.success, () => false);
+  if (torch) {
+    const src = new BytesSource(Deno.readFileSync(`${out}/adapter_model.safetensors`));
+    const st = readSafetensors(src);
+    const sums = Object.fromEntries(st.tensors.map((t) => {
+      const v = new Float32Array(src.read(t.byteOffset, t.nBytes).slice().buffer);
+      return [t.name, v.reduce((a, x) => a + Math.abs(x), 0)];
+    }));
+    const oracle = {
+      dir: out,
+      dim: s.spec.dim,
+      hidden: s.spec.hiddenDim,
+      layers: s.spec.nLayers,
+      heads: s.spec.nHeads,
+      kv_heads: s.spec.nKvHeads,
+      vocab: s.spec.vocabSize,
+      r: 4,
+      targets: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+      modules_to_save: ["embed_tokens", "lm_head"],
+      dtype: "float32",
+      abs_sums: sums,
+    };
+    const p = await new Deno.Command("/usr/bin/python3", {
+      args: [new URL("./peft_keys_oracle.py", import.meta.url).pathname, JSON.stringify(oracle)],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(p.stdout) + new TextDecoder().decode(p.stderr);
+    assert(p.success && /ok \d+ tensors/.test(text), text);
+  } else console.warn("skip: torch.load of the trained adapter (python3-torch not installed)");
   const merged = await mergeTo(s, [out], `${s.dir}/pt2-merged`);
   const batch = heldOutBlocks(`${s.dir}/text.txt`, s.tok, 32, 5, 7, 8);
   const mergedLoss = evalMergedGguf(merged, batch);
