@@ -294,6 +294,21 @@ export class WasmTrainKernels implements TrainKernels {
     return ptr;
   }
 
+  /**
+   * A frozen weight whose bytes live in WASM memory from the start: fill `bytes` (e.g. read the file straight into
+   * it) and pass it to the frozen products, which then use it in place. This avoids holding a weight twice (JS copy +
+   * resident copy), which matters for 7B-sized bases. Counts toward residentBytes but is not limited by
+   * maxResidentBytes; RangeError when the 4 GiB memory cannot hold it. The view stays valid when the memory grows.
+   */
+  allocFrozenWeight(type: FrozenType, nOut: number, nIn: number): FrozenWeight {
+    const nBytes = frozenWeightBytes("allocate frozen weight", type, nOut, nIn);
+    const ptr = this.kernels.arena.alloc(nBytes, 64);
+    const w: FrozenWeight = { type, bytes: this.kernels.arena.u8(ptr, nBytes), nOut, nIn };
+    this.#resident.set(w, ptr);
+    this.#residentBytes += nBytes;
+    return w;
+  }
+
   /** Runs fn with per-call arena allocations released afterwards (the memory keeps its high-water size). */
   #temp(fn: () => void): void {
     const arena = this.kernels.arena;

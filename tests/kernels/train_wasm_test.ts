@@ -175,6 +175,25 @@ Deno.test("frozen weights past maxResidentBytes are copied per call and give the
   await assertRejects(() => createWasmTrainKernels({ maxResidentBytes: -1 }), RangeError, "maxResidentBytes");
 });
 
+Deno.test("allocFrozenWeight() gives a weight in WASM memory that the frozen products use in place", () => {
+  const [src] = frozen("Q4_0", randomNormal(5 * 64, 8), 5, 64);
+  const before = k.residentBytes;
+  const fw = k.allocFrozenWeight("Q4_0", 5, 64);
+  assertEquals(k.residentBytes - before, src.bytes.length);
+  assert(fw.bytes.buffer !== src.bytes.buffer && fw.bytes.length === src.bytes.length);
+  fw.bytes.set(src.bytes);
+  const x = randomNormal(3 * 64, 9), y1 = new Float32Array(15), y2 = new Float32Array(15);
+  k.matmulFrozen(y1, x, fw, 3);
+  k.matmulFrozen(y2, x, src, 3);
+  assertEquals(y1, y2);
+  const dy = randomNormal(15, 10), dx1 = new Float32Array(3 * 64), dx2 = new Float32Array(3 * 64);
+  k.matmulFrozenBackwardInput(dx1, dy, fw, 3);
+  k.matmulFrozenBackwardInput(dx2, dy, src, 3);
+  assertEquals(dx1, dx2);
+  assertEquals(k.residentBytes - before, 2 * src.bytes.length); // fw in place, src copied once
+  assertThrows(() => k.allocFrozenWeight("Q8_0", 2, 33), RangeError, "multiple of 32");
+});
+
 Deno.test("matmulF32() (WASM) overwrites y; the backward products add to what dx and dw hold", () => {
   const [rows, nIn, nOut] = [6, 40, 9];
   const x = randomNormal(rows * nIn, 1), w = randomNormal(nOut * nIn, 2), dy = randomNormal(rows * nOut, 3);
