@@ -147,6 +147,37 @@ Deno.test("the pretrain and sft tasks use scoped permissions and --no-prompt (ne
   }
 });
 
+Deno.test("pretrain writes nothing outside --output-dir: it runs with write permission for that folder only", async () => {
+  const s = await tiny();
+  const out = `${s.dir}/scoped`;
+  const args = taskArgs("pretrain").map((a) => (a === "--allow-write" ? `--allow-write=${out}` : a));
+  assert(args.includes(`--allow-write=${out}`), args.join(" "));
+  const p = await new Deno.Command(Deno.execPath(), {
+    args: [
+      ...args,
+      "--base-model",
+      s.gguf,
+      "--data",
+      `${s.dir}/text.txt`,
+      "--stage",
+      "2",
+      "--output-dir",
+      out,
+      "--max-steps",
+      "2",
+      "--save-steps",
+      "1",
+      ...COMMON,
+    ],
+    cwd: new URL("../../", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(p.stderr);
+  assertEquals(p.code, 0, err);
+  assert(Deno.statSync(`${out}/adapter_config.json`).isFile);
+});
+
 Deno.test("pretrain --stage 2 writes a PEFT folder that merge folds into the model the trainer evaluated", async () => {
   const s = await tiny();
   const out = `${s.dir}/pt2`;
