@@ -31,6 +31,8 @@ import {
   LORA_TARGETS,
   type LoraTarget,
   type SavedModule,
+  SCHEDULE_TYPES,
+  type ScheduleType,
   type TrainBase,
   trainBaseFromTable,
   type TrainBatch,
@@ -107,7 +109,7 @@ export const TRAIN_FLAGS_HELP =
   --learning-rate X           peak learning rate
   --warmup-ratio X            warmup = ceil(max-steps · ratio) steps
   --warmup-steps N            warmup steps (wins over --warmup-ratio when > 0)
-  --lr-scheduler-type T       cosine (default) | linear | constant
+  --lr-scheduler-type T       cosine (default) | linear | constant | constant_with_warmup
   --weight-decay X            AdamW decoupled weight decay
   --max-grad-norm X           clip the global gradient norm (default 1.0; 0 = off)
   --validation-split-percentage P   held-out share: below 1 a fraction as the seed passes it (0.001 =
@@ -203,8 +205,8 @@ export function parseTrainFlags(v: Values, d: TrainDefaults): TrainFlags {
   };
   const int = (k: keyof typeof TRAIN_FLAGS, fallback: number, min = 1) => intFlag(str(v, k), `--${k}`, fallback, min);
   const scheduler = str(v, "lr-scheduler-type") ?? "cosine";
-  if (!["cosine", "linear", "constant"].includes(scheduler)) {
-    throw new UsageError(`--lr-scheduler-type must be cosine, linear or constant, got "${scheduler}"`);
+  if (!(SCHEDULE_TYPES as readonly string[]).includes(scheduler)) {
+    throw new UsageError(`--lr-scheduler-type must be one of ${SCHEDULE_TYPES.join(", ")}, got "${scheduler}"`);
   }
   const formats = list(str(v, "save-format"), ["bin", "safetensors"]);
   if (formats.length === 0 || formats.some((f) => f !== "bin" && f !== "safetensors")) {
@@ -236,7 +238,7 @@ export function parseTrainFlags(v: Values, d: TrainDefaults): TrainFlags {
       },
       modulesToSave: modules as SavedModule[],
       lr: num("learning-rate", d.learningRate, 0, 10),
-      schedule: scheduler as "cosine" | "linear" | "constant",
+      schedule: scheduler as ScheduleType,
       warmupRatio: num("warmup-ratio", d.warmupRatio, 0, 1),
       warmupSteps: int("warmup-steps", 0, 0),
       weightDecay: num("weight-decay", d.weightDecay, 0, 10),
