@@ -179,15 +179,11 @@ function frozenToF32(w: FrozenWeight): Float32Array {
   return dequantizeRef(w.type, w.bytes, w.nOut * w.nIn);
 }
 
-/** A frozen Linear: f32 bases use the f32 product on a (copied if unaligned) view, others the frozen kernels. */
+/**
+ * A frozen Linear over the weight in its file type (F32 too): the kernels may keep it resident (the WASM ones copy
+ * it into their memory once instead of per call).
+ */
 function frozenLinear(w: FrozenWeight): Linear {
-  if (w.type === "F32") {
-    const n = w.nOut * w.nIn;
-    const view = w.bytes.byteOffset % 4 === 0
-      ? new Float32Array(w.bytes.buffer, w.bytes.byteOffset, n)
-      : dequantizeToF32("F32", w.bytes, n);
-    return new Linear(w.nIn, w.nOut, { frozenF32: view });
-  }
   return new Linear(w.nIn, w.nOut, { frozen: w });
 }
 
