@@ -126,7 +126,7 @@ export class Param {
 }
 
 /** A LoRA pair on one linear: A (r, nIn), B (nOut, r). */
-export interface LoraPair {
+export interface LoraWeights {
   a: Param;
   b: Param;
   r: number;
@@ -145,7 +145,7 @@ function grow(buf: Float32Array, n: number): Float32Array {
  * Forward keeps dropout(x) and s·(dropout(x) Aᵀ) for backward (one batch in flight per layer).
  */
 export class Linear {
-  lora?: LoraPair;
+  lora?: LoraWeights;
   #xd: Float32Array = new Float32Array(0); // (rows, nIn) dropout(x) when dropout > 0 in training
   #mask = new Uint8Array(0); // (rows, nIn) kept positions
   #su: Float32Array = new Float32Array(0); // (rows, r) scaling · xd Aᵀ
