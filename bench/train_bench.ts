@@ -7,7 +7,8 @@
  * hidden 768 (stories15M's; full only). Also model FLOP/s (6 × matmul parameters × tok/s) against numpy's sgemm
  * rate on this host (same run, same threads). Validates before timing: the WASM-kernel loss and gradient norm must
  * equal the scalar-kernel ones on a small batch.
- * Our Trainer runs on one thread (Workers are not implemented yet); PyTorch is measured at 1 and 2 threads.
+ * Threads: ours at 1 and 2 (createWasmTrainKernels({ threads: 2 }) splits each matrix product with a Worker; the
+ * non-matmul ops stay on the main thread), PyTorch at 1 and 2 (torch.set_num_threads).
  * Run: YANGTUO_BENCH_TRAIN=1 deno run --allow-read --allow-write=/tmp --allow-env --allow-run --allow-sys bench/train_bench.ts
  * Env: YANGTUO_BENCH_TRAIN_STEPS (timed steps, default 3), YANGTUO_BENCH_TRAIN_288=0 to skip the dim-288 shape.
  */
@@ -150,26 +151,39 @@ if (import.meta.main) {
     const flags = (/flags\s*:\s*(.*)/.exec(cpu)?.[1] ?? "").split(" ").filter((f) => /^(avx|fma|amx)/.test(f));
     console.log(`CPU: ${model}; ${flags.join(" ")}; Deno ${Deno.version.deno}; shared host, noisy`);
     const wasm = await createWasmTrainKernels();
+    const wasm2 = await createWasmTrainKernels({ threads: 2 });
     console.log(
-      "| shape | mode | ours 1 thr tok/s | torch 1 thr | torch 2 thr | ours/torch (1 thr) | model GFLOP/s | numpy sgemm GFLOP/s (1 thr) |",
+      "| shape | mode | ours 1 thr tok/s | torch 1 thr | ours/torch 1 thr | ours 2 thr | torch 2 thr | " +
+        "ours/torch 2 thr | model GFLOP/s 1 thr | numpy sgemm GFLOP/s 1 thr |",
     );
-    console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (const s of SHAPES) {
       const base = await randomBase(s.config);
       const sgemm = numpySgemm(s.config, 1);
       for (const mode of s.modes) {
         validate(base, mode, wasm);
+        validate(base, mode, wasm2);
+        // interleaved so that load changes on the shared host hit both sides alike
         const t1 = torch(s.name, mode, 1);
         const us = ours(base, mode, wasm);
         const t2 = torch(s.name, mode, 2);
+        const us2 = ours(base, mode, wasm2);
         const flops = (6 * matmulParams(s.config) * us) / 1e9;
-        console.log(
-          `| ${s.name} | ${mode} | ${us.toFixed(0)} | ${t1.toFixed(0)} | ${t2.toFixed(0)} | ${
-            (us / t1).toFixed(2)
-          }× | ` +
-            `${flops.toFixed(1)} (${(flops / sgemm).toFixed(2)}× sgemm) | ${sgemm.toFixed(0)} |`,
-        );
+        const row = [
+          s.name,
+          mode,
+          us.toFixed(0),
+          t1.toFixed(0),
+          `${(us / t1).toFixed(2)}×`,
+          us2.toFixed(0),
+          t2.toFixed(0),
+          `${(us2 / t2).toFixed(2)}×`,
+          `${flops.toFixed(1)} (${(flops / sgemm).toFixed(2)}× sgemm)`,
+          sgemm.toFixed(1),
+        ];
+        console.log(`| ${row.join(" | ")} |`);
       }
     }
+    wasm2.close();
   }
 }
