@@ -621,6 +621,8 @@ async function trainLoop(
       `${f.threads} thread(s)`,
   );
 
+  // held-out loss: the mean over every labelled held-out position (HF's evaluate averages per-batch means; the two
+  // agree for pretraining's equal-length blocks and differ slightly for SFT batches of unequal response lengths)
   const evaluate = (): number => {
     let sum = 0, n = 0;
     for (const b of data.evalBatches(f.evalBatchSize)) {
