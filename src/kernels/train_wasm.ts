@@ -100,8 +100,11 @@ export interface TrainWorkerInit {
 /** Default WasmTrainKernelsOptions.maxResidentBytes: 3 GiB of the 4 GiB memory. */
 export const DEFAULT_MAX_RESIDENT_BYTES: number = 3 * 2 ** 30;
 
-/** Below this many multiply-adds a call runs on the calling thread alone (waking the helper costs ~10–50 µs). */
-const MIN_PARALLEL_MACS = 1 << 20;
+/**
+ * Below this many multiply-adds (~0.1 ms of work) a call runs on the calling thread alone: at 2^21 (LoRA r 8 at
+ * 2048 × 128) splitting cost ~1.5x the CPU time of one thread in the bench, at 2^23 and up ~1.0–1.1x.
+ */
+const MIN_PARALLEL_MACS = 1 << 22;
 
 type Args9 = [number, number, number, number, number, number, number, number, number];
 type TrainOp =
@@ -172,6 +175,7 @@ export class WasmTrainKernels implements TrainKernels {
   readonly #resident = new WeakMap<FrozenWeight, number>();
   #residentBytes = 0;
   #helper?: Helper;
+  #parallelCalls = 0;
 
   /** Frozen weights beyond this many bytes are copied in per call instead of kept (the memory is 4 GiB at most). */
   readonly maxResidentBytes: number;
@@ -256,6 +260,7 @@ export class WasmTrainKernels implements TrainKernels {
       return;
     }
     const mid = Math.min(M, Math.ceil(M / 12) * 6);
+    this.#parallelCalls++;
     h.args.set(argsFor(mid, M, h.scratch));
     Atomics.store(h.ctrl, TRAIN_CTRL.OP, op);
     const seq = (Atomics.add(h.ctrl, TRAIN_CTRL.SEQ, 1) + 1) | 0;
@@ -270,6 +275,11 @@ export class WasmTrainKernels implements TrainKernels {
     if (Atomics.load(h.ctrl, TRAIN_CTRL.FAILED) !== 0) {
       throw new Error("Cannot run training product: the helper thread failed (see its error message)");
     }
+  }
+
+  /** Products that were split with the helper thread so far. */
+  get parallelCalls(): number {
+    return this.#parallelCalls;
   }
 
   /** Bytes of frozen weights kept resident in WASM memory. */

@@ -278,7 +278,7 @@ Deno.test("createWasmTrainKernels({ threads: 2 }) gives the same bits as one thr
   const k2 = await createWasmTrainKernels({ threads: 2 });
   try {
     assertEquals(k2.threads, 2);
-    for (const [rows, nIn, nOut] of [[257, 64, 96], [40, 1024, 33], [13, 4099, 20]] as const) {
+    for (const [rows, nIn, nOut] of [[257, 128, 160], [40, 1024, 130], [13, 4099, 80]] as const) {
       const x = randomNormal(rows * nIn, 1), w = randomNormal(nOut * nIn, 2), dy = randomNormal(rows * nOut, 3);
       const y1 = new Float32Array(rows * nOut), y2 = new Float32Array(rows * nOut);
       k.matmulF32(y1, x, w, rows, nIn, nOut);
@@ -302,6 +302,7 @@ Deno.test("createWasmTrainKernels({ threads: 2 }) gives the same bits as one thr
         assertEquals(dx2, dx1);
       }
     }
+    assertEquals(k2.parallelCalls, 5 + 5 + 3, "every product above took the 2-thread path (no Q4_0 at nIn 4099)");
   } finally {
     k2.close();
   }
