@@ -94,7 +94,7 @@ export const TRAIN_FLAGS_HELP =
                               \`merge\` reads (HF folder, Meta folder, llama2.c .bin with --tokenizer)
   --tokenizer FILE            SentencePiece tokenizer.model (wins over the base's; shipped in the adapter);
                               a larger one resizes embed_tokens/lm_head as the seed's resize_token_embeddings
-  --data FILE                 training data (see above)
+  --data FILE|DIR             training data (see above)
   --output-dir DIR            the PEFT folder to write (must be empty unless --force or --resume)
   --lora-rank N               LoRA r (default 8)
   --lora-alpha X              LoRA alpha (default 32; scaling = alpha / r)

@@ -34,7 +34,8 @@ const USAGE = `usage: deno task pretrain --base-model M --data D --stage 1|2 --o
 Pre-trains as the seed's run_pt.sh: --stage 1 trains only embed_tokens/lm_head (every transformer weight stays
 bit-identical), --stage 2 adds LoRA (r, alpha, dropout) on --trainable layers, trained with the embeddings.
 Data: a .txt file (each line one text, as datasets' text loader), a .jsonl with a "text" field per line, or a
-folder of them (packed file by file, as the seed's --dataset_dir); each text gets BOS, texts are concatenated in groups of 1,000 and cut into --block-size blocks (remainders dropped).
+folder of them (packed file by file, as the seed's --dataset_dir); each text gets BOS, texts are concatenated
+in groups of 1,000 and cut into --block-size blocks (remainders dropped).
 Output: a PEFT folder (adapter_config.json, adapter_model.bin/.safetensors, tokenizer.model), loss.csv and
 loss.svg; \`deno task merge --base-model M --lora-model DIR\` gives the trained model.
 
