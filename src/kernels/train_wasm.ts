@@ -1,8 +1,10 @@
 /**
  * The WASM SIMD training kernels (wasm/assembly/train.ts) behind the `TrainKernels` interface. Inputs are copied
  * into the instance's memory per call (arena mark/reset: no reallocation once the high-water mark is reached);
- * frozen base weights are copied once and stay resident, cached by FrozenWeight identity.
- * see: src/kernels/train_kernels.ts (the definitions), wasm/README.md ("Training products")
+ * frozen base weights are copied once and stay resident up to maxResidentBytes, cached by FrozenWeight identity
+ * (or are placed there from the start with allocFrozenWeight). With `threads: 2` a Worker on the same shared memory
+ * computes half of each product's output rows.
+ * see: src/kernels/train_kernels.ts (the definitions), wasm/README.md ("Training products"), train_worker.ts
  */
 import { checkDim, checkLength } from "./scalar.ts";
 import type { FrozenType, FrozenWeight, TrainKernels } from "./train_kernels.ts";
@@ -273,7 +275,7 @@ export class WasmTrainKernels implements TrainKernels {
       }
     }
     if (Atomics.load(h.ctrl, TRAIN_CTRL.FAILED) !== 0) {
-      throw new Error("Cannot run training product: the helper thread failed (see its error message)");
+      throw new Error("Cannot run training product: the helper thread failed; close() and run on one thread");
     }
   }
 
