@@ -5,9 +5,18 @@
  * LoRA init as PEFT (A in ±1/√in, B = 0 so the first forward equals the base), hostile options rejected.
  */
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
-import { Linear, Param, type TrainBatch, Trainer, type TrainOptions, TrainRng } from "../../src/train/mod.ts";
+import {
+  Linear,
+  LORA_TARGETS,
+  Param,
+  type TrainBatch,
+  Trainer,
+  type TrainOptions,
+  TrainRng,
+} from "../../src/train/mod.ts";
 import { scalarTrainKernels } from "../../src/kernels/train_kernels.ts";
-import { gqaConfig, randomBase, randomBatch } from "./_oracle.ts";
+import { gqaConfig, randomBase, randomBatch, runOracle } from "./_oracle.ts";
+import { needsTorch } from "../formats/_torch_oracle.ts";
 
 const LORA: TrainOptions = {
   mode: "lora",
@@ -191,3 +200,30 @@ Deno.test("Trainer rejects bad options and batches with clear errors", async () 
   assertThrows(() => t.step([randomBatch(1, 200, 300, 1)]), RangeError, "context length");
   assertThrows(() => t.step([]), RangeError, "micro-batch");
 });
+
+Deno.test(
+  "Trainer.adapterTensors() merged as transformers + PEFT would (HF q/k order, rotate-half RoPE) give the trainer's loss",
+  needsTorch(),
+  async () => {
+    // torch permutes the base's q/k rows Meta→HF itself (transformers' `permute`), adds scaling·B·A from the
+    // adapter as written, takes embed_tokens/lm_head from modules_to_save, and runs HF's rotate-half RoPE
+    const base = await randomBase(gqaConfig(), { dtype: "F32", seed: 49 });
+    const opts: TrainOptions = {
+      ...LORA,
+      lora: { ...LORA.lora!, targets: [...LORA_TARGETS] },
+      warmupRatio: 0,
+      lr: 3e-3,
+    };
+    const t = new Trainer(base, opts);
+    for (let i = 0; i < 3; i++) t.step(batches(1, 70 + i)[0]);
+    const batch = randomBatch(2, 20, 300, 99);
+    const ours = t.evalLoss(batch).loss;
+    const torch = runOracle(t, {
+      batch,
+      adapter: { tensors: t.adapterTensors(), scaling: opts.lora!.alpha / opts.lora!.r },
+    }) as { loss: number };
+    const base0 = new Trainer(base, { mode: "stage1", lr: 0, maxSteps: 1 }).evalLoss(batch).loss;
+    assert(Math.abs(ours - base0) > 1e-3, "training did not change the model");
+    assert(Math.abs(ours - torch.loss) < 1e-5 * Math.abs(torch.loss), `ours ${ours} vs merged in torch ${torch.loss}`);
+  },
+);
