@@ -227,3 +227,21 @@ Deno.test(
     assert(Math.abs(ours - torch.loss) < 1e-5 * Math.abs(torch.loss), `ours ${ours} vs merged in torch ${torch.loss}`);
   },
 );
+
+Deno.test("Trainer with recompute (activation checkpointing) gives bit-identical steps and gradients, dropout included", async () => {
+  const base = await randomBase(gqaConfig({ nLayers: 3 }), { dtype: "Q4_0", seed: 50 });
+  const opts: TrainOptions = {
+    ...LORA,
+    lora: { ...LORA.lora!, targets: [...LORA_TARGETS], dropout: 0.2 },
+    warmupRatio: 0,
+  };
+  const a = new Trainer(base, opts), b = new Trainer(base, { ...opts, recompute: true });
+  const data = batches(3, 300);
+  assertEquals(data.map((d) => b.step(d)), data.map((d) => a.step(d)));
+  assertEquals(b.lossAndGrads(data[0][0], true), a.lossAndGrads(data[0][0], true));
+  for (let i = 0; i < a.params.length; i++) assertEquals(b.params[i].grad, a.params[i].grad, a.params[i].name);
+  const full = new Trainer(base, { mode: "full", lr: 1e-3, maxSteps: 2 });
+  const fullR = new Trainer(base, { mode: "full", lr: 1e-3, maxSteps: 2, recompute: true });
+  assertEquals(fullR.step(data[1]), full.step(data[1]));
+  for (let i = 0; i < full.params.length; i++) assertEquals(fullR.params[i].data, full.params[i].data);
+});
