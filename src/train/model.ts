@@ -238,7 +238,7 @@ export class TrainModel {
     checkBatch(batch, c);
     const B = batch.batch, T = batch.seqLen, N = B * T;
     this.#ensure(B, T);
-    const dim = c.dim, hd = c.hiddenDim;
+    const dim = c.dim;
     this.#tokens.set(batch.tokens);
 
     // embedding gather: x[row] = tok_embd[token]  (N, dim)
