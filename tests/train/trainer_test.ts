@@ -9,6 +9,7 @@ import {
   Linear,
   LORA_TARGETS,
   Param,
+  trainBaseFromTable,
   type TrainBatch,
   Trainer,
   type TrainOptions,
@@ -17,6 +18,12 @@ import {
 import { scalarTrainKernels } from "../../src/kernels/train_kernels.ts";
 import { gqaConfig, randomBase, randomBatch, runOracle } from "./_oracle.ts";
 import { needsTorch } from "../formats/_torch_oracle.ts";
+import { createWasmTrainKernels } from "../../src/kernels/train_wasm.ts";
+import { BytesSink, BytesSource } from "../../src/core/byte_source.ts";
+import { readGguf } from "../../src/formats/gguf.ts";
+import { writeGguf } from "../../src/formats/gguf_writer.ts";
+import { randomModelSpec } from "../../src/model/random_model.ts";
+import { TensorTable } from "../../src/model/weights.ts";
 
 const LORA: TrainOptions = {
   mode: "lora",
@@ -244,4 +251,21 @@ Deno.test("Trainer with recompute (activation checkpointing) gives bit-identical
   const fullR = new Trainer(base, { mode: "full", lr: 1e-3, maxSteps: 2, recompute: true });
   assertEquals(fullR.step(data[1]), full.step(data[1]));
   for (let i = 0; i < full.params.length; i++) assertEquals(fullR.params[i].data, full.params[i].data);
+});
+
+Deno.test("trainBaseFromTable() with WasmTrainKernels.allocFrozenWeight reads matrices into WASM memory, same steps", async () => {
+  const wasm = await createWasmTrainKernels();
+  const c = gqaConfig();
+  const sink = new BytesSink();
+  await writeGguf(sink, randomModelSpec(c, { dtype: "Q8_0", seed: 51 }));
+  const src = new BytesSource(sink.bytes(), "q8.gguf");
+  const g = readGguf(src);
+  const table = new TensorTable({ metadata: g.metadata as Map<string, unknown>, tensors: g.tensors, source: src }, c);
+  const before = wasm.residentBytes;
+  const placed = trainBaseFromTable(table, (type, nOut, nIn) => wasm.allocFrozenWeight(type, nOut, nIn));
+  const plain = trainBaseFromTable(table);
+  const a = new Trainer(placed, LORA, wasm), b = new Trainer(plain, LORA, wasm);
+  assert(wasm.residentBytes > before, "nothing was placed in WASM memory");
+  const data = batches(2, 400);
+  assertEquals(data.map((d) => a.step(d)), data.map((d) => b.step(d)));
 });
