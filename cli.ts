@@ -48,6 +48,11 @@ const COMMANDS: Record<string, Command> = {
     summary: "OpenAI-compatible API server with continuous batching and a chat page",
     load: () => import("./src/commands/serve.ts"),
   },
+  pretrain: {
+    summary: "pre-train: stage 1 (embeddings) or stage 2 (LoRA) → PEFT folder",
+    load: () => import("./src/commands/pretrain.ts"),
+  },
+  sft: { summary: "instruction fine-tuning on Alpaca JSON → PEFT folder", load: () => import("./src/commands/sft.ts") },
   demo: {
     summary: "first run: tiny Chinese-vocab model + LoRA → merge → quantize → generate",
     load: () => import("./src/commands/demo.ts"),

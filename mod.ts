@@ -14,3 +14,4 @@ export * from "./src/tokenizer/mod.ts";
 export * from "./src/chat/mod.ts";
 export * from "./src/merge/mod.ts";
 export * from "./src/serve/mod.ts";
+export * from "./src/train/mod.ts";

@@ -1820,12 +1820,34 @@ var init_kernels = __esm({
   }
 });
 
+// src/kernels/train_kernels.ts
+var init_train_kernels = __esm({
+  "src/kernels/train_kernels.ts"() {
+    init_dequantize();
+  }
+});
+
+// src/kernels/train_wasm.ts
+var DEFAULT_MAX_RESIDENT_BYTES, MIN_PARALLEL_MACS;
+var init_train_wasm = __esm({
+  "src/kernels/train_wasm.ts"() {
+    init_scalar();
+    init_wasm();
+    init_q4_0();
+    init_q8_0();
+    DEFAULT_MAX_RESIDENT_BYTES = 3 * 2 ** 30;
+    MIN_PARALLEL_MACS = 1 << 22;
+  }
+});
+
 // src/kernels/mod.ts
 var init_mod = __esm({
   "src/kernels/mod.ts"() {
     init_kernels();
     init_scalar();
     init_wasm();
+    init_train_kernels();
+    init_train_wasm();
   }
 });
 
