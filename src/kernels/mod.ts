@@ -47,6 +47,7 @@ export {
   type LoadKernelsOptions,
   loadWasmKernels,
   q4_0RScratchBytes,
+  q8_0RScratchBytes,
   q8ABytes,
   q8AStride,
   WASM_MAX_PAGES,

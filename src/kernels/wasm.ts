@@ -74,6 +74,7 @@ export interface KernelExports {
     batch: number,
     rowStart: number,
     rowEnd: number,
+    scratch: number,
   ): void;
   matvecF16(w: number, x: number, y: number, nCols: number, rowStart: number, rowEnd: number): void;
   matmulF16(
@@ -122,9 +123,14 @@ export function q8ABytes(n: number): number {
   return n + (n / QK4_0) * 8;
 }
 
-/** Scratch bytes matvecQ4_0R / matmulQ4_0R need: 32 per activation row. */
+/** Scratch bytes matvecQ4_0R / matmulQ4_0R need: 64 per activation row of a tile of up to 16 (partial sums, accumulators). */
 export function q4_0RScratchBytes(batch: number): number {
-  return 32 * batch;
+  return 64 * Math.min(batch, 16);
+}
+
+/** Scratch bytes matmulQ8_0R needs: 64 per activation row of a tile of up to 16 (partial sums, f64 accumulators). */
+export function q8_0RScratchBytes(batch: number): number {
+  return 64 * Math.min(batch, 16);
 }
 
 /** Stride between batched Q8A rows: q8ABytes rounded up to 16 so every row stays 16-aligned. */
@@ -440,10 +446,27 @@ export class WasmPtrKernels {
 
   /** W (nRows, nCols) Q8_0R @ act (Q8A of x) -> y[rowStart..rowEnd); rowStart must be a multiple of 4. */
   matvecQ8_0R(w: number, act: number, y: number, nRows: number, nCols: number, rowStart: number, rowEnd: number) {
-    this.matmulQ8_0R(w, act, q8AStride(nCols), y, nRows, nCols, 1, rowStart, rowEnd);
+    this.#checkQ8AMatmul(
+      "multiply Q8_0 matrix",
+      repackedQ8_0Bytes,
+      Q8_0R_ROWS,
+      w,
+      act,
+      q8AStride(nCols),
+      y,
+      nRows,
+      nCols,
+      1,
+      rowStart,
+      rowEnd,
+    );
+    this.#raw.matvecQ8_0R(w, act, y, nCols, rowStart, rowEnd);
   }
 
-  /** W (nRows, nCols) Q8_0R @ acts (batch Q8A rows, actStride apart) -> y (batch, nRows), rows [rowStart, rowEnd). */
+  /**
+   * W (nRows, nCols) Q8_0R @ acts (batch Q8A rows, actStride apart) -> y (batch, nRows), rows [rowStart, rowEnd).
+   * scratch: q8_0RScratchBytes(batch) = 64*min(batch, 16) bytes, 16-aligned.
+   */
   matmulQ8_0R(
     w: number,
     acts: number,
@@ -454,9 +477,11 @@ export class WasmPtrKernels {
     batch: number,
     rowStart: number,
     rowEnd: number,
+    scratch: number,
   ): void {
-    this.#checkQ8AMatmul(
-      "multiply Q8_0 matrix",
+    const what = "multiply Q8_0 matrix";
+    const { aBytes, yBytes } = this.#checkQ8AMatmul(
+      what,
       repackedQ8_0Bytes,
       Q8_0R_ROWS,
       w,
@@ -469,13 +494,17 @@ export class WasmPtrKernels {
       rowStart,
       rowEnd,
     );
+    const sBytes = q8_0RScratchBytes(batch);
+    this.#ptr(what, "scratch", scratch, sBytes, 16);
+    this.#noOverlap(what, "scratch", scratch, sBytes, "y", y, yBytes);
+    this.#noOverlap(what, "scratch", scratch, sBytes, "acts", acts, aBytes);
     if (batch === 1) this.#raw.matvecQ8_0R(w, acts, y, nCols, rowStart, rowEnd);
-    else this.#raw.matmulQ8_0R(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd);
+    else this.#raw.matmulQ8_0R(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd, scratch);
   }
 
   /**
    * W (nRows, nCols) Q4_0R @ act (Q8A of x) -> y[rowStart..rowEnd) (y points at row 0). rowStart must be a
-   * multiple of 8; scratch is 32 bytes, 16-aligned (q4_0RScratchBytes(1)).
+   * multiple of 8; scratch is 16-aligned, q4_0RScratchBytes(1) bytes.
    */
   matvecQ4_0R(
     w: number,
@@ -492,7 +521,7 @@ export class WasmPtrKernels {
 
   /**
    * W (nRows, nCols) Q4_0R @ acts (batch Q8A rows, actStride apart) -> y (batch, nRows), rows [rowStart, rowEnd).
-   * scratch: q4_0RScratchBytes(batch) = 32*batch bytes, 16-aligned.
+   * scratch: q4_0RScratchBytes(batch) = 64*min(batch, 16) bytes, 16-aligned.
    */
   matmulQ4_0R(
     w: number,
@@ -808,10 +837,9 @@ export class WasmKernels implements Kernels {
       const yp = a.alloc(4 * batch * nRows);
       const start = r0 - (r0 % (q4 ? Q4_0R_ROWS : Q8_0R_ROWS)); // the repacked kernels start at a row group
       const stride = q8AStride(nCols);
-      if (q4) {
-        const scratch = a.alloc(q4_0RScratchBytes(batch));
-        this.ptr.matmulQ4_0R(wr, acts, stride, yp, nRows, nCols, batch, start, r1, scratch);
-      } else this.ptr.matmulQ8_0R(wr, acts, stride, yp, nRows, nCols, batch, start, r1);
+      const scratch = a.alloc(q4 ? q4_0RScratchBytes(batch) : q8_0RScratchBytes(batch));
+      if (q4) this.ptr.matmulQ4_0R(wr, acts, stride, yp, nRows, nCols, batch, start, r1, scratch);
+      else this.ptr.matmulQ8_0R(wr, acts, stride, yp, nRows, nCols, batch, start, r1, scratch);
       this.#copyRows(a, yp, y, nRows, batch, r0, r1);
     });
   }

@@ -10,6 +10,8 @@ import type { DType } from "../core/dtypes.ts";
 import {
   type KernelExports,
   loadWasmKernels,
+  q4_0RScratchBytes,
+  q8_0RScratchBytes,
   q8AStride,
   repackedQ4_0Bytes,
   repackedQ8_0Bytes,
@@ -45,7 +47,7 @@ export class WasmShardKernels extends JsShardKernels {
   #staging = 0;
   #act = 0; // (maxBatch, q8AStride(maxCols)) Q8A activations
   #actStride = 0;
-  #mmScratch = 0; // 32 * maxBatch bytes for matmulQ4_0R
+  #mmScratch = 0; // scratch for matmulQ4_0R / matmulQ8_0R (the larger of their sizes)
   #att = 0; // (contextSize,) f32 attention scores
   #attLen = 0;
   #maxBatch = 0;
@@ -65,7 +67,7 @@ export class WasmShardKernels extends JsShardKernels {
     const cols32 = Math.ceil(maxCols / 32) * 32;
     this.#actStride = q8AStride(cols32);
     this.#act = this.mem.alloc(maxBatch * this.#actStride);
-    this.#mmScratch = this.mem.alloc(32 * maxBatch + 64);
+    this.#mmScratch = this.mem.alloc(Math.max(q4_0RScratchBytes(maxBatch), q8_0RScratchBytes(maxBatch)));
   }
 
   override loadMatrixRows(slice: MatrixSlice, srcDtype: DType, bytes: Uint8Array, row0: number, nRows: number) {
@@ -115,7 +117,7 @@ export class WasmShardKernels extends JsShardKernels {
           else raw.matmulQ4_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
         } else {
           if (B === 1) raw.matvecQ8_0R(w.ptr, this.#act, yPtr, cols, 0, rows);
-          else raw.matmulQ8_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows);
+          else raw.matmulQ8_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
         }
         return;
       }
