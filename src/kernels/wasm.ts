@@ -63,6 +63,29 @@ export interface KernelExports {
     rowEnd: number,
     scratch: number,
   ): void;
+  /** matvecQ4_0R in the relaxed i32 dot-add form (one vpdpbusd on AVX-VNNI hosts); same results bit for bit. */
+  matvecQ4_0RVnni(
+    w: number,
+    act: number,
+    y: number,
+    nCols: number,
+    rowStart: number,
+    rowEnd: number,
+    scratch: number,
+  ): void;
+  /** matmulQ4_0R in the relaxed i32 dot-add form; same arguments and results. */
+  matmulQ4_0RVnni(
+    w: number,
+    acts: number,
+    actStride: number,
+    y: number,
+    nCols: number,
+    nRows: number,
+    batch: number,
+    rowStart: number,
+    rowEnd: number,
+    scratch: number,
+  ): void;
   matvecQ8_0R(w: number, act: number, y: number, nCols: number, rowStart: number, rowEnd: number): void;
   matmulQ8_0R(
     w: number,
@@ -131,6 +154,42 @@ export function q4_0RScratchBytes(batch: number): number {
 /** Scratch bytes matmulQ8_0R needs: 64 per activation row of a tile of up to 16 (partial sums, f64 accumulators). */
 export function q8_0RScratchBytes(batch: number): number {
   return 64 * Math.min(batch, 16);
+}
+
+/** The two forms of the Q4_0R kernels: i16 dots + i16 adds, or the relaxed i32 dot-add ("VNNI"). */
+export type Q4_0RForm = "i16" | "vnni";
+
+/** Bytes pickQ4_0RForm() needs at its `mem` pointer (64-byte aligned): a 64x2048 Q4_0R matrix, one Q8A row, y. */
+export const Q4_0R_PROBE_BYTES = repackedQ4_0Bytes(64, 2048) + 4096 + 2048 + 256 + 64;
+
+/**
+ * Measures which Q4_0R form is faster on this host: `i32x4.relaxed_dot_i8x16_i7x16_add_s` is one `vpdpbusd` where V8
+ * sees AVX-VNNI and three instructions elsewhere (where the i16 form wins). Both forms give the same results bit for
+ * bit, so the choice changes only speed. Times the two matvecs in alternation on a cache-resident 64x2048 matrix at
+ * `mem` (Q4_0R_PROBE_BYTES of scratch memory, contents irrelevant; a few ms including tier-up warm-up) and picks
+ * "vnni" only when it is at least 10% faster.
+ */
+export function pickQ4_0RForm(raw: KernelExports, mem: number): Q4_0RForm {
+  const nRows = 64, nCols = 2048;
+  const w = Math.ceil(mem / 64) * 64;
+  const act = w + repackedQ4_0Bytes(nRows, nCols);
+  const y = act + q8AStride(nCols), scratch = y + 4 * nRows;
+  const time = (vnni: boolean, n: number) => {
+    const t = performance.now();
+    for (let i = 0; i < n; i++) {
+      if (vnni) raw.matvecQ4_0RVnni(w, act, y, nCols, 0, nRows, scratch);
+      else raw.matvecQ4_0R(w, act, y, nCols, 0, nRows, scratch);
+    }
+    return performance.now() - t;
+  };
+  time(false, 300); // warm up past Liftoff into the optimizing tier
+  time(true, 300);
+  let i16 = Infinity, vnni = Infinity;
+  for (let r = 0; r < 7; r++) {
+    i16 = Math.min(i16, time(false, 40));
+    vnni = Math.min(vnni, time(true, 40));
+  }
+  return vnni < 0.9 * i16 ? "vnni" : "i16";
 }
 
 /** Stride between batched Q8A rows: q8ABytes rounded up to 16 so every row stays 16-aligned. */

@@ -281,6 +281,177 @@ export function matmulQ4_0R(
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Q4_0R, i32 dot-add form ("VNNI" variants). i32x4.relaxed_dot_i8x16_i7x16_add_s is one vpdpbusd where V8 sees
+// AVX-VNNI (and 3 instructions elsewhere, where the i16 form above is faster): the products accumulate straight into
+// i32 lanes, the zero-point correction is the first accumulator, no i16 adds and no widening. The integer block sums
+// are the same numbers, and everything after them is the i16 form's, so results are equal bit for bit; the TS side
+// measures both forms on the host (src/kernels/wasm.ts, pickQ4_0RForm) and uses the faster.
+
+// groupDot in i32 form: rows 0-3 and 4-7 of one 8-row group over all nb blocks, into the two f32x4 at accp.
+@inline function groupDotVnni(wg: usize, act: usize, xd: usize, xc: usize, nb: i32, accp: usize): void {
+  const mask = i8x16.splat(<i8>(0x0f | (nb >>> 31)));
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
+  let wp = wg;
+  // hot loop: 8 weight vectors and 8 activation splats per block, 16 relaxed i32 dot-adds
+  for (let b = 0; b < nb; b++) {
+    const xp = act + (<usize>b << 5);
+    let s0 = v128.load32_splat(xc + (<usize>b << 2));
+    let s1 = s0;
+    let x = v128.load32_splat(xp), z = v128.load32_splat(xp, 16);
+    let w = v128.load(wp, 32), v = v128.load(wp, 48);
+    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), s0);
+    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(v, mask), s1);
+    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(w, 4), mask), s0);
+    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(v, 4), mask), s1);
+    x = v128.load32_splat(xp, 4);
+    z = v128.load32_splat(xp, 20);
+    w = v128.load(wp, 64);
+    v = v128.load(wp, 80);
+    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), s0);
+    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(v, mask), s1);
+    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(w, 4), mask), s0);
+    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(v, 4), mask), s1);
+    x = v128.load32_splat(xp, 8);
+    z = v128.load32_splat(xp, 24);
+    w = v128.load(wp, 96);
+    v = v128.load(wp, 112);
+    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), s0);
+    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(v, mask), s1);
+    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(w, 4), mask), s0);
+    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(v, 4), mask), s1);
+    x = v128.load32_splat(xp, 12);
+    z = v128.load32_splat(xp, 28);
+    w = v128.load(wp, 128);
+    v = v128.load(wp, 144);
+    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), s0);
+    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(v, mask), s1);
+    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(w, 4), mask), s0);
+    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(v, 4), mask), s1);
+    const dx = v128.load32_splat(xd + (<usize>b << 2));
+    acc0 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(s0), f32x4.mul(v128.load(wp), dx), acc0);
+    acc1 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(s1), f32x4.mul(v128.load(wp, 16), dx), acc1);
+    wp += 160;
+  }
+  v128.store(accp, acc0);
+  v128.store(accp, acc1, 16);
+}
+
+// matvecQ4_0R in i32 form (same arguments, same results bit for bit).
+export function matvecQ4_0RVnni(
+  w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32, scratch: usize,
+): void {
+  const nb = nCols >> 5;
+  const xd = act + <usize>nCols;
+  const xc = xd + (<usize>nb << 2);
+  const gBytes = <usize>nb * 160;
+  let r = rowStart;
+  for (; r + 8 <= rowEnd; r += 8) groupDotVnni(w + <usize>(r >> 3) * gBytes, act, xd, xc, nb, y + (<usize>r << 2));
+  if (r < rowEnd) {
+    groupDotVnni(w + <usize>(r >> 3) * gBytes, act, xd, xc, nb, scratch);
+    storeRows(scratch, y + (<usize>r << 2), r, rowEnd);
+  }
+}
+
+// lowPass8 in i32 form: the partial sums start from the correction and stay i32.
+@inline function lowPass8Vnni(wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, cOff: usize, mask: v128): void {
+  const p0 = v128.and(v128.load(wp, 32), mask), q0 = v128.and(v128.load(wp, 48), mask);
+  const p1 = v128.and(v128.load(wp, 64), mask), q1 = v128.and(v128.load(wp, 80), mask);
+  const p2 = v128.and(v128.load(wp, 96), mask), q2 = v128.and(v128.load(wp, 112), mask);
+  const p3 = v128.and(v128.load(wp, 128), mask), q3 = v128.and(v128.load(wp, 144), mask);
+  let o = part;
+  for (let xp = a0; xp < aEnd; xp += stride) {
+    const a = v128.load(xp);
+    const c = v128.load32_splat(xp + cOff);
+    let x = lane4(a, 0);
+    let s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p0, c), u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q0, c);
+    x = lane4(a, 1);
+    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p1, s);
+    u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q1, u);
+    x = lane4(a, 2);
+    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p2, s);
+    u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q2, u);
+    x = lane4(a, 3);
+    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p3, s);
+    u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q3, u);
+    v128.store(o, s);
+    v128.store(o, u, 16);
+    o += 32;
+  }
+}
+
+// highPass8 in i32 form.
+@inline function highPass8Vnni(wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, dOff: usize, acc: usize, mask: v128): void {
+  const p0 = v128.and(i16x8.shr_u(v128.load(wp, 32), 4), mask), q0 = v128.and(i16x8.shr_u(v128.load(wp, 48), 4), mask);
+  const p1 = v128.and(i16x8.shr_u(v128.load(wp, 64), 4), mask), q1 = v128.and(i16x8.shr_u(v128.load(wp, 80), 4), mask);
+  const p2 = v128.and(i16x8.shr_u(v128.load(wp, 96), 4), mask), q2 = v128.and(i16x8.shr_u(v128.load(wp, 112), 4), mask);
+  const p3 = v128.and(i16x8.shr_u(v128.load(wp, 128), 4), mask), q3 = v128.and(i16x8.shr_u(v128.load(wp, 144), 4), mask);
+  const dw0 = v128.load(wp), dw1 = v128.load(wp, 16);
+  let o = part, yq = acc;
+  for (let xp = a0; xp < aEnd; xp += stride) {
+    const a = v128.load(xp, 16);
+    let x = lane4(a, 0);
+    let s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p0, v128.load(o));
+    let u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q0, v128.load(o, 16));
+    x = lane4(a, 1);
+    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p1, s);
+    u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q1, u);
+    x = lane4(a, 2);
+    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p2, s);
+    u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q2, u);
+    x = lane4(a, 3);
+    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p3, s);
+    u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q3, u);
+    const dx = v128.load32_splat(xp + dOff);
+    v128.store(yq, f32x4.relaxed_madd(f32x4.convert_i32x4_s(s), f32x4.mul(dw0, dx), v128.load(yq)));
+    v128.store(yq, f32x4.relaxed_madd(f32x4.convert_i32x4_s(u), f32x4.mul(dw1, dx), v128.load(yq, 16)), 16);
+    o += 32;
+    yq += 32;
+  }
+}
+
+// matmulQ4_0R in i32 form (same arguments and scratch, same results bit for bit). A last partial group goes through
+// the i16-form halfBlockBatch (the rare path: at most one group per call).
+export function matmulQ4_0RVnni(
+  w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32,
+  rowStart: i32, rowEnd: i32, scratch: usize,
+): void {
+  const nb = nCols >> 5;
+  const gBytes = <usize>nb * 160;
+  const stride = <usize>actStride;
+  const yStride = <usize>nRows << 2;
+  const mask = i8x16.splat(<i8>(0x0f | (nCols >>> 31)));
+  const zero = f32x4.splat(<f32>(nCols >>> 31));
+  const accp = scratch + (<usize>min(batch, ACT_TILE) << 5);
+  let r = rowStart;
+  for (; r + 8 <= rowEnd; r += 8) {
+    const wg = w + <usize>(r >> 3) * gBytes;
+    for (let t0 = 0; t0 < batch; t0 += ACT_TILE) {
+      const t1 = min(batch, t0 + ACT_TILE);
+      const a0 = acts + <usize>t0 * stride, aEnd = acts + <usize>t1 * stride;
+      const accEnd = accp + (<usize>(t1 - t0) << 5);
+      for (let q = accp; q < accEnd; q += 16) v128.store(q, zero);
+      let wp = wg;
+      for (let b = 0; b < nb; b++) {
+        const xo = <usize>b << 5;
+        const dOff = <usize>nCols + (<usize>b << 2) - xo;
+        const cOff = dOff + (<usize>nb << 2);
+        lowPass8Vnni(wp, a0 + xo, aEnd + xo, stride, scratch, cOff, mask);
+        highPass8Vnni(wp, a0 + xo, aEnd + xo, stride, scratch, dOff, accp, mask);
+        wp += 160;
+      }
+      let yp = y + ((<usize>t0 * <usize>nRows + <usize>r) << 2);
+      for (let q = accp; q < accEnd; q += 32) {
+        v128.store(yp, v128.load(q));
+        v128.store(yp, v128.load(q, 16), 16);
+        yp += yStride;
+      }
+    }
+  }
+  if (r < rowEnd) matmulQ4_0R(w, acts, actStride, y, nCols, nRows, batch, r, rowEnd, scratch);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Q8_0R × Q8A. One group = 4 rows; per block a 144-byte record: f32 d[4], then 8 vectors, vector k's 4-byte lane i
 // holding elements 4k..4k+3 of row i as u = w + 128 = 16·hi + lo (two unsigned nibbles). With the activation quants
 // x (|x| <= 127) splat 4 bytes at a time, the unsigned-nibble relaxed dot (as for Q4_0R) gives per lane, exactly,
