@@ -76,6 +76,7 @@ export class WasmShardKernels extends JsShardKernels {
     // i16 dots or the relaxed i32 dot-add (one vpdpbusd with AVX-VNNI): measured once per shard, a few ms
     if (this.#q4Probe === 0) {
       this.#q4Probe = this.mem.alloc(Q4_0R_PROBE_BYTES);
+      this.mem.u8.fill(0, this.#q4Probe, this.#q4Probe + Q4_0R_PROBE_BYTES); // zeros: no denormal slow paths
       this.#q4Form = pickQ4_0RForm(this.#raw, this.#q4Probe);
     }
   }
