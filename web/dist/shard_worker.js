@@ -380,7 +380,32 @@ function q8ABytes(n) {
   return n + n / QK4_0 * 8;
 }
 function q4_0RScratchBytes(batch) {
-  return 32 * batch;
+  return 64 * Math.min(batch, 16);
+}
+function q8_0RScratchBytes(batch) {
+  return 64 * Math.min(batch, 16);
+}
+function pickQ4_0RForm(raw, mem) {
+  const nRows = 64, nCols = 2048;
+  const w = Math.ceil(mem / 64) * 64;
+  const act = w + repackedQ4_0Bytes(nRows, nCols);
+  const y = act + q8AStride(nCols), scratch = y + 4 * nRows;
+  const time = (vnni2, n) => {
+    const t = performance.now();
+    for (let i = 0; i < n; i++) {
+      if (vnni2) raw.matvecQ4_0RVnni(w, act, y, nCols, 0, nRows, scratch);
+      else raw.matvecQ4_0R(w, act, y, nCols, 0, nRows, scratch);
+    }
+    return performance.now() - t;
+  };
+  time(false, 300);
+  time(true, 300);
+  let i16 = Infinity, vnni = Infinity;
+  for (let r = 0; r < 7; r++) {
+    i16 = Math.min(i16, time(false, 40));
+    vnni = Math.min(vnni, time(true, 40));
+  }
+  return vnni < 0.9 * i16 ? "vnni" : "i16";
 }
 function q8AStride(n) {
   return Math.ceil(q8ABytes(n) / 16) * 16;
@@ -415,7 +440,7 @@ function instantiateWasmKernels(module, options = {}) {
   });
   return new WasmKernels(memory, instance.exports, options.arenaStart);
 }
-var KERNELS_WASM_URL, WASM_PAGE_BYTES, WASM_MAX_PAGES, modulePromise, Arena, WasmPtrKernels, WasmKernels;
+var KERNELS_WASM_URL, WASM_PAGE_BYTES, WASM_MAX_PAGES, Q4_0R_PROBE_BYTES, modulePromise, Arena, WasmPtrKernels, WasmKernels;
 var init_wasm = __esm({
   "src/kernels/wasm.ts"() {
     init_scalar();
@@ -424,6 +449,7 @@ var init_wasm = __esm({
     KERNELS_WASM_URL = URL.canParse("../../wasm/build/kernels.wasm", import.meta.url) ? new URL("../../wasm/build/kernels.wasm", import.meta.url) : new URL("yangtuo:kernels.wasm");
     WASM_PAGE_BYTES = 65536;
     WASM_MAX_PAGES = 65536;
+    Q4_0R_PROBE_BYTES = repackedQ4_0Bytes(64, 2048) + 4096 + 2048 + 256 + 64;
     Arena = class {
       memory;
       base;
@@ -640,24 +666,33 @@ var init_wasm = __esm({
       }
       /** W (nRows, nCols) Q8_0R @ act (Q8A of x) -> y[rowStart..rowEnd); rowStart must be a multiple of 4. */
       matvecQ8_0R(w, act, y, nRows, nCols, rowStart, rowEnd) {
-        this.matmulQ8_0R(w, act, q8AStride(nCols), y, nRows, nCols, 1, rowStart, rowEnd);
+        this.#checkQ8AMatmul("multiply Q8_0 matrix", repackedQ8_0Bytes, Q8_0R_ROWS, w, act, q8AStride(nCols), y, nRows, nCols, 1, rowStart, rowEnd);
+        this.#raw.matvecQ8_0R(w, act, y, nCols, rowStart, rowEnd);
       }
-      /** W (nRows, nCols) Q8_0R @ acts (batch Q8A rows, actStride apart) -> y (batch, nRows), rows [rowStart, rowEnd). */
-      matmulQ8_0R(w, acts, actStride, y, nRows, nCols, batch, rowStart, rowEnd) {
-        this.#checkQ8AMatmul("multiply Q8_0 matrix", repackedQ8_0Bytes, Q8_0R_ROWS, w, acts, actStride, y, nRows, nCols, batch, rowStart, rowEnd);
+      /**
+       * W (nRows, nCols) Q8_0R @ acts (batch Q8A rows, actStride apart) -> y (batch, nRows), rows [rowStart, rowEnd).
+       * scratch: q8_0RScratchBytes(batch) = 64*min(batch, 16) bytes, 16-aligned.
+       */
+      matmulQ8_0R(w, acts, actStride, y, nRows, nCols, batch, rowStart, rowEnd, scratch) {
+        const what = "multiply Q8_0 matrix";
+        const { aBytes, yBytes } = this.#checkQ8AMatmul(what, repackedQ8_0Bytes, Q8_0R_ROWS, w, acts, actStride, y, nRows, nCols, batch, rowStart, rowEnd);
+        const sBytes = q8_0RScratchBytes(batch);
+        this.#ptr(what, "scratch", scratch, sBytes, 16);
+        this.#noOverlap(what, "scratch", scratch, sBytes, "y", y, yBytes);
+        this.#noOverlap(what, "scratch", scratch, sBytes, "acts", acts, aBytes);
         if (batch === 1) this.#raw.matvecQ8_0R(w, acts, y, nCols, rowStart, rowEnd);
-        else this.#raw.matmulQ8_0R(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd);
+        else this.#raw.matmulQ8_0R(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd, scratch);
       }
       /**
        * W (nRows, nCols) Q4_0R @ act (Q8A of x) -> y[rowStart..rowEnd) (y points at row 0). rowStart must be a
-       * multiple of 8; scratch is 32 bytes, 16-aligned (q4_0RScratchBytes(1)).
+       * multiple of 8; scratch is 16-aligned, q4_0RScratchBytes(1) bytes.
        */
       matvecQ4_0R(w, act, y, nRows, nCols, rowStart, rowEnd, scratch) {
         this.matmulQ4_0R(w, act, q8AStride(nCols), y, nRows, nCols, 1, rowStart, rowEnd, scratch);
       }
       /**
        * W (nRows, nCols) Q4_0R @ acts (batch Q8A rows, actStride apart) -> y (batch, nRows), rows [rowStart, rowEnd).
-       * scratch: q4_0RScratchBytes(batch) = 32*batch bytes, 16-aligned.
+       * scratch: q4_0RScratchBytes(batch) = 64*min(batch, 16) bytes, 16-aligned.
        */
       matmulQ4_0R(w, acts, actStride, y, nRows, nCols, batch, rowStart, rowEnd, scratch) {
         const what = "multiply Q4_0 matrix";
@@ -897,10 +932,9 @@ var init_wasm = __esm({
           const yp = a.alloc(4 * batch * nRows);
           const start = r0 - r0 % (q4 ? Q4_0R_ROWS : Q8_0R_ROWS);
           const stride = q8AStride(nCols);
-          if (q4) {
-            const scratch = a.alloc(q4_0RScratchBytes(batch));
-            this.ptr.matmulQ4_0R(wr, acts, stride, yp, nRows, nCols, batch, start, r1, scratch);
-          } else this.ptr.matmulQ8_0R(wr, acts, stride, yp, nRows, nCols, batch, start, r1);
+          const scratch = a.alloc(q4 ? q4_0RScratchBytes(batch) : q8_0RScratchBytes(batch));
+          if (q4) this.ptr.matmulQ4_0R(wr, acts, stride, yp, nRows, nCols, batch, start, r1, scratch);
+          else this.ptr.matmulQ8_0R(wr, acts, stride, yp, nRows, nCols, batch, start, r1, scratch);
           this.#copyRows(a, yp, y, nRows, batch, r0, r1);
         });
       }
@@ -1793,6 +1827,8 @@ var init_wasm_shard_kernels = __esm({
       #att = 0;
       #attLen = 0;
       #maxBatch = 0;
+      #q4Form = "i16";
+      #q4Probe = 0;
       constructor(raw, mem) {
         super(mem);
         this.#raw = raw;
@@ -1806,7 +1842,16 @@ var init_wasm_shard_kernels = __esm({
         const cols32 = Math.ceil(maxCols / 32) * 32;
         this.#actStride = q8AStride(cols32);
         this.#act = this.mem.alloc(maxBatch * this.#actStride);
-        this.#mmScratch = this.mem.alloc(32 * maxBatch + 64);
+        this.#mmScratch = this.mem.alloc(Math.max(q4_0RScratchBytes(maxBatch), q8_0RScratchBytes(maxBatch)));
+        if (this.#q4Probe === 0) {
+          this.#q4Probe = this.mem.alloc(Q4_0R_PROBE_BYTES);
+          this.mem.u8.fill(0, this.#q4Probe, this.#q4Probe + Q4_0R_PROBE_BYTES);
+          this.#q4Form = pickQ4_0RForm(this.#raw, this.#q4Probe);
+        }
+      }
+      /** The Q4_0R kernel form this shard uses ("i16" or "vnni"; chosen by measurement in scratch()). */
+      get q4_0RForm() {
+        return this.#q4Form;
       }
       loadMatrixRows(slice, srcDtype, bytes, row0, nRows) {
         const t = slice.dtype;
@@ -1845,12 +1890,15 @@ var init_wasm_shard_kernels = __esm({
           case "Q8_0": {
             const stride = this.#actStride;
             for (let b = 0; b < B; b++) raw.quantizeQ8A(xPtr + 4 * b * cols, this.#act + b * stride, cols);
-            if (w.dtype === "Q4_0") {
+            if (w.dtype === "Q4_0" && this.#q4Form === "vnni") {
+              if (B === 1) raw.matvecQ4_0RVnni(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
+              else raw.matmulQ4_0RVnni(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
+            } else if (w.dtype === "Q4_0") {
               if (B === 1) raw.matvecQ4_0R(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
               else raw.matmulQ4_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
             } else {
               if (B === 1) raw.matvecQ8_0R(w.ptr, this.#act, yPtr, cols, 0, rows);
-              else raw.matmulQ8_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows);
+              else raw.matmulQ8_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
             }
             return;
           }
