@@ -9,6 +9,13 @@ import { TEMPLATES } from "../chat/templates.ts";
 import { loadEngine } from "../model/engine.ts";
 import { createServer, DEFAULT_SAMPLING, detectTemplate } from "../serve/mod.ts";
 import { floatFlag, intFlag, parseFlags } from "./_args.ts";
+import {
+  CONTEXT_FLAGS,
+  parseSamplingFlags,
+  resolveThreads,
+  SAMPLING_FLAGS,
+  withNegativeValues,
+} from "./_sampling_flags.ts";
 import { progressEnabled } from "./_progress.ts";
 
 const USAGE = `usage: deno task serve -m MODEL.gguf [options]
@@ -59,30 +66,27 @@ export function isLoopback(host: string): boolean {
 export async function run(args: string[]): Promise<number> {
   // llama-server's short flag with two letters
   args = args.map((a) => (a === "-np" ? "--parallel" : a));
-  const { values: v, positionals } = parseFlags(args, {
+  // the shared sampling/context table (same spellings and ranges as generate and chat; the seed is per request)
+  const { seed: _perRequest, ...sampling_flags } = SAMPLING_FLAGS;
+  const FLAGS = {
+    ...sampling_flags,
+    ...CONTEXT_FLAGS,
     model: { type: "string", short: "m" },
     host: { type: "string" },
     port: { type: "string" },
     parallel: { type: "string" },
-    "ctx-size": { type: "string", short: "c" },
     "api-key": { type: "string" },
     template: { type: "string" },
     alias: { type: "string", short: "a" },
-    "n-predict": { type: "string", short: "n" },
-    temp: { type: "string" },
-    "top-k": { type: "string" },
-    "top-p": { type: "string" },
-    "repeat-penalty": { type: "string" },
-    "repeat-last-n": { type: "string" },
     "presence-penalty": { type: "string" },
     "frequency-penalty": { type: "string" },
-    threads: { type: "string", short: "t" },
     "batch-size": { type: "string", short: "b" },
     "max-queue": { type: "string" },
     "max-body": { type: "string" },
     page: { type: "boolean" },
     help: { type: "boolean", short: "h" },
-  });
+  } as const;
+  const { values: v, positionals } = parseFlags(withNegativeValues(args, FLAGS), FLAGS);
   if (v.help) {
     console.log(USAGE);
     return 0;
@@ -102,8 +106,17 @@ export async function run(args: string[]): Promise<number> {
   }
   const parallel = intFlag(v.parallel, "--parallel", 1, 1);
   if (parallel > 64) throw new UsageError(`--parallel expects at most 64, got ${parallel}`);
+  const shared = parseSamplingFlags(v, {
+    contextSize: 2048,
+    maxNewTokens: DEFAULT_SAMPLING.maxTokens,
+    temperature: DEFAULT_SAMPLING.temperature,
+    topK: DEFAULT_SAMPLING.topK,
+    topP: DEFAULT_SAMPLING.topP,
+    repeatPenalty: DEFAULT_SAMPLING.repeatPenalty,
+    repeatLastN: DEFAULT_SAMPLING.repeatLastN,
+  });
   // -c is the total, split over the slots (llama-server); without it each slot gets the engine's default context
-  const total = v["ctx-size"] === undefined ? undefined : intFlag(v["ctx-size"], "--ctx-size", 0, 1);
+  const total = shared.contextSize;
   const perSlot = total === undefined ? undefined : Math.floor(total / parallel);
   if (perSlot !== undefined && perSlot < 8) {
     throw new UsageError(`--ctx-size ${total} leaves ${perSlot} positions per slot; give at least 8`);
@@ -112,17 +125,19 @@ export async function run(args: string[]): Promise<number> {
     throw new UsageError(`--template expects one of ${[...TEMPLATES.keys()].join(", ")}, got "${v.template}"`);
   }
   const sampling = {
-    temperature: floatFlag(v.temp, "--temp", DEFAULT_SAMPLING.temperature),
-    topK: intFlag(v["top-k"], "--top-k", DEFAULT_SAMPLING.topK, 0),
-    topP: floatFlag(v["top-p"], "--top-p", DEFAULT_SAMPLING.topP),
-    repeatPenalty: floatFlag(v["repeat-penalty"], "--repeat-penalty", DEFAULT_SAMPLING.repeatPenalty),
-    repeatLastN: intFlag(v["repeat-last-n"], "--repeat-last-n", DEFAULT_SAMPLING.repeatLastN, -1),
+    temperature: shared.temperature,
+    topK: shared.topK,
+    topP: shared.topP,
+    repeatPenalty: shared.repeatPenalty,
+    repeatLastN: shared.repeatLastN,
     presencePenalty: floatFlag(v["presence-penalty"], "--presence-penalty", 0),
     frequencyPenalty: floatFlag(v["frequency-penalty"], "--frequency-penalty", 0),
-    maxTokens: intFlag(v["n-predict"], "--n-predict", -1, -1),
+    maxTokens: shared.maxNewTokens,
   };
-  if (sampling.repeatPenalty <= 0) throw new UsageError("--repeat-penalty must be > 0");
-  const threads = v.threads === undefined ? undefined : intFlag(v.threads, "--threads", 1, 1);
+  // capped at the cores (said when capping); the engine also never runs more threads than shards
+  const threads = shared.threads === undefined
+    ? undefined
+    : resolveThreads(shared.threads, navigator.hardwareConcurrency, Infinity, (m) => console.error(`note: ${m}`));
   const maxBatch = intFlag(v["batch-size"], "--batch-size", 64, 1);
   const maxQueue = intFlag(v["max-queue"], "--max-queue", 64, 0);
   const maxBodyBytes = intFlag(v["max-body"], "--max-body", 1 << 20, 1024);

@@ -43,6 +43,22 @@ Deno.test("serve --help prints the flags and exits 0; a bad flag is a usage erro
   assertEquals(none.code, 2);
 });
 
+Deno.test("serve reads the sampling flags through the shared table: negative values and ranges as generate does", async () => {
+  // the same one-line messages as generate/chat (src/commands/_sampling_flags.ts), before any model is opened
+  for (
+    const [args, message] of [
+      [["--temp", "-1"], '--temp expects a number ≥ 0 (0 = greedy), got "-1"'],
+      [["--top-p", "2"], '--top-p expects a number in (0, 1] (1 = off), got "2"'],
+      [["-c", "-5"], "--ctx-size expects an integer from 16"],
+      [["--top_k", "x"], '--top-k expects an integer, got "x"'],
+    ] as const
+  ) {
+    const r = await runTask(["-m", "/tmp/unused.gguf", ...args]);
+    assertEquals(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assertStringIncludes(r.stderr, `error: ${message}`);
+  }
+});
+
 Deno.test("serve refuses a non-loopback address without --api-key, and the task cannot listen there at all", async () => {
   const path = await writeServeModel();
   try {
