@@ -8,5 +8,5 @@
  * const id = sampler.sample(new Float32Array([1, 2, 3]));
  * ```
  */
-export * from "./rng.ts";
+export { Mt19937 } from "../core/mt19937.ts";
 export * from "./sampler.ts";

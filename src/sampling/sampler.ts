@@ -3,7 +3,7 @@
  * `repeatLastN` tokens → top-k → top-p → temperature → draw; `temperature <= 0` is greedy argmax (after the penalty).
  * see: llama.cpp llama_sample_repetition_penalty / top_k / top_p / temp (2023), examples/main/main.cpp
  */
-import { Mt19937 } from "./rng.ts";
+import { Mt19937 } from "../core/mt19937.ts";
 
 /** Sampling settings; defaults are llama.cpp main's. */
 export interface SamplerOptions {

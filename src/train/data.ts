@@ -6,7 +6,7 @@
  * scripts/training/build_dataset.py (PROMPT_TEMPLATE, IGNORE_INDEX, tokenization), HF datasets "text"/"json"
  */
 import { FormatError } from "../core/errors.ts";
-import { Mt19937 } from "../sampling/rng.ts";
+import { Mt19937 } from "../core/mt19937.ts";
 
 import { IGNORE_INDEX } from "./model.ts";
 

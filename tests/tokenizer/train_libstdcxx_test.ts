@@ -6,7 +6,7 @@
  */
 import { assertEquals } from "../_assert.ts";
 import { partialSortSelect, UnorderedMapOrder } from "../../src/tokenizer/train/libstdcxx.ts";
-import { Mt19937 } from "../../src/tokenizer/train/mt19937.ts";
+import { Mt19937 } from "../../src/core/mt19937.ts";
 
 const CPP = `
 #include <unordered_map>
@@ -108,6 +108,6 @@ Deno.test("UnorderedMapOrder, partialSortSelect and Mt19937 match libstdc++ (com
 Deno.test("Mt19937 gives the C++ standard's 10000th output for the default seed", () => {
   const g = new Mt19937(5489);
   let x = 0;
-  for (let i = 0; i < 10000; i++) x = g.next();
+  for (let i = 0; i < 10000; i++) x = g.nextU32();
   assertEquals(x, 4123659995);
 });

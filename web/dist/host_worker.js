@@ -4856,7 +4856,7 @@ async function generate(engine2, sampler, promptIds, options) {
   };
 }
 
-// src/sampling/rng.ts
+// src/core/mt19937.ts
 var N = 624;
 var M = 397;
 var MATRIX_A = 2567483615;
@@ -4897,7 +4897,28 @@ var Mt19937 = class {
     const hi = this.nextU32();
     return (lo + hi * 4294967296) / 18446744073709552e3;
   }
+  /** uniform_int_distribution<uint64_t>(0, range - 1)(*this) for 1 ≤ range ≤ 2^32 - 1. */
+  uniformBelow(range) {
+    if (!(range >= 1 && range <= 4294967295)) throw new RangeError(`Cannot draw below ${range}: out of range`);
+    let [hi, lo] = mul32(this.nextU32(), range);
+    if (lo < range) {
+      const threshold = (4294967296 - range) % range;
+      while (lo < threshold) [hi, lo] = mul32(this.nextU32(), range);
+    }
+    return hi;
+  }
 };
+function mul32(a, b) {
+  const aHi = a >>> 16, aLo = a & 65535;
+  const p1 = aHi * b;
+  const p0 = aLo * b;
+  const low = p1 % 65536 * 65536 + p0;
+  const hi = Math.floor(p1 / 65536) + Math.floor(low / 4294967296);
+  return [
+    hi >>> 0,
+    low % 4294967296
+  ];
+}
 
 // src/sampling/sampler.ts
 var DEFAULT_SAMPLER_OPTIONS = {

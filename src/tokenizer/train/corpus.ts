@@ -8,7 +8,7 @@
  */
 import type { Normalizer } from "../normalizer.ts";
 import type { TrainerConfig } from "./trainer_spec.ts";
-import { Mt19937 } from "./mt19937.ts";
+import { Mt19937 } from "../../core/mt19937.ts";
 import { decodeUtf8Char, utf8Length } from "../utf8.ts";
 
 /** U+2581, the escaped whitespace. */

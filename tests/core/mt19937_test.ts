@@ -2,7 +2,7 @@
  * Tests for Mt19937. Oracles: numpy RandomState (init_genrand seeding, raw uint32 stream), libstdc++
  * `std::generate_canonical<double,53>(std::mt19937(42))`, and the C++ standard's check value (10000th output).
  */
-import { Mt19937 } from "../../src/sampling/rng.ts";
+import { Mt19937 } from "../../src/core/mt19937.ts";
 import { assertEquals } from "../_assert.ts";
 
 Deno.test("Mt19937 matches numpy RandomState(42) raw 32-bit outputs", () => {

@@ -1,7 +1,10 @@
 /**
  * Mt19937: the 32-bit Mersenne Twister, the engine llama.cpp seeds with `--seed` (`std::mt19937`), so a seed
- * means the same thing here as in C++'s standard library (the raw 32-bit stream is identical).
- * see: Matsumoto & Nishimura 1998; C++ [rand.eng.mers] (10000th output of the default seed 5489 is 4123659995)
+ * means the same thing here as in C++'s standard library (the raw 32-bit stream is identical). One home for the
+ * sampler (llama.cpp's sampling), the tokenizer trainer (SentencePiece's seeded sampling, via uniformBelow) and the
+ * training data order.
+ * see: Matsumoto & Nishimura 1998; C++ [rand.eng.mers] (10000th output of the default seed 5489 is 4123659995);
+ * libstdc++ bits/uniform_int_dist.h (_S_nd); arXiv:1805.10941
  */
 
 const N = 624;
@@ -50,4 +53,25 @@ export class Mt19937 {
     const hi = this.nextU32();
     return (lo + hi * 4294967296) / 18446744073709551616;
   }
+
+  /** uniform_int_distribution<uint64_t>(0, range - 1)(*this) for 1 ≤ range ≤ 2^32 - 1. */
+  uniformBelow(range: number): number {
+    if (!(range >= 1 && range <= 0xffffffff)) throw new RangeError(`Cannot draw below ${range}: out of range`);
+    let [hi, lo] = mul32(this.nextU32(), range);
+    if (lo < range) {
+      const threshold = (0x100000000 - range) % range;
+      while (lo < threshold) [hi, lo] = mul32(this.nextU32(), range);
+    }
+    return hi;
+  }
+}
+
+/** The exact 64-bit product of two u32 as [high u32, low u32]. */
+function mul32(a: number, b: number): [number, number] {
+  const aHi = a >>> 16, aLo = a & 0xffff;
+  const p1 = aHi * b; // < 2^48, exact
+  const p0 = aLo * b; // < 2^48, exact
+  const low = (p1 % 0x10000) * 0x10000 + p0; // < 2^49, exact
+  const hi = Math.floor(p1 / 0x10000) + Math.floor(low / 0x100000000);
+  return [hi >>> 0, low % 0x100000000];
 }
