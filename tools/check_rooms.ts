@@ -35,6 +35,9 @@ const ALLOWED: Record<string, string[]> = {
 /** Files allowed to use Deno.* outside io/ and commands/. */
 const DENO_OK = [/^src\/io\//, /^src\/commands\//, /^src\/chat\/repl\.ts$/, /^src\/(model|train)\/.*worker.*\.ts$/];
 
+/** The only src/ modules that may import fixtures/ (the demo builds its model from them). */
+const FIXTURE_OK = ["src/commands/demo.ts"];
+
 const root = new URL("..", import.meta.url).pathname;
 const problems: string[] = [];
 
@@ -61,6 +64,13 @@ for (const abs of walk(`${root}src`)) {
     const target = new URL(spec, `file://${abs}`).pathname.slice(root.length);
     if (target.startsWith("wasm/")) {
       if (room !== "kernels") problems.push(`${rel}: only src/kernels may import the .wasm (${spec})`);
+      continue;
+    }
+    if (target.startsWith("fixtures/")) {
+      // generators of random/tiny models: tests, benches and the demo only, never production code
+      if (!FIXTURE_OK.includes(rel)) {
+        problems.push(`${rel}: only tests, bench and the demo may import fixtures/ (${spec})`);
+      }
       continue;
     }
     const parts = target.split("/");

@@ -2,7 +2,7 @@
  * `demo`: the seed's whole workflow on a model small enough to build in a second, with no download — a
  * Chinese-extended SentencePiece vocabulary, a seeded random LLaMA and LoRA written through the project's own
  * writers, then merge → quantize → one Alpaca chat turn, each step timed. Writes only under /tmp.
- * see: src/merge/tiny_model.ts (generators), commands/merge.ts, commands/quantize.ts, src/chat
+ * see: fixtures/tiny_model.ts (generators), commands/merge.ts, commands/quantize.ts, src/chat
  */
 import { UsageError } from "../core/errors.ts";
 import { writeFileAtomic } from "../io/atomic_file.ts";
@@ -12,12 +12,12 @@ import {
   tinyLoraFiles,
   type TinyLoraSpec,
   type TinyModelSpec,
-} from "../merge/tiny_model.ts";
+} from "../../fixtures/tiny_model.ts";
 import { loadEngine } from "../model/engine.ts";
 import { ChatSession } from "../chat/session.ts";
 import { terminalSafe } from "../chat/repl.ts";
 import { Sampler } from "../sampling/sampler.ts";
-import { buildDemoTokenizer } from "./_demo_tokenizer.ts";
+import { buildDemoTokenizer } from "../../fixtures/demo_tokenizer.ts";
 import { intFlag, parseFlags } from "./_args.ts";
 import { merge } from "./merge.ts";
 import { run as quantizeRun } from "./quantize.ts";

@@ -10,7 +10,7 @@ import { type DType, nBytesOf } from "../core/dtypes.ts";
 import { type GgufKv, ggufKv, writeGguf } from "../formats/gguf_writer.ts";
 import { writePytorchCheckpoint } from "../formats/pytorch_writer.ts";
 import { writeSafetensors } from "../formats/safetensors.ts";
-import { configToHfConfig } from "../model/config.ts";
+import { configToGgufKvs, configToHfConfig } from "../model/config.ts";
 import { tensorName } from "../model/tensor_names.ts";
 import { LLAMA_FTYPE, type QuantTarget, quantTypeFor } from "../quant/quantize_plan.ts";
 import { type EncodeOptions, tensorBytes, tensorColumnBytes } from "./encode.ts";
@@ -18,7 +18,6 @@ import { metaParamsFor, metaShardCount, metaShardOf } from "./meta_shards.ts";
 import type { MergeExecutor, MergePlan, PlannedTensor } from "./plan.ts";
 import type { RopeLayout } from "./permute.ts";
 import { nElementsOf } from "./source_tensor.ts";
-import { llamaGgufKvs } from "./tiny_model.ts";
 
 /** A file of the output folder: relative path and a function writing its bytes. */
 export interface OutputFile {
@@ -98,7 +97,7 @@ export function ggufOutput(
       },
     };
   });
-  const kvs = llamaGgufKvs(c, opts.name ?? "yangtuo merge", LLAMA_FTYPE[target]);
+  const kvs = configToGgufKvs(c, opts.name ?? "yangtuo merge", LLAMA_FTYPE[target]);
   if (target === "Q4_0" || target === "Q8_0") kvs.push(ggufKv.u32("general.quantization_version", 2));
   const vocab = opts.tokenizer?.ggufKvs ?? [];
   const vocabBytes = vocab.reduce((s, kv) => s + (Array.isArray(kv.value) ? kv.value.length * 16 : 64), 0);

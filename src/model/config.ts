@@ -3,6 +3,7 @@
  * and written back as GGUF `llama.*` keys.
  * see: llama.cpp src/llama-model.cpp (LLM_KV names), transformers LlamaConfig, Meta llama/model.py ModelArgs
  */
+import { type GgufKv, ggufKv } from "../formats/gguf_writer.ts";
 import { parseMetaParams } from "../formats/meta.ts";
 
 /** The dimensions of a LLaMA model. */
@@ -111,6 +112,24 @@ export function configToGgufMetadata(c: LlamaConfig): [string, number][] {
     ["llama.rope.freq_base", c.ropeTheta],
     ["llama.vocab_size", c.vocabSize],
   ];
+}
+
+/**
+ * The GGUF header KVs of a LLaMA model, typed and ordered as llama.cpp's converter writes them:
+ * general.architecture, general.name, the `llama.*` dimensions (epsilon and freq_base F32, the rest U32), then
+ * general.file_type when given. The one writer of config → GGUF KVs (merge, convert, llama2.c import, fixtures).
+ */
+export function configToGgufKvs(c: LlamaConfig, name: string, fileType?: number): GgufKv[] {
+  const kvs: GgufKv[] = [
+    ggufKv.string("general.architecture", "llama"),
+    ggufKv.string("general.name", name),
+  ];
+  for (const [key, value] of configToGgufMetadata(c)) {
+    const isFloat = key === "llama.attention.layer_norm_rms_epsilon" || key === "llama.rope.freq_base";
+    kvs.push(isFloat ? ggufKv.f32(key, value) : ggufKv.u32(key, value));
+  }
+  if (fileType !== undefined) kvs.push(ggufKv.u32("general.file_type", fileType));
+  return kvs;
 }
 
 /** Config from a Hugging Face `config.json` object (LlamaForCausalLM). */

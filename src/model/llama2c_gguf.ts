@@ -6,11 +6,11 @@
  */
 import type { ByteSource } from "../core/byte_source.ts";
 import { nBytesOf } from "../core/dtypes.ts";
-import { type GgufKv, ggufKv, type GgufWriteSpec } from "../formats/gguf_writer.ts";
+import type { GgufKv, GgufWriteSpec } from "../formats/gguf_writer.ts";
 import { readLlama2c } from "../formats/llama2c.ts";
 import { quantizeRowQ4_0Ref } from "../quant/q4_0.ts";
 import { quantizeRowQ8_0Ref } from "../quant/q8_0.ts";
-import { configToGgufMetadata, type LlamaConfig, validateConfig } from "./config.ts";
+import { configToGgufKvs, type LlamaConfig, validateConfig } from "./config.ts";
 import { dequantizeToF32 } from "./weights.ts";
 
 /** Options of ggufSpecFromLlama2c(). */
@@ -43,13 +43,7 @@ export function ggufSpecFromLlama2c(
   });
   const dtype = options.dtype ?? "F32";
   const metadata: GgufKv[] = [
-    ggufKv.string("general.architecture", "llama"),
-    ggufKv.string("general.name", options.name ?? "llama2.c"),
-    ...configToGgufMetadata(config).map(([k, v]) =>
-      k === "llama.attention.layer_norm_rms_epsilon" || k === "llama.rope.freq_base"
-        ? ggufKv.f32(k, v)
-        : ggufKv.u32(k, v)
-    ),
+    ...configToGgufKvs(config, options.name ?? "llama2.c"),
     ...(options.tokenizer ?? []),
   ];
   const tensors = l2c.tensors.map((t) => {

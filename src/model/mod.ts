@@ -28,5 +28,4 @@ export {
   loadEngineFromBytes,
   type TokenPicker,
 } from "./engine.ts";
-export { benchConfig, type RandomModelOptions, randomModelSpec, randomVocabMetadata } from "./random_model.ts";
 export { ggufSpecFromLlama2c, type Llama2cToGgufOptions } from "./llama2c_gguf.ts";

@@ -8,7 +8,7 @@
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "../_assert.ts";
 import { writeFileAtomic } from "../../src/io/atomic_file.ts";
 import { writeGguf } from "../../src/formats/gguf_writer.ts";
-import { randomModelSpec } from "../../src/model/random_model.ts";
+import { randomModelSpec } from "../../fixtures/random_model.ts";
 import type { LlamaConfig } from "../../src/model/config.ts";
 import { CHAT_DEFAULTS, parseChatArgs } from "../../src/commands/chat.ts";
 import { UsageError } from "../../src/core/errors.ts";
