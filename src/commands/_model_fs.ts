@@ -24,6 +24,9 @@ export const denoModelFs: ModelFs = {
   readText(path) {
     return Deno.readTextFileSync(path);
   },
+  readBytes(path) {
+    return Deno.readFileSync(path);
+  },
   open(path) {
     return new FileSource(path);
   },
@@ -177,11 +180,6 @@ export function checkDiskSpace(dir: string, need: number): string | undefined {
 }
 
 const gb = (n: number) => `${(n / 1e9).toFixed(2)} GB`;
-
-/** Lets pending signals (Ctrl+C) run: a macrotask turn of the event loop. */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
 
 /**
  * Runs `cleanup` and exits with 130 on Ctrl+C (SIGINT) until the returned function is called. Long synchronous

@@ -261,3 +261,14 @@ export function resolveThreads(
   }
   return n;
 }
+
+/** The chat command's defaults (the seed's chat script: -c 2048, --temp 0.2, --repeat_penalty 1.3, …). */
+export const CHAT_DEFAULTS: SamplingDefaults = {
+  contextSize: 2048,
+  maxNewTokens: 256,
+  temperature: 0.2,
+  topK: 40,
+  topP: 0.95,
+  repeatPenalty: 1.3,
+  repeatLastN: 64,
+};

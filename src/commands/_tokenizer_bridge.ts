@@ -6,17 +6,12 @@
 import { type GgufKv, ggufKv } from "../formats/gguf_writer.ts";
 import { readLlama2cTokenizer } from "../formats/llama2c.ts";
 import { readSentencePieceModel } from "../formats/sentencepiece_model.ts";
+import type { VocabReader } from "../merge/pipeline.ts";
 import { GGUF_VOCAB_VALUE_TYPES, ggufVocabMetadata } from "../tokenizer/mod.ts";
 
 /** Number of pieces of a SentencePiece tokenizer.model. */
 export function sentencePieceCount(bytes: Uint8Array, path?: string): number {
   return readSentencePieceModel(bytes, path).pieces.length;
-}
-
-/** Number of tokens in tokenizer.ggml.* KVs (the length of tokenizer.ggml.tokens), undefined when absent. */
-export function vocabTokenCount(kvs: readonly GgufKv[] | undefined): number | undefined {
-  const tokens = kvs?.find((kv) => kv.key === "tokenizer.ggml.tokens");
-  return Array.isArray(tokens?.value) ? tokens.value.length : undefined;
 }
 
 /** Typed GGUF KVs from the tokenizer room's (key → value) map, with the types it declares. */
@@ -66,3 +61,10 @@ export function ggufVocabFromLlama2c(bytes: Uint8Array, vocabSize?: number): Ggu
     ggufKv.u32("tokenizer.ggml.unknown_token_id", 0),
   ];
 }
+
+/** The tokenizer readers the merge pipelines take (src/merge/pipeline.ts VocabReader). */
+export const vocabReader: VocabReader = {
+  pieceCount: sentencePieceCount,
+  ggufKvs: ggufVocabFromModel,
+  ggufKvsFromLlama2c: ggufVocabFromLlama2c,
+};

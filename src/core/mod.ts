@@ -12,3 +12,4 @@ export * from "./dtypes.ts";
 export * from "./f16.ts";
 export * from "./tensor.ts";
 export * from "./byte_source.ts";
+export * from "./event_loop.ts";

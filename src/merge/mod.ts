@@ -23,7 +23,14 @@
  * @module
  */
 export { checkFileHash, type ChecksumList, parseChecksumList } from "./checksums.ts";
-export { encodeF32, REF_QUANTIZERS, type RowQuantizers, tensorBytes, tensorColumnBytes } from "./encode.ts";
+export {
+  encodeF32,
+  loadQuantizers,
+  REF_QUANTIZERS,
+  type RowQuantizers,
+  tensorBytes,
+  tensorColumnBytes,
+} from "./encode.ts";
 export {
   isTargeted,
   type LoraAdapter,
@@ -43,6 +50,20 @@ export {
   metaSplit,
 } from "./meta_shards.ts";
 export { type ModelFs, openBase, type OpenedBase, type OpenedLora, openLora } from "./open.ts";
+export {
+  type ConvertJob,
+  type ConvertOptions,
+  type MergeJob,
+  type MergeOptions,
+  openConvert,
+  openMerge,
+  type PipelineProgress,
+  quantizeGguf,
+  type QuantizeOptions,
+  type VocabReader,
+  vocabTokenCount,
+} from "./pipeline.ts";
+export { MergePool, poolSizeFor } from "./pool.ts";
 export { permuteMetaToHf, permuteRows, type RopeLayout, ropeRowMap, unpermuteHfToMeta } from "./permute.ts";
 export {
   addLoraDelta,

@@ -24,6 +24,7 @@ export interface ModelFs {
   /** Entry names of a folder. */
   list(dir: string): string[];
   readText(path: string): string;
+  readBytes(path: string): Uint8Array;
   /** Opens a file for positional reads; the opener keeps it open until close(). */
   open(path: string): ByteSource & { close(): void };
 }

@@ -6,7 +6,7 @@
  * below a LoRA delta (~10% of the weight), so a missing, mis-permuted or mis-scaled delta fails.
  */
 import { assert, assertAllClose, assertEquals } from "../_assert.ts";
-import { merge } from "../../src/commands/merge.ts";
+import { merge } from "../../src/commands/_pipeline_files.ts";
 import { canonicalOrder } from "../../src/merge/plan.ts";
 import { tensorName } from "../../src/model/tensor_names.ts";
 import {

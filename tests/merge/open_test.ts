@@ -7,7 +7,7 @@ import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { FormatError, UserError } from "../../src/core/errors.ts";
 import { openBase, openLora } from "../../src/merge/open.ts";
 import { denoModelFs } from "../../src/commands/_model_fs.ts";
-import { quantizeGguf } from "../../src/commands/quantize.ts";
+import { quantizeGguf } from "../../src/merge/pipeline.ts";
 import { BytesSink, BytesSource } from "../../src/core/byte_source.ts";
 import { writePytorchCheckpoint } from "../../src/formats/pytorch_writer.ts";
 import { tinyGgufFiles, tinyHfFiles, tinyLoraFiles, tinyMetaFiles, writeTinyFiles } from "../_tiny_model.ts";
