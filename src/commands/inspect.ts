@@ -14,6 +14,7 @@ import { readSafetensors, readSafetensorsIndex } from "../formats/safetensors.ts
 import { FileSource } from "../io/file_source.ts";
 import { parseFlags } from "./_args.ts";
 import { KNOWN_VOCAB_SIZES } from "./_tokenizer_loader.ts";
+import { KEY_GENERAL_ARCHITECTURE, KEY_GENERAL_FILE_TYPE, KEY_TOKENIZER_LIST } from "../formats/gguf_constants.ts";
 
 const USAGE = `usage: inspect FILE|DIR [--json]
 
@@ -260,9 +261,11 @@ function ggufReport(path: string, src: ByteSource): InspectReport {
     metadata[k] = t.type === GGUF_FLOAT32 && typeof v === "number" ? shortestF32(v) : v;
     metadataTypes[k] = t.itemType !== undefined ? `ARRAY[${ggufTypeName(t.itemType)}]` : ggufTypeName(t.type);
   }
-  const arch = typeof metadata["general.architecture"] === "string" ? metadata["general.architecture"] as string : "";
+  const arch = typeof metadata[KEY_GENERAL_ARCHITECTURE] === "string"
+    ? metadata[KEY_GENERAL_ARCHITECTURE] as string
+    : "";
   const num = (k: string) => typeof metadata[`${arch}.${k}`] === "number" ? metadata[`${arch}.${k}`] : undefined;
-  const tokens = f.metadata.get("tokenizer.ggml.tokens");
+  const tokens = f.metadata.get(KEY_TOKENIZER_LIST);
   const config: Record<string, unknown> = {
     dim: num("embedding_length"),
     hiddenDim: num("feed_forward_length"),
@@ -272,7 +275,7 @@ function ggufReport(path: string, src: ByteSource): InspectReport {
     contextLength: num("context_length"),
     ropeDimensionCount: num("rope.dimension_count"),
     rmsNormEps: num("attention.layer_norm_rms_epsilon"),
-    fileType: metadata["general.file_type"],
+    fileType: metadata[KEY_GENERAL_FILE_TYPE],
   };
   for (const k of Object.keys(config)) if (config[k] === undefined) delete config[k];
   return {

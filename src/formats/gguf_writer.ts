@@ -21,6 +21,7 @@ import {
   type GgufValue,
   type GgufValueType,
 } from "./gguf.ts";
+import { KEY_GENERAL_ALIGNMENT } from "./gguf_constants.ts";
 
 /** One metadata key/value with its stored type (itemType for arrays). */
 export interface GgufKv {
@@ -200,7 +201,7 @@ export function encodeGgufHeader(spec: GgufWriteSpec): { header: Uint8Array; ali
     if (keys.has(kv.key)) throw new RangeError(`Cannot write GGUF: duplicate key "${kv.key}"`);
     keys.add(kv.key);
   }
-  const alKv = spec.metadata.find((kv) => kv.key === "general.alignment");
+  const alKv = spec.metadata.find((kv) => kv.key === KEY_GENERAL_ALIGNMENT);
   let alignment = spec.alignment ?? (typeof alKv?.value === "number" ? alKv.value : GGUF_DEFAULT_ALIGNMENT);
   if (!Number.isInteger(alignment) || alignment <= 0 || alignment > 1 << 30 || (alignment & (alignment - 1)) !== 0) {
     throw new RangeError(`Cannot write GGUF: alignment ${alignment} is not a power of two`);
@@ -215,7 +216,7 @@ export function encodeGgufHeader(spec: GgufWriteSpec): { header: Uint8Array; ali
       );
     }
   } else if (alignment !== GGUF_DEFAULT_ALIGNMENT) {
-    metadata.push(ggufKv.u32("general.alignment", alignment));
+    metadata.push(ggufKv.u32(KEY_GENERAL_ALIGNMENT, alignment));
   }
   alignment = alignment | 0;
 

@@ -16,6 +16,7 @@ import { metaShardAxis } from "../formats/meta.ts";
 import { type LoraAdapter, loraAdapterFromTensors, parseAdapterConfig, tensorKey } from "./lora.ts";
 import type { BaseCheckpoint } from "./plan.ts";
 import { concatSourceTensors, decodeF32, rowsCols, type SourceTensor, sourceTensorFromInfo } from "./source_tensor.ts";
+import { GGUF_MAGIC_STRING } from "../formats/gguf_constants.ts";
 
 /** The file access the openers need. */
 export interface ModelFs {
@@ -199,7 +200,7 @@ function openBaseFile(
   const head = src.size >= 4 ? src.read(0, 4) : new Uint8Array(0);
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
   const tok = fs.kind(join(dir, "tokenizer.model")) === "file" ? join(dir, "tokenizer.model") : undefined;
-  if (head.length === 4 && new TextDecoder().decode(head) === "GGUF") {
+  if (head.length === 4 && new TextDecoder().decode(head) === GGUF_MAGIC_STRING) {
     const gguf = readGguf(src);
     const all = gguf.tensors.map((t) => {
       if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16") {

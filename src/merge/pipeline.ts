@@ -11,8 +11,7 @@ import { UserError } from "../core/errors.ts";
 import { readGguf } from "../formats/gguf.ts";
 import { type GgufKv, ggufKv, ggufKvsOf, writeGguf } from "../formats/gguf_writer.ts";
 import { LLAMA_FTYPE, type QuantTarget, quantTypeFor } from "../quant/quantize_plan.ts";
-import { dequantizeRowQ4_0Ref } from "../quant/q4_0.ts";
-import { dequantizeRowQ8_0Ref } from "../quant/q8_0.ts";
+import { dequantizeRef } from "../quant/dequantize.ts";
 import type { TensorInfo } from "../core/tensor.ts";
 import { encodeF32, loadQuantizers, type RowQuantizers } from "./encode.ts";
 import { type ModelFs, openBase, type OpenedBase, type OpenedLora, openLora } from "./open.ts";
@@ -20,6 +19,13 @@ import { checkTokenizerFits, MergeExecutor, type MergePlan, planMerge } from "./
 import { MergePool, poolSizeFor } from "./pool.ts";
 import { isReadableFloat, nElementsOf, rowsCols, sourceTensorFromInfo } from "./source_tensor.ts";
 import { ggufOutput, huggingfaceOutput, type OutputFile, type OutputTokenizer, pthOutput } from "./write.ts";
+import {
+  GGML_QUANTIZATION_VERSION,
+  KEY_GENERAL_FILE_TYPE,
+  KEY_GENERAL_QUANTIZATION_VERSION,
+  KEY_TOKENIZER_LIST,
+  KEY_TOKENIZER_PREFIX,
+} from "../formats/gguf_constants.ts";
 
 /**
  * How the pipelines read tokenizer files. The caller supplies it (the tokenizer room is not merge's to import);
@@ -44,7 +50,7 @@ export interface PipelineProgress {
 
 /** Number of tokens in tokenizer.ggml.* KVs (the length of tokenizer.ggml.tokens), undefined when absent. */
 export function vocabTokenCount(kvs: readonly GgufKv[] | undefined): number | undefined {
-  const tokens = kvs?.find((kv) => kv.key === "tokenizer.ggml.tokens");
+  const tokens = kvs?.find((kv) => kv.key === KEY_TOKENIZER_LIST);
   return Array.isArray(tokens?.value) ? tokens.value.length : undefined;
 }
 
@@ -145,7 +151,7 @@ export async function openMerge(fs: ModelFs, o: MergeOptions): Promise<MergeJob>
             .filter((n) => fs.kind(dir + n) === "file")
             .map((n) => ({ path: n, bytes: fs.readBytes(dir + n) }));
         } else if (outputType === "gguf" && b.gguf) {
-          tokenizer.ggufKvs = ggufKvsOf(b.gguf).filter((kv) => kv.key.startsWith("tokenizer."));
+          tokenizer.ggufKvs = ggufKvsOf(b.gguf).filter((kv) => kv.key.startsWith(KEY_TOKENIZER_PREFIX));
         }
         if (outputType === "gguf" && !tokenizer.ggufKvs?.length && !o.allowNoTokenizer) {
           throw new UserError(
@@ -242,7 +248,7 @@ export function openConvert(fs: ModelFs, input: string, o: ConvertOptions): Conv
         ? o.vocab.ggufKvsFromLlama2c(bytes, base.config.vocabSize)
         : o.vocab.ggufKvs(bytes, tokPath);
     } else if (base.gguf) {
-      vocab = ggufKvsOf(base.gguf).filter((kv) => kv.key.startsWith("tokenizer."));
+      vocab = ggufKvsOf(base.gguf).filter((kv) => kv.key.startsWith(KEY_TOKENIZER_PREFIX));
     }
     if (!vocab?.length && !o.allowNoTokenizer) {
       throw new UserError(
@@ -288,9 +294,10 @@ function readRowsF32(src: ByteSource, info: TensorInfo, row0: number, nRows: num
   const rowBytes = nBytesOf(info.dtype, cols);
   const bytes = src.read(info.byteOffset + row0 * rowBytes, nRows * rowBytes);
   const out = dst.subarray(0, nRows * cols);
-  if (info.dtype === "Q4_0") dequantizeRowQ4_0Ref(bytes, out);
-  else if (info.dtype === "Q8_0") dequantizeRowQ8_0Ref(bytes, out);
-  else throw new UserError(`Cannot quantize tensor "${info.name}": input type ${info.dtype} is not supported`);
+  if (info.dtype !== "Q4_0" && info.dtype !== "Q8_0") {
+    throw new UserError(`Cannot quantize tensor "${info.name}": input type ${info.dtype} is not supported`);
+  }
+  out.set(dequantizeRef(info.dtype, bytes, nRows * cols));
   return out;
 }
 
@@ -383,10 +390,12 @@ export async function quantizeGguf(
       };
     });
     const kvs = ggufKvsOf(file).filter((kv) =>
-      kv.key !== "general.file_type" && kv.key !== "general.quantization_version"
+      kv.key !== KEY_GENERAL_FILE_TYPE && kv.key !== KEY_GENERAL_QUANTIZATION_VERSION
     );
-    kvs.push(ggufKv.u32("general.file_type", LLAMA_FTYPE[target]));
-    if (target === "Q4_0" || target === "Q8_0") kvs.push(ggufKv.u32("general.quantization_version", 2));
+    kvs.push(ggufKv.u32(KEY_GENERAL_FILE_TYPE, LLAMA_FTYPE[target]));
+    if (target === "Q4_0" || target === "Q8_0") {
+      kvs.push(ggufKv.u32(KEY_GENERAL_QUANTIZATION_VERSION, GGML_QUANTIZATION_VERSION));
+    }
     await writeGguf(sink, { metadata: kvs, tensors, alignment: file.alignment });
     return { tensors: tensors.length, types };
   } finally {

@@ -18,6 +18,7 @@ import { metaParamsFor, metaShardCount, metaShardOf } from "./meta_shards.ts";
 import type { MergeExecutor, MergePlan, PlannedTensor } from "./plan.ts";
 import type { RopeLayout } from "./permute.ts";
 import { nElementsOf } from "./source_tensor.ts";
+import { GGML_QUANTIZATION_VERSION, KEY_GENERAL_QUANTIZATION_VERSION } from "../formats/gguf_constants.ts";
 
 /** A file of the output folder: relative path and a function writing its bytes. */
 export interface OutputFile {
@@ -98,7 +99,9 @@ export function ggufOutput(
     };
   });
   const kvs = configToGgufKvs(c, opts.name ?? "yangtuo merge", LLAMA_FTYPE[target]);
-  if (target === "Q4_0" || target === "Q8_0") kvs.push(ggufKv.u32("general.quantization_version", 2));
+  if (target === "Q4_0" || target === "Q8_0") {
+    kvs.push(ggufKv.u32(KEY_GENERAL_QUANTIZATION_VERSION, GGML_QUANTIZATION_VERSION));
+  }
   const vocab = opts.tokenizer?.ggufKvs ?? [];
   const vocabBytes = vocab.reduce((s, kv) => s + (Array.isArray(kv.value) ? kv.value.length * 16 : 64), 0);
   return [{
