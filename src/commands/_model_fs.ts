@@ -219,6 +219,27 @@ export function interruptibleSink(path: string): { sink: AtomicFileSink; release
 }
 
 /**
+ * Writes one file atomically: `write` fills an interruptibleSink for `path`, which is committed when it resolves and
+ * removed when it throws (or on Ctrl+C). Returns what `write` returned and the bytes written.
+ */
+export async function writeFileInterruptible<T>(
+  path: string,
+  write: (sink: AtomicFileSink) => Promise<T>,
+): Promise<{ result: T; nBytes: number }> {
+  const { sink, release } = interruptibleSink(path);
+  try {
+    const result = await write(sink);
+    sink.commit();
+    return { result, nBytes: sink.position };
+  } catch (e) {
+    sink.abort();
+    throw e;
+  } finally {
+    release();
+  }
+}
+
+/**
  * Writes `files` into `dir`: each into a staging folder inside `dir` (atomic temp + rename there), then all renamed
  * into place; any error removes the staging folder. `between` runs between files (progress, yielding).
  */

@@ -22,8 +22,8 @@ import {
   checkOutputDir,
   checkOutputFile,
   denoModelFs,
-  interruptibleSink,
   prepareOutputDir,
+  writeFileInterruptible,
   writeOutputFiles,
 } from "./_model_fs.ts";
 import { Progress } from "./_progress.ts";
@@ -147,18 +147,9 @@ export async function convertToGguf(
     const warning = checkDiskSpace(dir, file.nBytes ?? 0);
     if (warning) console.error(`warning: ${warning}`);
     const t0 = performance.now();
-    const { sink, release } = interruptibleSink(output);
-    try {
-      await file.write(sink);
-      sink.commit();
-    } catch (e) {
-      sink.abort();
-      throw e;
-    } finally {
-      release();
-    }
+    const { nBytes } = await writeFileInterruptible(output, async (sink) => await file.write(sink));
     bar.finish();
-    return { inputBytes: job.inputBytes, outputBytes: sink.position, seconds: (performance.now() - t0) / 1000 };
+    return { inputBytes: job.inputBytes, outputBytes: nBytes, seconds: (performance.now() - t0) / 1000 };
   } finally {
     job.close();
   }
@@ -182,30 +173,22 @@ export async function quantizeFile(
   const warning = checkDiskSpace(outDir, src.size * ratio * 2);
   if (warning) console.error(`warning: ${warning}`);
   const bar = new Progress("quantize", src.size);
-  const { sink, release } = interruptibleSink(outPath);
   const t0 = performance.now();
-  try {
-    const r = await quantizeGguf(src, sink, target, {
+  const { result: r, nBytes } = await writeFileInterruptible(outPath, async (sink) =>
+    quantizeGguf(src, sink, target, {
       allowRequantize: o.allowRequantize,
       quantizers: await loadQuantizers(),
       onInputBytes: (n) => bar.add(n),
       beforeTensor: yieldToEventLoop,
       threads: o.threads,
-    });
-    sink.commit();
-    bar.finish();
-    const types = [...r.types].map(([t, n]) => `${n} ${t}`).join(", ");
-    return {
-      tensors: r.tensors,
-      types,
-      inputBytes: src.size,
-      outputBytes: sink.position,
-      seconds: (performance.now() - t0) / 1000,
-    };
-  } catch (e) {
-    sink.abort();
-    throw e;
-  } finally {
-    release();
-  }
+    }));
+  bar.finish();
+  const types = [...r.types].map(([t, n]) => `${n} ${t}`).join(", ");
+  return {
+    tensors: r.tensors,
+    types,
+    inputBytes: src.size,
+    outputBytes: nBytes,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }

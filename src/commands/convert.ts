@@ -4,7 +4,7 @@
  */
 import { UsageError } from "../core/errors.ts";
 import { parseQuantTarget } from "../quant/quantize_plan.ts";
-import { intFlag, parseFlags } from "./_args.ts";
+import { intFlag, parseFlags, PIPELINE_FLAGS } from "./_args.ts";
 import { convertToGguf } from "./_pipeline_files.ts";
 import { formatBytes, formatDuration } from "./_progress.ts";
 
@@ -25,9 +25,7 @@ export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
     outtype: { type: "string", default: "f16" },
     tokenizer: { type: "string" },
-    threads: { type: "string", short: "t" },
-    force: { type: "boolean", default: false },
-    help: { type: "boolean", short: "h", default: false },
+    ...PIPELINE_FLAGS,
   });
   if (values.help) {
     console.log(USAGE);

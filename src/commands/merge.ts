@@ -5,7 +5,7 @@
  */
 import { UsageError } from "../core/errors.ts";
 import { parseQuantTarget, type QuantTarget } from "../quant/quantize_plan.ts";
-import { intFlag, parseFlags } from "./_args.ts";
+import { intFlag, parseFlags, PIPELINE_FLAGS } from "./_args.ts";
 import { merge } from "./_pipeline_files.ts";
 import { formatBytes, formatDuration } from "./_progress.ts";
 
@@ -46,9 +46,7 @@ export async function run(args: string[]): Promise<number> {
     sha256: { type: "string" },
     shards: { type: "string" },
     "max-shard-size": { type: "string" },
-    threads: { type: "string", short: "t" },
-    force: { type: "boolean", default: false },
-    help: { type: "boolean", short: "h", default: false },
+    ...PIPELINE_FLAGS,
   });
   if (values.help) {
     console.log(USAGE);

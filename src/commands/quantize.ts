@@ -5,7 +5,7 @@
  */
 import { UsageError } from "../core/errors.ts";
 import { parseQuantTarget } from "../quant/quantize_plan.ts";
-import { intFlag, parseFlags } from "./_args.ts";
+import { intFlag, parseFlags, PIPELINE_FLAGS } from "./_args.ts";
 import { quantizeFile } from "./_pipeline_files.ts";
 import { formatBytes, formatDuration } from "./_progress.ts";
 
@@ -23,9 +23,7 @@ llama.cpp's --pure); 1-D tensors (norms) stay F32; rows that are not whole block
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
     "allow-requantize": { type: "boolean", default: false },
-    threads: { type: "string", short: "t" },
-    force: { type: "boolean", default: false },
-    help: { type: "boolean", short: "h", default: false },
+    ...PIPELINE_FLAGS,
   });
   if (values.help) {
     console.log(USAGE);

@@ -9,6 +9,7 @@ import type { ByteSink } from "../core/byte_source.ts";
 import { blockSizeOf, checkedProduct, type DType, ggmlIdOf, nBytesOf } from "../core/dtypes.ts";
 import { UnsupportedError } from "../core/errors.ts";
 import { ByteWriter } from "./byte_writer.ts";
+import { type GgufFile, ggufTypeName, type GgufValue, type GgufValueType } from "./gguf.ts";
 import {
   GGML_MAX_DIMS,
   GGML_MAX_NAME,
@@ -16,12 +17,8 @@ import {
   GGUF_MAGIC,
   GGUF_TYPE,
   GGUF_VERSION,
-  type GgufFile,
-  ggufTypeName,
-  type GgufValue,
-  type GgufValueType,
-} from "./gguf.ts";
-import { KEY_GENERAL_ALIGNMENT } from "./gguf_constants.ts";
+  KEY_GENERAL_ALIGNMENT,
+} from "./gguf_constants.ts";
 
 /** One metadata key/value with its stored type (itemType for arrays). */
 export interface GgufKv {
