@@ -49,7 +49,7 @@ export {
   type MetaSplit,
   metaSplit,
 } from "./meta_shards.ts";
-export { type ModelFs, openBase, type OpenedBase, type OpenedLora, openLora } from "./open.ts";
+export { memoryModelFs, type ModelFs, openBase, type OpenedBase, type OpenedLora, openLora } from "./open.ts";
 export {
   type ConvertJob,
   type ConvertOptions,

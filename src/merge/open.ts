@@ -4,7 +4,7 @@
  * SourceTensors keyed by tensorKey(kind, layer). File access goes through `ModelFs` (src/commands supplies the
  * Deno one), so this room stays pure.
  */
-import type { ByteSource } from "../core/byte_source.ts";
+import { type ByteSource, BytesSource } from "../core/byte_source.ts";
 import { FormatError, UnsupportedError, UserError } from "../core/errors.ts";
 import { type GgufFile, readGguf } from "../formats/gguf.ts";
 import { readLlama2c } from "../formats/llama2c.ts";
@@ -28,6 +28,33 @@ export interface ModelFs {
   readBytes(path: string): Uint8Array;
   /** Opens a file for positional reads; the opener keeps it open until close(). */
   open(path: string): ByteSource & { close(): void };
+}
+
+/**
+ * A ModelFs over files held in memory, keyed by path ("dir/name"); folders are the path prefixes. For tests,
+ * examples and hosts without a file system (a browser with fetched or dropped files).
+ */
+export function memoryModelFs(files: Record<string, Uint8Array>): ModelFs {
+  const get = (path: string) => {
+    const bytes = files[path];
+    if (!bytes) throw new RangeError(`Cannot read "${path}": no such file`);
+    return bytes;
+  };
+  const children = (dir: string) => {
+    const prefix = dir.endsWith("/") ? dir : `${dir}/`;
+    return [
+      ...new Set(
+        Object.keys(files).filter((p) => p.startsWith(prefix)).map((p) => p.slice(prefix.length).split("/")[0]),
+      ),
+    ];
+  };
+  return {
+    kind: (path) => (files[path] ? "file" : children(path).length > 0 ? "dir" : undefined),
+    list: children,
+    readText: (path) => new TextDecoder().decode(get(path)),
+    readBytes: get,
+    open: (path) => Object.assign(new BytesSource(get(path), path), { close() {} }),
+  };
 }
 
 /** A base checkpoint with its files (for --sha256 and disk estimates) and a close(). */

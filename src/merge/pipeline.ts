@@ -48,6 +48,11 @@ export interface PipelineProgress {
   beforeTensor?: () => Promise<void>;
 }
 
+function needVocab(vocab: VocabReader | undefined, path: string): VocabReader {
+  if (!vocab) throw new TypeError(`Cannot read tokenizer "${path}": no VocabReader was given`);
+  return vocab;
+}
+
 /** Number of tokens in tokenizer.ggml.* KVs (the length of tokenizer.ggml.tokens), undefined when absent. */
 export function vocabTokenCount(kvs: readonly GgufKv[] | undefined): number | undefined {
   const tokens = kvs?.find((kv) => kv.key === KEY_TOKENIZER_LIST);
@@ -59,7 +64,8 @@ export interface MergeOptions {
   baseModel: string;
   loraModels: string[];
   outputType: "gguf" | "huggingface" | "pth";
-  vocab: VocabReader;
+  /** Reads tokenizer files; required when a LoRA, the base or `tokenizer` brings a tokenizer.model. */
+  vocab?: VocabReader;
   quant?: QuantTarget;
   tokenizer?: string;
   shards?: number;
@@ -92,13 +98,29 @@ export interface MergeJob {
  * Opens a base model and LoRAs through `fs` (headers only) and checks them against each other; throws UserError
  * (with a hint) for every problem found before any heavy work.
  *
- * @example (needs a ModelFs over real files, e.g. src/commands/_model_fs.ts denoModelFs, and a VocabReader)
- * ```ts ignore
- * import { openMerge } from "./pipeline.ts";
- * const job = await openMerge(fs, { baseModel: "llama-7b-hf", loraModels: ["chinese-llama-plus-lora-7b"],
- *   outputType: "gguf", quant: "Q4_0", vocab });
+ * @example
+ * ```ts
+ * import { BytesSink } from "../core/byte_source.ts";
+ * import { writeGguf } from "../formats/gguf_writer.ts";
+ * import { configToGgufKvs } from "../model/config.ts";
+ * import { expectedShape, tensorName } from "../model/tensor_names.ts";
+ * import { canonicalOrder, memoryModelFs, openMerge } from "./mod.ts";
+ * // a constant 1-layer GGUF base, written out as a Hugging Face folder in memory (a real call names LoRA
+ * // folders in `loraModels` and passes a VocabReader for their tokenizer.model)
+ * const config = { dim: 32, hiddenDim: 64, nLayers: 1, nHeads: 2, nKvHeads: 2, headSize: 16, vocabSize: 40,
+ *   contextLength: 64, normEps: 1e-6, ropeTheta: 10000 };
+ * const tensors = canonicalOrder(1).map(({ kind, layer }) => {
+ *   const shape = expectedShape(config, kind);
+ *   const values = new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.5);
+ *   return { name: tensorName("gguf", kind, layer), dtype: "F32" as const, shape, data: () => new Uint8Array(values.buffer) };
+ * });
+ * const base = new BytesSink();
+ * await writeGguf(base, { metadata: configToGgufKvs(config, "const", 0), tensors });
+ * const job = await openMerge(memoryModelFs({ "base.gguf": base.bytes() }), {
+ *   baseModel: "base.gguf", loraModels: [], outputType: "huggingface",
+ * });
  * try {
- *   for (const file of await job.outputs()) await file.write(sinkFor(file.path));
+ *   for (const file of await job.outputs()) await file.write(new BytesSink()); // config.json, model.safetensors, …
  * } finally {
  *   job.close();
  * }
@@ -122,13 +144,15 @@ export async function openMerge(fs: ModelFs, o: MergeOptions): Promise<MergeJob>
     base = openBase(fs, o.baseModel);
     const loras: OpenedLora[] = [];
     for (const p of o.loraModels) {
-      const tokenizerSize = (b: Uint8Array) => o.vocab.pieceCount(b, `${p}/tokenizer.model`);
+      const tokenizerSize = (b: Uint8Array) => needVocab(o.vocab, p).pieceCount(b, `${p}/tokenizer.model`);
       loras.push(await openLora(fs, p, opened, { tokenizerSize }));
     }
     const tokPath = o.tokenizer ?? loras.at(-1)?.tokenizerPath ?? base.tokenizerPath;
     const tokBytes = tokPath ? fs.readBytes(tokPath) : undefined;
     const plan = planMerge(base, loras, {
-      tokenizerSize: o.tokenizer && tokBytes ? o.vocab.pieceCount(tokBytes, o.tokenizer) : undefined,
+      tokenizerSize: o.tokenizer && tokBytes
+        ? needVocab(o.vocab, o.tokenizer).pieceCount(tokBytes, o.tokenizer)
+        : undefined,
     });
     plan.warnings.forEach(warn);
     const b = base;
@@ -145,7 +169,7 @@ export async function openMerge(fs: ModelFs, o: MergeOptions): Promise<MergeJob>
         const tokenizer: OutputTokenizer = {};
         if (tokBytes) {
           tokenizer.modelBytes = tokBytes;
-          if (outputType === "gguf") tokenizer.ggufKvs = o.vocab.ggufKvs(tokBytes, tokPath!);
+          if (outputType === "gguf") tokenizer.ggufKvs = needVocab(o.vocab, tokPath!).ggufKvs(tokBytes, tokPath!);
           const dir = tokPath!.slice(0, tokPath!.lastIndexOf("/") + 1);
           tokenizer.extraFiles = ["special_tokens_map.json", "tokenizer_config.json"]
             .filter((n) => fs.kind(dir + n) === "file")
@@ -198,7 +222,8 @@ export async function openMerge(fs: ModelFs, o: MergeOptions): Promise<MergeJob>
 
 /** How to convert. */
 export interface ConvertOptions {
-  vocab: VocabReader;
+  /** Reads tokenizer files; required when `tokenizer` is given or a tokenizer.model lies next to the input. */
+  vocab?: VocabReader;
   outtype?: QuantTarget;
   /** tokenizer.model or llama2.c tokenizer.bin to embed (default: tokenizer.model next to the input). */
   tokenizer?: string;
@@ -220,12 +245,27 @@ export interface ConvertJob {
  * Opens `input` (HF folder, Meta folder, llama2.c .bin, GGUF) and its tokenizer through `fs` for conversion to
  * GGUF — the merge pipeline with no LoRA; throws UserError when no tokenizer is found or it does not fit.
  *
- * @example (needs a ModelFs over real files, e.g. src/commands/_model_fs.ts denoModelFs, and a VocabReader)
- * ```ts ignore
- * import { openConvert } from "./pipeline.ts";
- * const job = openConvert(fs, "stories15M.bin", { vocab, tokenizer: "tokenizer.bin", outtype: "F32" });
+ * @example
+ * ```ts
+ * import { BytesSink } from "../core/byte_source.ts";
+ * import { writeGguf } from "../formats/gguf_writer.ts";
+ * import { configToGgufKvs } from "../model/config.ts";
+ * import { expectedShape, tensorName } from "../model/tensor_names.ts";
+ * import { canonicalOrder, memoryModelFs, openConvert } from "./mod.ts";
+ * // an F32 GGUF of a constant 1-layer model, converted to Q8_0 in memory
+ * const config = { dim: 32, hiddenDim: 64, nLayers: 1, nHeads: 2, nKvHeads: 2, headSize: 16, vocabSize: 40,
+ *   contextLength: 64, normEps: 1e-6, ropeTheta: 10000 };
+ * const tensors = canonicalOrder(1).map(({ kind, layer }) => {
+ *   const shape = expectedShape(config, kind);
+ *   const values = new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.5);
+ *   return { name: tensorName("gguf", kind, layer), dtype: "F32" as const, shape, data: () => new Uint8Array(values.buffer) };
+ * });
+ * const f32 = new BytesSink();
+ * await writeGguf(f32, { metadata: configToGgufKvs(config, "const", 0), tensors });
+ * const job = openConvert(memoryModelFs({ "m.gguf": f32.bytes() }), "m.gguf", { outtype: "Q8_0", allowNoTokenizer: true });
  * try {
- *   await (await job.output()).write(sink);
+ *   const out = new BytesSink();
+ *   await (await job.output()).write(out);
  * } finally {
  *   job.close();
  * }
@@ -244,9 +284,10 @@ export function openConvert(fs: ModelFs, input: string, o: ConvertOptions): Conv
     const tokPath = o.tokenizer ?? base.tokenizerPath;
     if (tokPath) {
       const bytes = fs.readBytes(tokPath);
+      const reader = needVocab(o.vocab, tokPath);
       vocab = tokPath.endsWith(".bin")
-        ? o.vocab.ggufKvsFromLlama2c(bytes, base.config.vocabSize)
-        : o.vocab.ggufKvs(bytes, tokPath);
+        ? reader.ggufKvsFromLlama2c(bytes, base.config.vocabSize)
+        : reader.ggufKvs(bytes, tokPath);
     } else if (base.gguf) {
       vocab = ggufKvsOf(base.gguf).filter((kv) => kv.key.startsWith(KEY_TOKENIZER_PREFIX));
     }
