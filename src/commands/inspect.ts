@@ -14,7 +14,13 @@ import { readSafetensors, readSafetensorsIndex } from "../formats/safetensors.ts
 import { FileSource } from "../io/file_source.ts";
 import { parseFlags } from "./_args.ts";
 import { KNOWN_VOCAB_SIZES } from "./_tokenizer_loader.ts";
-import { KEY_GENERAL_ARCHITECTURE, KEY_GENERAL_FILE_TYPE, KEY_TOKENIZER_LIST } from "../formats/gguf_constants.ts";
+import {
+  GGUF_MAGIC,
+  KEY_GENERAL_ARCHITECTURE,
+  KEY_GENERAL_FILE_TYPE,
+  KEY_TOKENIZER_LIST,
+  LEGACY_GGML_MAGIC,
+} from "../formats/gguf_constants.ts";
 
 const USAGE = `usage: inspect FILE|DIR [--json]
 
@@ -103,12 +109,6 @@ export function shortestF32(x: number): number {
 }
 
 /** Pre-GGUF llama.cpp magics (u32, little endian, as llama.cpp wrote them): unversioned ggml, ggmf v1, ggjt v1–3, LoRA. */
-const LEGACY_GGML_MAGIC: Record<number, string> = {
-  0x67676d6c: "ggml",
-  0x67676d66: "ggmf",
-  0x67676a74: "ggjt",
-  0x67676c61: "ggla",
-};
 const GGUF_ORDER = "ggml ne: innermost first";
 
 /** Inspects a file or folder. Throws UserError for paths that do not exist or hold no model. */
@@ -130,7 +130,7 @@ async function inspectFile(path: string): Promise<InspectReport> {
   using src = open(path);
   const head = src.read(0, Math.min(16, src.size));
   const u32 = head.length >= 4 ? new DataView(head.buffer, head.byteOffset).getUint32(0, true) : -1;
-  if (u32 === 0x46554747) return ggufReport(path, src);
+  if (u32 === GGUF_MAGIC) return ggufReport(path, src);
   const legacy = LEGACY_GGML_MAGIC[u32];
   if (legacy !== undefined) {
     const version = legacy === "ggml" || head.length < 8

@@ -13,6 +13,13 @@ export const GGUF_MAGIC_STRING = "GGUF";
 export const GGUF_VERSION = 3;
 /** Alignment when `general.alignment` is absent. */
 export const GGUF_DEFAULT_ALIGNMENT = 32;
+/** Magics (little-endian u32) of llama.cpp's pre-GGUF files, so readers can name what they refuse. */
+export const LEGACY_GGML_MAGIC: Readonly<Record<number, string>> = {
+  0x67676d6c: "ggml",
+  0x67676d66: "ggmf",
+  0x67676a74: "ggjt",
+  0x67676c61: "ggla",
+};
 /** ggml's GGML_MAX_DIMS. */
 export const GGML_MAX_DIMS = 4;
 /** ggml's GGML_MAX_NAME: tensor names must be shorter than this many bytes for llama.cpp. */
