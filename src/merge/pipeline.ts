@@ -204,7 +204,7 @@ export async function openMerge(fs: ModelFs, o: MergeOptions): Promise<MergeJob>
           onElements: (n: number) => progress.onInputBytes?.(n * perElement),
           name: "yangtuo merge",
           beforeTensor: progress.beforeTensor,
-          tensorBytes: pool ? pool.tensorBytes.bind(pool) : undefined,
+          pool,
         };
         const dtype = target === "F32" ? "F32" : "F16";
         return outputType === "gguf"
@@ -317,7 +317,7 @@ export function openConvert(fs: ModelFs, input: string, o: ConvertOptions): Conv
           name: input.slice(input.lastIndexOf("/") + 1) || "model",
           onElements: (n) => progress.onInputBytes?.((n * base.inputBytes) / total),
           beforeTensor: progress.beforeTensor,
-          tensorBytes: pool ? pool.tensorBytes.bind(pool) : undefined,
+          pool,
         });
         return file;
       },

@@ -16,6 +16,7 @@ import { LLAMA_FTYPE, type QuantTarget, quantTypeFor } from "../quant/quantize_p
 import { type EncodeOptions, tensorBytes, tensorColumnBytes } from "./encode.ts";
 import { metaParamsFor, metaShardCount, metaShardOf } from "./meta_shards.ts";
 import type { MergeExecutor, MergePlan, PlannedTensor } from "./plan.ts";
+import type { MergePool } from "./pool.ts";
 import type { RopeLayout } from "./permute.ts";
 import { nElementsOf } from "./source_tensor.ts";
 import { GGML_QUANTIZATION_VERSION, KEY_GENERAL_QUANTIZATION_VERSION } from "../formats/gguf_constants.ts";
@@ -46,16 +47,24 @@ export interface WriteOptions extends EncodeOptions {
   /** Awaited before each tensor of GGUF/safetensors outputs (commands yield to the event loop so Ctrl+C is seen). */
   beforeTensor?: () => Promise<void>;
   /**
-   * Computes a whole tensor instead of encode.ts tensorBytes (commands pass a worker pool's); must return the
-   * same bytes. Used by the GGUF and Hugging Face outputs (the pth writer is synchronous).
+   * Workers that compute whole tensors instead of encode.ts tensorBytes on this thread (the same bytes). Used by
+   * the GGUF and Hugging Face outputs (the pth writer is synchronous).
    */
-  tensorBytes?: (
-    exec: MergeExecutor,
-    t: PlannedTensor,
-    outLayout: RopeLayout,
-    dtype: DType,
-    opts: EncodeOptions,
-  ) => Promise<Uint8Array>;
+  pool?: MergePool;
+}
+
+/** One output tensor: by the pool's workers when there is a pool, else here. */
+async function outputTensor(
+  exec: MergeExecutor,
+  t: PlannedTensor,
+  outLayout: RopeLayout,
+  dtype: DType,
+  opts: WriteOptions,
+): Promise<Uint8Array> {
+  await opts.beforeTensor?.();
+  return opts.pool
+    ? await opts.pool.tensorBytes(exec, t, outLayout, dtype, opts)
+    : tensorBytes(exec, t, outLayout, dtype, opts);
 }
 
 const text = (s: string): OutputFile => ({ path: "", write: (sink) => sink.write(new TextEncoder().encode(s)) });
@@ -90,12 +99,7 @@ export function ggufOutput(
       dtype,
       shape: t.shape,
       nBytes: nBytesOf(dtype, nElementsOf(t.shape)),
-      data: async () => {
-        await opts.beforeTensor?.();
-        return opts.tensorBytes
-          ? await opts.tensorBytes(exec, t, "meta", dtype, opts)
-          : tensorBytes(exec, t, "meta", dtype, opts);
-      },
+      data: () => outputTensor(exec, t, "meta", dtype, opts),
     };
   });
   const kvs = configToGgufKvs(c, opts.name ?? "yangtuo merge", LLAMA_FTYPE[target]);
@@ -168,12 +172,7 @@ export function huggingfaceOutput(
       name: tensorName("hf", t.kind, t.layer),
       dtype,
       shape: t.shape,
-      data: async () => {
-        await opts.beforeTensor?.();
-        return opts.tensorBytes
-          ? await opts.tensorBytes(exec, t, "hf", dtype, opts)
-          : tensorBytes(exec, t, "hf", dtype, opts);
-      },
+      data: () => outputTensor(exec, t, "hf", dtype, opts),
     }));
     let bytes = 1024;
     for (const t of tensors) {
