@@ -31,6 +31,26 @@ export interface GgufKv {
 /** Tensor bytes, or a function producing them when the writer reaches this tensor. */
 export type TensorData = Uint8Array | (() => Uint8Array | Promise<Uint8Array>);
 
+/**
+ * The bytes of tensor `t` when a writer reaches it (computed now if `t.data` is a function), checked against the
+ * `nBytes` its header already promised. Shared by the GGUF and safetensors writers.
+ */
+export async function tensorDataOf(
+  format: string,
+  t: { name: string; dtype: DType; shape: readonly number[]; data: TensorData },
+  nBytes: number,
+): Promise<Uint8Array> {
+  const data = typeof t.data === "function" ? await t.data() : t.data;
+  if (!(data instanceof Uint8Array) || data.length !== nBytes) {
+    throw new RangeError(
+      `Cannot write ${format} tensor "${t.name}": expected ${nBytes} bytes of ${t.dtype} [${t.shape}], got ${
+        data instanceof Uint8Array ? data.length : typeof data
+      }`,
+    );
+  }
+  return data;
+}
+
 /** A tensor to write: `shape` row-major (outermost first); ne is its reverse. */
 export interface GgufWriterTensor {
   name: string;
@@ -281,16 +301,7 @@ export async function writeGguf(sink: ByteSink, spec: GgufWriteSpec): Promise<vo
   sink.write(header);
   const zeros = new Uint8Array(alignment);
   for (let i = 0; i < spec.tensors.length; i++) {
-    const t = spec.tensors[i];
-    const data = typeof t.data === "function" ? await t.data() : t.data;
-    if (!(data instanceof Uint8Array) || data.length !== nBytes[i]) {
-      throw new RangeError(
-        `Cannot write GGUF tensor "${t.name}": expected ${nBytes[i]} bytes of ${t.dtype} [${t.shape}], got ${
-          data instanceof Uint8Array ? data.length : typeof data
-        }`,
-      );
-    }
-    sink.write(data);
+    sink.write(await tensorDataOf("GGUF", spec.tensors[i], nBytes[i]));
     const pad = (alignment - ((sink.position - start) % alignment)) % alignment;
     if (pad) sink.write(zeros.subarray(0, pad));
   }
