@@ -53,11 +53,8 @@ export const SAMPLING_DEFAULTS = {
   repeatLastN: 64,
 } as const;
 
-/** Defaults a command passes to parseSamplingFlags(). */
-export interface SamplingDefaults {
-  /** The usual context size; the model's context_length lowers it (resolveContextSize). */
-  contextSize: number;
-  maxNewTokens: number;
+/** The sampler's knobs, as the flags spell them in llama.cpp (--temp, --top-k, --top-p, --repeat-penalty, …). */
+export interface SamplerKnobs {
   temperature: number;
   topK: number;
   topP: number;
@@ -65,18 +62,20 @@ export interface SamplingDefaults {
   repeatLastN: number;
 }
 
+/** Defaults a command passes to parseSamplingFlags(). */
+export interface SamplingDefaults extends SamplerKnobs {
+  /** The usual context size; the model's context_length lowers it (resolveContextSize). */
+  contextSize: number;
+  maxNewTokens: number;
+}
+
 /** The parsed, range-checked values. */
-export interface SamplingSettings {
+export interface SamplingSettings extends SamplerKnobs {
   /** -c as given, or undefined: then resolveContextSize() picks min(default, the model's context_length). */
   contextSize: number | undefined;
   defaultContextSize: number;
   /** -1 = until EOS or the context is full. */
   maxNewTokens: number;
-  temperature: number;
-  topK: number;
-  topP: number;
-  repeatPenalty: number;
-  repeatLastN: number;
   /** -1 = random. */
   seed: number;
   /** -t as given, or undefined (all cores); resolveThreads() caps it. */
