@@ -14,6 +14,7 @@ import { ggufSpecFromLlama2c } from "../model/llama2c_gguf.ts";
 import { resolveContextSize, resolveThreads, type SamplingSettings } from "./_sampling_flags.ts";
 import { loadTokenizerFile } from "./_tokenizer_loader.ts";
 import { progressEnabled } from "./_progress.ts";
+import { tensorName } from "../model/tensor_names.ts";
 
 /** Options shared by generate, perplexity and chat for loading a model. */
 export interface ModelLoadFlags {
@@ -102,7 +103,10 @@ export async function openEngine(flags: ModelLoadFlags): Promise<Engine> {
     try {
       using src = new FileSource(path);
       const g = readGguf(src);
-      config = configFromGgufMetadata(g.metadata, g.tensors.find((t) => t.name === "token_embd.weight")?.shape[0]);
+      config = configFromGgufMetadata(
+        g.metadata,
+        g.tensors.find((t) => t.name === tensorName("gguf", "tok_embd"))?.shape[0],
+      );
     } catch (e) {
       if (e instanceof FormatError || e instanceof RangeError) {
         throw new UserError(`Cannot load model "${path}": ${e.message}`, "the file is damaged or not a LLaMA model");
@@ -134,7 +138,10 @@ export async function openEngine(flags: ModelLoadFlags): Promise<Engine> {
   await writeGguf(sink, spec);
   const bytes = sink.bytes();
   const g = readGguf(new BytesSource(bytes, path));
-  const config = configFromGgufMetadata(g.metadata, g.tensors.find((t) => t.name === "token_embd.weight")?.shape[0]);
+  const config = configFromGgufMetadata(
+    g.metadata,
+    g.tensors.find((t) => t.name === tensorName("gguf", "tok_embd"))?.shape[0],
+  );
   checkTokenizerFits(tokenizer.vocabSize, config.vocabSize, `Cannot run "${path}": tokenizer "${flags.tokenizer}"`);
   return await withHint(loadEngineFromBytes(bytes, options(config), path, tokenizer));
 }

@@ -9,7 +9,8 @@ import { FormatError, UserError } from "../core/errors.ts";
 import type { ByteSource } from "../core/byte_source.ts";
 import type { TensorInfo } from "../core/tensor.ts";
 import { ggufTypeName, readGguf } from "../formats/gguf.ts";
-import { readLlama2c, readLlama2cTokenizer } from "../formats/llama2c.ts";
+import { readLlama2cTokenizer } from "../formats/llama2c.ts";
+import { readLlama2c } from "../model/llama2c_gguf.ts";
 import { readSafetensors, readSafetensorsIndex } from "../formats/safetensors.ts";
 import { FileSource } from "../io/file_source.ts";
 import { parseFlags } from "./_args.ts";
@@ -21,6 +22,7 @@ import {
   KEY_TOKENIZER_LIST,
   LEGACY_GGML_MAGIC,
 } from "../formats/gguf_constants.ts";
+import { tensorName } from "../model/tensor_names.ts";
 
 const USAGE = `usage: inspect FILE|DIR [--json]
 
@@ -350,7 +352,7 @@ async function metaReport(dir: string, files: string[]): Promise<InspectReport> 
     const tensors = merged.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, nBytes: t.nBytes }));
     const vocab = params.vocabSize > 0
       ? params.vocabSize
-      : tensors.find((t) => t.name === "tok_embeddings.weight")?.shape[0];
+      : tensors.find((t) => t.name === tensorName("meta", "tok_embd"))?.shape[0];
     return {
       path: dir,
       format: "meta",

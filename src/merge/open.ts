@@ -7,11 +7,11 @@
 import { type ByteSource, BytesSource } from "../core/byte_source.ts";
 import { FormatError, UnsupportedError, UserError } from "../core/errors.ts";
 import { type GgufFile, readGguf } from "../formats/gguf.ts";
-import { readLlama2c } from "../formats/llama2c.ts";
+import { readLlama2cLayout } from "../formats/llama2c.ts";
 import { readSafetensors } from "../formats/safetensors.ts";
 import { type PytorchTensorInfo, readPytorchCheckpoint, readPytorchTensor } from "../formats/pytorch.ts";
 import { configFromGgufMetadata, configFromHfConfig, configFromMetaParams, type LlamaConfig } from "../model/config.ts";
-import { type NameScheme, parseTensorName } from "../model/tensor_names.ts";
+import { llama2cKind, type NameScheme, parseTensorName, tensorName } from "../model/tensor_names.ts";
 import { metaShardAxis } from "../formats/meta.ts";
 import { type LoraAdapter, loraAdapterFromTensors, parseAdapterConfig, tensorKey } from "./lora.ts";
 import type { BaseCheckpoint } from "./plan.ts";
@@ -260,12 +260,11 @@ function openBaseFile(
       "pass the folder that holds it (with config.json or params.json)",
     );
   }
-  const m = readLlama2c(src);
+  const m = readLlama2cLayout(src);
   const tensors = new Map<string, SourceTensor>();
-  for (const t of m.tensors) {
-    const p = parseTensorName("gguf", t.name) ?? parseTensorName("meta", t.name);
-    if (!p) continue;
-    tensors.set(tensorKey(p.kind, p.layer), sourceTensorFromInfo(src, t));
+  for (const { field, layer, ...t } of m.tensors) {
+    const kind = llama2cKind(field);
+    tensors.set(tensorKey(kind, layer), sourceTensorFromInfo(src, { name: tensorName("gguf", kind, layer), ...t }));
   }
   // llama2.c's run.c: RMSNorm eps 1e-5, RoPE base 10000, interleaved pairs (Meta layout).
   const lc = m.config;

@@ -7,11 +7,29 @@
 import type { ByteSource } from "../core/byte_source.ts";
 import { nBytesOf } from "../core/dtypes.ts";
 import type { GgufKv, GgufWriteSpec } from "../formats/gguf_writer.ts";
-import { readLlama2c } from "../formats/llama2c.ts";
+import { type Llama2cConfig, readLlama2cLayout } from "../formats/llama2c.ts";
+import type { TensorInfo } from "../core/tensor.ts";
+import { llama2cKind, tensorName } from "./tensor_names.ts";
 import { quantizeRowQ4_0Ref } from "../quant/q4_0.ts";
 import { quantizeRowQ8_0Ref } from "../quant/q8_0.ts";
 import { configToGgufKvs, type LlamaConfig, validateConfig } from "./config.ts";
 import { dequantizeToF32 } from "./weights.ts";
+
+/** A llama2.c checkpoint with its tensors under their GGUF names (as llama.cpp's convert-llama2c-to-ggml). */
+export interface Llama2cFile {
+  config: Llama2cConfig;
+  /** token_embd, blk.N.* per layer, output_norm, and output (only when untied); F32, absolute offsets. */
+  tensors: TensorInfo[];
+}
+
+/** Reads a llama2.c checkpoint layout (formats/llama2c.ts) and names its tensors as GGUF does. */
+export function readLlama2c(source: ByteSource): Llama2cFile {
+  const { config, tensors } = readLlama2cLayout(source);
+  return {
+    config,
+    tensors: tensors.map(({ field, layer, ...t }) => ({ name: tensorName("gguf", llama2cKind(field), layer), ...t })),
+  };
+}
 
 /** Options of ggufSpecFromLlama2c(). */
 export interface Llama2cToGgufOptions {

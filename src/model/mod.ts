@@ -28,4 +28,4 @@ export {
   loadEngineFromBytes,
   type TokenPicker,
 } from "./engine.ts";
-export { ggufSpecFromLlama2c, type Llama2cToGgufOptions } from "./llama2c_gguf.ts";
+export { ggufSpecFromLlama2c, type Llama2cFile, type Llama2cToGgufOptions, readLlama2c } from "./llama2c_gguf.ts";

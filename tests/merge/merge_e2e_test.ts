@@ -22,7 +22,7 @@ import {
 import { baseValues, decode, expectedMerged, hfToMeta, metaToHf, readOutputTensors } from "./_expect.ts";
 import { needsTestData, testDataRoot } from "../_fixtures.ts";
 import { BytesSource } from "../../src/core/byte_source.ts";
-import { readLlama2c } from "../../src/formats/llama2c.ts";
+import { readLlama2c } from "../../src/model/llama2c_gguf.ts";
 import type { DType } from "../../src/core/dtypes.ts";
 
 const SPEC: TinyModelSpec = { dim: 64, hiddenDim: 192, nLayers: 2, nHeads: 4, vocabSize: 96, seed: 11 };
