@@ -24,6 +24,10 @@ const COMMANDS: Record<string, Command> = {
     summary: "tokenize text with a tokenizer.model or GGUF; --compare A B",
     load: () => import("./src/commands/tokenize.ts"),
   },
+  "train-tokenizer": {
+    summary: "train a SentencePiece model (spm_train's flags; BPE identical to spm_train)",
+    load: () => import("./src/commands/train_tokenizer.ts"),
+  },
   "merge-tokenizer": {
     summary: "extend a SentencePiece tokenizer with another's pieces",
     load: () => import("./src/commands/merge_tokenizer.ts"),
@@ -40,9 +44,22 @@ const COMMANDS: Record<string, Command> = {
   generate: { summary: "one-shot completion from a prompt", load: () => import("./src/commands/generate.ts") },
   perplexity: { summary: "perplexity of a model over a text file", load: () => import("./src/commands/perplexity.ts") },
   chat: { summary: "Alpaca instruction chat in the terminal", load: () => import("./src/commands/chat.ts") },
+  serve: {
+    summary: "OpenAI-compatible API server with continuous batching and a chat page",
+    load: () => import("./src/commands/serve.ts"),
+  },
+  pretrain: {
+    summary: "pre-train: stage 1 (embeddings) or stage 2 (LoRA) → PEFT folder",
+    load: () => import("./src/commands/pretrain.ts"),
+  },
+  sft: { summary: "instruction fine-tuning on Alpaca JSON → PEFT folder", load: () => import("./src/commands/sft.ts") },
   demo: {
     summary: "first run: tiny Chinese-vocab model + LoRA → merge → quantize → generate",
     load: () => import("./src/commands/demo.ts"),
+  },
+  web: {
+    summary: "serve the in-browser chat page on loopback (the model runs in the browser)",
+    load: () => import("./src/commands/web.ts"),
   },
 };
 

@@ -8,6 +8,9 @@
  * validated against the TS reference and real-model vectors in tests/model). Also reports peak RSS.
  * Run: YANGTUO_BENCH_E2E=1 deno run -A bench/e2e_bench.ts   (or via deno task bench)
  * YANGTUO_BENCH_E2E_TYPE=q8_0|f16 benchmarks that weight type instead of Q4_0 (same shapes, same baseline).
+ * YANGTUO_BENCH_E2E_REPS=N repeats each (llama.cpp, yangtuo) pair N times, one row each (the host is shared: compare
+ * same-rep ratios). YANGTUO_NODE_LLAMA_CPP=DIR uses (or installs into) that directory instead of the default.
+ * The table and the host line (CPU model, avx2/avx512_vnni/avx_vnni/amx flags) go to stderr.
  */
 import { AtomicFileSink } from "../src/io/atomic_file.ts";
 import { FileSource } from "../src/io/file_source.ts";
@@ -16,11 +19,13 @@ import { writeGguf } from "../src/formats/gguf_writer.ts";
 import { createEngine } from "../src/model/engine_core.ts";
 import { benchConfig, randomModelSpec } from "../fixtures/random_model.ts";
 import { argmax } from "../src/sampling/sampler.ts";
+import { hostInfo } from "./_host.ts";
 
 const env = (k: string) => Deno.env.get(k);
 const N_PROMPT = 64;
 const N_GEN = 32;
-const NLC_DIR = "/tmp/yangtuo-node-llama-cpp";
+const NLC_DIR = env("YANGTUO_NODE_LLAMA_CPP") ?? "/tmp/yangtuo-node-llama-cpp";
+const REPS = Math.max(1, Math.min(20, Number(env("YANGTUO_BENCH_E2E_REPS") ?? 1) || 1));
 const NLC_VERSION = "3.21.1";
 const TYPES = { q4_0: "Q4_0", q8_0: "Q8_0", f16: "F16" } as const;
 const TYPE_NAME = (env("YANGTUO_BENCH_E2E_TYPE") ?? "q4_0").toLowerCase();
@@ -178,7 +183,7 @@ async function main(): Promise<void> {
   for (const shape of shapes) {
     const model = await ensureModel(shape);
     const ctx = shape === "7b-zh" ? 2048 : 512;
-    for (const threads of [1, 2]) {
+    for (const [threads, rep] of [1, 2].flatMap((t) => Array.from({ length: REPS }, (_, i) => [t, i + 1]))) {
       const base = script ? runLlamaCpp(script, model, threads, ctx) : undefined;
       const ours = await runYangtuo(model, threads, ctx);
       let check = "n/a";
@@ -195,9 +200,9 @@ async function main(): Promise<void> {
       }
       const ratio = (a: number, b?: number) => (b ? (a / b).toFixed(2) + "×" : "n/a");
       rows.push(
-        `| ${shape} ${DTYPE} | ${threads} | ${ours.pp.toFixed(1)} | ${base?.pp.toFixed(1) ?? "n/a"} | ${
-          ratio(ours.pp, base?.pp)
-        } | ` +
+        `| ${shape} ${DTYPE} | ${threads}${REPS > 1 ? ` (rep ${rep})` : ""} | ${ours.pp.toFixed(1)} | ${
+          base?.pp.toFixed(1) ?? "n/a"
+        } | ${ratio(ours.pp, base?.pp)} | ` +
           `${ours.tg.toFixed(1)} | ${base?.tg.toFixed(1) ?? "n/a"} | ${
             ratio(ours.tg, base?.tg)
           } | ${check} | ${probs} | ` +
@@ -206,10 +211,10 @@ async function main(): Promise<void> {
       console.error(rows[rows.length - 1]);
     }
   }
-  console.log(
+  console.error(
     [
       `yangtuo e2e (${N_PROMPT}-token prompt, ${N_GEN} generated; greedy) vs llama.cpp via node-llama-cpp@${NLC_VERSION}`,
-      `Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores`,
+      hostInfo().line,
       "",
       "| model | threads | pp yangtuo | pp llama.cpp | pp ratio | tg yangtuo | tg llama.cpp | tg ratio | greedy ids = llama.cpp | next-token probs vs llama.cpp | load | peak RSS (bench process) |",
       "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -219,7 +224,7 @@ async function main(): Promise<void> {
 }
 
 if (env("YANGTUO_BENCH_E2E") === "1") {
-  // measured once, here (deno bench would repeat a multi-minute function); the table goes to stdout
+  // measured once, here (deno bench would repeat a multi-minute function); the table goes to stderr
   await main();
   if (!import.meta.main) Deno.bench({ name: "e2e engine (table printed above)", ignore: true }, () => {});
 } else if (!import.meta.main) {

@@ -12,6 +12,7 @@ import { encodeGgufHeader, ggufKv, type GgufWriterTensor } from "../src/formats/
 import { encodeSafetensorsHeader, readSafetensors } from "../src/formats/safetensors.ts";
 import { FileSource } from "../src/io/file_source.ts";
 import type { TensorInfo } from "../src/core/tensor.ts";
+import { hostInfo } from "./_host.ts";
 
 const enabled = Deno.env.get("YANGTUO_BENCH_FORMATS") !== "0";
 
@@ -136,7 +137,8 @@ function validateAndReport(label: string, p: Prepared): TensorInfo[] {
   const tBig = performance.now() - t2;
   const rss1 = Deno.memoryUsage().rss;
   if (!same(gotSmall, smallBytes) || !same(gotBig, bigBytes)) throw new Error(`${label}: read the wrong bytes`);
-  console.log(
+  console.error(hostInfo().line);
+  console.error(
     `${label}: file ${(size / 2 ** 30).toFixed(2)} GiB (${tensors.length} tensors, sparse); header parse ` +
       `${tHeader.toFixed(2)} ms; read 4 KiB tensor at ${mib(small.byteOffset)} MiB in ${tSmall.toFixed(3)} ms; ` +
       `read 64 MiB tensor in ${tBig.toFixed(1)} ms (${(big.nBytes / tBig / 1e6).toFixed(2)} GB/s); ` +

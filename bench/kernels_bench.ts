@@ -4,11 +4,17 @@
  * Each Q4_0 group has two baselines: the TypeScript reference over the whole matrix and a pure WASM
  * streaming read of the same number of Q4_0 bytes (the bandwidth ceiling). Throughput = GB/s of Q4_0 weight bytes
  * (18 bytes per 32 weights; the repacked layout actually reads 160/144 of that).
- * Run: deno task bench (or deno bench --allow-read bench/kernels_bench.ts). A GB/s table is printed first.
+ * Batched products (prompt processing) of both quantized types are checked equal to the matvec bit for bit, then
+ * timed against the matvec run once per activation row.
+ * Run: deno task bench (or deno bench --allow-read --allow-env bench/kernels_bench.ts). The host line and a GB/s table
+ * go to stderr first (stdout stays `deno bench`'s own, so `--json` output is pure JSON); YANGTUO_BENCH_TABLE=0 skips
+ * the table.
  */
+import { hostInfo } from "./_host.ts";
 import {
   loadWasmKernels,
   q4_0RScratchBytes,
+  q8_0RScratchBytes,
   q8ABytes,
   q8AStride,
   repackedQ4_0Bytes,
@@ -114,33 +120,84 @@ function refSlice(c: Q4Case): () => void {
 }
 
 // ---- batched (prompt) product, quantizers, other dtypes -------------------------------------------------------
-const BATCH = 16; // the deno bench group
-const MM_BATCHES = [8, 16, 64]; // the printed table (the engine's prompt chunks are up to 64 tokens)
+const BATCH = 16; // the deno bench groups
+const MM_BATCHES = [2, 4, 8, 16, 64]; // the printed table (the engine's prompt chunks are up to 64 tokens)
 const MM_MAX = Math.max(...MM_BATCHES);
-/** Batched activations for a case; the batched result must equal the matvec of every activation row bit for bit. */
-function setupMatmul(c: Q4Case) {
-  const stride = q8AStride(c.nCols);
+
+interface MatmulCase {
+  name: string; // "Q4_0 4096x4096"
+  nRows: number;
+  nCols: number;
+  nBytes: number; // standard-layout bytes (GB/s are of these)
+  acts: number;
+  stride: number;
+  /** One matvec on activation row t. */
+  matvec: (t: number) => void;
+  /** The batched product of activation rows 0..b-1. */
+  matmul: (b: number) => void;
+}
+
+/**
+ * A batched case over repacked weights `wr`; before anything is timed the batched result must equal the matvec of
+ * every activation row bit for bit.
+ */
+function setupMatmul(fmt: "Q4_0" | "Q8_0", wr: number, nRows: number, nCols: number, nBytes: number): MatmulCase {
+  const stride = q8AStride(nCols);
   const acts = a.alloc(stride * MM_MAX);
-  const xs = randomF32(MM_MAX * c.nCols, 7);
+  const xs = randomF32(MM_MAX * nCols, 7);
   const xp = a.put(xs);
-  for (let t = 0; t < MM_MAX; t++) k.ptr.quantizeQ8A(xp + 4 * t * c.nCols, acts + t * stride, c.nCols);
-  const y = a.alloc(4 * MM_MAX * c.nRows);
-  const scratch = a.alloc(q4_0RScratchBytes(MM_MAX));
-  k.ptr.matmulQ4_0R(c.wr, acts, stride, y, c.nRows, c.nCols, MM_MAX, 0, c.nRows, scratch);
-  const ym = a.f32(y, MM_MAX * c.nRows);
-  const yv = a.f32(c.y, c.nRows);
+  for (let t = 0; t < MM_MAX; t++) k.ptr.quantizeQ8A(xp + 4 * t * nCols, acts + t * stride, nCols);
+  const y = a.alloc(4 * MM_MAX * nRows), yv = a.alloc(4 * nRows);
+  const scratch = a.alloc(Math.max(q4_0RScratchBytes(MM_MAX), q8_0RScratchBytes(MM_MAX)));
+  const q4 = fmt === "Q4_0";
+  const c: MatmulCase = {
+    name: `${fmt} ${nRows}x${nCols}`,
+    nRows,
+    nCols,
+    nBytes,
+    acts,
+    stride,
+    matvec: q4
+      ? (t) => k.raw.matvecQ4_0R(wr, acts + t * stride, yv, nCols, 0, nRows, scratch)
+      : (t) => k.raw.matvecQ8_0R(wr, acts + t * stride, yv, nCols, 0, nRows),
+    matmul: q4
+      ? (b) => k.raw.matmulQ4_0R(wr, acts, stride, y, nCols, nRows, b, 0, nRows, scratch)
+      : (b) => k.raw.matmulQ8_0R(wr, acts, stride, y, nCols, nRows, b, 0, nRows, scratch),
+  };
+  c.matmul(MM_MAX);
+  const ym = a.f32(y, MM_MAX * nRows);
   for (let t = 0; t < MM_MAX; t++) {
-    k.ptr.matvecQ4_0R(c.wr, acts + t * stride, c.y, c.nRows, c.nCols, 0, c.nRows, c.scratch);
-    for (let r = 0; r < c.nRows; r++) {
-      if (ym[t * c.nRows + r] !== yv[r]) {
-        throw new Error(`matmulQ4_0 batch row ${t} row ${r}: ${ym[t * c.nRows + r]} vs matvec ${yv[r]}`);
+    c.matvec(t);
+    const v = a.f32(yv, nRows);
+    for (let r = 0; r < nRows; r++) {
+      if (ym[t * nRows + r] !== v[r]) {
+        throw new Error(`matmul${fmt} batch row ${t} row ${r}: ${ym[t * nRows + r]} vs ${v[r]}`);
       }
     }
   }
-  return { c, acts, stride, y, scratch };
+  return c;
 }
-const mms = [setupMatmul(cases[0]), setupMatmul(cases[1])]; // 4096x4096, 11008x4096
-const mm = mms[0];
+
+/** Random Q8_0 weights (nRows, nCols) repacked to Q8_0R; returns the repacked pointer and the standard bytes. */
+function randomQ8_0R(nRows: number, nCols: number, seed: number): { wr: number; w8: Uint8Array } {
+  const wf = randomF32(nRows * nCols, seed).map((v) => v * 0.05);
+  const w8 = new Uint8Array(nRows * (nCols / 32) * 34);
+  k.quantizeRowQ8_0(wf, w8);
+  const p8 = a.put(w8, 1);
+  const wr = a.alloc(repackedQ8_0Bytes(nRows, nCols));
+  k.ptr.repackQ8_0(p8, wr, nRows, nCols);
+  return { wr, w8 };
+}
+
+const mms: MatmulCase[] = [
+  setupMatmul("Q4_0", cases[0].wr, 4096, 4096, cases[0].nBytes),
+  setupMatmul("Q4_0", cases[1].wr, 11008, 4096, cases[1].nBytes),
+];
+for (const [r, c] of [[4096, 4096], [11008, 4096]]) {
+  const { wr, w8 } = randomQ8_0R(r, c, 21 + r);
+  mms.push(setupMatmul("Q8_0", wr, r, c, w8.length));
+}
+const mmQ4 = mms[0], mmQ8 = mms[2];
 
 const QN = 4096 * 4096;
 const quant = (() => {
@@ -237,7 +294,8 @@ function bestOf(fns: (() => void)[], reps: number, minMs = 0): number[] {
   return best;
 }
 
-if (!Deno.args.includes("--no-table")) {
+if (!Deno.args.includes("--no-table") && Deno.env.get("YANGTUO_BENCH_TABLE") !== "0") {
+  console.error(hostInfo().line);
   const rows: string[] = [];
   rows.push(
     "| shape (rows x cols) | Q4_0 MB | stream GB/s | WASM matvec GB/s | % of stream | TS ref GB/s | WASM / ref |",
@@ -262,24 +320,26 @@ if (!Deno.args.includes("--no-table")) {
     );
   }
   const mmRows: string[] = [
-    "| shape (rows x cols) | batch | matvec GB/s | matmul GB/s per activation row | matmul / matvec per row |",
-    "| --- | ---: | ---: | ---: | ---: |",
+    "| product (rows x cols) | batch | matvec GB/s | matmul GB/s per activation row | matmul G MAC/s | matmul / matvec per row |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const m of mms) {
-    const { c } = m;
     for (const b of MM_BATCHES) {
-      // matvec and batched product in alternation; per-row GB/s = Q4_0 bytes / (batch time / batch)
+      // b matvecs (one per activation row) and the batched product of the same rows, in alternation, so both take
+      // about as long and see the same background load; per-row GB/s = standard-layout bytes / (time / b)
       const [tv, tb] = bestOf(
-        [
-          () => k.raw.matvecQ4_0R(c.wr, m.acts, c.y, c.nCols, 0, c.nRows, c.scratch),
-          () => k.raw.matmulQ4_0R(c.wr, m.acts, m.stride, m.y, c.nCols, c.nRows, b, 0, c.nRows, m.scratch),
-        ],
+        [() => {
+          for (let t = 0; t < b; t++) m.matvec(t);
+        }, () => m.matmul(b)],
         10,
         300,
       );
-      const gv = c.nBytes / tv / 1e6, gb = c.nBytes / (tb / b) / 1e6;
+      const gv = m.nBytes / (tv / b) / 1e6, gb = m.nBytes / (tb / b) / 1e6;
+      const gmac = (m.nRows * m.nCols * b) / tb / 1e6;
       mmRows.push(
-        `| matmulQ4_0 ${c.nRows}x${c.nCols} | ${b} | ${gv.toFixed(2)} | ${gb.toFixed(2)} | ${(gb / gv).toFixed(2)}x |`,
+        `| matmul${m.name} | ${b} | ${gv.toFixed(2)} | ${gb.toFixed(2)} | ${gmac.toFixed(1)} | ${
+          (gb / gv).toFixed(2)
+        }x |`,
       );
     }
   }
@@ -297,9 +357,9 @@ if (!Deno.args.includes("--no-table")) {
       }x |`,
     );
   }
-  console.log(rows.join("\n"));
-  console.log("\n" + mmRows.join("\n"));
-  console.log(
+  console.error(rows.join("\n"));
+  console.error("\n" + mmRows.join("\n"));
+  console.error(
     `quantizeRowQ4_0 4096x4096: WASM ${tq.toFixed(1)} ms, TS ref ${tqr.toFixed(0)} ms (${(tqr / tq).toFixed(1)}x), ` +
       `bytes identical`,
   );
@@ -322,19 +382,13 @@ for (const o of others) {
   Deno.bench(`${o.name} WASM`, { group: o.name, n: 20, warmup: 2 }, o.run);
 }
 
-Deno.bench(`matmulQ4_0 4096x4096 batch ${BATCH} as ${BATCH} matvecs`, {
-  group: "matmulQ4_0 batch",
-  baseline: true,
-  n: 10,
-  warmup: 2,
-}, () => {
-  for (let t = 0; t < BATCH; t++) {
-    k.raw.matvecQ4_0R(mm.c.wr, mm.acts + t * mm.stride, mm.y, mm.c.nCols, 0, mm.c.nRows, mm.scratch);
-  }
-});
-Deno.bench(`matmulQ4_0 4096x4096 batch ${BATCH}`, { group: "matmulQ4_0 batch", n: 10, warmup: 2 }, () => {
-  k.raw.matmulQ4_0R(mm.c.wr, mm.acts, mm.stride, mm.y, mm.c.nCols, mm.c.nRows, BATCH, 0, mm.c.nRows, mm.scratch);
-});
+for (const m of [mmQ4, mmQ8]) {
+  const group = `matmul${m.name} batch ${BATCH}`;
+  Deno.bench(`${group} as ${BATCH} matvecs`, { group, baseline: true, n: 10, warmup: 2 }, () => {
+    for (let t = 0; t < BATCH; t++) m.matvec(t);
+  });
+  Deno.bench(`${group} batched`, { group, n: 10, warmup: 2 }, () => m.matmul(BATCH));
+}
 
 Deno.bench("quantizeRowQ4_0 4096x4096 TS reference", {
   group: "quantizeRowQ4_0",

@@ -11,6 +11,7 @@ import { FileSource } from "../src/io/mod.ts";
 import { readGguf } from "../src/formats/gguf.ts";
 import { freeBytes } from "../src/commands/_model_fs.ts";
 import { SPEC_7B, tinyHfFiles, tinyLoraFiles, writeTinyFiles } from "../tests/_tiny_model.ts";
+import { hostInfo } from "./_host.ts";
 
 const enabled = Deno.env.get("YANGTUO_BENCH_MERGE") === "1";
 const layers = Number(Deno.env.get("YANGTUO_BENCH_MERGE_LAYERS") ?? 32);
@@ -121,7 +122,8 @@ Deno.bench({
     const g = readGguf(src);
     const q4 = g.tensors.filter((x) => x.dtype === "Q4_0").length;
     if (g.tensors.length !== 2 + 9 * layers + 1 || q4 !== 2 + 7 * layers) throw new Error("bad merge output");
-    console.log(
+    console.error(hostInfo().line);
+    console.error(
       `merge bench: generated ${(inputBytes / 1e9).toFixed(2)} GB of input in ${genSeconds.toFixed(0)} s; ` +
         `merge ${r.seconds.toFixed(1)} s wall = ${(inputBytes / 1e6 / r.seconds).toFixed(0)} MB/s of input files, ` +
         `peak RSS ${(r.peakRssKiB / 1024).toFixed(0)} MiB, output ${

@@ -10,6 +10,7 @@
 import { mulberry32 } from "../tests/_rand.ts";
 import { readSentencePieceModel } from "../src/formats/sentencepiece_model.ts";
 import { type Tokenizer, tokenizerFromSentencePiece } from "../src/tokenizer/mod.ts";
+import { hostInfo } from "./_host.ts";
 
 const root = (Deno.env.get("YANGTUO_TESTDATA") ?? new URL("../../shared/data", import.meta.url).pathname).replace(
   /\/$/,
@@ -162,10 +163,11 @@ if (!exists(MODEL) || !exists(ZH)) {
     }
     row(`SentencePiece, same no-space text (baseline)`, spBig.seconds, spBig.ids.length);
   }
-  console.log(`\nChinese-LLaMA tokenizer (49,953), ${mb.toFixed(2)} MB mixed zh/en text, ${warm.ids.length} tokens`);
-  console.log("| encoder | MB/s | M tokens/s | ms |\n| --- | ---: | ---: | ---: |");
-  for (const r of rows) console.log(`| ${r.join(" | ")} |`);
-  console.log(`quadratic guard: 4x the no-space input took ${ratio.toFixed(2)}x the time (quadratic would be ~16x)`);
+  console.error(hostInfo().line);
+  console.error(`\nChinese-LLaMA tokenizer (49,953), ${mb.toFixed(2)} MB mixed zh/en text, ${warm.ids.length} tokens`);
+  console.error("| encoder | MB/s | M tokens/s | ms |\n| --- | ---: | ---: | ---: |");
+  for (const r of rows) console.error(`| ${r.join(" | ")} |`);
+  console.error(`quadratic guard: 4x the no-space input took ${ratio.toFixed(2)}x the time (quadratic would be ~16x)`);
   if (ratio > 10) throw new Error(`BPE looks quadratic: ratio ${ratio.toFixed(1)}`);
 
   Deno.bench({

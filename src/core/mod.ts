@@ -13,3 +13,4 @@ export * from "./f16.ts";
 export * from "./tensor.ts";
 export * from "./byte_source.ts";
 export * from "./event_loop.ts";
+export * from "./blob_source.ts";

@@ -46,7 +46,12 @@ export {
   KERNELS_WASM_URL,
   type LoadKernelsOptions,
   loadWasmKernels,
+  pickQ4_0RForm,
+  provideKernelsModule,
+  Q4_0R_PROBE_BYTES,
+  type Q4_0RForm,
   q4_0RScratchBytes,
+  q8_0RScratchBytes,
   q8ABytes,
   q8AStride,
   WASM_MAX_PAGES,
@@ -54,3 +59,13 @@ export {
   WasmKernels,
   WasmPtrKernels,
 } from "./wasm.ts";
+export { type FrozenType, type FrozenWeight, scalarTrainKernels, type TrainKernels } from "./train_kernels.ts";
+export {
+  createWasmTrainKernels,
+  DEFAULT_MAX_RESIDENT_BYTES,
+  frozenWeightBytes,
+  TRAIN_TYPE_CODES,
+  type TrainKernelExports,
+  WasmTrainKernels,
+  type WasmTrainKernelsOptions,
+} from "./train_wasm.ts";

@@ -405,8 +405,9 @@ export function repackedQ4_0Bytes(nRows: number, nCols: number): number {
 
 /**
  * Repacks standard Q4_0 rows (nRows, nCols) into the interleaved layout of wasm/README.md: for each group of 8 rows
- * and each block b, 8 f32 scales (row order), then for half h in 0..1 and k in 0..3 a 16-byte vector holding bytes
- * 4k..4k+3 of rows 4h..4h+3 (row-major within the vector). Padding rows have d = 0 and nibbles 0.
+ * and each block b, 8 f32 scales (row order), then for k in 0..3 and half h in 0..1 (the two halves' vectors
+ * adjacent, so a kernel can load both as one 32-byte pair) a 16-byte vector holding bytes 4k..4k+3 of rows
+ * 4h..4h+3 (row-major within the vector). Padding rows have d = 0 and nibbles 0.
  */
 export function repackQ4_0Ref(src: Uint8Array, dst: Uint8Array, nRows: number, nCols: number): void {
   const what = "repack Q4_0 matrix";
@@ -426,7 +427,7 @@ export function repackQ4_0Ref(src: Uint8Array, dst: Uint8Array, nRows: number, n
       const go = (g * nb + b) * Q4_0R_GROUP_BLOCK_BYTES;
       dv.setFloat32(go + 4 * i, f16ToF32Ref(src[so] | (src[so + 1] << 8)), true);
       for (let k = 0; k < 4; k++) {
-        for (let t = 0; t < 4; t++) dst[go + 32 + h * 64 + k * 16 + ri * 4 + t] = src[so + 2 + 4 * k + t];
+        for (let t = 0; t < 4; t++) dst[go + 32 + k * 32 + h * 16 + ri * 4 + t] = src[so + 2 + 4 * k + t];
       }
     }
   }

@@ -22,8 +22,13 @@ import {
 import { BLOCK_Q4_0_BYTES, checkQuantShape, QK4_0 } from "../quant/q4_0.ts";
 import { BLOCK_Q8_0_BYTES } from "../quant/q8_0.ts";
 
-/** Where the committed module lives. */
-export const KERNELS_WASM_URL: URL = new URL("../../wasm/build/kernels.wasm", import.meta.url);
+/**
+ * Where the committed module lives. A browser bundle started from a blob: URL has no base to resolve it against;
+ * there it is `yangtuo:kernels.wasm` (never fetched: the page hands the module in with provideKernelsModule()).
+ */
+export const KERNELS_WASM_URL: URL = URL.canParse("../../wasm/build/kernels.wasm", import.meta.url)
+  ? new URL("../../wasm/build/kernels.wasm", import.meta.url)
+  : new URL("yangtuo:kernels.wasm");
 /** WebAssembly page size. */
 export const WASM_PAGE_BYTES = 65536;
 /** The module declares its memory with this maximum (4 GiB). */
@@ -63,6 +68,29 @@ export interface KernelExports {
     rowEnd: number,
     scratch: number,
   ): void;
+  /** matvecQ4_0R in the relaxed i32 dot-add form (one vpdpbusd on AVX-VNNI hosts); same results bit for bit. */
+  matvecQ4_0RVnni(
+    w: number,
+    act: number,
+    y: number,
+    nCols: number,
+    rowStart: number,
+    rowEnd: number,
+    scratch: number,
+  ): void;
+  /** matmulQ4_0R in the relaxed i32 dot-add form; same arguments and results. */
+  matmulQ4_0RVnni(
+    w: number,
+    acts: number,
+    actStride: number,
+    y: number,
+    nCols: number,
+    nRows: number,
+    batch: number,
+    rowStart: number,
+    rowEnd: number,
+    scratch: number,
+  ): void;
   matvecQ8_0R(w: number, act: number, y: number, nCols: number, rowStart: number, rowEnd: number): void;
   matmulQ8_0R(
     w: number,
@@ -74,6 +102,7 @@ export interface KernelExports {
     batch: number,
     rowStart: number,
     rowEnd: number,
+    scratch: number,
   ): void;
   matvecF16(w: number, x: number, y: number, nCols: number, rowStart: number, rowEnd: number): void;
   matmulF16(
@@ -122,9 +151,50 @@ export function q8ABytes(n: number): number {
   return n + (n / QK4_0) * 8;
 }
 
-/** Scratch bytes matvecQ4_0R / matmulQ4_0R need: 32 per activation row. */
+/** Scratch bytes matvecQ4_0R / matmulQ4_0R need: 64 per activation row of a tile of up to 16 (partial sums, accumulators). */
 export function q4_0RScratchBytes(batch: number): number {
-  return 32 * batch;
+  return 64 * Math.min(batch, 16);
+}
+
+/** Scratch bytes matmulQ8_0R needs: 64 per activation row of a tile of up to 16 (partial sums, f64 accumulators). */
+export function q8_0RScratchBytes(batch: number): number {
+  return 64 * Math.min(batch, 16);
+}
+
+/** The two forms of the Q4_0R kernels: i16 dots + i16 adds, or the relaxed i32 dot-add ("VNNI"). */
+export type Q4_0RForm = "i16" | "vnni";
+
+/** Bytes pickQ4_0RForm() needs at its `mem` pointer (64-byte aligned): a 64x2048 Q4_0R matrix, one Q8A row, y. */
+export const Q4_0R_PROBE_BYTES = repackedQ4_0Bytes(64, 2048) + 4096 + 2048 + 256 + 64;
+
+/**
+ * Measures which Q4_0R form is faster on this host: `i32x4.relaxed_dot_i8x16_i7x16_add_s` is one `vpdpbusd` where V8
+ * sees AVX-VNNI and three instructions elsewhere (where the i16 form wins). Both forms give the same results bit for
+ * bit, so the choice changes only speed. Times the two matvecs in alternation on a cache-resident 64x2048 matrix at
+ * `mem` (Q4_0R_PROBE_BYTES of scratch memory, contents irrelevant; a few ms including tier-up warm-up) and picks
+ * "vnni" only when it is at least 10% faster.
+ */
+export function pickQ4_0RForm(raw: KernelExports, mem: number): Q4_0RForm {
+  const nRows = 64, nCols = 2048;
+  const w = Math.ceil(mem / 64) * 64;
+  const act = w + repackedQ4_0Bytes(nRows, nCols);
+  const y = act + q8AStride(nCols), scratch = y + 4 * nRows;
+  const time = (vnni: boolean, n: number) => {
+    const t = performance.now();
+    for (let i = 0; i < n; i++) {
+      if (vnni) raw.matvecQ4_0RVnni(w, act, y, nCols, 0, nRows, scratch);
+      else raw.matvecQ4_0R(w, act, y, nCols, 0, nRows, scratch);
+    }
+    return performance.now() - t;
+  };
+  time(false, 300); // warm up past Liftoff into the optimizing tier
+  time(true, 300);
+  let i16 = Infinity, vnni = Infinity;
+  for (let r = 0; r < 7; r++) {
+    i16 = Math.min(i16, time(false, 40));
+    vnni = Math.min(vnni, time(true, 40));
+  }
+  return vnni < 0.9 * i16 ? "vnni" : "i16";
 }
 
 /** Stride between batched Q8A rows: q8ABytes rounded up to 16 so every row stays 16-aligned. */
@@ -144,6 +214,14 @@ export function compileKernelsModule(): Promise<WebAssembly.Module> {
     return await WebAssembly.compile(await res.arrayBuffer());
   })();
   return modulePromise;
+}
+
+/**
+ * Makes compileKernelsModule() resolve to `module` in this realm instead of fetching KERNELS_WASM_URL (a browser
+ * worker given the module compiled once by the page, so nothing is fetched after the page has loaded).
+ */
+export function provideKernelsModule(module: WebAssembly.Module): void {
+  modulePromise = Promise.resolve(module);
 }
 
 /** Options for loading an instance. */
@@ -440,10 +518,27 @@ export class WasmPtrKernels {
 
   /** W (nRows, nCols) Q8_0R @ act (Q8A of x) -> y[rowStart..rowEnd); rowStart must be a multiple of 4. */
   matvecQ8_0R(w: number, act: number, y: number, nRows: number, nCols: number, rowStart: number, rowEnd: number) {
-    this.matmulQ8_0R(w, act, q8AStride(nCols), y, nRows, nCols, 1, rowStart, rowEnd);
+    this.#checkQ8AMatmul(
+      "multiply Q8_0 matrix",
+      repackedQ8_0Bytes,
+      Q8_0R_ROWS,
+      w,
+      act,
+      q8AStride(nCols),
+      y,
+      nRows,
+      nCols,
+      1,
+      rowStart,
+      rowEnd,
+    );
+    this.#raw.matvecQ8_0R(w, act, y, nCols, rowStart, rowEnd);
   }
 
-  /** W (nRows, nCols) Q8_0R @ acts (batch Q8A rows, actStride apart) -> y (batch, nRows), rows [rowStart, rowEnd). */
+  /**
+   * W (nRows, nCols) Q8_0R @ acts (batch Q8A rows, actStride apart) -> y (batch, nRows), rows [rowStart, rowEnd).
+   * scratch: q8_0RScratchBytes(batch) = 64*min(batch, 16) bytes, 16-aligned.
+   */
   matmulQ8_0R(
     w: number,
     acts: number,
@@ -454,9 +549,11 @@ export class WasmPtrKernels {
     batch: number,
     rowStart: number,
     rowEnd: number,
+    scratch: number,
   ): void {
-    this.#checkQ8AMatmul(
-      "multiply Q8_0 matrix",
+    const what = "multiply Q8_0 matrix";
+    const { aBytes, yBytes } = this.#checkQ8AMatmul(
+      what,
       repackedQ8_0Bytes,
       Q8_0R_ROWS,
       w,
@@ -469,13 +566,17 @@ export class WasmPtrKernels {
       rowStart,
       rowEnd,
     );
+    const sBytes = q8_0RScratchBytes(batch);
+    this.#ptr(what, "scratch", scratch, sBytes, 16);
+    this.#noOverlap(what, "scratch", scratch, sBytes, "y", y, yBytes);
+    this.#noOverlap(what, "scratch", scratch, sBytes, "acts", acts, aBytes);
     if (batch === 1) this.#raw.matvecQ8_0R(w, acts, y, nCols, rowStart, rowEnd);
-    else this.#raw.matmulQ8_0R(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd);
+    else this.#raw.matmulQ8_0R(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd, scratch);
   }
 
   /**
    * W (nRows, nCols) Q4_0R @ act (Q8A of x) -> y[rowStart..rowEnd) (y points at row 0). rowStart must be a
-   * multiple of 8; scratch is 32 bytes, 16-aligned (q4_0RScratchBytes(1)).
+   * multiple of 8; scratch is 16-aligned, q4_0RScratchBytes(1) bytes.
    */
   matvecQ4_0R(
     w: number,
@@ -492,7 +593,7 @@ export class WasmPtrKernels {
 
   /**
    * W (nRows, nCols) Q4_0R @ acts (batch Q8A rows, actStride apart) -> y (batch, nRows), rows [rowStart, rowEnd).
-   * scratch: q4_0RScratchBytes(batch) = 32*batch bytes, 16-aligned.
+   * scratch: q4_0RScratchBytes(batch) = 64*min(batch, 16) bytes, 16-aligned.
    */
   matmulQ4_0R(
     w: number,
@@ -808,10 +909,9 @@ export class WasmKernels implements Kernels {
       const yp = a.alloc(4 * batch * nRows);
       const start = r0 - (r0 % (q4 ? Q4_0R_ROWS : Q8_0R_ROWS)); // the repacked kernels start at a row group
       const stride = q8AStride(nCols);
-      if (q4) {
-        const scratch = a.alloc(q4_0RScratchBytes(batch));
-        this.ptr.matmulQ4_0R(wr, acts, stride, yp, nRows, nCols, batch, start, r1, scratch);
-      } else this.ptr.matmulQ8_0R(wr, acts, stride, yp, nRows, nCols, batch, start, r1);
+      const scratch = a.alloc(q4 ? q4_0RScratchBytes(batch) : q8_0RScratchBytes(batch));
+      if (q4) this.ptr.matmulQ4_0R(wr, acts, stride, yp, nRows, nCols, batch, start, r1, scratch);
+      else this.ptr.matmulQ8_0R(wr, acts, stride, yp, nRows, nCols, batch, start, r1, scratch);
       this.#copyRows(a, yp, y, nRows, batch, r0, r1);
     });
   }

@@ -9,6 +9,7 @@ import { FormatError, UserError } from "../core/errors.ts";
 import { readGguf } from "../formats/gguf.ts";
 import { FileSource } from "../io/file_source.ts";
 import { type Tokenizer, tokenizerFromGgufMetadata } from "../tokenizer/mod.ts";
+import { withTokenizer } from "./with_tokenizer.ts";
 import { createEngine, type EngineBase, type EngineModel, type EngineOptions } from "./engine_core.ts";
 
 export type { EngineOptions } from "./engine_core.ts";
@@ -19,23 +20,6 @@ export interface Engine extends EngineBase {
 }
 
 const GGUF_MAGIC_BYTES = [0x47, 0x47, 0x55, 0x46]; // "GGUF"
-
-function withTokenizer(base: EngineBase, tokenizer: Tokenizer, onClose?: () => void): Engine {
-  return {
-    config: base.config,
-    contextSize: base.contextSize,
-    metadata: base.metadata,
-    nShards: base.nShards,
-    nThreads: base.nThreads,
-    tokenizer,
-    eval: (tokens, startPos) => base.eval(tokens, startPos),
-    evalAll: (tokens, startPos) => base.evalAll(tokens, startPos),
-    close() {
-      base.close();
-      onClose?.();
-    },
-  };
-}
 
 async function fromModel(
   model: EngineModel,

@@ -12,7 +12,7 @@ import { configFromGgufMetadata, type LlamaConfig } from "./config.ts";
 import type { KernelChoice } from "./kernel_choice.ts";
 import { createShardKernels } from "./kernel_choice.ts";
 import { LlamaReference, loadWeightsF32 } from "./llama.ts";
-import { CTRL, exchangeLayout, planShards, runShards, Shard, type ShardPlan } from "./shard.ts";
+import { controlInts, CTRL, exchangeLayout, planShards, runShards, Shard, type ShardPlan } from "./shard.ts";
 import { storedTypeOf } from "./shard_kernels.ts";
 import { wasmMatrixBytes } from "./wasm_shard_kernels.ts";
 import { GLOBAL_KINDS, LAYER_KINDS } from "./tensor_names.ts";
@@ -36,6 +36,23 @@ export interface EngineOptions {
   maxBatch?: number;
   /** At least this many shards (more than threads: a thread runs several). Default: what memory needs. */
   minShards?: number;
+  /**
+   * KV cache regions of contextSize positions each, for sequences evaluated side by side (evalSlot/evalBatch).
+   * eval() and evalAll() use region 0. Default 1.
+   */
+  slots?: number;
+  /**
+   * Starts one shard worker (engine_worker.ts's protocol). Default: a module Worker on engine_worker.ts; a browser
+   * page passes workers made from its bundle.
+   */
+  spawnWorker?: () => Worker;
+}
+
+/** One row of a batched decode step: a token of the sequence in KV region `slot`, at position `pos`. */
+export interface BatchRow {
+  slot: number;
+  token: number;
+  pos: number;
 }
 
 /** A loaded model ready to evaluate tokens. */
@@ -54,6 +71,23 @@ export interface EngineBase {
   eval(tokens: number[], startPos: number): Promise<Float32Array>;
   /** Like eval() but returns the logits after every token (n arrays of vocabSize), e.g. for perplexity. */
   evalAll(tokens: number[], startPos: number): Promise<Float32Array[]>;
+  /** KV cache regions (sequences the engine keeps at once). */
+  readonly slots: number;
+  /** eval() in KV region `slot` (0 … slots-1): a prompt, or one token, of that sequence. */
+  evalSlot(slot: number, tokens: number[], startPos: number): Promise<Float32Array>;
+  /**
+   * One forward over tokens of several sequences: row i is `rows[i].token` of the sequence in region
+   * `rows[i].slot` at position `rows[i].pos` (the weights are read once for all rows: batched matmuls), e.g. one
+   * decode token per generating sequence plus a chunk of a new prompt. A slot may appear in several rows at
+   * increasing positions (its earlier positions must be in its cache or earlier in the batch). Returns the logits
+   * of the last `nLogits` rows (default: all).
+   */
+  evalBatch(rows: BatchRow[], nLogits?: number): Promise<Float32Array[]>;
+  /**
+   * Evaluates tokens at positions startPos… in region `slot` and returns every token's final-normed hidden
+   * state (n arrays of dim): the classifier's input, as Hugging Face's last hidden_states.
+   */
+  evalHidden(slot: number, tokens: number[], startPos: number): Promise<Float32Array[]>;
   close(): void;
 }
 
@@ -64,15 +98,17 @@ export interface EngineModel {
   source: ByteSource;
   /** The file path, for workers to open themselves… */
   path?: string;
-  /** …or the whole file in memory (shared with the workers). */
+  /** …or the whole file in memory (shared with the workers)… */
   bytes?: Uint8Array;
+  /** …or a Blob (a browser File) the workers read their slices from. */
+  blob?: Blob;
 }
 
 /** Usable bytes of one shard's memory: 4 GiB less room for scratch and allocator slack. */
 const SHARD_BUDGET = 4 * 2 ** 30 - 256 * 2 ** 20;
 
 /** Bytes the fast engine keeps in kernel memory for a model (weights as stored + KV cache), excluding tok_embd. */
-export function engineBytes(table: TensorTable, contextSize: number, kvType: "f16" | "f32"): number {
+export function engineBytes(table: TensorTable, contextSize: number, kvType: "f16" | "f32", slots = 1): number {
   const c = table.config;
   let n = 0;
   for (const kind of [...LAYER_KINDS, ...GLOBAL_KINDS]) {
@@ -87,7 +123,7 @@ export function engineBytes(table: TensorTable, contextSize: number, kvType: "f1
     }
   }
   const kvDim = c.nKvHeads * c.headSize;
-  n += 2 * c.nLayers * contextSize * kvDim * (kvType === "f16" ? 2 : 4);
+  n += 2 * c.nLayers * slots * contextSize * kvDim * (kvType === "f16" ? 2 : 4);
   return n;
 }
 
@@ -106,23 +142,44 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
     throw new RangeError(`Cannot load model: context size ${contextSize} must be a positive integer`);
   }
   const kvType = options.kvType ?? "f16";
+  const slots = options.slots ?? 1;
+  if (!Number.isSafeInteger(slots) || slots < 1 || slots > 256) {
+    throw new RangeError(`Cannot load model: slot count ${slots} must be an integer in [1, 256]`);
+  }
   if (options.useReference) {
-    const ref = new LlamaReference(config, loadWeightsF32(table), contextSize);
+    const weights = loadWeightsF32(table);
+    const refs = Array.from({ length: slots }, () => new LlamaReference(config, weights, contextSize));
+    const run = (slot: number, tokens: number[], startPos: number) => {
+      checkSlot(slot, slots);
+      checkEval(tokens, startPos, contextSize, config.vocabSize);
+      return tokens.map((t, i) => refs[slot].forward(t, startPos + i));
+    };
     return {
       config,
       contextSize,
       metadata: model.metadata,
       nShards: 1,
       nThreads: 1,
-      eval(tokens: number[], startPos: number) {
-        checkEval(tokens, startPos, contextSize, config.vocabSize);
-        let logits: Float32Array = new Float32Array(config.vocabSize);
-        for (let i = 0; i < tokens.length; i++) logits = ref.forward(tokens[i], startPos + i);
-        return Promise.resolve(logits);
+      slots,
+      eval: (tokens, startPos) => Promise.resolve(run(0, tokens, startPos).at(-1)!),
+      evalAll: (tokens, startPos) => Promise.resolve(run(0, tokens, startPos)),
+      evalSlot: (slot, tokens, startPos) => Promise.resolve(run(slot, tokens, startPos).at(-1)!),
+      evalBatch(rows, nLogits = rows.length) {
+        try {
+          checkRows(rows, slots, contextSize, config.vocabSize, nLogits);
+          const out = rows.map((r) => run(r.slot, [r.token], r.pos)[0]);
+          return Promise.resolve(out.slice(rows.length - nLogits));
+        } catch (e) {
+          return Promise.reject(e);
+        }
       },
-      evalAll(tokens: number[], startPos: number) {
+      evalHidden(slot, tokens, startPos) {
+        checkSlot(slot, slots);
         checkEval(tokens, startPos, contextSize, config.vocabSize);
-        return Promise.resolve(tokens.map((t, i) => ref.forward(t, startPos + i)));
+        return Promise.resolve(tokens.map((t, i) => {
+          refs[slot].forward(t, startPos + i);
+          return refs[slot].hidden;
+        }));
       },
       close() {},
     };
@@ -130,7 +187,7 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
 
   const threads = options.threads ?? defaultThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`Cannot load model: threads ${threads}`);
-  const need = engineBytes(table, contextSize, kvType);
+  const need = engineBytes(table, contextSize, kvType, slots);
   // a shard per thread, more when the weights + KV cache do not fit in that many 4 GiB memories (then a thread
   // runs several shards step by step: shard s lives on thread s % nThreads)
   const nShards = Math.max(threads, options.minShards ?? 1, Math.ceil((need * 1.1) / SHARD_BUDGET));
@@ -145,10 +202,10 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
       columnBlock = Math.max(columnBlock, blockSizeOf(t.dtype), storedTypeOf(t.dtype, t.shape[1]) === "F32" ? 1 : 32);
     }
   }
-  const plans = planShards(config, nShards, contextSize, kvType, maxBatch, columnBlock);
+  const plans = planShards(config, nShards, contextSize, kvType, maxBatch, columnBlock, slots);
   const layout = exchangeLayout(config, maxBatch, nShards);
   const exchange = new SharedArrayBuffer(layout.nBytes);
-  const control = new SharedArrayBuffer(CTRL.SIZE * 4);
+  const control = new SharedArrayBuffer(controlInts(maxBatch) * 4);
   const ctrl = new Int32Array(control);
   const exF32 = new Float32Array(exchange);
   const kernels = options.kernels ?? "wasm";
@@ -159,8 +216,8 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
 
   // workers first, so they read their slices while this thread reads shard 0's
   let shared: SharedArrayBuffer | undefined;
-  if (model.path === undefined) {
-    if (!model.bytes) throw new TypeError("Cannot load model: neither a path nor the bytes were given");
+  if (model.path === undefined && model.blob === undefined) {
+    if (!model.bytes) throw new TypeError("Cannot load model: neither a path, a blob nor the bytes were given");
     if (nThreads > 1) {
       shared = new SharedArrayBuffer(model.bytes.length);
       new Uint8Array(shared).set(model.bytes);
@@ -170,7 +227,8 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
   const ready: Promise<void>[] = [];
   const failures: string[] = [];
   for (let s = 1; s < nThreads; s++) {
-    const w = new Worker(new URL("./engine_worker.ts", import.meta.url).href, { type: "module" });
+    const w = options.spawnWorker?.() ??
+      new Worker(new URL("./engine_worker.ts", import.meta.url).href, { type: "module" });
     workers.push(w);
     ready.push(
       new Promise<void>((resolve, reject) => {
@@ -193,6 +251,7 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
       nThreads,
       tensors: model.tensors,
       path: model.path,
+      blob: model.blob,
       bytes: shared,
       exchange,
       control,
@@ -233,6 +292,29 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
   );
 }
 
+function checkSlot(slot: number, slots: number): void {
+  if (!Number.isInteger(slot) || slot < 0 || slot >= slots) {
+    throw new RangeError(`Cannot evaluate in slot ${slot}: the engine has ${slots} slot(s)`);
+  }
+}
+
+function checkRows(rows: BatchRow[], slots: number, contextSize: number, vocabSize: number, nLogits: number): void {
+  if (!Array.isArray(rows) || rows.length === 0) throw new RangeError("Cannot evaluate a batch: no rows");
+  if (!Number.isInteger(nLogits) || nLogits < 0 || nLogits > rows.length) {
+    throw new RangeError(`Cannot evaluate a batch: logits of ${nLogits} rows asked, the batch has ${rows.length}`);
+  }
+  const last = new Map<number, number>();
+  for (const r of rows) {
+    checkSlot(r.slot, slots);
+    checkEval([r.token], r.pos, contextSize, vocabSize);
+    const prev = last.get(r.slot);
+    if (prev !== undefined && r.pos <= prev) {
+      throw new RangeError(`Cannot evaluate a batch: slot ${r.slot} has position ${r.pos} after ${prev}`);
+    }
+    last.set(r.slot, r.pos);
+  }
+}
+
 function checkEval(tokens: number[], startPos: number, contextSize: number, vocabSize: number): void {
   if (!Array.isArray(tokens) || tokens.length === 0) throw new RangeError("Cannot evaluate: no tokens");
   if (!Number.isInteger(startPos) || startPos < 0 || startPos + tokens.length > contextSize) {
@@ -264,7 +346,10 @@ class ShardedEngine implements EngineBase {
     readonly closeWorkers: () => void,
   ) {
     this.nShards = plans.length;
+    this.slots = plans[0].nSlots ?? 1;
   }
+
+  readonly slots: number;
 
   async eval(tokens: number[], startPos: number): Promise<Float32Array> {
     const all = await this.#run(tokens, startPos, false);
@@ -275,10 +360,19 @@ class ShardedEngine implements EngineBase {
     return this.#run(tokens, startPos, true);
   }
 
-  #run(tokens: number[], startPos: number, all: boolean): Promise<Float32Array[]> {
+  async evalSlot(slot: number, tokens: number[], startPos: number): Promise<Float32Array> {
+    const all = await this.#run(tokens, startPos, false, slot);
+    return all[all.length - 1];
+  }
+
+  evalHidden(slot: number, tokens: number[], startPos: number): Promise<Float32Array[]> {
+    return this.#run(tokens, startPos, true, slot, true);
+  }
+
+  evalBatch(rows: BatchRow[], nLogits = rows.length): Promise<Float32Array[]> {
     if (this.#closed) return Promise.reject(new Error("Cannot evaluate: the engine is closed"));
     try {
-      checkEval(tokens, startPos, this.contextSize, this.config.vocabSize);
+      checkRows(rows, this.slots, this.contextSize, this.config.vocabSize, nLogits);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -286,23 +380,68 @@ class ShardedEngine implements EngineBase {
     const { dim, vocabSize } = this.config;
     const B = this.plans[0].maxBatch;
     const ctrl = this.ctrl;
+    for (let i = 0; i < rows.length; i += B) {
+      const n = Math.min(B, rows.length - i);
+      for (let b = 0; b < n; b++) {
+        const r = rows[i + b];
+        this.exF32.set(this.table.rowsF32("tok_embd", undefined, r.token, 1), this.layout.xIn / 4 + b * dim);
+        ctrl[CTRL.ROWS + 2 * b] = r.slot;
+        ctrl[CTRL.ROWS + 2 * b + 1] = r.pos;
+      }
+      // rows of this chunk among the last nLogits: its last m rows (the shards compute logits for those only)
+      const m = Math.max(0, Math.min(n, i + n - (rows.length - nLogits)));
+      const failed = this.#forward(n, 0, m, 0, 1, 0);
+      if (failed) return Promise.reject(failed);
+      const l = this.layout.logits / 4;
+      for (let r = 0; r < m; r++) out.push(this.exF32.slice(l + r * vocabSize, l + (r + 1) * vocabSize));
+    }
+    return Promise.resolve(out);
+  }
+
+  /** Posts one forward command and runs shard 0's part; returns the error when a shard failed (engine closed). */
+  #forward(n: number, startPos: number, wantLogits: number, slot: number, multi: 0 | 1, hidden: 0 | 1) {
+    const ctrl = this.ctrl;
+    Atomics.store(ctrl, CTRL.N_TOKENS, n);
+    Atomics.store(ctrl, CTRL.START_POS, startPos);
+    Atomics.store(ctrl, CTRL.WANT_LOGITS, wantLogits);
+    Atomics.store(ctrl, CTRL.SLOT, slot);
+    Atomics.store(ctrl, CTRL.MULTI, multi);
+    Atomics.store(ctrl, CTRL.WANT_HIDDEN, hidden);
+    Atomics.store(ctrl, CTRL.OP, 1);
+    Atomics.add(ctrl, CTRL.COMMAND, 1);
+    Atomics.notify(ctrl, CTRL.COMMAND);
+    try {
+      runShards(this.own, ctrl, this.nThreads);
+    } catch (e) {
+      this.close();
+      return e;
+    }
+    return undefined;
+  }
+
+  #run(tokens: number[], startPos: number, all: boolean, slot = 0, hidden = false): Promise<Float32Array[]> {
+    if (this.#closed) return Promise.reject(new Error("Cannot evaluate: the engine is closed"));
+    try {
+      checkSlot(slot, this.slots);
+      checkEval(tokens, startPos, this.contextSize, this.config.vocabSize);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const out: Float32Array[] = [];
+    const { dim, vocabSize } = this.config;
+    const B = this.plans[0].maxBatch;
     for (let i = 0; i < tokens.length; i += B) {
       const n = Math.min(B, tokens.length - i);
       for (let b = 0; b < n; b++) {
         // tok_embd row (dim,) of each token, dequantized from the file
         this.exF32.set(this.table.rowsF32("tok_embd", undefined, tokens[i + b], 1), this.layout.xIn / 4 + b * dim);
       }
-      Atomics.store(ctrl, CTRL.N_TOKENS, n);
-      Atomics.store(ctrl, CTRL.START_POS, startPos + i);
-      Atomics.store(ctrl, CTRL.WANT_LOGITS, all ? n : i + n === tokens.length ? 1 : 0);
-      Atomics.store(ctrl, CTRL.OP, 1);
-      Atomics.add(ctrl, CTRL.COMMAND, 1);
-      Atomics.notify(ctrl, CTRL.COMMAND);
-      try {
-        runShards(this.own, ctrl, this.nThreads);
-      } catch (e) {
-        this.close();
-        return Promise.reject(e);
+      const failed = this.#forward(n, startPos + i, all ? n : i + n === tokens.length ? 1 : 0, slot, 0, hidden ? 1 : 0);
+      if (failed) return Promise.reject(failed);
+      if (hidden) {
+        const h = this.layout.proj / 4;
+        for (let r = 0; r < n; r++) out.push(this.exF32.slice(h + r * dim, h + (r + 1) * dim));
+        continue;
       }
       const l = this.layout.logits / 4;
       const m = all ? n : i + n === tokens.length ? 1 : 0;

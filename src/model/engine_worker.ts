@@ -8,6 +8,7 @@
 import { CTRL, runShards, Shard, type ShardPlan } from "./shard.ts";
 import type { TensorInfo } from "../core/tensor.ts";
 import { createShardKernels, type KernelChoice } from "./kernel_choice.ts";
+import { BlobSource } from "../core/blob_source.ts";
 
 /** The one message a worker receives. */
 export interface WorkerInit {
@@ -18,6 +19,8 @@ export interface WorkerInit {
   tensors: TensorInfo[];
   /** Model file to read the slices from… */
   path?: string;
+  /** …or a Blob (browser File) read with FileReaderSync… */
+  blob?: Blob;
   /** …or the whole model in shared memory. */
   bytes?: SharedArrayBuffer;
   exchange: SharedArrayBuffer;
@@ -44,6 +47,9 @@ self.onmessage = async (e: MessageEvent<WorkerInit>) => {
           done += n;
         }
       };
+    } else if (init.blob !== undefined) {
+      const src = new BlobSource(init.blob);
+      readInto = (off, dst) => src.readInto(off, dst);
     } else {
       const all = new Uint8Array(init.bytes!);
       readInto = (off, dst) => dst.set(all.subarray(off, off + dst.length));

@@ -176,6 +176,11 @@ export class LlamaReference {
     matmul(out, x, w, n, d);
   }
 
+  /** The final-normed hidden state (dim,) of the last forward() (the classifier's input), a fresh copy. */
+  get hidden(): Float32Array {
+    return this.#x.slice();
+  }
+
   /** Runs `token` at position `pos` (writing the KV cache there); returns the logits (vocabSize,), a fresh copy. */
   forward(token: number, pos: number): Float32Array {
     const c = this.config, w = this.weights;

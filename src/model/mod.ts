@@ -18,7 +18,7 @@ export * from "./config.ts";
 export * from "./tensor_names.ts";
 export { dequantizeToF32, expectedShape, type ModelFile, TensorTable } from "./weights.ts";
 export { LlamaReference, type LlamaWeightsF32, loadWeightsF32, type ReferenceNumerics } from "./llama.ts";
-export { createEngine, type EngineBase, type EngineModel, type EngineOptions } from "./engine_core.ts";
+export { type BatchRow, createEngine, type EngineBase, type EngineModel, type EngineOptions } from "./engine_core.ts";
 export {
   type Engine,
   generate,
@@ -29,3 +29,4 @@ export {
   type TokenPicker,
 } from "./engine.ts";
 export { ggufSpecFromLlama2c, type Llama2cFile, type Llama2cToGgufOptions, readLlama2c } from "./llama2c_gguf.ts";
+export { loadEngineFromBlob } from "./browser_engine.ts";

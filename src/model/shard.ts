@@ -22,6 +22,11 @@ export interface ShardPlan {
   contextSize: number;
   kvType: "f16" | "f32";
   maxBatch: number;
+  /**
+   * KV cache regions (sequences kept at once, each of contextSize positions): a forward runs in one region
+   * (CTRL.SLOT) or, row by row, in the region and at the position CTRL rows give (CTRL.MULTI). Default 1.
+   */
+  nSlots?: number;
   /** Own key/value heads [kvHead0, kvHead1); the query heads that read them come along. */
   kvHead0: number;
   kvHead1: number;
@@ -57,7 +62,9 @@ export function planShards(
   kvType: "f16" | "f32",
   maxBatch: number,
   columnBlock = 32,
+  nSlots = 1,
 ): ShardPlan[] {
+  if (!Number.isInteger(nSlots) || nSlots < 1) throw new RangeError(`Cannot plan shards: slot count ${nSlots}`);
   if (!Number.isInteger(nShards) || nShards < 1) throw new RangeError(`Cannot plan shards: count ${nShards}`);
   const kvMul = config.nHeads / config.nKvHeads;
   // column splits must not cut a block (32 or 256 elements) of a quantized attn_output / ffn_down
@@ -82,6 +89,7 @@ export function planShards(
       contextSize,
       kvType,
       maxBatch,
+      nSlots,
       kvHead0,
       kvHead1,
       dimRow0,
@@ -159,8 +167,21 @@ export const CTRL = {
   FAILED: 7,
   /** Workers that finished loading. */
   READY: 8,
+  /** KV cache region of a single-sequence forward (0 … nSlots-1). */
+  SLOT: 9,
+  /** 1: row b is its own sequence, in region ctrl[ROWS + 2b] at position ctrl[ROWS + 2b + 1] (one token each). */
+  MULTI: 10,
+  /** 1: instead of logits, every row's final-normed hidden state (B, dim) lands in exchange.proj (shard 0). */
+  WANT_HIDDEN: 11,
   SIZE: 16,
+  /** Start of the (slot, position) pairs of a MULTI forward: 2 * maxBatch ints after the fixed slots. */
+  ROWS: 16,
 } as const;
+
+/** Int32 slots of the control array for batches of up to `maxBatch` rows. */
+export function controlInts(maxBatch: number): number {
+  return CTRL.ROWS + 2 * maxBatch;
+}
 
 /** Spin this many times on the round counter before Atomics.wait (a few µs; 2 cores must not idle-spin long). */
 const SPIN = 2000;
@@ -305,7 +326,8 @@ export class Shard {
     this.#rows = kernels.alloc(B * maxRows * f);
     this.#hb2 = kernels.alloc(B * Math.max(1, plan.hidRow1 - plan.hidRow0) * f);
     this.#logits = kernels.alloc(B * Math.max(1, plan.vocabRow1 - plan.vocabRow0) * f);
-    const kvBytes = c.nLayers * plan.contextSize * Math.max(1, this.#ownKv) * (plan.kvType === "f16" ? 2 : 4);
+    const kvBytes = c.nLayers * (plan.nSlots ?? 1) * plan.contextSize * Math.max(1, this.#ownKv) *
+      (plan.kvType === "f16" ? 2 : 4);
     this.#keyCache = kernels.alloc(kvBytes);
     this.#valueCache = kernels.alloc(kvBytes);
     kernels.scratch(B, Math.max(c.dim, c.hiddenDim));
@@ -336,6 +358,13 @@ export class Shard {
     const B = Atomics.load(ctrl, CTRL.N_TOKENS);
     const startPos = Atomics.load(ctrl, CTRL.START_POS);
     const nLogits = Math.min(B, Atomics.load(ctrl, CTRL.WANT_LOGITS));
+    const multi = Atomics.load(ctrl, CTRL.MULTI) === 1;
+    const wantHidden = Atomics.load(ctrl, CTRL.WANT_HIDDEN) === 1;
+    const el = p.kvType === "f16" ? 2 : 4;
+    // bytes of one region of one layer's cache (ctx, ownKv); layer l's regions follow each other
+    const regionBytes = p.contextSize * this.#ownKv * el;
+    const slotOf = multi ? (b: number) => ctrl[CTRL.ROWS + 2 * b] : () => Atomics.load(ctrl, CTRL.SLOT);
+    const posOf = (b: number) => ctrl[CTRL.ROWS + 2 * b + 1];
     const dim = c.dim, hidden = c.hiddenDim, hs = c.headSize;
     const ex = this.#ex, exF = this.#exF32;
     const ownQ = this.#ownQ, ownKv = this.#ownKv;
@@ -357,8 +386,8 @@ export class Shard {
       const w = this.#layers[l];
       // 1. attention for own heads: xb = rmsnorm(x); q,k,v rows; RoPE; cache; attention -> att (B, ownQ)
       k.rmsnorm(this.#xb, this.#x, w.get("attn_norm") as number, dim, B, c.normEps);
-      if (ownKv > 0) {
-        const kvLayer = l * p.contextSize * ownKv * (p.kvType === "f16" ? 2 : 4);
+      if (ownKv > 0 && !multi) {
+        const kvLayer = (l * (p.nSlots ?? 1) + slotOf(0)) * regionBytes;
         k.matmul(w.get("attn_q") as MatrixSlice, this.#xb, this.#q, B); // (ownQ, dim) @ (B, dim) -> (B, ownQ)
         k.rope(this.#q, B, ownQ, hs, startPos, c.ropeTheta);
         k.matmul(w.get("attn_k") as MatrixSlice, this.#xb, this.#kv, B); // (ownKv, dim) @ (B, dim) -> (B, ownKv)
@@ -367,6 +396,24 @@ export class Shard {
         k.matmul(w.get("attn_v") as MatrixSlice, this.#xb, this.#kv, B);
         k.storeKv(this.#kv, this.#valueCache + kvLayer, B, ownKv, startPos, p.kvType);
         k.attention(ops, this.#q, this.#keyCache + kvLayer, this.#valueCache + kvLayer, this.#att, B, startPos);
+      } else if (ownKv > 0) {
+        // B sequences, one token each: the projections are one batched matmul (the prompt path's kernel); RoPE,
+        // the cache write and attention run per row in that row's region at that row's position
+        k.matmul(w.get("attn_q") as MatrixSlice, this.#xb, this.#q, B); // (ownQ, dim) @ (B, dim) -> (B, ownQ)
+        k.matmul(w.get("attn_k") as MatrixSlice, this.#xb, this.#kv, B); // (ownKv, dim) @ (B, dim) -> (B, ownKv)
+        for (let b = 0; b < B; b++) {
+          const kvLayer = (l * (p.nSlots ?? 1) + slotOf(b)) * regionBytes, pos = posOf(b);
+          k.rope(this.#q + b * ownQ * 4, 1, ownQ, hs, pos, c.ropeTheta);
+          k.rope(this.#kv + b * ownKv * 4, 1, ownKv, hs, pos, c.ropeTheta);
+          k.storeKv(this.#kv + b * ownKv * 4, this.#keyCache + kvLayer, 1, ownKv, pos, p.kvType);
+        }
+        k.matmul(w.get("attn_v") as MatrixSlice, this.#xb, this.#kv, B);
+        for (let b = 0; b < B; b++) {
+          const kvLayer = (l * (p.nSlots ?? 1) + slotOf(b)) * regionBytes, pos = posOf(b);
+          k.storeKv(this.#kv + b * ownKv * 4, this.#valueCache + kvLayer, 1, ownKv, pos, p.kvType);
+          const q = this.#q + b * ownQ * 4, out = this.#att + b * ownQ * 4;
+          k.attention(ops, q, this.#keyCache + kvLayer, this.#valueCache + kvLayer, out, 1, pos);
+        }
       }
       if (p.colSplit) {
         // 2. own columns of Wo: (dim, ownQ) @ att (B, ownQ) -> a partial sum (B, dim); x += Σ partials
@@ -418,7 +465,13 @@ export class Shard {
       k.copyIn(exF, ex.proj / 4, this.#full, B * dim);
       k.add(this.#x, this.#full, B * dim);
     }
-    if (nLogits > 0) {
+    if (wantHidden) {
+      // every row's final-normed hidden state (B, dim) -> exchange.proj (every shard holds the full x; shard 0 writes)
+      if (p.shard === 0) {
+        k.rmsnorm(this.#xb, this.#x, this.#outputNorm, dim, B, c.normEps);
+        k.copyOutCols(this.#xb, B, dim, exF, ex.proj / 4, dim, 0);
+      }
+    } else if (nLogits > 0) {
       // final norm of the last nLogits rows, own classifier rows: (ownVocab, dim) @ x (m, dim) -> exchange.logits
       const first = this.#x + (B - nLogits) * dim * 4;
       k.rmsnorm(this.#xb, first, this.#outputNorm, dim, nLogits, c.normEps);

@@ -10,6 +10,11 @@ import type { DType } from "../core/dtypes.ts";
 import {
   type KernelExports,
   loadWasmKernels,
+  pickQ4_0RForm,
+  Q4_0R_PROBE_BYTES,
+  type Q4_0RForm,
+  q4_0RScratchBytes,
+  q8_0RScratchBytes,
   q8AStride,
   repackedQ4_0Bytes,
   repackedQ8_0Bytes,
@@ -45,10 +50,12 @@ export class WasmShardKernels extends JsShardKernels {
   #staging = 0;
   #act = 0; // (maxBatch, q8AStride(maxCols)) Q8A activations
   #actStride = 0;
-  #mmScratch = 0; // 32 * maxBatch bytes for matmulQ4_0R
+  #mmScratch = 0; // scratch for matmulQ4_0R / matmulQ8_0R (the larger of their sizes)
   #att = 0; // (contextSize,) f32 attention scores
   #attLen = 0;
   #maxBatch = 0;
+  #q4Form: Q4_0RForm = "i16"; // the Q4_0R kernel form measured faster on this host (identical results)
+  #q4Probe = 0;
 
   constructor(raw: KernelExports, mem: KernelMemory) {
     super(mem);
@@ -65,7 +72,18 @@ export class WasmShardKernels extends JsShardKernels {
     const cols32 = Math.ceil(maxCols / 32) * 32;
     this.#actStride = q8AStride(cols32);
     this.#act = this.mem.alloc(maxBatch * this.#actStride);
-    this.#mmScratch = this.mem.alloc(32 * maxBatch + 64);
+    this.#mmScratch = this.mem.alloc(Math.max(q4_0RScratchBytes(maxBatch), q8_0RScratchBytes(maxBatch)));
+    // i16 dots or the relaxed i32 dot-add (one vpdpbusd with AVX-VNNI): measured once per shard, a few ms
+    if (this.#q4Probe === 0) {
+      this.#q4Probe = this.mem.alloc(Q4_0R_PROBE_BYTES);
+      this.mem.u8.fill(0, this.#q4Probe, this.#q4Probe + Q4_0R_PROBE_BYTES); // zeros: no denormal slow paths
+      this.#q4Form = pickQ4_0RForm(this.#raw, this.#q4Probe);
+    }
+  }
+
+  /** The Q4_0R kernel form this shard uses ("i16" or "vnni"; chosen by measurement in scratch()). */
+  get q4_0RForm(): Q4_0RForm {
+    return this.#q4Form;
   }
 
   override loadMatrixRows(slice: MatrixSlice, srcDtype: DType, bytes: Uint8Array, row0: number, nRows: number) {
@@ -110,12 +128,16 @@ export class WasmShardKernels extends JsShardKernels {
         // x (B, cols) f32 -> Q8A activations, once per row of the batch
         const stride = this.#actStride;
         for (let b = 0; b < B; b++) raw.quantizeQ8A(xPtr + 4 * b * cols, this.#act + b * stride, cols);
-        if (w.dtype === "Q4_0") {
+        if (w.dtype === "Q4_0" && this.#q4Form === "vnni") {
+          if (B === 1) raw.matvecQ4_0RVnni(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
+          else raw.matmulQ4_0RVnni(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
+        } else if (w.dtype === "Q4_0") {
+          // one row (generation): the matvec; a batch (prompt chunk, or several sequences' tokens): the tiled kernel
           if (B === 1) raw.matvecQ4_0R(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
           else raw.matmulQ4_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
         } else {
           if (B === 1) raw.matvecQ8_0R(w.ptr, this.#act, yPtr, cols, 0, rows);
-          else raw.matmulQ8_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows);
+          else raw.matmulQ8_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
         }
         return;
       }

@@ -8,7 +8,10 @@ import { randomNormal, randomUniform } from "../_rand.ts";
 import { f16ArrayToF32Ref, f32ArrayToF16Ref } from "../../src/core/f16.ts";
 import { scalarKernels } from "../../src/kernels/kernels.ts";
 import {
+  pickQ4_0RForm,
+  Q4_0R_PROBE_BYTES,
   q4_0RScratchBytes,
+  q8_0RScratchBytes,
   q8ABytes,
   q8AStride,
   repackedQ4_0Bytes,
@@ -203,6 +206,85 @@ Deno.test(
   },
 );
 
+// The register-tiled batched kernels (16-row activation tiles, 8-row Q4_0R / 4-row Q8_0R groups, two nibble passes)
+// on awkward sizes: partial weight groups, every batch 1..17 (partial tiles, one tile + 1), and widths from one
+// block to 4096 + 32.
+const TILE_ROWS = [1, 3, 5, 31, 33];
+const TILE_COLS = [32, 96, 4096 + 32];
+
+for (const fmt of ["Q4_0", "Q8_0"] as const) {
+  Deno.test(
+    `matmul${fmt}R (WASM) equals matvec${fmt}R bit for bit at rows 1/3/5/31/33, batches 1..17, widths 32..4128`,
+    { permissions: "none" },
+    () => {
+      const maxBatch = 17;
+      for (const nCols of TILE_COLS) {
+        for (const nRows of TILE_ROWS) {
+          const seed = nRows * 7 + nCols;
+          const wq = (fmt === "Q4_0" ? q4 : q8)(randomNormal(nRows * nCols, seed));
+          const x = randomNormal(maxBatch * nCols, seed + 1);
+          const a = k.arena, m = a.mark();
+          const src = a.put(wq, 1);
+          const wr = a.alloc(fmt === "Q4_0" ? repackedQ4_0Bytes(nRows, nCols) : repackedQ8_0Bytes(nRows, nCols));
+          if (fmt === "Q4_0") k.ptr.repackQ4_0(src, wr, nRows, nCols);
+          else k.ptr.repackQ8_0(src, wr, nRows, nCols);
+          const xp = a.put(x), stride = q8AStride(nCols), acts = a.alloc(stride * maxBatch);
+          for (let t = 0; t < maxBatch; t++) k.ptr.quantizeQ8A(xp + 4 * t * nCols, acts + t * stride, nCols);
+          const ym = a.alloc(4 * maxBatch * nRows), yv = a.alloc(4 * nRows);
+          const scratch = a.alloc(Math.max(q4_0RScratchBytes(maxBatch), q8_0RScratchBytes(maxBatch)));
+          const single: number[][] = [];
+          for (let t = 0; t < maxBatch; t++) {
+            if (fmt === "Q4_0") k.ptr.matvecQ4_0R(wr, acts + t * stride, yv, nRows, nCols, 0, nRows, scratch);
+            else k.ptr.matvecQ8_0R(wr, acts + t * stride, yv, nRows, nCols, 0, nRows);
+            single.push([...a.f32(yv, nRows)]);
+          }
+          for (let batch = 1; batch <= maxBatch; batch++) {
+            // the raw tiled kernel, batch 1 included (the checked API sends batch 1 to the matvec)
+            if (fmt === "Q4_0") k.raw.matmulQ4_0R(wr, acts, stride, ym, nCols, nRows, batch, 0, nRows, scratch);
+            else k.raw.matmulQ8_0R(wr, acts, stride, ym, nCols, nRows, batch, 0, nRows, scratch);
+            for (let t = 0; t < batch; t++) {
+              assertEquals(
+                [...a.f32(ym + 4 * t * nRows, nRows)],
+                single[t],
+                `${nRows}x${nCols} batch ${batch} row ${t}`,
+              );
+            }
+            if (fmt === "Q8_0") continue;
+            // the relaxed i32 dot-add ("VNNI") forms compute the same integer block sums: equal bit for bit too
+            a.f32(ym, maxBatch * nRows).fill(NaN);
+            k.raw.matmulQ4_0RVnni(wr, acts, stride, ym, nCols, nRows, batch, 0, nRows, scratch);
+            for (let t = 0; t < batch; t++) {
+              assertEquals([...a.f32(ym + 4 * t * nRows, nRows)], single[t], `VNNI form batch ${batch} row ${t}`);
+            }
+            k.raw.matvecQ4_0RVnni(wr, acts + (batch - 1) * stride, yv, nCols, 0, nRows, scratch);
+            assertEquals([...a.f32(yv, nRows)], single[batch - 1], `VNNI form matvec row ${batch - 1}`);
+          }
+          // and the last batch against the reference (f64 sums of the same integer block sums)
+          const want = new Float32Array(maxBatch * nRows);
+          (fmt === "Q4_0" ? scalarKernels.matmulQ4_0 : scalarKernels.matmulQ8_0)(wq, x, want, nRows, nCols, maxBatch);
+          const s = absDotSums((fmt === "Q4_0" ? dq4 : dq8)(wq), x, nRows, nCols, maxBatch);
+          assertWithinBound(
+            a.f32(ym, maxBatch * nRows),
+            want,
+            s,
+            quantTol(nCols),
+            0,
+            `${fmt} ${nRows}x${nCols} vs ref`,
+          );
+          a.reset(m);
+        }
+      }
+    },
+  );
+}
+
+Deno.test("pickQ4_0RForm() measures the two Q4_0R forms and names one", { permissions: "none" }, () => {
+  const a = k.arena, m = a.mark();
+  const form = pickQ4_0RForm(k.raw, a.alloc(Q4_0R_PROBE_BYTES, 64));
+  assertEquals(form === "i16" || form === "vnni", true, form);
+  a.reset(m);
+});
+
 Deno.test("matmulQ4_0R and matmulQ8_0R (WASM) write only rows [rowStart, rowEnd) of every batch row", () => {
   for (const batch of MM_BATCHES) checkRowRanges(batch); // batch 1 takes the matvec kernels
 });
@@ -227,7 +309,7 @@ function checkRowRanges(batch: number): void {
       const yv = a.f32(y, batch * nRows + 16);
       yv.fill(-7);
       if (fmt === "Q4_0") k.ptr.matmulQ4_0R(wr, acts, stride, y, nRows, nCols, batch, r0, r1, scratch);
-      else k.ptr.matmulQ8_0R(wr8, acts, stride, y, nRows, nCols, batch, r0, r1);
+      else k.ptr.matmulQ8_0R(wr8, acts, stride, y, nRows, nCols, batch, r0, r1, scratch);
       if (fmt === "Q4_0") {
         // every written row equals the matvec's over the same range, bit for bit
         const yv1 = a.alloc(4 * nRows);

@@ -7,7 +7,7 @@ import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { randomNormal } from "../_rand.ts";
 import { f16ToF32Ref } from "../../src/core/f16.ts";
 import { Q8_0R_GROUP_BLOCK_BYTES, repackedQ8_0Bytes, repackQ8_0Ref } from "../../src/kernels/scalar.ts";
-import { q8ABytes, q8AStride } from "../../src/kernels/wasm.ts";
+import { q8_0RScratchBytes, q8ABytes, q8AStride } from "../../src/kernels/wasm.ts";
 import { assertBytesEqual } from "../_assert.ts";
 import { dq8, q8, wasm } from "./_util.ts";
 
@@ -143,9 +143,10 @@ Deno.test("matmulQ8_0R (WASM) equals matvecQ8_0R bit for bit for every row of th
   const xp = a.put(x), stride = q8AStride(nCols), acts = a.alloc(stride * maxBatch);
   for (let t = 0; t < maxBatch; t++) k.ptr.quantizeQ8A(xp + 4 * t * nCols, acts + t * stride, nCols);
   const ym = a.alloc(4 * maxBatch * nRows), yv = a.alloc(4 * nRows);
+  const scratch = a.alloc(q8_0RScratchBytes(maxBatch));
   for (const batch of MM_BATCHES) {
-    if (batch === 1) k.raw.matmulQ8_0R(wr, acts, stride, ym, nCols, nRows, 1, 0, nRows);
-    else k.ptr.matmulQ8_0R(wr, acts, stride, ym, nRows, nCols, batch, 0, nRows);
+    if (batch === 1) k.raw.matmulQ8_0R(wr, acts, stride, ym, nCols, nRows, 1, 0, nRows, scratch);
+    else k.ptr.matmulQ8_0R(wr, acts, stride, ym, nRows, nCols, batch, 0, nRows, scratch);
     for (let t = 0; t < batch; t++) {
       k.ptr.matvecQ8_0R(wr, acts + t * stride, yv, nRows, nCols, 0, nRows);
       assertEquals([...a.f32(ym + 4 * t * nRows, nRows)], [...a.f32(yv, nRows)], `batch ${batch} row ${t}`);
@@ -167,14 +168,15 @@ Deno.test("matvecQ8_0R/matmulQ8_0R (WASM) write only rows [rowStart, rowEnd) of 
     const xp = a.put(x), stride = q8AStride(nCols), acts = a.alloc(stride * batch);
     for (let t = 0; t < batch; t++) k.ptr.quantizeQ8A(xp + 4 * t * nCols, acts + t * stride, nCols);
     const full = a.alloc(4 * batch * nRows), y = a.alloc(4 * batch * nRows + 64);
-    k.ptr.matmulQ8_0R(wr, acts, stride, full, nRows, nCols, batch, 0, nRows);
+    const scratch = a.alloc(q8_0RScratchBytes(batch));
+    k.ptr.matmulQ8_0R(wr, acts, stride, full, nRows, nCols, batch, 0, nRows, scratch);
     const all = [...a.f32(full, batch * nRows)];
     for (
       const [r0, r1] of [[4, 21], [16, 29], [0, 3], [24, 24], [8, 29], [0, 29], [0, 8], [16, 24], [8, 9], [28, 29]]
     ) {
       const yv = a.f32(y, batch * nRows + 16);
       yv.fill(-7);
-      k.ptr.matmulQ8_0R(wr, acts, stride, y, nRows, nCols, batch, r0, r1);
+      k.ptr.matmulQ8_0R(wr, acts, stride, y, nRows, nCols, batch, r0, r1, scratch);
       for (let i = 0; i < batch * nRows + 16; i++) {
         const r = i % nRows;
         const inside = i < batch * nRows && r >= r0 && r < r1;
@@ -201,7 +203,17 @@ Deno.test("Q8_0R kernels reject bad shapes, ranges, alignment, bounds and overla
   assertThrows(() => k.ptr.matvecQ8_0R(wr, act, y, nRows, 48, 0, 16), RangeError, "multiple of 32");
   assertThrows(() => k.ptr.matvecQ8_0R(wr, act, y, nRows, nCols, 0, 17), RangeError, "row range");
   assertThrows(() => k.ptr.matvecQ8_0R(wr, act, wr, nRows, nCols, 0, 16), RangeError, "overlaps");
-  assertThrows(() => k.ptr.matmulQ8_0R(wr, act, 8, y, nRows, nCols, 2, 0, 16), RangeError, "activation stride");
+  const scratch = a.alloc(q8_0RScratchBytes(2));
+  assertThrows(
+    () => k.ptr.matmulQ8_0R(wr, act, 8, y, nRows, nCols, 2, 0, 16, scratch),
+    RangeError,
+    "activation stride",
+  );
+  assertThrows(
+    () => k.ptr.matmulQ8_0R(wr, act, q8AStride(nCols), y, nRows, nCols, 1, 0, 16, scratch + 8),
+    RangeError,
+    "16-byte aligned",
+  );
   const end = Math.floor(k.memory.buffer.byteLength / 16) * 16;
   assertThrows(() => k.ptr.matvecQ8_0R(end - 64, act, y, nRows, nCols, 0, 16), RangeError, "out of bounds");
   a.reset(m);

@@ -132,25 +132,30 @@ Deno.test(
   },
 );
 
-Deno.test("repackQ4_0Ref() places row 8g+i's scale at lane i and its nibble bytes at lane i&3 of half i>>2", {
-  permissions: "none",
-}, () => {
-  const nRows = 9, nCols = 32;
-  const w = q4(randomNormal(nRows * nCols, 8));
-  const out = new Uint8Array(repackedQ4_0Bytes(nRows, nCols));
-  repackQ4_0Ref(w, out, nRows, nCols);
-  assertEquals(out.length, 2 * 160);
-  const dv = new DataView(out.buffer);
-  for (let r = 0; r < nRows; r++) {
-    const g = r >> 3, i = r & 7;
-    assertEquals(dv.getFloat32(g * 160 + 4 * i, true), f16ToF32Ref(w[r * 18] | (w[r * 18 + 1] << 8)));
-    for (let byte = 0; byte < 16; byte++) {
-      const kk = byte >> 2, t = byte & 3;
-      assertEquals(out[g * 160 + 32 + (i >> 2) * 64 + kk * 16 + (i & 3) * 4 + t], w[r * 18 + 2 + byte]);
+Deno.test(
+  "repackQ4_0Ref() places row 8g+i's scale at lane i and its nibble bytes 4k.. at lane i&3 of vector (k, i>>2)",
+  {
+    permissions: "none",
+  },
+  () => {
+    const nRows = 9, nCols = 32;
+    const w = q4(randomNormal(nRows * nCols, 8));
+    const out = new Uint8Array(repackedQ4_0Bytes(nRows, nCols));
+    repackQ4_0Ref(w, out, nRows, nCols);
+    assertEquals(out.length, 2 * 160);
+    const dv = new DataView(out.buffer);
+    for (let r = 0; r < nRows; r++) {
+      const g = r >> 3, i = r & 7;
+      assertEquals(dv.getFloat32(g * 160 + 4 * i, true), f16ToF32Ref(w[r * 18] | (w[r * 18 + 1] << 8)));
+      for (let byte = 0; byte < 16; byte++) {
+        const kk = byte >> 2, t = byte & 3;
+        // the two halves' vectors for the same k are adjacent: (k, h) at 32 + 32k + 16h
+        assertEquals(out[g * 160 + 32 + kk * 32 + (i >> 2) * 16 + (i & 3) * 4 + t], w[r * 18 + 2 + byte]);
+      }
     }
-  }
-  assert(out.subarray(160 + 4, 160 + 32).every((b) => b === 0), "padding scales are zero");
-});
+    assert(out.subarray(160 + 4, 160 + 32).every((b) => b === 0), "padding scales are zero");
+  },
+);
 
 Deno.test("references reject contract violations with RangeError", { permissions: "none" }, () => {
   const y = new Float32Array(1);

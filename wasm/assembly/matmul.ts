@@ -19,7 +19,8 @@ import { h2f, h2f4, h2fKMant, h2fKMax, h2fKMul, h2fKSign, h2fKTop } from "./comm
   let acc0 = f32x4.splat(0);
   let acc1 = f32x4.splat(0);
   let wp = wg + <usize>b0 * 160;
-  // hot loop: 8 weight vectors (128 nibble bytes) and 8 activation splats per block, 16 relaxed dots
+  // hot loop: 8 weight vectors (128 nibble bytes) and 8 activation splats per block, 16 relaxed dots; the two halves
+  // (rows 0-3: t, rows 4-7: u) are identical trees over adjacent vectors (revectorizer pairs)
   for (let b = b0; b < b1; b++) {
     const xp = act + (<usize>b << 5);
     const c = v128.load32_splat(xc + (<usize>b << 2));
@@ -27,33 +28,30 @@ import { h2f, h2f4, h2fKMant, h2fKMax, h2fKMul, h2fKSign, h2fKTop } from "./comm
     const x2 = v128.load32_splat(xp, 8), x3 = v128.load32_splat(xp, 12);
     const x4 = v128.load32_splat(xp, 16), x5 = v128.load32_splat(xp, 20);
     const x6 = v128.load32_splat(xp, 24), x7 = v128.load32_splat(xp, 28);
-    // per half: 8 pmaddubsw-style i16 dots summed in i16 (|sum| <= 8 * 2 * 15 * 127 = 30480 fits), then one
-    // widening pairwise add to i32 lanes (one row each) plus the zero-point correction
-    let w = v128.load(wp, 32);
+    let w = v128.load(wp, 32), v = v128.load(wp, 48);
     let t0 = i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(w, mask));
+    let u0 = i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(v, mask));
     let t1 = i16x8.relaxed_dot_i8x16_i7x16_s(x4, v128.and(i16x8.shr_u(w, 4), mask));
-    w = v128.load(wp, 48);
-    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(w, mask)));
-    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x5, v128.and(i16x8.shr_u(w, 4), mask)));
+    let u1 = i16x8.relaxed_dot_i8x16_i7x16_s(x4, v128.and(i16x8.shr_u(v, 4), mask));
     w = v128.load(wp, 64);
-    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(w, mask)));
-    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x6, v128.and(i16x8.shr_u(w, 4), mask)));
-    w = v128.load(wp, 80);
-    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(w, mask)));
-    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x7, v128.and(i16x8.shr_u(w, 4), mask)));
-    const s0 = i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(t0, t1)), c);
+    v = v128.load(wp, 80);
+    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(w, mask)));
+    u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(v, mask)));
+    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x5, v128.and(i16x8.shr_u(w, 4), mask)));
+    u1 = i16x8.add(u1, i16x8.relaxed_dot_i8x16_i7x16_s(x5, v128.and(i16x8.shr_u(v, 4), mask)));
     w = v128.load(wp, 96);
-    let u0 = i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(w, mask));
-    let u1 = i16x8.relaxed_dot_i8x16_i7x16_s(x4, v128.and(i16x8.shr_u(w, 4), mask));
-    w = v128.load(wp, 112);
-    u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(w, mask)));
-    u1 = i16x8.add(u1, i16x8.relaxed_dot_i8x16_i7x16_s(x5, v128.and(i16x8.shr_u(w, 4), mask)));
+    v = v128.load(wp, 112);
+    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(w, mask)));
+    u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(v, mask)));
+    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x6, v128.and(i16x8.shr_u(w, 4), mask)));
+    u1 = i16x8.add(u1, i16x8.relaxed_dot_i8x16_i7x16_s(x6, v128.and(i16x8.shr_u(v, 4), mask)));
     w = v128.load(wp, 128);
-    u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(w, mask)));
-    u1 = i16x8.add(u1, i16x8.relaxed_dot_i8x16_i7x16_s(x6, v128.and(i16x8.shr_u(w, 4), mask)));
-    w = v128.load(wp, 144);
-    u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(w, mask)));
-    u1 = i16x8.add(u1, i16x8.relaxed_dot_i8x16_i7x16_s(x7, v128.and(i16x8.shr_u(w, 4), mask)));
+    v = v128.load(wp, 144);
+    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(w, mask)));
+    u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(v, mask)));
+    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x7, v128.and(i16x8.shr_u(w, 4), mask)));
+    u1 = i16x8.add(u1, i16x8.relaxed_dot_i8x16_i7x16_s(x7, v128.and(i16x8.shr_u(v, 4), mask)));
+    const s0 = i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(t0, t1)), c);
     const s1 = i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(u0, u1)), c);
     // exact integer block sums -> f32, times d_w (4 rows) * d_x
     const dx = v128.load32_splat(xd + (<usize>b << 2));
@@ -67,90 +65,6 @@ import { h2f, h2f4, h2fKMant, h2fKMax, h2fKMul, h2fKSign, h2fKTop } from "./comm
   }
   v128.store(accp, acc0);
   v128.store(accp, acc1, 16);
-}
-
-// Two adjacent 8-row groups (16 rows) over blocks [b0, b1): the activation splats are loaded once for both.
-// Writes (or adds, when add) 16 f32 at accp: the caller passes y itself when all 16 rows are in range.
-@inline function groupDot16(
-  wg: usize, gBytes: usize, act: usize, xd: usize, xc: usize, b0: i32, b1: i32, accp: usize, add: bool,
-): void {
-  const mask = i8x16.splat(<i8>(0x0f | (b1 >>> 31)));
-  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
-  let wp = wg + <usize>b0 * 160, wq = wp + gBytes;
-  for (let b = b0; b < b1; b++) {
-    const xp = act + (<usize>b << 5);
-    const c = v128.load32_splat(xc + (<usize>b << 2));
-    const dx = v128.load32_splat(xd + (<usize>b << 2));
-    const x0 = v128.load32_splat(xp), x1 = v128.load32_splat(xp, 4);
-    const x2 = v128.load32_splat(xp, 8), x3 = v128.load32_splat(xp, 12);
-    const x4 = v128.load32_splat(xp, 16), x5 = v128.load32_splat(xp, 20);
-    const x6 = v128.load32_splat(xp, 24), x7 = v128.load32_splat(xp, 28);
-    let w: v128, t0: v128, t1: v128;
-    w = v128.load(wp, 32);
-    t0 = i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(w, mask));
-    t1 = i16x8.relaxed_dot_i8x16_i7x16_s(x4, v128.and(i16x8.shr_u(w, 4), mask));
-    w = v128.load(wp, 48);
-    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(w, mask)));
-    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x5, v128.and(i16x8.shr_u(w, 4), mask)));
-    w = v128.load(wp, 64);
-    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(w, mask)));
-    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x6, v128.and(i16x8.shr_u(w, 4), mask)));
-    w = v128.load(wp, 80);
-    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(w, mask)));
-    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x7, v128.and(i16x8.shr_u(w, 4), mask)));
-    acc0 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(t0, t1)), c)), f32x4.mul(v128.load(wp, 0), dx), acc0);
-    w = v128.load(wp, 96);
-    t0 = i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(w, mask));
-    t1 = i16x8.relaxed_dot_i8x16_i7x16_s(x4, v128.and(i16x8.shr_u(w, 4), mask));
-    w = v128.load(wp, 112);
-    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(w, mask)));
-    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x5, v128.and(i16x8.shr_u(w, 4), mask)));
-    w = v128.load(wp, 128);
-    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(w, mask)));
-    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x6, v128.and(i16x8.shr_u(w, 4), mask)));
-    w = v128.load(wp, 144);
-    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(w, mask)));
-    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x7, v128.and(i16x8.shr_u(w, 4), mask)));
-    acc1 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(t0, t1)), c)), f32x4.mul(v128.load(wp, 16), dx), acc1);
-    w = v128.load(wq, 32);
-    t0 = i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(w, mask));
-    t1 = i16x8.relaxed_dot_i8x16_i7x16_s(x4, v128.and(i16x8.shr_u(w, 4), mask));
-    w = v128.load(wq, 48);
-    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(w, mask)));
-    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x5, v128.and(i16x8.shr_u(w, 4), mask)));
-    w = v128.load(wq, 64);
-    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(w, mask)));
-    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x6, v128.and(i16x8.shr_u(w, 4), mask)));
-    w = v128.load(wq, 80);
-    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(w, mask)));
-    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x7, v128.and(i16x8.shr_u(w, 4), mask)));
-    acc2 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(t0, t1)), c)), f32x4.mul(v128.load(wq, 0), dx), acc2);
-    w = v128.load(wq, 96);
-    t0 = i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(w, mask));
-    t1 = i16x8.relaxed_dot_i8x16_i7x16_s(x4, v128.and(i16x8.shr_u(w, 4), mask));
-    w = v128.load(wq, 112);
-    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(w, mask)));
-    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x5, v128.and(i16x8.shr_u(w, 4), mask)));
-    w = v128.load(wq, 128);
-    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(w, mask)));
-    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x6, v128.and(i16x8.shr_u(w, 4), mask)));
-    w = v128.load(wq, 144);
-    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(w, mask)));
-    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x7, v128.and(i16x8.shr_u(w, 4), mask)));
-    acc3 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(t0, t1)), c)), f32x4.mul(v128.load(wq, 16), dx), acc3);
-    wp += 160;
-    wq += 160;
-  }
-  if (add) {
-    acc0 = f32x4.add(acc0, v128.load(accp));
-    acc1 = f32x4.add(acc1, v128.load(accp, 16));
-    acc2 = f32x4.add(acc2, v128.load(accp, 32));
-    acc3 = f32x4.add(acc3, v128.load(accp, 48));
-  }
-  v128.store(accp, acc0);
-  v128.store(accp, acc1, 16);
-  v128.store(accp, acc2, 32);
-  v128.store(accp, acc3, 48);
 }
 
 // Copies rows [r, min(r+8, rowEnd)) of a group result at src (8 f32) to dst (f32 row r).
@@ -173,7 +87,7 @@ export function matvecQ4_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart
   const xc = xd + (<usize>nb << 2);
   const gBytes = <usize>nb * 160;
   let r = rowStart;
-  for (; r + 16 <= rowEnd; r += 16) groupDot16(w + <usize>(r >> 3) * gBytes, gBytes, act, xd, xc, 0, nb, y + (<usize>r << 2), false);
+  for (; r + 8 <= rowEnd; r += 8) groupDot(w + <usize>(r >> 3) * gBytes, act, xd, xc, 0, nb, y + (<usize>r << 2), false);
   for (; r < rowEnd; r += 8) {
     groupDot(w + <usize>(r >> 3) * gBytes, act, xd, xc, 0, nb, scratch, false);
     storeRows(scratch, y + (<usize>r << 2), r, rowEnd);
@@ -183,18 +97,19 @@ export function matvecQ4_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart
 // One half (4 rows) of one block of a group against activation rows [a0, aEnd) (stride apart): the half's four nibble
 // vectors are unpacked once into eight i8x16 (0..15) kept in registers while each activation row's quants are
 // splatted 4 bytes at a time and dotted with them. acc: one f32x4 accumulator per activation row, 32 bytes apart;
-// dp: the half's 4 row scales (f32); vp: its first nibble vector. Per (row, block) the operations are groupDot's,
+// dp: the half's 4 row scales (f32); vp: its first nibble vector (the next three follow 32 bytes apart: the other
+// half's vectors are interleaved). Per (row, block) the operations are groupDot's,
 // in the same order, so the results equal matvecQ4_0R's bit for bit.
 @inline function halfBlockBatch(
   dp: usize, vp: usize, a0: usize, aEnd: usize, stride: usize, dOff: usize, cOff: usize, acc: usize, mask: v128,
 ): void {
   let v = v128.load(vp);
   const l0 = v128.and(v, mask), h0 = v128.and(i16x8.shr_u(v, 4), mask);
-  v = v128.load(vp, 16);
-  const l1 = v128.and(v, mask), h1 = v128.and(i16x8.shr_u(v, 4), mask);
   v = v128.load(vp, 32);
+  const l1 = v128.and(v, mask), h1 = v128.and(i16x8.shr_u(v, 4), mask);
+  v = v128.load(vp, 64);
   const l2 = v128.and(v, mask), h2 = v128.and(i16x8.shr_u(v, 4), mask);
-  v = v128.load(vp, 48);
+  v = v128.load(vp, 96);
   const l3 = v128.and(v, mask), h3 = v128.and(i16x8.shr_u(v, 4), mask);
   const dw = v128.load(dp);
   let q = acc;
@@ -216,26 +131,38 @@ export function matvecQ4_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart
   }
 }
 
+// The activation quants 4i..4i+3 of a 16-byte vector a, splat to all four lanes (one pshufd). The batched passes load
+// 16 quants at once and splat from the register: every WASM memory access carries a software bounds check in Deno
+// (V8's trap handler is not enabled there), so one load plus four shuffles is fewer instructions than four splat loads.
+@inline function lane4(a: v128, i: i32): v128 {
+  if (i == 0) return v128.shuffle<u32>(a, a, 0, 0, 0, 0);
+  if (i == 1) return v128.shuffle<u32>(a, a, 1, 1, 1, 1);
+  if (i == 2) return v128.shuffle<u32>(a, a, 2, 2, 2, 2);
+  return v128.shuffle<u32>(a, a, 3, 3, 3, 3);
+}
+
 // Low pass over one block of a full 8-row group: the low nibbles of both halves (elements 0..15 of 8 rows, eight
-// i8x16) are unpacked once and kept in registers; each activation row's quants 0..15 are splatted 4 bytes at a time
-// (each splat serves both halves) and the two halves' i16 partial sums go to part (32 bytes per activation row).
+// i8x16) are unpacked once and kept in registers; each activation row's quants 0..15 are loaded as one vector and
+// splat 4 bytes at a time (each splat serves both halves); the two halves' i16 partial sums go to part (32 bytes per
+// activation row).
 @inline function lowPass8(wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, mask: v128): void {
-  const p0 = v128.and(v128.load(wp, 32), mask), p1 = v128.and(v128.load(wp, 48), mask);
-  const p2 = v128.and(v128.load(wp, 64), mask), p3 = v128.and(v128.load(wp, 80), mask);
-  const q0 = v128.and(v128.load(wp, 96), mask), q1 = v128.and(v128.load(wp, 112), mask);
-  const q2 = v128.and(v128.load(wp, 128), mask), q3 = v128.and(v128.load(wp, 144), mask);
+  const p0 = v128.and(v128.load(wp, 32), mask), q0 = v128.and(v128.load(wp, 48), mask);
+  const p1 = v128.and(v128.load(wp, 64), mask), q1 = v128.and(v128.load(wp, 80), mask);
+  const p2 = v128.and(v128.load(wp, 96), mask), q2 = v128.and(v128.load(wp, 112), mask);
+  const p3 = v128.and(v128.load(wp, 128), mask), q3 = v128.and(v128.load(wp, 144), mask);
   let o = part;
-  // hot loop (1 of 2): 4 splats, 8 relaxed dots (128 MACs), 6 i16 adds, 2 stores per activation row
+  // hot loop (1 of 2): 1 load, 4 shuffles, 8 relaxed dots (128 MACs), 6 i16 adds, 2 stores per activation row
   for (let xp = a0; xp < aEnd; xp += stride) {
-    let x = v128.load32_splat(xp);
+    const a = v128.load(xp);
+    let x = lane4(a, 0);
     let s = i16x8.relaxed_dot_i8x16_i7x16_s(x, p0), u = i16x8.relaxed_dot_i8x16_i7x16_s(x, q0);
-    x = v128.load32_splat(xp, 4);
+    x = lane4(a, 1);
     s = i16x8.add(s, i16x8.relaxed_dot_i8x16_i7x16_s(x, p1));
     u = i16x8.add(u, i16x8.relaxed_dot_i8x16_i7x16_s(x, q1));
-    x = v128.load32_splat(xp, 8);
+    x = lane4(a, 2);
     s = i16x8.add(s, i16x8.relaxed_dot_i8x16_i7x16_s(x, p2));
     u = i16x8.add(u, i16x8.relaxed_dot_i8x16_i7x16_s(x, q2));
-    x = v128.load32_splat(xp, 12);
+    x = lane4(a, 3);
     s = i16x8.add(s, i16x8.relaxed_dot_i8x16_i7x16_s(x, p3));
     u = i16x8.add(u, i16x8.relaxed_dot_i8x16_i7x16_s(x, q3));
     v128.store(o, s);
@@ -245,37 +172,40 @@ export function matvecQ4_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart
 }
 
 // High pass: elements 16..31 of the same 8 rows, plus the low pass's partial sums; then per half the exact i32 block
-// sums (+ the zero-point correction) -> f32, times d_w * d_x, accumulated into the 8 f32 of y row t at acc + t*accStride.
+// sums (+ the zero-point correction) -> f32, times d_w * d_x, accumulated into the 8 f32 of activation row t at
+// acc + 32t (a compact accumulator in scratch: y rows are nRows*4 bytes apart, which for 4096 rows puts every
+// activation row's outputs in the same L1 set).
 @inline function highPass8(
-  wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, dOff: usize, cOff: usize, acc: usize,
-  accStride: usize, mask: v128,
+  wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, dOff: usize, cOff: usize, acc: usize, mask: v128,
 ): void {
-  const p0 = v128.and(i16x8.shr_u(v128.load(wp, 32), 4), mask), p1 = v128.and(i16x8.shr_u(v128.load(wp, 48), 4), mask);
-  const p2 = v128.and(i16x8.shr_u(v128.load(wp, 64), 4), mask), p3 = v128.and(i16x8.shr_u(v128.load(wp, 80), 4), mask);
-  const q0 = v128.and(i16x8.shr_u(v128.load(wp, 96), 4), mask), q1 = v128.and(i16x8.shr_u(v128.load(wp, 112), 4), mask);
-  const q2 = v128.and(i16x8.shr_u(v128.load(wp, 128), 4), mask), q3 = v128.and(i16x8.shr_u(v128.load(wp, 144), 4), mask);
+  const p0 = v128.and(i16x8.shr_u(v128.load(wp, 32), 4), mask), q0 = v128.and(i16x8.shr_u(v128.load(wp, 48), 4), mask);
+  const p1 = v128.and(i16x8.shr_u(v128.load(wp, 64), 4), mask), q1 = v128.and(i16x8.shr_u(v128.load(wp, 80), 4), mask);
+  const p2 = v128.and(i16x8.shr_u(v128.load(wp, 96), 4), mask), q2 = v128.and(i16x8.shr_u(v128.load(wp, 112), 4), mask);
+  const p3 = v128.and(i16x8.shr_u(v128.load(wp, 128), 4), mask), q3 = v128.and(i16x8.shr_u(v128.load(wp, 144), 4), mask);
+  const dw0 = v128.load(wp), dw1 = v128.load(wp, 16);
   let o = part, yq = acc;
-  // hot loop (2 of 2): 4 splats, 8 relaxed dots, 8 i16 adds, then per half: widening pairwise add, correction,
-  // convert, scale, fma into y
+  // hot loop (2 of 2): 1 load, 4 shuffles, 8 relaxed dots, 8 i16 adds, then per half: widening pairwise add,
+  // correction, convert, scale, fma into the accumulator
   for (let xp = a0; xp < aEnd; xp += stride) {
-    let x = v128.load32_splat(xp, 16);
+    const a = v128.load(xp, 16);
+    let x = lane4(a, 0);
     let s = i16x8.relaxed_dot_i8x16_i7x16_s(x, p0), u = i16x8.relaxed_dot_i8x16_i7x16_s(x, q0);
-    x = v128.load32_splat(xp, 20);
+    x = lane4(a, 1);
     s = i16x8.add(s, i16x8.relaxed_dot_i8x16_i7x16_s(x, p1));
     u = i16x8.add(u, i16x8.relaxed_dot_i8x16_i7x16_s(x, q1));
-    x = v128.load32_splat(xp, 24);
+    x = lane4(a, 2);
     s = i16x8.add(s, i16x8.relaxed_dot_i8x16_i7x16_s(x, p2));
     u = i16x8.add(u, i16x8.relaxed_dot_i8x16_i7x16_s(x, q2));
-    x = v128.load32_splat(xp, 28);
+    x = lane4(a, 3);
     s = i16x8.add(s, i16x8.relaxed_dot_i8x16_i7x16_s(x, p3));
     u = i16x8.add(u, i16x8.relaxed_dot_i8x16_i7x16_s(x, q3));
     const c = v128.load32_splat(xp + cOff), dx = v128.load32_splat(xp + dOff);
     const si = i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(o), s)), c);
     const ui = i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(o, 16), u)), c);
-    v128.store(yq, f32x4.relaxed_madd(f32x4.convert_i32x4_s(si), f32x4.mul(v128.load(wp), dx), v128.load(yq)));
-    v128.store(yq, f32x4.relaxed_madd(f32x4.convert_i32x4_s(ui), f32x4.mul(v128.load(wp, 16), dx), v128.load(yq, 16)), 16);
+    v128.store(yq, f32x4.relaxed_madd(f32x4.convert_i32x4_s(si), f32x4.mul(dw0, dx), v128.load(yq)));
+    v128.store(yq, f32x4.relaxed_madd(f32x4.convert_i32x4_s(ui), f32x4.mul(dw1, dx), v128.load(yq, 16)), 16);
     o += 32;
-    yq += accStride;
+    yq += 32;
   }
 }
 
@@ -283,17 +213,26 @@ export function matvecQ4_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart
 const ACT_TILE: i32 = 16;
 
 // Y (batch, nRows) = X (batch, nCols) @ W^T for rows [rowStart, rowEnd). acts: batch Q8A rows, actStride bytes apart
-// (16-aligned, >= nCols*5/4); y row t at y + 4*t*nRows; scratch: 32*batch bytes (16-aligned).
+// (16-aligned, >= nCols*5/4); y row t at y + 4*t*nRows; scratch: 64*min(batch, 16) bytes (16-aligned).
 // Register tiling: per full 8-row group, tile of ACT_TILE activation rows and block, the low and then the high
 // nibbles of the group (8 vectors each) are unpacked once and dotted with every activation row of the tile
-// (lowPass8/highPass8: each splat of activation quants serves 8 rows); y itself holds the f32 accumulators, scratch
-// the i16 partial sums of the low pass. A last group with fewer than 8 rows in range uses halfBlockBatch with its
-// accumulators in scratch. Per (row, block) the operations are groupDot's, in the same order: every output equals
-// matvecQ4_0R's bit for bit.
+// (lowPass8/highPass8: each splat of activation quants serves 8 rows); scratch holds the i16 partial sums of the low
+// pass (32 bytes per activation row) and then the tile's f32 accumulators (32 bytes per activation row), copied to y
+// after the last block. A last group with fewer than 8 rows in range uses halfBlockBatch with its accumulators in
+// scratch. Per (row, block) the operations are groupDot's, in the same order: every output equals matvecQ4_0R's bit
+// for bit.
 export function matmulQ4_0R(
   w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32,
   rowStart: i32, rowEnd: i32, scratch: usize,
 ): void {
+  // two rows: the weight unpacking the tiles share is not worth their partial-sum traffic (measured ~6% slower than
+  // two matvecs on the AMD EPYC; faster from three rows on)
+  if (batch <= 2) {
+    for (let t = 0; t < batch; t++) {
+      matvecQ4_0R(w, acts + <usize>t * <usize>actStride, y + ((<usize>t * <usize>nRows) << 2), nCols, rowStart, rowEnd, scratch);
+    }
+    return;
+  }
   const nb = nCols >> 5;
   const gBytes = <usize>nb * 160;
   const stride = <usize>actStride;
@@ -301,26 +240,29 @@ export function matmulQ4_0R(
   // (nCols >>> 31) is 0: an opaque mask so it is not rematerialized from a v128.const at each use
   const mask = i8x16.splat(<i8>(0x0f | (nCols >>> 31)));
   const zero = f32x4.splat(<f32>(nCols >>> 31));
+  const accp = scratch + (<usize>min(batch, ACT_TILE) << 5);
   let r = rowStart;
   for (; r + 8 <= rowEnd; r += 8) {
     const wg = w + <usize>(r >> 3) * gBytes;
     for (let t0 = 0; t0 < batch; t0 += ACT_TILE) {
       const t1 = min(batch, t0 + ACT_TILE);
       const a0 = acts + <usize>t0 * stride, aEnd = acts + <usize>t1 * stride;
-      const y0 = y + ((<usize>t0 * <usize>nRows + <usize>r) << 2);
-      for (let t = t0; t < t1; t++) {
-        const yp = y0 + <usize>(t - t0) * yStride;
-        v128.store(yp, zero);
-        v128.store(yp, zero, 16);
-      }
+      const accEnd = accp + (<usize>(t1 - t0) << 5);
+      for (let q = accp; q < accEnd; q += 16) v128.store(q, zero);
       let wp = wg;
       for (let b = 0; b < nb; b++) {
         const xo = <usize>b << 5;
         const dOff = <usize>nCols + (<usize>b << 2) - xo;
         const cOff = dOff + (<usize>nb << 2);
         lowPass8(wp, a0 + xo, aEnd + xo, stride, scratch, mask);
-        highPass8(wp, a0 + xo, aEnd + xo, stride, scratch, dOff, cOff, y0, yStride, mask);
+        highPass8(wp, a0 + xo, aEnd + xo, stride, scratch, dOff, cOff, accp, mask);
         wp += 160;
+      }
+      let yp = y + ((<usize>t0 * <usize>nRows + <usize>r) << 2);
+      for (let q = accp; q < accEnd; q += 32) {
+        v128.store(yp, v128.load(q));
+        v128.store(yp, v128.load(q, 16), 16);
+        yp += yStride;
       }
     }
   }
@@ -337,7 +279,7 @@ export function matmulQ4_0R(
         const dOff = <usize>nCols + (<usize>b << 2) - xo;
         const cOff = dOff + (<usize>nb << 2);
         halfBlockBatch(wp, wp + 32, a0 + xo, aEnd + xo, stride, dOff, cOff, scratch, mask);
-        halfBlockBatch(wp + 16, wp + 96, a0 + xo, aEnd + xo, stride, dOff, cOff, scratch + 16, mask);
+        halfBlockBatch(wp + 16, wp + 48, a0 + xo, aEnd + xo, stride, dOff, cOff, scratch + 16, mask);
         wp += 160;
       }
       for (let t = t0; t < t1; t++) {
@@ -345,6 +287,183 @@ export function matmulQ4_0R(
       }
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Q4_0R, i32 dot-add form ("VNNI" variants). i32x4.relaxed_dot_i8x16_i7x16_add_s is one vpdpbusd where V8 sees
+// AVX-VNNI (and 3 instructions elsewhere, where the i16 form above is faster): the products accumulate straight into
+// i32 lanes, the zero-point correction is the first accumulator, no i16 adds and no widening. The integer block sums
+// are the same numbers, and everything after them is the i16 form's, so results are equal bit for bit; the TS side
+// measures both forms on the host (src/kernels/wasm.ts, pickQ4_0RForm) and uses the faster.
+
+// groupDot in i32 form: rows 0-3 and 4-7 of one 8-row group over all nb blocks, into the two f32x4 at accp.
+@inline function groupDotVnni(wg: usize, act: usize, xd: usize, xc: usize, nb: i32, accp: usize): void {
+  const mask = i8x16.splat(<i8>(0x0f | (nb >>> 31)));
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
+  let wp = wg;
+  // hot loop: 8 weight vectors and 8 activation splats per block, 16 relaxed i32 dot-adds
+  for (let b = 0; b < nb; b++) {
+    const xp = act + (<usize>b << 5);
+    let s0 = v128.load32_splat(xc + (<usize>b << 2));
+    let s1 = s0;
+    let x = v128.load32_splat(xp), z = v128.load32_splat(xp, 16);
+    let w = v128.load(wp, 32), v = v128.load(wp, 48);
+    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), s0);
+    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(v, mask), s1);
+    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(w, 4), mask), s0);
+    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(v, 4), mask), s1);
+    x = v128.load32_splat(xp, 4);
+    z = v128.load32_splat(xp, 20);
+    w = v128.load(wp, 64);
+    v = v128.load(wp, 80);
+    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), s0);
+    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(v, mask), s1);
+    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(w, 4), mask), s0);
+    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(v, 4), mask), s1);
+    x = v128.load32_splat(xp, 8);
+    z = v128.load32_splat(xp, 24);
+    w = v128.load(wp, 96);
+    v = v128.load(wp, 112);
+    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), s0);
+    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(v, mask), s1);
+    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(w, 4), mask), s0);
+    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(v, 4), mask), s1);
+    x = v128.load32_splat(xp, 12);
+    z = v128.load32_splat(xp, 28);
+    w = v128.load(wp, 128);
+    v = v128.load(wp, 144);
+    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), s0);
+    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(v, mask), s1);
+    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(w, 4), mask), s0);
+    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(v, 4), mask), s1);
+    const dx = v128.load32_splat(xd + (<usize>b << 2));
+    acc0 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(s0), f32x4.mul(v128.load(wp), dx), acc0);
+    acc1 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(s1), f32x4.mul(v128.load(wp, 16), dx), acc1);
+    wp += 160;
+  }
+  v128.store(accp, acc0);
+  v128.store(accp, acc1, 16);
+}
+
+// matvecQ4_0R in i32 form (same arguments, same results bit for bit).
+export function matvecQ4_0RVnni(
+  w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32, scratch: usize,
+): void {
+  const nb = nCols >> 5;
+  const xd = act + <usize>nCols;
+  const xc = xd + (<usize>nb << 2);
+  const gBytes = <usize>nb * 160;
+  let r = rowStart;
+  for (; r + 8 <= rowEnd; r += 8) groupDotVnni(w + <usize>(r >> 3) * gBytes, act, xd, xc, nb, y + (<usize>r << 2));
+  if (r < rowEnd) {
+    groupDotVnni(w + <usize>(r >> 3) * gBytes, act, xd, xc, nb, scratch);
+    storeRows(scratch, y + (<usize>r << 2), r, rowEnd);
+  }
+}
+
+// lowPass8 in i32 form: the partial sums start from the correction and stay i32.
+@inline function lowPass8Vnni(wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, cOff: usize, mask: v128): void {
+  const p0 = v128.and(v128.load(wp, 32), mask), q0 = v128.and(v128.load(wp, 48), mask);
+  const p1 = v128.and(v128.load(wp, 64), mask), q1 = v128.and(v128.load(wp, 80), mask);
+  const p2 = v128.and(v128.load(wp, 96), mask), q2 = v128.and(v128.load(wp, 112), mask);
+  const p3 = v128.and(v128.load(wp, 128), mask), q3 = v128.and(v128.load(wp, 144), mask);
+  let o = part;
+  for (let xp = a0; xp < aEnd; xp += stride) {
+    const a = v128.load(xp);
+    const c = v128.load32_splat(xp + cOff);
+    let x = lane4(a, 0);
+    let s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p0, c), u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q0, c);
+    x = lane4(a, 1);
+    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p1, s);
+    u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q1, u);
+    x = lane4(a, 2);
+    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p2, s);
+    u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q2, u);
+    x = lane4(a, 3);
+    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p3, s);
+    u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q3, u);
+    v128.store(o, s);
+    v128.store(o, u, 16);
+    o += 32;
+  }
+}
+
+// highPass8 in i32 form.
+@inline function highPass8Vnni(wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, dOff: usize, acc: usize, mask: v128): void {
+  const p0 = v128.and(i16x8.shr_u(v128.load(wp, 32), 4), mask), q0 = v128.and(i16x8.shr_u(v128.load(wp, 48), 4), mask);
+  const p1 = v128.and(i16x8.shr_u(v128.load(wp, 64), 4), mask), q1 = v128.and(i16x8.shr_u(v128.load(wp, 80), 4), mask);
+  const p2 = v128.and(i16x8.shr_u(v128.load(wp, 96), 4), mask), q2 = v128.and(i16x8.shr_u(v128.load(wp, 112), 4), mask);
+  const p3 = v128.and(i16x8.shr_u(v128.load(wp, 128), 4), mask), q3 = v128.and(i16x8.shr_u(v128.load(wp, 144), 4), mask);
+  const dw0 = v128.load(wp), dw1 = v128.load(wp, 16);
+  let o = part, yq = acc;
+  for (let xp = a0; xp < aEnd; xp += stride) {
+    const a = v128.load(xp, 16);
+    let x = lane4(a, 0);
+    let s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p0, v128.load(o));
+    let u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q0, v128.load(o, 16));
+    x = lane4(a, 1);
+    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p1, s);
+    u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q1, u);
+    x = lane4(a, 2);
+    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p2, s);
+    u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q2, u);
+    x = lane4(a, 3);
+    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p3, s);
+    u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q3, u);
+    const dx = v128.load32_splat(xp + dOff);
+    v128.store(yq, f32x4.relaxed_madd(f32x4.convert_i32x4_s(s), f32x4.mul(dw0, dx), v128.load(yq)));
+    v128.store(yq, f32x4.relaxed_madd(f32x4.convert_i32x4_s(u), f32x4.mul(dw1, dx), v128.load(yq, 16)), 16);
+    o += 32;
+    yq += 32;
+  }
+}
+
+// matmulQ4_0R in i32 form (same arguments and scratch, same results bit for bit). A last partial group goes through
+// the i16-form halfBlockBatch (the rare path: at most one group per call).
+export function matmulQ4_0RVnni(
+  w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32,
+  rowStart: i32, rowEnd: i32, scratch: usize,
+): void {
+  if (batch <= 2) {
+    for (let t = 0; t < batch; t++) {
+      matvecQ4_0RVnni(w, acts + <usize>t * <usize>actStride, y + ((<usize>t * <usize>nRows) << 2), nCols, rowStart, rowEnd, scratch);
+    }
+    return;
+  }
+  const nb = nCols >> 5;
+  const gBytes = <usize>nb * 160;
+  const stride = <usize>actStride;
+  const yStride = <usize>nRows << 2;
+  const mask = i8x16.splat(<i8>(0x0f | (nCols >>> 31)));
+  const zero = f32x4.splat(<f32>(nCols >>> 31));
+  const accp = scratch + (<usize>min(batch, ACT_TILE) << 5);
+  let r = rowStart;
+  for (; r + 8 <= rowEnd; r += 8) {
+    const wg = w + <usize>(r >> 3) * gBytes;
+    for (let t0 = 0; t0 < batch; t0 += ACT_TILE) {
+      const t1 = min(batch, t0 + ACT_TILE);
+      const a0 = acts + <usize>t0 * stride, aEnd = acts + <usize>t1 * stride;
+      const accEnd = accp + (<usize>(t1 - t0) << 5);
+      for (let q = accp; q < accEnd; q += 16) v128.store(q, zero);
+      let wp = wg;
+      for (let b = 0; b < nb; b++) {
+        const xo = <usize>b << 5;
+        const dOff = <usize>nCols + (<usize>b << 2) - xo;
+        const cOff = dOff + (<usize>nb << 2);
+        lowPass8Vnni(wp, a0 + xo, aEnd + xo, stride, scratch, cOff, mask);
+        highPass8Vnni(wp, a0 + xo, aEnd + xo, stride, scratch, dOff, accp, mask);
+        wp += 160;
+      }
+      let yp = y + ((<usize>t0 * <usize>nRows + <usize>r) << 2);
+      for (let q = accp; q < accEnd; q += 32) {
+        v128.store(yp, v128.load(q));
+        v128.store(yp, v128.load(q, 16), 16);
+        yp += yStride;
+      }
+    }
+  }
+  if (r < rowEnd) matmulQ4_0R(w, acts, actStride, y, nCols, nRows, batch, r, rowEnd, scratch);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -434,20 +553,123 @@ export function matvecQ8_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart
   }
 }
 
-// Batched Q8_0R: each 4-row group (nCols/32 * 144 bytes, in L1 for the models' widths) against every activation
-// row; the arithmetic per output is matvecQ8_0R's, so the results are equal bit for bit.
+// Pass 1 of the batched Q8_0R product over one block of a 4-row group: elements 0..15 (vectors k = 0..3) unpacked once
+// into eight unsigned-nibble vectors kept in registers; per activation row one load of its quants 0..15, four splat
+// shuffles, 8 relaxed dots; the lo and hi i16 partial sums go to part (32 bytes per activation row).
+@inline function q8RPass1(wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, mask: v128): void {
+  let w = v128.load(wp, 16);
+  const l0 = v128.and(w, mask), h0 = v128.and(i16x8.shr_u(w, 4), mask);
+  w = v128.load(wp, 32);
+  const l1 = v128.and(w, mask), h1 = v128.and(i16x8.shr_u(w, 4), mask);
+  w = v128.load(wp, 48);
+  const l2 = v128.and(w, mask), h2 = v128.and(i16x8.shr_u(w, 4), mask);
+  w = v128.load(wp, 64);
+  const l3 = v128.and(w, mask), h3 = v128.and(i16x8.shr_u(w, 4), mask);
+  let o = part;
+  // hot loop (1 of 2): 1 load, 4 shuffles, 8 relaxed dots (64 MACs), 6 i16 adds, 2 stores per activation row
+  for (let xp = a0; xp < aEnd; xp += stride) {
+    const a = v128.load(xp);
+    let x = lane4(a, 0);
+    let lo = i16x8.relaxed_dot_i8x16_i7x16_s(x, l0), hi = i16x8.relaxed_dot_i8x16_i7x16_s(x, h0);
+    x = lane4(a, 1);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, l1));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, h1));
+    x = lane4(a, 2);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, l2));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, h2));
+    x = lane4(a, 3);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, l3));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, h3));
+    v128.store(o, lo);
+    v128.store(o, hi, 16);
+    o += 32;
+  }
+}
+
+// Pass 2: elements 16..31 (vectors k = 4..7) plus pass 1's partial sums, then q8RGroupDot's block term in f64, added to
+// the activation row's two f64x2 accumulators at acc + 32t (rows 0-1, rows 2-3).
+@inline function q8RPass2(
+  wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, dOff: usize, cOff: usize, acc: usize, mask: v128,
+): void {
+  let w = v128.load(wp, 80);
+  const l0 = v128.and(w, mask), h0 = v128.and(i16x8.shr_u(w, 4), mask);
+  w = v128.load(wp, 96);
+  const l1 = v128.and(w, mask), h1 = v128.and(i16x8.shr_u(w, 4), mask);
+  w = v128.load(wp, 112);
+  const l2 = v128.and(w, mask), h2 = v128.and(i16x8.shr_u(w, 4), mask);
+  w = v128.load(wp, 128);
+  const l3 = v128.and(w, mask), h3 = v128.and(i16x8.shr_u(w, 4), mask);
+  const d = v128.load(wp); // the 4 rows' f32 scales
+  const d01 = f64x2.promote_low_f32x4(d), d23 = f64x2.promote_low_f32x4(v128.shuffle<u32>(d, d, 2, 3, 2, 3));
+  let o = part, q = acc;
+  // hot loop (2 of 2): as pass 1, then the exact i32 block sums and their f64 terms
+  for (let xp = a0; xp < aEnd; xp += stride) {
+    const a = v128.load(xp, 16);
+    let x = lane4(a, 0);
+    let lo = i16x8.relaxed_dot_i8x16_i7x16_s(x, l0), hi = i16x8.relaxed_dot_i8x16_i7x16_s(x, h0);
+    x = lane4(a, 1);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, l1));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, h1));
+    x = lane4(a, 2);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, l2));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, h2));
+    x = lane4(a, 3);
+    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, l3));
+    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, h3));
+    lo = i16x8.add(v128.load(o), lo);
+    hi = i16x8.add(v128.load(o, 16), hi);
+    const c = v128.load32_splat(xp + cOff);
+    const s = i32x4.add(
+      i32x4.shl(i32x4.add(i32x4.extadd_pairwise_i16x8_s(hi), c), 4),
+      i32x4.extadd_pairwise_i16x8_s(lo),
+    );
+    const dx = f64x2.splat(<f64>load<f32>(xp + dOff));
+    const s23 = v128.shuffle<u32>(s, s, 2, 3, 2, 3);
+    v128.store(q, f64x2.add(v128.load(q), f64x2.mul(f64x2.mul(f64x2.convert_low_i32x4_s(s), d01), dx)));
+    v128.store(q, f64x2.add(v128.load(q, 16), f64x2.mul(f64x2.mul(f64x2.convert_low_i32x4_s(s23), d23), dx)), 16);
+    o += 32;
+    q += 32;
+  }
+}
+
+// Batched Q8_0R: Y (batch, nRows) = X (batch, nCols) @ W^T for rows [rowStart, rowEnd); acts: batch Q8A rows,
+// actStride bytes apart; scratch: 64*min(batch, 16) bytes (16-aligned). Per 4-row group, tile of ACT_TILE activation
+// rows and block: two passes of eight unpacked nibble vectors each (q8RPass1/2), every activation row's quants loaded
+// once per pass; scratch holds the i16 partial sums and then the tile's f64 accumulators. Per (row, block) the
+// arithmetic is q8RGroupDot's in the same order, so the results equal matvecQ8_0R's bit for bit.
 export function matmulQ8_0R(
   w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32, rowStart: i32, rowEnd: i32,
+  scratch: usize,
 ): void {
   const nb = nCols >> 5;
   const gBytes = <usize>nb * 144;
+  const stride = <usize>actStride;
+  const yStride = <usize>nRows << 2;
+  const mask = i8x16.splat(<i8>(0x0f | (nCols >>> 31))); // see groupDot: keeps the mask out of the loop's constants
+  const zero = f64x2.splat(<f64>(nCols >>> 31));
+  const accp = scratch + (<usize>min(batch, ACT_TILE) << 5);
   for (let r = rowStart; r < rowEnd; r += 4) {
     const wg = w + <usize>(r >> 2) * gBytes;
-    for (let t = 0; t < batch; t++) {
-      const act = acts + <usize>t * <usize>actStride;
-      const xd = act + <usize>nCols;
-      const v = q8RGroupDot(wg, act, xd, xd + (<usize>nb << 2), nb);
-      storeGroup4(v, y + ((<usize>t * <usize>nRows + <usize>r) << 2), r, rowEnd);
+    for (let t0 = 0; t0 < batch; t0 += ACT_TILE) {
+      const t1 = min(batch, t0 + ACT_TILE);
+      const a0 = acts + <usize>t0 * stride, aEnd = acts + <usize>t1 * stride;
+      const accEnd = accp + (<usize>(t1 - t0) << 5);
+      for (let q = accp; q < accEnd; q += 16) v128.store(q, zero);
+      let wp = wg;
+      for (let b = 0; b < nb; b++) {
+        const xo = <usize>b << 5;
+        const dOff = <usize>nCols + (<usize>b << 2) - xo;
+        const cOff = dOff + (<usize>nb << 2);
+        q8RPass1(wp, a0 + xo, aEnd + xo, stride, scratch, mask);
+        q8RPass2(wp, a0 + xo, aEnd + xo, stride, scratch, dOff, cOff, accp, mask);
+        wp += 144;
+      }
+      let yp = y + ((<usize>t0 * <usize>nRows + <usize>r) << 2);
+      for (let q = accp; q < accEnd; q += 32) {
+        const lo = f32x4.demote_f64x2_zero(v128.load(q)), hi = f32x4.demote_f64x2_zero(v128.load(q, 16));
+        storeGroup4(v128.shuffle<u32>(lo, hi, 0, 1, 4, 5), yp, r, rowEnd);
+        yp += yStride;
+      }
     }
   }
 }

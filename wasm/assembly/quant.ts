@@ -359,14 +359,14 @@ export function repackQ4_0(src: usize, dst: usize, nRows: i32, nCols: i32): void
       const go = dst + (<usize>g * <usize>nb + <usize>b) * 160;
       for (let i = 0; i < 8; i++) {
         const r = (g << 3) + i;
-        const qo = go + 32 + ((<usize>i >> 2) << 6) + ((<usize>i & 3) << 2);
+        const qo = go + 32 + ((<usize>i >> 2) << 4) + ((<usize>i & 3) << 2);
         if (r < nRows) {
           const so = src + (<usize>r * <usize>nb + <usize>b) * 18;
           store<f32>(go + (<usize>i << 2), h2f(<u32>load<u16>(so)));
-          for (let k = 0; k < 4; k++) store<u32>(qo + (<usize>k << 4), load<u32>(so + 2 + (<usize>k << 2)));
+          for (let k = 0; k < 4; k++) store<u32>(qo + (<usize>k << 5), load<u32>(so + 2 + (<usize>k << 2)));
         } else {
           store<f32>(go + (<usize>i << 2), 0);
-          for (let k = 0; k < 4; k++) store<u32>(qo + (<usize>k << 4), 0);
+          for (let k = 0; k < 4; k++) store<u32>(qo + (<usize>k << 5), 0);
         }
       }
     }
