@@ -2284,6 +2284,7 @@ var ByteReader = class {
 
 // src/formats/gguf_constants.ts
 var GGUF_MAGIC = 1179993927;
+var GGUF_MAGIC_STRING = "GGUF";
 var GGUF_DEFAULT_ALIGNMENT = 32;
 var GGML_MAX_DIMS = 4;
 var GGUF_TYPE = {
@@ -4454,7 +4455,7 @@ function defaultThreads() {
   return Number.isInteger(n) && n > 0 ? n : 1;
 }
 async function createEngine(model, options = {}) {
-  const embd = model.tensors.find((t) => t.name === "token_embd.weight");
+  const embd = model.tensors.find((t) => t.name === tensorName("gguf", "tok_embd"));
   const config = configFromGgufMetadata(model.metadata, embd?.shape[0]);
   const table = new TensorTable(model, config);
   const contextSize = options.contextSize ?? Math.min(config.contextLength, 2048);
@@ -4783,12 +4784,7 @@ function withTokenizer(base, tokenizer, onClose) {
 }
 
 // src/model/browser_engine.ts
-var GGUF_MAGIC_BYTES = [
-  71,
-  71,
-  85,
-  70
-];
+var GGUF_MAGIC_BYTES = new TextEncoder().encode(GGUF_MAGIC_STRING);
 async function loadEngineFromBlob(blob, options = {}, name = blob.name ?? "model", read) {
   const source = new BlobSource(blob, name, read);
   const magic = source.size >= 4 ? source.read(0, 4) : new Uint8Array(0);
