@@ -17,7 +17,7 @@ import { FileSource } from "../src/io/file_source.ts";
 import { readGguf } from "../src/formats/gguf.ts";
 import { writeGguf } from "../src/formats/gguf_writer.ts";
 import { createEngine } from "../src/model/engine_core.ts";
-import { benchConfig, randomModelSpec } from "../src/model/random_model.ts";
+import { benchConfig, randomModelSpec } from "../fixtures/random_model.ts";
 import { argmax } from "../src/sampling/sampler.ts";
 import { hostInfo } from "./_host.ts";
 

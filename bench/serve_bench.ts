@@ -14,7 +14,7 @@ import { AtomicFileSink } from "../src/io/atomic_file.ts";
 import { writeGguf } from "../src/formats/gguf_writer.ts";
 import { ALPACA } from "../src/chat/templates.ts";
 import { type Engine, loadEngine } from "../src/model/engine.ts";
-import { benchConfig, randomModelSpec } from "../src/model/random_model.ts";
+import { benchConfig, randomModelSpec } from "../fixtures/random_model.ts";
 import { createServer } from "../src/serve/mod.ts";
 
 const env = (k: string) => Deno.env.get(k);

@@ -24,7 +24,7 @@ import { writeGguf } from "../src/formats/gguf_writer.ts";
 import { scalarTrainKernels, type TrainKernels } from "../src/kernels/train_kernels.ts";
 import { createWasmTrainKernels } from "../src/kernels/train_wasm.ts";
 import { configFromGgufMetadata, type LlamaConfig } from "../src/model/config.ts";
-import { benchConfig, randomModelSpec } from "../src/model/random_model.ts";
+import { benchConfig, randomModelSpec } from "../fixtures/random_model.ts";
 import { AtomicFileSink } from "../src/io/atomic_file.ts";
 import { FileSource } from "../src/io/file_source.ts";
 import { TensorTable } from "../src/model/weights.ts";

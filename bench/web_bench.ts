@@ -15,7 +15,7 @@ import { readGguf } from "../src/formats/gguf.ts";
 import { FileSource } from "../src/io/file_source.ts";
 import { tokenizerFromGgufMetadata } from "../src/tokenizer/mod.ts";
 import { type Engine, generate, loadEngine } from "../src/model/engine.ts";
-import { benchConfig, randomModelSpec } from "../src/model/random_model.ts";
+import { benchConfig, randomModelSpec } from "../fixtures/random_model.ts";
 import { Sampler } from "../src/sampling/sampler.ts";
 import { serveWeb } from "../src/commands/web.ts";
 import { Browser, findChromium } from "../tests/web/_cdp.ts";

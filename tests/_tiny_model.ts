@@ -1,10 +1,10 @@
 /**
- * The seeded model/LoRA generator for tests (src/merge/tiny_model.ts), plus writing its files into a folder.
+ * The seeded model/LoRA generator for tests (fixtures/tiny_model.ts), plus writing its files into a folder.
  */
 import { writeFileAtomic } from "../src/io/mod.ts";
-import type { TinyFile } from "../src/merge/tiny_model.ts";
+import type { TinyFile } from "../fixtures/tiny_model.ts";
 
-export * from "../src/merge/tiny_model.ts";
+export * from "../fixtures/tiny_model.ts";
 
 /** Writes generated files into `dir` (created when missing); returns `dir`. */
 export async function writeTinyFiles(dir: string, files: TinyFile[]): Promise<string> {

@@ -10,6 +10,7 @@ import { ALPACA, type ChatTemplate, type TemplateTokenizer } from "./templates.t
 import { StopStringFilter } from "./stop_filter.ts";
 import { Tokenizer } from "../tokenizer/mod.ts";
 import { chatTokenizer, replyDecoder } from "./chat_tokenizer.ts";
+import { yieldToEventLoop } from "../core/event_loop.ts";
 
 /** What a session needs from a tokenizer (the project's `Tokenizer` satisfies it). */
 export interface ChatTokenizer extends TemplateTokenizer {
@@ -48,11 +49,6 @@ export interface ChatSessionOptions {
   ignoreEos?: boolean;
   /** Makes the streaming decoder for one reply; default: the tokenizer's StreamingDecoder (required for fakes). */
   createDecoder?: (tokenizer: ChatTokenizer) => TokenTextDecoder;
-}
-
-/** Lets timers, I/O and signal listeners run (a macrotask turn): awaiting a resolved promise alone never does. */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /**

@@ -15,6 +15,13 @@ export function parseFlags<O extends Options>(args: string[], options: O) {
   }
 }
 
+/** The flags every file-writing pipeline command (merge, convert, quantize) takes: -t/--threads, --force, -h/--help. */
+export const PIPELINE_FLAGS = {
+  threads: { type: "string", short: "t" },
+  force: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
 /** Parses an integer flag value, or throws UsageError naming the flag. */
 export function intFlag(value: string | undefined, name: string, fallback: number, min = -Infinity): number {
   if (value === undefined) return fallback;

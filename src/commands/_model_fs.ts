@@ -24,6 +24,9 @@ export const denoModelFs: ModelFs = {
   readText(path) {
     return Deno.readTextFileSync(path);
   },
+  readBytes(path) {
+    return Deno.readFileSync(path);
+  },
   open(path) {
     return new FileSource(path);
   },
@@ -178,11 +181,6 @@ export function checkDiskSpace(dir: string, need: number): string | undefined {
 
 const gb = (n: number) => `${(n / 1e9).toFixed(2)} GB`;
 
-/** Lets pending signals (Ctrl+C) run: a macrotask turn of the event loop. */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
-
 /**
  * Runs `cleanup` and exits with 130 on Ctrl+C (SIGINT) until the returned function is called. Long synchronous
  * stretches delay it until the next yieldToEventLoop(); a hard kill leaves only hidden `.yangtuo-*` temp files.
@@ -218,6 +216,27 @@ export function interruptibleSink(path: string): { sink: AtomicFileSink; release
     throw e;
   }
   return { sink: guard.sink, release };
+}
+
+/**
+ * Writes one file atomically: `write` fills an interruptibleSink for `path`, which is committed when it resolves and
+ * removed when it throws (or on Ctrl+C). Returns what `write` returned and the bytes written.
+ */
+export async function writeFileInterruptible<T>(
+  path: string,
+  write: (sink: AtomicFileSink) => Promise<T>,
+): Promise<{ result: T; nBytes: number }> {
+  const { sink, release } = interruptibleSink(path);
+  try {
+    const result = await write(sink);
+    sink.commit();
+    return { result, nBytes: sink.position };
+  } catch (e) {
+    sink.abort();
+    throw e;
+  } finally {
+    release();
+  }
 }
 
 /**

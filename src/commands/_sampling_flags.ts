@@ -53,11 +53,8 @@ export const SAMPLING_DEFAULTS = {
   repeatLastN: 64,
 } as const;
 
-/** Defaults a command passes to parseSamplingFlags(). */
-export interface SamplingDefaults {
-  /** The usual context size; the model's context_length lowers it (resolveContextSize). */
-  contextSize: number;
-  maxNewTokens: number;
+/** The sampler's knobs, as the flags spell them in llama.cpp (--temp, --top-k, --top-p, --repeat-penalty, …). */
+export interface SamplerKnobs {
   temperature: number;
   topK: number;
   topP: number;
@@ -65,18 +62,20 @@ export interface SamplingDefaults {
   repeatLastN: number;
 }
 
+/** Defaults a command passes to parseSamplingFlags(). */
+export interface SamplingDefaults extends SamplerKnobs {
+  /** The usual context size; the model's context_length lowers it (resolveContextSize). */
+  contextSize: number;
+  maxNewTokens: number;
+}
+
 /** The parsed, range-checked values. */
-export interface SamplingSettings {
+export interface SamplingSettings extends SamplerKnobs {
   /** -c as given, or undefined: then resolveContextSize() picks min(default, the model's context_length). */
   contextSize: number | undefined;
   defaultContextSize: number;
   /** -1 = until EOS or the context is full. */
   maxNewTokens: number;
-  temperature: number;
-  topK: number;
-  topP: number;
-  repeatPenalty: number;
-  repeatLastN: number;
   /** -1 = random. */
   seed: number;
   /** -t as given, or undefined (all cores); resolveThreads() caps it. */
@@ -261,3 +260,14 @@ export function resolveThreads(
   }
   return n;
 }
+
+/** The chat command's defaults (the seed's chat script: -c 2048, --temp 0.2, --repeat_penalty 1.3, …). */
+export const CHAT_DEFAULTS: SamplingDefaults = {
+  contextSize: 2048,
+  maxNewTokens: 256,
+  temperature: 0.2,
+  topK: 40,
+  topP: 0.95,
+  repeatPenalty: 1.3,
+  repeatLastN: 64,
+};

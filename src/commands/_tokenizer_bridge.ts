@@ -6,17 +6,21 @@
 import { type GgufKv, ggufKv } from "../formats/gguf_writer.ts";
 import { readLlama2cTokenizer } from "../formats/llama2c.ts";
 import { readSentencePieceModel } from "../formats/sentencepiece_model.ts";
+import type { VocabReader } from "../merge/pipeline.ts";
 import { GGUF_VOCAB_VALUE_TYPES, ggufVocabMetadata } from "../tokenizer/mod.ts";
+import {
+  KEY_TOKENIZER_BOS_ID,
+  KEY_TOKENIZER_EOS_ID,
+  KEY_TOKENIZER_LIST,
+  KEY_TOKENIZER_MODEL,
+  KEY_TOKENIZER_SCORES,
+  KEY_TOKENIZER_TOKEN_TYPE,
+  KEY_TOKENIZER_UNK_ID,
+} from "../formats/gguf_constants.ts";
 
 /** Number of pieces of a SentencePiece tokenizer.model. */
 export function sentencePieceCount(bytes: Uint8Array, path?: string): number {
   return readSentencePieceModel(bytes, path).pieces.length;
-}
-
-/** Number of tokens in tokenizer.ggml.* KVs (the length of tokenizer.ggml.tokens), undefined when absent. */
-export function vocabTokenCount(kvs: readonly GgufKv[] | undefined): number | undefined {
-  const tokens = kvs?.find((kv) => kv.key === "tokenizer.ggml.tokens");
-  return Array.isArray(tokens?.value) ? tokens.value.length : undefined;
 }
 
 /** Typed GGUF KVs from the tokenizer room's (key → value) map, with the types it declares. */
@@ -57,12 +61,19 @@ export function ggufVocabFromLlama2c(bytes: Uint8Array, vocabSize?: number): Ggu
   const tokens = tok.pieces.map((p) => p.replaceAll(" ", "\u2581"));
   const types = tokens.map((p, i) => (i === 0 ? 2 : i <= 2 ? 3 : /^<0x[0-9A-F]{2}>$/.test(p) ? 6 : 1));
   return [
-    ggufKv.string("tokenizer.ggml.model", "llama"),
-    ggufKv.arrayString("tokenizer.ggml.tokens", tokens),
-    ggufKv.arrayF32("tokenizer.ggml.scores", tok.scores),
-    ggufKv.arrayI32("tokenizer.ggml.token_type", types),
-    ggufKv.u32("tokenizer.ggml.bos_token_id", 1),
-    ggufKv.u32("tokenizer.ggml.eos_token_id", 2),
-    ggufKv.u32("tokenizer.ggml.unknown_token_id", 0),
+    ggufKv.string(KEY_TOKENIZER_MODEL, "llama"),
+    ggufKv.arrayString(KEY_TOKENIZER_LIST, tokens),
+    ggufKv.arrayF32(KEY_TOKENIZER_SCORES, tok.scores),
+    ggufKv.arrayI32(KEY_TOKENIZER_TOKEN_TYPE, types),
+    ggufKv.u32(KEY_TOKENIZER_BOS_ID, 1),
+    ggufKv.u32(KEY_TOKENIZER_EOS_ID, 2),
+    ggufKv.u32(KEY_TOKENIZER_UNK_ID, 0),
   ];
 }
+
+/** The tokenizer readers the merge pipelines take (src/merge/pipeline.ts VocabReader). */
+export const vocabReader: VocabReader = {
+  pieceCount: sentencePieceCount,
+  ggufKvs: ggufVocabFromModel,
+  ggufKvsFromLlama2c: ggufVocabFromLlama2c,
+};

@@ -8,6 +8,7 @@ import { readSentencePieceModel } from "../formats/sentencepiece_model.ts";
 import { FileSource } from "../io/file_source.ts";
 import { type Tokenizer, tokenizerFromGgufMetadata, tokenizerFromSentencePiece } from "../tokenizer/mod.ts";
 import { ggufVocabFromLlama2c } from "./_tokenizer_bridge.ts";
+import { GGUF_MAGIC_STRING } from "../formats/gguf_constants.ts";
 
 /** What a vocabulary size usually means in the Chinese-LLaMA-Alpaca world (inspect, tokenize --compare). */
 export const KNOWN_VOCAB_SIZES: Record<number, string> = {
@@ -51,7 +52,7 @@ export async function loadTokenizerFile(path: string, flag = "--tokenizer"): Pro
   using src = new FileSource(path);
   const magic = src.read(0, Math.min(4, src.size));
   try {
-    if (magic.length === 4 && new TextDecoder().decode(magic) === "GGUF") {
+    if (magic.length === 4 && new TextDecoder().decode(magic) === GGUF_MAGIC_STRING) {
       const { readGguf } = await import("../formats/gguf.ts");
       return tokenizerFromGgufMetadata(readGguf(src).metadata);
     }

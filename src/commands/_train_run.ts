@@ -42,7 +42,8 @@ import {
 } from "../train/mod.ts";
 import type { TrainKernels } from "../kernels/train_kernels.ts";
 import { floatFlag, intFlag, type Options } from "./_args.ts";
-import { denoModelFs, prepareOutputDir, writeOutputFiles, yieldToEventLoop } from "./_model_fs.ts";
+import { yieldToEventLoop } from "../core/event_loop.ts";
+import { denoModelFs, prepareOutputDir, writeOutputFiles } from "./_model_fs.ts";
 import { formatDuration, Progress } from "./_progress.ts";
 import { sentencePieceCount } from "./_tokenizer_bridge.ts";
 

@@ -11,26 +11,17 @@ import { runRepl } from "../chat/repl.ts";
 import { Sampler } from "../sampling/sampler.ts";
 import { intFlag, parseFlags } from "./_args.ts";
 import {
+  CHAT_DEFAULTS,
   CONTEXT_FLAGS,
   parseSamplingFlags,
   SAMPLING_FLAGS,
-  type SamplingDefaults,
   type SamplingSettings,
   samplingUsage,
   withNegativeValues,
 } from "./_sampling_flags.ts";
-import { openEngine } from "./generate.ts";
+import { openEngine } from "./_engine_open.ts";
 
 /** The seed's README settings for `-ins` (Chinese-LLaMA-Alpaca v1, llama.cpp section). */
-export const CHAT_DEFAULTS: SamplingDefaults = {
-  contextSize: 2048,
-  maxNewTokens: 256,
-  temperature: 0.2,
-  topK: 40,
-  topP: 0.95,
-  repeatPenalty: 1.3,
-  repeatLastN: 64,
-};
 
 const USAGE = `usage: deno task chat -m MODEL.gguf [options]
 

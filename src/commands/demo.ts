@@ -2,7 +2,7 @@
  * `demo`: the seed's whole workflow on a model small enough to build in a second, with no download — a
  * Chinese-extended SentencePiece vocabulary, a seeded random LLaMA and LoRA written through the project's own
  * writers, then merge → quantize → one Alpaca chat turn, each step timed. Writes only under /tmp.
- * see: src/merge/tiny_model.ts (generators), commands/merge.ts, commands/quantize.ts, src/chat
+ * see: fixtures/tiny_model.ts (generators), commands/merge.ts, commands/quantize.ts, src/chat
  */
 import { UsageError } from "../core/errors.ts";
 import { writeFileAtomic } from "../io/atomic_file.ts";
@@ -12,16 +12,15 @@ import {
   tinyLoraFiles,
   type TinyLoraSpec,
   type TinyModelSpec,
-} from "../merge/tiny_model.ts";
+} from "../../fixtures/tiny_model.ts";
 import { loadEngine } from "../model/engine.ts";
 import { ChatSession } from "../chat/session.ts";
 import { terminalSafe } from "../chat/repl.ts";
 import { Sampler } from "../sampling/sampler.ts";
-import { buildDemoTokenizer } from "./_demo_tokenizer.ts";
+import { buildDemoTokenizer } from "../../fixtures/demo_tokenizer.ts";
 import { intFlag, parseFlags } from "./_args.ts";
-import { merge } from "./merge.ts";
-import { run as quantizeRun } from "./quantize.ts";
-import { CHAT_DEFAULTS } from "./chat.ts";
+import { merge, quantizeFile } from "./_pipeline_files.ts";
+import { CHAT_DEFAULTS } from "./_sampling_flags.ts";
 
 const USAGE = `usage: deno task demo [--keep] [--seed N] [-t N]
 
@@ -143,9 +142,7 @@ export async function run(args: string[]): Promise<number> {
     // 5. quantize
     const q4 = `${dir}/merged/ggml-model-q4_0.gguf`;
     await timed("quantize", async () => {
-      const code = await quietly(() => quantizeRun([f16, q4, "q4_0"]));
-      if (code !== 0) throw new Error(`quantize exited with ${code}`);
-      return (await Deno.stat(q4)).size;
+      return (await quietly(() => quantizeFile(f16, q4, "Q4_0"))).outputBytes;
     }, (size) => `F16 → Q4_0, merged/ggml-model-q4_0.gguf (${(size / 1e6).toFixed(2)} MB)`);
 
     // 6. one chat turn, streamed

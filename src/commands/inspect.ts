@@ -9,11 +9,20 @@ import { FormatError, UserError } from "../core/errors.ts";
 import type { ByteSource } from "../core/byte_source.ts";
 import type { TensorInfo } from "../core/tensor.ts";
 import { ggufTypeName, readGguf } from "../formats/gguf.ts";
-import { readLlama2c, readLlama2cTokenizer } from "../formats/llama2c.ts";
+import { readLlama2cTokenizer } from "../formats/llama2c.ts";
+import { readLlama2c } from "../model/llama2c_gguf.ts";
 import { readSafetensors, readSafetensorsIndex } from "../formats/safetensors.ts";
 import { FileSource } from "../io/file_source.ts";
 import { parseFlags } from "./_args.ts";
 import { KNOWN_VOCAB_SIZES } from "./_tokenizer_loader.ts";
+import {
+  GGUF_MAGIC,
+  KEY_GENERAL_ARCHITECTURE,
+  KEY_GENERAL_FILE_TYPE,
+  KEY_TOKENIZER_LIST,
+  LEGACY_GGML_MAGIC,
+} from "../formats/gguf_constants.ts";
+import { tensorName } from "../model/tensor_names.ts";
 
 const USAGE = `usage: inspect FILE|DIR [--json]
 
@@ -102,12 +111,6 @@ export function shortestF32(x: number): number {
 }
 
 /** Pre-GGUF llama.cpp magics (u32, little endian, as llama.cpp wrote them): unversioned ggml, ggmf v1, ggjt v1–3, LoRA. */
-const LEGACY_GGML_MAGIC: Record<number, string> = {
-  0x67676d6c: "ggml",
-  0x67676d66: "ggmf",
-  0x67676a74: "ggjt",
-  0x67676c61: "ggla",
-};
 const GGUF_ORDER = "ggml ne: innermost first";
 
 /** Inspects a file or folder. Throws UserError for paths that do not exist or hold no model. */
@@ -129,7 +132,7 @@ async function inspectFile(path: string): Promise<InspectReport> {
   using src = open(path);
   const head = src.read(0, Math.min(16, src.size));
   const u32 = head.length >= 4 ? new DataView(head.buffer, head.byteOffset).getUint32(0, true) : -1;
-  if (u32 === 0x46554747) return ggufReport(path, src);
+  if (u32 === GGUF_MAGIC) return ggufReport(path, src);
   const legacy = LEGACY_GGML_MAGIC[u32];
   if (legacy !== undefined) {
     const version = legacy === "ggml" || head.length < 8
@@ -260,9 +263,11 @@ function ggufReport(path: string, src: ByteSource): InspectReport {
     metadata[k] = t.type === GGUF_FLOAT32 && typeof v === "number" ? shortestF32(v) : v;
     metadataTypes[k] = t.itemType !== undefined ? `ARRAY[${ggufTypeName(t.itemType)}]` : ggufTypeName(t.type);
   }
-  const arch = typeof metadata["general.architecture"] === "string" ? metadata["general.architecture"] as string : "";
+  const arch = typeof metadata[KEY_GENERAL_ARCHITECTURE] === "string"
+    ? metadata[KEY_GENERAL_ARCHITECTURE] as string
+    : "";
   const num = (k: string) => typeof metadata[`${arch}.${k}`] === "number" ? metadata[`${arch}.${k}`] : undefined;
-  const tokens = f.metadata.get("tokenizer.ggml.tokens");
+  const tokens = f.metadata.get(KEY_TOKENIZER_LIST);
   const config: Record<string, unknown> = {
     dim: num("embedding_length"),
     hiddenDim: num("feed_forward_length"),
@@ -272,7 +277,7 @@ function ggufReport(path: string, src: ByteSource): InspectReport {
     contextLength: num("context_length"),
     ropeDimensionCount: num("rope.dimension_count"),
     rmsNormEps: num("attention.layer_norm_rms_epsilon"),
-    fileType: metadata["general.file_type"],
+    fileType: metadata[KEY_GENERAL_FILE_TYPE],
   };
   for (const k of Object.keys(config)) if (config[k] === undefined) delete config[k];
   return {
@@ -347,7 +352,7 @@ async function metaReport(dir: string, files: string[]): Promise<InspectReport> 
     const tensors = merged.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, nBytes: t.nBytes }));
     const vocab = params.vocabSize > 0
       ? params.vocabSize
-      : tensors.find((t) => t.name === "tok_embeddings.weight")?.shape[0];
+      : tensors.find((t) => t.name === tensorName("meta", "tok_embd"))?.shape[0];
     return {
       path: dir,
       format: "meta",

@@ -6,7 +6,7 @@
  * see: llama.cpp examples/perplexity/perplexity.cpp (2023, `perplexity()`)
  */
 import { UserError } from "../core/errors.ts";
-import { engineFlags, openEngine } from "./generate.ts";
+import { engineFlags, openEngine } from "./_engine_open.ts";
 import { intFlag, parseFlags } from "./_args.ts";
 import { checkInputPath } from "./_model_fs.ts";
 import {

@@ -12,4 +12,5 @@ export * from "./dtypes.ts";
 export * from "./f16.ts";
 export * from "./tensor.ts";
 export * from "./byte_source.ts";
+export * from "./event_loop.ts";
 export * from "./blob_source.ts";

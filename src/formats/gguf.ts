@@ -14,34 +14,22 @@ import { blockSizeOf, checkedProduct, type DType, dtypeFromGgmlId, nBytesOf } fr
 import { FormatError, UnsupportedError } from "../core/errors.ts";
 import type { TensorInfo } from "../core/tensor.ts";
 import { ByteReader } from "./byte_reader.ts";
+import {
+  GGML_MAX_DIMS,
+  GGUF_DEFAULT_ALIGNMENT,
+  GGUF_MAGIC,
+  GGUF_TYPE,
+  KEY_GENERAL_ALIGNMENT,
+} from "./gguf_constants.ts";
 
-/** `GGUF` read as a little-endian u32. */
-export const GGUF_MAGIC = 0x46554747;
-/** The version our writer emits. */
-export const GGUF_VERSION = 3;
-/** Alignment when `general.alignment` is absent. */
-export const GGUF_DEFAULT_ALIGNMENT = 32;
-/** ggml's GGML_MAX_DIMS. */
-export const GGML_MAX_DIMS = 4;
-/** ggml's GGML_MAX_NAME: tensor names must be shorter than this many bytes for llama.cpp. */
-export const GGML_MAX_NAME = 64;
-
-/** GGUF metadata value types (gguf_type). */
-export const GGUF_TYPE = {
-  UINT8: 0,
-  INT8: 1,
-  UINT16: 2,
-  INT16: 3,
-  UINT32: 4,
-  INT32: 5,
-  FLOAT32: 6,
-  BOOL: 7,
-  STRING: 8,
-  ARRAY: 9,
-  UINT64: 10,
-  INT64: 11,
-  FLOAT64: 12,
-} as const;
+export {
+  GGML_MAX_DIMS,
+  GGML_MAX_NAME,
+  GGUF_DEFAULT_ALIGNMENT,
+  GGUF_MAGIC,
+  GGUF_TYPE,
+  GGUF_VERSION,
+} from "./gguf_constants.ts";
 
 /** A GGUF metadata value type id (a value of GGUF_TYPE). */
 export type GgufValueType = typeof GGUF_TYPE[keyof typeof GGUF_TYPE];
@@ -178,9 +166,9 @@ export function readGguf(source: ByteSource, options: GgufReadOptions = {}): Ggu
   }
 
   let alignment = GGUF_DEFAULT_ALIGNMENT;
-  const al = metadata.get("general.alignment");
+  const al = metadata.get(KEY_GENERAL_ALIGNMENT);
   if (al !== undefined) {
-    const t = metadataTypes.get("general.alignment")!.type;
+    const t = metadataTypes.get(KEY_GENERAL_ALIGNMENT)!.type;
     if (typeof al !== "number" || !Number.isInteger(al) || t === GGUF_TYPE.BOOL) {
       throw r.error(`Cannot parse GGUF header: general.alignment has type ${ggufTypeName(t)}, expected UINT32`);
     }

@@ -9,6 +9,7 @@ import type { ByteSink } from "../core/byte_source.ts";
 import { blockSizeOf, checkedProduct, type DType, ggmlIdOf, nBytesOf } from "../core/dtypes.ts";
 import { UnsupportedError } from "../core/errors.ts";
 import { ByteWriter } from "./byte_writer.ts";
+import { type GgufFile, ggufTypeName, type GgufValue, type GgufValueType } from "./gguf.ts";
 import {
   GGML_MAX_DIMS,
   GGML_MAX_NAME,
@@ -16,11 +17,8 @@ import {
   GGUF_MAGIC,
   GGUF_TYPE,
   GGUF_VERSION,
-  type GgufFile,
-  ggufTypeName,
-  type GgufValue,
-  type GgufValueType,
-} from "./gguf.ts";
+  KEY_GENERAL_ALIGNMENT,
+} from "./gguf_constants.ts";
 
 /** One metadata key/value with its stored type (itemType for arrays). */
 export interface GgufKv {
@@ -32,6 +30,26 @@ export interface GgufKv {
 
 /** Tensor bytes, or a function producing them when the writer reaches this tensor. */
 export type TensorData = Uint8Array | (() => Uint8Array | Promise<Uint8Array>);
+
+/**
+ * The bytes of tensor `t` when a writer reaches it (computed now if `t.data` is a function), checked against the
+ * `nBytes` its header already promised. Shared by the GGUF and safetensors writers.
+ */
+export async function tensorDataOf(
+  format: string,
+  t: { name: string; dtype: DType; shape: readonly number[]; data: TensorData },
+  nBytes: number,
+): Promise<Uint8Array> {
+  const data = typeof t.data === "function" ? await t.data() : t.data;
+  if (!(data instanceof Uint8Array) || data.length !== nBytes) {
+    throw new RangeError(
+      `Cannot write ${format} tensor "${t.name}": expected ${nBytes} bytes of ${t.dtype} [${t.shape}], got ${
+        data instanceof Uint8Array ? data.length : typeof data
+      }`,
+    );
+  }
+  return data;
+}
 
 /** A tensor to write: `shape` row-major (outermost first); ne is its reverse. */
 export interface GgufWriterTensor {
@@ -200,7 +218,7 @@ export function encodeGgufHeader(spec: GgufWriteSpec): { header: Uint8Array; ali
     if (keys.has(kv.key)) throw new RangeError(`Cannot write GGUF: duplicate key "${kv.key}"`);
     keys.add(kv.key);
   }
-  const alKv = spec.metadata.find((kv) => kv.key === "general.alignment");
+  const alKv = spec.metadata.find((kv) => kv.key === KEY_GENERAL_ALIGNMENT);
   let alignment = spec.alignment ?? (typeof alKv?.value === "number" ? alKv.value : GGUF_DEFAULT_ALIGNMENT);
   if (!Number.isInteger(alignment) || alignment <= 0 || alignment > 1 << 30 || (alignment & (alignment - 1)) !== 0) {
     throw new RangeError(`Cannot write GGUF: alignment ${alignment} is not a power of two`);
@@ -215,7 +233,7 @@ export function encodeGgufHeader(spec: GgufWriteSpec): { header: Uint8Array; ali
       );
     }
   } else if (alignment !== GGUF_DEFAULT_ALIGNMENT) {
-    metadata.push(ggufKv.u32("general.alignment", alignment));
+    metadata.push(ggufKv.u32(KEY_GENERAL_ALIGNMENT, alignment));
   }
   alignment = alignment | 0;
 
@@ -283,16 +301,7 @@ export async function writeGguf(sink: ByteSink, spec: GgufWriteSpec): Promise<vo
   sink.write(header);
   const zeros = new Uint8Array(alignment);
   for (let i = 0; i < spec.tensors.length; i++) {
-    const t = spec.tensors[i];
-    const data = typeof t.data === "function" ? await t.data() : t.data;
-    if (!(data instanceof Uint8Array) || data.length !== nBytes[i]) {
-      throw new RangeError(
-        `Cannot write GGUF tensor "${t.name}": expected ${nBytes[i]} bytes of ${t.dtype} [${t.shape}], got ${
-          data instanceof Uint8Array ? data.length : typeof data
-        }`,
-      );
-    }
-    sink.write(data);
+    sink.write(await tensorDataOf("GGUF", spec.tensors[i], nBytes[i]));
     const pad = (alignment - ((sink.position - start) % alignment)) % alignment;
     if (pad) sink.write(zeros.subarray(0, pad));
   }

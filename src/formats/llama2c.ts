@@ -29,11 +29,35 @@ export interface Llama2cConfig {
   headSize: number;
 }
 
-/** A parsed llama2.c checkpoint: tensors named with GGUF names, F32, absolute offsets. */
-export interface Llama2cFile {
+/** run.c's TransformerWeights fields, in file order (wcls only when the classifier is untied). */
+export type Llama2cField =
+  | "token_embedding_table"
+  | "rms_att_weight"
+  | "wq"
+  | "wk"
+  | "wv"
+  | "wo"
+  | "rms_ffn_weight"
+  | "w1"
+  | "w2"
+  | "w3"
+  | "rms_final_weight"
+  | "wcls";
+
+/** One tensor of a llama2.c checkpoint: its run.c field (and layer), F32, absolute offset. */
+export interface Llama2cTensor extends Omit<TensorInfo, "name"> {
+  field: Llama2cField;
+  layer?: number;
+}
+
+/**
+ * A parsed llama2.c checkpoint layout. The format has no tensor names: model/tensor_names.ts names the fields
+ * (model/llama2c_gguf.ts readLlama2c gives them their GGUF names).
+ */
+export interface Llama2cLayout {
   config: Llama2cConfig;
-  /** token_embd, blk.N.* per layer, output_norm, and output (only when untied). */
-  tensors: TensorInfo[];
+  /** token_embedding_table, per layer rms_att_weight … w3, rms_final_weight, and wcls (only when untied). */
+  tensors: Llama2cTensor[];
 }
 
 /** "ak42": the magic of llama2.c's newer export formats (version 1 and 2), which we do not read. */
@@ -46,11 +70,11 @@ const MAX_DIM = 1 << 24;
  *
  * @example
  * ```ts ignore
- * import { readLlama2c } from "./llama2c.ts";
- * const { config, tensors } = readLlama2c(source); // config.dim, tensors[0].name === "token_embd.weight"
+ * import { readLlama2cLayout } from "./llama2c.ts";
+ * const { config, tensors } = readLlama2cLayout(source); // config.dim, tensors[0].field === "token_embedding_table"
  * ```
  */
-export function readLlama2c(source: ByteSource): Llama2cFile {
+export function readLlama2cLayout(source: ByteSource): Llama2cLayout {
   const r = new ByteReader(source, { format: "llama2c" });
   const first = r.u32("magic");
   if (first === LLAMA2C_MAGIC_V1) {
@@ -92,17 +116,17 @@ export function readLlama2c(source: ByteSource): Llama2cFile {
     );
   }
 
-  const tensors: TensorInfo[] = [];
+  const tensors: Llama2cTensor[] = [];
   let off = 28;
   const region = (rows: number, cols: number) => {
     const at = off;
     off += L * rows * cols * 4;
     return (layer: number) => at + layer * rows * cols * 4;
   };
-  const add = (name: string, shape: number[], byteOffset: number) =>
-    tensors.push({ name, dtype: "F32", shape, byteOffset, nBytes: shape.reduce((a, b) => a * b, 4) });
+  const add = (field: Llama2cField, layer: number | undefined, shape: number[], byteOffset: number) =>
+    tensors.push({ field, layer, dtype: "F32", shape, byteOffset, nBytes: shape.reduce((a, b) => a * b, 4) });
 
-  add("token_embd.weight", [vocabSize, dim], off);
+  add("token_embedding_table", undefined, [vocabSize, dim], off);
   off += vocabSize * dim * 4;
   const attnNorm = region(1, dim);
   const wq = region(dim, dim);
@@ -114,20 +138,20 @@ export function readLlama2c(source: ByteSource): Llama2cFile {
   const w2 = region(dim, hiddenDim);
   const w3 = region(hiddenDim, dim);
   for (let l = 0; l < L; l++) {
-    add(`blk.${l}.attn_norm.weight`, [dim], attnNorm(l));
-    add(`blk.${l}.attn_q.weight`, [dim, dim], wq(l));
-    add(`blk.${l}.attn_k.weight`, [kvDim, dim], wk(l));
-    add(`blk.${l}.attn_v.weight`, [kvDim, dim], wv(l));
-    add(`blk.${l}.attn_output.weight`, [dim, dim], wo(l));
-    add(`blk.${l}.ffn_norm.weight`, [dim], ffnNorm(l));
-    add(`blk.${l}.ffn_gate.weight`, [hiddenDim, dim], w1(l));
-    add(`blk.${l}.ffn_down.weight`, [dim, hiddenDim], w2(l));
-    add(`blk.${l}.ffn_up.weight`, [hiddenDim, dim], w3(l));
+    add("rms_att_weight", l, [dim], attnNorm(l));
+    add("wq", l, [dim, dim], wq(l));
+    add("wk", l, [kvDim, dim], wk(l));
+    add("wv", l, [kvDim, dim], wv(l));
+    add("wo", l, [dim, dim], wo(l));
+    add("rms_ffn_weight", l, [dim], ffnNorm(l));
+    add("w1", l, [hiddenDim, dim], w1(l));
+    add("w2", l, [dim, hiddenDim], w2(l));
+    add("w3", l, [hiddenDim, dim], w3(l));
   }
-  add("output_norm.weight", [dim], off);
+  add("rms_final_weight", undefined, [dim], off);
   off += dim * 4;
   off += seqLen * headSize * 4; // freq_cis_real + freq_cis_imag, each [seq_len][head_size/2]
-  if (!sharedClassifier) add("output.weight", [vocabSize, dim], off);
+  if (!sharedClassifier) add("wcls", undefined, [vocabSize, dim], off);
   return {
     config: { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize, seqLen, sharedClassifier, headSize },
     tensors,

@@ -16,7 +16,7 @@ import { FormatError, UnsupportedError } from "../core/errors.ts";
 import type { TensorInfo } from "../core/tensor.ts";
 import { ByteReader } from "./byte_reader.ts";
 import { checkNoOverlap } from "./gguf.ts";
-import type { TensorData } from "./gguf_writer.ts";
+import { type TensorData, tensorDataOf } from "./gguf_writer.ts";
 
 /** Largest header we accept (the safetensors crate's limit). */
 export const SAFETENSORS_MAX_HEADER_BYTES = 100_000_000;
@@ -307,15 +307,6 @@ export async function writeSafetensors(
   const { header, nBytes } = encodeSafetensorsHeader(tensors, metadata);
   sink.write(header);
   for (let i = 0; i < tensors.length; i++) {
-    const t = tensors[i];
-    const data = typeof t.data === "function" ? await t.data() : t.data;
-    if (!(data instanceof Uint8Array) || data.length !== nBytes[i]) {
-      throw new RangeError(
-        `Cannot write safetensors tensor "${t.name}": expected ${nBytes[i]} bytes of ${t.dtype} [${t.shape}], got ${
-          data instanceof Uint8Array ? data.length : typeof data
-        }`,
-      );
-    }
-    sink.write(data);
+    sink.write(await tensorDataOf("safetensors", tensors[i], nBytes[i]));
   }
 }

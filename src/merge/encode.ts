@@ -1,6 +1,6 @@
 /**
  * Output encoding of merged f32 rows: F32, F16, BF16 bytes, or Q4_0 / Q8_0 blocks through a row quantizer
- * (WASM in commands, the `…Ref` definitions by default — both byte-identical).
+ * (WASM via loadQuantizers(), the `…Ref` definitions by default — both byte-identical).
  * tensorBytes() builds one whole output tensor block by block, the unit the GGUF and safetensors writers stream.
  */
 import { type DType, nBytesOf } from "../core/dtypes.ts";
@@ -19,6 +19,17 @@ export interface RowQuantizers {
 
 /** The reference quantizers (the definition). */
 export const REF_QUANTIZERS: RowQuantizers = { Q4_0: quantizeRowQ4_0Ref, Q8_0: quantizeRowQ8_0Ref };
+
+/** The WASM row quantizers (byte-identical to the references), or the references when WASM is unavailable. */
+export async function loadQuantizers(): Promise<RowQuantizers> {
+  try {
+    const { loadWasmKernels } = await import("../kernels/mod.ts");
+    const k = await loadWasmKernels();
+    return { Q4_0: (x, out) => k.quantizeRowQ4_0(x, out), Q8_0: (x, out) => k.quantizeRowQ8_0(x, out) };
+  } catch {
+    return REF_QUANTIZERS;
+  }
+}
 
 /** Encodes f32 values `x` as `dtype` into `out` (exactly nBytesOf(dtype, x.length) bytes). */
 export function encodeF32(dtype: DType, x: Float32Array, out: Uint8Array, q: RowQuantizers = REF_QUANTIZERS): void {

@@ -4,18 +4,19 @@
  * SourceTensors keyed by tensorKey(kind, layer). File access goes through `ModelFs` (src/commands supplies the
  * Deno one), so this room stays pure.
  */
-import type { ByteSource } from "../core/byte_source.ts";
+import { type ByteSource, BytesSource } from "../core/byte_source.ts";
 import { FormatError, UnsupportedError, UserError } from "../core/errors.ts";
 import { type GgufFile, readGguf } from "../formats/gguf.ts";
-import { readLlama2c } from "../formats/llama2c.ts";
+import { readLlama2cLayout } from "../formats/llama2c.ts";
 import { readSafetensors } from "../formats/safetensors.ts";
 import { type PytorchTensorInfo, readPytorchCheckpoint, readPytorchTensor } from "../formats/pytorch.ts";
 import { configFromGgufMetadata, configFromHfConfig, configFromMetaParams, type LlamaConfig } from "../model/config.ts";
-import { type NameScheme, parseTensorName } from "../model/tensor_names.ts";
+import { llama2cKind, type NameScheme, parseTensorName, tensorName } from "../model/tensor_names.ts";
 import { metaShardAxis } from "../formats/meta.ts";
 import { type LoraAdapter, loraAdapterFromTensors, parseAdapterConfig, tensorKey } from "./lora.ts";
 import type { BaseCheckpoint } from "./plan.ts";
 import { concatSourceTensors, decodeF32, rowsCols, type SourceTensor, sourceTensorFromInfo } from "./source_tensor.ts";
+import { GGUF_MAGIC_STRING } from "../formats/gguf_constants.ts";
 
 /** The file access the openers need. */
 export interface ModelFs {
@@ -24,8 +25,36 @@ export interface ModelFs {
   /** Entry names of a folder. */
   list(dir: string): string[];
   readText(path: string): string;
+  readBytes(path: string): Uint8Array;
   /** Opens a file for positional reads; the opener keeps it open until close(). */
   open(path: string): ByteSource & { close(): void };
+}
+
+/**
+ * A ModelFs over files held in memory, keyed by path ("dir/name"); folders are the path prefixes. For tests,
+ * examples and hosts without a file system (a browser with fetched or dropped files).
+ */
+export function memoryModelFs(files: Record<string, Uint8Array>): ModelFs {
+  const get = (path: string) => {
+    const bytes = files[path];
+    if (!bytes) throw new RangeError(`Cannot read "${path}": no such file`);
+    return bytes;
+  };
+  const children = (dir: string) => {
+    const prefix = dir.endsWith("/") ? dir : `${dir}/`;
+    return [
+      ...new Set(
+        Object.keys(files).filter((p) => p.startsWith(prefix)).map((p) => p.slice(prefix.length).split("/")[0]),
+      ),
+    ];
+  };
+  return {
+    kind: (path) => (files[path] ? "file" : children(path).length > 0 ? "dir" : undefined),
+    list: children,
+    readText: (path) => new TextDecoder().decode(get(path)),
+    readBytes: get,
+    open: (path) => Object.assign(new BytesSource(get(path), path), { close() {} }),
+  };
 }
 
 /** A base checkpoint with its files (for --sha256 and disk estimates) and a close(). */
@@ -198,7 +227,7 @@ function openBaseFile(
   const head = src.size >= 4 ? src.read(0, 4) : new Uint8Array(0);
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
   const tok = fs.kind(join(dir, "tokenizer.model")) === "file" ? join(dir, "tokenizer.model") : undefined;
-  if (head.length === 4 && new TextDecoder().decode(head) === "GGUF") {
+  if (head.length === 4 && new TextDecoder().decode(head) === GGUF_MAGIC_STRING) {
     const gguf = readGguf(src);
     const all = gguf.tensors.map((t) => {
       if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16") {
@@ -231,12 +260,11 @@ function openBaseFile(
       "pass the folder that holds it (with config.json or params.json)",
     );
   }
-  const m = readLlama2c(src);
+  const m = readLlama2cLayout(src);
   const tensors = new Map<string, SourceTensor>();
-  for (const t of m.tensors) {
-    const p = parseTensorName("gguf", t.name) ?? parseTensorName("meta", t.name);
-    if (!p) continue;
-    tensors.set(tensorKey(p.kind, p.layer), sourceTensorFromInfo(src, t));
+  for (const { field, layer, ...t } of m.tensors) {
+    const kind = llama2cKind(field);
+    tensors.set(tensorKey(kind, layer), sourceTensorFromInfo(src, { name: tensorName("gguf", kind, layer), ...t }));
   }
   // llama2.c's run.c: RMSNorm eps 1e-5, RoPE base 10000, interleaved pairs (Meta layout).
   const lc = m.config;

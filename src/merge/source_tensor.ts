@@ -54,7 +54,9 @@ function f16Table(): Float32Array {
 }
 
 /**
- * Decodes little-endian `bytes` of `dtype` into f32 `dst`. Copies first when the bytes are not aligned for a typed
+ * Decodes little-endian `bytes` of `dtype` into f32 `dst`: the merge's hot-path form of quant/dequantize.ts
+ * dequantizeRef for F32/F16/BF16 (a table lookup instead of a DataView per value; bit-identical, see
+ * tests/merge/source_tensor_test.ts). Copies first when the bytes are not aligned for a typed
  * view (memory-backed sources may hand out odd offsets).
  */
 export function decodeF32(dtype: DType, bytes: Uint8Array, dst: Float32Array): void {

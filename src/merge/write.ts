@@ -10,15 +10,16 @@ import { type DType, nBytesOf } from "../core/dtypes.ts";
 import { type GgufKv, ggufKv, writeGguf } from "../formats/gguf_writer.ts";
 import { writePytorchCheckpoint } from "../formats/pytorch_writer.ts";
 import { writeSafetensors } from "../formats/safetensors.ts";
-import { configToHfConfig } from "../model/config.ts";
+import { configToGgufKvs, configToHfConfig } from "../model/config.ts";
 import { tensorName } from "../model/tensor_names.ts";
 import { LLAMA_FTYPE, type QuantTarget, quantTypeFor } from "../quant/quantize_plan.ts";
 import { type EncodeOptions, tensorBytes, tensorColumnBytes } from "./encode.ts";
 import { metaParamsFor, metaShardCount, metaShardOf } from "./meta_shards.ts";
 import type { MergeExecutor, MergePlan, PlannedTensor } from "./plan.ts";
+import type { MergePool } from "./pool.ts";
 import type { RopeLayout } from "./permute.ts";
 import { nElementsOf } from "./source_tensor.ts";
-import { llamaGgufKvs } from "./tiny_model.ts";
+import { GGML_QUANTIZATION_VERSION, KEY_GENERAL_QUANTIZATION_VERSION } from "../formats/gguf_constants.ts";
 
 /** A file of the output folder: relative path and a function writing its bytes. */
 export interface OutputFile {
@@ -46,16 +47,24 @@ export interface WriteOptions extends EncodeOptions {
   /** Awaited before each tensor of GGUF/safetensors outputs (commands yield to the event loop so Ctrl+C is seen). */
   beforeTensor?: () => Promise<void>;
   /**
-   * Computes a whole tensor instead of encode.ts tensorBytes (commands pass a worker pool's); must return the
-   * same bytes. Used by the GGUF and Hugging Face outputs (the pth writer is synchronous).
+   * Workers that compute whole tensors instead of encode.ts tensorBytes on this thread (the same bytes). Used by
+   * the GGUF and Hugging Face outputs (the pth writer is synchronous).
    */
-  tensorBytes?: (
-    exec: MergeExecutor,
-    t: PlannedTensor,
-    outLayout: RopeLayout,
-    dtype: DType,
-    opts: EncodeOptions,
-  ) => Promise<Uint8Array>;
+  pool?: MergePool;
+}
+
+/** One output tensor: by the pool's workers when there is a pool, else here. */
+async function outputTensor(
+  exec: MergeExecutor,
+  t: PlannedTensor,
+  outLayout: RopeLayout,
+  dtype: DType,
+  opts: WriteOptions,
+): Promise<Uint8Array> {
+  await opts.beforeTensor?.();
+  return opts.pool
+    ? await opts.pool.tensorBytes(exec, t, outLayout, dtype, opts)
+    : tensorBytes(exec, t, outLayout, dtype, opts);
 }
 
 const text = (s: string): OutputFile => ({ path: "", write: (sink) => sink.write(new TextEncoder().encode(s)) });
@@ -90,16 +99,13 @@ export function ggufOutput(
       dtype,
       shape: t.shape,
       nBytes: nBytesOf(dtype, nElementsOf(t.shape)),
-      data: async () => {
-        await opts.beforeTensor?.();
-        return opts.tensorBytes
-          ? await opts.tensorBytes(exec, t, "meta", dtype, opts)
-          : tensorBytes(exec, t, "meta", dtype, opts);
-      },
+      data: () => outputTensor(exec, t, "meta", dtype, opts),
     };
   });
-  const kvs = llamaGgufKvs(c, opts.name ?? "yangtuo merge", LLAMA_FTYPE[target]);
-  if (target === "Q4_0" || target === "Q8_0") kvs.push(ggufKv.u32("general.quantization_version", 2));
+  const kvs = configToGgufKvs(c, opts.name ?? "yangtuo merge", LLAMA_FTYPE[target]);
+  if (target === "Q4_0" || target === "Q8_0") {
+    kvs.push(ggufKv.u32(KEY_GENERAL_QUANTIZATION_VERSION, GGML_QUANTIZATION_VERSION));
+  }
   const vocab = opts.tokenizer?.ggufKvs ?? [];
   const vocabBytes = vocab.reduce((s, kv) => s + (Array.isArray(kv.value) ? kv.value.length * 16 : 64), 0);
   return [{
@@ -166,12 +172,7 @@ export function huggingfaceOutput(
       name: tensorName("hf", t.kind, t.layer),
       dtype,
       shape: t.shape,
-      data: async () => {
-        await opts.beforeTensor?.();
-        return opts.tensorBytes
-          ? await opts.tensorBytes(exec, t, "hf", dtype, opts)
-          : tensorBytes(exec, t, "hf", dtype, opts);
-      },
+      data: () => outputTensor(exec, t, "hf", dtype, opts),
     }));
     let bytes = 1024;
     for (const t of tensors) {

@@ -12,8 +12,9 @@ import { tokenizerFromGgufMetadata } from "../tokenizer/mod.ts";
 import type { Engine } from "./engine.ts";
 import { createEngine, type EngineOptions } from "./engine_core.ts";
 import { withTokenizer } from "./with_tokenizer.ts";
+import { GGUF_MAGIC_STRING } from "../formats/gguf_constants.ts";
 
-const GGUF_MAGIC_BYTES = [0x47, 0x47, 0x55, 0x46]; // "GGUF"
+const GGUF_MAGIC_BYTES = new TextEncoder().encode(GGUF_MAGIC_STRING);
 
 /**
  * Loads a GGUF held in a Blob (a File from a picker). `read` replaces FileReaderSync for this thread's reads

@@ -3,7 +3,25 @@
  * and written back as GGUF `llama.*` keys.
  * see: llama.cpp src/llama-model.cpp (LLM_KV names), transformers LlamaConfig, Meta llama/model.py ModelArgs
  */
+import { type GgufKv, ggufKv } from "../formats/gguf_writer.ts";
 import { parseMetaParams } from "../formats/meta.ts";
+import {
+  KEY_GENERAL_ARCHITECTURE,
+  KEY_GENERAL_FILE_TYPE,
+  KEY_GENERAL_NAME,
+  KEY_LLAMA_BLOCK_COUNT,
+  KEY_LLAMA_CONTEXT_LENGTH,
+  KEY_LLAMA_EMBEDDING_LENGTH,
+  KEY_LLAMA_FEED_FORWARD_LENGTH,
+  KEY_LLAMA_HEAD_COUNT,
+  KEY_LLAMA_HEAD_COUNT_KV,
+  KEY_LLAMA_LAYERNORM_RMS_EPS,
+  KEY_LLAMA_ROPE_DIMENSION_COUNT,
+  KEY_LLAMA_ROPE_FREQ_BASE,
+  KEY_LLAMA_VOCAB_SIZE,
+  KEY_TOKENIZER_LIST,
+  LLM_ARCH_LLAMA,
+} from "../formats/gguf_constants.ts";
 
 /** The dimensions of a LLaMA model. */
 export interface LlamaConfig {
@@ -72,45 +90,63 @@ function num(meta: Map<string, unknown>, key: string, fallback?: number): number
  * embedding shape when `llama.vocab_size` is absent (pass `vocabSizeHint`).
  */
 export function configFromGgufMetadata(meta: Map<string, unknown>, vocabSizeHint?: number): LlamaConfig {
-  const arch = meta.get("general.architecture");
-  if (arch !== undefined && arch !== "llama") {
+  const arch = meta.get(KEY_GENERAL_ARCHITECTURE);
+  if (arch !== undefined && arch !== LLM_ARCH_LLAMA) {
     throw new RangeError(`Cannot read model config: architecture "${arch}" is not "llama"`);
   }
-  const dim = num(meta, "llama.embedding_length");
-  const nHeads = num(meta, "llama.attention.head_count");
-  const tokens = meta.get("tokenizer.ggml.tokens");
-  const vocabSize = meta.has("llama.vocab_size")
-    ? num(meta, "llama.vocab_size")
+  const dim = num(meta, KEY_LLAMA_EMBEDDING_LENGTH);
+  const nHeads = num(meta, KEY_LLAMA_HEAD_COUNT);
+  const tokens = meta.get(KEY_TOKENIZER_LIST);
+  const vocabSize = meta.has(KEY_LLAMA_VOCAB_SIZE)
+    ? num(meta, KEY_LLAMA_VOCAB_SIZE)
     : vocabSizeHint ?? (Array.isArray(tokens) ? tokens.length : undefined);
   if (vocabSize === undefined) throw new RangeError("Cannot read model config: vocabulary size is unknown");
   return validateConfig({
     dim,
-    hiddenDim: num(meta, "llama.feed_forward_length"),
-    nLayers: num(meta, "llama.block_count"),
+    hiddenDim: num(meta, KEY_LLAMA_FEED_FORWARD_LENGTH),
+    nLayers: num(meta, KEY_LLAMA_BLOCK_COUNT),
     nHeads,
-    nKvHeads: num(meta, "llama.attention.head_count_kv", nHeads),
+    nKvHeads: num(meta, KEY_LLAMA_HEAD_COUNT_KV, nHeads),
     headSize: dim / nHeads,
     vocabSize,
-    contextLength: num(meta, "llama.context_length", 2048),
-    normEps: num(meta, "llama.attention.layer_norm_rms_epsilon", 1e-5),
-    ropeTheta: num(meta, "llama.rope.freq_base", 10000),
+    contextLength: num(meta, KEY_LLAMA_CONTEXT_LENGTH, 2048),
+    normEps: num(meta, KEY_LLAMA_LAYERNORM_RMS_EPS, 1e-5),
+    ropeTheta: num(meta, KEY_LLAMA_ROPE_FREQ_BASE, 10000),
   });
 }
 
 /** GGUF `llama.*` metadata for a config (values as JS numbers; the writer picks u32/f32). */
 export function configToGgufMetadata(c: LlamaConfig): [string, number][] {
   return [
-    ["llama.context_length", c.contextLength],
-    ["llama.embedding_length", c.dim],
-    ["llama.block_count", c.nLayers],
-    ["llama.feed_forward_length", c.hiddenDim],
-    ["llama.rope.dimension_count", c.headSize],
-    ["llama.attention.head_count", c.nHeads],
-    ["llama.attention.head_count_kv", c.nKvHeads],
-    ["llama.attention.layer_norm_rms_epsilon", c.normEps],
-    ["llama.rope.freq_base", c.ropeTheta],
-    ["llama.vocab_size", c.vocabSize],
+    [KEY_LLAMA_CONTEXT_LENGTH, c.contextLength],
+    [KEY_LLAMA_EMBEDDING_LENGTH, c.dim],
+    [KEY_LLAMA_BLOCK_COUNT, c.nLayers],
+    [KEY_LLAMA_FEED_FORWARD_LENGTH, c.hiddenDim],
+    [KEY_LLAMA_ROPE_DIMENSION_COUNT, c.headSize],
+    [KEY_LLAMA_HEAD_COUNT, c.nHeads],
+    [KEY_LLAMA_HEAD_COUNT_KV, c.nKvHeads],
+    [KEY_LLAMA_LAYERNORM_RMS_EPS, c.normEps],
+    [KEY_LLAMA_ROPE_FREQ_BASE, c.ropeTheta],
+    [KEY_LLAMA_VOCAB_SIZE, c.vocabSize],
   ];
+}
+
+/**
+ * The GGUF header KVs of a LLaMA model, typed and ordered as llama.cpp's converter writes them:
+ * general.architecture, general.name, the `llama.*` dimensions (epsilon and freq_base F32, the rest U32), then
+ * general.file_type when given. The one writer of config → GGUF KVs (merge, convert, llama2.c import, fixtures).
+ */
+export function configToGgufKvs(c: LlamaConfig, name: string, fileType?: number): GgufKv[] {
+  const kvs: GgufKv[] = [
+    ggufKv.string(KEY_GENERAL_ARCHITECTURE, LLM_ARCH_LLAMA),
+    ggufKv.string(KEY_GENERAL_NAME, name),
+  ];
+  for (const [key, value] of configToGgufMetadata(c)) {
+    const isFloat = key === KEY_LLAMA_LAYERNORM_RMS_EPS || key === KEY_LLAMA_ROPE_FREQ_BASE;
+    kvs.push(isFloat ? ggufKv.f32(key, value) : ggufKv.u32(key, value));
+  }
+  if (fileType !== undefined) kvs.push(ggufKv.u32(KEY_GENERAL_FILE_TYPE, fileType));
+  return kvs;
 }
 
 /** Config from a Hugging Face `config.json` object (LlamaForCausalLM). */

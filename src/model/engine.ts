@@ -11,6 +11,7 @@ import { FileSource } from "../io/file_source.ts";
 import { type Tokenizer, tokenizerFromGgufMetadata } from "../tokenizer/mod.ts";
 import { withTokenizer } from "./with_tokenizer.ts";
 import { createEngine, type EngineBase, type EngineModel, type EngineOptions } from "./engine_core.ts";
+import { GGUF_MAGIC_STRING } from "../formats/gguf_constants.ts";
 
 export type { EngineOptions } from "./engine_core.ts";
 
@@ -19,7 +20,7 @@ export interface Engine extends EngineBase {
   readonly tokenizer: Tokenizer;
 }
 
-const GGUF_MAGIC_BYTES = [0x47, 0x47, 0x55, 0x46]; // "GGUF"
+const GGUF_MAGIC_BYTES = new TextEncoder().encode(GGUF_MAGIC_STRING);
 
 async function fromModel(
   model: EngineModel,

@@ -15,7 +15,7 @@ import { LlamaReference, loadWeightsF32 } from "./llama.ts";
 import { controlInts, CTRL, exchangeLayout, planShards, runShards, Shard, type ShardPlan } from "./shard.ts";
 import { storedTypeOf } from "./shard_kernels.ts";
 import { wasmMatrixBytes } from "./wasm_shard_kernels.ts";
-import { GLOBAL_KINDS, LAYER_KINDS } from "./tensor_names.ts";
+import { GLOBAL_KINDS, LAYER_KINDS, tensorName } from "./tensor_names.ts";
 import { expectedShape, TensorTable } from "./weights.ts";
 
 /** Options of loadEngine(). */
@@ -134,7 +134,7 @@ function defaultThreads(): number {
 
 /** Builds an engine over a model (shards load in parallel; resolves when all are ready). */
 export async function createEngine(model: EngineModel, options: EngineOptions = {}): Promise<EngineBase> {
-  const embd = model.tensors.find((t) => t.name === "token_embd.weight");
+  const embd = model.tensors.find((t) => t.name === tensorName("gguf", "tok_embd"));
   const config = configFromGgufMetadata(model.metadata, embd?.shape[0]);
   const table = new TensorTable(model, config);
   const contextSize = options.contextSize ?? Math.min(config.contextLength, 2048);

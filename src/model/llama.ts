@@ -5,7 +5,7 @@
  */
 import { dequantizeRowQ8_0Ref, quantizeRowQ8_0Ref } from "../quant/q8_0.ts";
 import type { LlamaConfig } from "./config.ts";
-import type { TensorKind } from "./tensor_names.ts";
+import { type TensorKind, tensorName } from "./tensor_names.ts";
 import type { TensorTable } from "./weights.ts";
 
 /** All weights as f32, matrices row-major [out, in] (so `y = W·x`). */
@@ -201,9 +201,9 @@ export class LlamaReference {
     for (let l = 0; l < c.nLayers; l++) {
       // attention: xb = rmsnorm(x); q,k,v = Wq·xb, Wk·xb, Wv·xb
       rmsnorm(xb, x, w.attnNorm[l], c.normEps);
-      this.#mm(q, xb, w.attnQ[l], dim, dim, `blk.${l}.attn_q.weight`); // (dim, dim) @ (dim,) -> (dim,)
-      this.#mm(k, xb, w.attnK[l], dim, kvDim, `blk.${l}.attn_k.weight`); // (kvDim, dim) @ (dim,) -> (kvDim,)
-      this.#mm(v, xb, w.attnV[l], dim, kvDim, `blk.${l}.attn_v.weight`);
+      this.#mm(q, xb, w.attnQ[l], dim, dim, tensorName("gguf", "attn_q", l)); // (dim, dim) @ (dim,) -> (dim,)
+      this.#mm(k, xb, w.attnK[l], dim, kvDim, tensorName("gguf", "attn_k", l)); // (kvDim, dim) @ (dim,) -> (kvDim,)
+      this.#mm(v, xb, w.attnV[l], dim, kvDim, tensorName("gguf", "attn_v", l));
       rope(q, pos, headSize, c.ropeTheta);
       rope(k, pos, headSize, c.ropeTheta);
       const layerOff = l * this.contextSize * kvDim;
@@ -235,23 +235,23 @@ export class LlamaReference {
           for (let i = 0; i < headSize; i++) xb[qo + i] += a * this.#valueCache[vo + i];
         }
       }
-      this.#mm(xb2, xb, w.attnOutput[l], dim, dim, `blk.${l}.attn_output.weight`); // Wo (dim, dim) @ xb (dim,) -> (dim,)
+      this.#mm(xb2, xb, w.attnOutput[l], dim, dim, tensorName("gguf", "attn_output", l)); // Wo (dim, dim) @ xb (dim,) -> (dim,)
       for (let i = 0; i < dim; i++) x[i] += xb2[i];
 
       // SwiGLU FFN: x += W2 · (silu(W1·xb) ⊙ (W3·xb)), xb = rmsnorm(x)
       rmsnorm(xb, x, w.ffnNorm[l], c.normEps);
-      this.#mm(hb, xb, w.ffnGate[l], dim, hiddenDim, `blk.${l}.ffn_gate.weight`); // (hiddenDim, dim) @ (dim,)
-      this.#mm(hb2, xb, w.ffnUp[l], dim, hiddenDim, `blk.${l}.ffn_up.weight`);
+      this.#mm(hb, xb, w.ffnGate[l], dim, hiddenDim, tensorName("gguf", "ffn_gate", l)); // (hiddenDim, dim) @ (dim,)
+      this.#mm(hb2, xb, w.ffnUp[l], dim, hiddenDim, tensorName("gguf", "ffn_up", l));
       for (let i = 0; i < hiddenDim; i++) {
         const g = hb[i];
         hb[i] = (g / (1 + Math.exp(-g))) * hb2[i]; // silu(g) * up
       }
-      this.#mm(xb, hb, w.ffnDown[l], hiddenDim, dim, `blk.${l}.ffn_down.weight`); // (dim, hiddenDim) @ (hiddenDim,)
+      this.#mm(xb, hb, w.ffnDown[l], hiddenDim, dim, tensorName("gguf", "ffn_down", l)); // (dim, hiddenDim) @ (hiddenDim,)
       for (let i = 0; i < dim; i++) x[i] += xb[i];
     }
 
     rmsnorm(x, x, w.outputNorm, c.normEps);
-    const outName = w.output === w.tokEmbd ? "token_embd.weight" : "output.weight";
+    const outName = tensorName("gguf", w.output === w.tokEmbd ? "tok_embd" : "output");
     this.#mm(this.#logits, x, w.output, dim, c.vocabSize, outName); // (vocabSize, dim) @ (dim,) -> (vocabSize,)
     return this.#logits.slice();
   }

@@ -6,12 +6,30 @@
  */
 import type { ByteSource } from "../core/byte_source.ts";
 import { nBytesOf } from "../core/dtypes.ts";
-import { type GgufKv, ggufKv, type GgufWriteSpec } from "../formats/gguf_writer.ts";
-import { readLlama2c } from "../formats/llama2c.ts";
+import type { GgufKv, GgufWriteSpec } from "../formats/gguf_writer.ts";
+import { type Llama2cConfig, readLlama2cLayout } from "../formats/llama2c.ts";
+import type { TensorInfo } from "../core/tensor.ts";
+import { llama2cKind, tensorName } from "./tensor_names.ts";
 import { quantizeRowQ4_0Ref } from "../quant/q4_0.ts";
 import { quantizeRowQ8_0Ref } from "../quant/q8_0.ts";
-import { configToGgufMetadata, type LlamaConfig, validateConfig } from "./config.ts";
+import { configToGgufKvs, type LlamaConfig, validateConfig } from "./config.ts";
 import { dequantizeToF32 } from "./weights.ts";
+
+/** A llama2.c checkpoint with its tensors under their GGUF names (as llama.cpp's convert-llama2c-to-ggml). */
+export interface Llama2cFile {
+  config: Llama2cConfig;
+  /** token_embd, blk.N.* per layer, output_norm, and output (only when untied); F32, absolute offsets. */
+  tensors: TensorInfo[];
+}
+
+/** Reads a llama2.c checkpoint layout (formats/llama2c.ts) and names its tensors as GGUF does. */
+export function readLlama2c(source: ByteSource): Llama2cFile {
+  const { config, tensors } = readLlama2cLayout(source);
+  return {
+    config,
+    tensors: tensors.map(({ field, layer, ...t }) => ({ name: tensorName("gguf", llama2cKind(field), layer), ...t })),
+  };
+}
 
 /** Options of ggufSpecFromLlama2c(). */
 export interface Llama2cToGgufOptions {
@@ -43,13 +61,7 @@ export function ggufSpecFromLlama2c(
   });
   const dtype = options.dtype ?? "F32";
   const metadata: GgufKv[] = [
-    ggufKv.string("general.architecture", "llama"),
-    ggufKv.string("general.name", options.name ?? "llama2.c"),
-    ...configToGgufMetadata(config).map(([k, v]) =>
-      k === "llama.attention.layer_norm_rms_epsilon" || k === "llama.rope.freq_base"
-        ? ggufKv.f32(k, v)
-        : ggufKv.u32(k, v)
-    ),
+    ...configToGgufKvs(config, options.name ?? "llama2.c"),
     ...(options.tokenizer ?? []),
   ];
   const tensors = l2c.tensors.map((t) => {

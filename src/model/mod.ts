@@ -28,6 +28,5 @@ export {
   loadEngineFromBytes,
   type TokenPicker,
 } from "./engine.ts";
-export { benchConfig, type RandomModelOptions, randomModelSpec, randomVocabMetadata } from "./random_model.ts";
-export { ggufSpecFromLlama2c, type Llama2cToGgufOptions } from "./llama2c_gguf.ts";
+export { ggufSpecFromLlama2c, type Llama2cFile, type Llama2cToGgufOptions, readLlama2c } from "./llama2c_gguf.ts";
 export { loadEngineFromBlob } from "./browser_engine.ts";

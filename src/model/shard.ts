@@ -149,7 +149,21 @@ export function exchangeLayout(c: LlamaConfig, maxBatch: number, nShards: number
   return { xIn, att, proj, hid, logits, attnPartials, ffnPartials, nBytes };
 }
 
-/** Slots of the control Int32Array. */
+/**
+ * The control protocol between the engine (engine_core.ts: the calling thread, which also runs shard 0) and its
+ * shard workers (engine_worker.ts, which web/src/shard_worker.ts also runs in the browser), over one shared Int32Array `ctrl` (controlInts(maxBatch) slots):
+ * 1. Post: the engine stores the batch — N_TOKENS, START_POS, WANT_LOGITS, SLOT, MULTI, WANT_HIDDEN and, for a
+ *    MULTI batch, the (slot, position) pair of each row b at ctrl[ROWS + 2b], ctrl[ROWS + 2b + 1] — then OP = 1,
+ *    and bumps COMMAND (Atomics.add + notify).
+ * 2. Wake: each worker waits on COMMAND changing, reads OP; 1 = run this batch, anything else = leave its loop.
+ * 3. Run: every shard (the engine's own included, runShards) reads the batch slots and runs the layers, meeting the
+ *    others at barriers: ARRIVED counts arrivals; the last one resets it, bumps ROUND and notifies; the others spin,
+ *    then Atomics.wait on ROUND.
+ * 4. Fail: a worker whose shard throws stores FAILED = 1 and notifies ROUND; the other shards throw at their next
+ *    barrier, so the engine's forward returns the error and the engine closes.
+ * 5. Exit: the engine stores OP = 2 and bumps COMMAND; the workers leave their loop.
+ * Slots 12–15 are unused; READY is reserved (no side writes it today).
+ */
 export const CTRL = {
   /** Barrier: threads arrived in the current round. */
   ARRIVED: 0,

@@ -5,6 +5,7 @@
  */
 
 import type { LlamaConfig } from "./config.ts";
+import type { Llama2cField } from "../formats/llama2c.ts";
 
 /** What a tensor is, independent of any naming scheme. */
 export type TensorKind =
@@ -117,6 +118,27 @@ export function tensorName(scheme: NameScheme, kind: TensorKind, layer?: number)
     return pattern.replace("{L}", String(layer));
   }
   return pattern;
+}
+
+/** The kind of each llama2.c checkpoint field (run.c TransformerWeights), as convert-llama2c-to-ggml maps them. */
+const LLAMA2C_KINDS: Record<Llama2cField, TensorKind> = {
+  token_embedding_table: "tok_embd",
+  rms_att_weight: "attn_norm",
+  wq: "attn_q",
+  wk: "attn_k",
+  wv: "attn_v",
+  wo: "attn_output",
+  rms_ffn_weight: "ffn_norm",
+  w1: "ffn_gate",
+  w2: "ffn_down",
+  w3: "ffn_up",
+  rms_final_weight: "output_norm",
+  wcls: "output",
+};
+
+/** The tensor kind of a llama2.c checkpoint field. */
+export function llama2cKind(field: Llama2cField): TensorKind {
+  return LLAMA2C_KINDS[field];
 }
 
 /** A parsed tensor name. */

@@ -6,10 +6,7 @@
 import type { ByteSource } from "../core/byte_source.ts";
 import { FormatError, UnsupportedError } from "../core/errors.ts";
 import { type DType, nBytesOf } from "../core/dtypes.ts";
-import { bf16ToF32Ref, f16ToF32Ref } from "../core/f16.ts";
 import type { TensorInfo } from "../core/tensor.ts";
-import { dequantizeRowQ4_0Ref } from "../quant/q4_0.ts";
-import { dequantizeRowQ8_0Ref } from "../quant/q8_0.ts";
 import { DEQUANTIZABLE_DTYPES, dequantizeRef } from "../quant/dequantize.ts";
 import type { LlamaConfig } from "./config.ts";
 import { expectedShape, type TensorKind, tensorName } from "./tensor_names.ts";
@@ -68,41 +65,15 @@ export class TensorTable {
   }
 }
 
-/** Dequantizes `n` elements of `dtype` from `bytes` (little-endian) to f32: F32/F16/BF16 here, blocks via quant. */
+/**
+ * Dequantizes `n` elements of `dtype` from `bytes` (little-endian, at least the needed length) to f32, through the
+ * one definition, quant/dequantize.ts dequantizeRef.
+ */
 export function dequantizeToF32(dtype: DType, bytes: Uint8Array, n: number): Float32Array {
   const need = nBytesOf(dtype, n);
   if (bytes.length < need) throw new RangeError(`Cannot dequantize ${n} ${dtype} values: got ${bytes.length} bytes`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  switch (dtype) {
-    case "F32": {
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
-      return out;
-    }
-    case "F16": {
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = f16ToF32Ref(dv.getUint16(2 * i, true));
-      return out;
-    }
-    case "BF16": {
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = bf16ToF32Ref(dv.getUint16(2 * i, true));
-      return out;
-    }
-    case "Q4_0": {
-      const out = new Float32Array(n);
-      dequantizeRowQ4_0Ref(bytes.subarray(0, need), out);
-      return out;
-    }
-    case "Q8_0": {
-      const out = new Float32Array(n);
-      dequantizeRowQ8_0Ref(bytes.subarray(0, need), out);
-      return out;
-    }
-    default:
-      if (!DEQUANTIZABLE_DTYPES.includes(dtype)) {
-        throw new UnsupportedError(`Cannot load tensor type ${dtype}: yangtuo has no dequantizer for it`);
-      }
-      return dequantizeRef(dtype, bytes.subarray(0, need), n);
+  if (!DEQUANTIZABLE_DTYPES.includes(dtype)) {
+    throw new UnsupportedError(`Cannot load tensor type ${dtype}: yangtuo has no dequantizer for it`);
   }
+  return dequantizeRef(dtype, bytes.subarray(0, need), n);
 }

@@ -7,19 +7,31 @@
 import type { SentencePieceModel } from "../formats/sentencepiece_model.ts";
 import { ALPACA_PAD_PIECE } from "./vocab_extension.ts";
 import { tokenizerFromSentencePiece } from "./tokenizer.ts";
+import {
+  KEY_TOKENIZER_ADD_BOS,
+  KEY_TOKENIZER_ADD_EOS,
+  KEY_TOKENIZER_BOS_ID,
+  KEY_TOKENIZER_EOS_ID,
+  KEY_TOKENIZER_LIST,
+  KEY_TOKENIZER_MODEL,
+  KEY_TOKENIZER_PAD_ID,
+  KEY_TOKENIZER_SCORES,
+  KEY_TOKENIZER_TOKEN_TYPE,
+  KEY_TOKENIZER_UNK_ID,
+} from "../formats/gguf_constants.ts";
 
 /** GGUF value type of each key ggufVocabMetadata may return (ids are uint32 in llama.cpp's files). */
 export const GGUF_VOCAB_VALUE_TYPES: Record<string, string> = {
-  "tokenizer.ggml.model": "STRING",
-  "tokenizer.ggml.tokens": "ARRAY<STRING>",
-  "tokenizer.ggml.scores": "ARRAY<FLOAT32>",
-  "tokenizer.ggml.token_type": "ARRAY<INT32>",
-  "tokenizer.ggml.bos_token_id": "UINT32",
-  "tokenizer.ggml.eos_token_id": "UINT32",
-  "tokenizer.ggml.unknown_token_id": "UINT32",
-  "tokenizer.ggml.padding_token_id": "UINT32",
-  "tokenizer.ggml.add_bos_token": "BOOL",
-  "tokenizer.ggml.add_eos_token": "BOOL",
+  [KEY_TOKENIZER_MODEL]: "STRING",
+  [KEY_TOKENIZER_LIST]: "ARRAY<STRING>",
+  [KEY_TOKENIZER_SCORES]: "ARRAY<FLOAT32>",
+  [KEY_TOKENIZER_TOKEN_TYPE]: "ARRAY<INT32>",
+  [KEY_TOKENIZER_BOS_ID]: "UINT32",
+  [KEY_TOKENIZER_EOS_ID]: "UINT32",
+  [KEY_TOKENIZER_UNK_ID]: "UINT32",
+  [KEY_TOKENIZER_PAD_ID]: "UINT32",
+  [KEY_TOKENIZER_ADD_BOS]: "BOOL",
+  [KEY_TOKENIZER_ADD_EOS]: "BOOL",
 };
 
 /**
@@ -31,16 +43,16 @@ export function ggufVocabMetadata(model: SentencePieceModel): Map<string, unknow
   const tok = tokenizerFromSentencePiece(model);
   const v = tok.vocab;
   const meta = new Map<string, unknown>();
-  meta.set("tokenizer.ggml.model", "llama");
-  meta.set("tokenizer.ggml.tokens", [...v.pieces]);
-  meta.set("tokenizer.ggml.scores", Float32Array.from(v.scores));
-  meta.set("tokenizer.ggml.token_type", Int32Array.from(v.types));
-  if (tok.bosId >= 0) meta.set("tokenizer.ggml.bos_token_id", tok.bosId);
-  if (tok.eosId >= 0) meta.set("tokenizer.ggml.eos_token_id", tok.eosId);
-  meta.set("tokenizer.ggml.unknown_token_id", tok.unkId);
+  meta.set(KEY_TOKENIZER_MODEL, "llama");
+  meta.set(KEY_TOKENIZER_LIST, [...v.pieces]);
+  meta.set(KEY_TOKENIZER_SCORES, Float32Array.from(v.scores));
+  meta.set(KEY_TOKENIZER_TOKEN_TYPE, Int32Array.from(v.types));
+  if (tok.bosId >= 0) meta.set(KEY_TOKENIZER_BOS_ID, tok.bosId);
+  if (tok.eosId >= 0) meta.set(KEY_TOKENIZER_EOS_ID, tok.eosId);
+  meta.set(KEY_TOKENIZER_UNK_ID, tok.unkId);
   const pad = tok.padId >= 0 ? tok.padId : v.idOf(ALPACA_PAD_PIECE);
-  if (pad !== undefined) meta.set("tokenizer.ggml.padding_token_id", pad);
-  meta.set("tokenizer.ggml.add_bos_token", true);
-  meta.set("tokenizer.ggml.add_eos_token", false);
+  if (pad !== undefined) meta.set(KEY_TOKENIZER_PAD_ID, pad);
+  meta.set(KEY_TOKENIZER_ADD_BOS, true);
+  meta.set(KEY_TOKENIZER_ADD_EOS, false);
   return meta;
 }

@@ -6,7 +6,7 @@
  * see: google/sentencepiece src/sentencepiece_processor.cc Decode (v0.1.97)
  */
 import type { Tokenizer } from "./tokenizer.ts";
-import { decodeUtf8Char, expectedUtf8Length, REPLACEMENT_CHARACTER, utf8Length } from "./utf8.ts";
+import { decodeUtf8Run, expectedUtf8Length } from "./utf8.ts";
 import { pieceToByte } from "./vocab.ts";
 
 export interface StreamingDecoderOptions {
@@ -83,22 +83,10 @@ export class StreamingDecoder {
     if (p.length === 0) return "";
     const bytes = Uint8Array.from(p);
     const end = bytes.length;
-    let pos = 0;
-    let out = "";
-    while (pos < end) {
-      const need = expectedUtf8Length(bytes[pos]);
-      if (!final && end - pos < need && couldComplete(bytes, pos, end)) break;
-      const cp = decodeUtf8Char(bytes, pos, end);
-      if (cp < 0) {
-        out += REPLACEMENT_CHARACTER;
-        pos += 1;
-      } else {
-        out += String.fromCodePoint(cp);
-        pos += utf8Length(cp);
-      }
-    }
+    const waitAt = (pos: number) => end - pos < expectedUtf8Length(bytes[pos]) && couldComplete(bytes, pos, end);
+    const { text, pos } = decodeUtf8Run(bytes, 0, end, final ? undefined : waitAt);
     this.#pending = p.slice(pos);
-    return out;
+    return text;
   }
 }
 

@@ -66,9 +66,23 @@ export function expectedUtf8Length(b: number): number {
 
 /** Decodes a byte run the SentencePiece way: valid characters as-is, each invalid byte as U+FFFD. */
 export function decodeBytesLikeSentencePiece(bytes: Uint8Array, start = 0, end = bytes.length): string {
+  return decodeUtf8Run(bytes, start, end).text;
+}
+
+/**
+ * The one decoding loop behind decodeBytesLikeSentencePiece and the streaming decoder: decodes bytes[start..end)
+ * until `stopAt(pos)` says to wait at a character; returns the text and the position it stopped at.
+ */
+export function decodeUtf8Run(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  stopAt?: (pos: number) => boolean,
+): { text: string; pos: number } {
   let out = "";
   let pos = start;
   while (pos < end) {
+    if (stopAt?.(pos)) break;
     const cp = decodeUtf8Char(bytes, pos, end);
     if (cp < 0) {
       out += REPLACEMENT_CHARACTER;
@@ -78,5 +92,5 @@ export function decodeBytesLikeSentencePiece(bytes: Uint8Array, start = 0, end =
       pos += utf8Length(cp);
     }
   }
-  return out;
+  return { text: out, pos };
 }

@@ -9,7 +9,7 @@ import { assert, assertAllClose, assertEquals } from "../_assert.ts";
 import { ChatSession } from "../../src/chat/session.ts";
 import { writeFileAtomic } from "../../src/io/atomic_file.ts";
 import { writeGguf } from "../../src/formats/gguf_writer.ts";
-import { randomModelSpec } from "../../src/model/random_model.ts";
+import { randomModelSpec } from "../../fixtures/random_model.ts";
 import { loadEngine } from "../../src/model/engine.ts";
 import type { LlamaConfig } from "../../src/model/config.ts";
 

@@ -9,7 +9,7 @@ import { assert, assertEquals } from "../_assert.ts";
 import { mulberry32 } from "../_rand.ts";
 import { ChatSession } from "../../src/chat/session.ts";
 import { ALPACA } from "../../src/chat/templates.ts";
-import { randomVocabMetadata } from "../../src/model/random_model.ts";
+import { randomVocabMetadata } from "../../fixtures/random_model.ts";
 import { type Tokenizer, tokenizerFromGgufMetadata } from "../../src/tokenizer/mod.ts";
 import { FakeEngine } from "./_fake_engine.ts";
 

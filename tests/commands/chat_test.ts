@@ -8,9 +8,10 @@
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "../_assert.ts";
 import { writeFileAtomic } from "../../src/io/atomic_file.ts";
 import { writeGguf } from "../../src/formats/gguf_writer.ts";
-import { randomModelSpec } from "../../src/model/random_model.ts";
+import { randomModelSpec } from "../../fixtures/random_model.ts";
 import type { LlamaConfig } from "../../src/model/config.ts";
-import { CHAT_DEFAULTS, parseChatArgs } from "../../src/commands/chat.ts";
+import { parseChatArgs } from "../../src/commands/chat.ts";
+import { CHAT_DEFAULTS } from "../../src/commands/_sampling_flags.ts";
 import { UsageError } from "../../src/core/errors.ts";
 import { loadEngine } from "../../src/model/engine.ts";
 import { ChatSession } from "../../src/chat/session.ts";

@@ -8,8 +8,8 @@ import { UserError } from "../../src/core/errors.ts";
 import { needsTestData, testDataRoot } from "../_fixtures.ts";
 import { BytesSource } from "../../src/core/byte_source.ts";
 import { readGguf } from "../../src/formats/gguf.ts";
-import { readLlama2c } from "../../src/formats/llama2c.ts";
-import { convertToGguf } from "../../src/commands/convert.ts";
+import { readLlama2c } from "../../src/model/llama2c_gguf.ts";
+import { convertToGguf } from "../../src/commands/_pipeline_files.ts";
 import { tinyHfFiles, tinyTensor, writeTinyFiles } from "../_tiny_model.ts";
 import { decode } from "../merge/_expect.ts";
 

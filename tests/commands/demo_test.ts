@@ -72,7 +72,7 @@ Deno.test("demo removes its scratch folder without --keep", async () => {
 });
 
 Deno.test("the demo tokenizer keeps the base's pieces and tokenizes the demo question without byte fallback", async () => {
-  const { buildDemoTokenizer, demoBaseModel } = await import("../../src/commands/_demo_tokenizer.ts");
+  const { buildDemoTokenizer, demoBaseModel } = await import("../../fixtures/demo_tokenizer.ts");
   const { readSentencePieceModel, tokenizerFromSentencePiece } = await import("../../src/tokenizer/mod.ts");
   const t = buildDemoTokenizer();
   const model = readSentencePieceModel(t.model);

@@ -7,7 +7,7 @@
 import { assertEquals, assertStringIncludes } from "../_assert.ts";
 import { needsTestData, testDataRoot } from "../_fixtures.ts";
 import { FileSource } from "../../src/io/file_source.ts";
-import { readLlama2c } from "../../src/formats/llama2c.ts";
+import { readLlama2c } from "../../src/model/llama2c_gguf.ts";
 import { ggufSpecFromLlama2c } from "../../src/model/llama2c_gguf.ts";
 import { LlamaReference, loadWeightsF32 } from "../../src/model/llama.ts";
 import { TensorTable } from "../../src/model/weights.ts";

@@ -7,7 +7,8 @@ import { assertEquals, assertRejects } from "../_assert.ts";
 import { BytesSink, BytesSource } from "../../src/core/byte_source.ts";
 import { UserError } from "../../src/core/errors.ts";
 import { readGguf } from "../../src/formats/gguf.ts";
-import { quantizeGguf, run } from "../../src/commands/quantize.ts";
+import { run } from "../../src/commands/quantize.ts";
+import { quantizeGguf } from "../../src/merge/pipeline.ts";
 import { quantizeRowQ4_0Ref } from "../../src/quant/q4_0.ts";
 import { quantizeRowQ8_0Ref } from "../../src/quant/q8_0.ts";
 import { tinyGgufFiles, writeTinyFiles } from "../_tiny_model.ts";
@@ -55,16 +56,10 @@ Deno.test("quantize run() writes atomically, refuses existing output and re-quan
 });
 
 Deno.test("quantizeGguf() with worker threads writes the same bytes", async () => {
-  const { MergePool } = await import("../../src/commands/_merge_pool.ts");
   const input = new BytesSource(Deno.readFileSync(src));
   const one = new BytesSink(), pooled = new BytesSink();
   await quantizeGguf(input, one, "Q4_0");
-  const pool = new MergePool(2);
-  try {
-    await quantizeGguf(input, pooled, "Q4_0", { pool });
-  } finally {
-    pool.close();
-  }
+  await quantizeGguf(input, pooled, "Q4_0", { threads: 3 });
   assertEquals(pooled.bytes(), one.bytes());
 });
 
@@ -85,7 +80,7 @@ Deno.test("progress formatting: bytes, durations", async () => {
 });
 
 Deno.test("quantize and convert refuse an OUT that is a folder (even with --force) before any work", async () => {
-  const { convertToGguf } = await import("../../src/commands/convert.ts");
+  const { convertToGguf } = await import("../../src/commands/_pipeline_files.ts");
   const out = `${tmp}/out-is-a-folder`;
   Deno.mkdirSync(out);
   await assertRejects(() => run([src, out, "q4_0", "--force"]), UserError, "it is a folder");

@@ -7,7 +7,7 @@
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
 import { writeFileAtomic } from "../../src/io/atomic_file.ts";
 import { writeGguf } from "../../src/formats/gguf_writer.ts";
-import { randomModelSpec } from "../../src/model/random_model.ts";
+import { randomModelSpec } from "../../fixtures/random_model.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 

@@ -6,7 +6,8 @@
 import { BytesSource } from "../../src/core/byte_source.ts";
 import { FormatError, UnsupportedError } from "../../src/core/errors.ts";
 import { readTensorBytes } from "../../src/formats/gguf.ts";
-import { readLlama2c, readLlama2cTokenizer } from "../../src/formats/llama2c.ts";
+import { readLlama2cLayout, readLlama2cTokenizer } from "../../src/formats/llama2c.ts";
+import { readLlama2c } from "../../src/model/llama2c_gguf.ts";
 import { FileSource } from "../../src/io/file_source.ts";
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { needsTestData, testDataPath } from "../_fixtures.ts";
@@ -88,6 +89,22 @@ Deno.test("readLlama2c() marks a positive vocab as a shared classifier with no o
   assert(f.config.sharedClassifier);
   assertEquals(f.tensors.some((t) => t.name === "output.weight"), false);
 });
+
+Deno.test(
+  "readLlama2cLayout() lists run.c's fields layer by layer (offsets in the file's field-major order), with no names",
+  none,
+  () => {
+    const f = readLlama2cLayout(new BytesSource(checkpoint([8, 12, 2, 4, 4, -5, 3])));
+    const perLayer = ["rms_att_weight", "wq", "wk", "wv", "wo", "rms_ffn_weight", "w1", "w2", "w3"];
+    assertEquals(f.tensors.map((t) => (t.layer === undefined ? t.field : `${t.field}[${t.layer}]`)), [
+      "token_embedding_table",
+      ...[0, 1].flatMap((l) => perLayer.map((w) => `${w}[${l}]`)),
+      "rms_final_weight",
+      "wcls",
+    ]);
+    assertEquals(f.tensors.some((t) => "name" in t), false);
+  },
+);
 
 const BABY = "models/babyllama105/model5000.bin";
 

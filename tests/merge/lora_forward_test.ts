@@ -12,7 +12,7 @@ import { readGguf } from "../../src/formats/gguf.ts";
 import { LlamaReference, loadWeightsF32, rmsnorm, rope, softmax } from "../../src/model/llama.ts";
 import { configFromGgufMetadata } from "../../src/model/config.ts";
 import { loadEngineFromBytes } from "../../src/model/engine.ts";
-import { randomVocabMetadata } from "../../src/model/random_model.ts";
+import { randomVocabMetadata } from "../../fixtures/random_model.ts";
 import { TensorTable } from "../../src/model/weights.ts";
 import { openBase, openLora } from "../../src/merge/open.ts";
 import { MergeExecutor, planMerge } from "../../src/merge/plan.ts";

@@ -6,7 +6,7 @@
  * below a LoRA delta (~10% of the weight), so a missing, mis-permuted or mis-scaled delta fails.
  */
 import { assert, assertAllClose, assertEquals } from "../_assert.ts";
-import { merge } from "../../src/commands/merge.ts";
+import { merge } from "../../src/commands/_pipeline_files.ts";
 import { canonicalOrder } from "../../src/merge/plan.ts";
 import { tensorName } from "../../src/model/tensor_names.ts";
 import {
@@ -22,7 +22,7 @@ import {
 import { baseValues, decode, expectedMerged, hfToMeta, metaToHf, readOutputTensors } from "./_expect.ts";
 import { needsTestData, testDataRoot } from "../_fixtures.ts";
 import { BytesSource } from "../../src/core/byte_source.ts";
-import { readLlama2c } from "../../src/formats/llama2c.ts";
+import { readLlama2c } from "../../src/model/llama2c_gguf.ts";
 import type { DType } from "../../src/core/dtypes.ts";
 
 const SPEC: TinyModelSpec = { dim: 64, hiddenDim: 192, nLayers: 2, nHeads: 4, vocabSize: 96, seed: 11 };

@@ -5,9 +5,9 @@
  */
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { FormatError, UserError } from "../../src/core/errors.ts";
-import { openBase, openLora } from "../../src/merge/open.ts";
+import { memoryModelFs, openBase, openLora } from "../../src/merge/open.ts";
 import { denoModelFs } from "../../src/commands/_model_fs.ts";
-import { quantizeGguf } from "../../src/commands/quantize.ts";
+import { quantizeGguf } from "../../src/merge/pipeline.ts";
 import { BytesSink, BytesSource } from "../../src/core/byte_source.ts";
 import { writePytorchCheckpoint } from "../../src/formats/pytorch_writer.ts";
 import { tinyGgufFiles, tinyHfFiles, tinyLoraFiles, tinyMetaFiles, writeTinyFiles } from "../_tiny_model.ts";
@@ -73,5 +73,28 @@ Deno.test("openLora() refuses folders without config or weights, and a lora_A wi
     assertThrows(() => openLora(denoModelFs, dir, opened), FormatError, "has no lora_B");
   } finally {
     opened.forEach((f) => f.close());
+  }
+});
+
+Deno.test("memoryModelFs() opens the same base as the real file system, byte for byte", async () => {
+  const dir = await writeTinyFiles(`${tmp}/mem-hf`, tinyHfFiles(SPEC, { dtype: "F16" }));
+  const files: Record<string, Uint8Array> = {};
+  for (const name of Deno.readDirSync(dir)) files[`hf/${name.name}`] = Deno.readFileSync(`${dir}/${name.name}`);
+  const fs = memoryModelFs(files);
+  assertEquals(fs.kind("hf"), "dir");
+  assertEquals(fs.kind("hf/config.json"), "file");
+  assertEquals(fs.kind("nope"), undefined);
+  assertEquals(fs.list("hf").sort(), Object.keys(files).map((p) => p.slice(3)).sort());
+  const mem = openBase(fs, "hf"), disk = openBase(denoModelFs, dir);
+  try {
+    assertEquals(mem.config, disk.config);
+    assertEquals([...mem.tensors.keys()], [...disk.tensors.keys()]);
+    for (const [key, t] of mem.tensors) {
+      const rows = t.shape.length === 2 ? t.shape[0] : 1;
+      assertEquals(t.readRows(0, rows), disk.tensors.get(key)!.readRows(0, rows), key);
+    }
+  } finally {
+    mem.close();
+    disk.close();
   }
 });

@@ -7,7 +7,7 @@ import { readGguf } from "../../src/formats/gguf.ts";
 import { writeGguf } from "../../src/formats/gguf_writer.ts";
 import type { LlamaConfig } from "../../src/model/config.ts";
 import type { EngineModel } from "../../src/model/engine_core.ts";
-import { type RandomModelOptions, randomModelSpec } from "../../src/model/random_model.ts";
+import { type RandomModelOptions, randomModelSpec } from "../../fixtures/random_model.ts";
 
 /** A tiny config: dim 64, 4 heads of 16, hidden 96, 2 layers, vocab 300. */
 export function tinyConfig(nKvHeads: number, overrides: Partial<LlamaConfig> = {}): LlamaConfig {

@@ -9,7 +9,7 @@ import { BytesSink, BytesSource } from "../../src/core/byte_source.ts";
 import { FileSource } from "../../src/io/file_source.ts";
 import { readGguf } from "../../src/formats/gguf.ts";
 import { writeGguf } from "../../src/formats/gguf_writer.ts";
-import { readLlama2c } from "../../src/formats/llama2c.ts";
+import { readLlama2c } from "../../src/model/llama2c_gguf.ts";
 import { createEngine } from "../../src/model/engine_core.ts";
 import { LlamaReference, loadWeightsF32 } from "../../src/model/llama.ts";
 import { ggufSpecFromLlama2c } from "../../src/model/llama2c_gguf.ts";

@@ -9,7 +9,7 @@
 import { assert, assertEquals } from "../_assert.ts";
 import { AtomicFileSink } from "../../src/io/atomic_file.ts";
 import { writeGguf } from "../../src/formats/gguf_writer.ts";
-import { benchConfig, randomModelSpec } from "../../src/model/random_model.ts";
+import { benchConfig, randomModelSpec } from "../../fixtures/random_model.ts";
 
 const PATH = "/tmp/yangtuo-bench-7b-zh-q4_0.gguf";
 const big = (() => {

@@ -11,7 +11,7 @@ import { UserError } from "../../src/core/errors.ts";
 import { writeGguf } from "../../src/formats/gguf_writer.ts";
 import { loadEngineFromBlob } from "../../src/model/browser_engine.ts";
 import { loadEngineFromBytes } from "../../src/model/engine.ts";
-import { randomModelSpec } from "../../src/model/random_model.ts";
+import { randomModelSpec } from "../../fixtures/random_model.ts";
 import { tinyConfig } from "./_tiny.ts";
 
 class FakeBlob implements BlobLike {

@@ -14,7 +14,7 @@ import { configFromGgufMetadata } from "../../src/model/config.ts";
 import { argmax } from "../../src/sampling/sampler.ts";
 import { assertAllClose, assertEquals } from "../_assert.ts";
 import { openModel, tinyConfig, writeTinyModel } from "./_tiny.ts";
-import { randomModelSpec } from "../../src/model/random_model.ts";
+import { randomModelSpec } from "../../fixtures/random_model.ts";
 import { writeGguf } from "../../src/formats/gguf_writer.ts";
 import { AtomicFileSink } from "../../src/io/atomic_file.ts";
 

@@ -6,7 +6,7 @@ import { AtomicFileSink } from "../../src/io/atomic_file.ts";
 import { writeGguf } from "../../src/formats/gguf_writer.ts";
 import { ALPACA } from "../../src/chat/templates.ts";
 import { type Engine, loadEngine } from "../../src/model/engine.ts";
-import { randomModelSpec } from "../../src/model/random_model.ts";
+import { randomModelSpec } from "../../fixtures/random_model.ts";
 import { createServer, type ServeEngine, type ServeOptions, type Server } from "../../src/serve/mod.ts";
 import { tinyConfig } from "../model/_tiny.ts";
 

@@ -5,7 +5,7 @@
 import { ALPACA, LLAMA_2 } from "../../src/chat/templates.ts";
 import { chatTokenizer } from "../../src/chat/chat_tokenizer.ts";
 import { CHINESE_LLAMA_2_VOCAB_SIZE, detectTemplate, renderChat } from "../../src/serve/chat_prompt.ts";
-import { randomVocabMetadata } from "../../src/model/random_model.ts";
+import { randomVocabMetadata } from "../../fixtures/random_model.ts";
 import { tokenizerFromGgufMetadata } from "../../src/tokenizer/mod.ts";
 import { assertEquals } from "../_assert.ts";
 

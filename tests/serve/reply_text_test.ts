@@ -3,7 +3,7 @@
  * the tokenizer's own whole-sequence decode, hand-written stop-string cases, and log-softmax computed in f64 here.
  */
 import { tokenizerFromGgufMetadata } from "../../src/tokenizer/mod.ts";
-import { randomVocabMetadata } from "../../src/model/random_model.ts";
+import { randomVocabMetadata } from "../../fixtures/random_model.ts";
 import { ReplyText, tokenSurface } from "../../src/serve/reply_text.ts";
 import { logprobsOf } from "../../src/serve/request_sampler.ts";
 import {

@@ -6,12 +6,12 @@
 import { BytesSink, BytesSource } from "../../src/core/byte_source.ts";
 import { readGguf } from "../../src/formats/gguf.ts";
 import { writeGguf } from "../../src/formats/gguf_writer.ts";
-import { readLlama2c } from "../../src/formats/llama2c.ts";
+import { readLlama2c } from "../../src/model/llama2c_gguf.ts";
 import { FileSource } from "../../src/io/file_source.ts";
 import type { LlamaConfig } from "../../src/model/config.ts";
 import { configFromGgufMetadata } from "../../src/model/config.ts";
 import { ggufSpecFromLlama2c } from "../../src/model/llama2c_gguf.ts";
-import { type RandomModelOptions, randomModelSpec } from "../../src/model/random_model.ts";
+import { type RandomModelOptions, randomModelSpec } from "../../fixtures/random_model.ts";
 import { LAYER_KINDS, parseTensorName, type TensorKind } from "../../src/model/tensor_names.ts";
 import { TensorTable } from "../../src/model/weights.ts";
 import { dequantizeRef } from "../../src/quant/dequantize.ts";

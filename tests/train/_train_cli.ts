@@ -10,7 +10,7 @@ import { FileSource } from "../../src/io/mod.ts";
 import { configFromGgufMetadata } from "../../src/model/config.ts";
 import { TensorTable } from "../../src/model/weights.ts";
 import { readSentencePieceModel, type Tokenizer, tokenizerFromSentencePiece } from "../../src/tokenizer/mod.ts";
-import { demoBaseModel } from "../../src/commands/_demo_tokenizer.ts";
+import { demoBaseModel } from "../../fixtures/demo_tokenizer.ts";
 import { ggufVocabFromModel } from "../../src/commands/_tokenizer_bridge.ts";
 import {
   packPretrainBlocks,

@@ -6,7 +6,7 @@
  */
 import { assert, assertAllClose, assertEquals, assertThrows } from "../_assert.ts";
 import { BytesSink } from "../../src/core/byte_source.ts";
-import { merge } from "../../src/commands/merge.ts";
+import { merge } from "../../src/commands/_pipeline_files.ts";
 import { parseAdapterConfig } from "../../src/merge/lora.ts";
 import { tensorName } from "../../src/model/tensor_names.ts";
 import {

@@ -20,7 +20,7 @@ import {
 import { CHECKPOINT_FILE } from "../../src/commands/_train_run.ts";
 import { BytesSource } from "../../src/core/byte_source.ts";
 import { readSafetensors } from "../../src/formats/safetensors.ts";
-import { buildDemoTokenizer, demoBaseModel } from "../../src/commands/_demo_tokenizer.ts";
+import { buildDemoTokenizer, demoBaseModel } from "../../fixtures/demo_tokenizer.ts";
 import { writeSentencePieceModel } from "../../src/formats/sentencepiece_model.ts";
 import { readSentencePieceModel, tokenizerFromSentencePiece } from "../../src/tokenizer/mod.ts";
 

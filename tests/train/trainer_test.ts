@@ -22,7 +22,7 @@ import { createWasmTrainKernels } from "../../src/kernels/train_wasm.ts";
 import { BytesSink, BytesSource } from "../../src/core/byte_source.ts";
 import { readGguf } from "../../src/formats/gguf.ts";
 import { writeGguf } from "../../src/formats/gguf_writer.ts";
-import { randomModelSpec } from "../../src/model/random_model.ts";
+import { randomModelSpec } from "../../fixtures/random_model.ts";
 import { TensorTable } from "../../src/model/weights.ts";
 
 const LORA: TrainOptions = {

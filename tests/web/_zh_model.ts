@@ -6,7 +6,7 @@ import { AtomicFileSink } from "../../src/io/atomic_file.ts";
 import { ggufKv } from "../../src/formats/gguf_writer.ts";
 import { writeGguf } from "../../src/formats/gguf_writer.ts";
 import type { LlamaConfig } from "../../src/model/config.ts";
-import { randomModelSpec } from "../../src/model/random_model.ts";
+import { randomModelSpec } from "../../fixtures/random_model.ts";
 
 /** 260 common characters (one piece each). */
 export const ZH_CHARS =

@@ -1524,48 +1524,16 @@ var init_tensor_names = __esm({
 function dequantizeToF32(dtype, bytes, n) {
   const need = nBytesOf(dtype, n);
   if (bytes.length < need) throw new RangeError(`Cannot dequantize ${n} ${dtype} values: got ${bytes.length} bytes`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  switch (dtype) {
-    case "F32": {
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
-      return out;
-    }
-    case "F16": {
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = f16ToF32Ref(dv.getUint16(2 * i, true));
-      return out;
-    }
-    case "BF16": {
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = bf16ToF32Ref(dv.getUint16(2 * i, true));
-      return out;
-    }
-    case "Q4_0": {
-      const out = new Float32Array(n);
-      dequantizeRowQ4_0Ref(bytes.subarray(0, need), out);
-      return out;
-    }
-    case "Q8_0": {
-      const out = new Float32Array(n);
-      dequantizeRowQ8_0Ref(bytes.subarray(0, need), out);
-      return out;
-    }
-    default:
-      if (!DEQUANTIZABLE_DTYPES.includes(dtype)) {
-        throw new UnsupportedError(`Cannot load tensor type ${dtype}: yangtuo has no dequantizer for it`);
-      }
-      return dequantizeRef(dtype, bytes.subarray(0, need), n);
+  if (!DEQUANTIZABLE_DTYPES.includes(dtype)) {
+    throw new UnsupportedError(`Cannot load tensor type ${dtype}: yangtuo has no dequantizer for it`);
   }
+  return dequantizeRef(dtype, bytes.subarray(0, need), n);
 }
 var TensorTable;
 var init_weights = __esm({
   "src/model/weights.ts"() {
     init_errors();
     init_dtypes();
-    init_f16();
-    init_q4_0();
-    init_q8_0();
     init_dequantize();
     init_tensor_names();
     TensorTable = class {
@@ -2314,8 +2282,9 @@ var ByteReader = class {
   }
 };
 
-// src/formats/gguf.ts
+// src/formats/gguf_constants.ts
 var GGUF_MAGIC = 1179993927;
+var GGUF_MAGIC_STRING = "GGUF";
 var GGUF_DEFAULT_ALIGNMENT = 32;
 var GGML_MAX_DIMS = 4;
 var GGUF_TYPE = {
@@ -2333,6 +2302,30 @@ var GGUF_TYPE = {
   INT64: 11,
   FLOAT64: 12
 };
+var LLM_ARCH_LLAMA = "llama";
+var KEY_GENERAL_ARCHITECTURE = "general.architecture";
+var KEY_GENERAL_ALIGNMENT = "general.alignment";
+var KEY_LLAMA_CONTEXT_LENGTH = "llama.context_length";
+var KEY_LLAMA_EMBEDDING_LENGTH = "llama.embedding_length";
+var KEY_LLAMA_BLOCK_COUNT = "llama.block_count";
+var KEY_LLAMA_FEED_FORWARD_LENGTH = "llama.feed_forward_length";
+var KEY_LLAMA_ROPE_FREQ_BASE = "llama.rope.freq_base";
+var KEY_LLAMA_HEAD_COUNT = "llama.attention.head_count";
+var KEY_LLAMA_HEAD_COUNT_KV = "llama.attention.head_count_kv";
+var KEY_LLAMA_LAYERNORM_RMS_EPS = "llama.attention.layer_norm_rms_epsilon";
+var KEY_LLAMA_VOCAB_SIZE = "llama.vocab_size";
+var KEY_TOKENIZER_MODEL = "tokenizer.ggml.model";
+var KEY_TOKENIZER_LIST = "tokenizer.ggml.tokens";
+var KEY_TOKENIZER_SCORES = "tokenizer.ggml.scores";
+var KEY_TOKENIZER_TOKEN_TYPE = "tokenizer.ggml.token_type";
+var KEY_TOKENIZER_BOS_ID = "tokenizer.ggml.bos_token_id";
+var KEY_TOKENIZER_EOS_ID = "tokenizer.ggml.eos_token_id";
+var KEY_TOKENIZER_UNK_ID = "tokenizer.ggml.unknown_token_id";
+var KEY_TOKENIZER_PAD_ID = "tokenizer.ggml.padding_token_id";
+var KEY_TOKENIZER_ADD_BOS = "tokenizer.ggml.add_bos_token";
+var KEY_TOKENIZER_ADD_EOS = "tokenizer.ggml.add_eos_token";
+
+// src/formats/gguf.ts
 var TYPE_NAMES = new Map(Object.entries(GGUF_TYPE).map(([k, v]) => [
   v,
   k
@@ -2409,9 +2402,9 @@ function readGguf(source, options = {}) {
     }
   }
   let alignment = GGUF_DEFAULT_ALIGNMENT;
-  const al = metadata.get("general.alignment");
+  const al = metadata.get(KEY_GENERAL_ALIGNMENT);
   if (al !== void 0) {
-    const t = metadataTypes.get("general.alignment").type;
+    const t = metadataTypes.get(KEY_GENERAL_ALIGNMENT).type;
     if (typeof al !== "number" || !Number.isInteger(al) || t === GGUF_TYPE.BOOL) {
       throw r.error(`Cannot parse GGUF header: general.alignment has type ${ggufTypeName(t)}, expected UINT32`);
     }
@@ -2912,9 +2905,13 @@ function expectedUtf8Length(b) {
   return 1;
 }
 function decodeBytesLikeSentencePiece(bytes, start = 0, end = bytes.length) {
+  return decodeUtf8Run(bytes, start, end).text;
+}
+function decodeUtf8Run(bytes, start, end, stopAt) {
   let out = "";
   let pos = start;
   while (pos < end) {
+    if (stopAt?.(pos)) break;
     const cp = decodeUtf8Char(bytes, pos, end);
     if (cp < 0) {
       out += REPLACEMENT_CHARACTER;
@@ -2924,7 +2921,10 @@ function decodeBytesLikeSentencePiece(bytes, start = 0, end = bytes.length) {
       pos += utf8Length(cp);
     }
   }
-  return out;
+  return {
+    text: out,
+    pos
+  };
 }
 
 // src/tokenizer/normalizer.ts
@@ -3655,22 +3655,10 @@ var StreamingDecoder = class {
     if (p.length === 0) return "";
     const bytes = Uint8Array.from(p);
     const end = bytes.length;
-    let pos = 0;
-    let out = "";
-    while (pos < end) {
-      const need = expectedUtf8Length(bytes[pos]);
-      if (!final && end - pos < need && couldComplete(bytes, pos, end)) break;
-      const cp = decodeUtf8Char(bytes, pos, end);
-      if (cp < 0) {
-        out += REPLACEMENT_CHARACTER;
-        pos += 1;
-      } else {
-        out += String.fromCodePoint(cp);
-        pos += utf8Length(cp);
-      }
-    }
+    const waitAt = (pos2) => end - pos2 < expectedUtf8Length(bytes[pos2]) && couldComplete(bytes, pos2, end);
+    const { text, pos } = decodeUtf8Run(bytes, 0, end, final ? void 0 : waitAt);
     this.#pending = p.slice(pos);
-    return out;
+    return text;
   }
 };
 function couldComplete(bytes, pos, end) {
@@ -3678,8 +3666,32 @@ function couldComplete(bytes, pos, end) {
   return true;
 }
 
+// src/tokenizer/gguf_vocab.ts
+var GGUF_VOCAB_VALUE_TYPES = {
+  [KEY_TOKENIZER_MODEL]: "STRING",
+  [KEY_TOKENIZER_LIST]: "ARRAY<STRING>",
+  [KEY_TOKENIZER_SCORES]: "ARRAY<FLOAT32>",
+  [KEY_TOKENIZER_TOKEN_TYPE]: "ARRAY<INT32>",
+  [KEY_TOKENIZER_BOS_ID]: "UINT32",
+  [KEY_TOKENIZER_EOS_ID]: "UINT32",
+  [KEY_TOKENIZER_UNK_ID]: "UINT32",
+  [KEY_TOKENIZER_PAD_ID]: "UINT32",
+  [KEY_TOKENIZER_ADD_BOS]: "BOOL",
+  [KEY_TOKENIZER_ADD_EOS]: "BOOL"
+};
+
 // src/model/engine_core.ts
 init_dtypes();
+
+// src/formats/gguf_writer.ts
+init_dtypes();
+init_errors();
+
+// src/formats/byte_writer.ts
+var UTF82 = new TextEncoder();
+
+// src/formats/gguf_writer.ts
+var UTF83 = new TextEncoder();
 
 // src/formats/meta.ts
 init_dtypes();
@@ -3736,26 +3748,26 @@ function num(meta, key, fallback) {
   return n;
 }
 function configFromGgufMetadata(meta, vocabSizeHint) {
-  const arch = meta.get("general.architecture");
-  if (arch !== void 0 && arch !== "llama") {
+  const arch = meta.get(KEY_GENERAL_ARCHITECTURE);
+  if (arch !== void 0 && arch !== LLM_ARCH_LLAMA) {
     throw new RangeError(`Cannot read model config: architecture "${arch}" is not "llama"`);
   }
-  const dim = num(meta, "llama.embedding_length");
-  const nHeads = num(meta, "llama.attention.head_count");
-  const tokens = meta.get("tokenizer.ggml.tokens");
-  const vocabSize = meta.has("llama.vocab_size") ? num(meta, "llama.vocab_size") : vocabSizeHint ?? (Array.isArray(tokens) ? tokens.length : void 0);
+  const dim = num(meta, KEY_LLAMA_EMBEDDING_LENGTH);
+  const nHeads = num(meta, KEY_LLAMA_HEAD_COUNT);
+  const tokens = meta.get(KEY_TOKENIZER_LIST);
+  const vocabSize = meta.has(KEY_LLAMA_VOCAB_SIZE) ? num(meta, KEY_LLAMA_VOCAB_SIZE) : vocabSizeHint ?? (Array.isArray(tokens) ? tokens.length : void 0);
   if (vocabSize === void 0) throw new RangeError("Cannot read model config: vocabulary size is unknown");
   return validateConfig({
     dim,
-    hiddenDim: num(meta, "llama.feed_forward_length"),
-    nLayers: num(meta, "llama.block_count"),
+    hiddenDim: num(meta, KEY_LLAMA_FEED_FORWARD_LENGTH),
+    nLayers: num(meta, KEY_LLAMA_BLOCK_COUNT),
     nHeads,
-    nKvHeads: num(meta, "llama.attention.head_count_kv", nHeads),
+    nKvHeads: num(meta, KEY_LLAMA_HEAD_COUNT_KV, nHeads),
     headSize: dim / nHeads,
     vocabSize,
-    contextLength: num(meta, "llama.context_length", 2048),
-    normEps: num(meta, "llama.attention.layer_norm_rms_epsilon", 1e-5),
-    ropeTheta: num(meta, "llama.rope.freq_base", 1e4)
+    contextLength: num(meta, KEY_LLAMA_CONTEXT_LENGTH, 2048),
+    normEps: num(meta, KEY_LLAMA_LAYERNORM_RMS_EPS, 1e-5),
+    ropeTheta: num(meta, KEY_LLAMA_ROPE_FREQ_BASE, 1e4)
   });
 }
 
@@ -3768,6 +3780,7 @@ function createShardKernels(choice) {
 
 // src/model/llama.ts
 init_q8_0();
+init_tensor_names();
 function loadWeightsF32(table) {
   const c = table.config;
   const q8Inputs = /* @__PURE__ */ new Set();
@@ -3904,9 +3917,9 @@ var LlamaReference = class {
     x.set(w.tokEmbd.subarray(token * dim, (token + 1) * dim));
     for (let l = 0; l < c.nLayers; l++) {
       rmsnorm(xb, x, w.attnNorm[l], c.normEps);
-      this.#mm(q, xb, w.attnQ[l], dim, dim, `blk.${l}.attn_q.weight`);
-      this.#mm(k, xb, w.attnK[l], dim, kvDim, `blk.${l}.attn_k.weight`);
-      this.#mm(v, xb, w.attnV[l], dim, kvDim, `blk.${l}.attn_v.weight`);
+      this.#mm(q, xb, w.attnQ[l], dim, dim, tensorName("gguf", "attn_q", l));
+      this.#mm(k, xb, w.attnK[l], dim, kvDim, tensorName("gguf", "attn_k", l));
+      this.#mm(v, xb, w.attnV[l], dim, kvDim, tensorName("gguf", "attn_v", l));
       rope(q, pos, headSize, c.ropeTheta);
       rope(k, pos, headSize, c.ropeTheta);
       const layerOff = l * this.contextSize * kvDim;
@@ -3936,20 +3949,20 @@ var LlamaReference = class {
           for (let i = 0; i < headSize; i++) xb[qo + i] += a * this.#valueCache[vo + i];
         }
       }
-      this.#mm(xb2, xb, w.attnOutput[l], dim, dim, `blk.${l}.attn_output.weight`);
+      this.#mm(xb2, xb, w.attnOutput[l], dim, dim, tensorName("gguf", "attn_output", l));
       for (let i = 0; i < dim; i++) x[i] += xb2[i];
       rmsnorm(xb, x, w.ffnNorm[l], c.normEps);
-      this.#mm(hb, xb, w.ffnGate[l], dim, hiddenDim, `blk.${l}.ffn_gate.weight`);
-      this.#mm(hb2, xb, w.ffnUp[l], dim, hiddenDim, `blk.${l}.ffn_up.weight`);
+      this.#mm(hb, xb, w.ffnGate[l], dim, hiddenDim, tensorName("gguf", "ffn_gate", l));
+      this.#mm(hb2, xb, w.ffnUp[l], dim, hiddenDim, tensorName("gguf", "ffn_up", l));
       for (let i = 0; i < hiddenDim; i++) {
         const g = hb[i];
         hb[i] = g / (1 + Math.exp(-g)) * hb2[i];
       }
-      this.#mm(xb, hb, w.ffnDown[l], hiddenDim, dim, `blk.${l}.ffn_down.weight`);
+      this.#mm(xb, hb, w.ffnDown[l], hiddenDim, dim, tensorName("gguf", "ffn_down", l));
       for (let i = 0; i < dim; i++) x[i] += xb[i];
     }
     rmsnorm(x, x, w.outputNorm, c.normEps);
-    const outName = w.output === w.tokEmbd ? "token_embd.weight" : "output.weight";
+    const outName = tensorName("gguf", w.output === w.tokEmbd ? "tok_embd" : "output");
     this.#mm(this.#logits, x, w.output, dim, c.vocabSize, outName);
     return this.#logits.slice();
   }
@@ -4442,7 +4455,7 @@ function defaultThreads() {
   return Number.isInteger(n) && n > 0 ? n : 1;
 }
 async function createEngine(model, options = {}) {
-  const embd = model.tensors.find((t) => t.name === "token_embd.weight");
+  const embd = model.tensors.find((t) => t.name === tensorName("gguf", "tok_embd"));
   const config = configFromGgufMetadata(model.metadata, embd?.shape[0]);
   const table = new TensorTable(model, config);
   const contextSize = options.contextSize ?? Math.min(config.contextLength, 2048);
@@ -4771,12 +4784,7 @@ function withTokenizer(base, tokenizer, onClose) {
 }
 
 // src/model/browser_engine.ts
-var GGUF_MAGIC_BYTES = [
-  71,
-  71,
-  85,
-  70
-];
+var GGUF_MAGIC_BYTES = new TextEncoder().encode(GGUF_MAGIC_STRING);
 async function loadEngineFromBlob(blob, options = {}, name = blob.name ?? "model", read) {
   const source = new BlobSource(blob, name, read);
   const magic = source.size >= 4 ? source.read(0, 4) : new Uint8Array(0);
@@ -5276,10 +5284,12 @@ function replyDecoder(tokenizer) {
   return new StreamingDecoder(tokenizer);
 }
 
-// src/chat/session.ts
+// src/core/event_loop.ts
 function yieldToEventLoop() {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
+
+// src/chat/session.ts
 var YIELD_EVERY_MS = 30;
 var ChatSession = class {
   engine;

@@ -1480,47 +1480,15 @@ var init_tensor_names = __esm({
 function dequantizeToF32(dtype, bytes, n) {
   const need = nBytesOf(dtype, n);
   if (bytes.length < need) throw new RangeError(`Cannot dequantize ${n} ${dtype} values: got ${bytes.length} bytes`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  switch (dtype) {
-    case "F32": {
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
-      return out;
-    }
-    case "F16": {
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = f16ToF32Ref(dv.getUint16(2 * i, true));
-      return out;
-    }
-    case "BF16": {
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = bf16ToF32Ref(dv.getUint16(2 * i, true));
-      return out;
-    }
-    case "Q4_0": {
-      const out = new Float32Array(n);
-      dequantizeRowQ4_0Ref(bytes.subarray(0, need), out);
-      return out;
-    }
-    case "Q8_0": {
-      const out = new Float32Array(n);
-      dequantizeRowQ8_0Ref(bytes.subarray(0, need), out);
-      return out;
-    }
-    default:
-      if (!DEQUANTIZABLE_DTYPES.includes(dtype)) {
-        throw new UnsupportedError(`Cannot load tensor type ${dtype}: yangtuo has no dequantizer for it`);
-      }
-      return dequantizeRef(dtype, bytes.subarray(0, need), n);
+  if (!DEQUANTIZABLE_DTYPES.includes(dtype)) {
+    throw new UnsupportedError(`Cannot load tensor type ${dtype}: yangtuo has no dequantizer for it`);
   }
+  return dequantizeRef(dtype, bytes.subarray(0, need), n);
 }
 var init_weights = __esm({
   "src/model/weights.ts"() {
     init_errors();
     init_dtypes();
-    init_f16();
-    init_q4_0();
-    init_q8_0();
     init_dequantize();
     init_tensor_names();
   }

@@ -6,10 +6,10 @@
  * measured slower than one thread (bench/README.md), so the commands default to 1.
  */
 import { type DType, nBytesOf } from "../core/dtypes.ts";
-import type { EncodeOptions } from "../merge/encode.ts";
-import type { RopeLayout } from "../merge/permute.ts";
-import type { MergeExecutor, PlannedTensor } from "../merge/plan.ts";
-import { rowsCols } from "../merge/source_tensor.ts";
+import type { EncodeOptions } from "./encode.ts";
+import type { RopeLayout } from "./permute.ts";
+import type { MergeExecutor, PlannedTensor } from "./plan.ts";
+import { rowsCols } from "./source_tensor.ts";
 
 interface Slot {
   worker: Worker;
@@ -25,7 +25,7 @@ export class MergePool {
 
   constructor(readonly size: number) {
     this.#slots = Array.from({ length: size }, () => {
-      const worker = new Worker(new URL("./_merge_worker.ts", import.meta.url).href, { type: "module" });
+      const worker = new Worker(new URL("./pool_worker.ts", import.meta.url).href, { type: "module" });
       worker.onmessage = (e: MessageEvent) => {
         const w = this.#waiting.get(e.data.id);
         if (!w) return;
@@ -88,7 +88,7 @@ export class MergePool {
 
   /**
    * Encodes a (rows, cols) tensor as `dtype` in the workers; `readBlock` fills f32 rows [r0, r0+n) on the main
-   * thread (the quantize command's row reader). Same bytes as encodeF32 over the whole tensor.
+   * thread (quantizeGguf's row reader). Same bytes as encodeF32 over the whole tensor.
    */
   async encodeTensor(
     rows: number,

@@ -1,23 +1,17 @@
 /**
  * Merge worker: stage 2 of a row block (LoRA deltas, fp16 hold, q/k permutation, output encoding with the WASM
- * quantizers) for the pool in _merge_pool.ts. Messages:
+ * quantizers) for the pool in pool.ts. Messages:
  *   in  {type: "block", id, key, factors?, spec: FinishSpec, w: ArrayBuffer (f32), dtype}
  *   out {type: "done", id, bytes: ArrayBuffer} | {type: "error", id, message}
  * `factors` comes with the first block of each tensor this worker sees and is kept until the key changes.
  */
 /// <reference lib="deno.worker" />
 import { nBytesOf } from "../core/dtypes.ts";
-import { encodeF32, REF_QUANTIZERS, type RowQuantizers } from "../merge/encode.ts";
-import { finishRows, type LoraFactors } from "../merge/plan.ts";
+import { encodeF32, loadQuantizers, REF_QUANTIZERS, type RowQuantizers } from "./encode.ts";
+import { finishRows, type LoraFactors } from "./plan.ts";
 
 let quantizers: RowQuantizers = REF_QUANTIZERS;
-const ready = (async () => {
-  try {
-    const { loadWasmKernels } = await import("../kernels/mod.ts");
-    const k = await loadWasmKernels();
-    quantizers = { Q4_0: (x, out) => k.quantizeRowQ4_0(x, out), Q8_0: (x, out) => k.quantizeRowQ8_0(x, out) };
-  } catch { /* the references are byte-identical, only slower */ }
-})();
+const ready = loadQuantizers().then((q) => void (quantizers = q));
 
 let key = "";
 let factors: LoraFactors[] = [];
