@@ -165,7 +165,7 @@ export function q8_0RScratchBytes(batch: number): number {
 export type Q4_0RForm = "i16" | "vnni";
 
 /** Bytes pickQ4_0RForm() needs at its `mem` pointer (64-byte aligned): a 64x2048 Q4_0R matrix, one Q8A row, y. */
-export const Q4_0R_PROBE_BYTES = repackedQ4_0Bytes(64, 2048) + 4096 + 2048 + 256 + 64;
+export const Q4_0R_PROBE_BYTES: number = repackedQ4_0Bytes(64, 2048) + 4096 + 2048 + 256 + 64;
 
 /**
  * Measures which Q4_0R form is faster on this host: `i32x4.relaxed_dot_i8x16_i7x16_add_s` is one `vpdpbusd` where V8
