@@ -40,6 +40,11 @@ const COMMANDS: Record<string, Command> = {
   generate: { summary: "one-shot completion from a prompt", load: () => import("./src/commands/generate.ts") },
   perplexity: { summary: "perplexity of a model over a text file", load: () => import("./src/commands/perplexity.ts") },
   chat: { summary: "Alpaca instruction chat in the terminal", load: () => import("./src/commands/chat.ts") },
+  pretrain: {
+    summary: "pre-train: stage 1 (embeddings) or stage 2 (LoRA) → PEFT folder",
+    load: () => import("./src/commands/pretrain.ts"),
+  },
+  sft: { summary: "instruction fine-tuning on Alpaca JSON → PEFT folder", load: () => import("./src/commands/sft.ts") },
   demo: {
     summary: "first run: tiny Chinese-vocab model + LoRA → merge → quantize → generate",
     load: () => import("./src/commands/demo.ts"),

@@ -13,3 +13,4 @@ export * from "./src/kernels/mod.ts";
 export * from "./src/tokenizer/mod.ts";
 export * from "./src/chat/mod.ts";
 export * from "./src/merge/mod.ts";
+export * from "./src/train/mod.ts";

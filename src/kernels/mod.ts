@@ -54,3 +54,13 @@ export {
   WasmKernels,
   WasmPtrKernels,
 } from "./wasm.ts";
+export { type FrozenType, type FrozenWeight, scalarTrainKernels, type TrainKernels } from "./train_kernels.ts";
+export {
+  createWasmTrainKernels,
+  DEFAULT_MAX_RESIDENT_BYTES,
+  frozenWeightBytes,
+  TRAIN_TYPE_CODES,
+  type TrainKernelExports,
+  WasmTrainKernels,
+  type WasmTrainKernelsOptions,
+} from "./train_wasm.ts";

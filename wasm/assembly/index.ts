@@ -13,3 +13,4 @@ export { rmsNorm, softmax, rope, siluGate, attention } from "./ops";
 export function heapBase(): usize {
   return __heap_base;
 }
+export { trainScratchBytes, trainMatmul, trainMatmulBackwardInput, trainMatmulBackwardWeight } from "./train";

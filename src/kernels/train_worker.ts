@@ -1,0 +1,42 @@
+/**
+ * Worker entry of the 2-thread WASM training kernels: instantiates the kernels on the caller's shared memory, then
+ * runs the training export named in the control block on its row range each time the sequence counter moves, and
+ * publishes the sequence number as done. No message round-trips while running.
+ * see: train_wasm.ts (the calling side, TRAIN_CTRL)
+ */
+/// <reference lib="deno.worker" />
+import { TRAIN_CTRL, type TrainKernelExports, type TrainWorkerInit } from "./train_wasm.ts";
+
+self.onmessage = (e: MessageEvent<TrainWorkerInit>) => {
+  const { module, memory, control } = e.data;
+  const ctrl = new Int32Array(control, 0, TRAIN_CTRL.ARGS);
+  const args = new Float64Array(control, 8 * TRAIN_CTRL.ARGS, TRAIN_CTRL.N_ARGS);
+  let raw: TrainKernelExports;
+  try {
+    const instance = new WebAssembly.Instance(module, { env: { memory, abort: () => {} } });
+    raw = instance.exports as unknown as TrainKernelExports;
+  } catch (err) {
+    self.postMessage({ type: "error", message: (err as Error).message });
+    return;
+  }
+  let seen = Atomics.load(ctrl, TRAIN_CTRL.SEQ);
+  self.postMessage({ type: "ready" });
+  for (;;) {
+    while (Atomics.load(ctrl, TRAIN_CTRL.SEQ) === seen) Atomics.wait(ctrl, TRAIN_CTRL.SEQ, seen, 1000);
+    seen = Atomics.load(ctrl, TRAIN_CTRL.SEQ);
+    const op = Atomics.load(ctrl, TRAIN_CTRL.OP);
+    if (op === TRAIN_CTRL.OP_EXIT) break;
+    const a = Array.from(args) as [number, number, number, number, number, number, number, number, number];
+    try {
+      if (op === TRAIN_CTRL.OP_FORWARD) raw.trainMatmul(...a);
+      else if (op === TRAIN_CTRL.OP_BACKWARD_INPUT) raw.trainMatmulBackwardInput(...a);
+      else raw.trainMatmulBackwardWeight(...a);
+    } catch (err) {
+      Atomics.store(ctrl, TRAIN_CTRL.FAILED, 1);
+      self.postMessage({ type: "error", message: (err as Error).message });
+    }
+    Atomics.store(ctrl, TRAIN_CTRL.DONE, seen);
+    Atomics.notify(ctrl, TRAIN_CTRL.DONE);
+  }
+  self.close();
+};

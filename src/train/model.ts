@@ -1,0 +1,634 @@
+/**
+ * The training forward and hand-written backward of LLaMA over a batch of B sequences of T tokens (N = B·T rows),
+ * f32 throughout, weights in GGUF / Meta row order (RoPE rotates adjacent pairs, as llama.cpp and model/llama.ts).
+ * Forward keeps what backward needs (one batch in flight); matrix products go through TrainKernels; everything
+ * else is flat Float32Array loops here, allocation-free once the buffers have grown to the batch.
+ * Loss: LlamaForCausalLM's shifted cross-entropy, mean over labels ≠ −100 (torch CrossEntropyLoss(ignore_index)).
+ * see: model/llama.ts (the inference reference), llama2.c train / llm.c backward passes, transformers
+ *      modeling_llama.py (loss shift)
+ */
+import type { TrainKernels } from "../kernels/train_kernels.ts";
+import type { LlamaConfig } from "../model/config.ts";
+import { type Linear, Param, type TrainRng } from "./lora.ts";
+import { dequantizeRef } from "../quant/dequantize.ts";
+import type { FrozenWeight } from "../kernels/train_kernels.ts";
+import { nBytesOf } from "../core/dtypes.ts";
+
+/** PyTorch's CrossEntropyLoss ignore_index, the seed's IGNORE_INDEX. */
+export const IGNORE_INDEX = -100;
+
+/** One batch: token ids and labels (HF convention: aligned with the ids; logits at t predict labels[t+1]). */
+export interface TrainBatch {
+  batch: number;
+  seqLen: number;
+  /** (batch·seqLen) input ids. */
+  tokens: Int32Array;
+  /** (batch·seqLen) labels, IGNORE_INDEX where no loss is taken. */
+  labels: Int32Array;
+}
+
+/** One transformer layer's weights. */
+export interface TrainLayer {
+  attnNorm: Param; // (dim,)
+  q: Linear; // (nHeads·headSize, dim)
+  k: Linear; // (nKvHeads·headSize, dim)
+  v: Linear; // (nKvHeads·headSize, dim)
+  o: Linear; // (dim, dim)
+  ffnNorm: Param; // (dim,)
+  gate: Linear; // (hiddenDim, dim)  w1
+  up: Linear; // (hiddenDim, dim)    w3
+  down: Linear; // (dim, hiddenDim)  w2
+}
+
+/** The whole model: embedding (trainable f32 or frozen rows), layers, final norm, lm_head. */
+export interface TrainWeights {
+  /** (vocabSize, dim): a trainable Param or a frozen weight whose rows are dequantized on gather. */
+  tokEmbd: Param | FrozenWeight;
+  layers: TrainLayer[];
+  outputNorm: Param; // (dim,)
+  output: Linear; // (vocabSize, dim)
+  /** Norm vectors that are trainable (full mode): their Param.grad accumulates. */
+  trainNorms: boolean;
+}
+
+/** Validates a batch against the model; throws RangeError / TypeError naming what is wrong. */
+export function checkBatch(b: TrainBatch, c: LlamaConfig, maxTokens = 1 << 24): void {
+  if (!Number.isInteger(b.batch) || b.batch <= 0 || !Number.isInteger(b.seqLen) || b.seqLen <= 0) {
+    throw new RangeError(`Cannot train on batch: batch ${b.batch} and seqLen ${b.seqLen} must be positive integers`);
+  }
+  const n = b.batch * b.seqLen;
+  if (n > maxTokens) throw new RangeError(`Cannot train on batch: ${n} tokens exceed the limit ${maxTokens}`);
+  if (b.seqLen > c.contextLength) {
+    throw new RangeError(`Cannot train on batch: seqLen ${b.seqLen} exceeds the context length ${c.contextLength}`);
+  }
+  if (!(b.tokens instanceof Int32Array) || !(b.labels instanceof Int32Array)) {
+    throw new TypeError("Cannot train on batch: tokens and labels must be Int32Arrays");
+  }
+  if (b.tokens.length !== n || b.labels.length !== n) {
+    throw new RangeError(
+      `Cannot train on batch: expected ${n} tokens and labels, got ${b.tokens.length} and ${b.labels.length}`,
+    );
+  }
+  for (let i = 0; i < n; i++) {
+    const t = b.tokens[i], l = b.labels[i];
+    if (!(t >= 0 && t < c.vocabSize)) {
+      throw new RangeError(`Cannot train on batch: token ${t} at ${i} is outside the vocabulary [0, ${c.vocabSize})`);
+    }
+    if (l !== IGNORE_INDEX && !(l >= 0 && l < c.vocabSize)) {
+      throw new RangeError(`Cannot train on batch: label ${l} at ${i} is neither ${IGNORE_INDEX} nor a token id`);
+    }
+  }
+}
+
+/** Per-layer activations kept for backward. */
+interface LayerActs {
+  xIn: Float32Array; // (N, dim) residual stream entering the layer
+  r1: Float32Array; // (N,) 1/rms of xIn
+  h1: Float32Array; // (N, dim) attn_norm(xIn): input of q, k, v
+  q: Float32Array; // (N, dim) after RoPE
+  k: Float32Array; // (N, kvDim) after RoPE
+  v: Float32Array; // (N, kvDim)
+  p: Float32Array; // (B, nHeads, T, T) exp(s − rowMax), unnormalized (0 above the diagonal)
+  pInv: Float32Array; // (B, nHeads, T) 1/Σ of each row: softmax = p · pInv
+  ao: Float32Array; // (N, dim) attention output: input of o
+  xMid: Float32Array; // (N, dim) residual after attention
+  r2: Float32Array; // (N,)
+  h2: Float32Array; // (N, dim) ffn_norm(xMid): input of gate, up
+  g: Float32Array; // (N, hiddenDim) silu(gate pre-activation)
+  sg: Float32Array; // (N, hiddenDim) sigmoid(gate pre-activation)
+  u: Float32Array; // (N, hiddenDim) up
+  act: Float32Array; // (N, hiddenDim) silu(g)·u: input of down
+}
+
+/**
+ * The training model over `TrainWeights`. `forward` returns the mean loss and keeps activations; `backward`
+ * accumulates gradients (scaled by `lossScale`, e.g. 1/gradient-accumulation steps) into every trainable Param.
+ */
+export class TrainModel {
+  #n = 0; // rows the buffers hold
+  #b = 0;
+  #t = 0;
+  #acts: LayerActs[] = [];
+  #xOut = new Float32Array(0); // (N, dim) residual after the last layer
+  #rF = new Float32Array(0); // (N,)
+  #hF = new Float32Array(0); // (N, dim) output_norm(xOut)
+  #rows = new Int32Array(0); // (M,) rows with a label (compacted)
+  #targets = new Int32Array(0); // (M,) their next-token labels
+  #m = 0;
+  #hc = new Float32Array(0); // (M, dim) compacted hF rows
+  #logits = new Float32Array(0); // (M, vocab) logits, then exp(logit − max), then dlogits
+  #invSum = new Float32Array(0); // (M,) 1/Σexp per row
+  #tokens = new Int32Array(0);
+  // scratch
+  #cos = new Float32Array(0); // (T, headSize/2)
+  #sin = new Float32Array(0);
+  #qc = new Float32Array(0); // (T, headSize) one head's q
+  #kc = new Float32Array(0);
+  #vc = new Float32Array(0);
+  #oc = new Float32Array(0);
+  #dkc = new Float32Array(0);
+  #dvc = new Float32Array(0);
+  #dp = new Float32Array(0); // (T, T)
+  #dx = new Float32Array(0); // (N, dim) gradient of the residual stream
+  #dh = new Float32Array(0); // (N, dim)
+  #dq = new Float32Array(0); // (N, dim)
+  #dk = new Float32Array(0); // (N, kvDim)
+  #dv = new Float32Array(0); // (N, kvDim)
+  #dact = new Float32Array(0); // (N, hiddenDim)
+  #dg = new Float32Array(0); // (N, hiddenDim)
+  #du = new Float32Array(0); // (N, hiddenDim)
+  #rowTmp = new Float32Array(0); // (dim,)
+
+  constructor(readonly config: LlamaConfig, readonly weights: TrainWeights, readonly kernels: TrainKernels) {}
+
+  #ensure(b: number, t: number): void {
+    const c = this.config;
+    const n = b * t;
+    const kvDim = c.nKvHeads * c.headSize;
+    const hs = c.headSize;
+    if (t !== this.#t) {
+      // RoPE tables in f32 as Meta's precompute_freqs_cis: θ^(−2j/hs) and t·freq in float32
+      this.#cos = new Float32Array(t * (hs / 2));
+      this.#sin = new Float32Array(t * (hs / 2));
+      for (let pos = 0; pos < t; pos++) {
+        for (let j = 0; j < hs / 2; j++) {
+          const freq = Math.fround(1 / Math.fround(Math.pow(c.ropeTheta, Math.fround((2 * j) / hs))));
+          const a = Math.fround(pos * freq);
+          this.#cos[pos * (hs / 2) + j] = Math.cos(a);
+          this.#sin[pos * (hs / 2) + j] = Math.sin(a);
+        }
+      }
+    }
+    if (n === this.#n && b === this.#b && t === this.#t) return;
+    const F = (k: number) => new Float32Array(k);
+    this.#acts = this.weights.layers.map(() => ({
+      xIn: F(n * c.dim),
+      r1: F(n),
+      h1: F(n * c.dim),
+      q: F(n * c.dim),
+      k: F(n * kvDim),
+      v: F(n * kvDim),
+      p: F(b * c.nHeads * t * t),
+      pInv: F(b * c.nHeads * t),
+      ao: F(n * c.dim),
+      xMid: F(n * c.dim),
+      r2: F(n),
+      h2: F(n * c.dim),
+      g: F(n * c.hiddenDim),
+      sg: F(n * c.hiddenDim),
+      u: F(n * c.hiddenDim),
+      act: F(n * c.hiddenDim),
+    }));
+    this.#xOut = F(n * c.dim);
+    this.#rF = F(n);
+    this.#hF = F(n * c.dim);
+    this.#rows = new Int32Array(n);
+    this.#targets = new Int32Array(n);
+    this.#hc = F(n * c.dim);
+    this.#logits = F(n * c.vocabSize);
+    this.#invSum = F(n);
+    this.#tokens = new Int32Array(n);
+    this.#qc = F(t * hs);
+    this.#kc = F(t * hs);
+    this.#vc = F(t * hs);
+    this.#oc = F(t * hs);
+    this.#dkc = F(t * hs);
+    this.#dvc = F(t * hs);
+    this.#dp = F(t * t);
+    this.#dx = F(n * c.dim);
+    this.#dh = F(n * c.dim);
+    this.#dq = F(n * c.dim);
+    this.#dk = F(n * kvDim);
+    this.#dv = F(n * kvDim);
+    this.#dact = F(n * c.hiddenDim);
+    this.#dg = F(n * c.hiddenDim);
+    this.#du = F(n * c.hiddenDim);
+    this.#rowTmp = F(c.dim);
+    this.#n = n;
+    this.#b = b;
+    this.#t = t;
+  }
+
+  /** Number of labelled positions of the last forward (the loss's denominator). */
+  get nTargets(): number {
+    return this.#m;
+  }
+
+  /**
+   * Runs the batch; returns the mean cross-entropy over positions t whose label[t+1] ≠ −100 (NaN when none).
+   * `rng` given = training (LoRA dropout active).
+   */
+  forward(batch: TrainBatch, rng?: TrainRng): number {
+    const c = this.config, w = this.weights, k = this.kernels;
+    checkBatch(batch, c);
+    const B = batch.batch, T = batch.seqLen, N = B * T;
+    this.#ensure(B, T);
+    const dim = c.dim, hd = c.hiddenDim;
+    this.#tokens.set(batch.tokens);
+
+    // embedding gather: x[row] = tok_embd[token]  (N, dim)
+    const x0 = this.#acts.length > 0 ? this.#acts[0].xIn : this.#xOut;
+    gatherRows(x0, batch.tokens, w.tokEmbd, dim, this.#rowTmp);
+
+    for (let l = 0; l < w.layers.length; l++) {
+      const L = w.layers[l], a = this.#acts[l];
+      rmsNormForward(a.h1, a.r1, a.xIn, L.attnNorm.data, N, dim, c.normEps);
+      L.q.forward(k, a.q, a.h1, N, rng); // (N, dim) @ Wq (dim, dim)ᵀ
+      L.k.forward(k, a.k, a.h1, N, rng); // (N, dim) @ Wk (kvDim, dim)ᵀ
+      L.v.forward(k, a.v, a.h1, N, rng);
+      ropeForward(a.q, B, T, c.nHeads, c.headSize, this.#cos, this.#sin, 1);
+      ropeForward(a.k, B, T, c.nKvHeads, c.headSize, this.#cos, this.#sin, 1);
+      this.#attentionForward(a, B, T);
+      L.o.forward(k, a.xMid, a.ao, N, rng); // (N, dim) @ Wo (dim, dim)ᵀ, then the residual
+      for (let i = 0; i < N * dim; i++) a.xMid[i] += a.xIn[i];
+      rmsNormForward(a.h2, a.r2, a.xMid, L.ffnNorm.data, N, dim, c.normEps);
+      L.gate.forward(k, a.g, a.h2, N, rng); // (N, dim) @ W1 (hd, dim)ᵀ
+      L.up.forward(k, a.u, a.h2, N, rng); // (N, dim) @ W3 (hd, dim)ᵀ
+      const g = a.g, sg = a.sg, u = a.u, act = a.act;
+      for (let i = 0; i < N * hd; i++) {
+        const gi = g[i];
+        const si = 1 / (1 + Math.exp(-gi));
+        const silu = gi * si;
+        sg[i] = si;
+        g[i] = silu; // g now holds silu(g): backward needs σ(g) and silu(g), not g
+        act[i] = silu * u[i]; // silu(g)·u
+      }
+      const next = l + 1 < w.layers.length ? this.#acts[l + 1].xIn : this.#xOut;
+      L.down.forward(k, next, act, N, rng); // (N, hd) @ W2 (dim, hd)ᵀ
+      for (let i = 0; i < N * dim; i++) next[i] += a.xMid[i];
+    }
+    rmsNormForward(this.#hF, this.#rF, this.#xOut, w.outputNorm.data, N, dim, c.normEps);
+
+    // compact the rows that have a next-token label: only they need logits
+    let m = 0;
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t + 1 < T; t++) {
+        const lab = batch.labels[b * T + t + 1];
+        if (lab === IGNORE_INDEX) continue;
+        this.#rows[m] = b * T + t;
+        this.#targets[m] = lab;
+        m++;
+      }
+    }
+    this.#m = m;
+    if (m === 0) return NaN;
+    const hc = this.#hc, hF = this.#hF;
+    for (let i = 0; i < m; i++) hc.set(hF.subarray(this.#rows[i] * dim, (this.#rows[i] + 1) * dim), i * dim);
+    w.output.forward(k, this.#logits, hc, m, rng); // (M, dim) @ W_out (vocab, dim)ᵀ -> (M, vocab)
+    return crossEntropyForward(this.#logits, this.#targets, m, c.vocabSize, this.#invSum);
+  }
+
+  /**
+   * Backward of the last forward (which must have been a training forward of the same batch): accumulates
+   * d(lossScale · loss)/dθ into every trainable Param.grad. The logits buffer is consumed.
+   */
+  backward(lossScale = 1): void {
+    const c = this.config, w = this.weights, k = this.kernels;
+    const m = this.#m;
+    if (m === 0) return;
+    const B = this.#b, T = this.#t, N = B * T;
+    const dim = c.dim, hd = c.hiddenDim;
+    const V = c.vocabSize;
+    crossEntropyBackward(this.#logits, this.#invSum, this.#targets, m, V, lossScale / m);
+    // lm_head: dHc (M, dim) = dlogits @ W_out; dW_out += dlogitsᵀ Hc
+    const dhc = this.#dh; // (M ≤ N rows, dim)
+    dhc.fill(0, 0, m * dim);
+    w.output.backward(k, dhc, this.#logits, this.#hc, m);
+    const dx = this.#dx;
+    const dhF = this.#dq; // scatter into an (N, dim) buffer
+    dhF.fill(0, 0, N * dim);
+    for (let i = 0; i < m; i++) dhF.set(dhc.subarray(i * dim, (i + 1) * dim), this.#rows[i] * dim);
+    dx.fill(0, 0, N * dim);
+    rmsNormBackward(
+      dx,
+      w.trainNorms ? w.outputNorm.grad : undefined,
+      dhF,
+      this.#xOut,
+      this.#rF,
+      w.outputNorm.data,
+      N,
+      dim,
+    );
+
+    for (let l = w.layers.length - 1; l >= 0; l--) {
+      const L = w.layers[l], a = this.#acts[l];
+      // FFN: next = xMid + down(act); dx is d(next)
+      const dact = this.#dact;
+      dact.fill(0, 0, N * hd);
+      L.down.backward(k, dact, dx, a.act, N);
+      const silu = a.g, sg = a.sg, u = a.u, dg = this.#dg, du = this.#du;
+      for (let i = 0; i < N * hd; i++) {
+        const d = dact[i], si = sg[i], s = silu[i];
+        du[i] = d * s; // d/du silu(g)·u
+        dg[i] = d * u[i] * (si + s * (1 - si)); // silu'(g) = σ(g)(1 + g(1 − σ(g))) = σ + silu·(1 − σ)
+      }
+      const dh = this.#dh;
+      dh.fill(0, 0, N * dim);
+      L.gate.backward(k, dh, dg, a.h2, N);
+      L.up.backward(k, dh, du, a.h2, N);
+      // dx (= d xMid through the residual) += rmsnorm backward
+      rmsNormBackward(dx, w.trainNorms ? L.ffnNorm.grad : undefined, dh, a.xMid, a.r2, L.ffnNorm.data, N, dim);
+
+      // attention: xMid = xIn + o(ao)
+      const dao = this.#dh;
+      dao.fill(0, 0, N * dim);
+      L.o.backward(k, dao, dx, a.ao, N);
+      this.#attentionBackward(a, dao, B, T);
+      ropeForward(this.#dq, B, T, c.nHeads, c.headSize, this.#cos, this.#sin, -1); // inverse rotation
+      ropeForward(this.#dk, B, T, c.nKvHeads, c.headSize, this.#cos, this.#sin, -1);
+      const dh1 = this.#dh;
+      dh1.fill(0, 0, N * dim);
+      L.q.backward(k, dh1, this.#dq, a.h1, N);
+      L.k.backward(k, dh1, this.#dk, a.h1, N);
+      L.v.backward(k, dh1, this.#dv, a.h1, N);
+      rmsNormBackward(dx, w.trainNorms ? L.attnNorm.grad : undefined, dh1, a.xIn, a.r1, L.attnNorm.data, N, dim);
+    }
+    // embedding scatter-add: dE[token] += dx[row]
+    if (w.tokEmbd instanceof Param) {
+      const g = w.tokEmbd.grad, toks = this.#tokens;
+      for (let r = 0; r < N; r++) {
+        const o = toks[r] * dim, s = r * dim;
+        for (let i = 0; i < dim; i++) g[o + i] += dx[s + i];
+      }
+    }
+  }
+
+  /**
+   * Causal GQA attention of one layer: P = softmax(q kᵀ/√hs + mask), ao = P v, per (sequence, head). P is kept
+   * unnormalized with 1/Σ per row: normalizing O (T·hs) instead of P (T²/2) saves a pass over the triangle.
+   */
+  #attentionForward(a: LayerActs, B: number, T: number): void {
+    const c = this.config, k = this.kernels;
+    const hs = c.headSize, dim = c.dim, kvDim = c.nKvHeads * hs;
+    const group = c.nHeads / c.nKvHeads;
+    const scale = 1 / Math.sqrt(hs);
+    const qc = this.#qc, kc = this.#kc, vc = this.#vc, oc = this.#oc;
+    for (let b = 0; b < B; b++) {
+      for (let kh = 0; kh < c.nKvHeads; kh++) {
+        gatherHead(kc, a.k, b * T, T, kvDim, kh * hs, hs);
+        gatherHead(vc, a.v, b * T, T, kvDim, kh * hs, hs);
+        for (let hg = 0; hg < group; hg++) {
+          const h = kh * group + hg;
+          gatherHead(qc, a.q, b * T, T, dim, h * hs, hs, scale); // q/√hs: the scale costs T·hs, not T²
+          const bh = b * c.nHeads + h;
+          const p = a.p.subarray(bh * T * T, (bh + 1) * T * T), inv = a.pInv.subarray(bh * T, (bh + 1) * T);
+          k.matmulF32(p, qc, kc, T, hs, T); // Q/√hs (T, hs) @ K (T, hs)ᵀ -> S (T, T)
+          // hot loop: one exp per causal score
+          for (let t = 0; t < T; t++) {
+            const row = t * T, end = row + t + 1;
+            let max = -Infinity;
+            for (let j = row; j < end; j++) if (p[j] > max) max = p[j];
+            let sum = 0;
+            for (let j = row; j < end; j++) {
+              const e = Math.exp(p[j] - max); // max-subtraction: exp never overflows
+              p[j] = e;
+              sum += e;
+            }
+            inv[t] = 1 / sum;
+            p.fill(0, end, row + T); // causal mask
+          }
+          oc.fill(0);
+          k.matmulF32BackwardInput(oc, p, vc, T, hs, T); // E (T, T) @ V (T, hs) -> O·Σ (T, hs)
+          scatterHead(a.ao, oc, b * T, T, dim, h * hs, hs, 1, inv); // row t × 1/Σ_t
+        }
+      }
+    }
+  }
+
+  /** Backward of #attentionForward: from dao (N, dim) to #dq (N, dim), #dk, #dv (N, kvDim), before RoPE⁻¹. */
+  #attentionBackward(a: LayerActs, dao: Float32Array, B: number, T: number): void {
+    const c = this.config, k = this.kernels;
+    const hs = c.headSize, dim = c.dim, kvDim = c.nKvHeads * hs;
+    const group = c.nHeads / c.nKvHeads;
+    const scale = 1 / Math.sqrt(hs);
+    const qc = this.#qc, kc = this.#kc, vc = this.#vc, doc = this.#oc, dkc = this.#dkc, dvc = this.#dvc;
+    const dp = this.#dp;
+    const dqc = this.#qc; // dQ replaces Q once dK is done with it: computed into a second buffer below
+    for (let b = 0; b < B; b++) {
+      for (let kh = 0; kh < c.nKvHeads; kh++) {
+        gatherHead(kc, a.k, b * T, T, kvDim, kh * hs, hs);
+        gatherHead(vc, a.v, b * T, T, kvDim, kh * hs, hs);
+        dkc.fill(0);
+        dvc.fill(0);
+        for (let hg = 0; hg < group; hg++) {
+          const h = kh * group + hg;
+          const bh = b * c.nHeads + h;
+          const p = a.p.subarray(bh * T * T, (bh + 1) * T * T), inv = a.pInv.subarray(bh * T, (bh + 1) * T);
+          // with P = diag(inv)·E: work with dO' = diag(inv)·dO, so Pᵀ dO = Eᵀ dO' and dP' = dO' Vᵀ = diag(inv)·dP
+          gatherHead(doc, dao, b * T, T, dim, h * hs, hs, 1, inv);
+          k.matmulF32BackwardWeight(dvc, p, doc, T, hs, T); // dV (T, hs) += Eᵀ dO'
+          k.matmulF32(dp, doc, vc, T, hs, T); // dP' (T, T) = dO' (T, hs) @ V (T, hs)ᵀ
+          for (let t = 0; t < T; t++) {
+            const row = t * T, end = row + t + 1;
+            let dot = 0;
+            for (let j = row; j < end; j++) dot += p[j] * dp[j];
+            dot *= inv[t]; // Σ_j P_j dP_j / inv_t
+            // dS_j = P_j (dP_j − Σ P dP) = E_j (dP'_j − inv_t Σ_k E_k dP'_k), S = (Q/√hs) Kᵀ
+            for (let j = row; j < end; j++) dp[j] = p[j] * (dp[j] - dot);
+            dp.fill(0, end, row + T);
+          }
+          gatherHead(qc, a.q, b * T, T, dim, h * hs, hs, scale);
+          k.matmulF32BackwardWeight(dkc, dp, qc, T, hs, T); // dK (T, hs) += dSᵀ (Q/√hs)
+          dqc.fill(0);
+          k.matmulF32BackwardInput(dqc, dp, kc, T, hs, T); // dS K; dQ = that/√hs (applied in the scatter)
+          scatterHead(this.#dq, dqc, b * T, T, dim, h * hs, hs, scale);
+        }
+        scatterHead(this.#dk, dkc, b * T, T, kvDim, kh * hs, hs);
+        scatterHead(this.#dv, dvc, b * T, T, kvDim, kh * hs, hs);
+      }
+    }
+  }
+}
+
+/**
+ * Copies one head's columns [col, col+hs) of rows [row0, row0+T) of a (rows, stride) matrix into dst (T, hs),
+ * times `mul`.
+ */
+function gatherHead(
+  dst: Float32Array,
+  src: Float32Array,
+  row0: number,
+  T: number,
+  stride: number,
+  col: number,
+  hs: number,
+  mul = 1,
+  rowMul?: Float32Array,
+): void {
+  for (let t = 0; t < T; t++) {
+    const s = (row0 + t) * stride + col, d = t * hs;
+    const m = rowMul ? mul * rowMul[t] : mul;
+    if (m === 1) { for (let i = 0; i < hs; i++) dst[d + i] = src[s + i]; }
+    else for (let i = 0; i < hs; i++) dst[d + i] = src[s + i] * m;
+  }
+}
+
+/** The inverse of gatherHead: writes src (T, hs) · mul into the head's columns of dst (overwrites). */
+function scatterHead(
+  dst: Float32Array,
+  src: Float32Array,
+  row0: number,
+  T: number,
+  stride: number,
+  col: number,
+  hs: number,
+  mul = 1,
+  rowMul?: Float32Array,
+): void {
+  for (let t = 0; t < T; t++) {
+    const d = (row0 + t) * stride + col, s = t * hs;
+    const m = rowMul ? mul * rowMul[t] : mul;
+    if (m === 1) { for (let i = 0; i < hs; i++) dst[d + i] = src[s + i]; }
+    else for (let i = 0; i < hs; i++) dst[d + i] = src[s + i] * m;
+  }
+}
+
+/** x[r] = table[tokens[r]] for a trainable (f32) or frozen (file-type rows) embedding. */
+function gatherRows(
+  x: Float32Array,
+  tokens: Int32Array,
+  table: Param | FrozenWeight,
+  dim: number,
+  tmp: Float32Array,
+): void {
+  if (table instanceof Param) {
+    for (let r = 0; r < tokens.length; r++) x.set(table.data.subarray(tokens[r] * dim, (tokens[r] + 1) * dim), r * dim);
+    return;
+  }
+  const rowBytes = nBytesOf(table.type, dim);
+  for (let r = 0; r < tokens.length; r++) {
+    const o = tokens[r] * rowBytes;
+    if (table.type === "F32") {
+      const dv = new DataView(table.bytes.buffer, table.bytes.byteOffset + o, rowBytes);
+      for (let i = 0; i < dim; i++) tmp[i] = dv.getFloat32(4 * i, true);
+      x.set(tmp.subarray(0, dim), r * dim);
+    } else {
+      x.set(dequantizeRef(table.type, table.bytes.subarray(o, o + rowBytes), dim), r * dim);
+    }
+  }
+}
+
+/** y = w ⊙ x / √(mean(x²) + eps) per row; keeps r = 1/√(…) per row. x, y (N, dim), w (dim,). */
+export function rmsNormForward(
+  y: Float32Array,
+  r: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  n: number,
+  dim: number,
+  eps: number,
+): void {
+  for (let row = 0; row < n; row++) {
+    const o = row * dim;
+    let ss = 0;
+    for (let i = 0; i < dim; i++) ss += x[o + i] * x[o + i];
+    const inv = 1 / Math.sqrt(ss / dim + eps);
+    r[row] = inv;
+    for (let i = 0; i < dim; i++) y[o + i] = w[i] * (x[o + i] * inv);
+  }
+}
+
+/**
+ * RMSNorm backward, accumulating: dx += r·(w⊙dy) − x·r³/dim·Σ(w⊙dy⊙x); dw += Σ_rows dy⊙x·r when `dw` is given.
+ */
+export function rmsNormBackward(
+  dx: Float32Array,
+  dw: Float32Array | undefined,
+  dy: Float32Array,
+  x: Float32Array,
+  r: Float32Array,
+  w: Float32Array,
+  n: number,
+  dim: number,
+): void {
+  for (let row = 0; row < n; row++) {
+    const o = row * dim;
+    const inv = r[row];
+    let dot = 0;
+    for (let i = 0; i < dim; i++) dot += w[i] * dy[o + i] * x[o + i];
+    const c = (dot * inv * inv * inv) / dim;
+    for (let i = 0; i < dim; i++) dx[o + i] += inv * w[i] * dy[o + i] - x[o + i] * c;
+    if (dw) { for (let i = 0; i < dim; i++) dw[i] += dy[o + i] * x[o + i] * inv; }
+  }
+}
+
+/**
+ * RoPE on adjacent pairs (v[2j], v[2j+1]) of each head at position t (the row within its sequence), in place.
+ * sign = 1 rotates by +t·θ_j (forward); sign = −1 by −t·θ_j (the backward of a rotation is its transpose).
+ * v (B·T, nHeads·hs); cos/sin (T, hs/2).
+ */
+export function ropeForward(
+  v: Float32Array,
+  B: number,
+  T: number,
+  nHeads: number,
+  hs: number,
+  cos: Float32Array,
+  sin: Float32Array,
+  sign: 1 | -1,
+): void {
+  const half = hs / 2, stride = nHeads * hs;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const o = (b * T + t) * stride, co = t * half;
+      for (let h = 0; h < nHeads; h++) {
+        const ho = o + h * hs;
+        for (let j = 0; j < half; j++) {
+          const c = cos[co + j], s = sign * sin[co + j];
+          const v0 = v[ho + 2 * j], v1 = v[ho + 2 * j + 1];
+          v[ho + 2 * j] = v0 * c - v1 * s;
+          v[ho + 2 * j + 1] = v0 * s + v1 * c;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Mean cross-entropy of logits (M, V) against targets (M,), leaving exp(logit − rowMax) in place and 1/Σexp per
+ * row in `invSum` (M,) for crossEntropyBackward: one exp per logit in all. Log-sum-exp after subtracting the max.
+ */
+export function crossEntropyForward(
+  logits: Float32Array,
+  targets: Int32Array,
+  m: number,
+  V: number,
+  invSum: Float32Array,
+): number {
+  let total = 0;
+  for (let i = 0; i < m; i++) {
+    const o = i * V;
+    let max = -Infinity;
+    for (let j = o; j < o + V; j++) if (logits[j] > max) max = logits[j];
+    const target = logits[o + targets[i]];
+    let sum = 0;
+    for (let j = o; j < o + V; j++) {
+      const e = Math.exp(logits[j] - max);
+      logits[j] = e;
+      sum += e;
+    }
+    invSum[i] = 1 / sum;
+    total += Math.log(sum) + max - target;
+  }
+  return total / m;
+}
+
+/**
+ * In place, after crossEntropyForward: exp values (M, V) -> scale·(softmax − onehot(target)), the gradient of
+ * scale·Σ CE.
+ */
+export function crossEntropyBackward(
+  expLogits: Float32Array,
+  invSum: Float32Array,
+  targets: Int32Array,
+  m: number,
+  V: number,
+  scale: number,
+): void {
+  for (let i = 0; i < m; i++) {
+    const o = i * V;
+    const f = scale * invSum[i];
+    for (let j = o; j < o + V; j++) expLogits[j] *= f;
+    expLogits[o + targets[i]] -= scale;
+  }
+}
