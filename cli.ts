@@ -24,6 +24,10 @@ const COMMANDS: Record<string, Command> = {
     summary: "tokenize text with a tokenizer.model or GGUF; --compare A B",
     load: () => import("./src/commands/tokenize.ts"),
   },
+  "train-tokenizer": {
+    summary: "train a SentencePiece model (spm_train's flags; BPE identical to spm_train)",
+    load: () => import("./src/commands/train_tokenizer.ts"),
+  },
   "merge-tokenizer": {
     summary: "extend a SentencePiece tokenizer with another's pieces",
     load: () => import("./src/commands/merge_tokenizer.ts"),

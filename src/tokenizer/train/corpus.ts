@@ -1,0 +1,333 @@
+/**
+ * The trainer's input side, as SentencePiece's TrainerInterface: select sentences (all, the first N, or a seeded
+ * reservoir sample of N), normalize them, replace meta pieces by a boundary, count characters, pick the required
+ * characters by --character_coverage, replace the others by ▅ (U+2585), and split into words at ▁.
+ * Identical units are merged with summed frequency (the trainers only ever weight a unit by its frequency).
+ * see: google/sentencepiece src/trainer_interface.cc (LoadSentences, SentenceSelector, SplitSentencesByWhitespace),
+ *      src/model_interface.cc (SplitIntoWords), src/util.h (ReservoirSampler, Sorted) — v0.1.97
+ */
+import type { Normalizer } from "../normalizer.ts";
+import type { TrainerConfig } from "./trainer_spec.ts";
+import { Mt19937 } from "./mt19937.ts";
+
+/** U+2581, the escaped whitespace. */
+export const WS_CHAR = 0x2581;
+/** U+2585, the placeholder for characters outside the alphabet (and lines containing it are skipped). */
+export const UNK_CHAR = 0x2585;
+export const UNK_STR = "\u2585";
+/** TAB: where a meta piece (user-defined, control, byte …) was found in a normalized sentence. */
+export const BOUNDARY_CHAR = 0x09;
+
+/** SentencePiece's reservoir sampler seed for --shuffle_input_sentence. */
+const SAMPLER_SEED = 12345678;
+
+/** Counts of what the selector saw. */
+export interface SelectorStats {
+  /** Lines accepted by the filters (the population sampled from). */
+  total: number;
+  tooLong: number;
+  withUnkChar: number;
+}
+
+/**
+ * Keeps the sentences the trainer loads, with a bounded memory when --input_sentence_size > 0: the first N, or
+ * (with --shuffle_input_sentence) a reservoir sample of N drawn with SentencePiece's generator and seed.
+ */
+export class SentenceSelector {
+  readonly sentences: string[] = [];
+  readonly freqs: number[] = [];
+  readonly stats: SelectorStats = { total: 0, tooLong: 0, withUnkChar: 0 };
+  readonly #size: number;
+  readonly #shuffle: boolean;
+  readonly #maxBytes: number;
+  readonly #rng?: Mt19937;
+
+  constructor(cfg: Pick<TrainerConfig, "inputSentenceSize" | "shuffleInputSentence" | "maxSentenceLength">) {
+    this.#size = cfg.inputSentenceSize;
+    this.#shuffle = cfg.shuffleInputSentence && cfg.inputSentenceSize > 0;
+    this.#maxBytes = cfg.maxSentenceLength;
+    if (this.#shuffle) this.#rng = new Mt19937(SAMPLER_SEED);
+  }
+
+  /** Offers one line (`nBytes` = its UTF-8 length); returns false when no more lines are wanted. */
+  add(line: string, nBytes: number, freq = 1): boolean {
+    if (line.length === 0) return true;
+    if (nBytes > this.#maxBytes) {
+      this.stats.tooLong++;
+      return true;
+    }
+    if (line.includes(UNK_STR)) {
+      this.stats.withUnkChar++;
+      return true;
+    }
+    this.stats.total++;
+    if (this.#size === 0) {
+      this.sentences.push(line);
+      this.freqs.push(freq);
+      return true;
+    }
+    if (!this.#shuffle) {
+      this.sentences.push(line);
+      this.freqs.push(freq);
+      return this.sentences.length < this.#size;
+    }
+    if (this.sentences.length < this.#size) {
+      this.sentences.push(line);
+      this.freqs.push(freq);
+    } else {
+      const n = this.#rng!.uniformBelow(this.stats.total);
+      if (n < this.sentences.length) {
+        this.sentences[n] = line;
+        this.freqs[n] = freq;
+      }
+    }
+    return true;
+  }
+}
+
+/** Replaces every meta piece (longest match at each character) by one TAB, as PrefixMatcher::GlobalReplace. */
+export class MetaPieceReplacer {
+  readonly #byFirst = new Map<number, string[]>();
+
+  constructor(pieces: Iterable<string>) {
+    for (const p of pieces) {
+      if (p.length === 0) continue;
+      const c = p.codePointAt(0)!;
+      const list = this.#byFirst.get(c) ?? [];
+      list.push(p);
+      this.#byFirst.set(c, list);
+    }
+    for (const list of this.#byFirst.values()) list.sort((a, b) => b.length - a.length);
+  }
+
+  replace(s: string): string {
+    if (this.#byFirst.size === 0) return s;
+    let out = "";
+    let last = 0;
+    for (let i = 0; i < s.length;) {
+      const c = s.codePointAt(i)!;
+      const list = this.#byFirst.get(c);
+      let m = 0;
+      if (list) {
+        for (const p of list) {
+          if (s.startsWith(p, i)) {
+            m = p.length;
+            break;
+          }
+        }
+      }
+      if (m > 0) {
+        out += s.slice(last, i) + "\t";
+        i += m;
+        last = i;
+      } else {
+        i += c > 0xffff ? 2 : 1;
+      }
+    }
+    return last === 0 ? s : out + s.slice(last);
+  }
+}
+
+/** Splits a normalized sentence into words at ▁, as SentencePiece's SplitIntoWords. */
+export function splitIntoWords(text: string, treatWsAsSuffix: boolean, allowWsOnlyPieces: boolean): string[] {
+  const ws = "\u2581";
+  const out: string[] = [];
+  if (text.length === 0) return out;
+  if (treatWsAsSuffix) {
+    let start = 0;
+    let inWs = false;
+    for (let i = 0; i < text.length;) {
+      const len = text.codePointAt(i)! > 0xffff ? 2 : 1;
+      const isWs = text[i] === ws;
+      if (isWs) inWs = true;
+      else if (inWs) {
+        if (allowWsOnlyPieces) {
+          out.push(text.slice(start, i));
+          start = i;
+        }
+        inWs = false;
+      }
+      i += len;
+      if (i < text.length && isWs && !allowWsOnlyPieces) {
+        out.push(text.slice(start, i));
+        start = i;
+      }
+    }
+    out.push(text.slice(start));
+    return out;
+  }
+  let start = 0;
+  let inWs = false;
+  for (let i = 0; i < text.length;) {
+    const len = text.codePointAt(i)! > 0xffff ? 2 : 1;
+    const isWs = text[i] === ws;
+    if (i === 0 || (isWs && (!inWs || !allowWsOnlyPieces))) {
+      if (i > 0) out.push(text.slice(start, i));
+      start = i;
+      inWs = true;
+    }
+    if (inWs && !isWs) inWs = false;
+    i += len;
+  }
+  out.push(text.slice(start));
+  return out;
+}
+
+/** The corpus as the trainers see it. */
+export interface Corpus {
+  /** Units (words with --split_by_whitespace, else sentences) after normalization and ▅ replacement. */
+  texts: string[];
+  /** Frequency of each unit. */
+  freqs: number[];
+  /** What follows each unit in its sentences: bit 0 another word (▁…), bit 1 the sentence end. */
+  followers: Uint8Array;
+  /** Required characters → count, in SentencePiece's Sorted order (count desc, code point asc). */
+  requiredChars: Map<number, number>;
+  /** Number of sentences after normalization (empty ones dropped). */
+  nSentences: number;
+  /** Sum of character counts and the covered part, for the report. */
+  allChars: number;
+  coveredChars: number;
+}
+
+/** Options for prepareCorpus. */
+export interface PrepareOptions {
+  normalizer: Normalizer;
+  /** Every meta piece (unk, bos, eos, pad when enabled, control, user-defined, byte pieces). */
+  metaPieces: string[];
+  splitWords: boolean;
+  /** Called every few thousand sentences with (done, total). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Normalizes the selected sentences and builds the units, required characters and ▅ replacement.
+ * Throws RangeError when nothing is left to train on.
+ */
+export function prepareCorpus(
+  sentences: string[],
+  freqs: number[],
+  cfg: TrainerConfig,
+  opts: PrepareOptions,
+): Corpus {
+  const meta = new MetaPieceReplacer(opts.metaPieces);
+  const units = new Map<string, number>();
+  const follow = new Map<string, number>();
+  let nSentences = 0;
+  for (let i = 0; i < sentences.length; i++) {
+    const s = meta.replace(opts.normalizer.normalize(sentences[i]));
+    if (s.length === 0) continue;
+    nSentences++;
+    const f = freqs[i];
+    if (opts.splitWords) {
+      const words = splitIntoWords(s, cfg.treatWhitespaceAsSuffix, cfg.allowWhitespaceOnlyPieces);
+      for (let k = 0; k < words.length; k++) {
+        const w = words[k];
+        units.set(w, (units.get(w) ?? 0) + f);
+        follow.set(w, (follow.get(w) ?? 0) | (k + 1 < words.length ? 1 : 2));
+      }
+    } else {
+      units.set(s, (units.get(s) ?? 0) + f);
+      follow.set(s, 2);
+    }
+    if (opts.onProgress && (i & 0x3fff) === 0x3fff) opts.onProgress(i + 1, sentences.length);
+  }
+  if (nSentences === 0) throw new RangeError("Cannot train: no non-empty sentence after normalization");
+  opts.onProgress?.(sentences.length, sentences.length);
+
+  // Character counts (TAB included: it counts toward coverage but never joins the alphabet).
+  const counts = new Map<number, number>();
+  const flagged = new Set<number>();
+  for (const ch of cfg.requiredChars) {
+    const c = ch.codePointAt(0)!;
+    if (c !== 0) flagged.add(c);
+  }
+  let all = 0;
+  for (const [u, f] of units) {
+    for (let i = 0; i < u.length; i++) {
+      let c = u.charCodeAt(i);
+      if (c >= 0xd800 && c < 0xdc00 && i + 1 < u.length) {
+        c = u.codePointAt(i)!;
+        i++;
+      }
+      if (c === 0 || c === 0x20) continue;
+      counts.set(c, (counts.get(c) ?? 0) + f);
+      all += f;
+    }
+  }
+  for (const c of flagged) if (!counts.has(c)) counts.set(c, 0);
+  const order = [...counts.entries()].sort((a, b) => {
+    const ra = flagged.has(a[0]) ? 1 : 0, rb = flagged.has(b[0]) ? 1 : 0;
+    return rb - ra || b[1] - a[1] || a[0] - b[0];
+  });
+  const coverageLimit = Math.fround(cfg.characterCoverage);
+  const required: [number, number][] = [];
+  let acc = 0;
+  for (const [c, n] of order) {
+    // SentencePiece computes the coverage as a float.
+    const coverage = Math.fround(acc / all);
+    if (!cfg.useAllVocab && coverage >= coverageLimit) break;
+    acc += n;
+    if (c === BOUNDARY_CHAR) continue;
+    required.push([c, n]);
+  }
+  if (required.some(([c]) => c === UNK_CHAR)) throw new RangeError("Cannot train: U+2585 must not be in the alphabet");
+  required.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+  const requiredChars = new Map(required);
+
+  // ▅ for characters outside the alphabet; units that become equal merge.
+  const texts: string[] = [];
+  const outFreqs: number[] = [];
+  const followers: number[] = [];
+  const index = new Map<string, number>();
+  for (const [u, f] of units) {
+    let r = u;
+    for (let i = 0; i < u.length; i++) {
+      const c = u.codePointAt(i)!;
+      if (!requiredChars.has(c)) {
+        r = replaceRare(u, requiredChars);
+        break;
+      }
+      if (c > 0xffff) i++;
+    }
+    const k = index.get(r);
+    if (k === undefined) {
+      index.set(r, texts.length);
+      texts.push(r);
+      outFreqs.push(f);
+      followers.push(follow.get(u)!);
+    } else {
+      outFreqs[k] += f;
+      followers[k] |= follow.get(u)!;
+    }
+  }
+  return {
+    texts,
+    freqs: outFreqs,
+    followers: Uint8Array.from(followers),
+    requiredChars,
+    nSentences,
+    allChars: all,
+    coveredChars: acc,
+  };
+}
+
+function replaceRare(u: string, keep: Map<number, number>): string {
+  let out = "";
+  for (const ch of u) out += keep.has(ch.codePointAt(0)!) ? ch : UNK_STR;
+  return out;
+}
+
+/** SentencePiece's Sorted() on (key, count) pairs of strings: count desc, then key by UTF-8 bytes. */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i), y = b.charCodeAt(i);
+    if (x === y) continue;
+    // UTF-16 order differs from code point (= UTF-8 byte) order only between surrogates and U+E000..U+FFFF.
+    if (x >= 0xd800) x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+    if (y >= 0xd800) y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    return x - y;
+  }
+  return a.length - b.length;
+}

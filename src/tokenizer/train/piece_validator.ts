@@ -1,0 +1,76 @@
+/**
+ * Which strings may become pieces, as SentencePiece's TrainerInterface::IsValidSentencePiece: at most
+ * --max_sentencepiece_length characters; no ▅, NUL, TAB or space; ▁ only as a prefix (or suffix with
+ * --treat_whitespace_as_suffix); one Unicode script per piece (Hiragana/Katakana/ー count as Han, Inherited takes the
+ * previous script, digits are script-less unless --split_by_number); a digit alone with --split_digits.
+ * see: google/sentencepiece src/trainer_interface.cc IsValidSentencePiece (v0.1.97)
+ */
+import type { TrainerConfig } from "./trainer_spec.ts";
+import { SCRIPT_NAMES, scriptOf } from "./unicode_script.ts";
+import { BOUNDARY_CHAR, UNK_CHAR, WS_CHAR } from "./corpus.ts";
+
+const HAN = SCRIPT_NAMES.indexOf("Han");
+const HIRAGANA = SCRIPT_NAMES.indexOf("Hiragana");
+const KATAKANA = SCRIPT_NAMES.indexOf("Katakana");
+const INHERITED = SCRIPT_NAMES.indexOf("Inherited");
+const ANY = -1;
+
+function isDecimal(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0xff10 && c <= 0xff19);
+}
+
+/** Returns the validity test for code point sequences under `cfg`. */
+export function pieceValidator(
+  cfg: Pick<
+    TrainerConfig,
+    | "maxSentencepieceLength"
+    | "splitByUnicodeScript"
+    | "splitByWhitespace"
+    | "splitByNumber"
+    | "splitDigits"
+    | "treatWhitespaceAsSuffix"
+    | "allowWhitespaceOnlyPieces"
+  >,
+): (cps: ArrayLike<number>) => boolean {
+  const scriptCache = new Map<number, number>();
+  const script = (c: number): number => {
+    let s = scriptCache.get(c);
+    if (s === undefined) {
+      s = scriptOf(c);
+      scriptCache.set(c, s);
+    }
+    return s;
+  };
+  return (cps) => {
+    const n = cps.length;
+    if (n === 0 || n > cfg.maxSentencepieceLength) return false;
+    let prev = ANY;
+    let allWs = true;
+    for (let i = 0; i < n; i++) if (cps[i] !== WS_CHAR) allWs = false;
+    for (let pos = 0; pos < n; pos++) {
+      const c = cps[pos];
+      if (c === UNK_CHAR || c === 0 || c === BOUNDARY_CHAR || c === 0x20) return false;
+      if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return false;
+      if (c === WS_CHAR) {
+        if (!cfg.allowWhitespaceOnlyPieces || !allWs) {
+          if (cfg.treatWhitespaceAsSuffix) {
+            if ((cfg.splitByWhitespace && pos < n - 1) || (!cfg.splitByWhitespace && pos < n - 1 && pos === 0)) {
+              return false;
+            }
+          } else if ((cfg.splitByWhitespace && pos > 0) || (!cfg.splitByWhitespace && pos > 0 && pos === n - 1)) {
+            return false;
+          }
+        }
+        continue;
+      }
+      let s = script(c);
+      if (s === HIRAGANA || s === KATAKANA || c === 0x30fc) s = HAN;
+      else if (s === INHERITED) s = prev;
+      if (!cfg.splitByNumber && isDecimal(c)) s = ANY;
+      if (cfg.splitDigits && isDecimal(c) && n > 1) return false;
+      if (cfg.splitByUnicodeScript && s !== ANY && prev !== ANY && prev !== s) return false;
+      prev = s;
+    }
+    return true;
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * BPE training against the oracle spm_train 0.1.97 (Debian `sentencepiece`): the same corpus and flags must give a
+ * byte-identical PREFIX.model (pieces, order, scores, trainer_spec, normalizer_spec) and PREFIX.vocab. Corpora:
+ * generated Chinese (tests/tokenizer/_train_corpus.ts), English license texts Debian ships, and a mix; vocab sizes
+ * 100 … 8,000; byte_fallback on and off; the flags that change the rules. Skips when spm_train is absent.
+ */
+import { assertBytesEqual, assertEquals } from "../_assert.ts";
+import { run } from "../../src/commands/train_tokenizer.ts";
+import { chineseCorpus, englishCorpus, mixedCorpus } from "./_train_corpus.ts";
+import { hasSpmTrain, spmTrain } from "./_spm_oracle.ts";
+
+const dir = Deno.makeTempDirSync({ prefix: "yangtuo-train-bpe-" });
+const corpora: Record<string, () => string[] | undefined> = {
+  zh: () => chineseCorpus(1, 4000),
+  zh_small: () => chineseCorpus(3, 3000, 60),
+  en: () => englishCorpus(2_000_000),
+  mixed: () => {
+    const en = englishCorpus(400_000);
+    return en && mixedCorpus(2, en);
+  },
+  mixed_small: () => {
+    const en = englishCorpus(300_000);
+    if (!en) return undefined;
+    const zh = chineseCorpus(4, en.length, 12);
+    return en.flatMap((l, i) => [l, zh[i]]);
+  },
+};
+const written = new Map<string, string | undefined>();
+function corpusFile(name: string): string | undefined {
+  if (!written.has(name)) {
+    const lines = corpora[name]();
+    let path: string | undefined;
+    if (lines) {
+      path = `${dir}/${name}.txt`;
+      Deno.writeTextFileSync(path, lines.join("\n") + "\n");
+    } else console.warn(`skip: corpus "${name}" unavailable (no /usr/share/common-licenses)`);
+    written.set(name, path);
+  }
+  return written.get(name);
+}
+
+/** Trains with both and asserts identical files. The model_prefix is the same string for both (it is stored). */
+async function same(corpus: string, flags: string[]): Promise<void> {
+  const input = corpusFile(corpus);
+  if (!input) return;
+  const prefix = `${dir}/m`;
+  const args = [`--input=${input}`, "--model_type=bpe", ...flags];
+  const want = await spmTrain(prefix, args);
+  Deno.removeSync(`${prefix}.model`);
+  Deno.removeSync(`${prefix}.vocab`);
+  const code = await run([...args, `--model_prefix=${prefix}`]);
+  assertEquals(code, 0);
+  const gotVocab = Deno.readTextFileSync(`${prefix}.vocab`);
+  if (gotVocab !== want.vocab) {
+    const a = gotVocab.split("\n"), b = want.vocab.split("\n");
+    const i = a.findIndex((l, k) => l !== b[k]);
+    throw new Error(`vocab differs at line ${i + 1}: ours "${a[i]}", spm_train "${b[i]}"`);
+  }
+  assertBytesEqual(Deno.readFileSync(`${prefix}.model`), want.model, "PREFIX.model");
+}
+
+const CASES: [string, string[]][] = [
+  ["zh_small", ["--vocab_size=100"]],
+  ["zh_small", ["--vocab_size=1000", "--byte_fallback=true"]],
+  ["zh", ["--vocab_size=8000"]],
+  ["zh", ["--vocab_size=4000", "--byte_fallback", "--split_digits=true"]],
+  ["en", ["--vocab_size=100"]],
+  ["en", ["--vocab_size=1000", "--byte_fallback=true"]],
+  ["en", ["--vocab_size=8000"]],
+  ["mixed_small", ["--vocab_size=100"]],
+  ["mixed_small", ["--vocab_size=1000"]],
+  ["mixed", ["--vocab_size=8000", "--byte_fallback=true"]],
+  ["en", [
+    "--vocab_size=1500",
+    "--normalization_rule_name=identity",
+    "--user_defined_symbols=GNU,License",
+    "--control_symbols=[SEP]",
+  ]],
+  ["en", [
+    "--vocab_size=1500",
+    "--treat_whitespace_as_suffix",
+    "--max_sentencepiece_length=6",
+    "--character_coverage=0.98",
+  ]],
+  ["zh", [
+    "--vocab_size=3000",
+    "--split_by_whitespace=false",
+    "--add_dummy_prefix=false",
+    "--remove_extra_whitespaces=false",
+  ]],
+  ["en", ["--vocab_size=1000", "--input_sentence_size=5000"]],
+  ["en", ["--vocab_size=1000", "--input_sentence_size=5000", "--shuffle_input_sentence=false"]],
+  ["en", [
+    "--vocab_size=1000",
+    "--pad_id=3",
+    "--bos_id=-1",
+    "--unk_id=1",
+    "--eos_id=0",
+    "--split_by_number=false",
+    "--split_by_unicode_script=false",
+  ]],
+];
+
+Deno.test({
+  name: "train-tokenizer --model_type=bpe writes the same .model and .vocab bytes as spm_train",
+  ignore: !hasSpmTrain(),
+  async fn(t) {
+    for (const [corpus, flags] of CASES) {
+      await t.step(`${corpus} ${flags.join(" ")}`, () => same(corpus, flags));
+    }
+  },
+});
+
+Deno.test({
+  name: "train-tokenizer reads spm_train's flag spellings (--name value, kebab-case, --noflag) alike",
+  ignore: !hasSpmTrain(),
+  async fn() {
+    const input = corpusFile("zh_small");
+    if (!input) return;
+    const prefix = `${dir}/k`;
+    const want = await spmTrain(prefix, [
+      `--input=${input}`,
+      "--model_type=bpe",
+      "--vocab_size=300",
+      "--add_dummy_prefix=false",
+    ]);
+    assertEquals(
+      await run([
+        "--input",
+        input,
+        "--model-type",
+        "BPE",
+        "--vocab-size",
+        "300",
+        "--noadd_dummy_prefix",
+        "--model_prefix",
+        prefix,
+      ]),
+      0,
+    );
+    assertBytesEqual(Deno.readFileSync(`${prefix}.model`), want.model);
+  },
+});
+
+globalThis.addEventListener("unload", () => {
+  try {
+    Deno.removeSync(dir, { recursive: true });
+  } catch { /* already gone */ }
+});
