@@ -53,6 +53,14 @@ const COMMANDS: Record<string, Command> = {
     summary: "first run: tiny Chinese-vocab model + LoRA → merge → quantize → generate",
     load: () => import("./src/commands/demo.ts"),
   },
+  "make-model": {
+    summary: "make the default model: babyllama105 + 全唐詩 → tokenizer, pretrain, sft, merge, GGUF",
+    load: () => import("./src/commands/make_model.ts"),
+  },
+  compare: {
+    summary: "same prompts through 2+ models → side-by-side Markdown table with timings",
+    load: () => import("./src/commands/compare.ts"),
+  },
 };
 
 function usage(): string {
