@@ -11,6 +11,10 @@
  * non-matmul ops stay on the main thread), PyTorch at 1 and 2 (torch.set_num_threads).
  * Run: YANGTUO_BENCH_TRAIN=1 deno run --allow-read --allow-write=/tmp --allow-env --allow-run --allow-sys bench/train_bench.ts
  * Env: YANGTUO_BENCH_TRAIN_STEPS (timed steps, default 3), YANGTUO_BENCH_TRAIN_288=0 to skip the dim-288 shape.
+ * Memory: YANGTUO_BENCH_TRAIN_7B=<layers> runs only a LoRA step (r 8 on q,k,v,o, no modules_to_save, recompute on)
+ * on a 7B-shaped Q4_0 base (dim 4096, hidden 11008, 32 heads, vocab 49954) cut to <layers> layers, block 512,
+ * batch 1, its matrices read from a /tmp GGUF straight into WASM memory; prints RSS and seconds per step, and the
+ * per-layer increments so a 32-layer figure can be extrapolated (labelled as such).
  */
 import { BytesSink, BytesSource } from "../src/core/byte_source.ts";
 import { readGguf } from "../src/formats/gguf.ts";
@@ -18,7 +22,9 @@ import { writeGguf } from "../src/formats/gguf_writer.ts";
 import { scalarTrainKernels, type TrainKernels } from "../src/kernels/train_kernels.ts";
 import { createWasmTrainKernels } from "../src/kernels/train_wasm.ts";
 import { configFromGgufMetadata, type LlamaConfig } from "../src/model/config.ts";
-import { randomModelSpec } from "../src/model/random_model.ts";
+import { benchConfig, randomModelSpec } from "../src/model/random_model.ts";
+import { AtomicFileSink } from "../src/io/atomic_file.ts";
+import { FileSource } from "../src/io/file_source.ts";
 import { TensorTable } from "../src/model/weights.ts";
 import { type TrainBase, trainBaseFromTable, type TrainBatch, Trainer, type TrainOptions } from "../src/train/mod.ts";
 
@@ -137,7 +143,50 @@ print(3 * 2 * 2048 * ${c.dim} * ${c.hiddenDim} / best / 1e9)`;
   return Number(new TextDecoder().decode(out.stdout).trim());
 }
 
-if (import.meta.main) {
+async function memory7b(layers: number): Promise<void> {
+  const c: LlamaConfig = { ...benchConfig("7b-zh"), nLayers: layers };
+  const path = `/tmp/yangtuo-train-7b-${layers}l.gguf`;
+  try {
+    Deno.statSync(path);
+  } catch {
+    const sink = new AtomicFileSink(path);
+    await writeGguf(sink, randomModelSpec(c, { dtype: "Q4_0", seed: 3, rawBlocks: true }));
+    sink.commit();
+  }
+  const rss0 = Deno.memoryUsage().rss;
+  const wasm = await createWasmTrainKernels();
+  using src = new FileSource(path);
+  const g = readGguf(src);
+  const table = new TensorTable({ metadata: g.metadata as Map<string, unknown>, tensors: g.tensors, source: src }, c);
+  const base = trainBaseFromTable(table, (type, nOut, nIn) => wasm.allocFrozenWeight(type, nOut, nIn));
+  const t = new Trainer(base, {
+    mode: "lora",
+    lora: { r: 8, alpha: 32, dropout: 0.05, targets: ["q_proj", "k_proj", "v_proj", "o_proj"] },
+    lr: 1e-4,
+    maxSteps: 10,
+    recompute: true,
+  }, wasm);
+  const b = randomBatch(1, 512, c.vocabSize, 5);
+  const times: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const t0 = performance.now();
+    const r = t.step([b]);
+    times.push((performance.now() - t0) / 1000);
+    console.log(`7B-shaped, ${layers} layers: step ${i} loss ${r.loss.toFixed(3)} in ${times[i].toFixed(1)} s`);
+  }
+  const rss = Deno.memoryUsage().rss;
+  console.log(
+    `7B-shaped Q4_0, ${layers} layers, LoRA r8 q,k,v,o, block 512, recompute: RSS ${(rss / 2 ** 30).toFixed(2)} GiB ` +
+      `(before load ${(rss0 / 2 ** 30).toFixed(2)} GiB; WASM-resident weights ${
+        (wasm.residentBytes / 2 ** 30).toFixed(2)
+      } GiB), ` +
+      `${Math.min(...times).toFixed(1)} s/step`,
+  );
+}
+
+if (import.meta.main && env("YANGTUO_BENCH_TRAIN_7B")) {
+  await memory7b(Number(env("YANGTUO_BENCH_TRAIN_7B")));
+} else if (import.meta.main) {
   if (env("YANGTUO_BENCH_TRAIN") !== "1") {
     console.log("skip: set YANGTUO_BENCH_TRAIN=1 to run the training benchmark");
   } else {

@@ -81,7 +81,7 @@ if (model.normalizerSpec?.name !== "nmt_nfkc" || !model.normalizerSpec.precompil
   console.error(`error: ${modelPath} has no nmt_nfkc charsmap`);
   Deno.exit(1);
 }
-const blob = model.normalizerSpec.precompiledCharsmap;
+const blob = model.normalizerSpec.precompiledCharsmap.slice();
 const gz = new Uint8Array(
   await new Response(new Blob([blob]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer(),
 );

@@ -40,6 +40,7 @@ export { AdamW, type AdamWOptions, clipGradNorm, zeroGrads } from "./optimizer.t
 export { lrLambda, SCHEDULE_TYPES, type ScheduleType, warmupSteps } from "./schedule.ts";
 export {
   checkOptions,
+  type FrozenAllocator,
   type NamedTensor,
   type SavedModule,
   type StepResult,

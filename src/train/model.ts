@@ -9,7 +9,7 @@
  */
 import type { TrainKernels } from "../kernels/train_kernels.ts";
 import type { LlamaConfig } from "../model/config.ts";
-import { type Linear, Param, type TrainRng } from "./lora.ts";
+import { type Linear, Param, TrainRng } from "./lora.ts";
 import { dequantizeRef } from "../quant/dequantize.ts";
 import type { FrozenWeight } from "../kernels/train_kernels.ts";
 import { nBytesOf } from "../core/dtypes.ts";
@@ -82,8 +82,7 @@ export function checkBatch(b: TrainBatch, c: LlamaConfig, maxTokens = 1 << 24): 
 
 /** Per-layer activations kept for backward. */
 interface LayerActs {
-  xIn: Float32Array; // (N, dim) residual stream entering the layer
-  r1: Float32Array; // (N,) 1/rms of xIn
+  r1: Float32Array; // (N,) 1/rms of the layer input xIn (N, dim), which #xIns keeps
   h1: Float32Array; // (N, dim) attn_norm(xIn): input of q, k, v
   q: Float32Array; // (N, dim) after RoPE
   k: Float32Array; // (N, kvDim) after RoPE
@@ -139,7 +138,21 @@ export class TrainModel {
   #du = new Float32Array(0); // (N, hiddenDim)
   #rowTmp = new Float32Array(0); // (dim,)
 
-  constructor(readonly config: LlamaConfig, readonly weights: TrainWeights, readonly kernels: TrainKernels) {}
+  #xIns: Float32Array[] = []; // (layer)(N, dim) residual stream entering each layer (kept in both modes)
+  #rngStates: (number[] | undefined)[] = []; // (layer) dropout RNG state at each layer's start (recompute)
+  readonly #replayRng = new TrainRng(0);
+
+  /**
+   * `recompute`: keep only each layer's input and re-run the layer's forward during backward (activation
+   * checkpointing: one layer's activations in memory instead of all, for one extra forward; dropout masks are
+   * replayed from the saved RNG state, so gradients are bit-identical to the stored-activation mode).
+   */
+  constructor(
+    readonly config: LlamaConfig,
+    readonly weights: TrainWeights,
+    readonly kernels: TrainKernels,
+    readonly recompute = false,
+  ) {}
 
   #ensure(b: number, t: number): void {
     const c = this.config;
@@ -161,8 +174,10 @@ export class TrainModel {
     }
     if (n === this.#n && b === this.#b && t === this.#t) return;
     const F = (k: number) => new Float32Array(k);
-    this.#acts = this.weights.layers.map(() => ({
-      xIn: F(n * c.dim),
+    const nActs = this.recompute ? Math.min(1, this.weights.layers.length) : this.weights.layers.length;
+    this.#xIns = this.weights.layers.map(() => F(n * c.dim));
+    this.#rngStates = this.weights.layers.map(() => undefined);
+    this.#acts = Array.from({ length: nActs }, () => ({
       r1: F(n),
       h1: F(n * c.dim),
       q: F(n * c.dim),
@@ -223,39 +238,17 @@ export class TrainModel {
     checkBatch(batch, c);
     const B = batch.batch, T = batch.seqLen, N = B * T;
     this.#ensure(B, T);
-    const dim = c.dim, hd = c.hiddenDim;
+    const dim = c.dim;
     this.#tokens.set(batch.tokens);
 
     // embedding gather: x[row] = tok_embd[token]  (N, dim)
-    const x0 = this.#acts.length > 0 ? this.#acts[0].xIn : this.#xOut;
+    const x0 = this.#xIns.length > 0 ? this.#xIns[0] : this.#xOut;
     gatherRows(x0, batch.tokens, w.tokEmbd, dim, this.#rowTmp);
 
     for (let l = 0; l < w.layers.length; l++) {
-      const L = w.layers[l], a = this.#acts[l];
-      rmsNormForward(a.h1, a.r1, a.xIn, L.attnNorm.data, N, dim, c.normEps);
-      L.q.forward(k, a.q, a.h1, N, rng); // (N, dim) @ Wq (dim, dim)ᵀ
-      L.k.forward(k, a.k, a.h1, N, rng); // (N, dim) @ Wk (kvDim, dim)ᵀ
-      L.v.forward(k, a.v, a.h1, N, rng);
-      ropeForward(a.q, B, T, c.nHeads, c.headSize, this.#cos, this.#sin, 1);
-      ropeForward(a.k, B, T, c.nKvHeads, c.headSize, this.#cos, this.#sin, 1);
-      this.#attentionForward(a, B, T);
-      L.o.forward(k, a.xMid, a.ao, N, rng); // (N, dim) @ Wo (dim, dim)ᵀ, then the residual
-      for (let i = 0; i < N * dim; i++) a.xMid[i] += a.xIn[i];
-      rmsNormForward(a.h2, a.r2, a.xMid, L.ffnNorm.data, N, dim, c.normEps);
-      L.gate.forward(k, a.g, a.h2, N, rng); // (N, dim) @ W1 (hd, dim)ᵀ
-      L.up.forward(k, a.u, a.h2, N, rng); // (N, dim) @ W3 (hd, dim)ᵀ
-      const g = a.g, sg = a.sg, u = a.u, act = a.act;
-      for (let i = 0; i < N * hd; i++) {
-        const gi = g[i];
-        const si = 1 / (1 + Math.exp(-gi));
-        const silu = gi * si;
-        sg[i] = si;
-        g[i] = silu; // g now holds silu(g): backward needs σ(g) and silu(g), not g
-        act[i] = silu * u[i]; // silu(g)·u
-      }
-      const next = l + 1 < w.layers.length ? this.#acts[l + 1].xIn : this.#xOut;
-      L.down.forward(k, next, act, N, rng); // (N, hd) @ W2 (dim, hd)ᵀ
-      for (let i = 0; i < N * dim; i++) next[i] += a.xMid[i];
+      const next = l + 1 < w.layers.length ? this.#xIns[l + 1] : this.#xOut;
+      this.#rngStates[l] = this.recompute && rng ? rng.state : undefined;
+      this.#layerForward(l, this.#acts[this.recompute ? 0 : l], this.#xIns[l], next, B, T, rng);
     }
     rmsNormForward(this.#hF, this.#rF, this.#xOut, w.outputNorm.data, N, dim, c.normEps);
 
@@ -276,6 +269,43 @@ export class TrainModel {
     for (let i = 0; i < m; i++) hc.set(hF.subarray(this.#rows[i] * dim, (this.#rows[i] + 1) * dim), i * dim);
     w.output.forward(k, this.#logits, hc, m, rng); // (M, dim) @ W_out (vocab, dim)ᵀ -> (M, vocab)
     return crossEntropyForward(this.#logits, this.#targets, m, c.vocabSize, this.#invSum);
+  }
+
+  /** One layer: xOut = xIn + attention(xIn), then xOut += FFN(xOut); activations into `a`. */
+  #layerForward(
+    l: number,
+    a: LayerActs,
+    xIn: Float32Array,
+    xOut: Float32Array,
+    B: number,
+    T: number,
+    rng: TrainRng | undefined,
+  ): void {
+    const c = this.config, k = this.kernels, L = this.weights.layers[l];
+    const N = B * T, dim = c.dim, hd = c.hiddenDim;
+    rmsNormForward(a.h1, a.r1, xIn, L.attnNorm.data, N, dim, c.normEps);
+    L.q.forward(k, a.q, a.h1, N, rng); // (N, dim) @ Wq (dim, dim)ᵀ
+    L.k.forward(k, a.k, a.h1, N, rng); // (N, dim) @ Wk (kvDim, dim)ᵀ
+    L.v.forward(k, a.v, a.h1, N, rng);
+    ropeForward(a.q, B, T, c.nHeads, c.headSize, this.#cos, this.#sin, 1);
+    ropeForward(a.k, B, T, c.nKvHeads, c.headSize, this.#cos, this.#sin, 1);
+    this.#attentionForward(a, B, T);
+    L.o.forward(k, a.xMid, a.ao, N, rng); // (N, dim) @ Wo (dim, dim)ᵀ, then the residual
+    for (let i = 0; i < N * dim; i++) a.xMid[i] += xIn[i];
+    rmsNormForward(a.h2, a.r2, a.xMid, L.ffnNorm.data, N, dim, c.normEps);
+    L.gate.forward(k, a.g, a.h2, N, rng); // (N, dim) @ W1 (hd, dim)ᵀ
+    L.up.forward(k, a.u, a.h2, N, rng); // (N, dim) @ W3 (hd, dim)ᵀ
+    const g = a.g, sg = a.sg, u = a.u, act = a.act;
+    for (let i = 0; i < N * hd; i++) {
+      const gi = g[i];
+      const si = 1 / (1 + Math.exp(-gi));
+      const silu = gi * si;
+      sg[i] = si;
+      g[i] = silu; // g now holds silu(g): backward needs σ(g) and silu(g), not g
+      act[i] = silu * u[i]; // silu(g)·u
+    }
+    L.down.forward(k, xOut, act, N, rng); // (N, hd) @ W2 (dim, hd)ᵀ
+    for (let i = 0; i < N * dim; i++) xOut[i] += a.xMid[i];
   }
 
   /**
@@ -311,7 +341,16 @@ export class TrainModel {
     );
 
     for (let l = w.layers.length - 1; l >= 0; l--) {
-      const L = w.layers[l], a = this.#acts[l];
+      const L = w.layers[l], xIn = this.#xIns[l];
+      let a = this.#acts[l];
+      if (this.recompute) {
+        // re-run the layer from its kept input (writing the same values to its output again), replaying dropout
+        a = this.#acts[0];
+        const saved = this.#rngStates[l];
+        if (saved) this.#replayRng.state = saved;
+        const next = l + 1 < w.layers.length ? this.#xIns[l + 1] : this.#xOut;
+        this.#layerForward(l, a, xIn, next, B, T, saved ? this.#replayRng : undefined);
+      }
       // FFN: next = xMid + down(act); dx is d(next)
       const dact = this.#dact;
       dact.fill(0, 0, N * hd);
@@ -341,7 +380,7 @@ export class TrainModel {
       L.q.backward(k, dh1, this.#dq, a.h1, N);
       L.k.backward(k, dh1, this.#dk, a.h1, N);
       L.v.backward(k, dh1, this.#dv, a.h1, N);
-      rmsNormBackward(dx, w.trainNorms ? L.attnNorm.grad : undefined, dh1, a.xIn, a.r1, L.attnNorm.data, N, dim);
+      rmsNormBackward(dx, w.trainNorms ? L.attnNorm.grad : undefined, dh1, xIn, a.r1, L.attnNorm.data, N, dim);
     }
     // embedding scatter-add: dE[token] += dx[row]
     if (w.tokEmbd instanceof Param) {

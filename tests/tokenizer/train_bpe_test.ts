@@ -14,6 +14,8 @@ const corpora: Record<string, () => string[] | undefined> = {
   zh: () => chineseCorpus(1, 4000),
   zh_small: () => chineseCorpus(3, 3000, 60),
   en: () => englishCorpus(2_000_000),
+  en_mid: () => englishCorpus(1_200_000),
+  en_small: () => englishCorpus(240_000),
   mixed: () => {
     const en = englishCorpus(400_000);
     return en && mixedCorpus(2, en);
@@ -67,6 +69,10 @@ const CASES: [string, string[]][] = [
   ["en", ["--vocab_size=100"]],
   ["en", ["--vocab_size=1000", "--byte_fallback=true"]],
   ["en", ["--vocab_size=8000"]],
+  // frequencies tie at SentencePiece's active-set cut (1.2 MB) or run out entirely (240 kB, freq 0 at the end)
+  ["en_mid", ["--vocab_size=8000"]],
+  ["en_small", ["--vocab_size=8000"]],
+  ["en_mid", ["--vocab_size=5000", "--split_by_whitespace=false"]],
   ["mixed_small", ["--vocab_size=100"]],
   ["mixed_small", ["--vocab_size=1000"]],
   ["mixed", ["--vocab_size=8000", "--byte_fallback=true"]],

@@ -124,6 +124,11 @@ export interface OracleManifest {
   optim?: Record<string, unknown>;
   /** Run torch in float64 (the rounding-free reference) instead of float32. */
   float64?: boolean;
+  /**
+   * PEFT adapter tensors (HF layout): torch then permutes the base's q/k to HF order as transformers' converter
+   * does, merges W + scaling·B·A, runs rotate-half RoPE and returns only the loss of `batch`.
+   */
+  adapter?: { tensors: { name: string; shape: number[]; data: Float32Array }[]; scaling: number };
 }
 
 /** Writes the trainer's current model (base + trainable values) to a /tmp folder and runs the torch oracle. */
@@ -160,6 +165,14 @@ export function runOracle(trainer: Trainer, extra: OracleManifest): Record<strin
       write(role, p.shape, p.data);
       trainable.push(role);
     }
+    const adapter: Record<string, number[]> = {};
+    for (const t of extra.adapter?.tensors ?? []) {
+      adapter[t.name] = t.shape;
+      Deno.writeFileSync(
+        `${dir}/adapter.${t.name}.f32`,
+        new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+      );
+    }
     const lora = trainer.options.lora;
     const manifest = {
       config: c,
@@ -170,6 +183,8 @@ export function runOracle(trainer: Trainer, extra: OracleManifest): Record<strin
       steps: extra.steps?.map((s) => s.map(jsonBatch)),
       optim: extra.optim,
       float64: extra.float64,
+      adapter: extra.adapter ? adapter : undefined,
+      adapterScaling: extra.adapter?.scaling,
     };
     Deno.writeTextFileSync(`${dir}/manifest.json`, JSON.stringify(manifest));
     const out = new Deno.Command(PYTHON, { args: [ORACLE, `${dir}/manifest.json`], stdout: "piped", stderr: "piped" })

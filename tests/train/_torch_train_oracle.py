@@ -79,9 +79,65 @@ def batch(b):
     return t, y
 
 
+def hf_merged_loss(tokens, labels):
+    # transformers' layout: q/k rows permuted for rotate-half RoPE (convert_llama_weights_to_hf.py `permute`), the
+    # PEFT adapter merged as W + scaling·B·A (peft get_delta_weight), modules_to_save replacing the tensor
+    def permute(w, n_heads):
+        d1, d2 = w.shape
+        return w.view(n_heads, d1 // n_heads // 2, 2, d2).transpose(1, 2).reshape(d1, d2)
+
+    Hf = {k: v.detach().clone() for k, v in W.items() if ".lora_" not in k}
+    for l in range(L):
+        Hf[f"layers.{l}.q"] = permute(Hf[f"layers.{l}.q"], H)
+        Hf[f"layers.{l}.k"] = permute(Hf[f"layers.{l}.k"], KV)
+    hf_role = {"q_proj": "q", "k_proj": "k", "v_proj": "v", "o_proj": "o", "gate_proj": "gate", "up_proj": "up",
+               "down_proj": "down"}
+    ad = {}
+    for name, shape in man["adapter"].items():
+        ad[name] = load("adapter." + name, shape).double()
+    for name in ad:
+        if name == "base_model.model.model.embed_tokens.weight":
+            Hf["tok_embd"] = ad[name].float()
+        elif name == "base_model.model.lm_head.weight":
+            Hf["output"] = ad[name].float()
+        elif name.endswith(".lora_A.weight"):
+            parts = name.split(".")  # base_model.model.model.layers.{l}.{self_attn|mlp}.{x_proj}.lora_A.weight
+            l, proj = int(parts[4]), parts[6]
+            B_ = ad[name.replace("lora_A", "lora_B")]
+            key = f"layers.{l}.{hf_role[proj]}"
+            Hf[key] = (Hf[key].double() + man["adapterScaling"] * (B_ @ ad[name])).float()
+    B, T = tokens.shape
+    inv = 1.0 / (theta ** (torch.arange(0, hs, 2).float() / hs))
+    emb = torch.cat([torch.outer(torch.arange(T).float(), inv)] * 2, dim=-1)
+    cos, sin = emb.cos()[None, :, None, :], emb.sin()[None, :, None, :]
+
+    def rot(x):  # LlamaRotaryEmbedding / apply_rotary_pos_emb: x·cos + rotate_half(x)·sin
+        x1, x2 = x[..., : hs // 2], x[..., hs // 2:]
+        return x * cos + torch.cat([-x2, x1], dim=-1) * sin
+
+    x = Hf["tok_embd"][tokens]
+    mask = torch.full((T, T), float("-inf")).triu(1)
+    for l in range(L):
+        p = f"layers.{l}."
+        h = rms(x, Hf[p + "attn_norm"])
+        q = rot(F.linear(h, Hf[p + "q"]).view(B, T, H, hs))
+        k = rot(F.linear(h, Hf[p + "k"]).view(B, T, KV, hs)).repeat_interleave(H // KV, dim=2)
+        v = F.linear(h, Hf[p + "v"]).view(B, T, KV, hs).repeat_interleave(H // KV, dim=2)
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+        a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(hs) + mask, dim=-1)
+        x = x + F.linear((a @ v).transpose(1, 2).reshape(B, T, dim), Hf[p + "o"])
+        h = rms(x, Hf[p + "ffn_norm"])
+        x = x + F.linear(F.silu(F.linear(h, Hf[p + "gate"])) * F.linear(h, Hf[p + "up"]), Hf[p + "down"])
+    logits = F.linear(rms(x, Hf["output_norm"]), Hf["output"])
+    return torch.nn.CrossEntropyLoss(ignore_index=-100)(logits[:, :-1, :].reshape(-1, V), labels[:, 1:].reshape(-1))
+
+
 names = man["trainable"]
 out = {}
-if "steps" not in man:
+if "adapter" in man:
+    with torch.no_grad():
+        out["loss"] = hf_merged_loss(*batch(man["batch"])).item()
+elif "steps" not in man:
     loss = loss_of(*batch(man["batch"]))
     loss.backward()
     out["loss"] = loss.item()

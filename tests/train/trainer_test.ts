@@ -5,9 +5,25 @@
  * LoRA init as PEFT (A in ±1/√in, B = 0 so the first forward equals the base), hostile options rejected.
  */
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
-import { Linear, Param, type TrainBatch, Trainer, type TrainOptions, TrainRng } from "../../src/train/mod.ts";
+import {
+  Linear,
+  LORA_TARGETS,
+  Param,
+  trainBaseFromTable,
+  type TrainBatch,
+  Trainer,
+  type TrainOptions,
+  TrainRng,
+} from "../../src/train/mod.ts";
 import { scalarTrainKernels } from "../../src/kernels/train_kernels.ts";
-import { gqaConfig, randomBase, randomBatch } from "./_oracle.ts";
+import { gqaConfig, randomBase, randomBatch, runOracle } from "./_oracle.ts";
+import { needsTorch } from "../formats/_torch_oracle.ts";
+import { createWasmTrainKernels } from "../../src/kernels/train_wasm.ts";
+import { BytesSink, BytesSource } from "../../src/core/byte_source.ts";
+import { readGguf } from "../../src/formats/gguf.ts";
+import { writeGguf } from "../../src/formats/gguf_writer.ts";
+import { randomModelSpec } from "../../src/model/random_model.ts";
+import { TensorTable } from "../../src/model/weights.ts";
 
 const LORA: TrainOptions = {
   mode: "lora",
@@ -190,4 +206,66 @@ Deno.test("Trainer rejects bad options and batches with clear errors", async () 
   assertThrows(() => t.step([{ ...bad2, seqLen: 5 }]), RangeError, "expected 5");
   assertThrows(() => t.step([randomBatch(1, 200, 300, 1)]), RangeError, "context length");
   assertThrows(() => t.step([]), RangeError, "micro-batch");
+});
+
+Deno.test(
+  "Trainer.adapterTensors() merged as transformers + PEFT would (HF q/k order, rotate-half RoPE) give the trainer's loss",
+  needsTorch(),
+  async () => {
+    // torch permutes the base's q/k rows Meta→HF itself (transformers' `permute`), adds scaling·B·A from the
+    // adapter as written, takes embed_tokens/lm_head from modules_to_save, and runs HF's rotate-half RoPE
+    const base = await randomBase(gqaConfig(), { dtype: "F32", seed: 49 });
+    const opts: TrainOptions = {
+      ...LORA,
+      lora: { ...LORA.lora!, targets: [...LORA_TARGETS] },
+      warmupRatio: 0,
+      lr: 3e-3,
+    };
+    const t = new Trainer(base, opts);
+    for (let i = 0; i < 3; i++) t.step(batches(1, 70 + i)[0]);
+    const batch = randomBatch(2, 20, 300, 99);
+    const ours = t.evalLoss(batch).loss;
+    const torch = runOracle(t, {
+      batch,
+      adapter: { tensors: t.adapterTensors(), scaling: opts.lora!.alpha / opts.lora!.r },
+    }) as { loss: number };
+    const base0 = new Trainer(base, { mode: "stage1", lr: 0, maxSteps: 1 }).evalLoss(batch).loss;
+    assert(Math.abs(ours - base0) > 1e-3, "training did not change the model");
+    assert(Math.abs(ours - torch.loss) < 1e-5 * Math.abs(torch.loss), `ours ${ours} vs merged in torch ${torch.loss}`);
+  },
+);
+
+Deno.test("Trainer with recompute (activation checkpointing) gives bit-identical steps and gradients, dropout included", async () => {
+  const base = await randomBase(gqaConfig({ nLayers: 3 }), { dtype: "Q4_0", seed: 50 });
+  const opts: TrainOptions = {
+    ...LORA,
+    lora: { ...LORA.lora!, targets: [...LORA_TARGETS], dropout: 0.2 },
+    warmupRatio: 0,
+  };
+  const a = new Trainer(base, opts), b = new Trainer(base, { ...opts, recompute: true });
+  const data = batches(3, 300);
+  assertEquals(data.map((d) => b.step(d)), data.map((d) => a.step(d)));
+  assertEquals(b.lossAndGrads(data[0][0], true), a.lossAndGrads(data[0][0], true));
+  for (let i = 0; i < a.params.length; i++) assertEquals(b.params[i].grad, a.params[i].grad, a.params[i].name);
+  const full = new Trainer(base, { mode: "full", lr: 1e-3, maxSteps: 2 });
+  const fullR = new Trainer(base, { mode: "full", lr: 1e-3, maxSteps: 2, recompute: true });
+  assertEquals(fullR.step(data[1]), full.step(data[1]));
+  for (let i = 0; i < full.params.length; i++) assertEquals(fullR.params[i].data, full.params[i].data);
+});
+
+Deno.test("trainBaseFromTable() with WasmTrainKernels.allocFrozenWeight reads matrices into WASM memory, same steps", async () => {
+  const wasm = await createWasmTrainKernels();
+  const c = gqaConfig();
+  const sink = new BytesSink();
+  await writeGguf(sink, randomModelSpec(c, { dtype: "Q8_0", seed: 51 }));
+  const src = new BytesSource(sink.bytes(), "q8.gguf");
+  const g = readGguf(src);
+  const table = new TensorTable({ metadata: g.metadata as Map<string, unknown>, tensors: g.tensors, source: src }, c);
+  const before = wasm.residentBytes;
+  const placed = trainBaseFromTable(table, (type, nOut, nIn) => wasm.allocFrozenWeight(type, nOut, nIn));
+  const plain = trainBaseFromTable(table);
+  const a = new Trainer(placed, LORA, wasm), b = new Trainer(plain, LORA, wasm);
+  assert(wasm.residentBytes > before, "nothing was placed in WASM memory");
+  const data = batches(2, 400);
+  assertEquals(data.map((d) => a.step(d)), data.map((d) => b.step(d)));
 });

@@ -3,8 +3,10 @@
  * frequency (ties: fewer characters, then the smaller string by UTF-8 bytes), merge it everywhere left to right
  * ("AAA" counts and merges one "AA"), give it score −(number of pieces so far); a pair whose string was already
  * taken through another split is dropped without merging; pairs that would be invalid pieces never compete. The
- * required characters follow, by count. SentencePiece scans only a refreshed "active" top-5% set; taking the global
- * best from a heap is the same choice whenever that set holds the best pair (always, in our tests).
+ * required characters follow, by count. Like SentencePiece, the best pair is searched only in an "active" set rebuilt
+ * every 100 pieces from the top max(1000, 5%) pairs; which equal-frequency pairs make that cut depends on the
+ * iteration order of SentencePiece's std::unordered_map and on std::partial_sort, both reproduced (libstdcxx.ts), so
+ * the result is identical even when frequencies tie or run out.
  * see: google/sentencepiece src/bpe_model_trainer.cc Trainer::Train, ComputeFreq (v0.1.97)
  *
  * Data layout (one slot per character of every unit, units back to back):
@@ -14,6 +16,7 @@
  *    frequency (sum of unit frequencies over its counted occurrences) and the slots where it was seen (may be stale).
  */
 import { compareCodePoints, UNK_CHAR } from "./corpus.ts";
+import { fingerprintCat32, partialSortSelect, UnorderedMapOrder } from "./libstdcxx.ts";
 
 /** One trained piece with its score. */
 export type ScoredPiece = [piece: string, score: number];
@@ -31,7 +34,73 @@ export interface BpeTrainInput {
   onProgress?: (done: number, total: number) => void;
 }
 
-const KEY_SHIFT = 2 ** 26;
+/** Absent key in PairMap. */
+const MISSING = -3;
+
+/**
+ * (left, right) symbol pair → value, open addressing over Int32Arrays (a Map keyed by left·2^26 + right hashes heap
+ * numbers and was the trainer's hottest spot). Deleted slots become tombstones.
+ */
+class PairMap {
+  #a = new Int32Array(1 << 16).fill(-1);
+  #b = new Int32Array(1 << 16);
+  #v = new Int32Array(1 << 16);
+  #used = 0;
+
+  #slot(a: number, b: number, mask: number): number {
+    return (Math.imul(a, 0x9e3779b1) ^ Math.imul(b + 0x7f4a7c15, 0x85ebca77)) >>> 0 & mask;
+  }
+
+  get(a: number, b: number): number {
+    const mask = this.#a.length - 1;
+    for (let h = this.#slot(a, b, mask);; h = (h + 1) & mask) {
+      const k = this.#a[h];
+      if (k === -1) return MISSING;
+      if (k === a && this.#b[h] === b) return this.#v[h];
+    }
+  }
+
+  set(a: number, b: number, v: number): void {
+    if ((this.#used + 1) * 2 > this.#a.length) this.#grow();
+    const mask = this.#a.length - 1;
+    let tomb = -1;
+    for (let h = this.#slot(a, b, mask);; h = (h + 1) & mask) {
+      const k = this.#a[h];
+      if (k === -1) {
+        const at = tomb >= 0 ? tomb : h;
+        if (tomb < 0) this.#used++;
+        this.#a[at] = a, this.#b[at] = b, this.#v[at] = v;
+        return;
+      }
+      if (k === -2 && tomb < 0) tomb = h;
+      else if (k === a && this.#b[h] === b) {
+        this.#v[h] = v;
+        return;
+      }
+    }
+  }
+
+  delete(a: number, b: number): void {
+    const mask = this.#a.length - 1;
+    for (let h = this.#slot(a, b, mask);; h = (h + 1) & mask) {
+      const k = this.#a[h];
+      if (k === -1) return;
+      if (k === a && this.#b[h] === b) {
+        this.#a[h] = -2; // tombstone: probes continue past it
+        return;
+      }
+    }
+  }
+
+  #grow(): void {
+    const oa = this.#a, ob = this.#b, ov = this.#v;
+    this.#a = new Int32Array(oa.length * 2).fill(-1);
+    this.#b = new Int32Array(oa.length * 2);
+    this.#v = new Int32Array(oa.length * 2);
+    this.#used = 0;
+    for (let i = 0; i < oa.length; i++) if (oa[i] >= 0) this.set(oa[i], ob[i], ov[i]);
+  }
+}
 
 /** Trains the merges; returns the pieces in vocabulary order (merges, then required characters). */
 export function trainBpe(input: BpeTrainInput): ScoredPiece[] {
@@ -52,7 +121,16 @@ export function trainBpe(input: BpeTrainInput): ScoredPiece[] {
   const symCps: number[][] = [];
   const symUnk: boolean[] = [];
   const charSym = new Map<number, number>();
+  /** SentencePiece's symbols_cache_: its iteration order decides the active set (see updateActive). */
+  const cache = new UnorderedMapOrder();
+  const fpHi: number[] = [], fpLo: number[] = [];
+  const fpOut = new Uint32Array(2);
   const newSymbol = (left: number, right: number, str: string, cps: number[], unk: boolean): number => {
+    if (left < 0) fpOut[0] = 0, fpOut[1] = cps[0];
+    else fingerprintCat32(fpHi[left], fpLo[left], fpHi[right], fpLo[right], fpOut);
+    fpHi.push(fpOut[0]);
+    fpLo.push(fpOut[1]);
+    cache.insert(fpHi.length - 1, fpOut[0], fpOut[1]);
     symLeft.push(left);
     symRight.push(right);
     symStr.push(str);
@@ -89,50 +167,48 @@ export function trainBpe(input: BpeTrainInput): ScoredPiece[] {
   }
 
   // ---- pairs: key (left, right) → pair symbol (or -1: not a valid piece)
-  const pairOf = new Map<number, number>();
+  const pairOf = new PairMap();
   /** Keys whose symbol was dropped as a duplicate string: their counts are recomputed, never updated in place. */
   const reborn = new Set<number>();
   const dirty = new Set<number>();
-  const changed = new Set<number>();
+  const active = new Set<number>();
 
   const getPair = (a: number, b: number): number => {
     if (symUnk[a] || symUnk[b]) return -1;
-    const key = a * KEY_SHIFT + b;
-    const p = pairOf.get(key);
-    if (p !== undefined) return p;
+    const p = pairOf.get(a, b);
+    if (p !== MISSING) return p;
     const cps = symCps[a].concat(symCps[b]);
     let id = -1;
     if (input.isValid(cps)) {
       id = newSymbol(a, b, symStr[a] + symStr[b], cps, false);
       occ[id] = [];
     }
-    pairOf.set(key, id);
+    pairOf.set(a, b, id);
     return id;
   };
   // Exact-count mode for pairs whose occurrences may overlap ("AA") or whose key was reborn.
   const recount = (p: number): boolean => p >= 0 && (symLeft[p] === symRight[p] || reborn.has(pairKey(p)));
-  const pairKey = (p: number) => symLeft[p] * KEY_SHIFT + symRight[p];
+  const pairKey = (p: number) => symLeft[p] * 2 ** 26 + symRight[p];
 
   const addOcc = (left: number, w: number) => {
     const r = next[left];
     const p = getPair(sym[left], sym[r]);
     if (p < 0) return;
+    active.add(p);
     occ[p]!.push(left);
-    if (recount(p)) dirty.add(p);
-    else {
-      freq[p] += w;
-      changed.add(p);
-    }
+    if (recount(p)) {
+      dirty.add(p);
+      freq[p] = 0;
+    } else freq[p] += w;
   };
   const removeOcc = (left: number, w: number, best: number) => {
-    const key = sym[left] * KEY_SHIFT + sym[next[left]];
-    const p = pairOf.get(key);
-    if (p === undefined || p < 0 || p === best || !alive[p]) return;
-    if (recount(p)) dirty.add(p);
-    else {
-      freq[p] -= w;
-      changed.add(p);
-    }
+    // SentencePiece's ResetFreq looks the pair up with GetPairSymbol, which re-creates a dropped duplicate's key.
+    const p = getPair(sym[left], sym[next[left]]);
+    if (p < 0 || p === best || !alive[p]) return;
+    if (recount(p)) {
+      dirty.add(p);
+      freq[p] = 0;
+    } else freq[p] -= w;
   };
 
   /** SentencePiece's ComputeFreq: valid occurrences, left to right, skipping one that overlaps the previous. */
@@ -163,79 +239,58 @@ export function trainBpe(input: BpeTrainInput): ScoredPiece[] {
     if (next[i] >= 0) addOcc(i, freqs[unitOf[i]]);
   }
 
-  // ---- heap of (pair) ordered by freq desc, length asc, string asc; entries carry the freq they were pushed with
-  const heapId: number[] = [];
-  const heapFreq: number[] = [];
-  const better = (i: number, j: number): boolean => {
-    const fi = heapFreq[i], fj = heapFreq[j];
-    if (fi !== fj) return fi > fj;
-    const a = heapId[i], b = heapId[j];
+  // Recounts happen when SentencePiece does them (the overlap rule makes the result depend on when): for the
+  // active pairs before each choice, for all pairs when the active set is rebuilt.
+  const flush = (onlyActive: boolean) => {
+    for (const p of dirty) {
+      if (onlyActive && !active.has(p)) continue;
+      computeFreq(p);
+      dirty.delete(p);
+    }
+  };
+
+  // ---- SentencePiece's active set: every 100 pieces, the top max(1000, 5% of all symbols) pairs by frequency as
+  // std::partial_sort picks them from symbols_cache_ order; new pairs join it as they appear. The best pair is
+  // searched only there. Ties at the cut depend on that order, which is why it is reproduced exactly.
+  const updateActive = () => {
+    flush(false);
+    const bigrams: number[] = [];
+    cache.forEach((id) => {
+      if (symLeft[id] >= 0) bigrams.push(id);
+    });
+    const cut = Math.trunc(Math.fround(Math.fround(cache.size) * Math.fround(0.05)));
+    const size = Math.min(Math.max(1000, cut), bigrams.length);
+    partialSortSelect(bigrams, size, (a, b) => freq[a] > freq[b]);
+    active.clear();
+    for (let i = 0; i < size; i++) active.add(bigrams[i]);
+  };
+  // freq desc, then fewer characters, then the smaller string; full ties (same string): the older symbol
+  const better = (a: number, b: number): boolean => {
+    if (freq[a] !== freq[b]) return freq[a] > freq[b];
     if (symLen[a] !== symLen[b]) return symLen[a] < symLen[b];
-    return compareCodePoints(symStr[a], symStr[b]) < 0;
+    const c = compareCodePoints(symStr[a], symStr[b]);
+    return c !== 0 ? c < 0 : a < b;
   };
-  const swap = (i: number, j: number) => {
-    const t = heapId[i];
-    heapId[i] = heapId[j];
-    heapId[j] = t;
-    const f = heapFreq[i];
-    heapFreq[i] = heapFreq[j];
-    heapFreq[j] = f;
-  };
-  const push = (p: number) => {
-    heapId.push(p);
-    heapFreq.push(freq[p]);
-    let i = heapId.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!better(i, parent)) break;
-      swap(i, parent);
-      i = parent;
-    }
-  };
-  const pop = () => {
-    const last = heapId.length - 1;
-    swap(0, last);
-    heapId.pop();
-    heapFreq.pop();
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1, r = l + 1;
-      let m = i;
-      if (l < heapId.length && better(l, m)) m = l;
-      if (r < heapId.length && better(r, m)) m = r;
-      if (m === i) break;
-      swap(i, m);
-      i = m;
-    }
-  };
-  const flush = () => {
-    for (const p of dirty) computeFreq(p);
-    for (const p of dirty) changed.add(p);
-    dirty.clear();
-    for (const p of changed) if (alive[p]) push(p);
-    changed.clear();
-  };
-  flush();
 
   const pieces: ScoredPiece[] = [];
   const taken = new Set<string>();
   const target = input.nMerges;
   while (pieces.length < target) {
-    // The best live pair whose heap entry is current.
+    if (pieces.length % 100 === 0) updateActive();
+    flush(true);
     let best = -1;
-    while (heapId.length > 0) {
-      const p = heapId[0], f = heapFreq[0];
-      pop();
-      if (alive[p] && f === freq[p]) {
-        best = p;
-        break;
-      }
-    }
-    if (best < 0) break; // nothing left to merge (SentencePiece: "No valid symbol found")
-    alive[best] = false;
-    pairOf.delete(pairKey(best));
+    for (const p of active) if (best < 0 || better(p, best)) best = p;
+    if (best < 0) break; // SentencePiece: "No valid symbol found"
     const str = symStr[best];
+    // SentencePiece removes the chosen pair from its cache after merging it (a duplicate string: right away).
+    const retire = () => {
+      alive[best] = false;
+      active.delete(best);
+      cache.erase(best);
+      pairOf.delete(symLeft[best], symRight[best]);
+    };
     if (taken.has(str)) {
+      retire();
       reborn.add(pairKey(best));
       continue;
     }
@@ -264,7 +319,7 @@ export function trainBpe(input: BpeTrainInput): ScoredPiece[] {
       if (n >= 0) addOcc(l, w);
     }
     occ[best] = null;
-    flush();
+    retire();
   }
   input.onProgress?.(pieces.length, target);
 

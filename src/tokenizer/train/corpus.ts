@@ -88,6 +88,8 @@ export class SentenceSelector {
 /** Replaces every meta piece (longest match at each character) by one TAB, as PrefixMatcher::GlobalReplace. */
 export class MetaPieceReplacer {
   readonly #byFirst = new Map<number, string[]>();
+  /** Matches any character a meta piece starts with (a line without one is returned as is). */
+  #firstChars?: RegExp;
 
   constructor(pieces: Iterable<string>) {
     for (const p of pieces) {
@@ -98,10 +100,14 @@ export class MetaPieceReplacer {
       this.#byFirst.set(c, list);
     }
     for (const list of this.#byFirst.values()) list.sort((a, b) => b.length - a.length);
+    if (this.#byFirst.size) {
+      const cls = [...this.#byFirst.keys()].map((c) => `\\u{${c.toString(16)}}`).join("");
+      this.#firstChars = new RegExp(`[${cls}]`, "u");
+    }
   }
 
   replace(s: string): string {
-    if (this.#byFirst.size === 0) return s;
+    if (!this.#firstChars || !this.#firstChars.test(s)) return s;
     let out = "";
     let last = 0;
     for (let i = 0; i < s.length;) {
@@ -190,9 +196,13 @@ export interface Corpus {
   coveredChars: number;
 }
 
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 /** Options for prepareCorpus. */
 export interface PrepareOptions {
   normalizer: Normalizer;
+  /** The same normalizer without its charsmap, used for printable-ASCII lines (see prepareCorpus). */
+  asciiNormalizer?: Normalizer;
   /** Every meta piece (unk, bos, eos, pad when enabled, control, user-defined, byte pieces). */
   metaPieces: string[];
   splitWords: boolean;
@@ -211,15 +221,23 @@ export function prepareCorpus(
   opts: PrepareOptions,
 ): Corpus {
   const meta = new MetaPieceReplacer(opts.metaPieces);
+  // Printable ASCII has no normalization rule of its own, and no rule key continues with printable ASCII, so such a
+  // line needs only the whitespace handling: the identity normalizer does it without the UTF-8 round trip.
+  const ascii = opts.asciiNormalizer;
   const units = new Map<string, number>();
   const follow = new Map<string, number>();
   let nSentences = 0;
+  // Without word splitting the units are the sentences in SentencePiece's order: it drops an empty sentence by
+  // swapping the last one into its place (and does not look at the one swapped in).
+  const ordered: string[] = [];
+  const orderedFreqs: number[] = [];
   for (let i = 0; i < sentences.length; i++) {
-    const s = meta.replace(opts.normalizer.normalize(sentences[i]));
-    if (s.length === 0) continue;
-    nSentences++;
+    const raw = sentences[i];
+    const s = meta.replace(ascii && PRINTABLE_ASCII.test(raw) ? ascii.normalize(raw) : opts.normalizer.normalize(raw));
     const f = freqs[i];
     if (opts.splitWords) {
+      if (s.length === 0) continue;
+      nSentences++;
       const words = splitIntoWords(s, cfg.treatWhitespaceAsSuffix, cfg.allowWhitespaceOnlyPieces);
       for (let k = 0; k < words.length; k++) {
         const w = words[k];
@@ -227,10 +245,27 @@ export function prepareCorpus(
         follow.set(w, (follow.get(w) ?? 0) | (k + 1 < words.length ? 1 : 2));
       }
     } else {
-      units.set(s, (units.get(s) ?? 0) + f);
-      follow.set(s, 2);
+      ordered.push(s);
+      orderedFreqs.push(f);
     }
     if (opts.onProgress && (i & 0x3fff) === 0x3fff) opts.onProgress(i + 1, sentences.length);
+  }
+  if (!opts.splitWords) {
+    let n = ordered.length;
+    for (let i = 0; i < n; i++) {
+      if (ordered[i].length === 0) {
+        ordered[i] = ordered[n - 1];
+        orderedFreqs[i] = orderedFreqs[n - 1];
+        n--;
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      const s = ordered[i];
+      if (s.length === 0) continue;
+      nSentences++;
+      units.set(s, (units.get(s) ?? 0) + orderedFreqs[i]);
+      follow.set(s, 2);
+    }
   }
   if (nSentences === 0) throw new RangeError("Cannot train: no non-empty sentence after normalization");
   opts.onProgress?.(sentences.length, sentences.length);
@@ -299,6 +334,18 @@ export function prepareCorpus(
     } else {
       outFreqs[k] += f;
       followers[k] |= follow.get(u)!;
+    }
+  }
+  if (opts.splitWords) {
+    // SentencePiece's SplitSentencesByWhitespace order: frequency desc, then the word by UTF-8 bytes. The BPE
+    // trainer's tie-breaking depends on it (through the order its pairs are created in).
+    const idx = texts.map((_, i) => i);
+    idx.sort((a, b) => outFreqs[b] - outFreqs[a] || compareCodePoints(texts[a], texts[b]));
+    const t2 = idx.map((i) => texts[i]), f2 = idx.map((i) => outFreqs[i]), g2 = idx.map((i) => followers[i]);
+    for (let i = 0; i < idx.length; i++) {
+      texts[i] = t2[i];
+      outFreqs[i] = f2[i];
+      followers[i] = g2[i];
     }
   }
   return {

@@ -117,6 +117,7 @@ export async function trainSentencePiece(
   if (selected.sentences.length === 0) throw new RangeError("Cannot train: the input has no usable sentence");
   const corpus = prepareCorpus(selected.sentences, selected.freqs, cfg, {
     normalizer,
+    asciiNormalizer: charsmap.length ? trainingNormalizer(cfg, new Uint8Array(0)) : undefined,
     metaPieces: metaList,
     splitWords: cfg.splitByWhitespace && cfg.modelType !== "char",
     onProgress: onProgress && ((d, t) => onProgress("normalize", d, t)),

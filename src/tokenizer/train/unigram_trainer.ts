@@ -60,21 +60,37 @@ function toCodePoints(texts: string[]): Int32Array[] {
   });
 }
 
-/** A code point trie over the current pieces: node → (code point → child), node value = piece index or -1. */
+/**
+ * A code point trie over the current pieces: transitions (node, code point) → child in an open-addressing table of
+ * Int32Arrays (a Map keyed by node·0x110000 + c hashes heap numbers and dominated the E-step); node value = piece
+ * index or -1.
+ */
 class PieceTrie {
-  readonly #edges = new Map<number, number>();
+  readonly #node: Int32Array;
+  readonly #cp: Int32Array;
+  readonly #child: Int32Array;
+  readonly #mask: number;
   readonly value: number[] = [-1];
 
   constructor(pieces: Int32Array[]) {
+    let total = 1;
+    for (const p of pieces) total += p.length;
+    let cap = 16;
+    while (cap < total * 2) cap *= 2;
+    this.#node = new Int32Array(cap).fill(-1);
+    this.#cp = new Int32Array(cap);
+    this.#child = new Int32Array(cap);
+    this.#mask = cap - 1;
     pieces.forEach((cps, id) => {
       let node = 0;
       for (const c of cps) {
-        const key = node * 0x110000 + c;
-        let next = this.#edges.get(key);
-        if (next === undefined) {
+        let next = this.child(node, c);
+        if (next < 0) {
           next = this.value.length;
           this.value.push(-1);
-          this.#edges.set(key, next);
+          let h = this.#slot(node, c);
+          while (this.#node[h] !== -1) h = (h + 1) & this.#mask;
+          this.#node[h] = node, this.#cp[h] = c, this.#child[h] = next;
         }
         node = next;
       }
@@ -82,8 +98,16 @@ class PieceTrie {
     });
   }
 
+  #slot(node: number, c: number): number {
+    return ((Math.imul(node, 0x9e3779b1) ^ Math.imul(c + 1, 0x85ebca77)) >>> 0) & this.#mask;
+  }
+
   child(node: number, c: number): number {
-    return this.#edges.get(node * 0x110000 + c) ?? -1;
+    for (let h = this.#slot(node, c);; h = (h + 1) & this.#mask) {
+      const k = this.#node[h];
+      if (k === -1) return -1;
+      if (k === node && this.#cp[h] === c) return this.#child[h];
+    }
   }
 }
 
@@ -177,15 +201,92 @@ function logAdd(a: number, b: number): number {
   return a > b ? a + Math.log1p(Math.exp(b - a)) : b + Math.log1p(Math.exp(a - b));
 }
 
+const NO_FOLLOWER = -3;
+
+/**
+ * The order esaxx emits suffix-tree internal nodes in (SentencePiece breaks equal seed scores by it): increasing
+ * right end of the suffix-array interval, so code point order, except that a string comes after its extensions.
+ */
+function suffixTreeOrder(a: string, b: string): number {
+  if (a.startsWith(b)) return a.length === b.length ? 0 : -1;
+  if (b.startsWith(a)) return 1;
+  return compareCodePoints(a, b);
+}
+
+/** A trie that grows as substrings are seen: node = substring; per-node counters for the seed statistics. */
+class GrowingTrie {
+  #key = new Int32Array(1 << 16).fill(-1); // parent node, -1 = empty slot
+  #cp = new Int32Array(1 << 16);
+  #child = new Int32Array(1 << 16);
+  parent: number[] = [-1];
+  cp: number[] = [0];
+  depth: number[] = [0];
+  count: number[] = [0];
+  follow: number[] = [NO_FOLLOWER];
+  branching: number[] = [0];
+
+  get size(): number {
+    return this.parent.length;
+  }
+
+  #slot(node: number, c: number, mask: number): number {
+    return ((Math.imul(node, 0x9e3779b1) ^ Math.imul(c + 1, 0x85ebca77)) >>> 0) & mask;
+  }
+
+  /** The child of `node` along `c`, created when missing. */
+  step(node: number, c: number): number {
+    let mask = this.#key.length - 1;
+    for (let h = this.#slot(node, c, mask);; h = (h + 1) & mask) {
+      const k = this.#key[h];
+      if (k === node && this.#cp[h] === c) return this.#child[h];
+      if (k !== -1) continue;
+      const id = this.parent.length;
+      this.parent.push(node), this.cp.push(c), this.depth.push(this.depth[node] + 1);
+      this.count.push(0), this.follow.push(NO_FOLLOWER), this.branching.push(0);
+      if (id * 2 > this.#key.length) {
+        this.#grow();
+        mask = this.#key.length - 1;
+        h = this.#slot(node, c, mask);
+        while (this.#key[h] !== -1) h = (h + 1) & mask;
+      }
+      this.#key[h] = node, this.#cp[h] = c, this.#child[h] = id;
+      return id;
+    }
+  }
+
+  #grow(): void {
+    const ok = this.#key, oc = this.#cp, och = this.#child;
+    const cap = ok.length * 2, mask = cap - 1;
+    this.#key = new Int32Array(cap).fill(-1);
+    this.#cp = new Int32Array(cap);
+    this.#child = new Int32Array(cap);
+    for (let i = 0; i < ok.length; i++) {
+      if (ok[i] === -1) continue;
+      let h = this.#slot(ok[i], oc[i], mask);
+      while (this.#key[h] !== -1) h = (h + 1) & mask;
+      this.#key[h] = ok[i], this.#cp[h] = oc[i], this.#child[h] = och[i];
+    }
+  }
+
+  /** The substring a node stands for. */
+  text(node: number): string {
+    const out: number[] = [];
+    for (let n = node; n > 0; n = this.parent[n]) out.push(this.cp[n]);
+    return String.fromCodePoint(...out.reverse());
+  }
+}
+
 /** Seed pieces: characters (by count) then repeated right-branching substrings by occurrences × length. */
 function seedPieces(units: Int32Array[], freqs: number[], input: UnigramTrainInput): [string, number][] {
   const maxLen = input.cfg.maxSentencepieceLength;
   const chars = new Map<number, number>();
-  // substring → [occurrences, first following code point (or -2 = end), branching flag]
-  const subs = new Map<string, [number, number, boolean]>();
+  // Every valid substring of ≥ 2 characters as a node of a growing trie: occurrences, the first following character
+  // (or -2 = end) and whether a different one was seen (right-branching).
+  const trie = new GrowingTrie();
   const buf: number[] = [];
   for (let u = 0; u < units.length; u++) {
     const s = units[u], f = freqs[u];
+    const fo = input.followers[u];
     for (let i = 0; i < s.length; i++) {
       const c = s[i];
       if (c !== UNK_CHAR && c !== 0) chars.set(c, (chars.get(c) ?? 0) + f);
@@ -193,21 +294,18 @@ function seedPieces(units: Int32Array[], freqs: number[], input: UnigramTrainInp
     for (let i = 0; i < s.length; i++) {
       buf.length = 0;
       buf.push(s[i]);
-      let key = String.fromCodePoint(s[i]);
+      let node = trie.step(0, s[i]);
       for (let j = i + 1; j < s.length && j - i < maxLen; j++) {
         buf.push(s[j]);
         if (!input.isValid(buf)) break;
-        key += String.fromCodePoint(s[j]);
+        node = trie.step(node, s[j]);
         // At the unit's end the sentence continues with ▁ (another word) or ends: both seen = branching.
-        const fo = input.followers[u];
-        const nextC = j + 1 < s.length ? s[j + 1] : fo === 1 ? WS_CHAR : -2;
-        const e = subs.get(key);
-        if (e === undefined) subs.set(key, [f, nextC, j + 1 >= s.length && fo === 3]);
-        else {
-          if (j + 1 >= s.length && fo === 3) e[2] = true;
-          e[0] += f;
-          if (e[1] !== nextC) e[2] = true;
-        }
+        const atEnd = j + 1 >= s.length;
+        const nextC = !atEnd ? s[j + 1] : fo === 1 ? WS_CHAR : -2;
+        trie.count[node] += f;
+        if (trie.follow[node] === NO_FOLLOWER) trie.follow[node] = nextC;
+        else if (trie.follow[node] !== nextC) trie.branching[node] = 1;
+        if (atEnd && fo === 3) trie.branching[node] = 1;
       }
     }
   }
@@ -215,11 +313,14 @@ function seedPieces(units: Int32Array[], freqs: number[], input: UnigramTrainInp
     .sort((a, b) => b[1] - a[1] || a[0] - b[0])
     .map(([c, n]) => [String.fromCodePoint(c), n]);
   const cands: [string, number][] = [];
-  for (const [k, [n, , branching]] of subs) {
+  for (let node = 1; node < trie.size; node++) {
     // A suffix-tree internal node: seen at least twice and followed by two different characters (or ends).
-    if (n >= 2 && branching) cands.push([k, n * [...k].length]);
+    if (trie.count[node] >= 2 && trie.branching[node]) {
+      cands.push([trie.text(node), trie.count[node] * trie.depth[node]]);
+    }
   }
-  cands.sort((a, b) => b[1] - a[1] || compareCodePoints(a[0], b[0]));
+  // Equal scores keep SentencePiece's suffix-tree node order: by string, a longer string before its prefix.
+  cands.sort((a, b) => b[1] - a[1] || suffixTreeOrder(a[0], b[0]));
   for (const c of cands) {
     if (seeds.length >= input.cfg.seedSentencepieceSize) break;
     seeds.push(c);
