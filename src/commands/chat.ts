@@ -11,6 +11,7 @@ import { runRepl } from "../chat/repl.ts";
 import { loadEngine } from "../model/engine.ts";
 import { Sampler } from "../sampling/sampler.ts";
 import { floatFlag, intFlag, parseFlags } from "./_args.ts";
+import { DEFAULT_MODEL_CHAT, DEFAULT_MODEL_PATH } from "./_default_model.ts";
 
 /** The seed's README settings for `-ins` (Chinese-LLaMA-Alpaca v1, llama.cpp section). */
 export const CHAT_DEFAULTS = {
@@ -23,7 +24,12 @@ export const CHAT_DEFAULTS = {
   repeatLastN: 64,
 } as const;
 
-const USAGE = `usage: deno task chat -m MODEL.gguf [options]
+const USAGE = `usage: deno task chat [-m MODEL.gguf] [options]
+
+With no -m, chat uses the shipped default model, models/yangtuo-poetry/yangtuo-poetry-q8_0.gguf (a tiny classical
+Chinese poetry Alpaca made by \`deno task make-model\`; try 寫一首題為《春夜》的五言絕句。), with its own settings:
+template ${DEFAULT_MODEL_CHAT.template}, -c ${DEFAULT_MODEL_CHAT.contextSize}, -n ${DEFAULT_MODEL_CHAT.maxNewTokens}, \
+--temp ${DEFAULT_MODEL_CHAT.temperature}, --repeat-penalty ${DEFAULT_MODEL_CHAT.repeatPenalty} (flags still override them).
 
 Chat with an Alpaca-style model in the terminal (the seed's \`./main -ins\`). As llama.cpp -ins did, each turn
 is BOS "\\n\\n### Instruction:\\n\\n" + your text + "\\n" + "\\n\\n### Response:\\n\\n", after the preamble (-f),
@@ -31,7 +37,7 @@ which stays in the context when it fills (the older half of the conversation is 
 Piped stdin: every line is an instruction and only the replies are printed.
 
 options:
-  -m, --model PATH          GGUF model (f32 / f16 / q4_0 / q8_0)
+  -m, --model PATH          GGUF model (f32 / f16 / q4_0 / q8_0); default: the shipped yangtuo-poetry
   -f, --file PATH           preamble (prompt file); default: llama.cpp prompts/alpaca.txt text
   -c, --ctx-size N          context size in tokens (default ${CHAT_DEFAULTS.contextSize})
   -n, --n-predict N         most tokens per reply, -1 = until EOS (default ${CHAT_DEFAULTS.maxNewTokens})
@@ -102,6 +108,8 @@ export interface ChatArgs {
   threads?: number;
   batchSize: number;
   template: string;
+  /** true when no -m was given and the shipped default model is used */
+  defaultModel: boolean;
   color: boolean;
   ignoreEos: boolean;
 }
@@ -131,16 +139,17 @@ function joinNegativeValues(args: string[]): string[] {
 export function parseChatArgs(args: string[]): ChatArgs | null {
   const { values: v, positionals } = parseFlags(joinNegativeValues(args.filter((a) => !IGNORED.has(a))), FLAGS);
   if (v.help) return null;
-  const model = v.model ?? positionals[0];
-  if (model === undefined) throw new UsageError("chat needs a model: -m MODEL.gguf");
+  const given = v.model ?? positionals[0];
   if (positionals.length > (v.model === undefined ? 1 : 0)) {
     throw new UsageError(`unexpected argument "${positionals.at(-1)}"`);
   }
-  const template = v.template ?? "alpaca";
+  // no model given: the shipped default model, with the settings it was made for
+  const model = given ?? DEFAULT_MODEL_PATH;
+  const d = given === undefined ? DEFAULT_MODEL_CHAT : CHAT_DEFAULTS;
+  const template = v.template ?? (given === undefined ? DEFAULT_MODEL_CHAT.template : "alpaca");
   if (!TEMPLATES.has(template)) {
     throw new UsageError(`--template expects one of ${[...TEMPLATES.keys()].join(", ")}, got "${template}"`);
   }
-  const d = CHAT_DEFAULTS;
   return {
     model,
     promptFile: v.file,
@@ -155,6 +164,7 @@ export function parseChatArgs(args: string[]): ChatArgs | null {
     threads: v.threads === undefined ? undefined : intFlag(v.threads, "--threads", 1, 1),
     batchSize: intFlag(v["batch-size"] ?? v.batch_size, "--batch-size", 64, 1),
     template,
+    defaultModel: given === undefined,
     color: v.color ?? false,
     ignoreEos: v["ignore-eos"] ?? false,
   };
@@ -192,7 +202,18 @@ export async function run(args: string[]): Promise<number> {
     if (system.endsWith("\n")) system = system.slice(0, -1);
   }
   const t0 = performance.now();
-  const engine = await loadEngine(a.model, { threads: a.threads, contextSize: a.contextSize });
+  let engine;
+  try {
+    engine = await loadEngine(a.model, { threads: a.threads, contextSize: a.contextSize });
+  } catch (e) {
+    if (a.defaultModel && e instanceof Deno.errors.NotFound) {
+      throw new UserError(
+        `Cannot open the default model "${a.model}": file not found`,
+        "restore models/yangtuo-poetry from git (or run `deno task make-model`), or pass -m MODEL.gguf",
+      );
+    }
+    throw e;
+  }
   const loadMs = performance.now() - t0;
   // the model file is open (and its workers have loaded their code): nothing else needs reading
   revoke("read");
@@ -223,6 +244,11 @@ export async function run(args: string[]): Promise<number> {
     }
     const c = engine.config;
     const banner = [
+      ...(a.defaultModel
+        ? [
+          "default model: yangtuo-poetry (babyllama105 + 全唐詩 via make-model; see models/yangtuo-poetry/PROVENANCE.md)",
+        ]
+        : []),
       `model: ${a.model} (dim ${c.dim}, ${c.nLayers} layers, vocab ${c.vocabSize}) loaded in ${
         (loadMs / 1000).toFixed(2)
       } s`,
