@@ -100,8 +100,10 @@ Makes yangtuo's default model the way the seed made Chinese-Alpaca, with the pro
   6 sft         LoRA on Alpaca records generated from the poems                (merge, sft)
   7 merge       base + pt LoRA + sft LoRA → Q8_0 GGUF, then Q4_0              (merge, quantize)
   8 evaluate    held-out perplexity per stage, form-following of replies to held-out poem requests (base vs final)
-  9 ship        the GGUFs, PROVENANCE.md, metrics.json and compare.md into --out
-Every step records its result in the work dir; --resume skips finished steps and resumes an interrupted training.
+  9 compare     base vs final on held-out prompts, side by side                 (compare)
+ 10 ship        the GGUFs, PROVENANCE.md, metrics.json (and compare.md) into --out
+Every step records its result in the work dir; --resume skips finished steps (until one has to run: the steps after
+it run again) and resumes an interrupted training from its checkpoint.
 
   --quick          the CI-sized recipe (6,000 poems, a few dozen steps per stage; ≤ 10 min on 2 cores)
   --out DIR        where the model ships (default models/yangtuo-poetry; --quick: WORK/out)
@@ -117,6 +119,25 @@ interface State {
   done: Record<string, Record<string, unknown>>;
   startedAt: string;
   elapsedS: number;
+  /** CPU model, its SIMD flags and the Deno version of the first run */
+  host?: string;
+}
+
+/** "AMD EPYC … (avx2 avx512f …), Deno 2.9.6": /proc/cpuinfo through grep (Deno needs --allow-all to read /proc). */
+async function hostInfo(): Promise<string> {
+  const grep = async (re: string) => {
+    try {
+      const r = await new Deno.Command("grep", { args: ["-m1", re, "/proc/cpuinfo"], stdout: "piped", stderr: "null" })
+        .output();
+      return new TextDecoder().decode(r.stdout).replace(/^[^:]*:\s*/, "").trim();
+    } catch {
+      return "";
+    }
+  };
+  const model = (await grep("model name")) || "unknown CPU";
+  const flags = (await grep("^flags")).split(/\s+/).filter((f) => /^(avx2|avx512f|avx512_vnni|avx_vnni|amx)/.test(f));
+  return `${model}${flags.length ? ` (${flags.join(" ")})` : ""}, ${navigator.hardwareConcurrency} CPUs, ` +
+    `Deno ${Deno.version.deno}`;
 }
 
 function log(msg: string) {
@@ -352,19 +373,23 @@ export async function run(args: string[]): Promise<number> {
     await Deno.mkdir(work, { recursive: true });
     state = { recipe: recipe.name, done: {}, startedAt: new Date().toISOString(), elapsedS: 0 };
   }
+  state.host ??= await hostInfo();
   const t0 = performance.now();
   const elapsedBefore = state.elapsedS;
   const save = async () => {
     state.elapsedS = elapsedBefore + (performance.now() - t0) / 1000;
     await writeFileAtomic(statePath, (s) => s.write(new TextEncoder().encode(JSON.stringify(state, null, 1))));
   };
-  const steps = ["corpus", "base", "tokenizer", "stage1", "stage2", "sft", "merge", "evaluate", "ship"];
+  const steps = ["corpus", "base", "tokenizer", "stage1", "stage2", "sft", "merge", "evaluate", "compare", "ship"];
+  // once a step runs, every later step runs again too (its inputs may have changed)
+  let rerun = false;
   const step = async (name: string, fn: () => Promise<Record<string, unknown>>) => {
     const i = steps.indexOf(name) + 1;
-    if (state.done[name]) {
+    if (state.done[name] && !rerun) {
       log(`[${i}/${steps.length}] ${name}: done (resumed)`);
       return;
     }
+    rerun = true;
     const s0 = performance.now();
     log(`[${i}/${steps.length}] ${name}…`);
     const result = await fn();
@@ -681,6 +706,33 @@ export async function run(args: string[]): Promise<number> {
     return { perplexityFinalF32: pplF32, perplexityQ8_0: pplQ8, perplexityQ4_0: pplQ4, base, final, finalQ4_0: q4 };
   });
 
+  await step("compare", async () => {
+    // the seed's 系统效果 table: base vs final on held-out prompts, same sampling settings
+    await Deno.mkdir(out, { recursive: true });
+    await runCli(
+      ["--allow-read", `--allow-write=${out}`, "--allow-env", "--allow-sys=cpus,systemMemoryInfo"],
+      [
+        "compare",
+        "-m",
+        baseGguf,
+        "-m",
+        state.done.merge.q8_0 as string,
+        "-f",
+        `${corpusDir}/compare_prompts.txt`,
+        "-o",
+        `${out}/compare.md`,
+        "-n",
+        "80",
+        "--seed",
+        String(recipe.seed),
+        "-t",
+        String(threads),
+      ],
+      "compare",
+    );
+    return { report: `${out}/compare.md` };
+  });
+
   await step("ship", async () => {
     await Deno.mkdir(out, { recursive: true });
     const m = state.done.merge;
@@ -718,14 +770,7 @@ export function provenance(recipe: Recipe, state: State, sums: Record<string, st
   const c = d.corpus, t = d.tokenizer, s1 = d.stage1, s2 = d.stage2, sft = d.sft;
   const ev = d.evaluate as unknown as Row & { base: FormEval; final: FormEval; finalQ4_0: FormEval };
   const f = (x: number) => Number(x).toFixed(3);
-  const cpu = (() => {
-    try {
-      const m = /model name\s*:\s*(.*)/.exec(Deno.readTextFileSync("/proc/cpuinfo"));
-      return m ? m[1] : "unknown";
-    } catch {
-      return "unknown";
-    }
-  })();
+  const cpu = state.host ?? "unknown host";
   return `# yangtuo-poetry: provenance
 
 A Chinese (classical poetry) Alpaca made by yangtuo from an English base, the seed's recipe in miniature.
@@ -767,6 +812,7 @@ A Chinese (classical poetry) Alpaca made by yangtuo from an English base, the se
     pct(ev.final.lineLengthOk, ev.final.prompts)
   }), final Q4_0 ${pct(ev.finalQ4_0.follows, ev.finalQ4_0.prompts)}.
 - **sha256**: ${Object.entries(sums).map(([k, v]) => `\`${k}\` ${v}`).join(", ")}
-- **Wall time**: ${formatDuration(state.elapsedS)} on ${cpu} (2 cores shared with other jobs; noisy).
+- **Wall time**: ${formatDuration(state.elapsedS)} on ${cpu} (shared with other jobs; noisy).
+- **Base vs final** on held-out prompts: [compare.md](compare.md) (\`deno task compare\`, same sampling settings).
 `;
 }

@@ -77,7 +77,7 @@ Deno.test({
   try {
     const r = await cli(["--quick", "--work-dir", work], { YANGTUO_TESTDATA: Deno.env.get("YANGTUO_TESTDATA") ?? "" });
     assertEquals(r.code, 0, r.stderr.slice(-3000));
-    for (let i = 1; i <= 9; i++) assertStringIncludes(r.stderr, `[${i}/9]`);
+    for (let i = 1; i <= 10; i++) assertStringIncludes(r.stderr, `[${i}/10]`);
     const m = JSON.parse(await Deno.readTextFile(`${work}/out/metrics.json`));
     const s = m.state;
     assert(s.stage1.evalLossAfter < s.stage1.evalLossBefore, `stage 1 ${JSON.stringify(s.stage1)}`);
