@@ -121,6 +121,8 @@ interface State {
   elapsedS: number;
   /** CPU model, its SIMD flags and the Deno version of the first run */
   host?: string;
+  /** later invocations: ISO time + flags */
+  history?: string[];
 }
 
 /** "AMD EPYC … (avx2 avx512f …), Deno 2.9.6": /proc/cpuinfo through grep (Deno needs --allow-all to read /proc). */
@@ -369,6 +371,7 @@ export async function run(args: string[]): Promise<number> {
     if (state.recipe !== recipe.name) {
       throw new UserError(`Cannot resume: "${work}" holds a ${state.recipe} run, this is ${recipe.name}`);
     }
+    (state.history ??= []).push(`${new Date().toISOString().slice(0, 16)}Z make-model ${args.join(" ")}`);
   } else {
     await Deno.mkdir(work, { recursive: true });
     state = { recipe: recipe.name, done: {}, startedAt: new Date().toISOString(), elapsedS: 0 };
@@ -771,6 +774,7 @@ export function provenance(recipe: Recipe, state: State, sums: Record<string, st
   const ev = d.evaluate as unknown as Row & { base: FormEval; final: FormEval; finalQ4_0: FormEval };
   const f = (x: number) => Number(x).toFixed(3);
   const cpu = state.host ?? "unknown host";
+  const stepSeconds = Object.values(state.done).reduce((n, r) => n + (Number(r.seconds) || 0), 0);
   return `# yangtuo-poetry: provenance
 
 A Chinese (classical poetry) Alpaca made by yangtuo from an English base, the seed's recipe in miniature.
@@ -812,7 +816,13 @@ A Chinese (classical poetry) Alpaca made by yangtuo from an English base, the se
     pct(ev.final.lineLengthOk, ev.final.prompts)
   }), final Q4_0 ${pct(ev.finalQ4_0.follows, ev.finalQ4_0.prompts)}.
 - **sha256**: ${Object.entries(sums).map(([k, v]) => `\`${k}\` ${v}`).join(", ")}
-- **Wall time**: ${formatDuration(state.elapsedS)} on ${cpu} (shared with other jobs; noisy).
+- **Wall time**: ${formatDuration(stepSeconds)} for the recipe's steps as shipped (their recorded times summed);
+  ${formatDuration(state.elapsedS)} elapsed over every invocation in this work dir (re-runs included), on ${cpu}
+  (shared with other jobs; noisy).${
+    (state.history ?? []).length > 0
+      ? `\n- **Invocations** (after the first): ${(state.history ?? []).map((h) => `\`${h}\``).join("; ")}`
+      : ""
+  }
 - **Base vs final** on held-out prompts: [compare.md](compare.md) (\`deno task compare\`, same sampling settings).
 `;
 }
