@@ -65,7 +65,7 @@ export const FULL_RECIPE: Recipe = {
   gradAccum: 2,
   stage1: { steps: 150, lr: 2e-3 },
   stage2: { steps: 250, lr: 1e-3, rank: 16, alpha: 32 },
-  sft: { steps: 1200, lr: 1e-3, rank: 16, alpha: 32, maxPerKind: 6000, maxSeqLength: 256 },
+  sft: { steps: 2000, lr: 1e-3, rank: 16, alpha: 32, maxPerKind: 6000, maxSeqLength: 256 },
   heldOutInstructions: 200,
   evalPrompts: 60,
   seed: 42,
