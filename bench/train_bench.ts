@@ -10,7 +10,9 @@
  * Threads: ours at 1 and 2 (createWasmTrainKernels({ threads: 2 }) splits each matrix product with a Worker; the
  * non-matmul ops stay on the main thread), PyTorch at 1 and 2 (torch.set_num_threads).
  * Run: YANGTUO_BENCH_TRAIN=1 deno run --allow-read --allow-write=/tmp --allow-env --allow-run --allow-sys bench/train_bench.ts
- * Env: YANGTUO_BENCH_TRAIN_STEPS (timed steps, default 3), YANGTUO_BENCH_TRAIN_288=0 to skip the dim-288 shape.
+ * Env: YANGTUO_BENCH_TRAIN_STEPS (timed steps, default 3), YANGTUO_BENCH_TRAIN_288=0 to skip the dim-288 shape,
+ * YANGTUO_BENCH_TRAIN_ONLY=<shape name> for one shape, YANGTUO_BENCH_NUMPY_PYTHON (default `python3` on PATH: the
+ * numpy with an optimized BLAS; Debian's /usr/bin/python3 numpy links the reference BLAS here).
  * Memory: YANGTUO_BENCH_TRAIN_7B=<layers> runs only a LoRA step (r 8 on q,k,v,o, no modules_to_save, recompute on)
  * on a 7B-shaped Q4_0 base (dim 4096, hidden 11008, 32 heads, vocab 49954) cut to <layers> layers, block 512,
  * batch 1, its matrices read from a /tmp GGUF straight into WASM memory; prints RSS and seconds per step, and the
@@ -28,7 +30,9 @@ import { FileSource } from "../src/io/file_source.ts";
 import { TensorTable } from "../src/model/weights.ts";
 import { type TrainBase, trainBaseFromTable, type TrainBatch, Trainer, type TrainOptions } from "../src/train/mod.ts";
 
-const PYTHON = "/usr/bin/python3";
+const PYTHON = "/usr/bin/python3"; // Debian's: PyTorch 1.13 (its numpy links the reference BLAS)
+/** The python whose numpy has an optimized sgemm (pyenv's numpy 2.x with OpenBLAS on this host). */
+const NUMPY_PYTHON = Deno.env.get("YANGTUO_BENCH_NUMPY_PYTHON") ?? "python3";
 const ANCHOR = new URL("../../shared/anchors/torch_train_anchor.py", import.meta.url).pathname;
 const env = (k: string) => Deno.env.get(k);
 const STEPS = Number(env("YANGTUO_BENCH_TRAIN_STEPS") ?? 3);
@@ -52,12 +56,14 @@ const cfg = (dim: number, nLayers: number, nHeads: number, nKvHeads: number, hid
   ropeTheta: 10000,
 });
 
-const SHAPES: Shape[] = [
+const ONLY = env("YANGTUO_BENCH_TRAIN_ONLY"); // one shape name, e.g. small-d288
+const ALL_SHAPES: Shape[] = [
   { name: "tiny-d128", config: cfg(128, 5, 8, 4, 352), modes: ["full", "lora"] },
   ...(env("YANGTUO_BENCH_TRAIN_288") === "0"
     ? []
     : [{ name: "small-d288", config: cfg(288, 6, 6, 6, 768), modes: ["full" as const] }]),
 ];
+const SHAPES = ONLY ? ALL_SHAPES.filter((s) => s.name === ONLY) : ALL_SHAPES;
 
 function options(mode: "full" | "lora"): TrainOptions {
   return mode === "full" ? { mode: "full", lr: 1e-4, maxSteps: 1000 } : {
@@ -138,7 +144,8 @@ for _ in range(20):
     t = time.perf_counter(); a @ b; g @ b.T; a.T @ g; best = min(best, time.perf_counter() - t)
 print(3 * 2 * 2048 * ${c.dim} * ${c.hiddenDim} / best / 1e9)`;
   const e = { OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
-  const out = new Deno.Command(PYTHON, { args: ["-c", code], stdout: "piped", stderr: "piped", env: e }).outputSync();
+  const out = new Deno.Command(NUMPY_PYTHON, { args: ["-c", code], stdout: "piped", stderr: "piped", env: e })
+    .outputSync();
   if (!out.success) throw new Error(`numpy failed: ${new TextDecoder().decode(out.stderr)}`);
   return Number(new TextDecoder().decode(out.stdout).trim());
 }
@@ -203,12 +210,12 @@ if (import.meta.main && env("YANGTUO_BENCH_TRAIN_7B")) {
     const wasm2 = await createWasmTrainKernels({ threads: 2 });
     console.log(
       "| shape | mode | ours 1 thr tok/s | torch 1 thr | ours/torch 1 thr | ours 2 thr | torch 2 thr | " +
-        "ours/torch 2 thr | model GFLOP/s 1 thr | numpy sgemm GFLOP/s 1 thr |",
+        "ours/torch 2 thr | model GFLOP/s 1 thr (× sgemm) | model GFLOP/s 2 thr (× sgemm) | numpy sgemm 1 / 2 thr |",
     );
-    console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (const s of SHAPES) {
       const base = await randomBase(s.config);
-      const sgemm = numpySgemm(s.config, 1);
+      const sgemm = numpySgemm(s.config, 1), sgemm2 = numpySgemm(s.config, 2);
       for (const mode of s.modes) {
         validate(base, mode, wasm);
         validate(base, mode, wasm2);
@@ -217,7 +224,7 @@ if (import.meta.main && env("YANGTUO_BENCH_TRAIN_7B")) {
         const us = ours(base, mode, wasm);
         const t2 = torch(s.name, mode, 2);
         const us2 = ours(base, mode, wasm2);
-        const flops = (6 * matmulParams(s.config) * us) / 1e9;
+        const flops = (6 * matmulParams(s.config) * us) / 1e9, flops2 = (6 * matmulParams(s.config) * us2) / 1e9;
         const row = [
           s.name,
           mode,
@@ -227,8 +234,9 @@ if (import.meta.main && env("YANGTUO_BENCH_TRAIN_7B")) {
           us2.toFixed(0),
           t2.toFixed(0),
           `${(us2 / t2).toFixed(2)}×`,
-          `${flops.toFixed(1)} (${(flops / sgemm).toFixed(2)}× sgemm)`,
-          sgemm.toFixed(1),
+          `${flops.toFixed(1)} (${(flops / sgemm).toFixed(2)}×)`,
+          `${flops2.toFixed(1)} (${(flops2 / sgemm2).toFixed(2)}×)`,
+          `${sgemm.toFixed(0)} / ${sgemm2.toFixed(0)}`,
         ];
         console.log(`| ${row.join(" | ")} |`);
       }

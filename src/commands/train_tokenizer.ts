@@ -6,7 +6,7 @@
  * see: google/sentencepiece src/spm_train_main.cc (v0.1.97)
  */
 import { UsageError, UserError } from "../core/errors.ts";
-import { SentenceSelector } from "../tokenizer/train/corpus.ts";
+import { decodeLine, SentenceSelector } from "../tokenizer/train/corpus.ts";
 import { type TrainProgress, trainSentencePiece } from "../tokenizer/train/trainer.ts";
 import {
   defaultTrainerOptions,
@@ -171,10 +171,12 @@ function readLines(path: string): string[] {
   );
 }
 
-/** Streams `path` line by line (split at \n only, as std::getline), with the UTF-8 byte length of each line. */
+/**
+ * Streams `path` line by line (split at \n only, as std::getline), with the byte length of each line; invalid UTF-8
+ * bytes become INVALID_BYTE marks (see decodeLine).
+ */
 async function* fileLines(path: string, onBytes: (n: number) => void): AsyncGenerator<[string, number]> {
   using file = await Deno.open(path, { read: true });
-  const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   const buf = new Uint8Array(1 << 20);
   let carry = new Uint8Array(0);
   for (;;) {
@@ -190,12 +192,12 @@ async function* fileLines(path: string, onBytes: (n: number) => void): AsyncGene
     }
     let start = 0;
     for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, start)) {
-      yield [decoder.decode(chunk.subarray(start, i)), i - start];
+      yield [decodeLine(chunk.subarray(start, i)), i - start];
       start = i + 1;
     }
     carry = chunk.slice(start);
   }
-  if (carry.length) yield [decoder.decode(carry), carry.length];
+  if (carry.length) yield [decodeLine(carry), carry.length];
 }
 
 /** A stage-by-stage progress line on stderr ("bpe merges 700/915"), redrawn at most 8 times a second. */
@@ -262,11 +264,24 @@ export async function run(args: string[]): Promise<number> {
     throw e;
   }
 
+  // Fail before training, not after, when the task's scoped permissions do not cover the output folder.
+  if (Deno.permissions.querySync({ name: "write", path: dir }).state !== "granted") {
+    throw new UserError(
+      `Cannot write "${prefix}.model": no write permission for "${dir}"`,
+      `the task may write only under the current folder; elsewhere run: deno run --allow-read --allow-write=${dir} ` +
+        "cli.ts train-tokenizer …",
+    );
+  }
+
   // 1. Read: stream every input through the selector (bounded memory with --input_sentence_size).
   let totalBytes = 0;
   for (const f of inputs) {
     try {
-      totalBytes += Deno.statSync(f).size;
+      const st = Deno.statSync(f);
+      if (!st.isFile) {
+        throw new UserError(`Cannot read input "${f}": not a file`, "--input takes comma separated files");
+      }
+      totalBytes += st.size;
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) {
         throw new UserError(`Cannot read input "${f}": no such file`, "--input takes comma separated paths");

@@ -27,8 +27,28 @@ const corpora: Record<string, () => string[] | undefined> = {
     return en.flatMap((l, i) => [l, zh[i]]);
   },
 };
+/** English lines with invalid UTF-8 (truncated, overlong, surrogate, stray bytes) spliced into every 7th line. */
+function badBytesCorpus(): Uint8Array | undefined {
+  const en = englishCorpus(240_000);
+  if (!en) return undefined;
+  const enc = new TextEncoder();
+  const bad = [[0xe4, 0xb8], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xff], [0x80, 0x80], [0xf4, 0x90, 0x80, 0x80]];
+  const parts: number[] = [];
+  en.forEach((line, i) => {
+    const b = enc.encode(line);
+    if (i % 7 === 3 && b.length > 4) parts.push(...b.subarray(0, 4), ...bad[i % bad.length], ...b.subarray(4));
+    else parts.push(...b);
+    parts.push(0x0a);
+  });
+  return Uint8Array.from(parts);
+}
 const written = new Map<string, string | undefined>();
 function corpusFile(name: string): string | undefined {
+  if (!written.has(name) && name === "en_bad") {
+    const bytes = badBytesCorpus();
+    if (bytes) Deno.writeFileSync(`${dir}/en_bad.txt`, bytes);
+    written.set(name, bytes ? `${dir}/en_bad.txt` : undefined);
+  }
   if (!written.has(name)) {
     const lines = corpora[name]();
     let path: string | undefined;
@@ -105,10 +125,16 @@ const CASES: [string, string[]][] = [
     "--split_by_number=false",
     "--split_by_unicode_script=false",
   ]],
+  // invalid UTF-8: each bad byte is U+FFFD, untouched by nmt_nfkc (a literal U+FFFD maps to a space)
+  ["en_bad", ["--vocab_size=2000", "--character_coverage=1"]],
+  ["en_bad", ["--vocab_size=2000", "--character_coverage=1", "--normalization_rule_name=identity"]],
+  // the CHAR and WORD trainers (a later --model_type wins, as in spm_train)
+  ["en_small", ["--vocab_size=500", "--model_type=char"]],
+  ["en_small", ["--vocab_size=2000", "--model_type=word"]],
 ];
 
 Deno.test({
-  name: "train-tokenizer --model_type=bpe writes the same .model and .vocab bytes as spm_train",
+  name: "train-tokenizer --model_type=bpe (and char, word) writes the same .model and .vocab bytes as spm_train",
   ignore: !hasSpmTrain(),
   async fn(t) {
     for (const [corpus, flags] of CASES) {

@@ -9,6 +9,7 @@
 import type { Normalizer } from "../normalizer.ts";
 import type { TrainerConfig } from "./trainer_spec.ts";
 import { Mt19937 } from "./mt19937.ts";
+import { decodeUtf8Char, utf8Length } from "../utf8.ts";
 
 /** U+2581, the escaped whitespace. */
 export const WS_CHAR = 0x2581;
@@ -17,6 +18,35 @@ export const UNK_CHAR = 0x2585;
 export const UNK_STR = "\u2585";
 /** TAB: where a meta piece (user-defined, control, byte …) was found in a normalized sentence. */
 export const BOUNDARY_CHAR = 0x09;
+
+/** Stands for one invalid input byte in a decoded line (a lone surrogate: valid UTF-8 never decodes to it). */
+export const INVALID_BYTE = "\udfff";
+/** A noncharacter with no normalization rule: carries INVALID_BYTE through the charsmap (see prepareCorpus). */
+const INVALID_BYTE_CARRIER = "\ufdd0";
+const fatalUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Decodes one input line as SentencePiece reads it: valid UTF-8 as is, each byte of an invalid sequence as
+ * INVALID_BYTE (SentencePiece's normalizer turns each into U+FFFD without applying its rules to it).
+ */
+export function decodeLine(bytes: Uint8Array): string {
+  try {
+    return fatalUtf8.decode(bytes);
+  } catch {
+    let out = "";
+    for (let pos = 0; pos < bytes.length;) {
+      const cp = decodeUtf8Char(bytes, pos, bytes.length);
+      if (cp < 0) {
+        out += INVALID_BYTE;
+        pos++;
+      } else {
+        out += String.fromCodePoint(cp);
+        pos += utf8Length(cp);
+      }
+    }
+    return out;
+  }
+}
 
 /** SentencePiece's reservoir sampler seed for --shuffle_input_sentence. */
 const SAMPLER_SEED = 12345678;
@@ -233,7 +263,15 @@ export function prepareCorpus(
   const orderedFreqs: number[] = [];
   for (let i = 0; i < sentences.length; i++) {
     const raw = sentences[i];
-    const s = meta.replace(ascii && PRINTABLE_ASCII.test(raw) ? ascii.normalize(raw) : opts.normalizer.normalize(raw));
+    let s: string;
+    if (ascii && PRINTABLE_ASCII.test(raw)) s = ascii.normalize(raw);
+    else if (raw.isWellFormed()) s = opts.normalizer.normalize(raw);
+    else {
+      // invalid input bytes: U+FFFD each, untouched by the rules (a literal U+FFFD would map to a space)
+      s = opts.normalizer.normalize(raw.replaceAll(INVALID_BYTE, INVALID_BYTE_CARRIER).toWellFormed())
+        .replaceAll(INVALID_BYTE_CARRIER, "\ufffd");
+    }
+    s = meta.replace(s);
     const f = freqs[i];
     if (opts.splitWords) {
       if (s.length === 0) continue;

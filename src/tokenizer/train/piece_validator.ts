@@ -74,3 +74,51 @@ export function pieceValidator(
     return true;
   };
 }
+
+/** State of a piece being extended one character at a time (see pieceExtender). */
+export interface ExtendState {
+  length: number;
+  prevScript: number;
+  hasDigit: boolean;
+  hasWs: boolean;
+}
+
+/**
+ * The same rules as pieceValidator, incrementally: `extend(state, c)` says whether the valid piece described by
+ * `state` stays valid with `c` appended (and updates `state`). Only for --split_by_whitespace without
+ * --allow_whitespace_only_pieces (the rules are then local); undefined otherwise.
+ */
+export function pieceExtender(
+  cfg: Parameters<typeof pieceValidator>[0],
+): ((state: ExtendState, c: number) => boolean) | undefined {
+  if (!cfg.splitByWhitespace || cfg.allowWhitespaceOnlyPieces) return undefined;
+  const scriptCache = new Map<number, number>();
+  return (st, c) => {
+    const pos = st.length;
+    if (pos + 1 > cfg.maxSentencepieceLength) return false;
+    if (c === UNK_CHAR || c === 0 || c === BOUNDARY_CHAR || c === 0x20) return false;
+    if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return false;
+    if (cfg.splitDigits && pos >= 1 && (st.hasDigit || isDecimal(c))) return false;
+    if (c === WS_CHAR) {
+      // prefix mode: only first; suffix mode: only last (nothing may follow it)
+      if (cfg.treatWhitespaceAsSuffix ? st.hasWs : pos > 0) return false;
+      st.hasWs = true;
+      st.length++;
+      return true;
+    }
+    if (cfg.treatWhitespaceAsSuffix && st.hasWs) return false;
+    let s = scriptCache.get(c);
+    if (s === undefined) {
+      s = scriptOf(c);
+      scriptCache.set(c, s);
+    }
+    if (s === HIRAGANA || s === KATAKANA || c === 0x30fc) s = HAN;
+    else if (s === INHERITED) s = st.prevScript;
+    if (!cfg.splitByNumber && isDecimal(c)) s = ANY;
+    if (cfg.splitByUnicodeScript && s !== ANY && st.prevScript !== ANY && st.prevScript !== s) return false;
+    st.prevScript = s;
+    if (isDecimal(c)) st.hasDigit = true;
+    st.length++;
+    return true;
+  };
+}

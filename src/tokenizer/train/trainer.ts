@@ -18,7 +18,7 @@ import { ProtoWriter } from "../../formats/protobuf.ts";
 import { Normalizer } from "../normalizer.ts";
 import { PrecompiledCharsmap } from "../precompiled_charsmap.ts";
 import { byteToPiece } from "../vocab.ts";
-import { type Corpus, prepareCorpus, type SentenceSelector } from "./corpus.ts";
+import { compareCodePoints, type Corpus, prepareCorpus, type SentenceSelector } from "./corpus.ts";
 import { type ScoredPiece, trainBpe } from "./bpe_trainer.ts";
 import { trainUnigram } from "./unigram_trainer.ts";
 import { nmtNfkcCharsmap } from "./nmt_nfkc_charsmap.ts";
@@ -159,31 +159,34 @@ export async function trainSentencePiece(
   return serialize(pieces, meta, cfg, options, charsmap, corpus);
 }
 
-/** CHAR model: characters by count, score log(count / total). */
+/** CHAR model: characters by count, score logf(count) − logf(total) in float32 (SentencePiece's char trainer). */
 function charPieces(corpus: Corpus, n: number, useAll: boolean): ScoredPiece[] {
   let sum = 0;
   for (const f of corpus.requiredChars.values()) sum += f;
-  const logsum = Math.log(sum);
+  const logsum = Math.fround(Math.log(Math.fround(sum)));
   const out: ScoredPiece[] = [];
   for (const [c, f] of corpus.requiredChars) {
     if (!useAll && out.length >= n) break;
-    out.push([String.fromCodePoint(c), Math.fround(Math.log(f) - logsum)]);
+    out.push([String.fromCodePoint(c), Math.fround(Math.fround(Math.log(Math.fround(f))) - logsum)]);
   }
   return out;
 }
 
-/** WORD model: whitespace-split words by count, score log(count / total). */
+/**
+ * WORD model: whitespace-split words by count (words with ▅ skipped but counted in the total), score
+ * logf(count) − logf(total) in float32 (SentencePiece's word trainer).
+ */
 function wordPieces(corpus: Corpus, n: number, useAll: boolean): ScoredPiece[] {
   const order = corpus.texts.map((t, i) => [t, corpus.freqs[i]] as [string, number])
-    .filter(([t]) => !t.includes("\u2585"))
-    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    .sort((a, b) => b[1] - a[1] || compareCodePoints(a[0], b[0]));
   let sum = 0;
   for (const [, f] of order) sum += f;
-  const logsum = Math.log(sum);
+  const logsum = Math.fround(Math.log(Math.fround(sum)));
   const out: ScoredPiece[] = [];
   for (const [t, f] of order) {
+    if (t.includes("\u2585")) continue;
     if (!useAll && out.length >= n) break;
-    out.push([t, Math.fround(Math.log(f) - logsum)]);
+    out.push([t, Math.fround(Math.fround(Math.log(Math.fround(f))) - logsum)]);
   }
   return out;
 }

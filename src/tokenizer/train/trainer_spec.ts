@@ -190,6 +190,8 @@ export interface TrainerConfig {
   seedSentencepieceSize: number;
   shrinkingFactor: number;
   numSubIterations: number;
+  /** SentencePiece's thread count: the unigram trainer reproduces its per-thread float sums (sentence i → i mod n). */
+  numThreads: number;
   maxSentenceLength: number;
   maxSentencepieceLength: number;
   splitByUnicodeScript: boolean;
@@ -277,6 +279,7 @@ export function trainerConfig(o: TrainerOptions): TrainerConfig {
     seedSentencepieceSize: num("seed_sentencepiece_size"),
     shrinkingFactor: num("shrinking_factor"),
     numSubIterations: num("num_sub_iterations"),
+    numThreads: num("num_threads"),
     maxSentenceLength: num("max_sentence_length"),
     maxSentencepieceLength: num("max_sentencepiece_length"),
     splitByUnicodeScript: bool("split_by_unicode_script"),

@@ -5,16 +5,19 @@
  * digamma(count) − digamma(total), pieces with expected count < 0.5 dropped) and pruning (drop the pieces whose
  * removal costs the least likelihood, keeping max(1.1 × vocab, shrinking_factor × size)); finally the required
  * characters and the best-scored pieces up to the vocabulary size.
- * Unknown nodes count for piece 0, as in SentencePiece (see TRAINER_UNK_ID).
- * Differences, by design: substrings are counted over whitespace-split units (a piece never spans ▁ there anyway;
- * what follows a unit in its sentences is kept to tell right-branching substrings),
- * equal-score seeds are ordered by string (SentencePiece: by suffix-tree node order), sums are float64.
+ * SentencePiece's own arithmetic and quirks are reproduced where they decide which pieces survive: float32 lattice
+ * (LogSumExp with its 50-nat cut-off), M-step and pruning loss; unknown nodes counted for piece 0 (TRAINER_UNK_ID);
+ * the pruning's logsum_alt using the number of pieces; equal seed scores in suffix-tree order. On our test corpora
+ * the vocabulary equals spm_train's (single-threaded build) piece for piece; scores can differ in the last float
+ * digit (SentencePiece sums per thread). Substrings are counted over whitespace-split units (a piece never spans ▁;
+ * what follows a unit in its sentences is kept to tell right-branching substrings).
  * see: google/sentencepiece src/unigram_model_trainer.cc (v0.1.97), src/unigram_model.cc (Lattice)
  */
 import { compareCodePoints, UNK_CHAR, WS_CHAR } from "./corpus.ts";
 import type { ScoredPiece } from "./bpe_trainer.ts";
 import type { TrainerConfig } from "./trainer_spec.ts";
 import type { TrainProgress } from "./trainer.ts";
+import { type ExtendState, pieceExtender } from "./piece_validator.ts";
 
 export interface UnigramTrainInput {
   texts: string[];
@@ -30,6 +33,7 @@ export interface UnigramTrainInput {
 }
 
 const UNK_PENALTY = 10;
+const f32 = Math.fround;
 /**
  * The id SentencePiece's TrainerModel gives unknown nodes: its unk_id_ is never set and defaults to 0, so their
  * expected counts and Viterbi counts go to whatever piece is first. Reproduced, as it shapes which pieces survive.
@@ -119,11 +123,33 @@ class Model {
   readonly trie: PieceTrie;
   readonly minScore: number;
   readonly maxLen: number;
-  // scratch (per unit): nodes as parallel arrays
-  nodeStart: number[] = [];
-  nodeEnd: number[] = [];
-  nodeId: number[] = [];
-  nodeScore: number[] = [];
+  // scratch (per unit): the lattice's nodes as parallel arrays, nNodes used, grouped by start position
+  nNodes = 0;
+  nodeStart = new Int32Array(1024);
+  nodeEnd = new Int32Array(1024);
+  nodeId = new Int32Array(1024);
+  nodeScore = new Float64Array(1024);
+  #best = new Float32Array(256);
+  #back = new Int32Array(256);
+
+  #push(b: number, e: number, id: number, score: number): void {
+    const k = this.nNodes++;
+    if (k >= this.nodeStart.length) {
+      const grow = <T extends Int32Array | Float64Array>(a: T): T => {
+        const next = new (a.constructor as { new (n: number): T })(a.length * 2);
+        next.set(a);
+        return next;
+      };
+      this.nodeStart = grow(this.nodeStart);
+      this.nodeEnd = grow(this.nodeEnd);
+      this.nodeId = grow(this.nodeId);
+      this.nodeScore = grow(this.nodeScore);
+    }
+    this.nodeStart[k] = b;
+    this.nodeEnd[k] = e;
+    this.nodeId[k] = id;
+    this.nodeScore[k] = score;
+  }
 
   constructor(pieces: [string, number][]) {
     this.pieces = pieces.map((p) => p[0]);
@@ -141,12 +167,8 @@ class Model {
 
   /** Fills the node arrays for `s` (an unk node where no one-character piece matches); `skip` is excluded. */
   populate(s: Int32Array, skip = -1): void {
-    this.nodeStart.length =
-      this.nodeEnd.length =
-      this.nodeId.length =
-      this.nodeScore.length =
-        0;
-    const unk = this.minScore - UNK_PENALTY;
+    this.nNodes = 0;
+    const unk = f32(this.minScore - UNK_PENALTY);
     for (let b = 0; b < s.length; b++) {
       let node = 0;
       let single = false;
@@ -155,30 +177,29 @@ class Model {
         if (node < 0) break;
         const id = this.trie.value[node];
         if (id < 0 || id === skip) continue;
-        this.nodeStart.push(b);
-        this.nodeEnd.push(e + 1);
-        this.nodeId.push(id);
-        this.nodeScore.push(this.scores[id]);
+        this.#push(b, e + 1, id, this.scores[id]);
         if (e === b) single = true;
       }
       if (!single) {
-        this.nodeStart.push(b);
-        this.nodeEnd.push(b + 1);
-        this.nodeId.push(TRAINER_UNK_ID);
-        this.nodeScore.push(unk);
+        this.#push(b, b + 1, TRAINER_UNK_ID, unk);
       }
     }
   }
 
   /** Viterbi over the populated nodes of a unit of length n: the node indices of the best path. */
   viterbi(n: number): number[] {
-    const best = new Float64Array(n + 1).fill(-Infinity);
-    const back = new Int32Array(n + 1).fill(-1);
+    if (this.#best.length < n + 1) {
+      this.#best = new Float32Array(2 * (n + 1));
+      this.#back = new Int32Array(2 * (n + 1));
+    }
+    const best = this.#best, back = this.#back;
+    best.fill(-Infinity, 0, n + 1);
+    back.fill(-1, 0, n + 1);
     best[0] = 0;
     // nodes are grouped by start in increasing order, so a forward sweep sees best[start] final
-    for (let k = 0; k < this.nodeStart.length; k++) {
+    for (let k = 0; k < this.nNodes; k++) {
       const b = this.nodeStart[k], e = this.nodeEnd[k];
-      const sc = best[b] + this.nodeScore[k];
+      const sc = f32(best[b] + this.nodeScore[k]);
       if (sc > best[e]) {
         best[e] = sc;
         back[e] = k;
@@ -193,12 +214,6 @@ class Model {
     }
     return path.reverse();
   }
-}
-
-function logAdd(a: number, b: number): number {
-  if (a === -Infinity) return b;
-  if (b === -Infinity) return a;
-  return a > b ? a + Math.log1p(Math.exp(b - a)) : b + Math.log1p(Math.exp(a - b));
 }
 
 const NO_FOLLOWER = -3;
@@ -218,15 +233,28 @@ class GrowingTrie {
   #key = new Int32Array(1 << 16).fill(-1); // parent node, -1 = empty slot
   #cp = new Int32Array(1 << 16);
   #child = new Int32Array(1 << 16);
-  parent: number[] = [-1];
-  cp: number[] = [0];
-  depth: number[] = [0];
-  count: number[] = [0];
-  follow: number[] = [NO_FOLLOWER];
-  branching: number[] = [0];
+  parent = new Int32Array(1 << 16);
+  cp = new Int32Array(1 << 16);
+  depth = new Int32Array(1 << 16);
+  count = new Float64Array(1 << 16);
+  follow = new Int32Array(1 << 16).fill(NO_FOLLOWER);
+  branching = new Uint8Array(1 << 16);
+  size = 1; // node 0 is the root (the empty string)
 
-  get size(): number {
-    return this.parent.length;
+  #growNodes(): void {
+    const n = this.parent.length * 2;
+    const g = <T extends Int32Array | Float64Array | Uint8Array>(a: T, fill = 0): T => {
+      const next = new (a.constructor as { new (n: number): T })(n);
+      if (fill) next.fill(fill);
+      next.set(a);
+      return next;
+    };
+    this.parent = g(this.parent);
+    this.cp = g(this.cp);
+    this.depth = g(this.depth);
+    this.count = g(this.count);
+    this.follow = g(this.follow, NO_FOLLOWER);
+    this.branching = g(this.branching);
   }
 
   #slot(node: number, c: number, mask: number): number {
@@ -240,9 +268,9 @@ class GrowingTrie {
       const k = this.#key[h];
       if (k === node && this.#cp[h] === c) return this.#child[h];
       if (k !== -1) continue;
-      const id = this.parent.length;
-      this.parent.push(node), this.cp.push(c), this.depth.push(this.depth[node] + 1);
-      this.count.push(0), this.follow.push(NO_FOLLOWER), this.branching.push(0);
+      const id = this.size++;
+      if (id >= this.parent.length) this.#growNodes();
+      this.parent[id] = node, this.cp[id] = c, this.depth[id] = this.depth[node] + 1;
       if (id * 2 > this.#key.length) {
         this.#grow();
         mask = this.#key.length - 1;
@@ -284,6 +312,8 @@ function seedPieces(units: Int32Array[], freqs: number[], input: UnigramTrainInp
   // (or -2 = end) and whether a different one was seen (right-branching).
   const trie = new GrowingTrie();
   const buf: number[] = [];
+  const extend = pieceExtender(input.cfg);
+  const st: ExtendState = { length: 0, prevScript: -1, hasDigit: false, hasWs: false };
   for (let u = 0; u < units.length; u++) {
     const s = units[u], f = freqs[u];
     const fo = input.followers[u];
@@ -294,10 +324,13 @@ function seedPieces(units: Int32Array[], freqs: number[], input: UnigramTrainInp
     for (let i = 0; i < s.length; i++) {
       buf.length = 0;
       buf.push(s[i]);
+      st.length = 0, st.prevScript = -1, st.hasDigit = false, st.hasWs = false;
+      const firstOk = extend ? extend(st, s[i]) : true;
       let node = trie.step(0, s[i]);
       for (let j = i + 1; j < s.length && j - i < maxLen; j++) {
         buf.push(s[j]);
-        if (!input.isValid(buf)) break;
+        // from two characters on the piece must be valid (the rules are prefix-closed)
+        if (extend ? !firstOk || !extend(st, s[j]) : !input.isValid(buf)) break;
         node = trie.step(node, s[j]);
         // At the unit's end the sentence continues with ▁ (another word) or ends: both seen = branching.
         const atEnd = j + 1 >= s.length;
@@ -325,54 +358,110 @@ function seedPieces(units: Int32Array[], freqs: number[], input: UnigramTrainInp
     if (seeds.length >= input.cfg.seedSentencepieceSize) break;
     seeds.push(c);
   }
+  // ToLogProb in float, as SentencePiece (its pieces hold float scores)
   let sum = 0;
-  for (const s of seeds) sum += s[1];
-  const logsum = Math.log(sum);
-  for (const s of seeds) s[1] = Math.log(s[1]) - logsum;
+  for (const s of seeds) sum = f32(sum + f32(s[1]));
+  const logsum = f32(Math.log(sum));
+  for (const s of seeds) s[1] = f32(Math.log(f32(s[1])) - logsum);
   return seeds;
 }
 
-/** E-step: expected counts of each piece; returns [expected, objective]. */
-function eStep(model: Model, units: Int32Array[], freqs: number[]): Float64Array {
-  const expected = new Float64Array(model.pieces.length);
+/** SentencePiece's float LogSumExp(x, y, init_mode) with its 50-nat cut-off. */
+function logSumExp(x: number, y: number, init: boolean): number {
+  if (init) return y;
+  const vmin = Math.min(x, y), vmax = Math.max(x, y);
+  if (vmax > f32(vmin + 50)) return vmax;
+  return f32(vmax + Math.log(Math.exp(f32(vmin - vmax)) + 1.0));
+}
+
+/**
+ * E-step: expected counts of each piece (forward–backward over each unit's lattice), in float32 as SentencePiece's
+ * Lattice::PopulateMarginal, so that the pieces falling under the 0.5 threshold are the same.
+ */
+function eStep(model: Model, units: Int32Array[], freqs: number[], nThreads: number): Float64Array {
+  // SentencePiece's threads: unit u goes to thread u mod n, each sums into its own float vector, then the vectors
+  // are added into the first in thread order. Reproduced so the float sums (and what falls under 0.5) match.
+  const perThread = Array.from({ length: nThreads }, () => new Float64Array(model.pieces.length));
+  // scratch, grown as needed: nodes ending at each position as linked lists (head/tail/next, insertion order)
+  let endHead = new Int32Array(256), endTail = new Int32Array(256), beginFirst = new Int32Array(256);
+  let beginLast = new Int32Array(256);
+  let endNext = new Int32Array(1024), alphaPos = new Float32Array(256), betaPos = new Float32Array(256);
   for (let u = 0; u < units.length; u++) {
-    const s = units[u], n = s.length, f = freqs[u];
+    const expected = perThread[u % nThreads];
+    const s = units[u], n = s.length, f = f32(freqs[u]);
     model.populate(s);
-    const alpha = new Float64Array(n + 1).fill(-Infinity);
-    const beta = new Float64Array(n + 1).fill(-Infinity);
-    alpha[0] = 0;
-    const m = model.nodeStart.length;
+    const m = model.nNodes;
+    const st = model.nodeStart, en = model.nodeEnd, sc = model.nodeScore;
+    if (endHead.length < n + 1) {
+      endHead = new Int32Array(2 * (n + 1)), endTail = new Int32Array(2 * (n + 1));
+      beginFirst = new Int32Array(2 * (n + 1)), beginLast = new Int32Array(2 * (n + 1));
+    }
+    if (endNext.length < m) endNext = new Int32Array(2 * m);
+    endHead.fill(-1, 0, n + 1);
+    endTail.fill(-1, 0, n + 1);
     for (let k = 0; k < m; k++) {
-      const b = model.nodeStart[k], e = model.nodeEnd[k];
-      alpha[e] = logAdd(alpha[e], alpha[b] + model.nodeScore[k]);
+      endNext[k] = -1;
+      const e = en[k];
+      if (endTail[e] < 0) endHead[e] = k;
+      else endNext[endTail[e]] = k;
+      endTail[e] = k;
     }
-    beta[n] = 0;
-    for (let k = m - 1; k >= 0; k--) {
-      const b = model.nodeStart[k], e = model.nodeEnd[k];
-      beta[b] = logAdd(beta[b], beta[e] + model.nodeScore[k]);
+    // alpha of a node = the forward sum at its start position: computed once per position (the same float
+    // operations in the same order as SentencePiece's per-node loop, so the same values)
+    if (alphaPos.length < n + 1) alphaPos = new Float32Array(2 * (n + 1)), betaPos = new Float32Array(2 * (n + 1));
+    alphaPos[0] = 0; // only BOS (score 0, alpha 0) ends at 0
+    for (let b = 1; b <= n; b++) {
+      let a = 0, first = true;
+      for (let l = endHead[b]; l >= 0; l = endNext[l]) {
+        a = logSumExp(a, f32(sc[l] + alphaPos[st[l]]), first);
+        first = false;
+      }
+      alphaPos[b] = a;
     }
-    const z = alpha[n];
+    const z = alphaPos[n];
+    // nodes starting at each position are contiguous and in insertion order
+    beginFirst.fill(-1, 0, n + 1);
+    beginLast.fill(-2, 0, n + 1);
+    for (let k = 0; k < m; k++) {
+      if (beginFirst[st[k]] < 0) beginFirst[st[k]] = k;
+      beginLast[st[k]] = k;
+    }
+    betaPos[n] = 0; // only EOS starts at n
+    for (let e = n - 1; e >= 0; e--) {
+      let bsum = 0, firstR = true;
+      for (let r = beginFirst[e]; r <= beginLast[e]; r++) {
+        bsum = logSumExp(bsum, f32(sc[r] + betaPos[en[r]]), firstR);
+        firstR = false;
+      }
+      betaPos[e] = bsum;
+    }
     for (let k = 0; k < m; k++) {
       const id = model.nodeId[k];
       if (id < 0) continue;
-      const b = model.nodeStart[k], e = model.nodeEnd[k];
-      expected[id] += f * Math.exp(alpha[b] + model.nodeScore[k] + beta[e] - z);
+      const x = f32(f32(f32(alphaPos[st[k]] + sc[k]) + betaPos[en[k]]) - z);
+      expected[id] = f32(expected[id] + f * Math.exp(x));
     }
+  }
+  const expected = perThread[0];
+  for (let t = 1; t < nThreads; t++) {
+    const e = perThread[t];
+    for (let k = 0; k < expected.length; k++) expected[k] = f32(expected[k] + e[k]);
   }
   return expected;
 }
 
-/** M-step: drop rare pieces, Bayesian re-estimation of the scores. */
+/** M-step: drop rare pieces, Bayesian re-estimation of the scores (float32 as SentencePiece). */
 function mStep(model: Model, expected: Float64Array): [string, number][] {
   const out: [string, number][] = [];
   let sum = 0;
   for (let i = 0; i < expected.length; i++) {
-    if (expected[i] < EXPECTED_FREQUENCY_THRESHOLD) continue;
-    out.push([model.pieces[i], expected[i]]);
-    sum += expected[i];
+    const freq = f32(expected[i]);
+    if (freq < EXPECTED_FREQUENCY_THRESHOLD) continue;
+    out.push([model.pieces[i], freq]);
+    sum = f32(sum + freq);
   }
-  const logsum = digamma(sum);
-  for (const p of out) p[1] = digamma(p[1]) - logsum;
+  const logsum = f32(digamma(sum));
+  for (const p of out) p[1] = f32(digamma(p[1]) - logsum);
   return out;
 }
 
@@ -383,6 +472,7 @@ function prune(
   freqs: number[],
   desired: number,
   shrink: number,
+  nThreads: number,
 ): [string, number][] {
   const size = model.pieces.length;
   const alwaysKeep = new Uint8Array(size).fill(1);
@@ -401,22 +491,33 @@ function prune(
     if (alt.length === 0) continue;
     for (const k of alt) alternatives[i].push(model.nodeId[k]);
   }
-  const freq = new Float64Array(size);
-  const inverted: number[][] = Array.from({ length: size }, () => []);
-  let vsum = 0;
+  // Viterbi counts per SentencePiece thread (unit u → thread u mod n), merged in thread order, in float32.
+  const freqT = Array.from({ length: nThreads }, () => new Float64Array(size));
+  const invT: number[][][] = Array.from({ length: nThreads }, () => Array.from({ length: size }, () => []));
+  const vsumT = new Float64Array(nThreads);
   for (let u = 0; u < units.length; u++) {
+    const t = u % nThreads;
     const s = units[u];
     model.populate(s);
-    vsum += freqs[u];
+    vsumT[t] = f32(vsumT[t] + freqs[u]);
     for (const k of model.viterbi(s.length)) {
       const id = model.nodeId[k];
       if (id < 0) continue;
-      freq[id] = Math.fround(freq[id] + freqs[u]);
-      inverted[id].push(u);
+      freqT[t][id] = f32(freqT[t][id] + freqs[u]);
+      invT[t][id].push(u);
+    }
+  }
+  let vsum = 0;
+  const freq = new Float64Array(size);
+  const inverted: number[][] = Array.from({ length: size }, () => []);
+  for (let t = 0; t < nThreads; t++) {
+    vsum = f32(vsum + vsumT[t]);
+    for (let i = 0; i < size; i++) {
+      freq[i] = f32(freq[i] + freqT[t][i]);
+      for (const u of invT[t][i]) inverted[i].push(u);
     }
   }
   // float32 arithmetic as SentencePiece (its losses tie in float, and ties go to the lower index)
-  const f32 = Math.fround;
   let sumD = 0;
   for (let i = 0; i < size; i++) sumD += freq[i];
   const sum = f32(sumD);
@@ -433,7 +534,9 @@ function prune(
     for (const u of inverted[i]) F = f32(F + freqs[u]);
     F = f32(F / f32(vsum));
     const logprobSp = f32(Math.log(freq[i]) - logsum);
-    const logsumAlt = f32(Math.log(f32(sum + f32(freq[i] * (alternatives[i].length - 1)))));
+    // SentencePiece writes alternatives.size() here, the number of pieces, not alternatives[i].size(): reproduced,
+    // since it decides which pieces survive.
+    const logsumAlt = f32(Math.log(f32(sum + f32(freq[i] * f32(size - 1)))));
     let logprobAlt = 0;
     for (const n of alternatives[i]) logprobAlt = f32(logprobAlt + (Math.log(f32(freq[n] + freq[i])) - logsumAlt));
     candidates.push([i, f32(F * f32(logprobSp - logprobAlt))]);
@@ -460,13 +563,13 @@ export async function trainUnigram(input: UnigramTrainInput): Promise<ScoredPiec
   let model = new Model(pieces);
   for (let round = 1;; round++) {
     for (let iter = 0; iter < cfg.numSubIterations; iter++) {
-      pieces = mStep(model, eStep(model, units, freqs));
+      pieces = mStep(model, eStep(model, units, freqs, cfg.numThreads));
       model = new Model(pieces);
       await tick();
     }
     progress("unigram EM + pruning (pieces left)", Math.max(0, desired), model.pieces.length);
     if (model.pieces.length <= desired) break;
-    pieces = prune(model, units, freqs, desired, cfg.shrinkingFactor);
+    pieces = prune(model, units, freqs, desired, cfg.shrinkingFactor, cfg.numThreads);
     model = new Model(pieces);
     if (round > 1000) throw new RangeError("Cannot train: unigram pruning does not converge");
   }

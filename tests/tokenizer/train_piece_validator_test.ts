@@ -1,0 +1,71 @@
+/**
+ * pieceValidator (SentencePiece's IsValidSentencePiece rules) on named cases, and pieceExtender (the incremental
+ * form the unigram seeding uses) against it on seeded random sequences under every flag combination it supports.
+ */
+import { assertEquals } from "../_assert.ts";
+import { type ExtendState, pieceExtender, pieceValidator } from "../../src/tokenizer/train/piece_validator.ts";
+import { mulberry32 } from "../_rand.ts";
+
+const BASE = {
+  maxSentencepieceLength: 16,
+  splitByUnicodeScript: true,
+  splitByWhitespace: true,
+  splitByNumber: true,
+  splitDigits: false,
+  treatWhitespaceAsSuffix: false,
+  allowWhitespaceOnlyPieces: false,
+};
+const cps = (s: string) => [...s].map((c) => c.codePointAt(0)!);
+
+Deno.test("pieceValidator() applies SentencePiece's piece rules", () => {
+  const v = pieceValidator(BASE);
+  const cases: [string, boolean][] = [
+    ["▁the", true],
+    ["the▁", false],
+    ["a▁b", false],
+    ["中文", true],
+    ["ひらがな漢字カタカナー", true], // Hiragana/Katakana/ー count as Han
+    ["ab中", false], // Latin then Han
+    ["a1", false], // Latin then Common digit (split_by_number)
+    ["12", true],
+    ["a\u0301", true], // combining mark (Inherited) takes the previous script
+    ["a\u2585", false],
+    ["a\tb", false],
+    ["", false],
+    ["abcdefghijklmnopq", false], // 17 > 16
+  ];
+  for (const [s, want] of cases) assertEquals(v(cps(s)), want, s);
+  assertEquals(pieceValidator({ ...BASE, splitDigits: true })(cps("12")), false);
+  assertEquals(pieceValidator({ ...BASE, splitByNumber: false })(cps("a1")), true);
+  assertEquals(pieceValidator({ ...BASE, treatWhitespaceAsSuffix: true })(cps("the▁")), true);
+  assertEquals(pieceValidator({ ...BASE, splitByWhitespace: false })(cps("a▁b")), true);
+});
+
+Deno.test("pieceExtender() agrees with pieceValidator() on every prefix of random sequences", () => {
+  const alphabet = cps("ab▁中文ひカー1２\u0301\u2585\t ,.аб");
+  const r = mulberry32(2581);
+  for (const splitDigits of [false, true]) {
+    for (const splitByNumber of [false, true]) {
+      for (const treatWhitespaceAsSuffix of [false, true]) {
+        for (const splitByUnicodeScript of [false, true]) {
+          const cfg = { ...BASE, splitDigits, splitByNumber, treatWhitespaceAsSuffix, splitByUnicodeScript };
+          const v = pieceValidator(cfg), ext = pieceExtender(cfg)!;
+          for (let k = 0; k < 3000; k++) {
+            const seq = Array.from(
+              { length: 1 + Math.floor(r() * 20) },
+              () => alphabet[Math.floor(r() * alphabet.length)],
+            );
+            const st: ExtendState = { length: 0, prevScript: -1, hasDigit: false, hasWs: false };
+            let ok = true;
+            for (let i = 0; i < seq.length; i++) {
+              ok = ok && ext(st, seq[i]);
+              // up to the first invalid prefix, the extender and the validator agree exactly
+              assertEquals(ok, v(seq.slice(0, i + 1)), JSON.stringify({ cfg, seq, i }));
+              if (!ok) break;
+            }
+          }
+        }
+      }
+    }
+  }
+});
