@@ -54,12 +54,21 @@ const COMMANDS: Record<string, Command> = {
   },
   sft: { summary: "instruction fine-tuning on Alpaca JSON → PEFT folder", load: () => import("./src/commands/sft.ts") },
   demo: {
-    summary: "first run: tiny Chinese-vocab model + LoRA → merge → quantize → generate",
+    summary:
+      "first run: the shipped Chinese model (vocabulary, quantize, a chat turn); --random: the pipeline on random weights",
     load: () => import("./src/commands/demo.ts"),
   },
   web: {
     summary: "serve the in-browser chat page on loopback (the model runs in the browser)",
     load: () => import("./src/commands/web.ts"),
+  },
+  "make-model": {
+    summary: "make the default model: babyllama105 + 全唐詩 → tokenizer, pretrain, sft, merge, GGUF",
+    load: () => import("./src/commands/make_model.ts"),
+  },
+  compare: {
+    summary: "same prompts through 2+ models → side-by-side Markdown table with timings",
+    load: () => import("./src/commands/compare.ts"),
   },
 };
 

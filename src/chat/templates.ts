@@ -87,11 +87,32 @@ export const LLAMA_2: ChatTemplate = {
   stopStrings: ["[INST]"],
 };
 
+/**
+ * The seed's SFT training prompt (scripts/training/build_dataset.py), whole: `<s>{system}\n\n### Instruction:\n
+ * {user}\n\n### Response: ` — what models fine-tuned by `deno task sft` (e.g. yangtuo-poetry) saw in training.
+ * The same text as train/data.ts ALPACA_PROMPT_TEMPLATE (chat may not import train; a test checks they agree).
+ * Each turn is a fresh training-style prompt: BOS + system again after the previous reply.
+ */
+export const ALPACA_SFT: ChatTemplate = {
+  name: "alpaca-sft",
+  summary: "the seed's SFT training prompt (build_dataset.py): ### Instruction:\n… ### Response: (yangtuo-poetry)",
+  defaultSystem: ALPACA_SYSTEM,
+  preamble(tok) {
+    return [tok.bosId];
+  },
+  turn(tok, user, index) {
+    const text = `${ALPACA_SYSTEM}\n\n### Instruction:\n${user}\n\n### Response: `;
+    return index === 0 ? tok.encode(text, { bos: false }) : tok.encode(text, { bos: true });
+  },
+  stopStrings: ["### Instruction:"],
+};
+
 /** Templates by name (`--template`); `alpaca-2` is an alias of `llama-2`. */
 export const TEMPLATES: ReadonlyMap<string, ChatTemplate> = new Map([
   ["alpaca", ALPACA],
   ["llama-2", LLAMA_2],
   ["alpaca-2", LLAMA_2],
+  ["alpaca-sft", ALPACA_SFT],
 ]);
 
 /** The template called `name`; throws RangeError listing the known names. */

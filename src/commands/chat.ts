@@ -20,10 +20,14 @@ import {
   withNegativeValues,
 } from "./_sampling_flags.ts";
 import { openEngine } from "./_engine_open.ts";
+import { DEFAULT_MODEL_CHAT, DEFAULT_MODEL_PATH } from "./_default_model.ts";
 
-/** The seed's README settings for `-ins` (Chinese-LLaMA-Alpaca v1, llama.cpp section). */
+const USAGE = `usage: deno task chat [-m MODEL.gguf] [options]
 
-const USAGE = `usage: deno task chat -m MODEL.gguf [options]
+With no -m, chat uses the shipped default model, models/yangtuo-poetry/yangtuo-poetry-q8_0.gguf (a tiny classical
+Chinese poetry Alpaca made by \`deno task make-model\`; try 寫一首題為《春夜》的五言絕句。), with its own settings:
+template ${DEFAULT_MODEL_CHAT.template}, -c ${DEFAULT_MODEL_CHAT.contextSize}, -n ${DEFAULT_MODEL_CHAT.maxNewTokens}, \
+--temp ${DEFAULT_MODEL_CHAT.temperature}, --repeat-penalty ${DEFAULT_MODEL_CHAT.repeatPenalty} (flags still override them).
 
 Chat with an Alpaca-style model in the terminal (the seed's \`./main -ins\`). As llama.cpp -ins did, each turn
 is BOS "\\n\\n### Instruction:\\n\\n" + your text + "\\n" + "\\n\\n### Response:\\n\\n", after the preamble (-f),
@@ -31,7 +35,7 @@ which stays in the context when it fills (the older half of the conversation is 
 Piped stdin: every line is an instruction and only the replies are printed.
 
 options:
-  -m, --model PATH          GGUF model (f32 / f16 / q4_0 / q8_0)
+  -m, --model PATH          GGUF model (f32 / f16 / q4_0 / q8_0); default: the shipped yangtuo-poetry
   -f, --file PATH           preamble (prompt file); default: llama.cpp prompts/alpaca.txt text
   -b, --batch-size N        tokens per evaluation while reading input (default 64)
       --ignore-eos          never end a reply at EOS (llama.cpp --ignore-eos)
@@ -70,6 +74,8 @@ export interface ChatArgs extends SamplingSettings {
   promptFile?: string;
   batchSize: number;
   template: string;
+  /** true when no -m was given and the shipped default model is used */
+  defaultModel: boolean;
   color: boolean;
   ignoreEos: boolean;
 }
@@ -78,18 +84,21 @@ export interface ChatArgs extends SamplingSettings {
 export function parseChatArgs(args: string[]): ChatArgs | null {
   const { values: v, positionals } = parseFlags(withNegativeValues(args.filter((a) => !IGNORED.has(a)), FLAGS), FLAGS);
   if (v.help) return null;
-  const model = v.model ?? positionals[0];
-  if (model === undefined) throw new UsageError("chat needs a model: -m MODEL.gguf");
+  const given = v.model ?? positionals[0];
   if (positionals.length > (v.model === undefined ? 1 : 0)) {
     throw new UsageError(`unexpected argument "${positionals.at(-1)}"`);
   }
-  const template = v.template ?? "alpaca";
+  // no model given: the shipped default model, with the settings it was made for
+  const model = given ?? DEFAULT_MODEL_PATH;
+  const defaults = given === undefined ? DEFAULT_MODEL_CHAT : CHAT_DEFAULTS;
+  const template = v.template ?? (given === undefined ? DEFAULT_MODEL_CHAT.template : "alpaca");
   if (!TEMPLATES.has(template)) {
     throw new UsageError(`--template expects one of ${[...TEMPLATES.keys()].join(", ")}, got "${template}"`);
   }
   return {
-    ...parseSamplingFlags(v, CHAT_DEFAULTS),
+    ...parseSamplingFlags(v, defaults),
     model,
+    defaultModel: given === undefined,
     promptFile: v.file,
     batchSize: intFlag(v["batch-size"] ?? v.batch_size, "--batch-size", 64, 1),
     template,
@@ -140,7 +149,18 @@ export async function run(args: string[]): Promise<number> {
     if (system.endsWith("\n")) system = system.slice(0, -1);
   }
   const t0 = performance.now();
-  const engine = await openEngine({ model: a.model, settings: a });
+  let engine;
+  try {
+    engine = await openEngine({ model: a.model, settings: a });
+  } catch (e) {
+    if (a.defaultModel && e instanceof UserError && /file not found/.test(e.message)) {
+      throw new UserError(
+        `Cannot open the default model "${a.model}": file not found`,
+        "restore models/yangtuo-poetry from git (or run `deno task make-model`), or pass -m MODEL.gguf",
+      );
+    }
+    throw e;
+  }
   const loadMs = performance.now() - t0;
   // the model file is open (and its workers have loaded their code): nothing else needs reading
   revoke("read");
@@ -171,6 +191,11 @@ export async function run(args: string[]): Promise<number> {
     }
     const c = engine.config;
     const banner = [
+      ...(a.defaultModel
+        ? [
+          "default model: yangtuo-poetry (babyllama105 + 全唐詩 via make-model; see models/yangtuo-poetry/PROVENANCE.md)",
+        ]
+        : []),
       `model: ${a.model} (dim ${c.dim}, ${c.nLayers} layers, vocab ${c.vocabSize}) loaded in ${
         (loadMs / 1000).toFixed(2)
       } s`,

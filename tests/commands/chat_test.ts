@@ -75,7 +75,17 @@ Deno.test("parseChatArgs() defaults to the seed's llama.cpp settings and accepts
   ]);
   assertEquals([seed.contextSize, seed.maxNewTokens, seed.repeatPenalty], [2048, 256, 1.3]);
   assertEquals(parseChatArgs(["--help"]), null);
-  assertThrows(() => parseChatArgs([]), UsageError, "needs a model");
+  // no model: the shipped default model with its own settings (template, context, no repeat penalty)
+  const dflt = parseChatArgs([])!;
+  assertEquals([dflt.defaultModel, dflt.template, dflt.defaultContextSize, dflt.repeatPenalty], [
+    true,
+    "alpaca-sft",
+    256,
+    1,
+  ]);
+  assert(dflt.model.endsWith("models/yangtuo-poetry/yangtuo-poetry-q8_0.gguf"), dflt.model);
+  assertEquals(parseChatArgs(["--repeat-penalty", "1.2"])!.repeatPenalty, 1.2);
+  assertEquals(parseChatArgs(["-m", "m.gguf"])!.defaultModel, false);
   assertThrows(() => parseChatArgs(["-m", "x", "--template", "nope"]), UsageError, "alpaca");
   assertThrows(() => parseChatArgs(["-m", "x", "-n", "-2"]), UsageError, "--n-predict");
   assertEquals(parseChatArgs(["-m", "x", "-n", "-1", "--seed", "-1"])!.maxNewTokens, -1);

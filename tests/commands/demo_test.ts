@@ -25,9 +25,9 @@ Deno.test("deno task demo may write only under /tmp and has no network", () => {
   assert(!flags.some((f) => /^(-A|--allow-all|--allow-net|--allow-run|--allow-ffi)/.test(f)), flags.join(" "));
 });
 
-Deno.test("demo runs tokenizer → base → LoRA → merge → quantize → chat under the task's permissions", async () => {
+Deno.test("demo --random runs tokenizer → base → LoRA → merge → quantize → chat under the task's permissions", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...taskFlags("demo"), `${ROOT}cli.ts`, "demo", "--keep", "-t", "1"],
+    args: ["run", ...taskFlags("demo"), `${ROOT}cli.ts`, "demo", "--random", "--keep", "-t", "1"],
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
@@ -59,10 +59,47 @@ Deno.test("demo runs tokenizer → base → LoRA → merge → quantize → chat
   }
 });
 
+const SHIPPED = `${ROOT}models/yangtuo-poetry/yangtuo-poetry-q8_0.gguf`;
+const hasShipped = (() => {
+  try {
+    return Deno.statSync(SHIPPED).isFile;
+  } catch {
+    console.warn(`skip: ${SHIPPED} is absent (run deno task make-model)`);
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "demo talks to the shipped model in Chinese under the task's permissions (read scoped)",
+  ignore: !hasShipped,
+}, async () => {
+  const flags = taskFlags("demo");
+  const reads = flags.filter((f) => f.startsWith("--allow-read"));
+  assertEquals(reads.length, 1);
+  assert(reads[0].startsWith("--allow-read=") && reads[0].includes("models/yangtuo-poetry"), reads[0]);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, `${ROOT}cli.ts`, "demo", "-t", "1"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  assertEquals(out.code, 0, `${stdout}\n${new TextDecoder().decode(out.stderr)}`);
+  for (let i = 1; i <= 4; i++) assertStringIncludes(stdout, `[${i}/4]`);
+  assertStringIncludes(stdout, "identical to the shipped yangtuo-poetry-q4_0.gguf");
+  assertStringIncludes(stdout, "> 寫一首題為《春夜》的五言絕句。");
+  // the reply (the line after the request) is Chinese: CJK ideographs, not English noise
+  const reply = stdout.split("> 寫一首題為《春夜》的五言絕句。\n")[1]?.split("\n")[0] ?? "";
+  const cjk = [...reply].filter((c) => /[\u3400-\u9fff]/u.test(c)).length;
+  assert(cjk >= 5, `reply "${reply}" has ${cjk} CJK characters`);
+  assert(!/[a-z]{3}/i.test(reply), `reply "${reply}" has Latin words`);
+});
+
 Deno.test("demo removes its scratch folder without --keep", async () => {
   const before = new Set([...Deno.readDirSync("/tmp")].map((e) => e.name).filter((n) => n.startsWith("yangtuo-demo-")));
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...taskFlags("demo"), `${ROOT}cli.ts`, "demo", "-t", "1", "--seed", "2"],
+    args: ["run", ...taskFlags("demo"), `${ROOT}cli.ts`, "demo", "--random", "-t", "1", "--seed", "2"],
     stdout: "piped",
     stderr: "piped",
   }).output();

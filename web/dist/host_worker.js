@@ -5158,6 +5158,32 @@ ${system}
     "[INST]"
   ]
 };
+var ALPACA_SFT = {
+  name: "alpaca-sft",
+  summary: "the seed's SFT training prompt (build_dataset.py): ### Instruction:\n\u2026 ### Response: (yangtuo-poetry)",
+  defaultSystem: ALPACA_SYSTEM,
+  preamble(tok) {
+    return [
+      tok.bosId
+    ];
+  },
+  turn(tok, user, index) {
+    const text = `${ALPACA_SYSTEM}
+
+### Instruction:
+${user}
+
+### Response: `;
+    return index === 0 ? tok.encode(text, {
+      bos: false
+    }) : tok.encode(text, {
+      bos: true
+    });
+  },
+  stopStrings: [
+    "### Instruction:"
+  ]
+};
 var TEMPLATES = /* @__PURE__ */ new Map([
   [
     "alpaca",
@@ -5170,6 +5196,10 @@ var TEMPLATES = /* @__PURE__ */ new Map([
   [
     "alpaca-2",
     LLAMA_2
+  ],
+  [
+    "alpaca-sft",
+    ALPACA_SFT
   ]
 ]);
 function getTemplate(name) {
