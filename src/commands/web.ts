@@ -5,6 +5,7 @@
  * and accepts no uploads (GET and HEAD only).
  * see: web/index.html, web/src/page.ts, https://web.dev/articles/coop-coep
  */
+import { DEFAULT_MODEL_PATH } from "./_default_model.ts";
 import { UsageError, UserError } from "../core/errors.ts";
 import { intFlag, parseFlags } from "./_args.ts";
 
@@ -13,7 +14,8 @@ const USAGE = `usage: deno task web [--port N] [-m MODEL]
 Serves the yangtuo page on http://127.0.0.1:PORT/ (loopback only). The page runs the engine in your browser:
 pick or drop a .gguf and chat; the file is read where it lies, nothing is uploaded.
 
-  -m, --model PATH   also serve this GGUF at /model.gguf (the page opens it with one click)
+  -m, --model PATH   also serve this GGUF at /model.gguf (the page opens it with one click); default: the shipped
+                     models/yangtuo-poetry/yangtuo-poetry-q8_0.gguf when it is there
       --port N       port (default 8000; 0 picks a free one)
   -h, --help         show this help`;
 
@@ -167,6 +169,11 @@ export async function run(args: string[]): Promise<number> {
   let model: string | undefined;
   if (v.model !== undefined) {
     model = Deno.realPathSync(checkModel(v.model));
+  } else {
+    // no -m: the shipped default model, one click away on the page (nothing is served when it is missing)
+    try {
+      if (Deno.statSync(DEFAULT_MODEL_PATH).isFile) model = Deno.realPathSync(DEFAULT_MODEL_PATH);
+    } catch { /* not there: the page still opens any file the user picks */ }
   }
   let server: WebServer;
   try {

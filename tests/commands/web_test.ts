@@ -127,6 +127,11 @@ Deno.test("web (with deno.json's permissions) serves on loopback and stops clean
   assertEquals(r.status, 200);
   assertEquals(r.headers.get("cross-origin-opener-policy"), "same-origin");
   await r.body?.cancel();
+  // no -m: the shipped default model is one click away at /model.gguf, byte for byte the file in models/
+  const shipped = Deno.statSync(new URL("../../models/yangtuo-poetry/yangtuo-poetry-q8_0.gguf", import.meta.url));
+  const m = await fetch(url + "model.gguf", { method: "HEAD" });
+  assertEquals([m.status, Number(m.headers.get("content-length"))], [200, shipped.size]);
+  await m.body?.cancel();
   child.kill("SIGINT");
   const status = await child.status;
   await reader.cancel();
