@@ -341,13 +341,7 @@ export class WasmTrainKernels implements TrainKernels {
     checkLength(what, "y", y, rows * nOut);
     checkNoOverlap(what, "y", y, "x", x);
     checkNoOverlap(what, "y", y, "w", w);
-    const a = this.kernels.arena;
-    this.#temp(() => {
-      const xp = a.put(x), wp = a.put(w), yp = a.alloc(4 * y.length);
-      const t = TRAIN_TYPE_CODES.F32;
-      this.#run(TRAIN_CTRL.OP_FORWARD, rows, rows * nIn * nOut, (r0, r1, sc) => [xp, wp, t, yp, nIn, nOut, r0, r1, sc]);
-      y.set(a.f32(yp, y.length));
-    });
+    this.#forward(y, x, () => this.kernels.arena.put(w), TRAIN_TYPE_CODES.F32, rows, nIn, nOut);
   }
 
   matmulF32BackwardInput(
@@ -366,18 +360,7 @@ export class WasmTrainKernels implements TrainKernels {
     checkLength(what, "dx", dx, rows * nIn);
     checkNoOverlap(what, "dx", dx, "dy", dy);
     checkNoOverlap(what, "dx", dx, "w", w);
-    const a = this.kernels.arena;
-    this.#temp(() => {
-      const dyp = a.put(dy), wp = a.put(w), dxp = a.put(dx);
-      const t = TRAIN_TYPE_CODES.F32;
-      this.#run(
-        TRAIN_CTRL.OP_BACKWARD_INPUT,
-        rows,
-        rows * nIn * nOut,
-        (r0, r1, sc) => [dyp, wp, t, dxp, nIn, nOut, r0, r1, sc],
-      );
-      dx.set(a.f32(dxp, dx.length));
-    });
+    this.#backwardInput(dx, dy, () => this.kernels.arena.put(w), TRAIN_TYPE_CODES.F32, rows, nIn, nOut);
   }
 
   matmulF32BackwardWeight(
@@ -419,15 +402,7 @@ export class WasmTrainKernels implements TrainKernels {
     checkLength(what, "y", y, rows * nOut);
     checkNoOverlap(what, "y", y, "x", x);
     checkNoOverlap(what, "y", y, "w", w.bytes);
-    const resident = this.resident(w);
-    const a = this.kernels.arena;
-    this.#temp(() => {
-      const wp = resident ?? a.put(w.bytes, 64);
-      const xp = a.put(x), yp = a.alloc(4 * y.length);
-      const t = TRAIN_TYPE_CODES[w.type];
-      this.#run(TRAIN_CTRL.OP_FORWARD, rows, rows * nIn * nOut, (r0, r1, sc) => [xp, wp, t, yp, nIn, nOut, r0, r1, sc]);
-      y.set(a.f32(yp, y.length));
-    });
+    this.#forward(y, x, this.#frozenPtr(w), TRAIN_TYPE_CODES[w.type], rows, nIn, nOut);
   }
 
   matmulFrozenBackwardInput(dx: Float32Array, dy: Float32Array, w: FrozenWeight, rows: number): void {
@@ -440,12 +415,40 @@ export class WasmTrainKernels implements TrainKernels {
     checkLength(what, "dx", dx, rows * nIn);
     checkNoOverlap(what, "dx", dx, "dy", dy);
     checkNoOverlap(what, "dx", dx, "w", w.bytes);
+    this.#backwardInput(dx, dy, this.#frozenPtr(w), TRAIN_TYPE_CODES[w.type], rows, nIn, nOut);
+  }
+
+  /** Where a frozen weight's bytes are for one call: resident, or put into the call's arena space. */
+  #frozenPtr(w: FrozenWeight): () => number {
     const resident = this.resident(w);
+    return () => resident ?? this.kernels.arena.put(w.bytes, 64);
+  }
+
+  /** Y (rows, nOut) = X @ Wᵀ, W put by `putW` (type code t); shapes checked by the caller. Forward of F32 and frozen. */
+  #forward(y: Float32Array, x: Float32Array, putW: () => number, t: number, rows: number, nIn: number, nOut: number) {
     const a = this.kernels.arena;
     this.#temp(() => {
-      const wp = resident ?? a.put(w.bytes, 64);
+      const wp = putW();
+      const xp = a.put(x), yp = a.alloc(4 * y.length);
+      this.#run(TRAIN_CTRL.OP_FORWARD, rows, rows * nIn * nOut, (r0, r1, sc) => [xp, wp, t, yp, nIn, nOut, r0, r1, sc]);
+      y.set(a.f32(yp, y.length));
+    });
+  }
+
+  /** dX (rows, nIn) += dY @ W, W put by `putW` (type code t); shapes checked by the caller. */
+  #backwardInput(
+    dx: Float32Array,
+    dy: Float32Array,
+    putW: () => number,
+    t: number,
+    rows: number,
+    nIn: number,
+    nOut: number,
+  ) {
+    const a = this.kernels.arena;
+    this.#temp(() => {
+      const wp = putW();
       const dyp = a.put(dy), dxp = a.put(dx);
-      const t = TRAIN_TYPE_CODES[w.type];
       this.#run(
         TRAIN_CTRL.OP_BACKWARD_INPUT,
         rows,
