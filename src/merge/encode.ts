@@ -7,7 +7,7 @@ import { type DType, nBytesOf } from "../core/dtypes.ts";
 import { UnsupportedError } from "../core/errors.ts";
 import { quantizeRowQ4_0Ref } from "../quant/q4_0.ts";
 import { quantizeRowQ8_0Ref } from "../quant/q8_0.ts";
-import type { RopeLayout } from "./permute.ts";
+import type { RopeLayout } from "../formats/rope_permute.ts";
 import type { MergeExecutor, PlannedTensor } from "./plan.ts";
 import { rowsCols } from "./source_tensor.ts";
 

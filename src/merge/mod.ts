@@ -64,7 +64,13 @@ export {
   vocabTokenCount,
 } from "./pipeline.ts";
 export { MergePool, poolSizeFor } from "./pool.ts";
-export { permuteMetaToHf, permuteRows, type RopeLayout, ropeRowMap, unpermuteHfToMeta } from "./permute.ts";
+export {
+  permuteMetaToHf,
+  permuteRows,
+  type RopeLayout,
+  ropeRowMap,
+  unpermuteHfToMeta,
+} from "../formats/rope_permute.ts";
 export {
   addLoraDelta,
   type BaseCheckpoint,

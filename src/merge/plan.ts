@@ -15,7 +15,7 @@ import { UserError } from "../core/errors.ts";
 import type { LlamaConfig } from "../model/config.ts";
 import { expectedShape, LAYER_KINDS, needsRopePermute, type TensorKind, tensorName } from "../model/tensor_names.ts";
 import { type LoraAdapter, tensorKey } from "./lora.ts";
-import { permuteRows, type RopeLayout, ropeRowMap } from "./permute.ts";
+import { permuteRows, type RopeLayout, ropeRowMap } from "../formats/rope_permute.ts";
 import { rowsCols, type SourceTensor } from "./source_tensor.ts";
 import { describeVocabSize, initNewRow, RESIZE_SALT } from "./vocab_resize.ts";
 

@@ -7,7 +7,7 @@
  */
 import { type DType, nBytesOf } from "../core/dtypes.ts";
 import type { EncodeOptions } from "./encode.ts";
-import type { RopeLayout } from "./permute.ts";
+import type { RopeLayout } from "../formats/rope_permute.ts";
 import type { MergeExecutor, PlannedTensor } from "./plan.ts";
 import { rowsCols } from "./source_tensor.ts";
 

@@ -17,7 +17,7 @@ import { type EncodeOptions, tensorBytes, tensorColumnBytes } from "./encode.ts"
 import { metaParamsFor, metaShardCount, metaShardOf } from "./meta_shards.ts";
 import type { MergeExecutor, MergePlan, PlannedTensor } from "./plan.ts";
 import type { MergePool } from "./pool.ts";
-import type { RopeLayout } from "./permute.ts";
+import type { RopeLayout } from "../formats/rope_permute.ts";
 import { nElementsOf } from "./source_tensor.ts";
 import { GGML_QUANTIZATION_VERSION, KEY_GENERAL_QUANTIZATION_VERSION } from "../formats/gguf_constants.ts";
 

@@ -5,6 +5,7 @@
  * after the optimizer. State get/set gives an exact resume. Names are PEFT's, so the adapter writer saves them as is.
  * see: transformers trainer.py (_inner_training_loop), peft save_pretrained / get_peft_model_state_dict
  */
+import { permuteMetaToHf } from "../formats/rope_permute.ts";
 import type { FrozenType, FrozenWeight, TrainKernels } from "../kernels/train_kernels.ts";
 import { scalarTrainKernels } from "../kernels/train_kernels.ts";
 import type { LlamaConfig } from "../model/config.ts";
@@ -206,24 +207,6 @@ function frozenLinear(w: FrozenWeight): Linear {
 }
 
 /**
- * Meta/GGUF (interleaved pairs) → HF (rotate-half) row order of q/k rows, for `nHeads` heads of `headSize`:
- * hf row h·D + p·D/2 + j takes meta row h·D + 2j + p (the same map as merge/permute.ts ropeRowMap(…, "meta", "hf")).
- */
-function metaToHfRows(src: Float32Array, nHeads: number, headSize: number, cols: number): Float32Array {
-  const out = new Float32Array(src.length);
-  const half = headSize / 2;
-  for (let h = 0; h < nHeads; h++) {
-    for (let j = 0; j < half; j++) {
-      for (let p = 0; p < 2; p++) {
-        const meta = h * headSize + 2 * j + p, hf = h * headSize + p * half + j;
-        out.set(src.subarray(meta * cols, (meta + 1) * cols), hf * cols);
-      }
-    }
-  }
-  return out;
-}
-
-/**
  * Trains a LLaMA base with one recipe.
  *
  * @example
@@ -389,7 +372,7 @@ export class Trainer {
     const c = this.config;
     return this.params.map((p) => {
       const heads = this.#ropeRows.get(p.name);
-      const data = heads === undefined ? p.data.slice() : metaToHfRows(p.data, heads, c.headSize, p.shape[1]);
+      const data = heads === undefined ? p.data.slice() : permuteMetaToHf(p.data, heads, p.shape[1]);
       return { name: p.name, shape: p.shape.slice(), data };
     });
   }

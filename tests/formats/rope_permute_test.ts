@@ -5,7 +5,7 @@
  */
 import { assertEquals, assertThrows } from "../_assert.ts";
 import { needsTestData, testDataRoot } from "../_fixtures.ts";
-import { permuteMetaToHf, permuteRows, ropeRowMap, unpermuteHfToMeta } from "../../src/merge/permute.ts";
+import { permuteMetaToHf, permuteRows, ropeRowMap, unpermuteHfToMeta } from "../../src/formats/rope_permute.ts";
 import { randomUniform } from "../_rand.ts";
 
 const VECTORS = "seed/tests/merge_vectors.json";
