@@ -89,18 +89,8 @@ export async function run(args: string[]): Promise<number> {
   const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "yangtuo-demo-" });
   const say = (s: string) => console.log(s);
   const t00 = performance.now();
-  let step = 0;
-  const N = 6;
-  const timed = async <T>(title: string, fn: () => Promise<T>, detail: (r: T) => string): Promise<T> => {
-    step++;
-    const t0 = performance.now();
-    const r = await fn();
-    const ms = performance.now() - t0;
-    say(
-      `[${step}/${N}] ${title}: ${detail(r)}  (${ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(2)} s`})`,
-    );
-    return r;
-  };
+  const steps = stepTimer(6, say);
+  const timed = steps.timed;
 
   say("yangtuo demo: the Chinese-LLaMA-Alpaca workflow on a tiny random model (nothing downloaded)");
   say(`scratch folder: ${dir}\n`);
@@ -165,8 +155,7 @@ export async function run(args: string[]): Promise<number> {
     }, (size) => `F16 → Q4_0, merged/ggml-model-q4_0.gguf (${(size / 1e6).toFixed(2)} MB)`);
 
     // 6. one chat turn, streamed
-    step++;
-    say(`[${step}/${N}] chat: one Alpaca turn on the Q4_0 model (random weights: expect noise)`);
+    say(`${steps.next()} chat: one Alpaca turn on the Q4_0 model (random weights: expect noise)`);
     const engine = await loadEngine(q4, { threads, contextSize: 256 });
     try {
       const session = new ChatSession(engine, {
@@ -273,18 +262,8 @@ async function runShipped(seed: number, threads: number | undefined, keep: boole
   }
   const say = (s: string) => console.log(s);
   const t00 = performance.now();
-  const N = 4;
-  let step = 0;
-  const timed = async <T>(title: string, fn: () => Promise<T>, detail: (r: T) => string): Promise<T> => {
-    step++;
-    const t0 = performance.now();
-    const r = await fn();
-    const ms = performance.now() - t0;
-    say(
-      `[${step}/${N}] ${title}: ${detail(r)}  (${ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(2)} s`})`,
-    );
-    return r;
-  };
+  const steps = stepTimer(4, say);
+  const timed = steps.timed;
   say(
     "yangtuo demo: the shipped model yangtuo-poetry — babyllama105 (English) taught 全唐詩 by `deno task make-model`",
   );
@@ -336,9 +315,8 @@ async function runShipped(seed: number, threads: number | undefined, keep: boole
       );
 
       // 4. one chat turn in Chinese, streamed, with the model's own template and settings
-      step++;
       say(
-        `[${step}/${N}] chat: one turn (template ${DEFAULT_MODEL_CHAT.template}, temp ${DEFAULT_MODEL_CHAT.temperature})`,
+        `${steps.next()} chat: one turn (template ${DEFAULT_MODEL_CHAT.template}, temp ${DEFAULT_MODEL_CHAT.temperature})`,
       );
       const session = new ChatSession(engine, {
         template: getTemplate(DEFAULT_MODEL_CHAT.template),
@@ -384,4 +362,19 @@ async function runShipped(seed: number, threads: number | undefined, keep: boole
     else await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
   return 0;
+}
+
+/** `[step/n] title: detail  (time)` lines for the demo's numbered steps; next() labels an untimed step. */
+function stepTimer(n: number, say: (s: string) => void) {
+  let step = 0;
+  const next = () => `[${++step}/${n}]`;
+  const timed = async <T>(title: string, fn: () => Promise<T>, detail: (r: T) => string): Promise<T> => {
+    const label = next();
+    const t0 = performance.now();
+    const r = await fn();
+    const ms = performance.now() - t0;
+    say(`${label} ${title}: ${detail(r)}  (${ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(2)} s`})`);
+    return r;
+  };
+  return { next, timed };
 }
