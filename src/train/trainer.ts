@@ -369,7 +369,6 @@ export class Trainer {
 
   /** The trainable tensors under PEFT's names, q/k LoRA B rows permuted to HF's rotate-half layout (copies). */
   adapterTensors(): NamedTensor[] {
-    const c = this.config;
     return this.params.map((p) => {
       const heads = this.#ropeRows.get(p.name);
       const data = heads === undefined ? p.data.slice() : permuteMetaToHf(p.data, heads, p.shape[1]);
