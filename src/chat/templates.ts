@@ -123,3 +123,23 @@ export function getTemplate(name: string): ChatTemplate {
   }
   return t;
 }
+
+/**
+ * The template a model asks for, from its Jinja chat template (GGUF `tokenizer.chat_template`, read by
+ * tokenizer/gguf_vocab.ts ggufChatTemplate) and vocabulary size; undefined when they say nothing we know. Like
+ * llama.cpp's `llm_chat_detect_template`, the Jinja text is recognised by what it writes, not rendered: `[INST]` is
+ * Llama-2-chat; `### Instruction:` with `### Response: ` (a space, no newline: the seed's SFT prompt, which
+ * `deno task sft` records in its adapter's tokenizer_config.json) is alpaca-sft; other `### Instruction:` text is
+ * Alpaca. A Chinese-LLaMA-2 vocabulary (55,296 pieces) without a template is Llama-2-chat.
+ */
+export function templateForModel(chatTemplate: string | undefined, vocabSize?: number): ChatTemplate | undefined {
+  if (chatTemplate !== undefined) {
+    if (chatTemplate.includes("[INST]")) return LLAMA_2;
+    if (chatTemplate.includes("### Instruction:")) return chatTemplate.includes("### Response: ") ? ALPACA_SFT : ALPACA;
+  }
+  if (vocabSize === CHINESE_LLAMA_2_VOCAB_SIZE) return LLAMA_2;
+  return undefined;
+}
+
+/** The vocabulary size of the Chinese-LLaMA-2 / Chinese-Alpaca-2 tokenizer. */
+export const CHINESE_LLAMA_2_VOCAB_SIZE = 55296;

@@ -24,7 +24,7 @@ import {
   tokenizerFromSentencePiece,
 } from "../tokenizer/mod.ts";
 import { type Checkpoint, readCheckpoint, writeCheckpoint } from "../train/checkpoint.ts";
-import { type DataCursor, DataOrder } from "../train/data.ts";
+import { ALPACA_SFT_CHAT_TEMPLATE, type DataCursor, DataOrder } from "../train/data.ts";
 import { lossCsv, type LossRow, lossSvg } from "../train/loss_log.ts";
 import { type AdapterFile, peftAdapterFiles } from "../train/peft_adapter.ts";
 import {
@@ -735,6 +735,8 @@ async function trainLoop(
       tensors: trainer.adapterTensors(),
       tokenizerModel: opened.tokenizerModel,
       specialTokens: specialTokensOf(opened.tokenizer),
+      // the prompt an SFT model was trained with, for chat/serve/web to find after merge (pre-training has none)
+      chatTemplate: s.command === "sft" ? ALPACA_SFT_CHAT_TEMPLATE : undefined,
     }, { formats: f.formats, dtype: f.dtype });
     await writeOutputFiles(f.outputDir, files);
     try {

@@ -5,9 +5,10 @@
  * see: src/chat (templates, session, repl), llama.cpp examples/main/main.cpp @ 3525899
  */
 import { UsageError, UserError } from "../core/errors.ts";
-import { getTemplate, TEMPLATES } from "../chat/templates.ts";
+import { ALPACA, getTemplate, templateForModel, TEMPLATES } from "../chat/templates.ts";
 import { ChatSession } from "../chat/session.ts";
 import { runRepl } from "../chat/repl.ts";
+import { ggufChatTemplate } from "../tokenizer/mod.ts";
 import { Sampler } from "../sampling/sampler.ts";
 import { intFlag, parseFlags } from "./_args.ts";
 import {
@@ -39,7 +40,9 @@ options:
   -f, --file PATH           preamble (prompt file); default: llama.cpp prompts/alpaca.txt text
   -b, --batch-size N        tokens per evaluation while reading input (default 64)
       --ignore-eos          never end a reply at EOS (llama.cpp --ignore-eos)
-      --template NAME       ${[...TEMPLATES.keys()].join(" | ")} (default alpaca)
+      --template NAME       ${
+  [...TEMPLATES.keys()].join(" | ")
+} (default: the model's own, from its GGUF chat template, else alpaca)
       --color               color your input and the model's text apart
   -h, --help                show this help
 
@@ -73,7 +76,8 @@ export interface ChatArgs extends SamplingSettings {
   model: string;
   promptFile?: string;
   batchSize: number;
-  template: string;
+  /** A template name, or undefined for the one the model's metadata names (else alpaca). */
+  template?: string;
   /** true when no -m was given and the shipped default model is used */
   defaultModel: boolean;
   color: boolean;
@@ -91,8 +95,9 @@ export function parseChatArgs(args: string[]): ChatArgs | null {
   // no model given: the shipped default model, with the settings it was made for
   const model = given ?? DEFAULT_MODEL_PATH;
   const defaults = given === undefined ? DEFAULT_MODEL_CHAT : CHAT_DEFAULTS;
-  const template = v.template ?? (given === undefined ? DEFAULT_MODEL_CHAT.template : "alpaca");
-  if (!TEMPLATES.has(template)) {
+  // undefined: the model's own (its GGUF chat template), else alpaca
+  const template = v.template ?? (given === undefined ? DEFAULT_MODEL_CHAT.template : undefined);
+  if (template !== undefined && !TEMPLATES.has(template)) {
     throw new UsageError(`--template expects one of ${[...TEMPLATES.keys()].join(", ")}, got "${template}"`);
   }
   return {
@@ -175,10 +180,14 @@ export async function run(args: string[]): Promise<number> {
       repeatLastN: a.repeatLastN,
       seed,
     });
+    const modelTemplate = a.template === undefined
+      ? templateForModel(ggufChatTemplate(engine.metadata), engine.config.vocabSize)
+      : undefined;
+    const template = a.template !== undefined ? getTemplate(a.template) : modelTemplate ?? ALPACA;
     let session: ChatSession;
     try {
       session = new ChatSession(engine, {
-        template: getTemplate(a.template),
+        template,
         system,
         maxNewTokens: a.maxNewTokens,
         sampler,
@@ -199,7 +208,9 @@ export async function run(args: string[]): Promise<number> {
       `model: ${a.model} (dim ${c.dim}, ${c.nLayers} layers, vocab ${c.vocabSize}) loaded in ${
         (loadMs / 1000).toFixed(2)
       } s`,
-      `context ${engine.contextSize} tokens, preamble ${session.preambleTokens.length} tokens (kept), template ${a.template}`,
+      `context ${engine.contextSize} tokens, preamble ${session.preambleTokens.length} tokens (kept), template ${template.name}${
+        a.template !== undefined ? "" : modelTemplate ? " (the model's own)" : " (default)"
+      }`,
       `sampling: temp ${a.temperature}, top-k ${a.topK}, top-p ${a.topP}, repeat-penalty ${a.repeatPenalty}, ` +
       `repeat-last-n ${a.repeatLastN}, seed ${seed}, n-predict ${a.maxNewTokens}`,
     ].join("\n");

@@ -79,3 +79,25 @@ export const KEY_TOKENIZER_UNK_ID = "tokenizer.ggml.unknown_token_id";
 export const KEY_TOKENIZER_PAD_ID = "tokenizer.ggml.padding_token_id";
 export const KEY_TOKENIZER_ADD_BOS = "tokenizer.ggml.add_bos_token";
 export const KEY_TOKENIZER_ADD_EOS = "tokenizer.ggml.add_eos_token";
+/** A Hugging Face (Jinja) chat template, from tokenizer_config.json's `chat_template`. */
+export const KEY_TOKENIZER_CHAT_TEMPLATE = "tokenizer.chat_template";
+/** Longest chat template read or written (characters; Hugging Face's templates are a few kB). */
+export const MAX_CHAT_TEMPLATE_CHARS = 1 << 16;
+
+/**
+ * The chat template of a Hugging Face tokenizer_config.json: `chat_template` as a string, or from a list of
+ * `{name, template}` the entry named "default" (as llama.cpp's converter reads it); undefined when there is none,
+ * the file is not JSON, or the template is empty or longer than MAX_CHAT_TEMPLATE_CHARS.
+ */
+export function chatTemplateOfTokenizerConfig(json: Uint8Array): string | undefined {
+  if (json.length > 16 * MAX_CHAT_TEMPLATE_CHARS) return undefined;
+  let config: unknown;
+  try {
+    config = JSON.parse(new TextDecoder().decode(json));
+  } catch {
+    return undefined;
+  }
+  let t = (config as { chat_template?: unknown } | null)?.chat_template;
+  if (Array.isArray(t)) t = t.find((e) => (e as { name?: unknown } | null)?.name === "default")?.template;
+  return typeof t === "string" && t.length > 0 && t.length <= MAX_CHAT_TEMPLATE_CHARS ? t : undefined;
+}

@@ -20,9 +20,11 @@ import { MergePool, poolSizeFor } from "./pool.ts";
 import { isReadableFloat, nElementsOf, rowsCols, sourceTensorFromInfo } from "./source_tensor.ts";
 import { ggufOutput, huggingfaceOutput, type OutputFile, type OutputTokenizer, pthOutput } from "./write.ts";
 import {
+  chatTemplateOfTokenizerConfig,
   GGML_QUANTIZATION_VERSION,
   KEY_GENERAL_FILE_TYPE,
   KEY_GENERAL_QUANTIZATION_VERSION,
+  KEY_TOKENIZER_CHAT_TEMPLATE,
   KEY_TOKENIZER_LIST,
   KEY_TOKENIZER_PREFIX,
 } from "../formats/gguf_constants.ts";
@@ -174,6 +176,7 @@ export async function openMerge(fs: ModelFs, o: MergeOptions): Promise<MergeJob>
           tokenizer.extraFiles = ["special_tokens_map.json", "tokenizer_config.json"]
             .filter((n) => fs.kind(dir + n) === "file")
             .map((n) => ({ path: n, bytes: fs.readBytes(dir + n) }));
+          if (tokenizer.ggufKvs) tokenizer.ggufKvs.push(...chatTemplateKvs(fs, dir));
         } else if (outputType === "gguf" && b.gguf) {
           tokenizer.ggufKvs = ggufKvsOf(b.gguf).filter((kv) => kv.key.startsWith(KEY_TOKENIZER_PREFIX));
         }
@@ -287,7 +290,7 @@ export function openConvert(fs: ModelFs, input: string, o: ConvertOptions): Conv
       const reader = needVocab(o.vocab, tokPath);
       vocab = tokPath.endsWith(".bin")
         ? reader.ggufKvsFromLlama2c(bytes, base.config.vocabSize)
-        : reader.ggufKvs(bytes, tokPath);
+        : [...reader.ggufKvs(bytes, tokPath), ...chatTemplateKvs(fs, tokPath.slice(0, tokPath.lastIndexOf("/") + 1))];
     } else if (base.gguf) {
       vocab = ggufKvsOf(base.gguf).filter((kv) => kv.key.startsWith(KEY_TOKENIZER_PREFIX));
     }
@@ -442,4 +445,15 @@ export async function quantizeGguf(
   } finally {
     pool?.close();
   }
+}
+
+/**
+ * `tokenizer.chat_template` from the tokenizer_config.json beside a tokenizer (a fine-tuned model's prompt, as
+ * llama.cpp's converter carries it); [] when there is none. `dir` ends with "/" or is "".
+ */
+function chatTemplateKvs(fs: ModelFs, dir: string): GgufKv[] {
+  const path = dir + "tokenizer_config.json";
+  if (fs.kind(path) !== "file") return [];
+  const t = chatTemplateOfTokenizerConfig(fs.readBytes(path));
+  return t === undefined ? [] : [ggufKv.string(KEY_TOKENIZER_CHAT_TEMPLATE, t)];
 }

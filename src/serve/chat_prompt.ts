@@ -2,25 +2,17 @@
  * Chat messages → prompt tokens with a chat template (the same ones the terminal chat uses): system messages become
  * the preamble (the template's default when there are none), each user message a turn, each earlier assistant
  * message the reply the model would have written, ended by EOS as the terminal chat leaves it in its context.
- * The model's template is chosen from its tokenizer unless forced: Llama-2-chat for a Chinese-LLaMA-2 /
- * Chinese-Alpaca-2 vocabulary (55296 pieces) or a GGUF chat template using [INST], Alpaca (-ins) otherwise.
+ * The model's template is chosen from its metadata unless forced (chat/templates.ts templateForModel: the GGUF
+ * chat template, or a Chinese-LLaMA-2 vocabulary), Alpaca (-ins) otherwise.
  * see: src/chat/templates.ts, src/chat/session.ts, ymcui/Chinese-LLaMA-Alpaca-2 scripts/openai_server_demo
  */
-import { ALPACA, type ChatTemplate, LLAMA_2, type TemplateTokenizer } from "../chat/templates.ts";
+import { ALPACA, type ChatTemplate, LLAMA_2, templateForModel, type TemplateTokenizer } from "../chat/templates.ts";
+import { ggufChatTemplate } from "../tokenizer/mod.ts";
 import type { ChatMessage } from "./request_params.ts";
 
-/** The vocabulary size of the Chinese-LLaMA-2 / Chinese-Alpaca-2 tokenizer. */
-export const CHINESE_LLAMA_2_VOCAB_SIZE = 55296;
-
-/** GGUF key of an embedded Jinja chat template. */
-const GGUF_CHAT_TEMPLATE = "tokenizer.chat_template";
-
-/** The template a model is served with when --template is not given. */
+/** The template a model is served with when --template is not given: the one its metadata names, else Alpaca. */
 export function detectTemplate(metadata: Map<string, unknown>, vocabSize: number): ChatTemplate {
-  const jinja = metadata.get(GGUF_CHAT_TEMPLATE);
-  if (typeof jinja === "string" && jinja.includes("[INST]")) return LLAMA_2;
-  if (vocabSize === CHINESE_LLAMA_2_VOCAB_SIZE) return LLAMA_2;
-  return ALPACA;
+  return templateForModel(ggufChatTemplate(metadata), vocabSize) ?? ALPACA;
 }
 
 /** Prompt tokens of a conversation whose last message is the user's (checked by parseChatRequest). */

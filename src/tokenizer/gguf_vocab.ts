@@ -11,6 +11,7 @@ import {
   KEY_TOKENIZER_ADD_BOS,
   KEY_TOKENIZER_ADD_EOS,
   KEY_TOKENIZER_BOS_ID,
+  KEY_TOKENIZER_CHAT_TEMPLATE,
   KEY_TOKENIZER_EOS_ID,
   KEY_TOKENIZER_LIST,
   KEY_TOKENIZER_MODEL,
@@ -18,6 +19,7 @@ import {
   KEY_TOKENIZER_SCORES,
   KEY_TOKENIZER_TOKEN_TYPE,
   KEY_TOKENIZER_UNK_ID,
+  MAX_CHAT_TEMPLATE_CHARS,
 } from "../formats/gguf_constants.ts";
 
 /** GGUF value type of each key ggufVocabMetadata may return (ids are uint32 in llama.cpp's files). */
@@ -55,4 +57,10 @@ export function ggufVocabMetadata(model: SentencePieceModel): Map<string, unknow
   meta.set(KEY_TOKENIZER_ADD_BOS, true);
   meta.set(KEY_TOKENIZER_ADD_EOS, false);
   return meta;
+}
+
+/** A model's Jinja chat template (`tokenizer.chat_template`), when it has one of a sane size. */
+export function ggufChatTemplate(meta: ReadonlyMap<string, unknown>): string | undefined {
+  const t = meta.get(KEY_TOKENIZER_CHAT_TEMPLATE);
+  return typeof t === "string" && t.length <= MAX_CHAT_TEMPLATE_CHARS ? t : undefined;
 }

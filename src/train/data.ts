@@ -18,6 +18,17 @@ export const ALPACA_PROMPT_TEMPLATE = "Below is an instruction that describes a 
   "Write a response that appropriately completes the request.\n\n" +
   "### Instruction:\n{instruction}\n\n### Response: ";
 
+/**
+ * The SFT prompt as a Hugging Face chat template (Jinja, `tokenizer_config.json` `chat_template`), which `sft` records
+ * in its adapter folder and `merge` carries into the GGUF (`tokenizer.chat_template`), so chat, serve and the web
+ * page pick the prompt the model was trained with: every user turn is BOS + the template above, every assistant
+ * turn its text + EOS. `\n` escapes inside the Jinja string literals are newlines when rendered.
+ */
+export const ALPACA_SFT_CHAT_TEMPLATE: string = "{% for message in messages %}{% if message['role'] == 'user' %}" +
+  "{{ bos_token + '" +
+  ALPACA_PROMPT_TEMPLATE.replaceAll("\n", "\\n").replace("{instruction}", "' + message['content'] + '") +
+  "' }}{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}{% endif %}{% endfor %}";
+
 /** run_clm maps `group_texts` with datasets' default batch of 1,000 examples; each batch drops its own remainder. */
 export const GROUP_TEXTS_BATCH = 1000;
 

@@ -54,6 +54,7 @@ export {
 } from "./trainer.ts";
 export {
   ALPACA_PROMPT_TEMPLATE,
+  ALPACA_SFT_CHAT_TEMPLATE,
   alpacaPrompt,
   type AlpacaRecord,
   buildSftDataset,

@@ -127,6 +127,8 @@ export interface PeftAdapter {
   tokenizerModel?: Uint8Array;
   /** Piece strings of BOS, EOS, UNK (special_tokens_map.json); defaults `<s>`, `</s>`, `<unk>`. */
   specialTokens?: { bos: string; eos: string; unk: string; pad?: string };
+  /** A Jinja chat template for tokenizer_config.json's `chat_template` (as HF's save_pretrained writes it). */
+  chatTemplate?: string;
 }
 
 /** Output choices. */
@@ -204,7 +206,16 @@ export function peftAdapterFiles(adapter: PeftAdapter, options: PeftWriteOptions
     files.push(bytesFile("special_tokens_map.json", utf8(JSON.stringify(map))));
     files.push(bytesFile(
       "tokenizer_config.json",
-      utf8(JSON.stringify(sortKeys({ ...map, model_max_length: 1e30, tokenizer_class: "LlamaTokenizer" }), null, 2)),
+      utf8(JSON.stringify(
+        sortKeys({
+          ...map,
+          ...(adapter.chatTemplate === undefined ? {} : { chat_template: adapter.chatTemplate }),
+          model_max_length: 1e30,
+          tokenizer_class: "LlamaTokenizer",
+        }),
+        null,
+        2,
+      )),
     ));
   }
   const dataSize = adapter.tensors.reduce((s, t) => s + t.data.length * (dtype === "F32" ? 4 : 2), 0);

@@ -8,7 +8,14 @@
 import { assertEquals, assertThrows } from "../_assert.ts";
 import { needsTestData, testDataRoot } from "../_fixtures.ts";
 import { chatTokenizer } from "../../src/chat/chat_tokenizer.ts";
-import { ALPACA, ALPACA_SYSTEM, getTemplate, LLAMA_2 } from "../../src/chat/templates.ts";
+import {
+  ALPACA,
+  ALPACA_SYSTEM,
+  CHINESE_LLAMA_2_VOCAB_SIZE,
+  getTemplate,
+  LLAMA_2,
+  templateForModel,
+} from "../../src/chat/templates.ts";
 import { readSentencePieceModel, tokenizerFromSentencePiece } from "../../src/tokenizer/mod.ts";
 
 const LLAMA = "models/tokenizers/llama/tokenizer.model";
@@ -76,4 +83,15 @@ Deno.test("getTemplate() knows alpaca, llama-2 and its alias alpaca-2, and names
   assertEquals(getTemplate("alpaca"), ALPACA);
   assertEquals(getTemplate("alpaca-2"), LLAMA_2);
   assertThrows(() => getTemplate("vicuna"), RangeError, "alpaca, llama-2, alpaca-2");
+});
+
+Deno.test("templateForModel() recognises a model's chat template by what it writes, as llama.cpp does", () => {
+  const inst = "{% for m in messages %}{{ bos_token + '[INST] ' + m['content'] + ' [/INST]' }}{% endfor %}";
+  assertEquals(templateForModel(inst)?.name, "llama-2");
+  assertEquals(templateForModel("{{ '### Instruction:\\n\\n' + m + '\\n\\n### Response:\\n\\n' }}")?.name, "alpaca");
+  assertEquals(templateForModel("{{ '### Instruction:\\n' + m + '\\n\\n### Response: ' }}")?.name, "alpaca-sft");
+  assertEquals(templateForModel("{{ '<|im_start|>' }}"), undefined);
+  assertEquals(templateForModel(undefined), undefined);
+  assertEquals(templateForModel(undefined, CHINESE_LLAMA_2_VOCAB_SIZE)?.name, "llama-2");
+  assertEquals(templateForModel(undefined, 32000), undefined);
 });

@@ -4,7 +4,8 @@
  */
 import { ALPACA, LLAMA_2 } from "../../src/chat/templates.ts";
 import { chatTokenizer } from "../../src/chat/chat_tokenizer.ts";
-import { CHINESE_LLAMA_2_VOCAB_SIZE, detectTemplate, renderChat } from "../../src/serve/chat_prompt.ts";
+import { CHINESE_LLAMA_2_VOCAB_SIZE } from "../../src/chat/templates.ts";
+import { detectTemplate, renderChat } from "../../src/serve/chat_prompt.ts";
 import { randomVocabMetadata } from "../../fixtures/random_model.ts";
 import { tokenizerFromGgufMetadata } from "../../src/tokenizer/mod.ts";
 import { assertEquals } from "../_assert.ts";

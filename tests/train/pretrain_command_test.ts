@@ -20,9 +20,12 @@ import {
 import { CHECKPOINT_FILE } from "../../src/commands/_train_run.ts";
 import { BytesSource } from "../../src/core/byte_source.ts";
 import { readSafetensors } from "../../src/formats/safetensors.ts";
+import { readGguf } from "../../src/formats/gguf.ts";
+import { ALPACA_SFT_CHAT_TEMPLATE } from "../../src/train/data.ts";
+import { templateForModel } from "../../src/chat/templates.ts";
 import { buildDemoTokenizer, demoBaseModel } from "../../fixtures/demo_tokenizer.ts";
 import { writeSentencePieceModel } from "../../src/formats/sentencepiece_model.ts";
-import { readSentencePieceModel, tokenizerFromSentencePiece } from "../../src/tokenizer/mod.ts";
+import { ggufChatTemplate, readSentencePieceModel, tokenizerFromSentencePiece } from "../../src/tokenizer/mod.ts";
 
 const COMMON = [
   "--block-size",
@@ -493,6 +496,18 @@ Deno.test("sft --lora-model merges the stage-2 adapter first; merge(base, A, sft
   assert(Deno.statSync(`${out}/tokenizer.model`).isFile, "the LoRA's tokenizer travels on");
   // merge(base, pt, sft) runs the trained model: its mean response loss on the same held-out records matches
   const merged = await mergeTo(s, [pt, out], `${s.dir}/sft-merged`);
+  // the SFT prompt travels as HF does it (tokenizer_config.json chat_template) into the GGUF, where chat/serve/web
+  // recognise it; a pre-training adapter records none
+  assertEquals(
+    JSON.parse(Deno.readTextFileSync(`${out}/tokenizer_config.json`)).chat_template,
+    ALPACA_SFT_CHAT_TEMPLATE,
+  );
+  assertEquals(JSON.parse(Deno.readTextFileSync(`${pt}/tokenizer_config.json`)).chat_template, undefined);
+  const chatTemplateOf = (path: string) =>
+    ggufChatTemplate(readGguf(new BytesSource(Deno.readFileSync(path))).metadata as Map<string, unknown>);
+  assertEquals(chatTemplateOf(merged), ALPACA_SFT_CHAT_TEMPLATE);
+  assertEquals(templateForModel(chatTemplateOf(merged))?.name, "alpaca-sft");
+  assertEquals(chatTemplateOf(await mergeTo(s, [pt], `${s.dir}/pt-merged`)), undefined);
   const { buildSftDataset, readAlpacaRecords, splitTrainValidation, validationFraction, IGNORE_INDEX } = await import(
     "../../src/train/data.ts"
   );

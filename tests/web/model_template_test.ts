@@ -4,8 +4,9 @@
  */
 import { assertEquals } from "../_assert.ts";
 import { templateForModel } from "../../web/src/model_template.ts";
+import { ALPACA_SFT_CHAT_TEMPLATE } from "../../src/train/data.ts";
 
-Deno.test("templateForModel() picks llama-2 for an [INST] chat template and alpaca otherwise", {
+Deno.test("templateForModel() picks the model's own template (llama-2, alpaca-sft) and alpaca otherwise", {
   permissions: "none",
 }, () => {
   const llama2 =
@@ -14,4 +15,7 @@ Deno.test("templateForModel() picks llama-2 for an [INST] chat template and alpa
   assertEquals(templateForModel(new Map()).name, "alpaca");
   assertEquals(templateForModel(new Map([["tokenizer.chat_template", "{{ '<|im_start|>' }}"]])).name, "alpaca");
   assertEquals(templateForModel(new Map([["tokenizer.chat_template", 42]])).name, "alpaca");
+  // what `sft` records (the default model carries it): the seed's SFT prompt
+  assertEquals(templateForModel(new Map([["tokenizer.chat_template", ALPACA_SFT_CHAT_TEMPLATE]])).name, "alpaca-sft");
+  assertEquals(templateForModel(new Map(), 55296).name, "llama-2");
 });

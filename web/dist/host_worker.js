@@ -2324,6 +2324,8 @@ var KEY_TOKENIZER_UNK_ID = "tokenizer.ggml.unknown_token_id";
 var KEY_TOKENIZER_PAD_ID = "tokenizer.ggml.padding_token_id";
 var KEY_TOKENIZER_ADD_BOS = "tokenizer.ggml.add_bos_token";
 var KEY_TOKENIZER_ADD_EOS = "tokenizer.ggml.add_eos_token";
+var KEY_TOKENIZER_CHAT_TEMPLATE = "tokenizer.chat_template";
+var MAX_CHAT_TEMPLATE_CHARS = 1 << 16;
 
 // src/formats/gguf.ts
 var TYPE_NAMES = new Map(Object.entries(GGUF_TYPE).map(([k, v]) => [
@@ -3679,6 +3681,10 @@ var GGUF_VOCAB_VALUE_TYPES = {
   [KEY_TOKENIZER_ADD_BOS]: "BOOL",
   [KEY_TOKENIZER_ADD_EOS]: "BOOL"
 };
+function ggufChatTemplate(meta) {
+  const t = meta.get(KEY_TOKENIZER_CHAT_TEMPLATE);
+  return typeof t === "string" && t.length <= MAX_CHAT_TEMPLATE_CHARS ? t : void 0;
+}
 
 // src/model/engine_core.ts
 init_dtypes();
@@ -5211,6 +5217,15 @@ function getTemplate(name) {
   }
   return t;
 }
+function templateForModel(chatTemplate, vocabSize) {
+  if (chatTemplate !== void 0) {
+    if (chatTemplate.includes("[INST]")) return LLAMA_2;
+    if (chatTemplate.includes("### Instruction:")) return chatTemplate.includes("### Response: ") ? ALPACA_SFT : ALPACA;
+  }
+  if (vocabSize === CHINESE_LLAMA_2_VOCAB_SIZE) return LLAMA_2;
+  return void 0;
+}
+var CHINESE_LLAMA_2_VOCAB_SIZE = 55296;
 
 // src/chat/stop_filter.ts
 var StopStringFilter = class {
@@ -5535,10 +5550,8 @@ var ChatSession = class {
 };
 
 // web/src/model_template.ts
-var GGUF_CHAT_TEMPLATE_KEY = "tokenizer.chat_template";
-function templateForModel(metadata) {
-  const t = metadata.get(GGUF_CHAT_TEMPLATE_KEY);
-  return typeof t === "string" && t.includes("[INST]") ? LLAMA_2 : ALPACA;
+function templateForModel2(metadata, vocabSize) {
+  return templateForModel(ggufChatTemplate(metadata), vocabSize) ?? ALPACA;
 }
 
 // web/src/protocol.ts
@@ -5674,7 +5687,7 @@ async function load(id, source, name, p) {
       shown = pct;
     }
   }, name);
-  template = p.template ? getTemplate(p.template) : templateForModel(engine.metadata);
+  template = p.template ? getTemplate(p.template) : templateForModel2(engine.metadata, engine.config.vocabSize);
   session = newSession();
   const c = engine.config;
   return {

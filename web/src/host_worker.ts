@@ -133,7 +133,7 @@ async function load(id: number, source: Blob | string, name: string | undefined,
       shown = pct;
     },
   }, name);
-  template = p.template ? getTemplate(p.template) : templateForModel(engine.metadata);
+  template = p.template ? getTemplate(p.template) : templateForModel(engine.metadata, engine.config.vocabSize);
   session = newSession();
   const c = engine.config;
   return {
