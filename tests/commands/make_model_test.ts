@@ -8,7 +8,7 @@
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
 import { findPoetryPackage, readTangPoems } from "../../src/commands/make_model.ts";
 import { checkForm, isHeldOut, requestedForm } from "../../src/train/poetry.ts";
-import { hasTestData } from "../_fixtures.ts";
+import { hasTestData, testDataRoot } from "../_fixtures.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -75,7 +75,7 @@ Deno.test({
 }, async () => {
   const work = await Deno.makeTempDir({ dir: "/tmp", prefix: "yangtuo-mm-quick-" });
   try {
-    const r = await cli(["--quick", "--work-dir", work], { YANGTUO_TESTDATA: Deno.env.get("YANGTUO_TESTDATA") ?? "" });
+    const r = await cli(["--quick", "--work-dir", work], { YANGTUO_TESTDATA: testDataRoot() });
     assertEquals(r.code, 0, r.stderr.slice(-3000));
     for (let i = 1; i <= 10; i++) assertStringIncludes(r.stderr, `[${i}/10]`);
     const m = JSON.parse(await Deno.readTextFile(`${work}/out/metrics.json`));
