@@ -128,6 +128,39 @@ Deno.test("matvecQ8_0R (WASM) is the f64 dot of dequantized weights and Q8_0 act
   }
 });
 
+Deno.test("Q8_0R kernels stay exact at the fp16 scale extremes (d_w * d_x is formed in f32: it must be exact there)", {
+  permissions: "none",
+}, () => {
+  // weight scales: subnormal 2^-24 and 2^-14 - 2^-24, smallest normal, 65504, 1, -2^-24, and an ordinary one;
+  // activation blocks scaled so that their fp16 scale d_x is subnormal (~1e-8), tiny, ordinary, or huge (~4e4)
+  const [nRows, nCols, batch] = [9, 32 * 14, 5];
+  const dws = [0x0001, 0x03ff, 0x0400, 0x7bff, 0x3c00, 0x8001, 0x2e66];
+  const xScales = [1e-6, 3e-4, 1, 7e5, 0.02, 1.2e6, 1e-5];
+  const w = q8Rows(nRows, nCols, 123, true);
+  for (let b = 0; b < w.length / 34; b++) {
+    const h = dws[(b * 3 + Math.floor(b / 14)) % dws.length];
+    w[34 * b] = h & 0xff;
+    w[34 * b + 1] = h >> 8;
+  }
+  const x = randomNormal(batch * nCols, 124);
+  for (let j = 0; j < x.length; j++) x[j] *= xScales[(Math.floor(j / 32) + Math.floor(j / nCols)) % xScales.length];
+  const a = k.arena, m = a.mark();
+  const src = a.put(w, 1), wr = a.alloc(repackedQ8_0Bytes(nRows, nCols));
+  k.ptr.repackQ8_0(src, wr, nRows, nCols);
+  const xp = a.put(x), stride = q8AStride(nCols), acts = a.alloc(stride * batch);
+  for (let t = 0; t < batch; t++) k.ptr.quantizeQ8A(xp + 4 * t * nCols, acts + t * stride, nCols);
+  const ym = a.alloc(4 * batch * nRows), yv = a.alloc(4 * nRows);
+  k.ptr.matmulQ8_0R(wr, acts, stride, ym, nRows, nCols, batch, 0, nRows, a.alloc(q8_0RScratchBytes(batch)));
+  for (let t = 0; t < batch; t++) {
+    const xt = x.subarray(t * nCols, (t + 1) * nCols);
+    k.ptr.matvecQ8_0R(wr, acts + t * stride, yv, nRows, nCols, 0, nRows);
+    const got = a.f32(yv, nRows);
+    assertRoundedOnce(got, exactDots(w, xt, nRows, nCols), absSums(w, xt, nRows, nCols), `extreme scales row ${t}`);
+    assertEquals([...a.f32(ym + 4 * t * nRows, nRows)], [...got], `extreme scales: matmul row ${t} = matvec`);
+  }
+  a.reset(m);
+});
+
 const MM_BATCHES = [1, 2, 3, 5, 17, 33];
 
 Deno.test("matmulQ8_0R (WASM) equals matvecQ8_0R bit for bit for every row of the batch", {

@@ -518,11 +518,12 @@ export function matmulQ4_0RVnni(
       i32x4.shl(i32x4.add(i32x4.extadd_pairwise_i16x8_s(hi), c), 4),
       i32x4.extadd_pairwise_i16x8_s(lo),
     );
-    const dx = f64x2.splat(<f64>load<f32>(xd + (<usize>b << 2)));
-    const d = v128.load(wp); // the 4 rows' f32 scales
-    const s23 = v128.shuffle<u32>(s, s, 2, 3, 2, 3), d23 = v128.shuffle<u32>(d, d, 2, 3, 2, 3);
-    acc01 = f64x2.add(acc01, f64x2.mul(f64x2.mul(f64x2.convert_low_i32x4_s(s), f64x2.promote_low_f32x4(d)), dx));
-    acc23 = f64x2.add(acc23, f64x2.mul(f64x2.mul(f64x2.convert_low_i32x4_s(s23), f64x2.promote_low_f32x4(d23)), dx));
+    // p = d_w * d_x (the 4 rows' f32 scales times the activation's) is exact in f32: two 11-bit significands; and
+    // sumi * p is exact in f64 (19 + 22 bits), so the multiply-add rounds once, at the add, fused or not
+    const p = f32x4.mul(v128.load(wp), v128.load32_splat(xd + (<usize>b << 2)));
+    const s23 = v128.shuffle<u32>(s, s, 2, 3, 2, 3), p23 = v128.shuffle<u32>(p, p, 2, 3, 2, 3);
+    acc01 = f64x2.relaxed_madd(f64x2.convert_low_i32x4_s(s), f64x2.promote_low_f32x4(p), acc01);
+    acc23 = f64x2.relaxed_madd(f64x2.convert_low_i32x4_s(s23), f64x2.promote_low_f32x4(p23), acc23);
     wp += 144;
   }
   const lo = f32x4.demote_f64x2_zero(acc01), hi = f32x4.demote_f64x2_zero(acc23);
@@ -600,7 +601,6 @@ export function matvecQ8_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart
   w = v128.load(wp, 128);
   const l3 = v128.and(w, mask), h3 = v128.and(i16x8.shr_u(w, 4), mask);
   const d = v128.load(wp); // the 4 rows' f32 scales
-  const d01 = f64x2.promote_low_f32x4(d), d23 = f64x2.promote_low_f32x4(v128.shuffle<u32>(d, d, 2, 3, 2, 3));
   let o = part, q = acc;
   // hot loop (2 of 2): as pass 1, then the exact i32 block sums and their f64 terms
   for (let xp = a0; xp < aEnd; xp += stride) {
@@ -623,10 +623,12 @@ export function matvecQ8_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart
       i32x4.shl(i32x4.add(i32x4.extadd_pairwise_i16x8_s(hi), c), 4),
       i32x4.extadd_pairwise_i16x8_s(lo),
     );
-    const dx = f64x2.splat(<f64>load<f32>(xp + dOff));
-    const s23 = v128.shuffle<u32>(s, s, 2, 3, 2, 3);
-    v128.store(q, f64x2.add(v128.load(q), f64x2.mul(f64x2.mul(f64x2.convert_low_i32x4_s(s), d01), dx)));
-    v128.store(q, f64x2.add(v128.load(q, 16), f64x2.mul(f64x2.mul(f64x2.convert_low_i32x4_s(s23), d23), dx)), 16);
+    // d_w * d_x is exact in f32 (two 11-bit significands), and sumi * (d_w * d_x) exact in f64, so the fused
+    // (or unfused) multiply-add rounds once, at the add: the same value as q8RGroupDot's (sumi * d_w) * d_x + acc
+    const p = f32x4.mul(d, v128.load32_splat(xp + dOff));
+    const s23 = v128.shuffle<u32>(s, s, 2, 3, 2, 3), p23 = v128.shuffle<u32>(p, p, 2, 3, 2, 3);
+    v128.store(q, f64x2.relaxed_madd(f64x2.convert_low_i32x4_s(s), f64x2.promote_low_f32x4(p), v128.load(q)));
+    v128.store(q, f64x2.relaxed_madd(f64x2.convert_low_i32x4_s(s23), f64x2.promote_low_f32x4(p23), v128.load(q, 16)), 16);
     o += 32;
     q += 32;
   }
