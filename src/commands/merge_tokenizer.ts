@@ -9,7 +9,7 @@ import { extendVocabulary, huggingFaceTokenizerFiles, tokenizerFromSentencePiece
 import { parseFlags } from "./_args.ts";
 import { checkInputPath } from "./_model_fs.ts";
 
-const USAGE = `usage: merge-tokenizer --base FILE --add FILE [--pad] --output-dir DIR [--force]
+const USAGE = `usage: merge-tokenizer --base FILE --add FILE [--pad] [--byte-fallback] --output-dir DIR [--force]
 
 Appends the pieces of --add that --base lacks (in --add's order, score 0, NORMAL), as Chinese-LLaMA-Alpaca's
 merge_tokenizers.py. LLaMA's tokenizer.model + chinese_sp.model gives the official Chinese-LLaMA tokenizer (49,953
@@ -18,6 +18,9 @@ pieces, sha256 e2676d4c…); with --pad, Chinese-Alpaca's (49,954 pieces with [P
   --base FILE        SentencePiece model to extend (e.g. LLaMA's tokenizer.model)
   --add FILE         SentencePiece model whose pieces are appended (e.g. chinese_sp.model)
   --pad              also append [PAD] (Chinese-Alpaca) and name it pad_token in the Hugging Face files
+  --byte-fallback    also append the 256 <0xXX> BYTE pieces --base lacks and turn on byte fallback, as LLaMA's
+                     vocabulary has them: characters outside the vocabulary become bytes instead of <unk>
+                     (llama.cpp needs them; e.g. a base like babyllama's tok105 has none)
   --output-dir DIR   writes tokenizer.model, tokenizer_config.json, special_tokens_map.json (created if missing)
   --force            overwrite existing files
   -h, --help`;
@@ -27,6 +30,7 @@ export async function run(args: string[]): Promise<number> {
     base: { type: "string" },
     add: { type: "string" },
     pad: { type: "boolean", default: false },
+    "byte-fallback": { type: "boolean", default: false },
     "output-dir": { type: "string" },
     force: { type: "boolean", default: false },
     help: { type: "boolean", short: "h" },
@@ -48,7 +52,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const base = readSentencePieceModel(Deno.readFileSync(values.base), values.base);
   const add = readSentencePieceModel(Deno.readFileSync(values.add), values.add);
-  const merged = extendVocabulary(base, add, { pad: values.pad });
+  const merged = extendVocabulary(base, add, { pad: values.pad, byteFallback: values["byte-fallback"] });
   tokenizerFromSentencePiece(merged); // validates the result (duplicate pieces, byte pieces, …)
   const files: Record<string, Uint8Array<ArrayBuffer>> = { "tokenizer.model": writeSentencePieceModel(merged) };
   for (const [name, text] of Object.entries(huggingFaceTokenizerFiles({ pad: values.pad }))) {

@@ -6,11 +6,24 @@
  * tokenizer.model (sha256 e2676d4c…); with `pad`, 49,954 (Chinese-Alpaca, 2d967e85…).
  * see: ymcui/Chinese-LLaMA-Alpaca scripts/merge_tokenizer/merge_tokenizers.py; ../shared/data/seed/PROVENANCE.md
  */
-import type { SentencePiece, SentencePieceModel } from "../formats/sentencepiece_model.ts";
+import { PIECE_BYTE, type SentencePiece, type SentencePieceModel } from "../formats/sentencepiece_model.ts";
 
 export interface ExtendVocabularyOptions {
   /** Append `[PAD]` (score 0, NORMAL) after the added pieces, unless already present. */
   pad?: boolean;
+  /**
+   * Give the result LLaMA's byte fallback: the 256 `<0x00>`…`<0xFF>` BYTE pieces the base lacks are appended after
+   * the added pieces (score 0; `add`'s own byte pieces are not appended as NORMAL ones) and trainer_spec.byte_fallback
+   * is set, so a character outside the vocabulary becomes its UTF-8 bytes instead of `<unk>`. llama.cpp's SPM
+   * tokenizer needs this: it encodes such characters as byte tokens, and aborts when the vocabulary has none (e.g.
+   * babyllama's tok105). Not part of the seed's script (LLaMA's vocabulary already has the bytes).
+   */
+  byteFallback?: boolean;
+}
+
+/** The piece SentencePiece's byte fallback uses for byte `b` (`<0x0A>`). */
+export function bytePiece(b: number): string {
+  return `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`;
 }
 
 /** The padding piece Chinese-Alpaca appends. */
@@ -26,12 +39,25 @@ export function extendVocabulary(
   const have = new Set(base.pieces.map((p) => p.piece));
   const pieces: SentencePiece[] = [...base.pieces];
   for (const p of add.pieces) {
+    if (options.byteFallback && p.type === PIECE_BYTE) continue;
     if (!have.has(p.piece)) pieces.push({ piece: p.piece, score: 0 });
+  }
+  let trainerSpec = base.trainerSpec;
+  if (options.byteFallback) {
+    const byType = new Map(pieces.map((p) => [p.piece, p.type]));
+    for (let b = 0; b < 256; b++) {
+      const piece = bytePiece(b);
+      if (!byType.has(piece)) pieces.push({ piece, score: 0, type: PIECE_BYTE });
+      else if (byType.get(piece) !== PIECE_BYTE) {
+        throw new RangeError(`Cannot add byte fallback: "${piece}" is already a piece that is not of type BYTE`);
+      }
+    }
+    trainerSpec = { ...base.trainerSpec, byteFallback: true };
   }
   if (options.pad && !pieces.some((p) => p.piece === ALPACA_PAD_PIECE)) {
     pieces.push({ piece: ALPACA_PAD_PIECE, score: 0 });
   }
-  return { ...base, pieces };
+  return { ...base, ...(trainerSpec ? { trainerSpec } : {}), pieces };
 }
 
 function addedToken(content: string, withType: boolean): Record<string, unknown> {

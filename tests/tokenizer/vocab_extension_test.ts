@@ -2,10 +2,11 @@
  * Vocabulary extension. Oracle: the official Chinese-LLaMA / Chinese-Alpaca tokenizer.model sha256 values from
  * ymcui/Chinese-LLaMA-Alpaca SHA256.md (e2676d4c…, 2d967e85…), and the files in ../shared/data byte for byte.
  */
-import { assertBytesEqual, assertEquals } from "../_assert.ts";
+import { assertBytesEqual, assertEquals, assertThrows } from "../_assert.ts";
 import { needsTestData, testDataRoot } from "../_fixtures.ts";
-import { readSentencePieceModel, writeSentencePieceModel } from "../../src/formats/sentencepiece_model.ts";
-import { extendVocabulary, huggingFaceTokenizerFiles } from "../../src/tokenizer/mod.ts";
+import { PIECE_BYTE, readSentencePieceModel, writeSentencePieceModel } from "../../src/formats/sentencepiece_model.ts";
+import { extendVocabulary, huggingFaceTokenizerFiles, tokenizerFromSentencePiece } from "../../src/tokenizer/mod.ts";
+import { hasSpmEncode, spmEncodeIds } from "./_spm_oracle.ts";
 
 const BASE = "models/tokenizers/llama/tokenizer.model";
 const ADD = "models/tokenizers/chinese_sp/chinese_sp.model";
@@ -52,4 +53,39 @@ Deno.test("huggingFaceTokenizerFiles() writes LlamaTokenizer configs, with [PAD]
   assertEquals(JSON.parse(alpaca["special_tokens_map.json"]).pad_token, "[PAD]");
   assertEquals("pad_token" in JSON.parse(llama["special_tokens_map.json"]), false);
   assertEquals(JSON.parse(llama["special_tokens_map.json"]).bos_token.content, "<s>");
+});
+
+Deno.test("extendVocabulary({byteFallback}) gives tok105 LLaMA's byte pieces; spm_encode agrees on unseen characters", {
+  ...needsTestData("models/babyllama105/tok105.model", ADD),
+}, async () => {
+  const root = testDataRoot();
+  const tok105 = readSentencePieceModel(Deno.readFileSync(`${root}/models/babyllama105/tok105.model`));
+  const add = readSentencePieceModel(Deno.readFileSync(`${root}/${ADD}`));
+  const plain = extendVocabulary(tok105, add);
+  const merged = extendVocabulary(tok105, add, { byteFallback: true });
+  assertEquals(merged.pieces.length, plain.pieces.length + 256);
+  assertEquals(merged.pieces.slice(0, plain.pieces.length), plain.pieces); // the seed's pieces first, unchanged
+  assertEquals(merged.pieces[plain.pieces.length], { piece: "<0x00>", score: 0, type: PIECE_BYTE });
+  assertEquals(merged.pieces.at(-1), { piece: "<0xFF>", score: 0, type: PIECE_BYTE });
+  assertEquals([tok105.trainerSpec?.byteFallback ?? false, merged.trainerSpec?.byteFallback], [false, true]);
+  // LLaMA's vocabulary has every byte piece already: nothing to add
+  const llama = readSentencePieceModel(Deno.readFileSync(`${root}/${BASE}`));
+  assertEquals(extendVocabulary(llama, add, { byteFallback: true }).pieces.length, 49953);
+  // a NORMAL piece spelled like a byte piece cannot become one
+  const clash = { ...tok105, pieces: [...tok105.pieces, { piece: "<0x41>", score: 0 }] };
+  assertThrows(() => extendVocabulary(clash, add, { byteFallback: true }), RangeError, "<0x41>");
+  // oracle: SentencePiece's own encoder on the written file, with characters in neither vocabulary and a newline
+  const ours = tokenizerFromSentencePiece(readSentencePieceModel(writeSentencePieceModel(merged)));
+  const lines = ["用一句话介绍北京。Hello, World! 😀 ⁇", "tab\there ÿ ǅ", "寫一首詩"];
+  if (!hasSpmEncode()) return;
+  const dir = Deno.makeTempDirSync({ dir: "/tmp", prefix: "yangtuo-bytefb-" });
+  try {
+    Deno.writeFileSync(`${dir}/m.model`, writeSentencePieceModel(merged));
+    Deno.writeTextFileSync(`${dir}/in.txt`, lines.join("\n") + "\n");
+    const theirs = await spmEncodeIds(`${dir}/m.model`, `${dir}/in.txt`);
+    assertEquals(lines.map((l) => ours.encode(l, { bos: false })), theirs);
+    assertEquals(theirs[0].includes(0), false, "no <unk> left: unseen characters are bytes");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
