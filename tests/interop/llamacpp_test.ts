@@ -34,7 +34,7 @@ async function run(cmd: string, args: string[], cwd?: string): Promise<string> {
 }
 
 Deno.test({
-  name: "llama.cpp loads the demo's merged F16 and Q4_0 GGUFs and tokenizes and predicts as yangtuo does",
+  name: "llama.cpp loads the demo's merged F16/Q4_0 and the shipped model's GGUFs; tokenizes and predicts as yangtuo does",
   ignore: !NLC,
   async fn() {
     const demo = await run(Deno.execPath(), [
@@ -45,6 +45,7 @@ Deno.test({
       "--allow-sys",
       `${ROOT}cli.ts`,
       "demo",
+      "--random",
       "--keep",
     ]);
     const dir = /scratch folder: (\S+)/.exec(demo)?.[1];
@@ -52,8 +53,13 @@ Deno.test({
     const script = `${NLC}/yangtuo-interop-probe.mjs`;
     Deno.writeTextFileSync(script, NODE_SCRIPT);
     try {
-      for (const type of ["f16", "q4_0"]) {
-        const model = `${dir}/merged/ggml-model-${type}.gguf`;
+      const shipped = new URL("../../models/yangtuo-poetry/", import.meta.url).pathname;
+      const models = [
+        ...["f16", "q4_0"].map((type) => [type, `${dir}/merged/ggml-model-${type}.gguf`]),
+        // the default model as shipped (with its chat template key), both files
+        ...["q8_0", "q4_0"].map((type) => [`yangtuo-poetry ${type}`, `${shipped}yangtuo-poetry-${type}.gguf`]),
+      ];
+      for (const [type, model] of models) {
         const theirs = JSON.parse(await run("node", [script, model, PROMPT], NLC));
         const ours = JSON.parse(
           await run(Deno.execPath(), [
