@@ -34,7 +34,8 @@ async function run(cmd: string, args: string[], cwd?: string): Promise<string> {
 }
 
 Deno.test({
-  name: "llama.cpp loads the demo's merged F16/Q4_0 and the shipped model's GGUFs; tokenizes and predicts as yangtuo does",
+  name:
+    "llama.cpp loads the demo's merged F16/Q4_0 and the shipped model's GGUFs; tokenizes and predicts as yangtuo does",
   ignore: !NLC,
   async fn() {
     const demo = await run(Deno.execPath(), [
