@@ -1,18 +1,21 @@
 /**
- * Kernels: scalar TypeScript references (`…Ref`, the definitions) and the WASM SIMD module behind one `Kernels`
- * interface; the engine uses `WasmKernels.ptr` / `.raw` on its own buffers (see wasm/README.md).
+ * Kernels: the one pointer-level `Kernels` interface the engine runs on, with its two implementations —
+ * `ScalarKernels` (the scalar TypeScript references, `…Ref`, the definitions) and `SimdKernels` (the WASM SIMD
+ * module) — chosen by `createKernels("scalar" | "wasm")`; the training kernels beside them.
  *
  * @example
  * ```ts
- * import { loadWasmKernels, scalarKernels } from "./mod.ts";
- * const k = await loadWasmKernels();
- * const x = new Float32Array([1, 2, 3]);
- * k.softmax(x); // same as scalarKernels.softmax within ~1e-6
+ * import { createKernels } from "./mod.ts";
+ * const k = await createKernels("scalar"); // or "wasm": same results within the tolerances of tests/kernels
+ * const x = k.alloc(4 * 4), w = k.alloc(4 * 4);
+ * k.copyIn(new Float32Array([1, 2, 3, 4, 1, 1, 1, 1]), 0, x, 8); // x (4,) then the gains w (4,)
+ * k.rmsNorm(x, w, x, 4, 1e-6, 1); // x = x / rms(x) * w
  * ```
  * @module
  */
-export type { Kernels } from "./kernels.ts";
-export { scalarKernels } from "./kernels.ts";
+export { type CacheShape, type KernelChoice, type Kernels, type MatrixSlice, storedTypeOf } from "./kernels.ts";
+export { convertRows, KernelMemory, ScalarKernels } from "./scalar_kernels.ts";
+export { createKernels, SimdKernels, wasmMatrixBytes } from "./simd_kernels.ts";
 export {
   attentionRef,
   type AttentionShape,
@@ -57,7 +60,6 @@ export {
   WASM_MAX_PAGES,
   WASM_PAGE_BYTES,
   WasmKernels,
-  WasmPtrKernels,
 } from "./wasm.ts";
 export { type FrozenType, type FrozenWeight, scalarTrainKernels, type TrainKernels } from "./train_kernels.ts";
 export {

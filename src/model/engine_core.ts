@@ -9,12 +9,10 @@ import type { ByteSource } from "../core/byte_source.ts";
 import { blockSizeOf } from "../core/dtypes.ts";
 import type { TensorInfo } from "../core/tensor.ts";
 import { configFromGgufMetadata, type LlamaConfig } from "./config.ts";
-import type { KernelChoice } from "./kernel_choice.ts";
-import { createShardKernels } from "./kernel_choice.ts";
+import { type KernelChoice, storedTypeOf } from "../kernels/kernels.ts";
+import { createKernels, wasmMatrixBytes } from "../kernels/simd_kernels.ts";
 import { LlamaReference, loadWeightsF32 } from "./llama.ts";
 import { controlInts, CTRL, exchangeLayout, planShards, runShards, Shard, type ShardPlan } from "./shard.ts";
-import { storedTypeOf } from "./shard_kernels.ts";
-import { wasmMatrixBytes } from "./wasm_shard_kernels.ts";
 import { GLOBAL_KINDS, LAYER_KINDS, tensorName } from "./tensor_names.ts";
 import { expectedShape, TensorTable } from "./weights.ts";
 
@@ -267,7 +265,7 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
   const own: Shard[] = [];
   try {
     for (const plan of shardsOf(0)) {
-      const k = await createShardKernels(kernels);
+      const k = await createKernels(kernels);
       own.push(
         new Shard(plan, k, model.tensors, (off, dst) => model.source.readInto(off, dst), exchange, control, progress),
       );

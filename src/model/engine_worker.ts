@@ -7,7 +7,8 @@
 /// <reference lib="deno.worker" />
 import { CTRL, runShards, Shard, type ShardPlan } from "./shard.ts";
 import type { TensorInfo } from "../core/tensor.ts";
-import { createShardKernels, type KernelChoice } from "./kernel_choice.ts";
+import type { KernelChoice } from "../kernels/kernels.ts";
+import { createKernels } from "../kernels/simd_kernels.ts";
 import { BlobSource } from "../core/blob_source.ts";
 
 /** The one message a worker receives. */
@@ -55,7 +56,7 @@ self.onmessage = async (e: MessageEvent<WorkerInit>) => {
       readInto = (off, dst) => dst.set(all.subarray(off, off + dst.length));
     }
     for (const plan of init.plans) {
-      const kernels = await createShardKernels(init.kernels);
+      const kernels = await createKernels(init.kernels);
       const progress = () => self.postMessage({ type: "progress" });
       shards.push(new Shard(plan, kernels, init.tensors, readInto, init.exchange, init.control, progress));
     }

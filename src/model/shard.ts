@@ -10,7 +10,7 @@
 import { type DType, nBytesOf } from "../core/dtypes.ts";
 import type { TensorInfo } from "../core/tensor.ts";
 import type { LlamaConfig } from "./config.ts";
-import { type LayerOps, type MatrixSlice, type ShardKernels, storedTypeOf } from "./shard_kernels.ts";
+import { type CacheShape, type Kernels, type MatrixSlice, storedTypeOf } from "../kernels/kernels.ts";
 import { LAYER_KINDS, type TensorKind, tensorName } from "./tensor_names.ts";
 import { expectedShape } from "./weights.ts";
 
@@ -238,7 +238,7 @@ export type ReadInto = (byteOffset: number, dst: Uint8Array) => void;
 /** A shard's weights, caches and scratch in its kernel memory, and its part of the forward pass. */
 export class Shard {
   readonly plan: ShardPlan;
-  readonly #k: ShardKernels;
+  readonly #k: Kernels;
   readonly #ctrl: Int32Array;
   readonly #ex: ReturnType<typeof exchangeLayout>;
   readonly #exF32: Float32Array;
@@ -262,7 +262,7 @@ export class Shard {
 
   constructor(
     plan: ShardPlan,
-    kernels: ShardKernels,
+    kernels: Kernels,
     tensors: TensorInfo[],
     readInto: ReadInto,
     exchange: SharedArrayBuffer,
@@ -385,7 +385,7 @@ export class Shard {
     const [d0, d1] = [p.dimRow0, p.dimRow1];
     const [h0, h1] = [p.hidRow0, p.hidRow1];
     const q0 = p.kvHead0 * (c.nHeads / c.nKvHeads) * hs;
-    const ops: LayerOps = {
+    const ops: CacheShape = {
       nHeads: ownQ / hs,
       nKvHeads: ownKv / hs,
       headSize: hs,
@@ -399,17 +399,17 @@ export class Shard {
     for (let l = 0; l < c.nLayers; l++) {
       const w = this.#layers[l];
       // 1. attention for own heads: xb = rmsnorm(x); q,k,v rows; RoPE; cache; attention -> att (B, ownQ)
-      k.rmsnorm(this.#xb, this.#x, w.get("attn_norm") as number, dim, B, c.normEps);
+      k.rmsNorm(this.#x, w.get("attn_norm") as number, this.#xb, dim, c.normEps, B);
       if (ownKv > 0 && !multi) {
         const kvLayer = (l * (p.nSlots ?? 1) + slotOf(0)) * regionBytes;
         k.matmul(w.get("attn_q") as MatrixSlice, this.#xb, this.#q, B); // (ownQ, dim) @ (B, dim) -> (B, ownQ)
-        k.rope(this.#q, B, ownQ, hs, startPos, c.ropeTheta);
+        k.rope(this.#q, ops.nHeads, hs, startPos, c.ropeTheta, B);
         k.matmul(w.get("attn_k") as MatrixSlice, this.#xb, this.#kv, B); // (ownKv, dim) @ (B, dim) -> (B, ownKv)
-        k.rope(this.#kv, B, ownKv, hs, startPos, c.ropeTheta);
+        k.rope(this.#kv, ops.nKvHeads, hs, startPos, c.ropeTheta, B);
         k.storeKv(this.#kv, this.#keyCache + kvLayer, B, ownKv, startPos, p.kvType);
         k.matmul(w.get("attn_v") as MatrixSlice, this.#xb, this.#kv, B);
         k.storeKv(this.#kv, this.#valueCache + kvLayer, B, ownKv, startPos, p.kvType);
-        k.attention(ops, this.#q, this.#keyCache + kvLayer, this.#valueCache + kvLayer, this.#att, B, startPos);
+        k.attention(this.#q, this.#keyCache + kvLayer, this.#valueCache + kvLayer, this.#att, ops, B, startPos);
       } else if (ownKv > 0) {
         // B sequences, one token each: the projections are one batched matmul (the prompt path's kernel); RoPE,
         // the cache write and attention run per row in that row's region at that row's position
@@ -417,8 +417,8 @@ export class Shard {
         k.matmul(w.get("attn_k") as MatrixSlice, this.#xb, this.#kv, B); // (ownKv, dim) @ (B, dim) -> (B, ownKv)
         for (let b = 0; b < B; b++) {
           const kvLayer = (l * (p.nSlots ?? 1) + slotOf(b)) * regionBytes, pos = posOf(b);
-          k.rope(this.#q + b * ownQ * 4, 1, ownQ, hs, pos, c.ropeTheta);
-          k.rope(this.#kv + b * ownKv * 4, 1, ownKv, hs, pos, c.ropeTheta);
+          k.rope(this.#q + b * ownQ * 4, ops.nHeads, hs, pos, c.ropeTheta, 1);
+          k.rope(this.#kv + b * ownKv * 4, ops.nKvHeads, hs, pos, c.ropeTheta, 1);
           k.storeKv(this.#kv + b * ownKv * 4, this.#keyCache + kvLayer, 1, ownKv, pos, p.kvType);
         }
         k.matmul(w.get("attn_v") as MatrixSlice, this.#xb, this.#kv, B);
@@ -426,7 +426,7 @@ export class Shard {
           const kvLayer = (l * (p.nSlots ?? 1) + slotOf(b)) * regionBytes, pos = posOf(b);
           k.storeKv(this.#kv + b * ownKv * 4, this.#valueCache + kvLayer, 1, ownKv, pos, p.kvType);
           const q = this.#q + b * ownQ * 4, out = this.#att + b * ownQ * 4;
-          k.attention(ops, q, this.#keyCache + kvLayer, this.#valueCache + kvLayer, out, 1, pos);
+          k.attention(q, this.#keyCache + kvLayer, this.#valueCache + kvLayer, out, ops, 1, pos);
         }
       }
       if (p.colSplit) {
@@ -437,11 +437,11 @@ export class Shard {
         yield;
         for (let s = 0; s < n; s++) k.addFrom(this.#x, exF, ex.attnPartials / 4 + s * p.maxBatch * dim, B * dim);
         // 3. FFN on own hidden rows, then own columns of W2: (dim, ownHid) @ hid (B, ownHid) -> partial (B, dim)
-        k.rmsnorm(this.#xb, this.#x, w.get("ffn_norm") as number, dim, B, c.normEps);
+        k.rmsNorm(this.#x, w.get("ffn_norm") as number, this.#xb, dim, c.normEps, B);
         if (h1 > h0) {
           k.matmul(w.get("ffn_gate") as MatrixSlice, this.#xb, this.#rows, B); // (ownHid, dim) -> (B, ownHid)
           k.matmul(w.get("ffn_up") as MatrixSlice, this.#xb, this.#hb2, B);
-          k.siluMul(this.#rows, this.#hb2, B * (h1 - h0));
+          k.siluGate(this.#rows, this.#hb2, this.#rows, B * (h1 - h0));
           k.matmul(w.get("ffn_down") as MatrixSlice, this.#rows, this.#full, B);
         } else k.fill(this.#full, B * dim, 0);
         k.copyOutCols(this.#full, B, dim, exF, slot(ex.ffnPartials), dim, 0);
@@ -461,11 +461,11 @@ export class Shard {
       // 3. x += proj; xb = rmsnorm(x); own hidden rows of silu(W1·xb) ⊙ (W3·xb) -> exchange.hid
       k.copyIn(exF, ex.proj / 4, this.#full, B * dim);
       k.add(this.#x, this.#full, B * dim);
-      k.rmsnorm(this.#xb, this.#x, w.get("ffn_norm") as number, dim, B, c.normEps);
+      k.rmsNorm(this.#x, w.get("ffn_norm") as number, this.#xb, dim, c.normEps, B);
       if (h1 > h0) {
         k.matmul(w.get("ffn_gate") as MatrixSlice, this.#xb, this.#rows, B); // (ownHid, dim) -> (B, ownHid)
         k.matmul(w.get("ffn_up") as MatrixSlice, this.#xb, this.#hb2, B);
-        k.siluMul(this.#rows, this.#hb2, B * (h1 - h0));
+        k.siluGate(this.#rows, this.#hb2, this.#rows, B * (h1 - h0));
         k.copyOutCols(this.#rows, B, h1 - h0, exF, ex.hid / 4, hidden, h0);
       }
       yield;
@@ -482,13 +482,13 @@ export class Shard {
     if (wantHidden) {
       // every row's final-normed hidden state (B, dim) -> exchange.proj (every shard holds the full x; shard 0 writes)
       if (p.shard === 0) {
-        k.rmsnorm(this.#xb, this.#x, this.#outputNorm, dim, B, c.normEps);
+        k.rmsNorm(this.#x, this.#outputNorm, this.#xb, dim, c.normEps, B);
         k.copyOutCols(this.#xb, B, dim, exF, ex.proj / 4, dim, 0);
       }
     } else if (nLogits > 0) {
       // final norm of the last nLogits rows, own classifier rows: (ownVocab, dim) @ x (m, dim) -> exchange.logits
       const first = this.#x + (B - nLogits) * dim * 4;
-      k.rmsnorm(this.#xb, first, this.#outputNorm, dim, nLogits, c.normEps);
+      k.rmsNorm(first, this.#outputNorm, this.#xb, dim, c.normEps, nLogits);
       const v0 = p.vocabRow0, v1 = p.vocabRow1;
       if (v1 > v0) {
         k.matmul(this.#output, this.#xb, this.#logits, nLogits);

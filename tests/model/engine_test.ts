@@ -1,6 +1,6 @@
 /**
- * The fast engine (WASM kernels, 1–3 shards in Workers) against the TypeScript reference (llama.ts) on tiny random
- * models written through our GGUF writer. Oracle: the reference forward pass, run with the engine's rounding
+ * The engine (1–3 shards in Workers, on each `Kernels` implementation: "wasm" and "scalar") against the TypeScript
+ * reference (llama.ts) on tiny random models written through our GGUF writer. Oracle: the reference forward pass, run with the engine's rounding
  * (Q8_0 activations into Q4_0/Q8_0 matrices as llama.cpp does, f16 KV cache), itself checked against the
  * independent babyllama105 vectors in llama_test.ts.
  * Tolerance: logits within 2e-3 absolute + 2e-3 relative (f32 sums in SIMD lane order and a polynomial exp differ
@@ -23,7 +23,8 @@ const PROMPT = [1, 20, 77, 150, 3, 299, 42, 8];
 
 for (const dtype of ["F32", "F16", "Q8_0", "Q4_0"] as const) {
   for (const nKvHeads of [4, 2]) {
-    Deno.test(`engine ${dtype} ${nKvHeads === 4 ? "MHA" : "GQA"} matches the reference for 1, 2 and 3 shards`, async () => {
+    const name = `engine ${dtype} ${nKvHeads === 4 ? "MHA" : "GQA"} matches the reference for 1, 2 and 3 shards`;
+    Deno.test(`${name}, on the wasm and the scalar kernels`, async () => {
       const config = tinyConfig(nKvHeads);
       const path = await writeTinyModel(config, { dtype, seed: 7 + nKvHeads, tiedOutput: dtype === "F16" });
       const model = openModel(path);
@@ -44,8 +45,9 @@ for (const dtype of ["F32", "F16", "Q8_0", "Q4_0"] as const) {
           logits = ref.forward(id, PROMPT.length + s);
           if (s < 4) refLogits.push(logits);
         }
-        for (const threads of [1, 2, 3]) {
-          const engine = await createEngine(model, { threads, contextSize: 128, maxBatch: 5 });
+        const runs = [[1, "wasm"], [2, "wasm"], [3, "wasm"], [1, "scalar"], [2, "scalar"]] as const;
+        for (const [threads, kernels] of runs) {
+          const engine = await createEngine(model, { threads, contextSize: 128, maxBatch: 5, kernels });
           try {
             assertEquals(engine.nShards, threads);
             let l = await engine.eval(PROMPT, 0); // batches of 5 + 3
@@ -57,7 +59,7 @@ for (const dtype of ["F32", "F16", "Q8_0", "Q4_0"] as const) {
               l = await engine.eval([id], PROMPT.length + s);
               if (s < 4) assertAllClose(l, refLogits[s + 1], { atol: 2e-3, rtol: 2e-3 });
             }
-            assertEquals(ids, refIds, `greedy ids, ${threads} shard(s)`);
+            assertEquals(ids, refIds, `greedy ids, ${threads} shard(s), ${kernels} kernels`);
             // every position's logits of a batch (perplexity's path), overwriting the cache from position 0
             const all = await engine.evalAll(PROMPT, 0);
             assertEquals(all.length, PROMPT.length);
