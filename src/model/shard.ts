@@ -150,7 +150,7 @@ export function exchangeLayout(c: LlamaConfig, maxBatch: number, nShards: number
 }
 
 /**
- * The control protocol between the engine (engine_core.ts: the calling thread, which also runs shard 0) and its
+ * The control protocol between the engine (engine.ts: the calling thread, which also runs shard 0) and its
  * shard workers (engine_worker.ts, which web/src/shard_worker.ts also runs in the browser), over one shared Int32Array `ctrl` (controlInts(maxBatch) slots):
  * 1. Post: the engine stores the batch — N_TOKENS, START_POS, WANT_LOGITS, SLOT, MULTI, WANT_HIDDEN and, for a
  *    MULTI batch, the (slot, position) pair of each row b at ctrl[ROWS + 2b], ctrl[ROWS + 2b + 1] — then OP = 1,

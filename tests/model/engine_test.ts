@@ -7,7 +7,7 @@
  * from the f64 reference by ~1e-5 per step; rare Q8 rounding flips of one activation quant move a logit by ~1e-3).
  * Greedy: the same 64 tokens.
  */
-import { createEngine } from "../../src/model/engine_core.ts";
+import { createEngine } from "../../src/model/engine.ts";
 import { LlamaReference, loadWeightsF32 } from "../../src/model/llama.ts";
 import { TensorTable } from "../../src/model/weights.ts";
 import { configFromGgufMetadata } from "../../src/model/config.ts";

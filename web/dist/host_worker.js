@@ -1221,6 +1221,574 @@ function readArrayBody(r, itemType, key, depth, maxDepth) {
   return out;
 }
 
+// src/kernels/kernels.ts
+function storedTypeOf(fileDtype, cols) {
+  if (fileDtype === "F32" || fileDtype === "F16" || fileDtype === "Q4_0" || fileDtype === "Q8_0") return fileDtype;
+  if (isQuantized(fileDtype) && cols % 32 === 0) return "Q8_0";
+  return "F32";
+}
+
+// src/quant/k_quants.ts
+var BLOCK_Q2_K_BYTES = 84;
+var BLOCK_Q3_K_BYTES = 110;
+var BLOCK_Q4_K_BYTES = 144;
+var BLOCK_Q5_K_BYTES = 176;
+var BLOCK_Q6_K_BYTES = 210;
+var fround4 = Math.fround;
+function f16At(b, o) {
+  return f16ToF32Ref(b[o] | b[o + 1] << 8);
+}
+function dequantizeRowQ2_KRef(blocks, out) {
+  const nb = checkQuantShape("dequantize Q2_K row", out.length, QK_K, blocks.length, BLOCK_Q2_K_BYTES);
+  for (let i = 0; i < nb; i++) {
+    const o = i * BLOCK_Q2_K_BYTES;
+    const d = f16At(blocks, o + 80), dmin = f16At(blocks, o + 82);
+    let y = i * QK_K;
+    let is = 0;
+    for (let h = 0; h < 2; h++) {
+      const q = o + 16 + 32 * h;
+      for (let j = 0; j < 4; j++) {
+        const shift = 2 * j;
+        for (let half = 0; half < 2; half++) {
+          const sc = blocks[o + is++];
+          const dl = fround4(d * (sc & 15)), ml = fround4(dmin * (sc >> 4));
+          for (let l = 0; l < 16; l++) {
+            out[y++] = fround4(fround4(dl * (blocks[q + 16 * half + l] >> shift & 3)) - ml);
+          }
+        }
+      }
+    }
+  }
+}
+function q3kScale(b, s, k) {
+  const low = k < 8 ? b[s + k] & 15 : b[s + k - 8] >> 4;
+  const high = b[s + 8 + k % 4] >> 2 * Math.floor(k / 4) & 3;
+  return low | high << 4;
+}
+function dequantizeRowQ3_KRef(blocks, out) {
+  const nb = checkQuantShape("dequantize Q3_K row", out.length, QK_K, blocks.length, BLOCK_Q3_K_BYTES);
+  for (let i = 0; i < nb; i++) {
+    const o = i * BLOCK_Q3_K_BYTES;
+    const d = f16At(blocks, o + 108);
+    let y = i * QK_K;
+    let is = 0;
+    for (let h = 0; h < 2; h++) {
+      const q = o + 32 + 32 * h;
+      for (let j = 0; j < 4; j++) {
+        const shift = 2 * j;
+        const m = 1 << 4 * h + j;
+        for (let half = 0; half < 2; half++) {
+          const dl = fround4(d * (q3kScale(blocks, o + 96, is++) - 32));
+          for (let l = 0; l < 16; l++) {
+            const idx = 16 * half + l;
+            const q3 = (blocks[q + idx] >> shift & 3) - (blocks[o + idx] & m ? 0 : 4);
+            out[y++] = fround4(dl * q3);
+          }
+        }
+      }
+    }
+  }
+}
+function scaleMinK4(b, s, k) {
+  if (k < 4) return [
+    b[s + k] & 63,
+    b[s + k + 4] & 63
+  ];
+  return [
+    b[s + k + 4] & 15 | b[s + k - 4] >> 6 << 4,
+    b[s + k + 4] >> 4 | b[s + k] >> 6 << 4
+  ];
+}
+function dequantizeRowQ4_KRef(blocks, out) {
+  const nb = checkQuantShape("dequantize Q4_K row", out.length, QK_K, blocks.length, BLOCK_Q4_K_BYTES);
+  for (let i = 0; i < nb; i++) {
+    const o = i * BLOCK_Q4_K_BYTES;
+    const d = f16At(blocks, o), dmin = f16At(blocks, o + 2);
+    let y = i * QK_K;
+    for (let c = 0; c < 4; c++) {
+      const q = o + 16 + 32 * c;
+      const [sc1, m1] = scaleMinK4(blocks, o + 4, 2 * c);
+      const [sc2, m2] = scaleMinK4(blocks, o + 4, 2 * c + 1);
+      const d1 = fround4(d * sc1), mm1 = fround4(dmin * m1), d2 = fround4(d * sc2), mm2 = fround4(dmin * m2);
+      for (let l = 0; l < 32; l++) out[y++] = fround4(fround4(d1 * (blocks[q + l] & 15)) - mm1);
+      for (let l = 0; l < 32; l++) out[y++] = fround4(fround4(d2 * (blocks[q + l] >> 4)) - mm2);
+    }
+  }
+}
+function dequantizeRowQ5_KRef(blocks, out) {
+  const nb = checkQuantShape("dequantize Q5_K row", out.length, QK_K, blocks.length, BLOCK_Q5_K_BYTES);
+  for (let i = 0; i < nb; i++) {
+    const o = i * BLOCK_Q5_K_BYTES;
+    const d = f16At(blocks, o), dmin = f16At(blocks, o + 2);
+    let y = i * QK_K;
+    for (let c = 0; c < 4; c++) {
+      const q = o + 48 + 32 * c;
+      const u1 = 1 << 2 * c, u2 = 2 << 2 * c;
+      const [sc1, m1] = scaleMinK4(blocks, o + 4, 2 * c);
+      const [sc2, m2] = scaleMinK4(blocks, o + 4, 2 * c + 1);
+      const d1 = fround4(d * sc1), mm1 = fround4(dmin * m1), d2 = fround4(d * sc2), mm2 = fround4(dmin * m2);
+      for (let l = 0; l < 32; l++) {
+        const v = (blocks[q + l] & 15) + (blocks[o + 16 + l] & u1 ? 16 : 0);
+        out[y++] = fround4(fround4(d1 * v) - mm1);
+      }
+      for (let l = 0; l < 32; l++) {
+        const v = (blocks[q + l] >> 4) + (blocks[o + 16 + l] & u2 ? 16 : 0);
+        out[y++] = fround4(fround4(d2 * v) - mm2);
+      }
+    }
+  }
+}
+function dequantizeRowQ6_KRef(blocks, out) {
+  const nb = checkQuantShape("dequantize Q6_K row", out.length, QK_K, blocks.length, BLOCK_Q6_K_BYTES);
+  for (let i = 0; i < nb; i++) {
+    const o = i * BLOCK_Q6_K_BYTES;
+    const d = f16At(blocks, o + 208);
+    for (let h = 0; h < 2; h++) {
+      const ql = o + 64 * h, qh = o + 128 + 32 * h, sc = o + 192 + 8 * h;
+      const y = i * QK_K + 128 * h;
+      for (let l = 0; l < 32; l++) {
+        const is = l >> 4;
+        const hb = blocks[qh + l];
+        const q1 = (blocks[ql + l] & 15 | (hb & 3) << 4) - 32;
+        const q2 = (blocks[ql + l + 32] & 15 | (hb >> 2 & 3) << 4) - 32;
+        const q3 = (blocks[ql + l] >> 4 | (hb >> 4 & 3) << 4) - 32;
+        const q4 = (blocks[ql + l + 32] >> 4 | (hb >> 6 & 3) << 4) - 32;
+        const s = (k) => blocks[sc + is + k] << 24 >> 24;
+        out[y + l] = fround4(fround4(d * s(0)) * q1);
+        out[y + l + 32] = fround4(fround4(d * s(2)) * q2);
+        out[y + l + 64] = fround4(fround4(d * s(4)) * q3);
+        out[y + l + 96] = fround4(fround4(d * s(6)) * q4);
+      }
+    }
+  }
+}
+
+// src/quant/legacy_quants.ts
+var QK4_1 = 32;
+var QK5_0 = 32;
+var QK5_1 = 32;
+var BLOCK_Q4_1_BYTES = 20;
+var BLOCK_Q5_0_BYTES = 22;
+var BLOCK_Q5_1_BYTES = 24;
+var fround5 = Math.fround;
+function f16At2(b, o) {
+  return f16ToF32Ref(b[o] | b[o + 1] << 8);
+}
+function u32At(b, o) {
+  return (b[o] | b[o + 1] << 8 | b[o + 2] << 16 | b[o + 3] << 24) >>> 0;
+}
+function dequantizeRowQ4_1Ref(blocks, out) {
+  const nb = checkQuantShape("dequantize Q4_1 row", out.length, QK4_1, blocks.length, BLOCK_Q4_1_BYTES);
+  for (let i = 0; i < nb; i++) {
+    const o = i * BLOCK_Q4_1_BYTES;
+    const d = f16At2(blocks, o), m = f16At2(blocks, o + 2);
+    const y = i * QK4_1;
+    for (let j = 0; j < 16; j++) {
+      const q = blocks[o + 4 + j];
+      out[y + j] = fround5(fround5((q & 15) * d) + m);
+      out[y + j + 16] = fround5(fround5((q >> 4) * d) + m);
+    }
+  }
+}
+function dequantizeRowQ5_0Ref(blocks, out) {
+  const nb = checkQuantShape("dequantize Q5_0 row", out.length, QK5_0, blocks.length, BLOCK_Q5_0_BYTES);
+  for (let i = 0; i < nb; i++) {
+    const o = i * BLOCK_Q5_0_BYTES;
+    const d = f16At2(blocks, o);
+    const qh = u32At(blocks, o + 2);
+    const y = i * QK5_0;
+    for (let j = 0; j < 16; j++) {
+      const q = blocks[o + 6 + j];
+      const x0 = (q & 15 | (qh >>> j & 1) << 4) - 16;
+      const x1 = (q >> 4 | (qh >>> j + 16 & 1) << 4) - 16;
+      out[y + j] = fround5(x0 * d);
+      out[y + j + 16] = fround5(x1 * d);
+    }
+  }
+}
+function dequantizeRowQ5_1Ref(blocks, out) {
+  const nb = checkQuantShape("dequantize Q5_1 row", out.length, QK5_1, blocks.length, BLOCK_Q5_1_BYTES);
+  for (let i = 0; i < nb; i++) {
+    const o = i * BLOCK_Q5_1_BYTES;
+    const d = f16At2(blocks, o), m = f16At2(blocks, o + 2);
+    const qh = u32At(blocks, o + 4);
+    const y = i * QK5_1;
+    for (let j = 0; j < 16; j++) {
+      const q = blocks[o + 8 + j];
+      const x0 = q & 15 | (qh >>> j & 1) << 4;
+      const x1 = q >> 4 | (qh >>> j + 16 & 1) << 4;
+      out[y + j] = fround5(fround5(x0 * d) + m);
+      out[y + j + 16] = fround5(fround5(x1 * d) + m);
+    }
+  }
+}
+
+// src/quant/dequantize.ts
+var BLOCK_REFS = {
+  Q4_0: dequantizeRowQ4_0Ref,
+  Q4_1: dequantizeRowQ4_1Ref,
+  Q5_0: dequantizeRowQ5_0Ref,
+  Q5_1: dequantizeRowQ5_1Ref,
+  Q8_0: dequantizeRowQ8_0Ref,
+  Q2_K: dequantizeRowQ2_KRef,
+  Q3_K: dequantizeRowQ3_KRef,
+  Q4_K: dequantizeRowQ4_KRef,
+  Q5_K: dequantizeRowQ5_KRef,
+  Q6_K: dequantizeRowQ6_KRef
+};
+var DEQUANTIZABLE_DTYPES = [
+  "F32",
+  "F16",
+  "BF16",
+  "F64",
+  "I8",
+  "U8",
+  "I16",
+  "I32",
+  ...Object.keys(BLOCK_REFS)
+];
+function dequantizeRef(dtype, bytes, nElements) {
+  const need = nBytesOf(dtype, nElements);
+  if (bytes.length !== need) {
+    throw new RangeError(`Cannot dequantize ${nElements} ${dtype} values: expected ${need} bytes, got ${bytes.length}`);
+  }
+  const out = new Float32Array(nElements);
+  const block = BLOCK_REFS[dtype];
+  if (block) {
+    block(bytes, out);
+    return out;
+  }
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (dtype) {
+    case "F32":
+      for (let i = 0; i < nElements; i++) out[i] = v.getFloat32(4 * i, true);
+      return out;
+    case "F16":
+      for (let i = 0; i < nElements; i++) out[i] = f16ToF32Ref(v.getUint16(2 * i, true));
+      return out;
+    case "BF16":
+      for (let i = 0; i < nElements; i++) out[i] = bf16ToF32Ref(v.getUint16(2 * i, true));
+      return out;
+    case "F64":
+      for (let i = 0; i < nElements; i++) out[i] = v.getFloat64(8 * i, true);
+      return out;
+    case "I8":
+      for (let i = 0; i < nElements; i++) out[i] = v.getInt8(i);
+      return out;
+    case "U8":
+      for (let i = 0; i < nElements; i++) out[i] = v.getUint8(i);
+      return out;
+    case "I16":
+      for (let i = 0; i < nElements; i++) out[i] = v.getInt16(2 * i, true);
+      return out;
+    case "I32":
+      for (let i = 0; i < nElements; i++) out[i] = v.getInt32(4 * i, true);
+      return out;
+  }
+  throw new UnsupportedError(`Cannot dequantize ${dtype}: no reference dequantizer (block size ${blockSizeOf(dtype)})`);
+}
+
+// src/kernels/scalar_kernels.ts
+var PAGE = 65536;
+var MAX_PAGES = 65536;
+var KernelMemory = class {
+  memory;
+  #top;
+  #f32;
+  #u8;
+  #u16;
+  #f16;
+  constructor(memory, base = 1024) {
+    this.memory = memory ?? new WebAssembly.Memory({
+      initial: 1,
+      maximum: MAX_PAGES,
+      shared: true
+    });
+    this.#top = base;
+    this.#views();
+  }
+  #views() {
+    const buf = this.memory.buffer;
+    this.#f32 = new Float32Array(buf);
+    this.#u8 = new Uint8Array(buf);
+    this.#u16 = new Uint16Array(buf);
+    this.#f16 = new Float16Array(buf);
+  }
+  get top() {
+    return this.#top;
+  }
+  alloc(nBytes) {
+    const ptr = Math.ceil(this.#top / 64) * 64;
+    const end = ptr + Math.max(0, nBytes);
+    if (end > MAX_PAGES * PAGE) {
+      throw new RangeError(`Cannot allocate ${nBytes} bytes of kernel memory: a shard would need ${(end / 2 ** 30).toFixed(2)} GiB (limit 4 GiB per WebAssembly memory)`);
+    }
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      const need = Math.ceil((end - have) / PAGE);
+      const step = Math.min(MAX_PAGES - have / PAGE, Math.max(need, 1024));
+      this.memory.grow(step);
+      this.#views();
+    }
+    this.#top = end;
+    return ptr;
+  }
+  // Only this allocator grows the memory, so the views are refreshed there and read without a check here
+  // (reading `memory.buffer` of a shared memory makes a new SharedArrayBuffer object each time).
+  get f32() {
+    return this.#f32;
+  }
+  get u8() {
+    return this.#u8;
+  }
+  get u16() {
+    return this.#u16;
+  }
+  get f16() {
+    return this.#f16;
+  }
+};
+function convertRows(src, dst, bytes, nRows, cols) {
+  if (src === dst) return bytes;
+  const f = dequantizeRef(src, bytes, nRows * cols);
+  if (dst === "F32") return new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+  if (dst === "F16") {
+    const h = new Float16Array(f);
+    return new Uint8Array(h.buffer);
+  }
+  if (dst === "Q8_0") {
+    const out = new Uint8Array(nBytesOf("Q8_0", nRows * cols));
+    quantizeRowQ8_0Ref(f, out);
+    return out;
+  }
+  throw new RangeError(`Cannot convert ${src} rows to ${dst}`);
+}
+var ScalarKernels = class {
+  mem;
+  constructor(mem = new KernelMemory()) {
+    this.mem = mem;
+  }
+  get memory() {
+    return this.mem.memory;
+  }
+  get memoryBytes() {
+    return this.mem.top;
+  }
+  alloc(nBytes) {
+    return this.mem.alloc(nBytes);
+  }
+  allocMatrix(dtype, rows, cols) {
+    return this.mem.alloc(nBytesOf(dtype, rows * cols));
+  }
+  scratch(_maxBatch, _maxCols) {
+  }
+  loadRows(srcDtype, _dst, bytes, ptr, rows, cols) {
+    this.mem.f32.set(dequantizeRef(srcDtype, bytes, rows * cols), ptr / 4);
+  }
+  loadMatrixRows(slice, srcDtype, bytes, row0, nRows) {
+    const rowBytes = nBytesOf(slice.dtype, slice.cols);
+    const dst = slice.ptr + row0 * rowBytes;
+    this.mem.u8.set(convertRows(srcDtype, slice.dtype, bytes, nRows, slice.cols), dst);
+  }
+  copyIn(src, srcIndex, dstPtr, n) {
+    this.mem.f32.set(src.subarray(srcIndex, srcIndex + n), dstPtr / 4);
+  }
+  copyOutCols(srcPtr, B, cols, dst, dstIndex, dstStride, colOffset) {
+    const f = this.mem.f32;
+    for (let b = 0; b < B; b++) {
+      const s = srcPtr / 4 + b * cols;
+      dst.set(f.subarray(s, s + cols), dstIndex + b * dstStride + colOffset);
+    }
+  }
+  /** n f32 values at ptr. */
+  #f32(ptr, n) {
+    return this.mem.f32.subarray(ptr / 4, ptr / 4 + n);
+  }
+  rmsNorm(x, weight, out, n, eps, B) {
+    const w = this.#f32(weight, n);
+    for (let b = 0; b < B; b++) rmsNormRef(this.#f32(x + 4 * b * n, n), w, this.#f32(out + 4 * b * n, n), eps);
+  }
+  matmul(w, x, y, B) {
+    const { rows, cols, dtype } = w;
+    if (rows === 0) return;
+    const xs = this.#f32(x, B * cols), ys = this.#f32(y, B * rows);
+    const wBytes = this.mem.u8.subarray(w.ptr, w.ptr + nBytesOf(dtype, rows * cols));
+    if (dtype === "Q4_0") matmulQ4_0Ref(wBytes, xs, ys, rows, cols, B);
+    else if (dtype === "Q8_0") matmulQ8_0Ref(wBytes, xs, ys, rows, cols, B);
+    else if (dtype === "F16") {
+      matmulF16Ref(this.mem.u16.subarray(w.ptr / 2, w.ptr / 2 + rows * cols), xs, ys, rows, cols, B);
+    } else if (dtype === "F32") matmulF32Ref(this.#f32(w.ptr, rows * cols), xs, ys, rows, cols, B);
+    else throw new RangeError(`Cannot multiply: weights stored as ${dtype} (kernels keep ${"F32/F16/Q4_0/Q8_0"})`);
+  }
+  rope(x, nHeads, headSize, pos, theta, B) {
+    const width = nHeads * headSize;
+    for (let b = 0; b < B; b++) ropeRef(this.#f32(x + 4 * b * width, width), nHeads, headSize, pos + b, theta);
+  }
+  storeKv(src, cache, B, width, pos, kvType) {
+    const s = this.#f32(src, B * width);
+    if (kvType === "f32") this.mem.f32.set(s, cache / 4 + pos * width);
+    else this.mem.f16.set(s, cache / 2 + pos * width);
+  }
+  attention(q, k, v, out, shape, B, pos) {
+    const { nHeads, nKvHeads, headSize, kvType } = shape;
+    const width = nHeads * headSize, kvWidth = nKvHeads * headSize;
+    for (let b = 0; b < B; b++) {
+      const nPos = pos + b + 1, n = nPos * kvWidth;
+      const kc = kvType === "f16" ? this.mem.u16.subarray(k / 2, k / 2 + n) : this.#f32(k, n);
+      const vc = kvType === "f16" ? this.mem.u16.subarray(v / 2, v / 2 + n) : this.#f32(v, n);
+      const o = this.#f32(out + 4 * b * width, width);
+      attentionRef(this.#f32(q + 4 * b * width, width), kc, vc, o, {
+        nHeads,
+        nKvHeads,
+        headSize,
+        nPos
+      });
+    }
+  }
+  add(dst, src, n) {
+    const f = this.mem.f32, d = dst / 4, s = src / 4;
+    for (let i = 0; i < n; i++) f[d + i] += f[s + i];
+  }
+  addFrom(dst, src, srcIndex, n) {
+    const f = this.mem.f32, d = dst / 4;
+    for (let i = 0; i < n; i++) f[d + i] += src[srcIndex + i];
+  }
+  fill(dst, n, value) {
+    this.mem.f32.fill(value, dst / 4, dst / 4 + n);
+  }
+  siluGate(gate, up, out, n) {
+    siluGateRef(this.#f32(gate, n), this.#f32(up, n), this.#f32(out, n));
+  }
+};
+
+// src/kernels/simd_kernels.ts
+function wasmMatrixBytes(dtype, rows, cols) {
+  if (dtype === "Q4_0") return repackedQ4_0Bytes(rows, cols);
+  if (dtype === "Q8_0") return repackedQ8_0Bytes(rows, cols);
+  return nBytesOf(dtype, rows * cols);
+}
+async function createKernels(choice = "wasm", module) {
+  if (choice === "scalar") return new ScalarKernels();
+  const k = await loadWasmKernels({
+    module,
+    initialPages: 16
+  });
+  return new SimdKernels(k.raw, new KernelMemory(k.memory, k.arena.base));
+}
+var STAGING_BYTES = 16 << 20;
+var SimdKernels = class extends ScalarKernels {
+  #raw;
+  #staging = 0;
+  #act = 0;
+  #actStride = 0;
+  #mmScratch = 0;
+  #att = 0;
+  #attLen = 0;
+  #maxBatch = 0;
+  #q4Form = "i16";
+  #q4Probe = 0;
+  constructor(raw, mem) {
+    super(mem);
+    this.#raw = raw;
+  }
+  allocMatrix(dtype, rows, cols) {
+    return this.mem.alloc(wasmMatrixBytes(dtype, rows, cols));
+  }
+  scratch(maxBatch, maxCols) {
+    super.scratch(maxBatch, maxCols);
+    this.#maxBatch = maxBatch;
+    const cols32 = Math.ceil(maxCols / 32) * 32;
+    this.#actStride = q8AStride(cols32);
+    this.#act = this.mem.alloc(maxBatch * this.#actStride);
+    this.#mmScratch = this.mem.alloc(Math.max(q4_0RScratchBytes(maxBatch), q8_0RScratchBytes(maxBatch)));
+    if (this.#q4Probe === 0) {
+      this.#q4Probe = this.mem.alloc(Q4_0R_PROBE_BYTES);
+      this.mem.u8.fill(0, this.#q4Probe, this.#q4Probe + Q4_0R_PROBE_BYTES);
+      this.#q4Form = pickQ4_0RForm(this.#raw, this.#q4Probe);
+    }
+  }
+  /** The Q4_0R kernel form this shard uses ("i16" or "vnni"; chosen by measurement in scratch()). */
+  get q4_0RForm() {
+    return this.#q4Form;
+  }
+  loadMatrixRows(slice, srcDtype, bytes, row0, nRows) {
+    const t = slice.dtype;
+    if (t !== "Q4_0" && t !== "Q8_0") return super.loadMatrixRows(slice, srcDtype, bytes, row0, nRows);
+    if (row0 % 8 !== 0) throw new RangeError(`Cannot repack ${t} rows: chunk start ${row0} is not a multiple of 8`);
+    const cols = slice.cols;
+    const std = convertRows(srcDtype, t, bytes, nRows, cols);
+    if (this.#staging === 0) this.#staging = this.mem.alloc(STAGING_BYTES);
+    const rowBytes = std.length / nRows;
+    const run = Math.floor(STAGING_BYTES / rowBytes / 8) * 8;
+    if (run === 0) throw new RangeError(`Cannot repack ${t} rows: a row of ${rowBytes} bytes`);
+    for (let r = 0; r < nRows; r += run) {
+      const n = Math.min(run, nRows - r);
+      this.mem.u8.set(std.subarray(r * rowBytes, (r + n) * rowBytes), this.#staging);
+      if (t === "Q4_0") this.#raw.repackQ4_0(this.#staging, slice.ptr + repackedQ4_0Bytes(row0 + r, cols), n, cols);
+      else this.#raw.repackQ8_0(this.#staging, slice.ptr + repackedQ8_0Bytes(row0 + r, cols), n, cols);
+    }
+  }
+  rmsNorm(x, weight, out, n, eps, B) {
+    for (let b = 0; b < B; b++) this.#raw.rmsNorm(x + 4 * b * n, weight, out + 4 * b * n, n, eps);
+  }
+  matmul(w, xPtr, yPtr, B) {
+    const raw = this.#raw, { rows, cols } = w;
+    if (rows === 0) return;
+    if (B > this.#maxBatch) throw new RangeError(`Cannot multiply: batch ${B} exceeds the scratch (${this.#maxBatch})`);
+    switch (w.dtype) {
+      case "F32":
+        if (B === 1) raw.matvecF32(w.ptr, xPtr, yPtr, cols, 0, rows);
+        else raw.matmulF32(w.ptr, xPtr, yPtr, cols, rows, B, 0, rows);
+        return;
+      case "F16":
+        if (B === 1) raw.matvecF16(w.ptr, xPtr, yPtr, cols, 0, rows);
+        else raw.matmulF16(w.ptr, xPtr, yPtr, cols, rows, B, 0, rows);
+        return;
+      case "Q4_0":
+      case "Q8_0": {
+        const stride = this.#actStride;
+        for (let b = 0; b < B; b++) raw.quantizeQ8A(xPtr + 4 * b * cols, this.#act + b * stride, cols);
+        if (w.dtype === "Q4_0" && this.#q4Form === "vnni") {
+          if (B === 1) raw.matvecQ4_0RVnni(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
+          else raw.matmulQ4_0RVnni(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
+        } else if (w.dtype === "Q4_0") {
+          if (B === 1) raw.matvecQ4_0R(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
+          else raw.matmulQ4_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
+        } else {
+          if (B === 1) raw.matvecQ8_0R(w.ptr, this.#act, yPtr, cols, 0, rows);
+          else raw.matmulQ8_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
+        }
+        return;
+      }
+      default:
+        return super.matmul(w, xPtr, yPtr, B);
+    }
+  }
+  rope(x, nHeads, headSize, pos, theta, B) {
+    const width = nHeads * headSize;
+    for (let b = 0; b < B; b++) this.#raw.rope(x + 4 * b * width, nHeads, headSize, pos + b, theta);
+  }
+  storeKv(src, cache, B, width, pos, kvType) {
+    if (kvType === "f16") this.#raw.f32ToF16Array(src, cache + 2 * pos * width, B * width);
+    else super.storeKv(src, cache, B, width, pos, kvType);
+  }
+  attention(q, k, v, out, shape, B, pos) {
+    if (this.#attLen < shape.contextSize) {
+      this.#att = this.mem.alloc(4 * shape.contextSize);
+      this.#attLen = shape.contextSize;
+    }
+    const { nHeads, nKvHeads, headSize } = shape;
+    const width = nHeads * headSize, scale = 1 / Math.sqrt(headSize), f16 = shape.kvType === "f16" ? 1 : 0;
+    for (let b = 0; b < B; b++) {
+      const o = 4 * b * width;
+      this.#raw.attention(q + o, k, v, out + o, this.#att, nHeads, nKvHeads, headSize, pos + b + 1, f16, scale);
+    }
+  }
+  siluGate(gate, up, out, n) {
+    this.#raw.siluGate(gate, up, out, n);
+  }
+};
+
 // src/formats/protobuf.ts
 var MAX_FIELD = (1 << 29) - 1;
 var utf8 = new TextDecoder("utf-8", {
@@ -2408,574 +2976,6 @@ function configFromGgufMetadata(meta, vocabSizeHint) {
   });
 }
 
-// src/kernels/kernels.ts
-function storedTypeOf(fileDtype, cols) {
-  if (fileDtype === "F32" || fileDtype === "F16" || fileDtype === "Q4_0" || fileDtype === "Q8_0") return fileDtype;
-  if (isQuantized(fileDtype) && cols % 32 === 0) return "Q8_0";
-  return "F32";
-}
-
-// src/quant/k_quants.ts
-var BLOCK_Q2_K_BYTES = 84;
-var BLOCK_Q3_K_BYTES = 110;
-var BLOCK_Q4_K_BYTES = 144;
-var BLOCK_Q5_K_BYTES = 176;
-var BLOCK_Q6_K_BYTES = 210;
-var fround4 = Math.fround;
-function f16At(b, o) {
-  return f16ToF32Ref(b[o] | b[o + 1] << 8);
-}
-function dequantizeRowQ2_KRef(blocks, out) {
-  const nb = checkQuantShape("dequantize Q2_K row", out.length, QK_K, blocks.length, BLOCK_Q2_K_BYTES);
-  for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q2_K_BYTES;
-    const d = f16At(blocks, o + 80), dmin = f16At(blocks, o + 82);
-    let y = i * QK_K;
-    let is = 0;
-    for (let h = 0; h < 2; h++) {
-      const q = o + 16 + 32 * h;
-      for (let j = 0; j < 4; j++) {
-        const shift = 2 * j;
-        for (let half = 0; half < 2; half++) {
-          const sc = blocks[o + is++];
-          const dl = fround4(d * (sc & 15)), ml = fround4(dmin * (sc >> 4));
-          for (let l = 0; l < 16; l++) {
-            out[y++] = fround4(fround4(dl * (blocks[q + 16 * half + l] >> shift & 3)) - ml);
-          }
-        }
-      }
-    }
-  }
-}
-function q3kScale(b, s, k) {
-  const low = k < 8 ? b[s + k] & 15 : b[s + k - 8] >> 4;
-  const high = b[s + 8 + k % 4] >> 2 * Math.floor(k / 4) & 3;
-  return low | high << 4;
-}
-function dequantizeRowQ3_KRef(blocks, out) {
-  const nb = checkQuantShape("dequantize Q3_K row", out.length, QK_K, blocks.length, BLOCK_Q3_K_BYTES);
-  for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q3_K_BYTES;
-    const d = f16At(blocks, o + 108);
-    let y = i * QK_K;
-    let is = 0;
-    for (let h = 0; h < 2; h++) {
-      const q = o + 32 + 32 * h;
-      for (let j = 0; j < 4; j++) {
-        const shift = 2 * j;
-        const m = 1 << 4 * h + j;
-        for (let half = 0; half < 2; half++) {
-          const dl = fround4(d * (q3kScale(blocks, o + 96, is++) - 32));
-          for (let l = 0; l < 16; l++) {
-            const idx = 16 * half + l;
-            const q3 = (blocks[q + idx] >> shift & 3) - (blocks[o + idx] & m ? 0 : 4);
-            out[y++] = fround4(dl * q3);
-          }
-        }
-      }
-    }
-  }
-}
-function scaleMinK4(b, s, k) {
-  if (k < 4) return [
-    b[s + k] & 63,
-    b[s + k + 4] & 63
-  ];
-  return [
-    b[s + k + 4] & 15 | b[s + k - 4] >> 6 << 4,
-    b[s + k + 4] >> 4 | b[s + k] >> 6 << 4
-  ];
-}
-function dequantizeRowQ4_KRef(blocks, out) {
-  const nb = checkQuantShape("dequantize Q4_K row", out.length, QK_K, blocks.length, BLOCK_Q4_K_BYTES);
-  for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q4_K_BYTES;
-    const d = f16At(blocks, o), dmin = f16At(blocks, o + 2);
-    let y = i * QK_K;
-    for (let c = 0; c < 4; c++) {
-      const q = o + 16 + 32 * c;
-      const [sc1, m1] = scaleMinK4(blocks, o + 4, 2 * c);
-      const [sc2, m2] = scaleMinK4(blocks, o + 4, 2 * c + 1);
-      const d1 = fround4(d * sc1), mm1 = fround4(dmin * m1), d2 = fround4(d * sc2), mm2 = fround4(dmin * m2);
-      for (let l = 0; l < 32; l++) out[y++] = fround4(fround4(d1 * (blocks[q + l] & 15)) - mm1);
-      for (let l = 0; l < 32; l++) out[y++] = fround4(fround4(d2 * (blocks[q + l] >> 4)) - mm2);
-    }
-  }
-}
-function dequantizeRowQ5_KRef(blocks, out) {
-  const nb = checkQuantShape("dequantize Q5_K row", out.length, QK_K, blocks.length, BLOCK_Q5_K_BYTES);
-  for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q5_K_BYTES;
-    const d = f16At(blocks, o), dmin = f16At(blocks, o + 2);
-    let y = i * QK_K;
-    for (let c = 0; c < 4; c++) {
-      const q = o + 48 + 32 * c;
-      const u1 = 1 << 2 * c, u2 = 2 << 2 * c;
-      const [sc1, m1] = scaleMinK4(blocks, o + 4, 2 * c);
-      const [sc2, m2] = scaleMinK4(blocks, o + 4, 2 * c + 1);
-      const d1 = fround4(d * sc1), mm1 = fround4(dmin * m1), d2 = fround4(d * sc2), mm2 = fround4(dmin * m2);
-      for (let l = 0; l < 32; l++) {
-        const v = (blocks[q + l] & 15) + (blocks[o + 16 + l] & u1 ? 16 : 0);
-        out[y++] = fround4(fround4(d1 * v) - mm1);
-      }
-      for (let l = 0; l < 32; l++) {
-        const v = (blocks[q + l] >> 4) + (blocks[o + 16 + l] & u2 ? 16 : 0);
-        out[y++] = fround4(fround4(d2 * v) - mm2);
-      }
-    }
-  }
-}
-function dequantizeRowQ6_KRef(blocks, out) {
-  const nb = checkQuantShape("dequantize Q6_K row", out.length, QK_K, blocks.length, BLOCK_Q6_K_BYTES);
-  for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q6_K_BYTES;
-    const d = f16At(blocks, o + 208);
-    for (let h = 0; h < 2; h++) {
-      const ql = o + 64 * h, qh = o + 128 + 32 * h, sc = o + 192 + 8 * h;
-      const y = i * QK_K + 128 * h;
-      for (let l = 0; l < 32; l++) {
-        const is = l >> 4;
-        const hb = blocks[qh + l];
-        const q1 = (blocks[ql + l] & 15 | (hb & 3) << 4) - 32;
-        const q2 = (blocks[ql + l + 32] & 15 | (hb >> 2 & 3) << 4) - 32;
-        const q3 = (blocks[ql + l] >> 4 | (hb >> 4 & 3) << 4) - 32;
-        const q4 = (blocks[ql + l + 32] >> 4 | (hb >> 6 & 3) << 4) - 32;
-        const s = (k) => blocks[sc + is + k] << 24 >> 24;
-        out[y + l] = fround4(fround4(d * s(0)) * q1);
-        out[y + l + 32] = fround4(fround4(d * s(2)) * q2);
-        out[y + l + 64] = fround4(fround4(d * s(4)) * q3);
-        out[y + l + 96] = fround4(fround4(d * s(6)) * q4);
-      }
-    }
-  }
-}
-
-// src/quant/legacy_quants.ts
-var QK4_1 = 32;
-var QK5_0 = 32;
-var QK5_1 = 32;
-var BLOCK_Q4_1_BYTES = 20;
-var BLOCK_Q5_0_BYTES = 22;
-var BLOCK_Q5_1_BYTES = 24;
-var fround5 = Math.fround;
-function f16At2(b, o) {
-  return f16ToF32Ref(b[o] | b[o + 1] << 8);
-}
-function u32At(b, o) {
-  return (b[o] | b[o + 1] << 8 | b[o + 2] << 16 | b[o + 3] << 24) >>> 0;
-}
-function dequantizeRowQ4_1Ref(blocks, out) {
-  const nb = checkQuantShape("dequantize Q4_1 row", out.length, QK4_1, blocks.length, BLOCK_Q4_1_BYTES);
-  for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q4_1_BYTES;
-    const d = f16At2(blocks, o), m = f16At2(blocks, o + 2);
-    const y = i * QK4_1;
-    for (let j = 0; j < 16; j++) {
-      const q = blocks[o + 4 + j];
-      out[y + j] = fround5(fround5((q & 15) * d) + m);
-      out[y + j + 16] = fround5(fround5((q >> 4) * d) + m);
-    }
-  }
-}
-function dequantizeRowQ5_0Ref(blocks, out) {
-  const nb = checkQuantShape("dequantize Q5_0 row", out.length, QK5_0, blocks.length, BLOCK_Q5_0_BYTES);
-  for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q5_0_BYTES;
-    const d = f16At2(blocks, o);
-    const qh = u32At(blocks, o + 2);
-    const y = i * QK5_0;
-    for (let j = 0; j < 16; j++) {
-      const q = blocks[o + 6 + j];
-      const x0 = (q & 15 | (qh >>> j & 1) << 4) - 16;
-      const x1 = (q >> 4 | (qh >>> j + 16 & 1) << 4) - 16;
-      out[y + j] = fround5(x0 * d);
-      out[y + j + 16] = fround5(x1 * d);
-    }
-  }
-}
-function dequantizeRowQ5_1Ref(blocks, out) {
-  const nb = checkQuantShape("dequantize Q5_1 row", out.length, QK5_1, blocks.length, BLOCK_Q5_1_BYTES);
-  for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q5_1_BYTES;
-    const d = f16At2(blocks, o), m = f16At2(blocks, o + 2);
-    const qh = u32At(blocks, o + 4);
-    const y = i * QK5_1;
-    for (let j = 0; j < 16; j++) {
-      const q = blocks[o + 8 + j];
-      const x0 = q & 15 | (qh >>> j & 1) << 4;
-      const x1 = q >> 4 | (qh >>> j + 16 & 1) << 4;
-      out[y + j] = fround5(fround5(x0 * d) + m);
-      out[y + j + 16] = fround5(fround5(x1 * d) + m);
-    }
-  }
-}
-
-// src/quant/dequantize.ts
-var BLOCK_REFS = {
-  Q4_0: dequantizeRowQ4_0Ref,
-  Q4_1: dequantizeRowQ4_1Ref,
-  Q5_0: dequantizeRowQ5_0Ref,
-  Q5_1: dequantizeRowQ5_1Ref,
-  Q8_0: dequantizeRowQ8_0Ref,
-  Q2_K: dequantizeRowQ2_KRef,
-  Q3_K: dequantizeRowQ3_KRef,
-  Q4_K: dequantizeRowQ4_KRef,
-  Q5_K: dequantizeRowQ5_KRef,
-  Q6_K: dequantizeRowQ6_KRef
-};
-var DEQUANTIZABLE_DTYPES = [
-  "F32",
-  "F16",
-  "BF16",
-  "F64",
-  "I8",
-  "U8",
-  "I16",
-  "I32",
-  ...Object.keys(BLOCK_REFS)
-];
-function dequantizeRef(dtype, bytes, nElements) {
-  const need = nBytesOf(dtype, nElements);
-  if (bytes.length !== need) {
-    throw new RangeError(`Cannot dequantize ${nElements} ${dtype} values: expected ${need} bytes, got ${bytes.length}`);
-  }
-  const out = new Float32Array(nElements);
-  const block = BLOCK_REFS[dtype];
-  if (block) {
-    block(bytes, out);
-    return out;
-  }
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  switch (dtype) {
-    case "F32":
-      for (let i = 0; i < nElements; i++) out[i] = v.getFloat32(4 * i, true);
-      return out;
-    case "F16":
-      for (let i = 0; i < nElements; i++) out[i] = f16ToF32Ref(v.getUint16(2 * i, true));
-      return out;
-    case "BF16":
-      for (let i = 0; i < nElements; i++) out[i] = bf16ToF32Ref(v.getUint16(2 * i, true));
-      return out;
-    case "F64":
-      for (let i = 0; i < nElements; i++) out[i] = v.getFloat64(8 * i, true);
-      return out;
-    case "I8":
-      for (let i = 0; i < nElements; i++) out[i] = v.getInt8(i);
-      return out;
-    case "U8":
-      for (let i = 0; i < nElements; i++) out[i] = v.getUint8(i);
-      return out;
-    case "I16":
-      for (let i = 0; i < nElements; i++) out[i] = v.getInt16(2 * i, true);
-      return out;
-    case "I32":
-      for (let i = 0; i < nElements; i++) out[i] = v.getInt32(4 * i, true);
-      return out;
-  }
-  throw new UnsupportedError(`Cannot dequantize ${dtype}: no reference dequantizer (block size ${blockSizeOf(dtype)})`);
-}
-
-// src/kernels/scalar_kernels.ts
-var PAGE = 65536;
-var MAX_PAGES = 65536;
-var KernelMemory = class {
-  memory;
-  #top;
-  #f32;
-  #u8;
-  #u16;
-  #f16;
-  constructor(memory, base = 1024) {
-    this.memory = memory ?? new WebAssembly.Memory({
-      initial: 1,
-      maximum: MAX_PAGES,
-      shared: true
-    });
-    this.#top = base;
-    this.#views();
-  }
-  #views() {
-    const buf = this.memory.buffer;
-    this.#f32 = new Float32Array(buf);
-    this.#u8 = new Uint8Array(buf);
-    this.#u16 = new Uint16Array(buf);
-    this.#f16 = new Float16Array(buf);
-  }
-  get top() {
-    return this.#top;
-  }
-  alloc(nBytes) {
-    const ptr = Math.ceil(this.#top / 64) * 64;
-    const end = ptr + Math.max(0, nBytes);
-    if (end > MAX_PAGES * PAGE) {
-      throw new RangeError(`Cannot allocate ${nBytes} bytes of kernel memory: a shard would need ${(end / 2 ** 30).toFixed(2)} GiB (limit 4 GiB per WebAssembly memory)`);
-    }
-    const have = this.memory.buffer.byteLength;
-    if (end > have) {
-      const need = Math.ceil((end - have) / PAGE);
-      const step = Math.min(MAX_PAGES - have / PAGE, Math.max(need, 1024));
-      this.memory.grow(step);
-      this.#views();
-    }
-    this.#top = end;
-    return ptr;
-  }
-  // Only this allocator grows the memory, so the views are refreshed there and read without a check here
-  // (reading `memory.buffer` of a shared memory makes a new SharedArrayBuffer object each time).
-  get f32() {
-    return this.#f32;
-  }
-  get u8() {
-    return this.#u8;
-  }
-  get u16() {
-    return this.#u16;
-  }
-  get f16() {
-    return this.#f16;
-  }
-};
-function convertRows(src, dst, bytes, nRows, cols) {
-  if (src === dst) return bytes;
-  const f = dequantizeRef(src, bytes, nRows * cols);
-  if (dst === "F32") return new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
-  if (dst === "F16") {
-    const h = new Float16Array(f);
-    return new Uint8Array(h.buffer);
-  }
-  if (dst === "Q8_0") {
-    const out = new Uint8Array(nBytesOf("Q8_0", nRows * cols));
-    quantizeRowQ8_0Ref(f, out);
-    return out;
-  }
-  throw new RangeError(`Cannot convert ${src} rows to ${dst}`);
-}
-var ScalarKernels = class {
-  mem;
-  constructor(mem = new KernelMemory()) {
-    this.mem = mem;
-  }
-  get memory() {
-    return this.mem.memory;
-  }
-  get memoryBytes() {
-    return this.mem.top;
-  }
-  alloc(nBytes) {
-    return this.mem.alloc(nBytes);
-  }
-  allocMatrix(dtype, rows, cols) {
-    return this.mem.alloc(nBytesOf(dtype, rows * cols));
-  }
-  scratch(_maxBatch, _maxCols) {
-  }
-  loadRows(srcDtype, _dst, bytes, ptr, rows, cols) {
-    this.mem.f32.set(dequantizeRef(srcDtype, bytes, rows * cols), ptr / 4);
-  }
-  loadMatrixRows(slice, srcDtype, bytes, row0, nRows) {
-    const rowBytes = nBytesOf(slice.dtype, slice.cols);
-    const dst = slice.ptr + row0 * rowBytes;
-    this.mem.u8.set(convertRows(srcDtype, slice.dtype, bytes, nRows, slice.cols), dst);
-  }
-  copyIn(src, srcIndex, dstPtr, n) {
-    this.mem.f32.set(src.subarray(srcIndex, srcIndex + n), dstPtr / 4);
-  }
-  copyOutCols(srcPtr, B, cols, dst, dstIndex, dstStride, colOffset) {
-    const f = this.mem.f32;
-    for (let b = 0; b < B; b++) {
-      const s = srcPtr / 4 + b * cols;
-      dst.set(f.subarray(s, s + cols), dstIndex + b * dstStride + colOffset);
-    }
-  }
-  /** n f32 values at ptr. */
-  #f32(ptr, n) {
-    return this.mem.f32.subarray(ptr / 4, ptr / 4 + n);
-  }
-  rmsNorm(x, weight, out, n, eps, B) {
-    const w = this.#f32(weight, n);
-    for (let b = 0; b < B; b++) rmsNormRef(this.#f32(x + 4 * b * n, n), w, this.#f32(out + 4 * b * n, n), eps);
-  }
-  matmul(w, x, y, B) {
-    const { rows, cols, dtype } = w;
-    if (rows === 0) return;
-    const xs = this.#f32(x, B * cols), ys = this.#f32(y, B * rows);
-    const wBytes = this.mem.u8.subarray(w.ptr, w.ptr + nBytesOf(dtype, rows * cols));
-    if (dtype === "Q4_0") matmulQ4_0Ref(wBytes, xs, ys, rows, cols, B);
-    else if (dtype === "Q8_0") matmulQ8_0Ref(wBytes, xs, ys, rows, cols, B);
-    else if (dtype === "F16") {
-      matmulF16Ref(this.mem.u16.subarray(w.ptr / 2, w.ptr / 2 + rows * cols), xs, ys, rows, cols, B);
-    } else if (dtype === "F32") matmulF32Ref(this.#f32(w.ptr, rows * cols), xs, ys, rows, cols, B);
-    else throw new RangeError(`Cannot multiply: weights stored as ${dtype} (kernels keep ${"F32/F16/Q4_0/Q8_0"})`);
-  }
-  rope(x, nHeads, headSize, pos, theta, B) {
-    const width = nHeads * headSize;
-    for (let b = 0; b < B; b++) ropeRef(this.#f32(x + 4 * b * width, width), nHeads, headSize, pos + b, theta);
-  }
-  storeKv(src, cache, B, width, pos, kvType) {
-    const s = this.#f32(src, B * width);
-    if (kvType === "f32") this.mem.f32.set(s, cache / 4 + pos * width);
-    else this.mem.f16.set(s, cache / 2 + pos * width);
-  }
-  attention(q, k, v, out, shape, B, pos) {
-    const { nHeads, nKvHeads, headSize, kvType } = shape;
-    const width = nHeads * headSize, kvWidth = nKvHeads * headSize;
-    for (let b = 0; b < B; b++) {
-      const nPos = pos + b + 1, n = nPos * kvWidth;
-      const kc = kvType === "f16" ? this.mem.u16.subarray(k / 2, k / 2 + n) : this.#f32(k, n);
-      const vc = kvType === "f16" ? this.mem.u16.subarray(v / 2, v / 2 + n) : this.#f32(v, n);
-      const o = this.#f32(out + 4 * b * width, width);
-      attentionRef(this.#f32(q + 4 * b * width, width), kc, vc, o, {
-        nHeads,
-        nKvHeads,
-        headSize,
-        nPos
-      });
-    }
-  }
-  add(dst, src, n) {
-    const f = this.mem.f32, d = dst / 4, s = src / 4;
-    for (let i = 0; i < n; i++) f[d + i] += f[s + i];
-  }
-  addFrom(dst, src, srcIndex, n) {
-    const f = this.mem.f32, d = dst / 4;
-    for (let i = 0; i < n; i++) f[d + i] += src[srcIndex + i];
-  }
-  fill(dst, n, value) {
-    this.mem.f32.fill(value, dst / 4, dst / 4 + n);
-  }
-  siluGate(gate, up, out, n) {
-    siluGateRef(this.#f32(gate, n), this.#f32(up, n), this.#f32(out, n));
-  }
-};
-
-// src/kernels/simd_kernels.ts
-function wasmMatrixBytes(dtype, rows, cols) {
-  if (dtype === "Q4_0") return repackedQ4_0Bytes(rows, cols);
-  if (dtype === "Q8_0") return repackedQ8_0Bytes(rows, cols);
-  return nBytesOf(dtype, rows * cols);
-}
-async function createKernels(choice = "wasm", module) {
-  if (choice === "scalar") return new ScalarKernels();
-  const k = await loadWasmKernels({
-    module,
-    initialPages: 16
-  });
-  return new SimdKernels(k.raw, new KernelMemory(k.memory, k.arena.base));
-}
-var STAGING_BYTES = 16 << 20;
-var SimdKernels = class extends ScalarKernels {
-  #raw;
-  #staging = 0;
-  #act = 0;
-  #actStride = 0;
-  #mmScratch = 0;
-  #att = 0;
-  #attLen = 0;
-  #maxBatch = 0;
-  #q4Form = "i16";
-  #q4Probe = 0;
-  constructor(raw, mem) {
-    super(mem);
-    this.#raw = raw;
-  }
-  allocMatrix(dtype, rows, cols) {
-    return this.mem.alloc(wasmMatrixBytes(dtype, rows, cols));
-  }
-  scratch(maxBatch, maxCols) {
-    super.scratch(maxBatch, maxCols);
-    this.#maxBatch = maxBatch;
-    const cols32 = Math.ceil(maxCols / 32) * 32;
-    this.#actStride = q8AStride(cols32);
-    this.#act = this.mem.alloc(maxBatch * this.#actStride);
-    this.#mmScratch = this.mem.alloc(Math.max(q4_0RScratchBytes(maxBatch), q8_0RScratchBytes(maxBatch)));
-    if (this.#q4Probe === 0) {
-      this.#q4Probe = this.mem.alloc(Q4_0R_PROBE_BYTES);
-      this.mem.u8.fill(0, this.#q4Probe, this.#q4Probe + Q4_0R_PROBE_BYTES);
-      this.#q4Form = pickQ4_0RForm(this.#raw, this.#q4Probe);
-    }
-  }
-  /** The Q4_0R kernel form this shard uses ("i16" or "vnni"; chosen by measurement in scratch()). */
-  get q4_0RForm() {
-    return this.#q4Form;
-  }
-  loadMatrixRows(slice, srcDtype, bytes, row0, nRows) {
-    const t = slice.dtype;
-    if (t !== "Q4_0" && t !== "Q8_0") return super.loadMatrixRows(slice, srcDtype, bytes, row0, nRows);
-    if (row0 % 8 !== 0) throw new RangeError(`Cannot repack ${t} rows: chunk start ${row0} is not a multiple of 8`);
-    const cols = slice.cols;
-    const std = convertRows(srcDtype, t, bytes, nRows, cols);
-    if (this.#staging === 0) this.#staging = this.mem.alloc(STAGING_BYTES);
-    const rowBytes = std.length / nRows;
-    const run = Math.floor(STAGING_BYTES / rowBytes / 8) * 8;
-    if (run === 0) throw new RangeError(`Cannot repack ${t} rows: a row of ${rowBytes} bytes`);
-    for (let r = 0; r < nRows; r += run) {
-      const n = Math.min(run, nRows - r);
-      this.mem.u8.set(std.subarray(r * rowBytes, (r + n) * rowBytes), this.#staging);
-      if (t === "Q4_0") this.#raw.repackQ4_0(this.#staging, slice.ptr + repackedQ4_0Bytes(row0 + r, cols), n, cols);
-      else this.#raw.repackQ8_0(this.#staging, slice.ptr + repackedQ8_0Bytes(row0 + r, cols), n, cols);
-    }
-  }
-  rmsNorm(x, weight, out, n, eps, B) {
-    for (let b = 0; b < B; b++) this.#raw.rmsNorm(x + 4 * b * n, weight, out + 4 * b * n, n, eps);
-  }
-  matmul(w, xPtr, yPtr, B) {
-    const raw = this.#raw, { rows, cols } = w;
-    if (rows === 0) return;
-    if (B > this.#maxBatch) throw new RangeError(`Cannot multiply: batch ${B} exceeds the scratch (${this.#maxBatch})`);
-    switch (w.dtype) {
-      case "F32":
-        if (B === 1) raw.matvecF32(w.ptr, xPtr, yPtr, cols, 0, rows);
-        else raw.matmulF32(w.ptr, xPtr, yPtr, cols, rows, B, 0, rows);
-        return;
-      case "F16":
-        if (B === 1) raw.matvecF16(w.ptr, xPtr, yPtr, cols, 0, rows);
-        else raw.matmulF16(w.ptr, xPtr, yPtr, cols, rows, B, 0, rows);
-        return;
-      case "Q4_0":
-      case "Q8_0": {
-        const stride = this.#actStride;
-        for (let b = 0; b < B; b++) raw.quantizeQ8A(xPtr + 4 * b * cols, this.#act + b * stride, cols);
-        if (w.dtype === "Q4_0" && this.#q4Form === "vnni") {
-          if (B === 1) raw.matvecQ4_0RVnni(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
-          else raw.matmulQ4_0RVnni(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
-        } else if (w.dtype === "Q4_0") {
-          if (B === 1) raw.matvecQ4_0R(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
-          else raw.matmulQ4_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
-        } else {
-          if (B === 1) raw.matvecQ8_0R(w.ptr, this.#act, yPtr, cols, 0, rows);
-          else raw.matmulQ8_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
-        }
-        return;
-      }
-      default:
-        return super.matmul(w, xPtr, yPtr, B);
-    }
-  }
-  rope(x, nHeads, headSize, pos, theta, B) {
-    const width = nHeads * headSize;
-    for (let b = 0; b < B; b++) this.#raw.rope(x + 4 * b * width, nHeads, headSize, pos + b, theta);
-  }
-  storeKv(src, cache, B, width, pos, kvType) {
-    if (kvType === "f16") this.#raw.f32ToF16Array(src, cache + 2 * pos * width, B * width);
-    else super.storeKv(src, cache, B, width, pos, kvType);
-  }
-  attention(q, k, v, out, shape, B, pos) {
-    if (this.#attLen < shape.contextSize) {
-      this.#att = this.mem.alloc(4 * shape.contextSize);
-      this.#attLen = shape.contextSize;
-    }
-    const { nHeads, nKvHeads, headSize } = shape;
-    const width = nHeads * headSize, scale = 1 / Math.sqrt(headSize), f16 = shape.kvType === "f16" ? 1 : 0;
-    for (let b = 0; b < B; b++) {
-      const o = 4 * b * width;
-      this.#raw.attention(q + o, k, v, out + o, this.#att, nHeads, nKvHeads, headSize, pos + b + 1, f16, scale);
-    }
-  }
-  siluGate(gate, up, out, n) {
-    this.#raw.siluGate(gate, up, out, n);
-  }
-};
-
 // src/model/tensor_names.ts
 var LAYER_KINDS = [
   "attn_norm",
@@ -3770,7 +3770,83 @@ function readBytes(readInto, t, row0, nRows, cols) {
   return dst;
 }
 
-// src/model/engine_core.ts
+// src/model/generate.ts
+async function generate(engine2, sampler, promptIds, options) {
+  if (promptIds.length === 0) throw new RangeError("Cannot generate: the prompt has no tokens");
+  if (promptIds.length >= engine2.contextSize) {
+    throw new UserError(`Cannot generate: the prompt has ${promptIds.length} tokens, the context holds ${engine2.contextSize}`, "shorten the prompt or raise -c");
+  }
+  const eos = engine2.tokenizer.eosId;
+  const stops = new Set(options.stopAt ?? (eos !== void 0 && eos >= 0 ? [
+    eos
+  ] : []));
+  sampler.accept?.(promptIds);
+  let t0 = performance.now();
+  let logits = await engine2.eval(promptIds, 0);
+  const promptMs = performance.now() - t0;
+  t0 = performance.now();
+  const ids = [];
+  let pos = promptIds.length;
+  let stop = "length";
+  while (ids.length < options.maxTokens) {
+    const id = sampler.sample(logits);
+    if (stops.has(id)) {
+      stop = "eos";
+      break;
+    }
+    ids.push(id);
+    options.onToken?.(id);
+    if (ids.length >= options.maxTokens) break;
+    if (pos >= engine2.contextSize) {
+      stop = "context";
+      break;
+    }
+    logits = await engine2.eval([
+      id
+    ], pos++);
+  }
+  return {
+    ids,
+    promptMs,
+    generateMs: performance.now() - t0,
+    stop
+  };
+}
+
+// src/model/engine.ts
+var GGUF_MAGIC_BYTES = new TextEncoder().encode(GGUF_MAGIC_STRING);
+async function loadEngineFromSource(source, place, options = {}) {
+  const name = place.path ?? source.name ?? "model";
+  const magic = source.size >= 4 ? source.read(0, 4) : new Uint8Array(0);
+  if (!GGUF_MAGIC_BYTES.every((b, i) => magic[i] === b)) {
+    throw new UserError(`Cannot load model "${name}": not a GGUF file`, "convert it first (`deno task convert`); llama2.c .bin checkpoints run with `generate --tokenizer tok.model`");
+  }
+  let g;
+  try {
+    g = readGguf(source);
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw e;
+    throw new UserError(`Cannot load model "${name}": ${e.message}`, "the file is damaged or not a model", {
+      cause: e
+    });
+  }
+  const metadata = g.metadata;
+  let tokenizer;
+  try {
+    tokenizer = place.tokenizer ?? tokenizerFromGgufMetadata(metadata);
+  } catch (e) {
+    throw new UserError(`Cannot load the tokenizer from "${name}": ${e.message}`, "the GGUF needs tokenizer.ggml.* keys; convert the model with `deno task convert` to embed them", {
+      cause: e
+    });
+  }
+  return await createEngine({
+    ...place,
+    metadata,
+    tensors: g.tensors,
+    source,
+    tokenizer
+  }, options);
+}
 var SHARD_BUDGET = 4 * 2 ** 30 - 256 * 2 ** 20;
 function engineBytes(table, contextSize, kvType, slots = 1) {
   const c = table.config;
@@ -3811,47 +3887,11 @@ async function createEngine(model, options = {}) {
     throw new RangeError(`Cannot load model: slot count ${slots} must be an integer in [1, 256]`);
   }
   if (options.useReference) {
-    const weights = loadWeightsF32(table);
-    const refs = Array.from({
-      length: slots
-    }, () => new LlamaReference(config, weights, contextSize));
-    const run = (slot, tokens, startPos) => {
-      checkSlot(slot, slots);
-      checkEval(tokens, startPos, contextSize, config.vocabSize);
-      return tokens.map((t, i) => refs[slot].forward(t, startPos + i));
-    };
-    return {
-      config,
+    return new ReferenceEngine(config, loadWeightsF32(table), {
+      model,
       contextSize,
-      metadata: model.metadata,
-      nShards: 1,
-      nThreads: 1,
-      slots,
-      eval: (tokens, startPos) => Promise.resolve(run(0, tokens, startPos).at(-1)),
-      evalAll: (tokens, startPos) => Promise.resolve(run(0, tokens, startPos)),
-      evalSlot: (slot, tokens, startPos) => Promise.resolve(run(slot, tokens, startPos).at(-1)),
-      evalBatch(rows, nLogits = rows.length) {
-        try {
-          checkRows(rows, slots, contextSize, config.vocabSize, nLogits);
-          const out = rows.map((r) => run(r.slot, [
-            r.token
-          ], r.pos)[0]);
-          return Promise.resolve(out.slice(rows.length - nLogits));
-        } catch (e) {
-          return Promise.reject(e);
-        }
-      },
-      evalHidden(slot, tokens, startPos) {
-        checkSlot(slot, slots);
-        checkEval(tokens, startPos, contextSize, config.vocabSize);
-        return Promise.resolve(tokens.map((t, i) => {
-          refs[slot].forward(t, startPos + i);
-          return refs[slot].hidden;
-        }));
-      },
-      close() {
-      }
-    };
+      slots
+    });
   }
   const threads = options.threads ?? defaultThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`Cannot load model: threads ${threads}`);
@@ -3940,7 +3980,84 @@ async function createEngine(model, options = {}) {
     closeWorkers();
     throw e;
   }
-  return new ShardedEngine(config, contextSize, model.metadata, table, own, plans, nThreads, exF32, ctrl, layout, closeWorkers);
+  return new ShardedEngine({
+    model,
+    config,
+    contextSize,
+    table,
+    own,
+    plans,
+    nThreads,
+    exF32,
+    ctrl,
+    layout,
+    closeWorkers
+  });
+}
+var ReferenceEngine = class {
+  config;
+  metadata;
+  tokenizer;
+  contextSize;
+  slots;
+  nShards;
+  nThreads;
+  #refs;
+  #onClose;
+  constructor(config, weights, { model, contextSize, slots }) {
+    this.config = config;
+    this.nShards = 1;
+    this.nThreads = 1;
+    this.metadata = model.metadata;
+    this.tokenizer = model.tokenizer;
+    this.#onClose = model.onClose;
+    this.contextSize = contextSize;
+    this.slots = slots;
+    this.#refs = Array.from({
+      length: slots
+    }, () => new LlamaReference(config, weights, contextSize));
+  }
+  /** Each token's logits, or (hidden) its final-normed hidden state, in region `slot`. */
+  #run(slot, tokens, startPos, hidden = false) {
+    checkSlot(slot, this.slots);
+    checkEval(tokens, startPos, this.contextSize, this.config.vocabSize);
+    const ref = this.#refs[slot];
+    return tokens.map((t, i) => {
+      const logits = ref.forward(t, startPos + i);
+      return hidden ? ref.hidden : logits;
+    });
+  }
+  eval(tokens, startPos) {
+    return this.evalSlot(0, tokens, startPos);
+  }
+  evalAll(tokens, startPos) {
+    return settle(() => this.#run(0, tokens, startPos));
+  }
+  evalSlot(slot, tokens, startPos) {
+    return settle(() => this.#run(slot, tokens, startPos).at(-1));
+  }
+  evalBatch(rows, nLogits = rows.length) {
+    return settle(() => {
+      checkRows(rows, this.slots, this.contextSize, this.config.vocabSize, nLogits);
+      const out = rows.map((r) => this.#run(r.slot, [
+        r.token
+      ], r.pos)[0]);
+      return out.slice(rows.length - nLogits);
+    });
+  }
+  evalHidden(slot, tokens, startPos) {
+    return settle(() => this.#run(slot, tokens, startPos, true));
+  }
+  close() {
+    this.#onClose?.();
+  }
+};
+function settle(fn) {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }
 function checkSlot(slot, slots) {
   if (!Number.isInteger(slot) || slot < 0 || slot >= slots) {
@@ -3977,36 +4094,32 @@ function checkEval(tokens, startPos, contextSize, vocabSize) {
   }
 }
 var ShardedEngine = class {
+  #closed = false;
   config;
   contextSize;
   metadata;
+  tokenizer;
+  nShards;
+  nThreads;
+  slots;
   table;
   own;
   plans;
-  nThreads;
   exF32;
   ctrl;
   layout;
-  closeWorkers;
-  #closed;
-  nShards;
-  constructor(config, contextSize, metadata, table, own, plans, nThreads, exF32, ctrl, layout, closeWorkers) {
-    this.config = config;
-    this.contextSize = contextSize;
-    this.metadata = metadata;
-    this.table = table;
-    this.own = own;
-    this.plans = plans;
-    this.nThreads = nThreads;
-    this.exF32 = exF32;
-    this.ctrl = ctrl;
-    this.layout = layout;
-    this.closeWorkers = closeWorkers;
-    this.#closed = false;
-    this.nShards = plans.length;
-    this.slots = plans[0].nSlots ?? 1;
+  #closeWorkers;
+  #onClose;
+  constructor(p) {
+    ({ config: this.config, contextSize: this.contextSize, table: this.table, own: this.own } = p);
+    ({ plans: this.plans, nThreads: this.nThreads, exF32: this.exF32, ctrl: this.ctrl, layout: this.layout } = p);
+    this.metadata = p.model.metadata;
+    this.tokenizer = p.model.tokenizer;
+    this.#closeWorkers = p.closeWorkers;
+    this.#onClose = p.model.onClose;
+    this.nShards = p.plans.length;
+    this.slots = p.plans[0].nSlots ?? 1;
   }
-  slots;
   async eval(tokens, startPos) {
     const all = await this.#run(tokens, startPos, false);
     return all[all.length - 1];
@@ -4100,110 +4213,16 @@ var ShardedEngine = class {
   close() {
     if (this.#closed) return;
     this.#closed = true;
-    this.closeWorkers();
+    this.#closeWorkers();
+    this.#onClose?.();
   }
 };
 
-// src/model/with_tokenizer.ts
-function withTokenizer(base, tokenizer, onClose) {
-  return {
-    config: base.config,
-    contextSize: base.contextSize,
-    metadata: base.metadata,
-    nShards: base.nShards,
-    nThreads: base.nThreads,
-    tokenizer,
-    eval: (tokens, startPos) => base.eval(tokens, startPos),
-    evalAll: (tokens, startPos) => base.evalAll(tokens, startPos),
-    slots: base.slots,
-    evalSlot: (slot, tokens, startPos) => base.evalSlot(slot, tokens, startPos),
-    evalBatch: (rows, nLogits) => base.evalBatch(rows, nLogits),
-    evalHidden: (slot, tokens, startPos) => base.evalHidden(slot, tokens, startPos),
-    close() {
-      base.close();
-      onClose?.();
-    }
-  };
-}
-
 // src/model/browser_engine.ts
-var GGUF_MAGIC_BYTES = new TextEncoder().encode(GGUF_MAGIC_STRING);
-async function loadEngineFromBlob(blob, options = {}, name = blob.name ?? "model", read) {
-  const source = new BlobSource(blob, name, read);
-  const magic = source.size >= 4 ? source.read(0, 4) : new Uint8Array(0);
-  if (!GGUF_MAGIC_BYTES.every((b, i) => magic[i] === b)) {
-    throw new UserError(`Cannot load model "${name}": not a GGUF file`, "convert it first with `deno task convert`");
-  }
-  let g;
-  try {
-    g = readGguf(source);
-  } catch (e) {
-    if (e instanceof FormatError) {
-      throw new UserError(`Cannot load model "${name}": ${e.message}`, "the file is damaged or not a model", {
-        cause: e
-      });
-    }
-    throw e;
-  }
-  const metadata = g.metadata;
-  let tokenizer;
-  try {
-    tokenizer = tokenizerFromGgufMetadata(metadata);
-  } catch (e) {
-    throw new UserError(`Cannot load the tokenizer from "${name}": ${e.message}`, "the GGUF needs tokenizer.ggml.* keys; convert the model with `deno task convert` to embed them", {
-      cause: e
-    });
-  }
-  const base = await createEngine({
-    metadata,
-    tensors: g.tensors,
-    source,
+function loadEngineFromBlob(blob, options = {}, name = blob.name ?? "model", read) {
+  return loadEngineFromSource(new BlobSource(blob, name, read), {
     blob
   }, options);
-  return withTokenizer(base, tokenizer);
-}
-
-// src/model/generate.ts
-async function generate(engine2, sampler, promptIds, options) {
-  if (promptIds.length === 0) throw new RangeError("Cannot generate: the prompt has no tokens");
-  if (promptIds.length >= engine2.contextSize) {
-    throw new UserError(`Cannot generate: the prompt has ${promptIds.length} tokens, the context holds ${engine2.contextSize}`, "shorten the prompt or raise -c");
-  }
-  const eos = engine2.tokenizer.eosId;
-  const stops = new Set(options.stopAt ?? (eos !== void 0 && eos >= 0 ? [
-    eos
-  ] : []));
-  sampler.accept?.(promptIds);
-  let t0 = performance.now();
-  let logits = await engine2.eval(promptIds, 0);
-  const promptMs = performance.now() - t0;
-  t0 = performance.now();
-  const ids = [];
-  let pos = promptIds.length;
-  let stop = "length";
-  while (ids.length < options.maxTokens) {
-    const id = sampler.sample(logits);
-    if (stops.has(id)) {
-      stop = "eos";
-      break;
-    }
-    ids.push(id);
-    options.onToken?.(id);
-    if (ids.length >= options.maxTokens) break;
-    if (pos >= engine2.contextSize) {
-      stop = "context";
-      break;
-    }
-    logits = await engine2.eval([
-      id
-    ], pos++);
-  }
-  return {
-    ids,
-    promptMs,
-    generateMs: performance.now() - t0,
-    stop
-  };
 }
 
 // src/core/mt19937.ts
