@@ -10,6 +10,7 @@ import type { TensorInfo } from "../core/tensor.ts";
 import type { KernelChoice } from "../kernels/kernels.ts";
 import { createKernels } from "../kernels/simd_kernels.ts";
 import { BlobSource } from "../core/blob_source.ts";
+import { readFileAt } from "../core/byte_source.ts";
 
 /** The one message a worker receives. */
 export interface WorkerInit {
@@ -37,17 +38,9 @@ self.onmessage = async (e: MessageEvent<WorkerInit>) => {
   try {
     let readInto: (off: number, dst: Uint8Array) => void;
     if (init.path !== undefined) {
-      const f = Deno.openSync(init.path, { read: true });
+      const f = Deno.openSync(init.path, { read: true }), path = init.path;
       file = f;
-      readInto = (off, dst) => {
-        f.seekSync(off, Deno.SeekMode.Start);
-        let done = 0;
-        while (done < dst.length) {
-          const n = f.readSync(dst.subarray(done));
-          if (!n) throw new RangeError(`Cannot read "${init.path}": file ended at byte ${off + done}`);
-          done += n;
-        }
-      };
+      readInto = (off, dst) => readFileAt(f, path, off, dst);
     } else if (init.blob !== undefined) {
       const src = new BlobSource(init.blob);
       readInto = (off, dst) => src.readInto(off, dst);

@@ -1731,6 +1731,15 @@ var SimdKernels = class extends ScalarKernels {
 };
 
 // src/core/byte_source.ts
+function readFileAt(file, name, byteOffset, dst) {
+  file.seekSync(byteOffset, 0);
+  let done = 0;
+  while (done < dst.length) {
+    const n = file.readSync(dst.subarray(done));
+    if (n === null || n === 0) throw new RangeError(`Cannot read "${name}": file ended at byte ${byteOffset + done}`);
+    done += n;
+  }
+}
 function checkRange(src, byteOffset, nBytes) {
   if (!Number.isSafeInteger(byteOffset) || !Number.isSafeInteger(nBytes) || byteOffset < 0 || nBytes < 0 || byteOffset + nBytes > src.size) {
     throw new RangeError(`Cannot read ${nBytes} bytes at offset ${byteOffset}: source${src.name ? ` "${src.name}"` : ""} has ${src.size} bytes`);
@@ -1785,17 +1794,9 @@ self.onmessage = async (e) => {
     if (init.path !== void 0) {
       const f = Deno.openSync(init.path, {
         read: true
-      });
+      }), path = init.path;
       file = f;
-      readInto = (off, dst) => {
-        f.seekSync(off, Deno.SeekMode.Start);
-        let done = 0;
-        while (done < dst.length) {
-          const n = f.readSync(dst.subarray(done));
-          if (!n) throw new RangeError(`Cannot read "${init.path}": file ended at byte ${off + done}`);
-          done += n;
-        }
-      };
+      readInto = (off, dst) => readFileAt(f, path, off, dst);
     } else if (init.blob !== void 0) {
       const src = new BlobSource(init.blob);
       readInto = (off, dst) => src.readInto(off, dst);
