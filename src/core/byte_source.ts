@@ -34,6 +34,13 @@ export class BytesSource implements ByteSource {
   }
 }
 
+/** ByteSource.read() for a source that reads through readInto(): a fresh array of `nBytes`. */
+export function readFresh(src: ByteSource, byteOffset: number, nBytes: number): Uint8Array {
+  const dst = new Uint8Array(nBytes);
+  src.readInto(byteOffset, dst);
+  return dst;
+}
+
 /** A file open for reading, as a Deno.FsFile is (structural: core touches no runtime API). */
 export interface SeekableFile {
   /** Moves to `offset`; whence 0 = from the start (Deno.SeekMode.Start). */

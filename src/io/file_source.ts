@@ -1,7 +1,7 @@
 /**
  * FileSource: positional reads over a Deno.FsFile, so multi-GB files are never slurped.
  */
-import { type ByteSource, checkRange, readFileAt } from "../core/byte_source.ts";
+import { type ByteSource, checkRange, readFileAt, readFresh } from "../core/byte_source.ts";
 
 /** A ByteSource over an open file. Close it when done. */
 export class FileSource implements ByteSource, Disposable {
@@ -12,9 +12,7 @@ export class FileSource implements ByteSource, Disposable {
     this.size = this.#file.statSync().size;
   }
   read(byteOffset: number, nBytes: number): Uint8Array {
-    const dst = new Uint8Array(nBytes);
-    this.readInto(byteOffset, dst);
-    return dst;
+    return readFresh(this, byteOffset, nBytes);
   }
   readInto(byteOffset: number, dst: Uint8Array): void {
     checkRange(this, byteOffset, dst.length);

@@ -46,16 +46,8 @@ export interface Kernels {
   loadMatrixRows(slice: MatrixSlice, srcDtype: DType, bytes: Uint8Array, row0: number, nRows: number): void;
   /** dst[0..n) (at dstPtr) = src[srcIndex..srcIndex+n). */
   copyIn(src: Float32Array, srcIndex: number, dstPtr: number, n: number): void;
-  /** Copies a (B, cols) block into columns [colOffset, colOffset+cols) of a (B, dstStride) array. */
-  copyOutCols(
-    srcPtr: number,
-    B: number,
-    cols: number,
-    dst: Float32Array,
-    dstIndex: number,
-    dstStride: number,
-    colOffset: number,
-  ): void;
+  /** Copies a (B, cols) block at src to B rows of `dst` dstStride apart, the first at dst[dstIndex]. */
+  copyOut(src: number, B: number, cols: number, dst: Float32Array, dstIndex: number, dstStride: number): void;
   /** out (B, n) = rmsnorm of each row of x (B, n) with gains weight (n,); out may alias x. */
   rmsNorm(x: number, weight: number, out: number, n: number, eps: number, B: number): void;
   /** W (rows, cols) @ x (B, cols) -> y (B, rows), W = the slice. */

@@ -135,20 +135,8 @@ export class ScalarKernels implements Kernels {
   copyIn(src: Float32Array, srcIndex: number, dstPtr: number, n: number): void {
     this.mem.f32.set(src.subarray(srcIndex, srcIndex + n), dstPtr / 4);
   }
-  copyOutCols(
-    srcPtr: number,
-    B: number,
-    cols: number,
-    dst: Float32Array,
-    dstIndex: number,
-    dstStride: number,
-    colOffset: number,
-  ): void {
-    const f = this.mem.f32;
-    for (let b = 0; b < B; b++) {
-      const s = srcPtr / 4 + b * cols;
-      dst.set(f.subarray(s, s + cols), dstIndex + b * dstStride + colOffset);
-    }
+  copyOut(src: number, B: number, cols: number, dst: Float32Array, dstIndex: number, dstStride: number): void {
+    for (let b = 0; b < B; b++) dst.set(this.#f32(src + 4 * b * cols, cols), dstIndex + b * dstStride);
   }
   /** n f32 values at ptr. */
   #f32(ptr: number, n: number): Float32Array {

@@ -19,6 +19,43 @@ export const WASM_PAGE_BYTES = 65536;
 /** The module declares its memory with this maximum (4 GiB). */
 export const WASM_MAX_PAGES = 65536;
 
+/** W (nRows, nCols) repacked @ one Q8A activation row -> y[rowStart..rowEnd) (y points at row 0). */
+type Q8AMatvec = (
+  w: number,
+  act: number,
+  y: number,
+  nCols: number,
+  rowStart: number,
+  rowEnd: number,
+  scratch: number,
+) => void;
+/** W (nRows, nCols) repacked @ `batch` Q8A rows `actStride` bytes apart -> y (batch, nRows), rows [rowStart, rowEnd). */
+type Q8AMatmul = (
+  w: number,
+  acts: number,
+  actStride: number,
+  y: number,
+  nCols: number,
+  nRows: number,
+  batch: number,
+  rowStart: number,
+  rowEnd: number,
+  scratch: number,
+) => void;
+/** W (nRows, nCols) @ x (nCols,) -> y[rowStart..rowEnd). */
+type FloatMatvec = (w: number, x: number, y: number, nCols: number, rowStart: number, rowEnd: number) => void;
+/** W (nRows, nCols) @ x (batch, nCols) -> y (batch, nRows), rows [rowStart, rowEnd). */
+type FloatMatmul = (
+  w: number,
+  x: number,
+  y: number,
+  nCols: number,
+  nRows: number,
+  batch: number,
+  rowStart: number,
+  rowEnd: number,
+) => void;
+
 /** The raw exports (unchecked: a wrong pointer corrupts memory silently). Pointers are byte offsets. */
 export interface KernelExports {
   heapBase(): number;
@@ -32,86 +69,20 @@ export interface KernelExports {
   dequantizeRowQ8_0(src: number, dst: number, n: number): void;
   repackQ4_0(src: number, dst: number, nRows: number, nCols: number): void;
   repackQ8_0(src: number, dst: number, nRows: number, nCols: number): void;
-  matvecQ4_0R(
-    w: number,
-    act: number,
-    y: number,
-    nCols: number,
-    rowStart: number,
-    rowEnd: number,
-    scratch: number,
-  ): void;
-  matmulQ4_0R(
-    w: number,
-    acts: number,
-    actStride: number,
-    y: number,
-    nCols: number,
-    nRows: number,
-    batch: number,
-    rowStart: number,
-    rowEnd: number,
-    scratch: number,
-  ): void;
+  matvecQ4_0R: Q8AMatvec;
+  matmulQ4_0R: Q8AMatmul;
   /** matvecQ4_0R in the relaxed i32 dot-add form (one vpdpbusd on AVX-VNNI hosts); same results bit for bit. */
-  matvecQ4_0RVnni(
-    w: number,
-    act: number,
-    y: number,
-    nCols: number,
-    rowStart: number,
-    rowEnd: number,
-    scratch: number,
-  ): void;
+  matvecQ4_0RVnni: Q8AMatvec;
   /** matmulQ4_0R in the relaxed i32 dot-add form; same arguments and results. */
-  matmulQ4_0RVnni(
-    w: number,
-    acts: number,
-    actStride: number,
-    y: number,
-    nCols: number,
-    nRows: number,
-    batch: number,
-    rowStart: number,
-    rowEnd: number,
-    scratch: number,
-  ): void;
-  matvecQ8_0R(w: number, act: number, y: number, nCols: number, rowStart: number, rowEnd: number): void;
-  matmulQ8_0R(
-    w: number,
-    acts: number,
-    actStride: number,
-    y: number,
-    nCols: number,
-    nRows: number,
-    batch: number,
-    rowStart: number,
-    rowEnd: number,
-    scratch: number,
-  ): void;
-  matvecF16(w: number, x: number, y: number, nCols: number, rowStart: number, rowEnd: number): void;
-  matmulF16(
-    w: number,
-    x: number,
-    y: number,
-    nCols: number,
-    nRows: number,
-    batch: number,
-    rowStart: number,
-    rowEnd: number,
-  ): void;
-  matvecF32(w: number, x: number, y: number, nCols: number, rowStart: number, rowEnd: number): void;
-  matmulF32(
-    w: number,
-    x: number,
-    y: number,
-    nCols: number,
-    nRows: number,
-    batch: number,
-    rowStart: number,
-    rowEnd: number,
-  ): void;
-  rmsNorm(x: number, w: number, out: number, n: number, eps: number): void;
+  matmulQ4_0RVnni: Q8AMatmul;
+  /** As Q8AMatvec without the scratch. */
+  matvecQ8_0R: FloatMatvec;
+  matmulQ8_0R: Q8AMatmul;
+  matvecF16: FloatMatvec;
+  matmulF16: FloatMatmul;
+  matvecF32: FloatMatvec;
+  matmulF32: FloatMatmul;
+  rmsNorm(x: number, weight: number, out: number, n: number, eps: number): void;
   softmax(x: number, n: number): void;
   rope(x: number, nHeads: number, headSize: number, pos: number, theta: number): void;
   siluGate(gate: number, up: number, out: number, n: number): void;

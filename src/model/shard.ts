@@ -433,7 +433,7 @@ export class Shard {
         // 2. own columns of Wo: (dim, ownQ) @ att (B, ownQ) -> a partial sum (B, dim); x += Σ partials
         if (ownKv > 0) k.matmul(w.get("attn_output") as MatrixSlice, this.#att, this.#full, B);
         else k.fill(this.#full, B * dim, 0);
-        k.copyOutCols(this.#full, B, dim, exF, slot(ex.attnPartials), dim, 0);
+        k.copyOut(this.#full, B, dim, exF, slot(ex.attnPartials), dim);
         yield;
         for (let s = 0; s < n; s++) k.addFrom(this.#x, exF, ex.attnPartials / 4 + s * p.maxBatch * dim, B * dim);
         // 3. FFN on own hidden rows, then own columns of W2: (dim, ownHid) @ hid (B, ownHid) -> partial (B, dim)
@@ -444,18 +444,18 @@ export class Shard {
           k.siluGate(this.#rows, this.#hb2, this.#rows, B * (h1 - h0));
           k.matmul(w.get("ffn_down") as MatrixSlice, this.#rows, this.#full, B);
         } else k.fill(this.#full, B * dim, 0);
-        k.copyOutCols(this.#full, B, dim, exF, slot(ex.ffnPartials), dim, 0);
+        k.copyOut(this.#full, B, dim, exF, slot(ex.ffnPartials), dim);
         yield;
         for (let s = 0; s < n; s++) k.addFrom(this.#x, exF, ex.ffnPartials / 4 + s * p.maxBatch * dim, B * dim);
         continue;
       }
-      if (ownKv > 0) k.copyOutCols(this.#att, B, ownQ, exF, ex.att / 4, dim, q0);
+      if (ownKv > 0) k.copyOut(this.#att, B, ownQ, exF, ex.att / 4 + q0, dim);
       yield;
       // 2. output projection, own rows of Wo: (rows, dim) @ att (B, dim) -> exchange.proj[:, d0:d1]
       k.copyIn(exF, ex.att / 4, this.#full, B * dim);
       if (d1 > d0) {
         k.matmul(w.get("attn_output") as MatrixSlice, this.#full, this.#rows, B);
-        k.copyOutCols(this.#rows, B, d1 - d0, exF, ex.proj / 4, dim, d0);
+        k.copyOut(this.#rows, B, d1 - d0, exF, ex.proj / 4 + d0, dim);
       }
       yield;
       // 3. x += proj; xb = rmsnorm(x); own hidden rows of silu(W1·xb) ⊙ (W3·xb) -> exchange.hid
@@ -466,14 +466,14 @@ export class Shard {
         k.matmul(w.get("ffn_gate") as MatrixSlice, this.#xb, this.#rows, B); // (ownHid, dim) -> (B, ownHid)
         k.matmul(w.get("ffn_up") as MatrixSlice, this.#xb, this.#hb2, B);
         k.siluGate(this.#rows, this.#hb2, this.#rows, B * (h1 - h0));
-        k.copyOutCols(this.#rows, B, h1 - h0, exF, ex.hid / 4, hidden, h0);
+        k.copyOut(this.#rows, B, h1 - h0, exF, ex.hid / 4 + h0, hidden);
       }
       yield;
       // 4. own rows of W2: (rows, hidden) @ hid (B, hidden) -> exchange.proj[:, d0:d1]
       k.copyIn(exF, ex.hid / 4, this.#full, B * hidden);
       if (d1 > d0) {
         k.matmul(w.get("ffn_down") as MatrixSlice, this.#full, this.#rows, B);
-        k.copyOutCols(this.#rows, B, d1 - d0, exF, ex.proj / 4, dim, d0);
+        k.copyOut(this.#rows, B, d1 - d0, exF, ex.proj / 4 + d0, dim);
       }
       yield;
       k.copyIn(exF, ex.proj / 4, this.#full, B * dim);
@@ -483,7 +483,7 @@ export class Shard {
       // every row's final-normed hidden state (B, dim) -> exchange.proj (every shard holds the full x; shard 0 writes)
       if (p.shard === 0) {
         k.rmsNorm(this.#x, this.#outputNorm, this.#xb, dim, c.normEps, B);
-        k.copyOutCols(this.#xb, B, dim, exF, ex.proj / 4, dim, 0);
+        k.copyOut(this.#xb, B, dim, exF, ex.proj / 4, dim);
       }
     } else if (nLogits > 0) {
       // final norm of the last nLogits rows, own classifier rows: (ownVocab, dim) @ x (m, dim) -> exchange.logits
@@ -492,7 +492,7 @@ export class Shard {
       const v0 = p.vocabRow0, v1 = p.vocabRow1;
       if (v1 > v0) {
         k.matmul(this.#output, this.#xb, this.#logits, nLogits);
-        k.copyOutCols(this.#logits, nLogits, v1 - v0, exF, ex.logits / 4, c.vocabSize, v0);
+        k.copyOut(this.#logits, nLogits, v1 - v0, exF, ex.logits / 4 + v0, c.vocabSize);
       }
     }
     yield;

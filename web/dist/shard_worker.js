@@ -1353,7 +1353,7 @@ var Shard = class {
       if (p.colSplit) {
         if (ownKv > 0) k.matmul(w.get("attn_output"), this.#att, this.#full, B);
         else k.fill(this.#full, B * dim, 0);
-        k.copyOutCols(this.#full, B, dim, exF, slot(ex.attnPartials), dim, 0);
+        k.copyOut(this.#full, B, dim, exF, slot(ex.attnPartials), dim);
         yield;
         for (let s = 0; s < n; s++) k.addFrom(this.#x, exF, ex.attnPartials / 4 + s * p.maxBatch * dim, B * dim);
         k.rmsNorm(this.#x, w.get("ffn_norm"), this.#xb, dim, c.normEps, B);
@@ -1363,17 +1363,17 @@ var Shard = class {
           k.siluGate(this.#rows, this.#hb2, this.#rows, B * (h1 - h0));
           k.matmul(w.get("ffn_down"), this.#rows, this.#full, B);
         } else k.fill(this.#full, B * dim, 0);
-        k.copyOutCols(this.#full, B, dim, exF, slot(ex.ffnPartials), dim, 0);
+        k.copyOut(this.#full, B, dim, exF, slot(ex.ffnPartials), dim);
         yield;
         for (let s = 0; s < n; s++) k.addFrom(this.#x, exF, ex.ffnPartials / 4 + s * p.maxBatch * dim, B * dim);
         continue;
       }
-      if (ownKv > 0) k.copyOutCols(this.#att, B, ownQ, exF, ex.att / 4, dim, q0);
+      if (ownKv > 0) k.copyOut(this.#att, B, ownQ, exF, ex.att / 4 + q0, dim);
       yield;
       k.copyIn(exF, ex.att / 4, this.#full, B * dim);
       if (d1 > d0) {
         k.matmul(w.get("attn_output"), this.#full, this.#rows, B);
-        k.copyOutCols(this.#rows, B, d1 - d0, exF, ex.proj / 4, dim, d0);
+        k.copyOut(this.#rows, B, d1 - d0, exF, ex.proj / 4 + d0, dim);
       }
       yield;
       k.copyIn(exF, ex.proj / 4, this.#full, B * dim);
@@ -1383,13 +1383,13 @@ var Shard = class {
         k.matmul(w.get("ffn_gate"), this.#xb, this.#rows, B);
         k.matmul(w.get("ffn_up"), this.#xb, this.#hb2, B);
         k.siluGate(this.#rows, this.#hb2, this.#rows, B * (h1 - h0));
-        k.copyOutCols(this.#rows, B, h1 - h0, exF, ex.hid / 4, hidden, h0);
+        k.copyOut(this.#rows, B, h1 - h0, exF, ex.hid / 4 + h0, hidden);
       }
       yield;
       k.copyIn(exF, ex.hid / 4, this.#full, B * hidden);
       if (d1 > d0) {
         k.matmul(w.get("ffn_down"), this.#full, this.#rows, B);
-        k.copyOutCols(this.#rows, B, d1 - d0, exF, ex.proj / 4, dim, d0);
+        k.copyOut(this.#rows, B, d1 - d0, exF, ex.proj / 4 + d0, dim);
       }
       yield;
       k.copyIn(exF, ex.proj / 4, this.#full, B * dim);
@@ -1398,7 +1398,7 @@ var Shard = class {
     if (wantHidden) {
       if (p.shard === 0) {
         k.rmsNorm(this.#x, this.#outputNorm, this.#xb, dim, c.normEps, B);
-        k.copyOutCols(this.#xb, B, dim, exF, ex.proj / 4, dim, 0);
+        k.copyOut(this.#xb, B, dim, exF, ex.proj / 4, dim);
       }
     } else if (nLogits > 0) {
       const first = this.#x + (B - nLogits) * dim * 4;
@@ -1406,7 +1406,7 @@ var Shard = class {
       const v0 = p.vocabRow0, v1 = p.vocabRow1;
       if (v1 > v0) {
         k.matmul(this.#output, this.#xb, this.#logits, nLogits);
-        k.copyOutCols(this.#logits, nLogits, v1 - v0, exF, ex.logits / 4, c.vocabSize, v0);
+        k.copyOut(this.#logits, nLogits, v1 - v0, exF, ex.logits / 4 + v0, c.vocabSize);
       }
     }
     yield;
@@ -1534,12 +1534,8 @@ var ScalarKernels = class {
   copyIn(src, srcIndex, dstPtr, n) {
     this.mem.f32.set(src.subarray(srcIndex, srcIndex + n), dstPtr / 4);
   }
-  copyOutCols(srcPtr, B, cols, dst, dstIndex, dstStride, colOffset) {
-    const f = this.mem.f32;
-    for (let b = 0; b < B; b++) {
-      const s = srcPtr / 4 + b * cols;
-      dst.set(f.subarray(s, s + cols), dstIndex + b * dstStride + colOffset);
-    }
+  copyOut(src, B, cols, dst, dstIndex, dstStride) {
+    for (let b = 0; b < B; b++) dst.set(this.#f32(src + 4 * b * cols, cols), dstIndex + b * dstStride);
   }
   /** n f32 values at ptr. */
   #f32(ptr, n) {
@@ -1731,6 +1727,11 @@ var SimdKernels = class extends ScalarKernels {
 };
 
 // src/core/byte_source.ts
+function readFresh(src, byteOffset, nBytes) {
+  const dst = new Uint8Array(nBytes);
+  src.readInto(byteOffset, dst);
+  return dst;
+}
 function readFileAt(file, name, byteOffset, dst) {
   file.seekSync(byteOffset, 0);
   let done = 0;
@@ -1768,9 +1769,7 @@ var BlobSource = class {
     this.#read = read ?? fileReaderSync();
   }
   read(byteOffset, nBytes) {
-    const dst = new Uint8Array(nBytes);
-    this.readInto(byteOffset, dst);
-    return dst;
+    return readFresh(this, byteOffset, nBytes);
   }
   readInto(byteOffset, dst) {
     checkRange(this, byteOffset, dst.length);
