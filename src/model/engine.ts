@@ -2,10 +2,10 @@
  * The engine: a GGUF model loaded for evaluation, with its tokenizer. loadEngine() (a file), loadEngineFromBytes()
  * and loadEngineFromBlob() (browser_engine.ts) read the header and the tokenizer; createEngine() builds either the
  * TS reference (llama.ts) or the sharded fast path — shard 0 on the calling thread, shards 1.. in Workers
- * (engine_worker.ts), each with its own kernel memory (≤ 4 GiB) holding a row slice of every matrix and its heads of
+ * (shard_worker.ts), each with its own kernel memory (≤ 4 GiB) holding a row slice of every matrix and its heads of
  * the KV cache, so models larger than one WebAssembly memory run. Prompt tokens go through in batches
  * (matrix-matrix kernels); the shards meet at SharedArrayBuffer barriers (shard.ts: the control protocol).
- * see: shard.ts, engine_worker.ts, llama.ts, generate.ts (the one-shot completion loop)
+ * see: shard.ts, shard_worker.ts, llama.ts, generate.ts (the one-shot completion loop)
  */
 import { type ByteSource, BytesSource } from "../core/byte_source.ts";
 import { blockSizeOf } from "../core/dtypes.ts";
@@ -51,7 +51,7 @@ export interface EngineOptions {
    */
   slots?: number;
   /**
-   * Starts one shard worker (engine_worker.ts's protocol). Default: a module Worker on engine_worker.ts; a browser
+   * Starts one shard worker (shard_worker.ts's protocol). Default: a module Worker on shard_worker.ts; a browser
    * page passes workers made from its bundle.
    */
   spawnWorker?: () => Worker;
@@ -300,7 +300,7 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
   const failures: string[] = [];
   for (let s = 1; s < nThreads; s++) {
     const w = options.spawnWorker?.() ??
-      new Worker(new URL("./engine_worker.ts", import.meta.url).href, { type: "module" });
+      new Worker(new URL("./shard_worker.ts", import.meta.url).href, { type: "module" });
     workers.push(w);
     ready.push(
       new Promise<void>((resolve, reject) => {

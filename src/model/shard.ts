@@ -4,7 +4,7 @@
  * columns, whose partial sums every shard reduces), and the per-layer forward over a batch of tokens. Shards exchange
  * activations through one SharedArrayBuffer and meet at a barrier twice per layer (four when a column split would
  * cut a quantization block and rows are split instead); SharedArrayBuffer + Atomics, no messages.
- * Shard 0 runs on the calling thread, the others in Workers (engine_worker.ts).
+ * Shard 0 runs on the calling thread, the others in Workers (shard_worker.ts).
  * see: Megatron-LM tensor parallelism (row splits), llama2.c run.c (the per-layer order), engine.ts
  */
 import { type DType, nBytesOf } from "../core/dtypes.ts";
@@ -151,7 +151,7 @@ export function exchangeLayout(c: LlamaConfig, maxBatch: number, nShards: number
 
 /**
  * The control protocol between the engine (engine.ts: the calling thread, which also runs shard 0) and its
- * shard workers (engine_worker.ts, which web/src/shard_worker.ts also runs in the browser), over one shared Int32Array `ctrl` (controlInts(maxBatch) slots):
+ * shard workers (shard_worker.ts, which web/src/shard_worker.ts wraps for the browser), over one shared Int32Array `ctrl` (controlInts(maxBatch) slots):
  * 1. Post: the engine stores the batch — N_TOKENS, START_POS, WANT_LOGITS, SLOT, MULTI, WANT_HIDDEN and, for a
  *    MULTI batch, the (slot, position) pair of each row b at ctrl[ROWS + 2b], ctrl[ROWS + 2b + 1] — then OP = 1,
  *    and bumps COMMAND (Atomics.add + notify).

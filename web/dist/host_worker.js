@@ -3932,7 +3932,7 @@ async function createEngine(model, options = {}) {
   const ready = [];
   const failures = [];
   for (let s = 1; s < nThreads; s++) {
-    const w = options.spawnWorker?.() ?? new Worker(new URL("./engine_worker.ts", import.meta.url).href, {
+    const w = options.spawnWorker?.() ?? new Worker(new URL("./shard_worker.ts", import.meta.url).href, {
       type: "module"
     });
     workers.push(w);

@@ -1782,7 +1782,7 @@ var BlobSource = class {
   }
 };
 
-// src/model/engine_worker.ts
+// src/model/shard_worker.ts
 self.onmessage = async (e) => {
   const init = e.data;
   const ctrl = new Int32Array(init.control);

@@ -1,5 +1,5 @@
 /**
- * Worker entry of the fast engine: builds its Shards (usually one; each with its own kernel memory ≤ 4 GiB), reading
+ * The shard worker, the fast engine's Worker entry: builds its Shards (usually one; each with its own kernel memory ≤ 4 GiB), reading
  * their weight slices straight from the model file (or from shared bytes), then serves forward commands posted through the control
  * SharedArrayBuffer until told to exit. No message round-trips while running.
  * see: engine.ts (the calling side), shard.ts
