@@ -19,7 +19,18 @@ import { createKernels, wasmMatrixBytes } from "../kernels/simd_kernels.ts";
 import { type Tokenizer, tokenizerFromGgufMetadata } from "../tokenizer/mod.ts";
 import { configFromGgufMetadata, type LlamaConfig } from "./config.ts";
 import { LlamaReference, type LlamaWeightsF32, loadWeightsF32 } from "./llama.ts";
-import { controlInts, CTRL, exchangeLayout, planShards, runShards, Shard, type ShardPlan } from "./shard.ts";
+import {
+  controlInts,
+  exchangeLayout,
+  type ForwardCommand,
+  planShards,
+  postExit,
+  postForward,
+  runShards,
+  setRow,
+  Shard,
+  type ShardPlan,
+} from "./shard.ts";
 import { GLOBAL_KINDS, LAYER_KINDS, tensorName } from "./tensor_names.ts";
 import { expectedShape, TensorTable } from "./weights.ts";
 
@@ -331,9 +342,7 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
     });
   }
   const closeWorkers = () => {
-    Atomics.store(ctrl, CTRL.OP, 2);
-    Atomics.add(ctrl, CTRL.COMMAND, 1);
-    Atomics.notify(ctrl, CTRL.COMMAND);
+    postExit(ctrl);
     for (const w of workers) w.terminate();
   };
   const own: Shard[] = [];
@@ -553,12 +562,11 @@ class ShardedEngine implements EngineBase {
       for (let b = 0; b < n; b++) {
         const r = rows[i + b];
         this.exF32.set(this.table.rowsF32("tok_embd", undefined, r.token, 1), this.layout.xIn / 4 + b * dim);
-        ctrl[CTRL.ROWS + 2 * b] = r.slot;
-        ctrl[CTRL.ROWS + 2 * b + 1] = r.pos;
+        setRow(ctrl, b, r.slot, r.pos);
       }
       // rows of this chunk among the last nLogits: its last m rows (the shards compute logits for those only)
       const m = Math.max(0, Math.min(n, i + n - (rows.length - nLogits)));
-      const failed = this.#forward(n, 0, m, 0, 1, 0);
+      const failed = this.#forward({ nTokens: n, startPos: 0, wantLogits: m, slot: 0, multi: true, wantHidden: false });
       if (failed) return Promise.reject(failed);
       const l = this.layout.logits / 4;
       for (let r = 0; r < m; r++) out.push(this.exF32.slice(l + r * vocabSize, l + (r + 1) * vocabSize));
@@ -567,19 +575,10 @@ class ShardedEngine implements EngineBase {
   }
 
   /** Posts one forward command and runs shard 0's part; returns the error when a shard failed (engine closed). */
-  #forward(n: number, startPos: number, wantLogits: number, slot: number, multi: 0 | 1, hidden: 0 | 1) {
-    const ctrl = this.ctrl;
-    Atomics.store(ctrl, CTRL.N_TOKENS, n);
-    Atomics.store(ctrl, CTRL.START_POS, startPos);
-    Atomics.store(ctrl, CTRL.WANT_LOGITS, wantLogits);
-    Atomics.store(ctrl, CTRL.SLOT, slot);
-    Atomics.store(ctrl, CTRL.MULTI, multi);
-    Atomics.store(ctrl, CTRL.WANT_HIDDEN, hidden);
-    Atomics.store(ctrl, CTRL.OP, 1);
-    Atomics.add(ctrl, CTRL.COMMAND, 1);
-    Atomics.notify(ctrl, CTRL.COMMAND);
+  #forward(command: ForwardCommand): unknown {
+    postForward(this.ctrl, command);
     try {
-      runShards(this.own, ctrl, this.nThreads);
+      runShards(this.own, this.ctrl, this.nThreads);
     } catch (e) {
       this.close();
       return e;
@@ -604,7 +603,9 @@ class ShardedEngine implements EngineBase {
         // tok_embd row (dim,) of each token, dequantized from the file
         this.exF32.set(this.table.rowsF32("tok_embd", undefined, tokens[i + b], 1), this.layout.xIn / 4 + b * dim);
       }
-      const failed = this.#forward(n, startPos + i, all ? n : i + n === tokens.length ? 1 : 0, slot, 0, hidden ? 1 : 0);
+      const wantLogits = all ? n : i + n === tokens.length ? 1 : 0;
+      const command = { nTokens: n, startPos: startPos + i, wantLogits, slot, multi: false, wantHidden: hidden };
+      const failed = this.#forward(command);
       if (failed) return Promise.reject(failed);
       if (hidden) {
         const h = this.layout.proj / 4;
@@ -612,8 +613,7 @@ class ShardedEngine implements EngineBase {
         continue;
       }
       const l = this.layout.logits / 4;
-      const m = all ? n : i + n === tokens.length ? 1 : 0;
-      for (let r = 0; r < m; r++) out.push(this.exF32.slice(l + r * vocabSize, l + (r + 1) * vocabSize));
+      for (let r = 0; r < wantLogits; r++) out.push(this.exF32.slice(l + r * vocabSize, l + (r + 1) * vocabSize));
     }
     return Promise.resolve(out);
   }

@@ -151,17 +151,19 @@ export function exchangeLayout(c: LlamaConfig, maxBatch: number, nShards: number
 
 /**
  * The control protocol between the engine (engine.ts: the calling thread, which also runs shard 0) and its
- * shard workers (shard_worker.ts, which web/src/shard_worker.ts wraps for the browser), over one shared Int32Array `ctrl` (controlInts(maxBatch) slots):
- * 1. Post: the engine stores the batch — N_TOKENS, START_POS, WANT_LOGITS, SLOT, MULTI, WANT_HIDDEN and, for a
- *    MULTI batch, the (slot, position) pair of each row b at ctrl[ROWS + 2b], ctrl[ROWS + 2b + 1] — then OP = 1,
- *    and bumps COMMAND (Atomics.add + notify).
- * 2. Wake: each worker waits on COMMAND changing, reads OP; 1 = run this batch, anything else = leave its loop.
- * 3. Run: every shard (the engine's own included, runShards) reads the batch slots and runs the layers, meeting the
- *    others at barriers: ARRIVED counts arrivals; the last one resets it, bumps ROUND and notifies; the others spin,
- *    then Atomics.wait on ROUND.
- * 4. Fail: a worker whose shard throws stores FAILED = 1 and notifies ROUND; the other shards throw at their next
- *    barrier, so the engine's forward returns the error and the engine closes.
- * 5. Exit: the engine stores OP = 2 and bumps COMMAND; the workers leave their loop.
+ * shard workers (shard_worker.ts, which web/src/shard_worker.ts wraps for the browser), over one shared Int32Array
+ * `ctrl` (controlInts(maxBatch) slots). Both sides call the functions below, so every slot is written here only.
+ * 1. Post (postForward, setRow): the engine stores the batch — N_TOKENS, START_POS, WANT_LOGITS, SLOT, MULTI,
+ *    WANT_HIDDEN and, for a MULTI batch, the (slot, position) pair of each row b at ctrl[ROWS + 2b],
+ *    ctrl[ROWS + 2b + 1] — then OP = 1, and bumps COMMAND (Atomics.add + notify).
+ * 2. Wake (waitForCommand): each worker waits on COMMAND changing, reads OP; 1 = run this batch, anything else =
+ *    leave its loop.
+ * 3. Run (runShards, Shard.steps, barrier): every shard (the engine's own included) reads the batch slots and runs
+ *    the layers, meeting the others at barriers: ARRIVED counts arrivals; the last one resets it, bumps ROUND and
+ *    notifies; the others spin, then Atomics.wait on ROUND.
+ * 4. Fail (postFailure): a worker whose shard throws stores FAILED = 1 and notifies ROUND; the other shards throw
+ *    at their next barrier, so the engine's forward returns the error and the engine closes.
+ * 5. Exit (postExit): the engine stores OP = 2 and bumps COMMAND; the workers leave their loop.
  * Slots 12–15 are unused; READY is reserved (no side writes it today).
  */
 export const CTRL = {
@@ -191,6 +193,63 @@ export const CTRL = {
   /** Start of the (slot, position) pairs of a MULTI forward: 2 * maxBatch ints after the fixed slots. */
   ROWS: 16,
 } as const;
+
+/** A forward command: what the engine posts (protocol step 1) and every shard reads. */
+export interface ForwardCommand {
+  nTokens: number;
+  startPos: number;
+  /** How many of the batch's last rows want logits. */
+  wantLogits: number;
+  /** KV region of a single-sequence forward. */
+  slot: number;
+  /** Each row its own sequence at the (slot, position) set with setRow(). */
+  multi: boolean;
+  /** Final-normed hidden states instead of logits. */
+  wantHidden: boolean;
+}
+
+/** Step 1 for a MULTI forward: row b is a token of the sequence in region `slot` at position `pos`. */
+export function setRow(ctrl: Int32Array, b: number, slot: number, pos: number): void {
+  ctrl[CTRL.ROWS + 2 * b] = slot;
+  ctrl[CTRL.ROWS + 2 * b + 1] = pos;
+}
+
+/** Step 1: the engine posts a forward and wakes the workers. */
+export function postForward(ctrl: Int32Array, c: ForwardCommand): void {
+  Atomics.store(ctrl, CTRL.N_TOKENS, c.nTokens);
+  Atomics.store(ctrl, CTRL.START_POS, c.startPos);
+  Atomics.store(ctrl, CTRL.WANT_LOGITS, c.wantLogits);
+  Atomics.store(ctrl, CTRL.SLOT, c.slot);
+  Atomics.store(ctrl, CTRL.MULTI, c.multi ? 1 : 0);
+  Atomics.store(ctrl, CTRL.WANT_HIDDEN, c.wantHidden ? 1 : 0);
+  postOp(ctrl, 1);
+}
+
+/** Step 5: the engine tells the workers to leave their loop. */
+export function postExit(ctrl: Int32Array): void {
+  postOp(ctrl, 2);
+}
+
+function postOp(ctrl: Int32Array, op: 1 | 2): void {
+  Atomics.store(ctrl, CTRL.OP, op);
+  Atomics.add(ctrl, CTRL.COMMAND, 1);
+  Atomics.notify(ctrl, CTRL.COMMAND);
+}
+
+/**
+ * Step 2, in a worker: waits until the command counter moves past `seen` (read it before saying ready, so no
+ * command is missed); returns the new counter and whether the command is a forward.
+ */
+export function waitForCommand(ctrl: Int32Array, seen: number): { seen: number; forward: boolean } {
+  while (Atomics.load(ctrl, CTRL.COMMAND) === seen) Atomics.wait(ctrl, CTRL.COMMAND, seen, 1000);
+  return { seen: Atomics.load(ctrl, CTRL.COMMAND), forward: Atomics.load(ctrl, CTRL.OP) === 1 };
+}
+
+/** Step 4, in a worker whose shard threw: the other shards stop at their next barrier. */
+export function postFailure(ctrl: Int32Array): void {
+  Atomics.store(ctrl, CTRL.FAILED, 1);
+  Atomics.notify(ctrl, CTRL.ROUND);
+}
 
 /** Int32 slots of the control array for batches of up to `maxBatch` rows. */
 export function controlInts(maxBatch: number): number {

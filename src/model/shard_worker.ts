@@ -5,7 +5,7 @@
  * see: engine.ts (the calling side), shard.ts
  */
 /// <reference lib="deno.worker" />
-import { CTRL, runShards, Shard, type ShardPlan } from "./shard.ts";
+import { CTRL, postFailure, runShards, Shard, type ShardPlan, waitForCommand } from "./shard.ts";
 import type { TensorInfo } from "../core/tensor.ts";
 import type { KernelChoice } from "../kernels/kernels.ts";
 import { createKernels } from "../kernels/simd_kernels.ts";
@@ -63,14 +63,13 @@ self.onmessage = async (e: MessageEvent<WorkerInit>) => {
   let seen = Atomics.load(ctrl, CTRL.COMMAND);
   self.postMessage({ type: "ready", memoryBytes: shards.reduce((a, s) => a + s.memoryBytes, 0) });
   for (;;) {
-    while (Atomics.load(ctrl, CTRL.COMMAND) === seen) Atomics.wait(ctrl, CTRL.COMMAND, seen, 1000);
-    seen = Atomics.load(ctrl, CTRL.COMMAND);
-    if (Atomics.load(ctrl, CTRL.OP) !== 1) break;
+    const command = waitForCommand(ctrl, seen);
+    seen = command.seen;
+    if (!command.forward) break;
     try {
       runShards(shards, ctrl, init.nThreads);
     } catch (err) {
-      Atomics.store(ctrl, CTRL.FAILED, 1);
-      Atomics.notify(ctrl, CTRL.ROUND);
+      postFailure(ctrl);
       self.postMessage({ type: "error", message: (err as Error).message });
     }
   }

@@ -3475,6 +3475,27 @@ var CTRL = {
   /** Start of the (slot, position) pairs of a MULTI forward: 2 * maxBatch ints after the fixed slots. */
   ROWS: 16
 };
+function setRow(ctrl, b, slot, pos) {
+  ctrl[CTRL.ROWS + 2 * b] = slot;
+  ctrl[CTRL.ROWS + 2 * b + 1] = pos;
+}
+function postForward(ctrl, c) {
+  Atomics.store(ctrl, CTRL.N_TOKENS, c.nTokens);
+  Atomics.store(ctrl, CTRL.START_POS, c.startPos);
+  Atomics.store(ctrl, CTRL.WANT_LOGITS, c.wantLogits);
+  Atomics.store(ctrl, CTRL.SLOT, c.slot);
+  Atomics.store(ctrl, CTRL.MULTI, c.multi ? 1 : 0);
+  Atomics.store(ctrl, CTRL.WANT_HIDDEN, c.wantHidden ? 1 : 0);
+  postOp(ctrl, 1);
+}
+function postExit(ctrl) {
+  postOp(ctrl, 2);
+}
+function postOp(ctrl, op) {
+  Atomics.store(ctrl, CTRL.OP, op);
+  Atomics.add(ctrl, CTRL.COMMAND, 1);
+  Atomics.notify(ctrl, CTRL.COMMAND);
+}
 function controlInts(maxBatch) {
   return CTRL.ROWS + 2 * maxBatch;
 }
@@ -3963,9 +3984,7 @@ async function createEngine(model, options = {}) {
     });
   }
   const closeWorkers = () => {
-    Atomics.store(ctrl, CTRL.OP, 2);
-    Atomics.add(ctrl, CTRL.COMMAND, 1);
-    Atomics.notify(ctrl, CTRL.COMMAND);
+    postExit(ctrl);
     for (const w of workers) w.terminate();
   };
   const own = [];
@@ -4149,11 +4168,17 @@ var ShardedEngine = class {
       for (let b = 0; b < n; b++) {
         const r = rows[i + b];
         this.exF32.set(this.table.rowsF32("tok_embd", void 0, r.token, 1), this.layout.xIn / 4 + b * dim);
-        ctrl[CTRL.ROWS + 2 * b] = r.slot;
-        ctrl[CTRL.ROWS + 2 * b + 1] = r.pos;
+        setRow(ctrl, b, r.slot, r.pos);
       }
       const m = Math.max(0, Math.min(n, i + n - (rows.length - nLogits)));
-      const failed = this.#forward(n, 0, m, 0, 1, 0);
+      const failed = this.#forward({
+        nTokens: n,
+        startPos: 0,
+        wantLogits: m,
+        slot: 0,
+        multi: true,
+        wantHidden: false
+      });
       if (failed) return Promise.reject(failed);
       const l = this.layout.logits / 4;
       for (let r = 0; r < m; r++) out.push(this.exF32.slice(l + r * vocabSize, l + (r + 1) * vocabSize));
@@ -4161,19 +4186,10 @@ var ShardedEngine = class {
     return Promise.resolve(out);
   }
   /** Posts one forward command and runs shard 0's part; returns the error when a shard failed (engine closed). */
-  #forward(n, startPos, wantLogits, slot, multi, hidden) {
-    const ctrl = this.ctrl;
-    Atomics.store(ctrl, CTRL.N_TOKENS, n);
-    Atomics.store(ctrl, CTRL.START_POS, startPos);
-    Atomics.store(ctrl, CTRL.WANT_LOGITS, wantLogits);
-    Atomics.store(ctrl, CTRL.SLOT, slot);
-    Atomics.store(ctrl, CTRL.MULTI, multi);
-    Atomics.store(ctrl, CTRL.WANT_HIDDEN, hidden);
-    Atomics.store(ctrl, CTRL.OP, 1);
-    Atomics.add(ctrl, CTRL.COMMAND, 1);
-    Atomics.notify(ctrl, CTRL.COMMAND);
+  #forward(command) {
+    postForward(this.ctrl, command);
     try {
-      runShards(this.own, ctrl, this.nThreads);
+      runShards(this.own, this.ctrl, this.nThreads);
     } catch (e) {
       this.close();
       return e;
@@ -4196,7 +4212,16 @@ var ShardedEngine = class {
       for (let b = 0; b < n; b++) {
         this.exF32.set(this.table.rowsF32("tok_embd", void 0, tokens[i + b], 1), this.layout.xIn / 4 + b * dim);
       }
-      const failed = this.#forward(n, startPos + i, all ? n : i + n === tokens.length ? 1 : 0, slot, 0, hidden ? 1 : 0);
+      const wantLogits = all ? n : i + n === tokens.length ? 1 : 0;
+      const command = {
+        nTokens: n,
+        startPos: startPos + i,
+        wantLogits,
+        slot,
+        multi: false,
+        wantHidden: hidden
+      };
+      const failed = this.#forward(command);
       if (failed) return Promise.reject(failed);
       if (hidden) {
         const h = this.layout.proj / 4;
@@ -4204,8 +4229,7 @@ var ShardedEngine = class {
         continue;
       }
       const l = this.layout.logits / 4;
-      const m = all ? n : i + n === tokens.length ? 1 : 0;
-      for (let r = 0; r < m; r++) out.push(this.exF32.slice(l + r * vocabSize, l + (r + 1) * vocabSize));
+      for (let r = 0; r < wantLogits; r++) out.push(this.exF32.slice(l + r * vocabSize, l + (r + 1) * vocabSize));
     }
     return Promise.resolve(out);
   }

@@ -1138,6 +1138,17 @@ var CTRL = {
   /** Start of the (slot, position) pairs of a MULTI forward: 2 * maxBatch ints after the fixed slots. */
   ROWS: 16
 };
+function waitForCommand(ctrl, seen) {
+  while (Atomics.load(ctrl, CTRL.COMMAND) === seen) Atomics.wait(ctrl, CTRL.COMMAND, seen, 1e3);
+  return {
+    seen: Atomics.load(ctrl, CTRL.COMMAND),
+    forward: Atomics.load(ctrl, CTRL.OP) === 1
+  };
+}
+function postFailure(ctrl) {
+  Atomics.store(ctrl, CTRL.FAILED, 1);
+  Atomics.notify(ctrl, CTRL.ROUND);
+}
 var SPIN = 2e3;
 function barrier(ctrl, n) {
   if (n === 1) return;
@@ -1825,14 +1836,13 @@ self.onmessage = async (e) => {
     memoryBytes: shards.reduce((a, s) => a + s.memoryBytes, 0)
   });
   for (; ; ) {
-    while (Atomics.load(ctrl, CTRL.COMMAND) === seen) Atomics.wait(ctrl, CTRL.COMMAND, seen, 1e3);
-    seen = Atomics.load(ctrl, CTRL.COMMAND);
-    if (Atomics.load(ctrl, CTRL.OP) !== 1) break;
+    const command = waitForCommand(ctrl, seen);
+    seen = command.seen;
+    if (!command.forward) break;
     try {
       runShards(shards, ctrl, init.nThreads);
     } catch (err) {
-      Atomics.store(ctrl, CTRL.FAILED, 1);
-      Atomics.notify(ctrl, CTRL.ROUND);
+      postFailure(ctrl);
       self.postMessage({
         type: "error",
         message: err.message
