@@ -285,7 +285,7 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
       columnBlock = Math.max(columnBlock, blockSizeOf(t.dtype), storedTypeOf(t.dtype, t.shape[1]) === "F32" ? 1 : 32);
     }
   }
-  const plans = planShards(config, nShards, contextSize, kvType, maxBatch, columnBlock, slots);
+  const plans = planShards(config, { nShards, contextSize, kvType, maxBatch, columnBlock, nSlots: slots });
   const layout = exchangeLayout(config, maxBatch, nShards);
   const exchange = new SharedArrayBuffer(layout.nBytes);
   const control = new SharedArrayBuffer(controlInts(maxBatch) * 4);
@@ -348,9 +348,10 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
   const own: Shard[] = [];
   try {
     for (const plan of shardsOf(0)) {
+      const readInto = (off: number, dst: Uint8Array) => model.source.readInto(off, dst);
       const k = await createKernels(kernels);
       own.push(
-        new Shard(plan, k, model.tensors, (off, dst) => model.source.readInto(off, dst), exchange, control, progress),
+        new Shard({ plan, kernels: k, tensors: model.tensors, readInto, exchange, control, onTensor: progress }),
       );
     }
     await Promise.all(ready);

@@ -54,16 +54,21 @@ function split(n: number, parts: number, i: number, align = 1): [number, number]
   return [Math.min(a, n), i === parts - 1 ? n : b];
 }
 
+/** What planShards() splits a model for. */
+export interface PlanOptions {
+  nShards: number;
+  contextSize: number;
+  kvType: "f16" | "f32";
+  maxBatch: number;
+  /** Quantization block of attn_output / ffn_down that a column split must not cut. Default 32. */
+  columnBlock?: number;
+  /** KV cache regions. Default 1. */
+  nSlots?: number;
+}
+
 /** Splits a model into `nShards` plans of (nearly) equal work. */
-export function planShards(
-  config: LlamaConfig,
-  nShards: number,
-  contextSize: number,
-  kvType: "f16" | "f32",
-  maxBatch: number,
-  columnBlock = 32,
-  nSlots = 1,
-): ShardPlan[] {
+export function planShards(config: LlamaConfig, options: PlanOptions): ShardPlan[] {
+  const { nShards, contextSize, kvType, maxBatch, columnBlock = 32, nSlots = 1 } = options;
   if (!Number.isInteger(nSlots) || nSlots < 1) throw new RangeError(`Cannot plan shards: slot count ${nSlots}`);
   if (!Number.isInteger(nShards) || nShards < 1) throw new RangeError(`Cannot plan shards: count ${nShards}`);
   const kvMul = config.nHeads / config.nKvHeads;
@@ -294,6 +299,22 @@ export function runShards(shards: Shard[], ctrl: Int32Array, nThreads: number): 
 /** Reads `nBytes` at an absolute file offset into `dst` (FileSource.readInto or a memory copy). */
 export type ReadInto = (byteOffset: number, dst: Uint8Array) => void;
 
+/** What a Shard is built from. */
+export interface ShardInputs {
+  plan: ShardPlan;
+  /** Its own kernels (and memory). */
+  kernels: Kernels;
+  /** The model's tensors (GGUF names, file offsets). */
+  tensors: TensorInfo[];
+  /** Reads the model file at an offset (this thread's own way of reading it). */
+  readInto: ReadInto;
+  /** The exchange buffer (exchangeLayout) and the control slots (CTRL), shared by every shard. */
+  exchange: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  /** Called after each tensor is loaded (progress). */
+  onTensor?: () => void;
+}
+
 /** A shard's weights, caches and scratch in its kernel memory, and its part of the forward pass. */
 export class Shard {
   readonly plan: ShardPlan;
@@ -319,15 +340,7 @@ export class Shard {
   readonly #ownQ: number;
   readonly #ownKv: number;
 
-  constructor(
-    plan: ShardPlan,
-    kernels: Kernels,
-    tensors: TensorInfo[],
-    readInto: ReadInto,
-    exchange: SharedArrayBuffer,
-    control: SharedArrayBuffer,
-    onTensor?: () => void,
-  ) {
+  constructor({ plan, kernels, tensors, readInto, exchange, control, onTensor }: ShardInputs) {
     this.plan = plan;
     this.#k = kernels;
     this.#ctrl = new Int32Array(control);

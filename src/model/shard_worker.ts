@@ -51,7 +51,8 @@ self.onmessage = async (e: MessageEvent<WorkerInit>) => {
     for (const plan of init.plans) {
       const kernels = await createKernels(init.kernels);
       const progress = () => self.postMessage({ type: "progress" });
-      shards.push(new Shard(plan, kernels, init.tensors, readInto, init.exchange, init.control, progress));
+      const { tensors, exchange, control } = init;
+      shards.push(new Shard({ plan, kernels, tensors, readInto, exchange, control, onTensor: progress }));
     }
   } catch (err) {
     self.postMessage({ type: "error", message: (err as Error).message });

@@ -3328,7 +3328,8 @@ function split(n, parts, i, align = 1) {
     i === parts - 1 ? n : b
   ];
 }
-function planShards(config, nShards, contextSize, kvType, maxBatch, columnBlock = 32, nSlots = 1) {
+function planShards(config, options) {
+  const { nShards, contextSize, kvType, maxBatch, columnBlock = 32, nSlots = 1 } = options;
   if (!Number.isInteger(nSlots) || nSlots < 1) throw new RangeError(`Cannot plan shards: slot count ${nSlots}`);
   if (!Number.isInteger(nShards) || nShards < 1) throw new RangeError(`Cannot plan shards: count ${nShards}`);
   const kvMul = config.nHeads / config.nKvHeads;
@@ -3548,7 +3549,7 @@ var Shard = class {
   #valueCache;
   #ownQ;
   #ownKv;
-  constructor(plan, kernels2, tensors, readInto, exchange, control, onTensor) {
+  constructor({ plan, kernels: kernels2, tensors, readInto, exchange, control, onTensor }) {
     this.plan = plan;
     this.#k = kernels2;
     this.#ctrl = new Int32Array(control);
@@ -3930,7 +3931,14 @@ async function createEngine(model, options = {}) {
       columnBlock = Math.max(columnBlock, blockSizeOf(t.dtype), storedTypeOf(t.dtype, t.shape[1]) === "F32" ? 1 : 32);
     }
   }
-  const plans = planShards(config, nShards, contextSize, kvType, maxBatch, columnBlock, slots);
+  const plans = planShards(config, {
+    nShards,
+    contextSize,
+    kvType,
+    maxBatch,
+    columnBlock,
+    nSlots: slots
+  });
   const layout = exchangeLayout(config, maxBatch, nShards);
   const exchange = new SharedArrayBuffer(layout.nBytes);
   const control = new SharedArrayBuffer(controlInts(maxBatch) * 4);
@@ -3990,8 +3998,17 @@ async function createEngine(model, options = {}) {
   const own = [];
   try {
     for (const plan of shardsOf(0)) {
+      const readInto = (off, dst) => model.source.readInto(off, dst);
       const k = await createKernels(kernels2);
-      own.push(new Shard(plan, k, model.tensors, (off, dst) => model.source.readInto(off, dst), exchange, control, progress));
+      own.push(new Shard({
+        plan,
+        kernels: k,
+        tensors: model.tensors,
+        readInto,
+        exchange,
+        control,
+        onTensor: progress
+      }));
     }
     await Promise.all(ready);
   } catch (e) {

@@ -1198,7 +1198,7 @@ var Shard = class {
   #valueCache;
   #ownQ;
   #ownKv;
-  constructor(plan, kernels, tensors, readInto, exchange, control, onTensor) {
+  constructor({ plan, kernels, tensors, readInto, exchange, control, onTensor }) {
     this.plan = plan;
     this.#k = kernels;
     this.#ctrl = new Int32Array(control);
@@ -1819,7 +1819,16 @@ self.onmessage = async (e) => {
       const progress = () => self.postMessage({
         type: "progress"
       });
-      shards.push(new Shard(plan, kernels, init.tensors, readInto, init.exchange, init.control, progress));
+      const { tensors, exchange, control } = init;
+      shards.push(new Shard({
+        plan,
+        kernels,
+        tensors,
+        readInto,
+        exchange,
+        control,
+        onTensor: progress
+      }));
     }
   } catch (err) {
     self.postMessage({
