@@ -25,8 +25,7 @@ import {
   type ForwardCommand,
   planShards,
   postExit,
-  postForward,
-  runShards,
+  runForward,
   setRow,
   Shard,
   type ShardPlan,
@@ -577,9 +576,8 @@ class ShardedEngine implements EngineBase {
 
   /** Posts one forward command and runs shard 0's part; returns the error when a shard failed (engine closed). */
   #forward(command: ForwardCommand): unknown {
-    postForward(this.ctrl, command);
     try {
-      runShards(this.own, this.ctrl, this.nThreads);
+      runForward(this.own, this.ctrl, this.nThreads, command);
     } catch (e) {
       this.close();
       return e;

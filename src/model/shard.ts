@@ -158,7 +158,7 @@ export function exchangeLayout(c: LlamaConfig, maxBatch: number, nShards: number
  * The control protocol between the engine (engine.ts: the calling thread, which also runs shard 0) and its
  * shard workers (shard_worker.ts, which web/src/shard_worker.ts wraps for the browser), over one shared Int32Array
  * `ctrl` (controlInts(maxBatch) slots). Both sides call the functions below, so every slot is written here only.
- * 1. Post (postForward, setRow): the engine stores the batch — N_TOKENS, START_POS, WANT_LOGITS, SLOT, MULTI,
+ * 1. Post (runForward, setRow): the engine stores the batch — N_TOKENS, START_POS, WANT_LOGITS, SLOT, MULTI,
  *    WANT_HIDDEN and, for a MULTI batch, the (slot, position) pair of each row b at ctrl[ROWS + 2b],
  *    ctrl[ROWS + 2b + 1] — then OP = 1, and bumps COMMAND (Atomics.add + notify).
  * 2. Wake (waitForCommand): each worker waits on COMMAND changing, reads OP; 1 = run this batch, anything else =
@@ -219,8 +219,18 @@ export function setRow(ctrl: Int32Array, b: number, slot: number, pos: number): 
   ctrl[CTRL.ROWS + 2 * b + 1] = pos;
 }
 
+/**
+ * Steps 1 and 3 on the engine's thread: posts `command` (embeddings in exchange.xIn; for a MULTI batch the rows set
+ * with setRow()) and runs this thread's shards with the workers'. Logits land in exchange.logits (hidden states in
+ * exchange.proj). Throws when a shard failed.
+ */
+export function runForward(shards: Shard[], ctrl: Int32Array, nThreads: number, command: ForwardCommand): void {
+  postForward(ctrl, command);
+  runShards(shards, ctrl, nThreads);
+}
+
 /** Step 1: the engine posts a forward and wakes the workers. */
-export function postForward(ctrl: Int32Array, c: ForwardCommand): void {
+function postForward(ctrl: Int32Array, c: ForwardCommand): void {
   Atomics.store(ctrl, CTRL.N_TOKENS, c.nTokens);
   Atomics.store(ctrl, CTRL.START_POS, c.startPos);
   Atomics.store(ctrl, CTRL.WANT_LOGITS, c.wantLogits);
@@ -422,15 +432,6 @@ export class Shard {
   /** Bytes of kernel memory in use. */
   get memoryBytes(): number {
     return this.#k.memoryBytes;
-  }
-
-  /**
-   * Runs the forward pass for the command in the control array: `nTokens` embeddings in exchange.xIn at positions
-   * startPos.., every shard at the same time. Logits of the last token land in exchange.logits.
-   */
-  /** Runs a forward alone on this thread while the other shards run theirs, one per thread. */
-  forward(): void {
-    runShards([this], this.#ctrl, this.plan.nShards);
   }
 
   /**

@@ -3480,6 +3480,10 @@ function setRow(ctrl, b, slot, pos) {
   ctrl[CTRL.ROWS + 2 * b] = slot;
   ctrl[CTRL.ROWS + 2 * b + 1] = pos;
 }
+function runForward(shards, ctrl, nThreads, command) {
+  postForward(ctrl, command);
+  runShards(shards, ctrl, nThreads);
+}
 function postForward(ctrl, c) {
   Atomics.store(ctrl, CTRL.N_TOKENS, c.nTokens);
   Atomics.store(ctrl, CTRL.START_POS, c.startPos);
@@ -3633,16 +3637,6 @@ var Shard = class {
   /** Bytes of kernel memory in use. */
   get memoryBytes() {
     return this.#k.memoryBytes;
-  }
-  /**
-   * Runs the forward pass for the command in the control array: `nTokens` embeddings in exchange.xIn at positions
-   * startPos.., every shard at the same time. Logits of the last token land in exchange.logits.
-   */
-  /** Runs a forward alone on this thread while the other shards run theirs, one per thread. */
-  forward() {
-    runShards([
-      this
-    ], this.#ctrl, this.plan.nShards);
   }
   /**
    * The forward pass as steps: each `yield` is a point where every shard must have finished the step before any
@@ -4204,9 +4198,8 @@ var ShardedEngine = class {
   }
   /** Posts one forward command and runs shard 0's part; returns the error when a shard failed (engine closed). */
   #forward(command) {
-    postForward(this.ctrl, command);
     try {
-      runShards(this.own, this.ctrl, this.nThreads);
+      runForward(this.own, this.ctrl, this.nThreads, command);
     } catch (e) {
       this.close();
       return e;

@@ -1284,16 +1284,6 @@ var Shard = class {
     return this.#k.memoryBytes;
   }
   /**
-   * Runs the forward pass for the command in the control array: `nTokens` embeddings in exchange.xIn at positions
-   * startPos.., every shard at the same time. Logits of the last token land in exchange.logits.
-   */
-  /** Runs a forward alone on this thread while the other shards run theirs, one per thread. */
-  forward() {
-    runShards([
-      this
-    ], this.#ctrl, this.plan.nShards);
-  }
-  /**
    * The forward pass as steps: each `yield` is a point where every shard must have finished the step before any
    * continues (a barrier), so one thread can run several shards (runShards) when memory needs more shards than
    * there are threads.
