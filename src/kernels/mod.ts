@@ -7,9 +7,12 @@
  * ```ts
  * import { createKernels } from "./mod.ts";
  * const k = await createKernels("scalar"); // or "wasm": same results within the tolerances of tests/kernels
- * const x = k.alloc(4 * 4), w = k.alloc(4 * 4);
- * k.copyIn(new Float32Array([1, 2, 3, 4, 1, 1, 1, 1]), 0, x, 8); // x (4,) then the gains w (4,)
- * k.rmsNorm(x, w, x, 4, 1e-6, 1); // x = x / rms(x) * w
+ * const x = k.alloc(4 * 4), w = k.alloc(4 * 4); // pointers: byte offsets into k.memory
+ * k.copyIn(new Float32Array([1, 2, 3, 4]), 0, x, 4);
+ * k.fill(w, 4, 2); // gains
+ * k.rmsNorm(x, w, x, 4, 0, 1); // x = x / rms(x) * w, in place, one row
+ * const out = new Float32Array(4);
+ * k.copyOut(x, 1, 4, out, 0, 4); // ≈ [0.730, 1.461, 2.191, 2.921]
  * ```
  * @module
  */
