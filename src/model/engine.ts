@@ -554,14 +554,14 @@ class ShardedEngine implements EngineBase {
       return Promise.reject(e);
     }
     const out: Float32Array[] = [];
-    const { dim, vocabSize } = this.config;
+    const { vocabSize } = this.config;
     const B = this.plans[0].maxBatch;
     const ctrl = this.ctrl;
     for (let i = 0; i < rows.length; i += B) {
       const n = Math.min(B, rows.length - i);
       for (let b = 0; b < n; b++) {
         const r = rows[i + b];
-        this.exF32.set(this.table.rowsF32("tok_embd", undefined, r.token, 1), this.layout.xIn / 4 + b * dim);
+        this.#embed(b, r.token);
         setRow(ctrl, b, r.slot, r.pos);
       }
       // rows of this chunk among the last nLogits: its last m rows (the shards compute logits for those only)
@@ -572,6 +572,12 @@ class ShardedEngine implements EngineBase {
       for (let r = 0; r < m; r++) out.push(this.exF32.slice(l + r * vocabSize, l + (r + 1) * vocabSize));
     }
     return Promise.resolve(out);
+  }
+
+  /** Row b of exchange.xIn (B, dim) = the token's tok_embd row, dequantized from the file. */
+  #embed(b: number, token: number): void {
+    const dim = this.config.dim;
+    this.exF32.set(this.table.rowsF32("tok_embd", undefined, token, 1), this.layout.xIn / 4 + b * dim);
   }
 
   /** Posts one forward command and runs shard 0's part; returns the error when a shard failed (engine closed). */
@@ -598,10 +604,7 @@ class ShardedEngine implements EngineBase {
     const B = this.plans[0].maxBatch;
     for (let i = 0; i < tokens.length; i += B) {
       const n = Math.min(B, tokens.length - i);
-      for (let b = 0; b < n; b++) {
-        // tok_embd row (dim,) of each token, dequantized from the file
-        this.exF32.set(this.table.rowsF32("tok_embd", undefined, tokens[i + b], 1), this.layout.xIn / 4 + b * dim);
-      }
+      for (let b = 0; b < n; b++) this.#embed(b, tokens[i + b]);
       const wantLogits = all ? n : i + n === tokens.length ? 1 : 0;
       const command = { nTokens: n, startPos: startPos + i, wantLogits, slot, multi: false, wantHidden: hidden };
       const failed = this.#forward(command);

@@ -4171,14 +4171,14 @@ var ShardedEngine = class {
       return Promise.reject(e);
     }
     const out = [];
-    const { dim, vocabSize } = this.config;
+    const { vocabSize } = this.config;
     const B = this.plans[0].maxBatch;
     const ctrl = this.ctrl;
     for (let i = 0; i < rows.length; i += B) {
       const n = Math.min(B, rows.length - i);
       for (let b = 0; b < n; b++) {
         const r = rows[i + b];
-        this.exF32.set(this.table.rowsF32("tok_embd", void 0, r.token, 1), this.layout.xIn / 4 + b * dim);
+        this.#embed(b, r.token);
         setRow(ctrl, b, r.slot, r.pos);
       }
       const m = Math.max(0, Math.min(n, i + n - (rows.length - nLogits)));
@@ -4195,6 +4195,11 @@ var ShardedEngine = class {
       for (let r = 0; r < m; r++) out.push(this.exF32.slice(l + r * vocabSize, l + (r + 1) * vocabSize));
     }
     return Promise.resolve(out);
+  }
+  /** Row b of exchange.xIn (B, dim) = the token's tok_embd row, dequantized from the file. */
+  #embed(b, token) {
+    const dim = this.config.dim;
+    this.exF32.set(this.table.rowsF32("tok_embd", void 0, token, 1), this.layout.xIn / 4 + b * dim);
   }
   /** Posts one forward command and runs shard 0's part; returns the error when a shard failed (engine closed). */
   #forward(command) {
@@ -4219,9 +4224,7 @@ var ShardedEngine = class {
     const B = this.plans[0].maxBatch;
     for (let i = 0; i < tokens.length; i += B) {
       const n = Math.min(B, tokens.length - i);
-      for (let b = 0; b < n; b++) {
-        this.exF32.set(this.table.rowsF32("tok_embd", void 0, tokens[i + b], 1), this.layout.xIn / 4 + b * dim);
-      }
+      for (let b = 0; b < n; b++) this.#embed(b, tokens[i + b]);
       const wantLogits = all ? n : i + n === tokens.length ? 1 : 0;
       const command = {
         nTokens: n,
