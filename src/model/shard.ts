@@ -455,7 +455,6 @@ export class Shard {
     const dim = c.dim, hidden = c.hiddenDim, hs = c.headSize;
     const ex = this.#ex, exF = this.#exF32;
     const ownQ = this.#ownQ, ownKv = this.#ownKv;
-    const [d0, d1] = [p.dimRow0, p.dimRow1];
     const [h0, h1] = [p.hidRow0, p.hidRow1];
     const q0 = p.kvHead0 * (c.nHeads / c.nKvHeads) * hs;
     const ops: CacheShape = {
@@ -525,15 +524,10 @@ export class Shard {
       if (ownKv > 0) k.copyOut(this.#att, B, ownQ, exF, ex.att / 4 + q0, dim);
       yield;
       // 2. output projection, own rows of Wo: (rows, dim) @ att (B, dim) -> exchange.proj[:, d0:d1]
-      k.copyIn(exF, ex.att / 4, this.#full, B * dim);
-      if (d1 > d0) {
-        k.matmul(w.get("attn_output") as MatrixSlice, this.#full, this.#rows, B);
-        k.copyOut(this.#rows, B, d1 - d0, exF, ex.proj / 4 + d0, dim);
-      }
+      this.#projectOwnRows(w.get("attn_output") as MatrixSlice, ex.att, dim, B);
       yield;
       // 3. x += proj; xb = rmsnorm(x); own hidden rows of silu(W1·xb) ⊙ (W3·xb) -> exchange.hid
-      k.copyIn(exF, ex.proj / 4, this.#full, B * dim);
-      k.add(this.#x, this.#full, B * dim);
+      this.#addProj(B);
       k.rmsNorm(this.#x, w.get("ffn_norm") as number, this.#xb, dim, c.normEps, B);
       if (h1 > h0) {
         k.matmul(w.get("ffn_gate") as MatrixSlice, this.#xb, this.#rows, B); // (ownHid, dim) -> (B, ownHid)
@@ -543,14 +537,9 @@ export class Shard {
       }
       yield;
       // 4. own rows of W2: (rows, hidden) @ hid (B, hidden) -> exchange.proj[:, d0:d1]
-      k.copyIn(exF, ex.hid / 4, this.#full, B * hidden);
-      if (d1 > d0) {
-        k.matmul(w.get("ffn_down") as MatrixSlice, this.#full, this.#rows, B);
-        k.copyOut(this.#rows, B, d1 - d0, exF, ex.proj / 4 + d0, dim);
-      }
+      this.#projectOwnRows(w.get("ffn_down") as MatrixSlice, ex.hid, hidden, B);
       yield;
-      k.copyIn(exF, ex.proj / 4, this.#full, B * dim);
-      k.add(this.#x, this.#full, B * dim);
+      this.#addProj(B);
     }
     if (wantHidden) {
       // every row's final-normed hidden state (B, dim) -> exchange.proj (every shard holds the full x; shard 0 writes)
@@ -569,6 +558,23 @@ export class Shard {
       }
     }
     yield;
+  }
+
+  /** Own rows of W (rows, nIn) @ the gathered exchange area (B, nIn) -> exchange.proj[:, dimRow0:dimRow1]. */
+  #projectOwnRows(w: MatrixSlice, area: number, nIn: number, B: number): void {
+    const k = this.#k, { dimRow0, dimRow1, config } = this.plan;
+    k.copyIn(this.#exF32, area / 4, this.#full, B * nIn);
+    if (dimRow1 > dimRow0) {
+      k.matmul(w, this.#full, this.#rows, B);
+      k.copyOut(this.#rows, B, dimRow1 - dimRow0, this.#exF32, this.#ex.proj / 4 + dimRow0, config.dim);
+    }
+  }
+
+  /** x (B, dim) += exchange.proj (B, dim), the rows every shard wrote. */
+  #addProj(B: number): void {
+    const n = B * this.plan.config.dim;
+    this.#k.copyIn(this.#exF32, this.#ex.proj / 4, this.#full, n);
+    this.#k.add(this.#x, this.#full, n);
   }
 }
 

@@ -1303,10 +1303,6 @@ var Shard = class {
     const dim = c.dim, hidden = c.hiddenDim, hs = c.headSize;
     const ex = this.#ex, exF = this.#exF32;
     const ownQ = this.#ownQ, ownKv = this.#ownKv;
-    const [d0, d1] = [
-      p.dimRow0,
-      p.dimRow1
-    ];
     const [h0, h1] = [
       p.hidRow0,
       p.hidRow1
@@ -1371,14 +1367,9 @@ var Shard = class {
       }
       if (ownKv > 0) k.copyOut(this.#att, B, ownQ, exF, ex.att / 4 + q0, dim);
       yield;
-      k.copyIn(exF, ex.att / 4, this.#full, B * dim);
-      if (d1 > d0) {
-        k.matmul(w.get("attn_output"), this.#full, this.#rows, B);
-        k.copyOut(this.#rows, B, d1 - d0, exF, ex.proj / 4 + d0, dim);
-      }
+      this.#projectOwnRows(w.get("attn_output"), ex.att, dim, B);
       yield;
-      k.copyIn(exF, ex.proj / 4, this.#full, B * dim);
-      k.add(this.#x, this.#full, B * dim);
+      this.#addProj(B);
       k.rmsNorm(this.#x, w.get("ffn_norm"), this.#xb, dim, c.normEps, B);
       if (h1 > h0) {
         k.matmul(w.get("ffn_gate"), this.#xb, this.#rows, B);
@@ -1387,14 +1378,9 @@ var Shard = class {
         k.copyOut(this.#rows, B, h1 - h0, exF, ex.hid / 4 + h0, hidden);
       }
       yield;
-      k.copyIn(exF, ex.hid / 4, this.#full, B * hidden);
-      if (d1 > d0) {
-        k.matmul(w.get("ffn_down"), this.#full, this.#rows, B);
-        k.copyOut(this.#rows, B, d1 - d0, exF, ex.proj / 4 + d0, dim);
-      }
+      this.#projectOwnRows(w.get("ffn_down"), ex.hid, hidden, B);
       yield;
-      k.copyIn(exF, ex.proj / 4, this.#full, B * dim);
-      k.add(this.#x, this.#full, B * dim);
+      this.#addProj(B);
     }
     if (wantHidden) {
       if (p.shard === 0) {
@@ -1411,6 +1397,21 @@ var Shard = class {
       }
     }
     yield;
+  }
+  /** Own rows of W (rows, nIn) @ the gathered exchange area (B, nIn) -> exchange.proj[:, dimRow0:dimRow1]. */
+  #projectOwnRows(w, area, nIn, B) {
+    const k = this.#k, { dimRow0, dimRow1, config } = this.plan;
+    k.copyIn(this.#exF32, area / 4, this.#full, B * nIn);
+    if (dimRow1 > dimRow0) {
+      k.matmul(w, this.#full, this.#rows, B);
+      k.copyOut(this.#rows, B, dimRow1 - dimRow0, this.#exF32, this.#ex.proj / 4 + dimRow0, config.dim);
+    }
+  }
+  /** x (B, dim) += exchange.proj (B, dim), the rows every shard wrote. */
+  #addProj(B) {
+    const n = B * this.plan.config.dim;
+    this.#k.copyIn(this.#exF32, this.#ex.proj / 4, this.#full, n);
+    this.#k.add(this.#x, this.#full, n);
   }
 };
 function columnSlice(bytes, dtype, nRows, cols, c0, c1) {
