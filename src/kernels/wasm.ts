@@ -29,32 +29,20 @@ type Q8AMatvec = (
   rowEnd: number,
   scratch: number,
 ) => void;
-/** W (nRows, nCols) repacked @ `batch` Q8A rows `actStride` bytes apart -> y (batch, nRows), rows [rowStart, rowEnd). */
+/** The sizes of a batched product: W (nRows, nCols) @ x (batch, nCols) -> y (batch, nRows), rows [rowStart, rowEnd). */
+type ProductShape = [nCols: number, nRows: number, batch: number, rowStart: number, rowEnd: number];
+/** W repacked @ `batch` Q8A rows `actStride` bytes apart -> y. */
 type Q8AMatmul = (
   w: number,
   acts: number,
   actStride: number,
   y: number,
-  nCols: number,
-  nRows: number,
-  batch: number,
-  rowStart: number,
-  rowEnd: number,
-  scratch: number,
+  ...s: [...ProductShape, scratch: number]
 ) => void;
 /** W (nRows, nCols) @ x (nCols,) -> y[rowStart..rowEnd). */
 type FloatMatvec = (w: number, x: number, y: number, nCols: number, rowStart: number, rowEnd: number) => void;
-/** W (nRows, nCols) @ x (batch, nCols) -> y (batch, nRows), rows [rowStart, rowEnd). */
-type FloatMatmul = (
-  w: number,
-  x: number,
-  y: number,
-  nCols: number,
-  nRows: number,
-  batch: number,
-  rowStart: number,
-  rowEnd: number,
-) => void;
+/** W @ x (batch, nCols) f32 -> y. */
+type FloatMatmul = (w: number, x: number, y: number, ...s: ProductShape) => void;
 
 /** The raw exports (unchecked: a wrong pointer corrupts memory silently). Pointers are byte offsets. */
 export interface KernelExports {
