@@ -3,8 +3,10 @@
  * pointers, with a bump allocator over that memory. Two implementations: `ScalarKernels` (scalar_kernels.ts, every
  * operation a `…Ref` definition of scalar.ts on views of the memory) and `SimdKernels` (simd_kernels.ts, the hot
  * operations in the WASM SIMD module). `createKernels()` is the switch between them.
- * Argument order, everywhere (TS reference, this interface, WASM export): inputs, then weights, then outputs, then
- * sizes, then scalars (`rmsNorm(x, weight, out, n, eps)`, `siluGate(gate, up, out, n)`).
+ * One argument order per operation in the `…Ref`, this interface and the WASM export: `rmsNorm(x, weight, out, n,
+ * eps)`, `siluGate(gate, up, out, n)`, `rope(x, nHeads, headSize, pos, theta)`, `attention(q, k, v, out, …)`, products
+ * `(w, x, y, …)`; the interface appends the batch count B (attention: B, pos). (The WASM products take nCols before
+ * nRows, the references nRows before nCols; the interface takes the matrix as a MatrixSlice.)
  * see: scalar.ts (the definitions), wasm/README.md (ABI), model/shard.ts (the caller)
  */
 import { type DType, isQuantized } from "../core/dtypes.ts";
