@@ -1,7 +1,7 @@
 /**
- * The shard worker, the fast engine's Worker entry: builds its Shards (usually one; each with its own kernel memory ≤ 4 GiB), reading
- * their weight slices straight from the model file (or from shared bytes), then serves forward commands posted through the control
- * SharedArrayBuffer until told to exit. No message round-trips while running.
+ * The shard worker, the fast engine's Worker entry: builds its Shards (usually one; each with its own kernel memory
+ * ≤ 4 GiB), reading their weight slices straight from the model file (or from shared bytes), then serves forward
+ * commands posted through the control SharedArrayBuffer until told to exit. No message round-trips while running.
  * see: engine.ts (the calling side), shard.ts
  */
 /// <reference lib="deno.worker" />

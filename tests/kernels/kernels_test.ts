@@ -102,7 +102,8 @@ for (const choice of CHOICES) {
   });
 
   for (const kvType of ["f32", "f16"] as const) {
-    Deno.test(`${choice} Kernels: storeKv() then attention() over a ${kvType} cache equals attentionRef()`, async () => {
+    const name = `${choice} Kernels: storeKv() then attention() over a ${kvType} cache equals attentionRef()`;
+    Deno.test(name, async () => {
       const k = await createKernels(choice);
       const shape: CacheShape = { nHeads: 4, nKvHeads: 2, headSize: 8, contextSize: 16, kvType };
       const width = shape.nHeads * shape.headSize, kvWidth = shape.nKvHeads * shape.headSize;
