@@ -1,10 +1,12 @@
 /**
  * The engine: a GGUF model loaded for evaluation, with its tokenizer. loadEngine() (a file), loadEngineFromBytes()
- * and loadEngineFromBlob() (browser_engine.ts) read the header and the tokenizer; createEngine() builds either the
- * TS reference (llama.ts) or the sharded fast path — shard 0 on the calling thread, shards 1.. in Workers
- * (shard_worker.ts), each with its own kernel memory (≤ 4 GiB) holding a row slice of every matrix and its heads of
- * the KV cache, so models larger than one WebAssembly memory run. Prompt tokens go through in batches
- * (matrix-matrix kernels); the shards meet at SharedArrayBuffer barriers (shard.ts: the control protocol).
+ * and loadEngineFromBlob() (browser_engine.ts) read the header and the tokenizer; createEngine() builds the sharded
+ * engine — shard 0 on the calling thread, shards 1.. in Workers (shard_worker.ts), each with its own kernels and
+ * kernel memory (≤ 4 GiB) holding a row slice of every matrix and its heads of the KV cache, so models larger than
+ * one WebAssembly memory run. One switch picks the kernels: "wasm" (SimdKernels, the default) or "scalar" (the
+ * `…Ref` definitions); `useReference` runs the scalar ones on F32 weights, which is llama.ts's reference bit for
+ * bit. Prompt tokens go through in batches (matrix-matrix kernels); the shards meet at SharedArrayBuffer barriers
+ * (shard.ts: the control protocol).
  * see: shard.ts, shard_worker.ts, llama.ts, generate.ts (the one-shot completion loop)
  */
 import { type ByteSource, BytesSource } from "../core/byte_source.ts";
@@ -18,7 +20,6 @@ import { type KernelChoice, storedTypeOf } from "../kernels/kernels.ts";
 import { createKernels, wasmMatrixBytes } from "../kernels/simd_kernels.ts";
 import { type Tokenizer, tokenizerFromGgufMetadata } from "../tokenizer/mod.ts";
 import { configFromGgufMetadata, type LlamaConfig } from "./config.ts";
-import { LlamaReference, type LlamaWeightsF32, loadWeightsF32 } from "./llama.ts";
 import {
   controlInts,
   exchangeLayout,
@@ -45,7 +46,11 @@ export interface EngineOptions {
   contextSize?: number;
   /** KV cache element type. Default "f16". */
   kvType?: "f16" | "f32";
-  /** Run the f32 TypeScript reference instead of the fast engine (slow; for checking). */
+  /**
+   * Run the reference numerics (slow; for checking): the scalar kernels (the `…Ref` definitions) on F32 weights with
+   * an f32 KV cache, on one thread — the logits of llama.ts's LlamaReference, bit for bit. Overrides kernels,
+   * kvType and threads.
+   */
   useReference?: boolean;
   /** Called as weights load: tensors done of total. */
   onProgress?: (done: number, total: number) => void;
@@ -222,8 +227,14 @@ export async function loadEngineFromBytes(
 /** Usable bytes of one shard's memory: 4 GiB less room for scratch and allocator slack. */
 const SHARD_BUDGET = 4 * 2 ** 30 - 256 * 2 ** 20;
 
-/** Bytes the fast engine keeps in kernel memory for a model (weights as stored + KV cache), excluding tok_embd. */
-export function engineBytes(table: TensorTable, contextSize: number, kvType: "f16" | "f32", slots = 1): number {
+/** Bytes the engine keeps in kernel memory for a model (weights as stored + KV cache), excluding tok_embd. */
+export function engineBytes(
+  table: TensorTable,
+  contextSize: number,
+  kvType: "f16" | "f32",
+  slots = 1,
+  weightsF32 = false,
+): number {
   const c = table.config;
   let n = 0;
   for (const kind of [...LAYER_KINDS, ...GLOBAL_KINDS]) {
@@ -234,7 +245,8 @@ export function engineBytes(table: TensorTable, contextSize: number, kvType: "f1
       const shape = expectedShape(c, kind);
       const cols = shape[shape.length - 1];
       const rows = shape.length === 2 ? shape[0] : 1;
-      n += shape.length === 2 ? wasmMatrixBytes(storedTypeOf(t.dtype, cols), rows, cols) : cols * 4;
+      const stored = weightsF32 ? "F32" : storedTypeOf(t.dtype, cols);
+      n += shape.length === 2 ? wasmMatrixBytes(stored, rows, cols) : cols * 4;
     }
   }
   const kvDim = c.nKvHeads * c.headSize;
@@ -258,18 +270,15 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
   if (!Number.isSafeInteger(contextSize) || contextSize <= 0) {
     throw new RangeError(`Cannot load model: context size ${contextSize} must be a positive integer`);
   }
-  const kvType = options.kvType ?? "f16";
+  const weightsF32 = options.useReference === true;
+  const kvType = weightsF32 ? "f32" : options.kvType ?? "f16";
   const slots = options.slots ?? 1;
   if (!Number.isSafeInteger(slots) || slots < 1 || slots > 256) {
     throw new RangeError(`Cannot load model: slot count ${slots} must be an integer in [1, 256]`);
   }
-  if (options.useReference) {
-    return new ReferenceEngine(config, loadWeightsF32(table), { model, contextSize, slots });
-  }
-
-  const threads = options.threads ?? defaultThreads();
+  const threads = weightsF32 ? 1 : options.threads ?? defaultThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`Cannot load model: threads ${threads}`);
-  const need = engineBytes(table, contextSize, kvType, slots);
+  const need = engineBytes(table, contextSize, kvType, slots, weightsF32);
   // a shard per thread, more when the weights + KV cache do not fit in that many 4 GiB memories (then a thread
   // runs several shards step by step: shard s lives on thread s % nThreads)
   const nShards = Math.max(threads, options.minShards ?? 1, Math.ceil((need * 1.1) / SHARD_BUDGET));
@@ -284,13 +293,13 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
       columnBlock = Math.max(columnBlock, blockSizeOf(t.dtype), storedTypeOf(t.dtype, t.shape[1]) === "F32" ? 1 : 32);
     }
   }
-  const plans = planShards(config, { nShards, contextSize, kvType, maxBatch, columnBlock, nSlots: slots });
+  const plans = planShards(config, { nShards, contextSize, kvType, maxBatch, columnBlock, nSlots: slots, weightsF32 });
   const layout = exchangeLayout(config, maxBatch, nShards);
   const exchange = new SharedArrayBuffer(layout.nBytes);
   const control = new SharedArrayBuffer(controlInts(maxBatch) * 4);
   const ctrl = new Int32Array(control);
   const exF32 = new Float32Array(exchange);
-  const kernels = options.kernels ?? "wasm";
+  const kernels = weightsF32 ? "scalar" : options.kernels ?? "wasm";
   const perShard = config.nLayers * LAYER_KINDS.length + 2;
   const total = perShard * nShards;
   let done = 0;
@@ -371,74 +380,6 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
     layout,
     closeWorkers,
   });
-}
-
-/** The reference forward pass (llama.ts) behind the engine API: one LlamaReference per KV region, f32 weights. */
-class ReferenceEngine implements EngineBase {
-  readonly metadata: Map<string, unknown>;
-  readonly tokenizer?: Tokenizer;
-  readonly contextSize: number;
-  readonly slots: number;
-  readonly nShards = 1;
-  readonly nThreads = 1;
-  readonly #refs: LlamaReference[];
-  readonly #onClose?: () => void;
-
-  constructor(
-    readonly config: LlamaConfig,
-    weights: LlamaWeightsF32,
-    { model, contextSize, slots }: { model: EngineModel; contextSize: number; slots: number },
-  ) {
-    this.metadata = model.metadata;
-    this.tokenizer = model.tokenizer;
-    this.#onClose = model.onClose;
-    this.contextSize = contextSize;
-    this.slots = slots;
-    this.#refs = Array.from({ length: slots }, () => new LlamaReference(config, weights, contextSize));
-  }
-
-  /** Each token's logits, or (hidden) its final-normed hidden state, in region `slot`. */
-  #run(slot: number, tokens: number[], startPos: number, hidden = false): Float32Array[] {
-    checkSlot(slot, this.slots);
-    checkEval(tokens, startPos, this.contextSize, this.config.vocabSize);
-    const ref = this.#refs[slot];
-    return tokens.map((t, i) => {
-      const logits = ref.forward(t, startPos + i);
-      return hidden ? ref.hidden : logits;
-    });
-  }
-
-  eval(tokens: number[], startPos: number): Promise<Float32Array> {
-    return this.evalSlot(0, tokens, startPos);
-  }
-  evalAll(tokens: number[], startPos: number): Promise<Float32Array[]> {
-    return settle(() => this.#run(0, tokens, startPos));
-  }
-  evalSlot(slot: number, tokens: number[], startPos: number): Promise<Float32Array> {
-    return settle(() => this.#run(slot, tokens, startPos).at(-1)!);
-  }
-  evalBatch(rows: BatchRow[], nLogits = rows.length): Promise<Float32Array[]> {
-    return settle(() => {
-      checkRows(rows, this.slots, this.contextSize, this.config.vocabSize, nLogits);
-      const out = rows.map((r) => this.#run(r.slot, [r.token], r.pos)[0]);
-      return out.slice(rows.length - nLogits);
-    });
-  }
-  evalHidden(slot: number, tokens: number[], startPos: number): Promise<Float32Array[]> {
-    return settle(() => this.#run(slot, tokens, startPos, true));
-  }
-  close(): void {
-    this.#onClose?.();
-  }
-}
-
-/** A promise of fn()'s value, rejected (not thrown) when fn throws. */
-function settle<T>(fn: () => T): Promise<T> {
-  try {
-    return Promise.resolve(fn());
-  } catch (e) {
-    return Promise.reject(e);
-  }
 }
 
 function checkSlot(slot: number, slots: number): void {

@@ -22,6 +22,8 @@ export interface ShardPlan {
   contextSize: number;
   kvType: "f16" | "f32";
   maxBatch: number;
+  /** Keep every matrix as F32 (the reference numerics) instead of its fast stored type (storedTypeOf). */
+  weightsF32?: boolean;
   /**
    * KV cache regions (sequences kept at once, each of contextSize positions): a forward runs in one region
    * (CTRL.SLOT) or, row by row, in the region and at the position CTRL rows give (CTRL.MULTI). Default 1.
@@ -64,11 +66,13 @@ export interface PlanOptions {
   columnBlock?: number;
   /** KV cache regions. Default 1. */
   nSlots?: number;
+  /** Keep every matrix as F32. Default false. */
+  weightsF32?: boolean;
 }
 
 /** Splits a model into `nShards` plans of (nearly) equal work. */
 export function planShards(config: LlamaConfig, options: PlanOptions): ShardPlan[] {
-  const { nShards, contextSize, kvType, maxBatch, columnBlock = 32, nSlots = 1 } = options;
+  const { nShards, contextSize, kvType, maxBatch, columnBlock = 32, nSlots = 1, weightsF32 = false } = options;
   if (!Number.isInteger(nSlots) || nSlots < 1) throw new RangeError(`Cannot plan shards: slot count ${nSlots}`);
   if (!Number.isInteger(nShards) || nShards < 1) throw new RangeError(`Cannot plan shards: count ${nShards}`);
   const kvMul = config.nHeads / config.nKvHeads;
@@ -94,6 +98,7 @@ export function planShards(config: LlamaConfig, options: PlanOptions): ShardPlan
       contextSize,
       kvType,
       maxBatch,
+      weightsF32,
       nSlots,
       kvHead0,
       kvHead1,
@@ -379,7 +384,7 @@ export class Shard {
         onTensor?.();
         return ptr;
       }
-      const stored = storedTypeOf(t.dtype, cols);
+      const stored = plan.weightsF32 ? "F32" : storedTypeOf(t.dtype, cols);
       const slice: MatrixSlice = { dtype: stored, rows, cols, ptr: 0 };
       slice.ptr = kernels.allocMatrix(stored, rows, cols);
       // read in chunks of ≤ 16 MiB so a 7B classifier slice does not need a second full-size copy

@@ -186,3 +186,28 @@ Deno.test("engine runs K-quant tensors (Q4_K, Q6_K) through Q8_0 requantization 
     Deno.removeSync(path);
   }
 });
+
+for (const dtype of ["F32", "F16", "Q4_0"] as const) {
+  Deno.test(`engine useReference gives LlamaReference's logits bit for bit (${dtype}, prompt in batches, 2 slots)`, async () => {
+    const config = tinyConfig(2);
+    const path = await writeTinyModel(config, { dtype, seed: 3, tiedOutput: dtype === "F16" });
+    const model = openModel(path);
+    try {
+      const cfg = configFromGgufMetadata(model.metadata);
+      const ref = new LlamaReference(cfg, loadWeightsF32(new TensorTable(model, cfg)), 32);
+      const want = PROMPT.map((t, i) => ref.forward(t, i));
+      const engine = await createEngine(model, { useReference: true, contextSize: 32, maxBatch: 3, slots: 2 });
+      try {
+        const got = await engine.evalAll(PROMPT, 0); // batches of 3 + 3 + 2
+        got.forEach((row, i) => assertEquals(Array.from(row), Array.from(want[i]), `position ${i}`));
+        const [row] = await engine.evalBatch([{ slot: 1, token: PROMPT[0], pos: 0 }]);
+        assertEquals(Array.from(row), Array.from(want[0]), "slot 1");
+      } finally {
+        engine.close();
+      }
+    } finally {
+      model.source.close();
+      Deno.removeSync(path);
+    }
+  });
+}

@@ -3123,143 +3123,6 @@ function expectedShape(c, kind, vocabSize = c.vocabSize) {
   }
 }
 
-// src/model/llama.ts
-function loadWeightsF32(table) {
-  const c = table.config;
-  const q8Inputs = /* @__PURE__ */ new Set();
-  for (const t of table.file.tensors) {
-    if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16") q8Inputs.add(t.name);
-  }
-  const layers = (k) => Array.from({
-    length: c.nLayers
-  }, (_, l) => table.f32(k, l));
-  const tokEmbd = table.f32("tok_embd");
-  return {
-    tokEmbd,
-    attnNorm: layers("attn_norm"),
-    attnQ: layers("attn_q"),
-    attnK: layers("attn_k"),
-    attnV: layers("attn_v"),
-    attnOutput: layers("attn_output"),
-    ffnNorm: layers("ffn_norm"),
-    ffnGate: layers("ffn_gate"),
-    ffnDown: layers("ffn_down"),
-    ffnUp: layers("ffn_up"),
-    outputNorm: table.f32("output_norm"),
-    output: table.hasOutput ? table.f32("output") : tokEmbd,
-    q8Inputs
-  };
-}
-var LlamaReference = class {
-  config;
-  weights;
-  contextSize;
-  numerics;
-  #xq;
-  // activations
-  #x;
-  #xb;
-  #xb2;
-  #q;
-  #k;
-  #v;
-  #hb;
-  #hb2;
-  #logits;
-  // KV cache
-  #keyCache;
-  #valueCache;
-  constructor(config, weights, contextSize = config.contextLength, numerics = {}) {
-    this.config = config;
-    this.weights = weights;
-    const c = config;
-    this.numerics = numerics;
-    this.#xq = new Float32Array(Math.max(c.dim, c.hiddenDim));
-    if (!Number.isSafeInteger(contextSize) || contextSize <= 0) {
-      throw new RangeError(`Cannot create model: context size ${contextSize} must be a positive integer`);
-    }
-    this.contextSize = contextSize;
-    const kvDim = c.nKvHeads * c.headSize;
-    this.#x = new Float32Array(c.dim);
-    this.#xb = new Float32Array(c.dim);
-    this.#xb2 = new Float32Array(c.dim);
-    this.#q = new Float32Array(c.dim);
-    this.#k = new Float32Array(kvDim);
-    this.#v = new Float32Array(kvDim);
-    this.#hb = new Float32Array(c.hiddenDim);
-    this.#hb2 = new Float32Array(c.hiddenDim);
-    this.#logits = new Float32Array(c.vocabSize);
-    this.#keyCache = new Float32Array(c.nLayers * contextSize * kvDim);
-    this.#valueCache = new Float32Array(c.nLayers * contextSize * kvDim);
-  }
-  /** W (d, n) @ x (n,) -> out (d,), with x rounded through Q8_0 first when the engine would do so for `name`. */
-  #mm(out, x, w, n, d, name) {
-    if (this.numerics.q8Activations && this.weights.q8Inputs?.has(name) && n % 32 === 0) {
-      const q = new Uint8Array(n / 32 * 34);
-      quantizeRowQ8_0Ref(x.subarray(0, n), q);
-      const xq = this.#xq.subarray(0, n);
-      dequantizeRowQ8_0Ref(q, xq);
-      x = xq;
-    }
-    matmulF32Ref(w, x, out, d, n, 1);
-  }
-  /** The final-normed hidden state (dim,) of the last forward() (the classifier's input), a fresh copy. */
-  get hidden() {
-    return this.#x.slice();
-  }
-  /** Runs `token` at position `pos` (writing the KV cache there); returns the logits (vocabSize,), a fresh copy. */
-  forward(token, pos) {
-    const c = this.config, w = this.weights;
-    if (!Number.isInteger(token) || token < 0 || token >= c.vocabSize) {
-      throw new RangeError(`Cannot run model: token ${token} is outside the vocabulary [0, ${c.vocabSize})`);
-    }
-    if (!Number.isInteger(pos) || pos < 0 || pos >= this.contextSize) {
-      throw new RangeError(`Cannot run model: position ${pos} is outside the context [0, ${this.contextSize})`);
-    }
-    const { dim, hiddenDim, headSize, nHeads, nKvHeads } = c;
-    const kvDim = nKvHeads * headSize;
-    const x = this.#x, xb = this.#xb, xb2 = this.#xb2, q = this.#q, k = this.#k, v = this.#v;
-    const hb = this.#hb, hb2 = this.#hb2;
-    x.set(w.tokEmbd.subarray(token * dim, (token + 1) * dim));
-    for (let l = 0; l < c.nLayers; l++) {
-      rmsNormRef(x, w.attnNorm[l], xb, c.normEps);
-      this.#mm(q, xb, w.attnQ[l], dim, dim, tensorName("gguf", "attn_q", l));
-      this.#mm(k, xb, w.attnK[l], dim, kvDim, tensorName("gguf", "attn_k", l));
-      this.#mm(v, xb, w.attnV[l], dim, kvDim, tensorName("gguf", "attn_v", l));
-      ropeRef(q, nHeads, headSize, pos, c.ropeTheta);
-      ropeRef(k, nKvHeads, headSize, pos, c.ropeTheta);
-      const layerOff = l * this.contextSize * kvDim;
-      if (this.numerics.f16Cache) {
-        for (let i = 0; i < kvDim; i++) {
-          k[i] = Math.f16round(k[i]);
-          v[i] = Math.f16round(v[i]);
-        }
-      }
-      this.#keyCache.set(k, layerOff + pos * kvDim);
-      this.#valueCache.set(v, layerOff + pos * kvDim);
-      const cache = (all) => all.subarray(layerOff, layerOff + (pos + 1) * kvDim);
-      attentionRef(q, cache(this.#keyCache), cache(this.#valueCache), xb, {
-        nHeads,
-        nKvHeads,
-        headSize,
-        nPos: pos + 1
-      });
-      this.#mm(xb2, xb, w.attnOutput[l], dim, dim, tensorName("gguf", "attn_output", l));
-      for (let i = 0; i < dim; i++) x[i] += xb2[i];
-      rmsNormRef(x, w.ffnNorm[l], xb, c.normEps);
-      this.#mm(hb, xb, w.ffnGate[l], dim, hiddenDim, tensorName("gguf", "ffn_gate", l));
-      this.#mm(hb2, xb, w.ffnUp[l], dim, hiddenDim, tensorName("gguf", "ffn_up", l));
-      siluGateRef(hb, hb2, hb);
-      this.#mm(xb, hb, w.ffnDown[l], hiddenDim, dim, tensorName("gguf", "ffn_down", l));
-      for (let i = 0; i < dim; i++) x[i] += xb[i];
-    }
-    rmsNormRef(x, w.outputNorm, x, c.normEps);
-    const outName = tensorName("gguf", w.output === w.tokEmbd ? "tok_embd" : "output");
-    this.#mm(this.#logits, x, w.output, dim, c.vocabSize, outName);
-    return this.#logits.slice();
-  }
-};
-
 // src/model/weights.ts
 var TensorTable = class {
   file;
@@ -3329,7 +3192,7 @@ function split(n, parts, i, align = 1) {
   ];
 }
 function planShards(config, options) {
-  const { nShards, contextSize, kvType, maxBatch, columnBlock = 32, nSlots = 1 } = options;
+  const { nShards, contextSize, kvType, maxBatch, columnBlock = 32, nSlots = 1, weightsF32 = false } = options;
   if (!Number.isInteger(nSlots) || nSlots < 1) throw new RangeError(`Cannot plan shards: slot count ${nSlots}`);
   if (!Number.isInteger(nShards) || nShards < 1) throw new RangeError(`Cannot plan shards: count ${nShards}`);
   const kvMul = config.nHeads / config.nKvHeads;
@@ -3361,6 +3224,7 @@ function planShards(config, options) {
       contextSize,
       kvType,
       maxBatch,
+      weightsF32,
       nSlots,
       kvHead0,
       kvHead1,
@@ -3584,7 +3448,7 @@ var Shard = class {
         onTensor?.();
         return ptr;
       }
-      const stored = storedTypeOf(t.dtype, cols);
+      const stored = plan.weightsF32 ? "F32" : storedTypeOf(t.dtype, cols);
       const slice = {
         dtype: stored,
         rows,
@@ -3864,7 +3728,7 @@ async function loadEngineFromSource(source, place, options = {}) {
   }, options);
 }
 var SHARD_BUDGET = 4 * 2 ** 30 - 256 * 2 ** 20;
-function engineBytes(table, contextSize, kvType, slots = 1) {
+function engineBytes(table, contextSize, kvType, slots = 1, weightsF32 = false) {
   const c = table.config;
   let n = 0;
   for (const kind of [
@@ -3878,7 +3742,8 @@ function engineBytes(table, contextSize, kvType, slots = 1) {
       const shape = expectedShape(c, kind);
       const cols = shape[shape.length - 1];
       const rows = shape.length === 2 ? shape[0] : 1;
-      n += shape.length === 2 ? wasmMatrixBytes(storedTypeOf(t.dtype, cols), rows, cols) : cols * 4;
+      const stored = weightsF32 ? "F32" : storedTypeOf(t.dtype, cols);
+      n += shape.length === 2 ? wasmMatrixBytes(stored, rows, cols) : cols * 4;
     }
   }
   const kvDim = c.nKvHeads * c.headSize;
@@ -3897,21 +3762,15 @@ async function createEngine(model, options = {}) {
   if (!Number.isSafeInteger(contextSize) || contextSize <= 0) {
     throw new RangeError(`Cannot load model: context size ${contextSize} must be a positive integer`);
   }
-  const kvType = options.kvType ?? "f16";
+  const weightsF32 = options.useReference === true;
+  const kvType = weightsF32 ? "f32" : options.kvType ?? "f16";
   const slots = options.slots ?? 1;
   if (!Number.isSafeInteger(slots) || slots < 1 || slots > 256) {
     throw new RangeError(`Cannot load model: slot count ${slots} must be an integer in [1, 256]`);
   }
-  if (options.useReference) {
-    return new ReferenceEngine(config, loadWeightsF32(table), {
-      model,
-      contextSize,
-      slots
-    });
-  }
-  const threads = options.threads ?? defaultThreads();
+  const threads = weightsF32 ? 1 : options.threads ?? defaultThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`Cannot load model: threads ${threads}`);
-  const need = engineBytes(table, contextSize, kvType, slots);
+  const need = engineBytes(table, contextSize, kvType, slots, weightsF32);
   const nShards = Math.max(threads, options.minShards ?? 1, Math.ceil(need * 1.1 / SHARD_BUDGET));
   const nThreads = threads;
   const shardsOf = (t) => plans.filter((p) => p.shard % nThreads === t);
@@ -3932,14 +3791,15 @@ async function createEngine(model, options = {}) {
     kvType,
     maxBatch,
     columnBlock,
-    nSlots: slots
+    nSlots: slots,
+    weightsF32
   });
   const layout = exchangeLayout(config, maxBatch, nShards);
   const exchange = new SharedArrayBuffer(layout.nBytes);
   const control = new SharedArrayBuffer(controlInts(maxBatch) * 4);
   const ctrl = new Int32Array(control);
   const exF32 = new Float32Array(exchange);
-  const kernels2 = options.kernels ?? "wasm";
+  const kernels2 = weightsF32 ? "scalar" : options.kernels ?? "wasm";
   const perShard = config.nLayers * LAYER_KINDS.length + 2;
   const total = perShard * nShards;
   let done = 0;
@@ -4023,71 +3883,6 @@ async function createEngine(model, options = {}) {
     layout,
     closeWorkers
   });
-}
-var ReferenceEngine = class {
-  config;
-  metadata;
-  tokenizer;
-  contextSize;
-  slots;
-  nShards;
-  nThreads;
-  #refs;
-  #onClose;
-  constructor(config, weights, { model, contextSize, slots }) {
-    this.config = config;
-    this.nShards = 1;
-    this.nThreads = 1;
-    this.metadata = model.metadata;
-    this.tokenizer = model.tokenizer;
-    this.#onClose = model.onClose;
-    this.contextSize = contextSize;
-    this.slots = slots;
-    this.#refs = Array.from({
-      length: slots
-    }, () => new LlamaReference(config, weights, contextSize));
-  }
-  /** Each token's logits, or (hidden) its final-normed hidden state, in region `slot`. */
-  #run(slot, tokens, startPos, hidden = false) {
-    checkSlot(slot, this.slots);
-    checkEval(tokens, startPos, this.contextSize, this.config.vocabSize);
-    const ref = this.#refs[slot];
-    return tokens.map((t, i) => {
-      const logits = ref.forward(t, startPos + i);
-      return hidden ? ref.hidden : logits;
-    });
-  }
-  eval(tokens, startPos) {
-    return this.evalSlot(0, tokens, startPos);
-  }
-  evalAll(tokens, startPos) {
-    return settle(() => this.#run(0, tokens, startPos));
-  }
-  evalSlot(slot, tokens, startPos) {
-    return settle(() => this.#run(slot, tokens, startPos).at(-1));
-  }
-  evalBatch(rows, nLogits = rows.length) {
-    return settle(() => {
-      checkRows(rows, this.slots, this.contextSize, this.config.vocabSize, nLogits);
-      const out = rows.map((r) => this.#run(r.slot, [
-        r.token
-      ], r.pos)[0]);
-      return out.slice(rows.length - nLogits);
-    });
-  }
-  evalHidden(slot, tokens, startPos) {
-    return settle(() => this.#run(slot, tokens, startPos, true));
-  }
-  close() {
-    this.#onClose?.();
-  }
-};
-function settle(fn) {
-  try {
-    return Promise.resolve(fn());
-  } catch (e) {
-    return Promise.reject(e);
-  }
 }
 function checkSlot(slot, slots) {
   if (!Number.isInteger(slot) || slot < 0 || slot >= slots) {

@@ -1229,7 +1229,7 @@ var Shard = class {
         onTensor?.();
         return ptr;
       }
-      const stored = storedTypeOf(t.dtype, cols);
+      const stored = plan.weightsF32 ? "F32" : storedTypeOf(t.dtype, cols);
       const slice = {
         dtype: stored,
         rows,
