@@ -19,7 +19,7 @@ import { AtomicFileSink } from "../src/io/atomic_file.ts";
 import { FileSource } from "../src/io/file_source.ts";
 import { readGguf } from "../src/formats/gguf.ts";
 import { writeGguf } from "../src/formats/gguf_writer.ts";
-import { createEngine } from "../src/model/engine_core.ts";
+import { createEngine } from "../src/model/engine.ts";
 import { benchConfig, randomModelSpec } from "../fixtures/random_model.ts";
 import { argmax } from "../src/sampling/sampler.ts";
 import { hostInfo } from "./_host.ts";

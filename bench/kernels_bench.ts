@@ -13,19 +13,18 @@
 import { hostInfo } from "./_host.ts";
 import process from "node:process";
 import {
-  loadWasmKernels,
   q4_0RScratchBytes,
   q8_0RScratchBytes,
   q8ABytes,
   q8AStride,
   repackedQ4_0Bytes,
   repackedQ8_0Bytes,
-  scalarKernels,
 } from "../src/kernels/mod.ts";
+import { loadTypedWasmKernels, scalarKernels } from "../tests/kernels/_typed_kernels.ts";
 import { BLOCK_Q4_0_BYTES, quantizeRowQ4_0Ref } from "../src/quant/q4_0.ts";
 import { f32ToF16Ref } from "../src/core/f16.ts";
 
-const k = await loadWasmKernels({ initialPages: 256 });
+const k = await loadTypedWasmKernels({ initialPages: 256 });
 const a = k.arena;
 
 /** Deterministic pseudo-random bytes (xorshift32), fast enough for 100+ MB. */

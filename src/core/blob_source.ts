@@ -5,7 +5,7 @@
  * Offsets above 4 GiB are plain numbers (Blob.slice takes them), so large models shard as in Deno.
  * see: byte_source.ts, https://w3c.github.io/FileAPI/#FileReaderSync
  */
-import { type ByteSource, checkRange } from "./byte_source.ts";
+import { type ByteSource, checkRange, readFresh } from "./byte_source.ts";
 import { UnsupportedError } from "./errors.ts";
 
 /** The part of Blob this source needs (a real Blob or File; tests pass a fake). */
@@ -43,9 +43,7 @@ export class BlobSource implements ByteSource {
   }
 
   read(byteOffset: number, nBytes: number): Uint8Array {
-    const dst = new Uint8Array(nBytes);
-    this.readInto(byteOffset, dst);
-    return dst;
+    return readFresh(this, byteOffset, nBytes);
   }
 
   readInto(byteOffset: number, dst: Uint8Array): void {

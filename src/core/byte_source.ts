@@ -34,6 +34,35 @@ export class BytesSource implements ByteSource {
   }
 }
 
+/** ByteSource.read() for a source that reads through readInto(): a fresh array of `nBytes`. */
+export function readFresh(src: ByteSource, byteOffset: number, nBytes: number): Uint8Array {
+  const dst = new Uint8Array(nBytes);
+  src.readInto(byteOffset, dst);
+  return dst;
+}
+
+/** A file open for reading, as a Deno.FsFile is (structural: core touches no runtime API). */
+export interface SeekableFile {
+  /** Moves to `offset`; whence 0 = from the start (Deno.SeekMode.Start). */
+  seekSync(offset: number, whence: number): number;
+  /** Reads up to p.length bytes; null (or 0) at the end of the file. */
+  readSync(p: Uint8Array): number | null;
+}
+
+/**
+ * The one positional-read loop: reads exactly dst.length bytes of `file` at `byteOffset` (a read may return fewer
+ * bytes than asked, so it loops). Throws RangeError naming `name` when the file ends first.
+ */
+export function readFileAt(file: SeekableFile, name: string, byteOffset: number, dst: Uint8Array): void {
+  file.seekSync(byteOffset, 0);
+  let done = 0;
+  while (done < dst.length) {
+    const n = file.readSync(dst.subarray(done));
+    if (n === null || n === 0) throw new RangeError(`Cannot read "${name}": file ended at byte ${byteOffset + done}`);
+    done += n;
+  }
+}
+
 /** Throws RangeError unless [byteOffset, byteOffset+nBytes) lies inside the source. */
 export function checkRange(src: ByteSource, byteOffset: number, nBytes: number): void {
   if (

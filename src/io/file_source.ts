@@ -1,7 +1,7 @@
 /**
  * FileSource: positional reads over a Deno.FsFile, so multi-GB files are never slurped.
  */
-import { type ByteSource, checkRange } from "../core/byte_source.ts";
+import { type ByteSource, checkRange, readFileAt, readFresh } from "../core/byte_source.ts";
 
 /** A ByteSource over an open file. Close it when done. */
 export class FileSource implements ByteSource, Disposable {
@@ -12,21 +12,11 @@ export class FileSource implements ByteSource, Disposable {
     this.size = this.#file.statSync().size;
   }
   read(byteOffset: number, nBytes: number): Uint8Array {
-    const dst = new Uint8Array(nBytes);
-    this.readInto(byteOffset, dst);
-    return dst;
+    return readFresh(this, byteOffset, nBytes);
   }
   readInto(byteOffset: number, dst: Uint8Array): void {
     checkRange(this, byteOffset, dst.length);
-    this.#file.seekSync(byteOffset, Deno.SeekMode.Start);
-    let done = 0;
-    while (done < dst.length) {
-      const n = this.#file.readSync(dst.subarray(done));
-      if (n === null || n === 0) {
-        throw new RangeError(`Cannot read "${this.name}": file ended at byte ${byteOffset + done}`);
-      }
-      done += n;
-    }
+    readFileAt(this.#file, this.name, byteOffset, dst);
   }
   close(): void {
     this.#file.close();

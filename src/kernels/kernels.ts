@@ -1,130 +1,81 @@
 /**
- * The one `Kernels` interface: typed-array signatures that the scalar references (`scalarKernels`) and the WASM
- * module (`WasmKernels`, src/kernels/wasm.ts) both satisfy, so tests can run either against the other.
- * The engine's hot path uses the WASM pointer API (`WasmKernels.ptr`, `.raw`) instead; see wasm/README.md.
+ * The one `Kernels` interface: the operations the engine's shards run on their own linear memory, addressed by byte
+ * pointers, with a bump allocator over that memory. Two implementations: `ScalarKernels` (scalar_kernels.ts, every
+ * operation a `…Ref` definition of scalar.ts on views of the memory) and `SimdKernels` (simd_kernels.ts, the hot
+ * operations in the WASM SIMD module). `createKernels()` is the switch between them.
+ * One argument order per operation in the `…Ref`, this interface and the WASM export: `rmsNorm(x, weight, out, n,
+ * eps)`, `siluGate(gate, up, out, n)`, `rope(x, nHeads, headSize, pos, theta)`, `attention(q, k, v, out, …)`, products
+ * `(w, x, y, …)`; the interface appends the batch count B (attention: B, pos). (The WASM products take nCols before
+ * nRows, the references nRows before nCols; the interface takes the matrix as a MatrixSlice.)
+ * see: scalar.ts (the definitions), wasm/README.md (ABI), model/shard.ts (the caller)
  */
-import { bf16ArrayToF32Ref, f16ArrayToF32Ref, f32ArrayToF16Ref } from "../core/f16.ts";
-import { dequantizeRowQ4_0Ref, quantizeRowQ4_0Ref } from "../quant/q4_0.ts";
-import { dequantizeRowQ8_0Ref, quantizeRowQ8_0Ref } from "../quant/q8_0.ts";
-import {
-  attentionRef,
-  type AttentionShape,
-  matmulF16Ref,
-  matmulF32Ref,
-  matmulQ4_0Ref,
-  matmulQ8_0Ref,
-  matvecF16Ref,
-  matvecF32Ref,
-  matvecQ4_0Ref,
-  matvecQ8_0Ref,
-  rmsNormRef,
-  ropeRef,
-  type RowRange,
-  siluGateRef,
-  softmaxRef,
-} from "./scalar.ts";
+import { type DType, isQuantized } from "../core/dtypes.ts";
 
-export type { AttentionShape, RowRange };
+/** Rows [0, rows) of a weight matrix (rows, cols) stored in kernel memory as `dtype` at `ptr`. */
+export interface MatrixSlice {
+  dtype: DType;
+  rows: number;
+  cols: number;
+  ptr: number;
+}
 
-/** Every kernel, on typed arrays. Matrices row-major (nRows, nCols); quantized weights are standard GGUF rows. */
+/** Head geometry of attention over a KV cache of `contextSize` positions (GQA: nHeads a multiple of nKvHeads). */
+export interface CacheShape {
+  nHeads: number;
+  nKvHeads: number;
+  headSize: number;
+  contextSize: number;
+  kvType: "f16" | "f32";
+}
+
+/** The kernel implementations: the SIMD module (the default) or the scalar references. */
+export type KernelChoice = "wasm" | "scalar";
+
+/** What the engine needs from its kernels. All pointers are byte offsets into `memory`; f32 unless noted. */
 export interface Kernels {
-  readonly name: string;
-  quantizeRowQ4_0(x: Float32Array, out: Uint8Array): void;
-  dequantizeRowQ4_0(blocks: Uint8Array, out: Float32Array): void;
-  quantizeRowQ8_0(x: Float32Array, out: Uint8Array): void;
-  dequantizeRowQ8_0(blocks: Uint8Array, out: Float32Array): void;
-  f16ToF32(src: Uint16Array, dst: Float32Array): void;
-  f32ToF16(src: Float32Array, dst: Uint16Array): void;
-  bf16ToF32(src: Uint16Array, dst: Float32Array): void;
-  /** W (nRows, nCols) Q4_0 @ x (nCols,) -> y (nRows,), x quantized to Q8_0; writes y[rowStart..rowEnd). */
-  matvecQ4_0(w: Uint8Array, x: Float32Array, y: Float32Array, nRows: number, nCols: number, range?: RowRange): void;
-  /** W (nRows, nCols) Q4_0 @ x (batch, nCols) -> y (batch, nRows). */
-  matmulQ4_0(
-    w: Uint8Array,
-    x: Float32Array,
-    y: Float32Array,
-    nRows: number,
-    nCols: number,
-    batch: number,
-    range?: RowRange,
-  ): void;
-  matvecQ8_0(w: Uint8Array, x: Float32Array, y: Float32Array, nRows: number, nCols: number, range?: RowRange): void;
-  matmulQ8_0(
-    w: Uint8Array,
-    x: Float32Array,
-    y: Float32Array,
-    nRows: number,
-    nCols: number,
-    batch: number,
-    range?: RowRange,
-  ): void;
-  matvecF16(w: Uint16Array, x: Float32Array, y: Float32Array, nRows: number, nCols: number, range?: RowRange): void;
-  matmulF16(
-    w: Uint16Array,
-    x: Float32Array,
-    y: Float32Array,
-    nRows: number,
-    nCols: number,
-    batch: number,
-    range?: RowRange,
-  ): void;
-  matvecF32(w: Float32Array, x: Float32Array, y: Float32Array, nRows: number, nCols: number, range?: RowRange): void;
-  matmulF32(
-    w: Float32Array,
-    x: Float32Array,
-    y: Float32Array,
-    nRows: number,
-    nCols: number,
-    batch: number,
-    range?: RowRange,
-  ): void;
-  rmsNorm(x: Float32Array, weight: Float32Array, out: Float32Array, eps: number): void;
-  softmax(x: Float32Array): void;
-  rope(x: Float32Array, nHeads: number, headSize: number, pos: number, theta: number): void;
-  siluGate(gate: Float32Array, up: Float32Array, out: Float32Array): void;
-  attention(
-    q: Float32Array,
-    k: Float32Array | Uint16Array,
-    v: Float32Array | Uint16Array,
-    out: Float32Array,
-    shape: AttentionShape,
-  ): void;
+  readonly memory: WebAssembly.Memory;
+  /** Bytes allocated so far. */
+  readonly memoryBytes: number;
+  /** Allocates `nBytes` (64-byte aligned, zeroed); grows the memory; throws RangeError past 4 GiB. */
+  alloc(nBytes: number): number;
+  /** Allocates room for a (rows, cols) matrix stored as `dtype` (the layout may be repacked). */
+  allocMatrix(dtype: DType, rows: number, cols: number): number;
+  /** Prepares scratch for batches of up to `maxBatch` rows of up to `maxCols` values. */
+  scratch(maxBatch: number, maxCols: number): void;
+  /** Converts `rows` rows of `srcDtype` bytes to f32 at `ptr` (norm weights). */
+  loadRows(srcDtype: DType, dst: "F32", bytes: Uint8Array, ptr: number, rows: number, cols: number): void;
+  /** Stores `nRows` rows of file bytes (`srcDtype`) into `slice` at row `row0`, converting to slice.dtype. */
+  loadMatrixRows(slice: MatrixSlice, srcDtype: DType, bytes: Uint8Array, row0: number, nRows: number): void;
+  /** dst[0..n) (at dstPtr) = src[srcIndex..srcIndex+n). */
+  copyIn(src: Float32Array, srcIndex: number, dstPtr: number, n: number): void;
+  /** Copies a (B, cols) block at src to B rows of `dst` dstStride apart, the first at dst[dstIndex]. */
+  copyOut(src: number, B: number, cols: number, dst: Float32Array, dstIndex: number, dstStride: number): void;
+  /** out (B, n) = rmsnorm of each row of x (B, n) with gains weight (n,); out may alias x. */
+  rmsNorm(x: number, weight: number, out: number, n: number, eps: number, B: number): void;
+  /** W (rows, cols) @ x (B, cols) -> y (B, rows), W = the slice. */
+  matmul(w: MatrixSlice, x: number, y: number, B: number): void;
+  /** In-place RoPE (adjacent pairs) on each row of x (B, nHeads*headSize); row b is at position pos + b. */
+  rope(x: number, nHeads: number, headSize: number, pos: number, theta: number, B: number): void;
+  /** Writes rows of src (B, width) into cache rows pos.. of a (contextSize, width) cache of kvType. */
+  storeKv(src: number, cache: number, B: number, width: number, pos: number, kvType: "f16" | "f32"): void;
+  /**
+   * Causal attention: row b of q (B, nHeads*headSize) at position pos + b over cache rows 0..pos+b of k, v
+   * (contextSize, nKvHeads*headSize) -> out (B, nHeads*headSize).
+   */
+  attention(q: number, k: number, v: number, out: number, shape: CacheShape, B: number, pos: number): void;
+  /** dst[i] += src[i] for i < n. */
+  add(dst: number, src: number, n: number): void;
+  /** dst[i] += src[srcIndex + i] for i < n: dst in kernel memory, src an outside array (the exchange). */
+  addFrom(dst: number, src: Float32Array, srcIndex: number, n: number): void;
+  /** dst[0..n) = value. */
+  fill(dst: number, n: number, value: number): void;
+  /** out = silu(gate) * up, n values; out may alias gate or up. */
+  siluGate(gate: number, up: number, out: number, n: number): void;
 }
 
-function checkSameLength(what: string, a: { length: number }, b: { length: number }): void {
-  if (a.length !== b.length) throw new RangeError(`Cannot ${what}: ${a.length} inputs for ${b.length} outputs`);
+/** The type a file's weight type is kept in: fast types stay, K-quants and others become Q8_0 (or F32). */
+export function storedTypeOf(fileDtype: DType, cols: number): DType {
+  if (fileDtype === "F32" || fileDtype === "F16" || fileDtype === "Q4_0" || fileDtype === "Q8_0") return fileDtype;
+  if (isQuantized(fileDtype) && cols % 32 === 0) return "Q8_0";
+  return "F32";
 }
-
-/** The scalar references behind the Kernels interface. */
-export const scalarKernels: Kernels = {
-  name: "scalar",
-  quantizeRowQ4_0: quantizeRowQ4_0Ref,
-  dequantizeRowQ4_0: dequantizeRowQ4_0Ref,
-  quantizeRowQ8_0: quantizeRowQ8_0Ref,
-  dequantizeRowQ8_0: dequantizeRowQ8_0Ref,
-  f16ToF32(src, dst) {
-    checkSameLength("convert f16 to f32", src, dst);
-    f16ArrayToF32Ref(src, dst);
-  },
-  f32ToF16(src, dst) {
-    checkSameLength("convert f32 to f16", src, dst);
-    f32ArrayToF16Ref(src, dst);
-  },
-  bf16ToF32(src, dst) {
-    checkSameLength("convert bf16 to f32", src, dst);
-    bf16ArrayToF32Ref(src, dst);
-  },
-  matvecQ4_0: matvecQ4_0Ref,
-  matmulQ4_0: matmulQ4_0Ref,
-  matvecQ8_0: matvecQ8_0Ref,
-  matmulQ8_0: matmulQ8_0Ref,
-  matvecF16: matvecF16Ref,
-  matmulF16: matmulF16Ref,
-  matvecF32: matvecF32Ref,
-  matmulF32: matmulF32Ref,
-  rmsNorm: rmsNormRef,
-  softmax: softmaxRef,
-  rope: ropeRef,
-  siluGate: siluGateRef,
-  attention: attentionRef,
-};

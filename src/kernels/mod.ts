@@ -1,18 +1,24 @@
 /**
- * Kernels: scalar TypeScript references (`…Ref`, the definitions) and the WASM SIMD module behind one `Kernels`
- * interface; the engine uses `WasmKernels.ptr` / `.raw` on its own buffers (see wasm/README.md).
+ * Kernels: the one pointer-level `Kernels` interface the engine runs on, with its two implementations —
+ * `ScalarKernels` (the scalar TypeScript references, `…Ref`, the definitions) and `SimdKernels` (the WASM SIMD
+ * module) — chosen by `createKernels("scalar" | "wasm")`; the training kernels beside them.
  *
  * @example
  * ```ts
- * import { loadWasmKernels, scalarKernels } from "./mod.ts";
- * const k = await loadWasmKernels();
- * const x = new Float32Array([1, 2, 3]);
- * k.softmax(x); // same as scalarKernels.softmax within ~1e-6
+ * import { createKernels } from "./mod.ts";
+ * const k = await createKernels("scalar"); // or "wasm": same results within the tolerances of tests/kernels
+ * const x = k.alloc(4 * 4), w = k.alloc(4 * 4); // pointers: byte offsets into k.memory
+ * k.copyIn(new Float32Array([1, 2, 3, 4]), 0, x, 4);
+ * k.fill(w, 4, 2); // gains
+ * k.rmsNorm(x, w, x, 4, 0, 1); // x = x / rms(x) * w, in place, one row
+ * const out = new Float32Array(4);
+ * k.copyOut(x, 1, 4, out, 0, 4); // ≈ [0.730, 1.461, 2.191, 2.921]
  * ```
  * @module
  */
-export type { Kernels } from "./kernels.ts";
-export { scalarKernels } from "./kernels.ts";
+export { type CacheShape, type KernelChoice, type Kernels, type MatrixSlice, storedTypeOf } from "./kernels.ts";
+export { convertRows, KernelMemory, ScalarKernels } from "./scalar_kernels.ts";
+export { createKernels, SimdKernels, wasmMatrixBytes } from "./simd_kernels.ts";
 export {
   attentionRef,
   type AttentionShape,
@@ -57,7 +63,6 @@ export {
   WASM_MAX_PAGES,
   WASM_PAGE_BYTES,
   WasmKernels,
-  WasmPtrKernels,
 } from "./wasm.ts";
 export { type FrozenType, type FrozenWeight, scalarTrainKernels, type TrainKernels } from "./train_kernels.ts";
 export {

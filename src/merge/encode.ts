@@ -5,7 +5,7 @@
  */
 import { type DType, nBytesOf } from "../core/dtypes.ts";
 import { UnsupportedError } from "../core/errors.ts";
-import { quantizeRowQ4_0Ref } from "../quant/q4_0.ts";
+import { checkQuantShape, quantizeRowQ4_0Ref } from "../quant/q4_0.ts";
 import { quantizeRowQ8_0Ref } from "../quant/q8_0.ts";
 import type { RopeLayout } from "../formats/rope_permute.ts";
 import type { MergeExecutor, PlannedTensor } from "./plan.ts";
@@ -25,7 +25,21 @@ export async function loadQuantizers(): Promise<RowQuantizers> {
   try {
     const { loadWasmKernels } = await import("../kernels/mod.ts");
     const k = await loadWasmKernels();
-    return { Q4_0: (x, out) => k.quantizeRowQ4_0(x, out), Q8_0: (x, out) => k.quantizeRowQ8_0(x, out) };
+    // x copied into the module's memory, quantized there, the blocks copied out; shapes checked before the call
+    const quantizer = (dtype: "Q4_0" | "Q8_0", quantize: (x: number, out: number, n: number) => void) => {
+      return (x: Float32Array, out: Uint8Array) => {
+        checkQuantShape(`quantize ${dtype} row`, x.length, 32, out.length, nBytesOf(dtype, 32));
+        const a = k.arena, mark = a.mark();
+        try {
+          const xp = a.put(x), op = a.alloc(out.length);
+          quantize(xp, op, x.length);
+          out.set(a.u8(op, out.length));
+        } finally {
+          a.reset(mark);
+        }
+      };
+    };
+    return { Q4_0: quantizer("Q4_0", k.raw.quantizeRowQ4_0), Q8_0: quantizer("Q8_0", k.raw.quantizeRowQ8_0) };
   } catch {
     return REF_QUANTIZERS;
   }

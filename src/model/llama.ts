@@ -1,8 +1,10 @@
 /**
  * The readable reference forward pass of LLaMA in plain TypeScript, f32 throughout, one token at a time, in the
- * style of llama2.c's run.c. The fast engine (engine.ts) must agree with this before it is timed.
+ * style of llama2.c's run.c, each step one of the kernels' `…Ref` definitions (src/kernels/scalar.ts). The fast
+ * engine (engine.ts, on either `Kernels` implementation) must agree with this before it is timed.
  * see: karpathy/llama2.c run.c `forward`, llama.cpp llm_build_llama (RoPE "normal" mode = adjacent pairs)
  */
+import { attentionRef, matmulF32Ref, rmsNormRef, ropeRef, siluGateRef } from "../kernels/scalar.ts";
 import { dequantizeRowQ8_0Ref, quantizeRowQ8_0Ref } from "../quant/q8_0.ts";
 import type { LlamaConfig } from "./config.ts";
 import { type TensorKind, tensorName } from "./tensor_names.ts";
@@ -63,51 +65,6 @@ export function loadWeightsF32(table: TensorTable): LlamaWeightsF32 {
   };
 }
 
-/** out = w ⊙ x / sqrt(mean(x²) + eps). x (n,), w (n,) -> out (n,); out may alias x. */
-export function rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, eps: number): void {
-  let ss = 0;
-  for (let i = 0; i < x.length; i++) ss += x[i] * x[i];
-  const scale = 1 / Math.sqrt(ss / x.length + eps);
-  for (let i = 0; i < x.length; i++) out[i] = w[i] * (scale * x[i]);
-}
-
-/** W (d, n) @ x (n,) -> out (d,). */
-export function matmul(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number): void {
-  for (let i = 0; i < d; i++) {
-    let v = 0;
-    const row = i * n;
-    for (let j = 0; j < n; j++) v += w[row + j] * x[j];
-    out[i] = v;
-  }
-}
-
-/**
- * RoPE, "normal" mode: rotates adjacent pairs (v[i], v[i+1]) of each head by angle pos·θ^(-i/headSize), i even.
- * v (nHeads*headSize,) in place.
- */
-export function rope(v: Float32Array, pos: number, headSize: number, theta: number): void {
-  for (let i = 0; i < v.length; i += 2) {
-    const freq = Math.pow(theta, -(i % headSize) / headSize);
-    const a = pos * freq;
-    const c = Math.cos(a), s = Math.sin(a);
-    const v0 = v[i], v1 = v[i + 1];
-    v[i] = v0 * c - v1 * s;
-    v[i + 1] = v0 * s + v1 * c;
-  }
-}
-
-/** softmax in place over x[0..n); subtracts the max first so exp never overflows. */
-export function softmax(x: Float32Array, n = x.length): void {
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) if (x[i] > max) max = x[i];
-  let sum = 0;
-  for (let i = 0; i < n; i++) {
-    x[i] = Math.exp(x[i] - max);
-    sum += x[i];
-  }
-  for (let i = 0; i < n; i++) x[i] /= sum;
-}
-
 /**
  * The reference model: weights in f32, an f32 KV cache of `contextSize` positions.
  *
@@ -130,7 +87,6 @@ export class LlamaReference {
   readonly #v: Float32Array; // (kvDim,)
   readonly #hb: Float32Array; // (hiddenDim,)
   readonly #hb2: Float32Array; // (hiddenDim,)
-  readonly #att: Float32Array; // (contextSize,) scores of one head
   readonly #logits: Float32Array; // (vocabSize,)
   // KV cache
   readonly #keyCache: Float32Array; // (layer, contextSize, kvDim)
@@ -158,7 +114,6 @@ export class LlamaReference {
     this.#v = new Float32Array(kvDim);
     this.#hb = new Float32Array(c.hiddenDim);
     this.#hb2 = new Float32Array(c.hiddenDim);
-    this.#att = new Float32Array(contextSize);
     this.#logits = new Float32Array(c.vocabSize);
     this.#keyCache = new Float32Array(c.nLayers * contextSize * kvDim);
     this.#valueCache = new Float32Array(c.nLayers * contextSize * kvDim);
@@ -173,7 +128,7 @@ export class LlamaReference {
       dequantizeRowQ8_0Ref(q, xq);
       x = xq;
     }
-    matmul(out, x, w, n, d);
+    matmulF32Ref(w, x, out, d, n, 1);
   }
 
   /** The final-normed hidden state (dim,) of the last forward() (the classifier's input), a fresh copy. */
@@ -192,20 +147,19 @@ export class LlamaReference {
     }
     const { dim, hiddenDim, headSize, nHeads, nKvHeads } = c;
     const kvDim = nKvHeads * headSize;
-    const kvMul = nHeads / nKvHeads; // query heads per key/value head (GQA)
     const x = this.#x, xb = this.#xb, xb2 = this.#xb2, q = this.#q, k = this.#k, v = this.#v;
-    const hb = this.#hb, hb2 = this.#hb2, att = this.#att;
+    const hb = this.#hb, hb2 = this.#hb2;
 
     x.set(w.tokEmbd.subarray(token * dim, (token + 1) * dim)); // tok_embd row -> x (dim,)
 
     for (let l = 0; l < c.nLayers; l++) {
       // attention: xb = rmsnorm(x); q,k,v = Wq·xb, Wk·xb, Wv·xb
-      rmsnorm(xb, x, w.attnNorm[l], c.normEps);
+      rmsNormRef(x, w.attnNorm[l], xb, c.normEps);
       this.#mm(q, xb, w.attnQ[l], dim, dim, tensorName("gguf", "attn_q", l)); // (dim, dim) @ (dim,) -> (dim,)
       this.#mm(k, xb, w.attnK[l], dim, kvDim, tensorName("gguf", "attn_k", l)); // (kvDim, dim) @ (dim,) -> (kvDim,)
       this.#mm(v, xb, w.attnV[l], dim, kvDim, tensorName("gguf", "attn_v", l));
-      rope(q, pos, headSize, c.ropeTheta);
-      rope(k, pos, headSize, c.ropeTheta);
+      ropeRef(q, nHeads, headSize, pos, c.ropeTheta);
+      ropeRef(k, nKvHeads, headSize, pos, c.ropeTheta);
       const layerOff = l * this.contextSize * kvDim;
       if (this.numerics.f16Cache) {
         for (let i = 0; i < kvDim; i++) {
@@ -216,41 +170,27 @@ export class LlamaReference {
       this.#keyCache.set(k, layerOff + pos * kvDim);
       this.#valueCache.set(v, layerOff + pos * kvDim);
 
-      // multi-head attention, each query head over its key/value head's cache rows 0..pos
-      const scale = 1 / Math.sqrt(headSize);
-      for (let h = 0; h < nHeads; h++) {
-        const qo = h * headSize;
-        const kvo = Math.floor(h / kvMul) * headSize;
-        for (let t = 0; t <= pos; t++) {
-          const ko = layerOff + t * kvDim + kvo;
-          let s = 0;
-          for (let i = 0; i < headSize; i++) s += q[qo + i] * this.#keyCache[ko + i];
-          att[t] = s * scale;
-        }
-        softmax(att, pos + 1);
-        xb.fill(0, qo, qo + headSize);
-        for (let t = 0; t <= pos; t++) {
-          const vo = layerOff + t * kvDim + kvo;
-          const a = att[t];
-          for (let i = 0; i < headSize; i++) xb[qo + i] += a * this.#valueCache[vo + i];
-        }
-      }
+      // multi-head attention, each query head over its key/value head's cache rows 0..pos (GQA) -> xb (dim,)
+      const cache = (all: Float32Array) => all.subarray(layerOff, layerOff + (pos + 1) * kvDim);
+      attentionRef(q, cache(this.#keyCache), cache(this.#valueCache), xb, {
+        nHeads,
+        nKvHeads,
+        headSize,
+        nPos: pos + 1,
+      });
       this.#mm(xb2, xb, w.attnOutput[l], dim, dim, tensorName("gguf", "attn_output", l)); // Wo (dim, dim) @ xb (dim,) -> (dim,)
       for (let i = 0; i < dim; i++) x[i] += xb2[i];
 
       // SwiGLU FFN: x += W2 · (silu(W1·xb) ⊙ (W3·xb)), xb = rmsnorm(x)
-      rmsnorm(xb, x, w.ffnNorm[l], c.normEps);
+      rmsNormRef(x, w.ffnNorm[l], xb, c.normEps);
       this.#mm(hb, xb, w.ffnGate[l], dim, hiddenDim, tensorName("gguf", "ffn_gate", l)); // (hiddenDim, dim) @ (dim,)
       this.#mm(hb2, xb, w.ffnUp[l], dim, hiddenDim, tensorName("gguf", "ffn_up", l));
-      for (let i = 0; i < hiddenDim; i++) {
-        const g = hb[i];
-        hb[i] = (g / (1 + Math.exp(-g))) * hb2[i]; // silu(g) * up
-      }
+      siluGateRef(hb, hb2, hb); // silu(W1·xb) ⊙ (W3·xb)
       this.#mm(xb, hb, w.ffnDown[l], hiddenDim, dim, tensorName("gguf", "ffn_down", l)); // (dim, hiddenDim) @ (hiddenDim,)
       for (let i = 0; i < dim; i++) x[i] += xb[i];
     }
 
-    rmsnorm(x, x, w.outputNorm, c.normEps);
+    rmsNormRef(x, w.outputNorm, x, c.normEps);
     const outName = tensorName("gguf", w.output === w.tokEmbd ? "tok_embd" : "output");
     this.#mm(this.#logits, x, w.output, dim, c.vocabSize, outName); // (vocabSize, dim) @ (dim,) -> (vocabSize,)
     return this.#logits.slice();

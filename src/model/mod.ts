@@ -18,15 +18,18 @@ export * from "./config.ts";
 export * from "./tensor_names.ts";
 export { dequantizeToF32, expectedShape, type ModelFile, TensorTable } from "./weights.ts";
 export { LlamaReference, type LlamaWeightsF32, loadWeightsF32, type ReferenceNumerics } from "./llama.ts";
-export { type BatchRow, createEngine, type EngineBase, type EngineModel, type EngineOptions } from "./engine_core.ts";
 export {
+  type BatchRow,
+  createEngine,
   type Engine,
-  generate,
-  type GenerateOptions,
-  type GenerateResult,
+  type EngineBase,
+  type EngineModel,
+  type EngineOptions,
   loadEngine,
   loadEngineFromBytes,
-  type TokenPicker,
+  loadEngineFromSource,
+  type ModelPlace,
 } from "./engine.ts";
+export { generate, type GenerateOptions, type GenerateResult, type TokenPicker } from "./generate.ts";
 export { ggufSpecFromLlama2c, type Llama2cFile, type Llama2cToGgufOptions, readLlama2c } from "./llama2c_gguf.ts";
 export { loadEngineFromBlob } from "./browser_engine.ts";

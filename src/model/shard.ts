@@ -4,13 +4,13 @@
  * columns, whose partial sums every shard reduces), and the per-layer forward over a batch of tokens. Shards exchange
  * activations through one SharedArrayBuffer and meet at a barrier twice per layer (four when a column split would
  * cut a quantization block and rows are split instead); SharedArrayBuffer + Atomics, no messages.
- * Shard 0 runs on the calling thread, the others in Workers (engine_worker.ts).
+ * Shard 0 runs on the calling thread, the others in Workers (shard_worker.ts).
  * see: Megatron-LM tensor parallelism (row splits), llama2.c run.c (the per-layer order), engine.ts
  */
 import { type DType, nBytesOf } from "../core/dtypes.ts";
 import type { TensorInfo } from "../core/tensor.ts";
 import type { LlamaConfig } from "./config.ts";
-import { type LayerOps, type MatrixSlice, type ShardKernels, storedTypeOf } from "./shard_kernels.ts";
+import { type CacheShape, type Kernels, type MatrixSlice, storedTypeOf } from "../kernels/kernels.ts";
 import { LAYER_KINDS, type TensorKind, tensorName } from "./tensor_names.ts";
 import { expectedShape } from "./weights.ts";
 
@@ -22,6 +22,8 @@ export interface ShardPlan {
   contextSize: number;
   kvType: "f16" | "f32";
   maxBatch: number;
+  /** Keep every matrix as F32 (the reference numerics) instead of its fast stored type (storedTypeOf). */
+  weightsF32?: boolean;
   /**
    * KV cache regions (sequences kept at once, each of contextSize positions): a forward runs in one region
    * (CTRL.SLOT) or, row by row, in the region and at the position CTRL rows give (CTRL.MULTI). Default 1.
@@ -54,16 +56,23 @@ function split(n: number, parts: number, i: number, align = 1): [number, number]
   return [Math.min(a, n), i === parts - 1 ? n : b];
 }
 
+/** What planShards() splits a model for. */
+export interface PlanOptions {
+  nShards: number;
+  contextSize: number;
+  kvType: "f16" | "f32";
+  maxBatch: number;
+  /** Quantization block of attn_output / ffn_down that a column split must not cut. Default 32. */
+  columnBlock?: number;
+  /** KV cache regions. Default 1. */
+  nSlots?: number;
+  /** Keep every matrix as F32. Default false. */
+  weightsF32?: boolean;
+}
+
 /** Splits a model into `nShards` plans of (nearly) equal work. */
-export function planShards(
-  config: LlamaConfig,
-  nShards: number,
-  contextSize: number,
-  kvType: "f16" | "f32",
-  maxBatch: number,
-  columnBlock = 32,
-  nSlots = 1,
-): ShardPlan[] {
+export function planShards(config: LlamaConfig, options: PlanOptions): ShardPlan[] {
+  const { nShards, contextSize, kvType, maxBatch, columnBlock = 32, nSlots = 1, weightsF32 = false } = options;
   if (!Number.isInteger(nSlots) || nSlots < 1) throw new RangeError(`Cannot plan shards: slot count ${nSlots}`);
   if (!Number.isInteger(nShards) || nShards < 1) throw new RangeError(`Cannot plan shards: count ${nShards}`);
   const kvMul = config.nHeads / config.nKvHeads;
@@ -89,6 +98,7 @@ export function planShards(
       contextSize,
       kvType,
       maxBatch,
+      weightsF32,
       nSlots,
       kvHead0,
       kvHead1,
@@ -150,18 +160,20 @@ export function exchangeLayout(c: LlamaConfig, maxBatch: number, nShards: number
 }
 
 /**
- * The control protocol between the engine (engine_core.ts: the calling thread, which also runs shard 0) and its
- * shard workers (engine_worker.ts, which web/src/shard_worker.ts also runs in the browser), over one shared Int32Array `ctrl` (controlInts(maxBatch) slots):
- * 1. Post: the engine stores the batch — N_TOKENS, START_POS, WANT_LOGITS, SLOT, MULTI, WANT_HIDDEN and, for a
- *    MULTI batch, the (slot, position) pair of each row b at ctrl[ROWS + 2b], ctrl[ROWS + 2b + 1] — then OP = 1,
- *    and bumps COMMAND (Atomics.add + notify).
- * 2. Wake: each worker waits on COMMAND changing, reads OP; 1 = run this batch, anything else = leave its loop.
- * 3. Run: every shard (the engine's own included, runShards) reads the batch slots and runs the layers, meeting the
- *    others at barriers: ARRIVED counts arrivals; the last one resets it, bumps ROUND and notifies; the others spin,
- *    then Atomics.wait on ROUND.
- * 4. Fail: a worker whose shard throws stores FAILED = 1 and notifies ROUND; the other shards throw at their next
- *    barrier, so the engine's forward returns the error and the engine closes.
- * 5. Exit: the engine stores OP = 2 and bumps COMMAND; the workers leave their loop.
+ * The control protocol between the engine (engine.ts: the calling thread, which also runs shard 0) and its
+ * shard workers (shard_worker.ts, which web/src/shard_worker.ts wraps for the browser), over one shared Int32Array
+ * `ctrl` (controlInts(maxBatch) slots). Both sides call the functions below, so every slot is written here only.
+ * 1. Post (runForward, setRow): the engine stores the batch — N_TOKENS, START_POS, WANT_LOGITS, SLOT, MULTI,
+ *    WANT_HIDDEN and, for a MULTI batch, the (slot, position) pair of each row b at ctrl[ROWS + 2b],
+ *    ctrl[ROWS + 2b + 1] — then OP = 1, and bumps COMMAND (Atomics.add + notify).
+ * 2. Wake (waitForCommand): each worker waits on COMMAND changing, reads OP; 1 = run this batch, anything else =
+ *    leave its loop.
+ * 3. Run (runShards, Shard.steps, barrier): every shard (the engine's own included) reads the batch slots and runs
+ *    the layers, meeting the others at barriers: ARRIVED counts arrivals; the last one resets it, bumps ROUND and
+ *    notifies; the others spin, then Atomics.wait on ROUND.
+ * 4. Fail (postFailure): a worker whose shard throws stores FAILED = 1 and notifies ROUND; the other shards throw
+ *    at their next barrier, so the engine's forward returns the error and the engine closes.
+ * 5. Exit (postExit): the engine stores OP = 2 and bumps COMMAND; the workers leave their loop.
  * Slots 12–15 are unused; READY is reserved (no side writes it today).
  */
 export const CTRL = {
@@ -191,6 +203,73 @@ export const CTRL = {
   /** Start of the (slot, position) pairs of a MULTI forward: 2 * maxBatch ints after the fixed slots. */
   ROWS: 16,
 } as const;
+
+/** A forward command: what the engine posts (protocol step 1) and every shard reads. */
+export interface ForwardCommand {
+  nTokens: number;
+  startPos: number;
+  /** How many of the batch's last rows want logits. */
+  wantLogits: number;
+  /** KV region of a single-sequence forward. */
+  slot: number;
+  /** Each row its own sequence at the (slot, position) set with setRow(). */
+  multi: boolean;
+  /** Final-normed hidden states instead of logits. */
+  wantHidden: boolean;
+}
+
+/** Step 1 for a MULTI forward: row b is a token of the sequence in region `slot` at position `pos`. */
+export function setRow(ctrl: Int32Array, b: number, slot: number, pos: number): void {
+  ctrl[CTRL.ROWS + 2 * b] = slot;
+  ctrl[CTRL.ROWS + 2 * b + 1] = pos;
+}
+
+/**
+ * Steps 1 and 3 on the engine's thread: posts `command` (embeddings in exchange.xIn; for a MULTI batch the rows set
+ * with setRow()) and runs this thread's shards with the workers'. Logits land in exchange.logits (hidden states in
+ * exchange.proj). Throws when a shard failed.
+ */
+export function runForward(shards: Shard[], ctrl: Int32Array, nThreads: number, command: ForwardCommand): void {
+  postForward(ctrl, command);
+  runShards(shards, ctrl, nThreads);
+}
+
+/** Step 1: the engine posts a forward and wakes the workers. */
+function postForward(ctrl: Int32Array, c: ForwardCommand): void {
+  Atomics.store(ctrl, CTRL.N_TOKENS, c.nTokens);
+  Atomics.store(ctrl, CTRL.START_POS, c.startPos);
+  Atomics.store(ctrl, CTRL.WANT_LOGITS, c.wantLogits);
+  Atomics.store(ctrl, CTRL.SLOT, c.slot);
+  Atomics.store(ctrl, CTRL.MULTI, c.multi ? 1 : 0);
+  Atomics.store(ctrl, CTRL.WANT_HIDDEN, c.wantHidden ? 1 : 0);
+  postOp(ctrl, 1);
+}
+
+/** Step 5: the engine tells the workers to leave their loop. */
+export function postExit(ctrl: Int32Array): void {
+  postOp(ctrl, 2);
+}
+
+function postOp(ctrl: Int32Array, op: 1 | 2): void {
+  Atomics.store(ctrl, CTRL.OP, op);
+  Atomics.add(ctrl, CTRL.COMMAND, 1);
+  Atomics.notify(ctrl, CTRL.COMMAND);
+}
+
+/**
+ * Step 2, in a worker: waits until the command counter moves past `seen` (read it before saying ready, so no
+ * command is missed); returns the new counter and whether the command is a forward.
+ */
+export function waitForCommand(ctrl: Int32Array, seen: number): { seen: number; forward: boolean } {
+  while (Atomics.load(ctrl, CTRL.COMMAND) === seen) Atomics.wait(ctrl, CTRL.COMMAND, seen, 1000);
+  return { seen: Atomics.load(ctrl, CTRL.COMMAND), forward: Atomics.load(ctrl, CTRL.OP) === 1 };
+}
+
+/** Step 4, in a worker whose shard threw: the other shards stop at their next barrier. */
+export function postFailure(ctrl: Int32Array): void {
+  Atomics.store(ctrl, CTRL.FAILED, 1);
+  Atomics.notify(ctrl, CTRL.ROUND);
+}
 
 /** Int32 slots of the control array for batches of up to `maxBatch` rows. */
 export function controlInts(maxBatch: number): number {
@@ -235,10 +314,26 @@ export function runShards(shards: Shard[], ctrl: Int32Array, nThreads: number): 
 /** Reads `nBytes` at an absolute file offset into `dst` (FileSource.readInto or a memory copy). */
 export type ReadInto = (byteOffset: number, dst: Uint8Array) => void;
 
+/** What a Shard is built from. */
+export interface ShardInputs {
+  plan: ShardPlan;
+  /** Its own kernels (and memory). */
+  kernels: Kernels;
+  /** The model's tensors (GGUF names, file offsets). */
+  tensors: TensorInfo[];
+  /** Reads the model file at an offset (this thread's own way of reading it). */
+  readInto: ReadInto;
+  /** The exchange buffer (exchangeLayout) and the control slots (CTRL), shared by every shard. */
+  exchange: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  /** Called after each tensor is loaded (progress). */
+  onTensor?: () => void;
+}
+
 /** A shard's weights, caches and scratch in its kernel memory, and its part of the forward pass. */
 export class Shard {
   readonly plan: ShardPlan;
-  readonly #k: ShardKernels;
+  readonly #k: Kernels;
   readonly #ctrl: Int32Array;
   readonly #ex: ReturnType<typeof exchangeLayout>;
   readonly #exF32: Float32Array;
@@ -260,15 +355,7 @@ export class Shard {
   readonly #ownQ: number;
   readonly #ownKv: number;
 
-  constructor(
-    plan: ShardPlan,
-    kernels: ShardKernels,
-    tensors: TensorInfo[],
-    readInto: ReadInto,
-    exchange: SharedArrayBuffer,
-    control: SharedArrayBuffer,
-    onTensor?: () => void,
-  ) {
+  constructor({ plan, kernels, tensors, readInto, exchange, control, onTensor }: ShardInputs) {
     this.plan = plan;
     this.#k = kernels;
     this.#ctrl = new Int32Array(control);
@@ -297,7 +384,7 @@ export class Shard {
         onTensor?.();
         return ptr;
       }
-      const stored = storedTypeOf(t.dtype, cols);
+      const stored = plan.weightsF32 ? "F32" : storedTypeOf(t.dtype, cols);
       const slice: MatrixSlice = { dtype: stored, rows, cols, ptr: 0 };
       slice.ptr = kernels.allocMatrix(stored, rows, cols);
       // read in chunks of ≤ 16 MiB so a 7B classifier slice does not need a second full-size copy
@@ -353,15 +440,6 @@ export class Shard {
   }
 
   /**
-   * Runs the forward pass for the command in the control array: `nTokens` embeddings in exchange.xIn at positions
-   * startPos.., every shard at the same time. Logits of the last token land in exchange.logits.
-   */
-  /** Runs a forward alone on this thread while the other shards run theirs, one per thread. */
-  forward(): void {
-    runShards([this], this.#ctrl, this.plan.nShards);
-  }
-
-  /**
    * The forward pass as steps: each `yield` is a point where every shard must have finished the step before any
    * continues (a barrier), so one thread can run several shards (runShards) when memory needs more shards than
    * there are threads.
@@ -382,10 +460,9 @@ export class Shard {
     const dim = c.dim, hidden = c.hiddenDim, hs = c.headSize;
     const ex = this.#ex, exF = this.#exF32;
     const ownQ = this.#ownQ, ownKv = this.#ownKv;
-    const [d0, d1] = [p.dimRow0, p.dimRow1];
     const [h0, h1] = [p.hidRow0, p.hidRow1];
     const q0 = p.kvHead0 * (c.nHeads / c.nKvHeads) * hs;
-    const ops: LayerOps = {
+    const ops: CacheShape = {
       nHeads: ownQ / hs,
       nKvHeads: ownKv / hs,
       headSize: hs,
@@ -399,17 +476,17 @@ export class Shard {
     for (let l = 0; l < c.nLayers; l++) {
       const w = this.#layers[l];
       // 1. attention for own heads: xb = rmsnorm(x); q,k,v rows; RoPE; cache; attention -> att (B, ownQ)
-      k.rmsnorm(this.#xb, this.#x, w.get("attn_norm") as number, dim, B, c.normEps);
+      k.rmsNorm(this.#x, w.get("attn_norm") as number, this.#xb, dim, c.normEps, B);
       if (ownKv > 0 && !multi) {
         const kvLayer = (l * (p.nSlots ?? 1) + slotOf(0)) * regionBytes;
         k.matmul(w.get("attn_q") as MatrixSlice, this.#xb, this.#q, B); // (ownQ, dim) @ (B, dim) -> (B, ownQ)
-        k.rope(this.#q, B, ownQ, hs, startPos, c.ropeTheta);
+        k.rope(this.#q, ops.nHeads, hs, startPos, c.ropeTheta, B);
         k.matmul(w.get("attn_k") as MatrixSlice, this.#xb, this.#kv, B); // (ownKv, dim) @ (B, dim) -> (B, ownKv)
-        k.rope(this.#kv, B, ownKv, hs, startPos, c.ropeTheta);
+        k.rope(this.#kv, ops.nKvHeads, hs, startPos, c.ropeTheta, B);
         k.storeKv(this.#kv, this.#keyCache + kvLayer, B, ownKv, startPos, p.kvType);
         k.matmul(w.get("attn_v") as MatrixSlice, this.#xb, this.#kv, B);
         k.storeKv(this.#kv, this.#valueCache + kvLayer, B, ownKv, startPos, p.kvType);
-        k.attention(ops, this.#q, this.#keyCache + kvLayer, this.#valueCache + kvLayer, this.#att, B, startPos);
+        k.attention(this.#q, this.#keyCache + kvLayer, this.#valueCache + kvLayer, this.#att, ops, B, startPos);
       } else if (ownKv > 0) {
         // B sequences, one token each: the projections are one batched matmul (the prompt path's kernel); RoPE,
         // the cache write and attention run per row in that row's region at that row's position
@@ -417,8 +494,8 @@ export class Shard {
         k.matmul(w.get("attn_k") as MatrixSlice, this.#xb, this.#kv, B); // (ownKv, dim) @ (B, dim) -> (B, ownKv)
         for (let b = 0; b < B; b++) {
           const kvLayer = (l * (p.nSlots ?? 1) + slotOf(b)) * regionBytes, pos = posOf(b);
-          k.rope(this.#q + b * ownQ * 4, 1, ownQ, hs, pos, c.ropeTheta);
-          k.rope(this.#kv + b * ownKv * 4, 1, ownKv, hs, pos, c.ropeTheta);
+          k.rope(this.#q + b * ownQ * 4, ops.nHeads, hs, pos, c.ropeTheta, 1);
+          k.rope(this.#kv + b * ownKv * 4, ops.nKvHeads, hs, pos, c.ropeTheta, 1);
           k.storeKv(this.#kv + b * ownKv * 4, this.#keyCache + kvLayer, 1, ownKv, pos, p.kvType);
         }
         k.matmul(w.get("attn_v") as MatrixSlice, this.#xb, this.#kv, B);
@@ -426,76 +503,83 @@ export class Shard {
           const kvLayer = (l * (p.nSlots ?? 1) + slotOf(b)) * regionBytes, pos = posOf(b);
           k.storeKv(this.#kv + b * ownKv * 4, this.#valueCache + kvLayer, 1, ownKv, pos, p.kvType);
           const q = this.#q + b * ownQ * 4, out = this.#att + b * ownQ * 4;
-          k.attention(ops, q, this.#keyCache + kvLayer, this.#valueCache + kvLayer, out, 1, pos);
+          k.attention(q, this.#keyCache + kvLayer, this.#valueCache + kvLayer, out, ops, 1, pos);
         }
       }
       if (p.colSplit) {
         // 2. own columns of Wo: (dim, ownQ) @ att (B, ownQ) -> a partial sum (B, dim); x += Σ partials
         if (ownKv > 0) k.matmul(w.get("attn_output") as MatrixSlice, this.#att, this.#full, B);
         else k.fill(this.#full, B * dim, 0);
-        k.copyOutCols(this.#full, B, dim, exF, slot(ex.attnPartials), dim, 0);
+        k.copyOut(this.#full, B, dim, exF, slot(ex.attnPartials), dim);
         yield;
         for (let s = 0; s < n; s++) k.addFrom(this.#x, exF, ex.attnPartials / 4 + s * p.maxBatch * dim, B * dim);
         // 3. FFN on own hidden rows, then own columns of W2: (dim, ownHid) @ hid (B, ownHid) -> partial (B, dim)
-        k.rmsnorm(this.#xb, this.#x, w.get("ffn_norm") as number, dim, B, c.normEps);
+        k.rmsNorm(this.#x, w.get("ffn_norm") as number, this.#xb, dim, c.normEps, B);
         if (h1 > h0) {
           k.matmul(w.get("ffn_gate") as MatrixSlice, this.#xb, this.#rows, B); // (ownHid, dim) -> (B, ownHid)
           k.matmul(w.get("ffn_up") as MatrixSlice, this.#xb, this.#hb2, B);
-          k.siluMul(this.#rows, this.#hb2, B * (h1 - h0));
+          k.siluGate(this.#rows, this.#hb2, this.#rows, B * (h1 - h0));
           k.matmul(w.get("ffn_down") as MatrixSlice, this.#rows, this.#full, B);
         } else k.fill(this.#full, B * dim, 0);
-        k.copyOutCols(this.#full, B, dim, exF, slot(ex.ffnPartials), dim, 0);
+        k.copyOut(this.#full, B, dim, exF, slot(ex.ffnPartials), dim);
         yield;
         for (let s = 0; s < n; s++) k.addFrom(this.#x, exF, ex.ffnPartials / 4 + s * p.maxBatch * dim, B * dim);
         continue;
       }
-      if (ownKv > 0) k.copyOutCols(this.#att, B, ownQ, exF, ex.att / 4, dim, q0);
+      if (ownKv > 0) k.copyOut(this.#att, B, ownQ, exF, ex.att / 4 + q0, dim);
       yield;
       // 2. output projection, own rows of Wo: (rows, dim) @ att (B, dim) -> exchange.proj[:, d0:d1]
-      k.copyIn(exF, ex.att / 4, this.#full, B * dim);
-      if (d1 > d0) {
-        k.matmul(w.get("attn_output") as MatrixSlice, this.#full, this.#rows, B);
-        k.copyOutCols(this.#rows, B, d1 - d0, exF, ex.proj / 4, dim, d0);
-      }
+      this.#projectOwnRows(w.get("attn_output") as MatrixSlice, ex.att, dim, B);
       yield;
       // 3. x += proj; xb = rmsnorm(x); own hidden rows of silu(W1·xb) ⊙ (W3·xb) -> exchange.hid
-      k.copyIn(exF, ex.proj / 4, this.#full, B * dim);
-      k.add(this.#x, this.#full, B * dim);
-      k.rmsnorm(this.#xb, this.#x, w.get("ffn_norm") as number, dim, B, c.normEps);
+      this.#addProj(B);
+      k.rmsNorm(this.#x, w.get("ffn_norm") as number, this.#xb, dim, c.normEps, B);
       if (h1 > h0) {
         k.matmul(w.get("ffn_gate") as MatrixSlice, this.#xb, this.#rows, B); // (ownHid, dim) -> (B, ownHid)
         k.matmul(w.get("ffn_up") as MatrixSlice, this.#xb, this.#hb2, B);
-        k.siluMul(this.#rows, this.#hb2, B * (h1 - h0));
-        k.copyOutCols(this.#rows, B, h1 - h0, exF, ex.hid / 4, hidden, h0);
+        k.siluGate(this.#rows, this.#hb2, this.#rows, B * (h1 - h0));
+        k.copyOut(this.#rows, B, h1 - h0, exF, ex.hid / 4 + h0, hidden);
       }
       yield;
       // 4. own rows of W2: (rows, hidden) @ hid (B, hidden) -> exchange.proj[:, d0:d1]
-      k.copyIn(exF, ex.hid / 4, this.#full, B * hidden);
-      if (d1 > d0) {
-        k.matmul(w.get("ffn_down") as MatrixSlice, this.#full, this.#rows, B);
-        k.copyOutCols(this.#rows, B, d1 - d0, exF, ex.proj / 4, dim, d0);
-      }
+      this.#projectOwnRows(w.get("ffn_down") as MatrixSlice, ex.hid, hidden, B);
       yield;
-      k.copyIn(exF, ex.proj / 4, this.#full, B * dim);
-      k.add(this.#x, this.#full, B * dim);
+      this.#addProj(B);
     }
     if (wantHidden) {
       // every row's final-normed hidden state (B, dim) -> exchange.proj (every shard holds the full x; shard 0 writes)
       if (p.shard === 0) {
-        k.rmsnorm(this.#xb, this.#x, this.#outputNorm, dim, B, c.normEps);
-        k.copyOutCols(this.#xb, B, dim, exF, ex.proj / 4, dim, 0);
+        k.rmsNorm(this.#x, this.#outputNorm, this.#xb, dim, c.normEps, B);
+        k.copyOut(this.#xb, B, dim, exF, ex.proj / 4, dim);
       }
     } else if (nLogits > 0) {
       // final norm of the last nLogits rows, own classifier rows: (ownVocab, dim) @ x (m, dim) -> exchange.logits
       const first = this.#x + (B - nLogits) * dim * 4;
-      k.rmsnorm(this.#xb, first, this.#outputNorm, dim, nLogits, c.normEps);
+      k.rmsNorm(first, this.#outputNorm, this.#xb, dim, c.normEps, nLogits);
       const v0 = p.vocabRow0, v1 = p.vocabRow1;
       if (v1 > v0) {
         k.matmul(this.#output, this.#xb, this.#logits, nLogits);
-        k.copyOutCols(this.#logits, nLogits, v1 - v0, exF, ex.logits / 4, c.vocabSize, v0);
+        k.copyOut(this.#logits, nLogits, v1 - v0, exF, ex.logits / 4 + v0, c.vocabSize);
       }
     }
     yield;
+  }
+
+  /** Own rows of W (rows, nIn) @ the gathered exchange area (B, nIn) -> exchange.proj[:, dimRow0:dimRow1]. */
+  #projectOwnRows(w: MatrixSlice, area: number, nIn: number, B: number): void {
+    const k = this.#k, { dimRow0, dimRow1, config } = this.plan;
+    k.copyIn(this.#exF32, area / 4, this.#full, B * nIn);
+    if (dimRow1 > dimRow0) {
+      k.matmul(w, this.#full, this.#rows, B);
+      k.copyOut(this.#rows, B, dimRow1 - dimRow0, this.#exF32, this.#ex.proj / 4 + dimRow0, config.dim);
+    }
+  }
+
+  /** x (B, dim) += exchange.proj (B, dim), the rows every shard wrote. */
+  #addProj(B: number): void {
+    const n = B * this.plan.config.dim;
+    this.#k.copyIn(this.#exF32, this.#ex.proj / 4, this.#full, n);
+    this.#k.add(this.#x, this.#full, n);
   }
 }
 

@@ -243,15 +243,13 @@ export function createServer(options: ServeOptions): Server {
       ...extra,
     });
 
+    // what both the one-shot and the streaming job run; they differ in what they do with each token and the end
+    const job = { prompt, maxTokens, stopIds, signal: abort.signal, sample: (l: Float32Array) => sampler.sample(l) };
     if (!params.stream) {
       return new Promise<Response>((resolve, reject) => {
         try {
           scheduler.submit({
-            prompt,
-            maxTokens,
-            stopIds,
-            signal: abort.signal,
-            sample: (l) => sampler.sample(l),
+            ...job,
             onToken(tid, logits) {
               generated++;
               reply.push(tid, logits);
@@ -327,11 +325,7 @@ export function createServer(options: ServeOptions): Server {
     // the role comes first, in its own chunk, as llama-server and OpenAI send it
     if (kind === "chat") send(chunk([choice("", [], null, true)]));
     scheduler.submit({
-      prompt,
-      maxTokens,
-      stopIds,
-      signal: abort.signal,
-      sample: (l) => sampler.sample(l),
+      ...job,
       onToken(tid, logits) {
         generated++;
         const text = reply.push(tid, logits);

@@ -32,15 +32,8 @@ export const DEFAULT_SAMPLING: SamplingDefaults = {
   maxTokens: -1,
 };
 
-/** Everything that shapes one generation. */
-export interface GenerationParams {
-  temperature: number;
-  topK: number;
-  topP: number;
-  repeatPenalty: number;
-  repeatLastN: number;
-  presencePenalty: number;
-  frequencyPenalty: number;
+/** Everything that shapes one generation: the sampling fields, then these. */
+export interface GenerationParams extends Omit<SamplingDefaults, "maxTokens"> {
   /** undefined: a fresh random seed. */
   seed: number | undefined;
   /** undefined: the server default. */

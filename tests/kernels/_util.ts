@@ -1,16 +1,16 @@
 /**
  * Shared helpers for kernel tests: the WASM instance, quantized test matrices, and accumulation-error bounds.
  */
-import { loadWasmKernels, type WasmKernels } from "../../src/kernels/wasm.ts";
+import { loadTypedWasmKernels, type TypedWasmKernels } from "./_typed_kernels.ts";
 import { BLOCK_Q4_0_BYTES, dequantizeRowQ4_0Ref, quantizeRowQ4_0Ref } from "../../src/quant/q4_0.ts";
 import { BLOCK_Q8_0_BYTES, dequantizeRowQ8_0Ref, quantizeRowQ8_0Ref } from "../../src/quant/q8_0.ts";
 import { assert } from "../_assert.ts";
 
-let instance: Promise<WasmKernels> | undefined;
+let instance: Promise<TypedWasmKernels> | undefined;
 
 /** One WASM kernels instance per test module. */
-export function wasm(): Promise<WasmKernels> {
-  instance ??= loadWasmKernels();
+export function wasm(): Promise<TypedWasmKernels> {
+  instance ??= loadTypedWasmKernels();
   return instance;
 }
 

@@ -6,7 +6,7 @@
 import { assertEquals, assertThrows } from "../_assert.ts";
 import { randomNormal, randomUniform } from "../_rand.ts";
 import { f16ArrayToF32Ref, f32ArrayToF16Ref } from "../../src/core/f16.ts";
-import { scalarKernels } from "../../src/kernels/kernels.ts";
+import { scalarKernels } from "./_typed_kernels.ts";
 import {
   pickQ4_0RForm,
   Q4_0R_PROBE_BYTES,
@@ -14,9 +14,8 @@ import {
   q8_0RScratchBytes,
   q8ABytes,
   q8AStride,
-  repackedQ4_0Bytes,
-  repackedQ8_0Bytes,
 } from "../../src/kernels/wasm.ts";
+import { repackedQ4_0Bytes, repackedQ8_0Bytes } from "../../src/kernels/scalar.ts";
 import { absDotSums, assertWithinBound, dq4, dq8, q4, q8, wasm } from "./_util.ts";
 
 /**

@@ -5,8 +5,8 @@
 import { assert, assertAllClose, assertEquals, assertThrows } from "../_assert.ts";
 import { randomNormal, randomUniform } from "../_rand.ts";
 import { bf16ToF32Ref, f16ToF32Ref, f32ToF16Ref } from "../../src/core/f16.ts";
-import { scalarKernels } from "../../src/kernels/kernels.ts";
-import { compileKernelsModule, instantiateWasmKernels } from "../../src/kernels/wasm.ts";
+import { instantiateTypedWasmKernels, scalarKernels } from "./_typed_kernels.ts";
+import { compileKernelsModule } from "../../src/kernels/wasm.ts";
 import { wasm } from "./_util.ts";
 
 /** RMSNorm: f64 sum of squares in both; two f32 multiplies vs one f64 rounding -> a few ulp. */
@@ -226,7 +226,7 @@ Deno.test("Arena.alloc() aligns, grows the memory and keeps views valid after gr
 Deno.test("loadWasmKernels() runs on a caller's shared memory and separate instances agree", async () => {
   const memory = new WebAssembly.Memory({ initial: 4, maximum: 65536, shared: true });
   const module = await compileKernelsModule();
-  const k2 = instantiateWasmKernels(module, { memory, arenaStart: 100_000 });
+  const k2 = instantiateTypedWasmKernels(module, { memory, arenaStart: 100_000 });
   assert(k2.memory === memory);
   assert(memory.buffer instanceof SharedArrayBuffer);
   assert(k2.arena.base >= 100_000, "arenaStart keeps a region for the caller");

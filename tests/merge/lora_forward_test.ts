@@ -9,7 +9,8 @@
 import { assertAllClose } from "../_assert.ts";
 import { BytesSink, BytesSource } from "../../src/core/byte_source.ts";
 import { readGguf } from "../../src/formats/gguf.ts";
-import { LlamaReference, loadWeightsF32, rmsnorm, rope, softmax } from "../../src/model/llama.ts";
+import { LlamaReference, loadWeightsF32 } from "../../src/model/llama.ts";
+import { rmsNormRef, ropeRef, softmaxRef } from "../../src/kernels/scalar.ts";
 import { configFromGgufMetadata } from "../../src/model/config.ts";
 import { loadEngineFromBytes } from "../../src/model/engine.ts";
 import { randomVocabMetadata } from "../../fixtures/random_model.ts";
@@ -84,13 +85,13 @@ function runtimeLoraLogits(): Float32Array[] {
     const x = emb.slice(tok * c.dim, (tok + 1) * c.dim);
     const xb = new Float32Array(c.dim);
     for (let l = 0; l < c.nLayers; l++) {
-      rmsnorm(xb, x, base("attn_norm", l), c.normEps);
+      rmsNormRef(x, base("attn_norm", l), xb, c.normEps);
       const q = new Float32Array(c.dim), k = new Float32Array(kvDim), v = new Float32Array(kvDim);
       linear(q, xb, "attn_q", l);
       linear(k, xb, "attn_k", l);
       linear(v, xb, "attn_v", l);
-      rope(q, pos, c.headSize, c.ropeTheta);
-      rope(k, pos, c.headSize, c.ropeTheta);
+      ropeRef(q, c.nHeads, c.headSize, pos, c.ropeTheta);
+      ropeRef(k, c.nKvHeads, c.headSize, pos, c.ropeTheta);
       kc[l].push(k);
       vc[l].push(v);
       const att = new Float32Array(c.dim);
@@ -102,7 +103,7 @@ function runtimeLoraLogits(): Float32Array[] {
           for (let i = 0; i < c.headSize; i++) d += q[h * c.headSize + i] * kc[l][t][kvh + i];
           sc[t] = d / Math.sqrt(c.headSize);
         }
-        softmax(sc);
+        softmaxRef(sc);
         for (let t = 0; t <= pos; t++) {
           for (let i = 0; i < c.headSize; i++) att[h * c.headSize + i] += sc[t] * vc[l][t][kvh + i];
         }
@@ -110,7 +111,7 @@ function runtimeLoraLogits(): Float32Array[] {
       const o = new Float32Array(c.dim);
       linear(o, att, "attn_output", l);
       for (let i = 0; i < c.dim; i++) x[i] += o[i];
-      rmsnorm(xb, x, base("ffn_norm", l), c.normEps);
+      rmsNormRef(x, base("ffn_norm", l), xb, c.normEps);
       const g = new Float32Array(c.hiddenDim), u = new Float32Array(c.hiddenDim);
       linear(g, xb, "ffn_gate", l);
       linear(u, xb, "ffn_up", l);
@@ -119,7 +120,7 @@ function runtimeLoraLogits(): Float32Array[] {
       linear(dn, g, "ffn_down", l);
       for (let i = 0; i < c.dim; i++) x[i] += dn[i];
     }
-    rmsnorm(xb, x, base("output_norm"), c.normEps);
+    rmsNormRef(x, base("output_norm"), xb, c.normEps);
     const logits = new Float32Array(V);
     for (let i = 0; i < V; i++) {
       let acc = 0;

@@ -6,7 +6,7 @@ import { AtomicFileSink } from "../../src/io/atomic_file.ts";
 import { readGguf } from "../../src/formats/gguf.ts";
 import { writeGguf } from "../../src/formats/gguf_writer.ts";
 import type { LlamaConfig } from "../../src/model/config.ts";
-import type { EngineModel } from "../../src/model/engine_core.ts";
+import type { EngineModel } from "../../src/model/engine.ts";
 import { type RandomModelOptions, randomModelSpec } from "../../fixtures/random_model.ts";
 
 /** A tiny config: dim 64, 4 heads of 16, hidden 96, 2 layers, vocab 300. */

@@ -10,7 +10,7 @@ import { FileSource } from "../../src/io/file_source.ts";
 import { readGguf } from "../../src/formats/gguf.ts";
 import { writeGguf } from "../../src/formats/gguf_writer.ts";
 import { readLlama2c } from "../../src/model/llama2c_gguf.ts";
-import { createEngine } from "../../src/model/engine_core.ts";
+import { createEngine } from "../../src/model/engine.ts";
 import { LlamaReference, loadWeightsF32 } from "../../src/model/llama.ts";
 import { ggufSpecFromLlama2c } from "../../src/model/llama2c_gguf.ts";
 import { TensorTable } from "../../src/model/weights.ts";

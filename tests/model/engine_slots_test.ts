@@ -4,7 +4,7 @@
  * reference (llama.ts) for the hidden states; sequences are started at different steps so rows of one batch sit
  * at different positions, and one slot is reused after its sequence ends.
  */
-import { type BatchRow, createEngine } from "../../src/model/engine_core.ts";
+import { type BatchRow, createEngine } from "../../src/model/engine.ts";
 import { generate } from "../../src/model/generate.ts";
 import { LlamaReference, loadWeightsF32 } from "../../src/model/llama.ts";
 import { TensorTable } from "../../src/model/weights.ts";

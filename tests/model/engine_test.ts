@@ -1,13 +1,13 @@
 /**
- * The fast engine (WASM kernels, 1–3 shards in Workers) against the TypeScript reference (llama.ts) on tiny random
- * models written through our GGUF writer. Oracle: the reference forward pass, run with the engine's rounding
+ * The engine (1–3 shards in Workers, on each `Kernels` implementation: "wasm" and "scalar") against the TypeScript
+ * reference (llama.ts) on tiny random models written through our GGUF writer. Oracle: the reference forward pass, run with the engine's rounding
  * (Q8_0 activations into Q4_0/Q8_0 matrices as llama.cpp does, f16 KV cache), itself checked against the
  * independent babyllama105 vectors in llama_test.ts.
  * Tolerance: logits within 2e-3 absolute + 2e-3 relative (f32 sums in SIMD lane order and a polynomial exp differ
  * from the f64 reference by ~1e-5 per step; rare Q8 rounding flips of one activation quant move a logit by ~1e-3).
  * Greedy: the same 64 tokens.
  */
-import { createEngine } from "../../src/model/engine_core.ts";
+import { createEngine } from "../../src/model/engine.ts";
 import { LlamaReference, loadWeightsF32 } from "../../src/model/llama.ts";
 import { TensorTable } from "../../src/model/weights.ts";
 import { configFromGgufMetadata } from "../../src/model/config.ts";
@@ -23,7 +23,8 @@ const PROMPT = [1, 20, 77, 150, 3, 299, 42, 8];
 
 for (const dtype of ["F32", "F16", "Q8_0", "Q4_0"] as const) {
   for (const nKvHeads of [4, 2]) {
-    Deno.test(`engine ${dtype} ${nKvHeads === 4 ? "MHA" : "GQA"} matches the reference for 1, 2 and 3 shards`, async () => {
+    const name = `engine ${dtype} ${nKvHeads === 4 ? "MHA" : "GQA"} matches the reference for 1, 2 and 3 shards`;
+    Deno.test(`${name}, on the wasm and the scalar kernels`, async () => {
       const config = tinyConfig(nKvHeads);
       const path = await writeTinyModel(config, { dtype, seed: 7 + nKvHeads, tiedOutput: dtype === "F16" });
       const model = openModel(path);
@@ -44,8 +45,9 @@ for (const dtype of ["F32", "F16", "Q8_0", "Q4_0"] as const) {
           logits = ref.forward(id, PROMPT.length + s);
           if (s < 4) refLogits.push(logits);
         }
-        for (const threads of [1, 2, 3]) {
-          const engine = await createEngine(model, { threads, contextSize: 128, maxBatch: 5 });
+        const runs = [[1, "wasm"], [2, "wasm"], [3, "wasm"], [1, "scalar"], [2, "scalar"]] as const;
+        for (const [threads, kernels] of runs) {
+          const engine = await createEngine(model, { threads, contextSize: 128, maxBatch: 5, kernels });
           try {
             assertEquals(engine.nShards, threads);
             let l = await engine.eval(PROMPT, 0); // batches of 5 + 3
@@ -57,7 +59,7 @@ for (const dtype of ["F32", "F16", "Q8_0", "Q4_0"] as const) {
               l = await engine.eval([id], PROMPT.length + s);
               if (s < 4) assertAllClose(l, refLogits[s + 1], { atol: 2e-3, rtol: 2e-3 });
             }
-            assertEquals(ids, refIds, `greedy ids, ${threads} shard(s)`);
+            assertEquals(ids, refIds, `greedy ids, ${threads} shard(s), ${kernels} kernels`);
             // every position's logits of a batch (perplexity's path), overwriting the cache from position 0
             const all = await engine.evalAll(PROMPT, 0);
             assertEquals(all.length, PROMPT.length);
@@ -184,3 +186,28 @@ Deno.test("engine runs K-quant tensors (Q4_K, Q6_K) through Q8_0 requantization 
     Deno.removeSync(path);
   }
 });
+
+for (const dtype of ["F32", "F16", "Q4_0"] as const) {
+  Deno.test(`engine useReference gives LlamaReference's logits bit for bit (${dtype}, prompt in batches, 2 slots)`, async () => {
+    const config = tinyConfig(2);
+    const path = await writeTinyModel(config, { dtype, seed: 3, tiedOutput: dtype === "F16" });
+    const model = openModel(path);
+    try {
+      const cfg = configFromGgufMetadata(model.metadata);
+      const ref = new LlamaReference(cfg, loadWeightsF32(new TensorTable(model, cfg)), 32);
+      const want = PROMPT.map((t, i) => ref.forward(t, i));
+      const engine = await createEngine(model, { useReference: true, contextSize: 32, maxBatch: 3, slots: 2 });
+      try {
+        const got = await engine.evalAll(PROMPT, 0); // batches of 3 + 3 + 2
+        got.forEach((row, i) => assertEquals(Array.from(row), Array.from(want[i]), `position ${i}`));
+        const [row] = await engine.evalBatch([{ slot: 1, token: PROMPT[0], pos: 0 }]);
+        assertEquals(Array.from(row), Array.from(want[0]), "slot 1");
+      } finally {
+        engine.close();
+      }
+    } finally {
+      model.source.close();
+      Deno.removeSync(path);
+    }
+  });
+}

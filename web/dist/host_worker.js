@@ -1,14 +1,6 @@
-var __defProp = Object.defineProperty;
-var __getOwnPropNames = Object.getOwnPropertyNames;
-var __esm = (fn, res) => function __init() {
-  return fn && (res = (0, fn[__getOwnPropNames(fn)[0]])(fn = 0)), res;
-};
-var __export = (target, all) => {
-  for (var name in all)
-    __defProp(target, name, { get: all[name], enumerable: true });
-};
-
 // src/core/f16.ts
+var f32 = new Float32Array(1);
+var u32 = new Uint32Array(f32.buffer);
 function f16ToF32Ref(h) {
   const sign = (h & 32768) << 16;
   const exp = h >> 10 & 31;
@@ -59,24 +51,132 @@ function bf16ToF32Ref(h) {
   u32[0] = (h & 65535) << 16;
   return f32[0];
 }
-var f32, u32;
-var init_f16 = __esm({
-  "src/core/f16.ts"() {
-    f32 = new Float32Array(1);
-    u32 = new Uint32Array(f32.buffer);
-  }
-});
 
 // src/core/_check.ts
 function rangeCheck(failed, message) {
   if (failed) throw new RangeError(message);
 }
-var init_check = __esm({
-  "src/core/_check.ts"() {
-  }
-});
 
 // src/core/dtypes.ts
+var GGML_TYPE = {
+  F32: 0,
+  F16: 1,
+  Q4_0: 2,
+  Q4_1: 3,
+  Q5_0: 6,
+  Q5_1: 7,
+  Q8_0: 8,
+  Q8_1: 9,
+  Q2_K: 10,
+  Q3_K: 11,
+  Q4_K: 12,
+  Q5_K: 13,
+  Q6_K: 14,
+  Q8_K: 15,
+  I8: 24,
+  I16: 25,
+  I32: 26,
+  I64: 27,
+  F64: 28,
+  BF16: 30
+};
+var QK4_0 = 32;
+var QK8_0 = 32;
+var QK_K = 256;
+var TRAITS = {
+  F32: {
+    blockSize: 1,
+    typeSize: 4
+  },
+  F16: {
+    blockSize: 1,
+    typeSize: 2
+  },
+  BF16: {
+    blockSize: 1,
+    typeSize: 2
+  },
+  F64: {
+    blockSize: 1,
+    typeSize: 8
+  },
+  I8: {
+    blockSize: 1,
+    typeSize: 1
+  },
+  U8: {
+    blockSize: 1,
+    typeSize: 1
+  },
+  BOOL: {
+    blockSize: 1,
+    typeSize: 1
+  },
+  I16: {
+    blockSize: 1,
+    typeSize: 2
+  },
+  I32: {
+    blockSize: 1,
+    typeSize: 4
+  },
+  I64: {
+    blockSize: 1,
+    typeSize: 8
+  },
+  Q4_0: {
+    blockSize: 32,
+    typeSize: 2 + 16
+  },
+  Q4_1: {
+    blockSize: 32,
+    typeSize: 2 + 2 + 16
+  },
+  Q5_0: {
+    blockSize: 32,
+    typeSize: 2 + 4 + 16
+  },
+  Q5_1: {
+    blockSize: 32,
+    typeSize: 2 + 2 + 4 + 16
+  },
+  Q8_0: {
+    blockSize: 32,
+    typeSize: 2 + 32
+  },
+  Q8_1: {
+    blockSize: 32,
+    typeSize: 4 + 4 + 32
+  },
+  Q2_K: {
+    blockSize: 256,
+    typeSize: 256 / 16 + 256 / 4 + 2 + 2
+  },
+  Q3_K: {
+    blockSize: 256,
+    typeSize: 256 / 8 + 256 / 4 + 12 + 2
+  },
+  Q4_K: {
+    blockSize: 256,
+    typeSize: 2 + 2 + 12 + 256 / 2
+  },
+  Q5_K: {
+    blockSize: 256,
+    typeSize: 2 + 2 + 12 + 256 / 8 + 256 / 2
+  },
+  Q6_K: {
+    blockSize: 256,
+    typeSize: 256 / 2 + 256 / 4 + 256 / 16 + 2
+  },
+  Q8_K: {
+    blockSize: 256,
+    typeSize: 4 + 256 + 2 * 256 / 16
+  }
+};
+var BY_ID = new Map(Object.entries(GGML_TYPE).map(([k, v]) => [
+  v,
+  k
+]));
 function dtypeFromGgmlId(id) {
   return BY_ID.get(id);
 }
@@ -104,133 +204,10 @@ function checkedProduct(shape) {
   }
   return n;
 }
-var GGML_TYPE, QK4_0, QK8_0, QK_K, TRAITS, BY_ID;
-var init_dtypes = __esm({
-  "src/core/dtypes.ts"() {
-    init_check();
-    GGML_TYPE = {
-      F32: 0,
-      F16: 1,
-      Q4_0: 2,
-      Q4_1: 3,
-      Q5_0: 6,
-      Q5_1: 7,
-      Q8_0: 8,
-      Q8_1: 9,
-      Q2_K: 10,
-      Q3_K: 11,
-      Q4_K: 12,
-      Q5_K: 13,
-      Q6_K: 14,
-      Q8_K: 15,
-      I8: 24,
-      I16: 25,
-      I32: 26,
-      I64: 27,
-      F64: 28,
-      BF16: 30
-    };
-    QK4_0 = 32;
-    QK8_0 = 32;
-    QK_K = 256;
-    TRAITS = {
-      F32: {
-        blockSize: 1,
-        typeSize: 4
-      },
-      F16: {
-        blockSize: 1,
-        typeSize: 2
-      },
-      BF16: {
-        blockSize: 1,
-        typeSize: 2
-      },
-      F64: {
-        blockSize: 1,
-        typeSize: 8
-      },
-      I8: {
-        blockSize: 1,
-        typeSize: 1
-      },
-      U8: {
-        blockSize: 1,
-        typeSize: 1
-      },
-      BOOL: {
-        blockSize: 1,
-        typeSize: 1
-      },
-      I16: {
-        blockSize: 1,
-        typeSize: 2
-      },
-      I32: {
-        blockSize: 1,
-        typeSize: 4
-      },
-      I64: {
-        blockSize: 1,
-        typeSize: 8
-      },
-      Q4_0: {
-        blockSize: 32,
-        typeSize: 2 + 16
-      },
-      Q4_1: {
-        blockSize: 32,
-        typeSize: 2 + 2 + 16
-      },
-      Q5_0: {
-        blockSize: 32,
-        typeSize: 2 + 4 + 16
-      },
-      Q5_1: {
-        blockSize: 32,
-        typeSize: 2 + 2 + 4 + 16
-      },
-      Q8_0: {
-        blockSize: 32,
-        typeSize: 2 + 32
-      },
-      Q8_1: {
-        blockSize: 32,
-        typeSize: 4 + 4 + 32
-      },
-      Q2_K: {
-        blockSize: 256,
-        typeSize: 256 / 16 + 256 / 4 + 2 + 2
-      },
-      Q3_K: {
-        blockSize: 256,
-        typeSize: 256 / 8 + 256 / 4 + 12 + 2
-      },
-      Q4_K: {
-        blockSize: 256,
-        typeSize: 2 + 2 + 12 + 256 / 2
-      },
-      Q5_K: {
-        blockSize: 256,
-        typeSize: 2 + 2 + 12 + 256 / 8 + 256 / 2
-      },
-      Q6_K: {
-        blockSize: 256,
-        typeSize: 256 / 2 + 256 / 4 + 256 / 16 + 2
-      },
-      Q8_K: {
-        blockSize: 256,
-        typeSize: 4 + 256 + 2 * 256 / 16
-      }
-    };
-    BY_ID = new Map(Object.entries(GGML_TYPE).map(([k, v]) => [
-      v,
-      k
-    ]));
-  }
-});
 
 // src/quant/q4_0.ts
+var BLOCK_Q4_0_BYTES = 18;
+var fround = Math.fround;
 function truncInt8(v) {
   if (!(Math.abs(v) < 2147483648)) return 0;
   return Math.trunc(v) << 24 >> 24;
@@ -255,17 +232,10 @@ function dequantizeRowQ4_0Ref(blocks, out) {
     }
   }
 }
-var BLOCK_Q4_0_BYTES, fround;
-var init_q4_0 = __esm({
-  "src/quant/q4_0.ts"() {
-    init_dtypes();
-    init_f16();
-    BLOCK_Q4_0_BYTES = 18;
-    fround = Math.fround;
-  }
-});
 
 // src/quant/q8_0.ts
+var BLOCK_Q8_0_BYTES = 34;
+var fround2 = Math.fround;
 function roundHalfAway(v) {
   return v < 0 ? -Math.round(-v) : Math.round(v);
 }
@@ -295,18 +265,9 @@ function dequantizeRowQ8_0Ref(blocks, out) {
     for (let j = 0; j < QK8_0; j++) out[i * QK8_0 + j] = fround2((blocks[o + 2 + j] << 24 >> 24) * d);
   }
 }
-var BLOCK_Q8_0_BYTES, fround2;
-var init_q8_0 = __esm({
-  "src/quant/q8_0.ts"() {
-    init_dtypes();
-    init_f16();
-    init_q4_0();
-    BLOCK_Q8_0_BYTES = 34;
-    fround2 = Math.fround;
-  }
-});
 
 // src/kernels/scalar.ts
+var fround3 = Math.fround;
 function checkDim(what, name, v) {
   if (!Number.isInteger(v) || v <= 0) {
     throw new RangeError(`Cannot ${what}: ${name} must be a positive integer, got ${v}`);
@@ -337,6 +298,58 @@ function checkQuantMatmul(what, qk, blockBytes, w, x, y, nRows, nCols, batch) {
   checkLength(what, "y", y, batch * nRows);
   return rowBytes;
 }
+function dotQ4_0Q8_0(w, wo, xq, nb) {
+  let sum = 0;
+  for (let b = 0; b < nb; b++) {
+    const o = wo + b * BLOCK_Q4_0_BYTES;
+    const xo = b * BLOCK_Q8_0_BYTES;
+    let sumi = 0;
+    for (let j = 0; j < QK4_0 / 2; j++) {
+      const q = w[o + 2 + j];
+      sumi += ((q & 15) - 8) * (xq[xo + 2 + j] << 24 >> 24);
+      sumi += ((q >>> 4) - 8) * (xq[xo + 2 + j + 16] << 24 >> 24);
+    }
+    const dw = f16ToF32Ref(w[o] | w[o + 1] << 8);
+    const dx = f16ToF32Ref(xq[xo] | xq[xo + 1] << 8);
+    sum += fround3(fround3(sumi * dw) * dx);
+  }
+  return sum;
+}
+function matmulQ4_0Ref(w, x, y, nRows, nCols, batch, range = {}) {
+  const what = "multiply Q4_0 matrix";
+  const rowBytes = checkQuantMatmul(what, QK4_0, BLOCK_Q4_0_BYTES, w, x, y, nRows, nCols, batch);
+  const [r0, r1] = resolveRows(what, nRows, range);
+  const nb = nCols / QK4_0;
+  const xq = new Uint8Array(nb * BLOCK_Q8_0_BYTES);
+  for (let t = 0; t < batch; t++) {
+    quantizeRowQ8_0Ref(x.subarray(t * nCols, (t + 1) * nCols), xq);
+    for (let r = r0; r < r1; r++) y[t * nRows + r] = dotQ4_0Q8_0(w, r * rowBytes, xq, nb);
+  }
+}
+function dotQ8_0Q8_0(w, wo, xq, nb) {
+  let sum = 0;
+  for (let b = 0; b < nb; b++) {
+    const o = wo + b * BLOCK_Q8_0_BYTES;
+    const xo = b * BLOCK_Q8_0_BYTES;
+    let sumi = 0;
+    for (let j = 0; j < QK8_0; j++) sumi += (w[o + 2 + j] << 24 >> 24) * (xq[xo + 2 + j] << 24 >> 24);
+    const dw = f16ToF32Ref(w[o] | w[o + 1] << 8);
+    const dx = f16ToF32Ref(xq[xo] | xq[xo + 1] << 8);
+    sum += fround3(fround3(sumi * dw) * dx);
+  }
+  return sum;
+}
+function matmulQ8_0Ref(w, x, y, nRows, nCols, batch, range = {}) {
+  const what = "multiply Q8_0 matrix";
+  const rowBytes = checkQuantMatmul(what, QK8_0, BLOCK_Q8_0_BYTES, w, x, y, nRows, nCols, batch);
+  const [r0, r1] = resolveRows(what, nRows, range);
+  const nb = nCols / QK8_0;
+  const xq = new Uint8Array(nb * BLOCK_Q8_0_BYTES);
+  for (let t = 0; t < batch; t++) {
+    quantizeRowQ8_0Ref(x.subarray(t * nCols, (t + 1) * nCols), xq);
+    for (let r = r0; r < r1; r++) y[t * nRows + r] = dotQ8_0Q8_0(w, r * rowBytes, xq, nb);
+  }
+}
 function checkFloatMatmul(what, w, x, y, nRows, nCols, batch) {
   checkDim(what, "nRows", nRows);
   checkDim(what, "nCols", nCols);
@@ -344,6 +357,75 @@ function checkFloatMatmul(what, w, x, y, nRows, nCols, batch) {
   checkLength(what, "w", w, nRows * nCols);
   checkLength(what, "x", x, batch * nCols);
   checkLength(what, "y", y, batch * nRows);
+}
+function matmulF16Ref(w, x, y, nRows, nCols, batch, range = {}) {
+  const what = "multiply F16 matrix";
+  checkFloatMatmul(what, w, x, y, nRows, nCols, batch);
+  const [r0, r1] = resolveRows(what, nRows, range);
+  for (let t = 0; t < batch; t++) {
+    for (let r = r0; r < r1; r++) {
+      let s = 0;
+      for (let j = 0; j < nCols; j++) s += f16ToF32Ref(w[r * nCols + j]) * x[t * nCols + j];
+      y[t * nRows + r] = s;
+    }
+  }
+}
+function matmulF32Ref(w, x, y, nRows, nCols, batch, range = {}) {
+  const what = "multiply F32 matrix";
+  checkFloatMatmul(what, w, x, y, nRows, nCols, batch);
+  const [r0, r1] = resolveRows(what, nRows, range);
+  for (let t = 0; t < batch; t++) {
+    for (let r = r0; r < r1; r++) {
+      let s = 0;
+      for (let j = 0; j < nCols; j++) s += w[r * nCols + j] * x[t * nCols + j];
+      y[t * nRows + r] = s;
+    }
+  }
+}
+function rmsNormRef(x, weight, out, eps) {
+  checkDim("apply RMSNorm", "n", x.length);
+  checkLength("apply RMSNorm", "weight", weight, x.length);
+  checkLength("apply RMSNorm", "out", out, x.length);
+  let ss = 0;
+  for (let i = 0; i < x.length; i++) ss += x[i] * x[i];
+  const inv = 1 / Math.sqrt(ss / x.length + eps);
+  for (let i = 0; i < x.length; i++) out[i] = x[i] * inv * weight[i];
+}
+function softmaxRef(x) {
+  checkDim("apply softmax", "n", x.length);
+  let max = -Infinity;
+  for (let i = 0; i < x.length; i++) if (x[i] > max) max = x[i];
+  let sum = 0;
+  const e = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) sum += e[i] = Math.exp(x[i] - max);
+  for (let i = 0; i < x.length; i++) x[i] = e[i] / sum;
+}
+function ropeRef(x, nHeads, headSize, pos, theta) {
+  const what = "apply RoPE";
+  checkDim(what, "nHeads", nHeads);
+  checkDim(what, "headSize", headSize);
+  if (headSize % 2 !== 0) throw new RangeError(`Cannot ${what}: headSize ${headSize} is odd`);
+  if (!Number.isInteger(pos) || pos < 0) {
+    throw new RangeError(`Cannot ${what}: pos ${pos} is not a non-negative integer`);
+  }
+  if (!(theta > 0)) throw new RangeError(`Cannot ${what}: theta ${theta} is not positive`);
+  checkLength(what, "x", x, nHeads * headSize);
+  for (let i = 0; i < headSize / 2; i++) {
+    const angle = pos * Math.pow(theta, -2 * i / headSize);
+    const c = Math.cos(angle), s = Math.sin(angle);
+    for (let h = 0; h < nHeads; h++) {
+      const o = h * headSize + 2 * i;
+      const x0 = x[o], x1 = x[o + 1];
+      x[o] = x0 * c - x1 * s;
+      x[o + 1] = x0 * s + x1 * c;
+    }
+  }
+}
+function siluGateRef(gate, up, out) {
+  checkDim("apply SiLU gate", "n", gate.length);
+  checkLength("apply SiLU gate", "up", up, gate.length);
+  checkLength("apply SiLU gate", "out", out, gate.length);
+  for (let i = 0; i < gate.length; i++) out[i] = gate[i] / (1 + Math.exp(-gate[i])) * up[i];
 }
 function checkAttention(q, k, v, out, s) {
   const what = "compute attention";
@@ -369,26 +451,42 @@ function checkAttention(q, k, v, out, s) {
     s.scale ?? 1 / Math.sqrt(s.headSize)
   ];
 }
+function attentionRef(q, k, v, out, shape) {
+  const [kvDim, group, scale] = checkAttention(q, k, v, out, shape);
+  const { nHeads, headSize, nPos } = shape;
+  const kf = k instanceof Uint16Array ? (i) => f16ToF32Ref(k[i]) : (i) => k[i];
+  const vf = v instanceof Uint16Array ? (i) => f16ToF32Ref(v[i]) : (i) => v[i];
+  const att = new Float32Array(nPos);
+  for (let h = 0; h < nHeads; h++) {
+    const kvo = Math.floor(h / group) * headSize;
+    for (let t = 0; t < nPos; t++) {
+      let s = 0;
+      for (let i = 0; i < headSize; i++) s += q[h * headSize + i] * kf(t * kvDim + kvo + i);
+      att[t] = s * scale;
+    }
+    softmaxRef(att);
+    for (let i = 0; i < headSize; i++) {
+      let s = 0;
+      for (let t = 0; t < nPos; t++) s += att[t] * vf(t * kvDim + kvo + i);
+      out[h * headSize + i] = s;
+    }
+  }
+}
+var Q4_0R_ROWS = 8;
+var Q4_0R_GROUP_BLOCK_BYTES = 32 + 128;
 function repackedQ4_0Bytes(nRows, nCols) {
   return Math.ceil(nRows / Q4_0R_ROWS) * (nCols / QK4_0) * Q4_0R_GROUP_BLOCK_BYTES;
 }
+var Q8_0R_ROWS = 4;
+var Q8_0R_GROUP_BLOCK_BYTES = 16 + 128;
 function repackedQ8_0Bytes(nRows, nCols) {
   return Math.ceil(nRows / Q8_0R_ROWS) * (nCols / QK8_0) * Q8_0R_GROUP_BLOCK_BYTES;
 }
-var Q4_0R_ROWS, Q4_0R_GROUP_BLOCK_BYTES, Q8_0R_ROWS, Q8_0R_GROUP_BLOCK_BYTES;
-var init_scalar = __esm({
-  "src/kernels/scalar.ts"() {
-    init_f16();
-    init_q4_0();
-    init_q8_0();
-    Q4_0R_ROWS = 8;
-    Q4_0R_GROUP_BLOCK_BYTES = 32 + 128;
-    Q8_0R_ROWS = 4;
-    Q8_0R_GROUP_BLOCK_BYTES = 16 + 128;
-  }
-});
 
 // src/kernels/wasm.ts
+var KERNELS_WASM_URL = URL.canParse("../../wasm/build/kernels.wasm", import.meta.url) ? new URL("../../wasm/build/kernels.wasm", import.meta.url) : new URL("yangtuo:kernels.wasm");
+var WASM_PAGE_BYTES = 65536;
+var WASM_MAX_PAGES = 65536;
 function q8ABytes(n) {
   return n + n / QK4_0 * 8;
 }
@@ -398,6 +496,7 @@ function q4_0RScratchBytes(batch) {
 function q8_0RScratchBytes(batch) {
   return 64 * Math.min(batch, 16);
 }
+var Q4_0R_PROBE_BYTES = repackedQ4_0Bytes(64, 2048) + 4096 + 2048 + 256 + 64;
 function pickQ4_0RForm(raw, mem) {
   const nRows = 64, nCols = 2048;
   const w = Math.ceil(mem / 64) * 64;
@@ -423,6 +522,7 @@ function pickQ4_0RForm(raw, mem) {
 function q8AStride(n) {
   return Math.ceil(q8ABytes(n) / 16) * 16;
 }
+var modulePromise;
 function compileKernelsModule() {
   modulePromise ??= (async () => {
     const res = await fetch(KERNELS_WASM_URL);
@@ -453,1548 +553,82 @@ function instantiateWasmKernels(module, options = {}) {
   });
   return new WasmKernels(memory, instance.exports, options.arenaStart);
 }
-var KERNELS_WASM_URL, WASM_PAGE_BYTES, WASM_MAX_PAGES, Q4_0R_PROBE_BYTES, modulePromise, Arena, WasmPtrKernels, WasmKernels;
-var init_wasm = __esm({
-  "src/kernels/wasm.ts"() {
-    init_scalar();
-    init_q4_0();
-    init_q8_0();
-    KERNELS_WASM_URL = URL.canParse("../../wasm/build/kernels.wasm", import.meta.url) ? new URL("../../wasm/build/kernels.wasm", import.meta.url) : new URL("yangtuo:kernels.wasm");
-    WASM_PAGE_BYTES = 65536;
-    WASM_MAX_PAGES = 65536;
-    Q4_0R_PROBE_BYTES = repackedQ4_0Bytes(64, 2048) + 4096 + 2048 + 256 + 64;
-    Arena = class {
-      memory;
-      base;
-      #top;
-      constructor(memory, base) {
-        this.memory = memory;
-        this.base = base;
-        this.#top = base;
-      }
-      /** The next free byte. */
-      get top() {
-        return this.#top;
-      }
-      /** Reserves nBytes at a multiple of align (a power of two, default 16); returns the pointer. */
-      alloc(nBytes, align = 16) {
-        if (!Number.isInteger(nBytes) || nBytes < 0) throw new RangeError(`Cannot allocate: size ${nBytes} is invalid`);
-        if (!(align > 0 && (align & align - 1) === 0)) {
-          throw new RangeError(`Cannot allocate: alignment ${align} is not a power of two`);
-        }
-        const ptr = Math.ceil(this.#top / align) * align;
-        this.ensure(ptr + nBytes);
-        this.#top = ptr + nBytes;
-        return ptr;
-      }
-      /** Grows the memory so bytes [0, end) exist. */
-      ensure(end) {
-        const have = this.memory.buffer.byteLength;
-        if (end <= have) return;
-        const pages = Math.ceil((end - have) / WASM_PAGE_BYTES);
-        if (have / WASM_PAGE_BYTES + pages > WASM_MAX_PAGES) {
-          throw new RangeError(`Cannot allocate: ${end} bytes exceed the 4 GiB WebAssembly memory`);
-        }
-        this.memory.grow(pages);
-      }
-      /** The current top, to pass to reset(). */
-      mark() {
-        return this.#top;
-      }
-      /** Frees everything allocated since mark. */
-      reset(mark) {
-        if (mark < this.base || mark > this.#top) throw new RangeError(`Cannot reset arena: mark ${mark} is not live`);
-        this.#top = mark;
-      }
-      f32(ptr, n) {
-        return new Float32Array(this.memory.buffer, ptr, n);
-      }
-      u8(ptr, n) {
-        return new Uint8Array(this.memory.buffer, ptr, n);
-      }
-      i8(ptr, n) {
-        return new Int8Array(this.memory.buffer, ptr, n);
-      }
-      u16(ptr, n) {
-        return new Uint16Array(this.memory.buffer, ptr, n);
-      }
-      i32(ptr, n) {
-        return new Int32Array(this.memory.buffer, ptr, n);
-      }
-      /** Allocates and copies `src` in; returns the pointer. */
-      put(src, align = 16) {
-        const ptr = this.alloc(src.byteLength, align);
-        this.u8(ptr, src.byteLength).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
-        return ptr;
-      }
-    };
-    WasmPtrKernels = class {
-      #raw;
-      #memory;
-      #base;
-      constructor(raw, memory, base) {
-        this.#raw = raw;
-        this.#memory = memory;
-        this.#base = base;
-      }
-      #ptr(what, name, ptr, nBytes, align) {
-        if (!Number.isInteger(ptr)) throw new RangeError(`Cannot ${what}: ${name} pointer ${ptr} is not an integer`);
-        if (ptr % align !== 0) throw new RangeError(`Cannot ${what}: ${name} pointer ${ptr} is not ${align}-byte aligned`);
-        const size = this.#memory.buffer.byteLength;
-        if (ptr < this.#base || ptr + nBytes > size) {
-          throw new RangeError(`Cannot ${what}: ${name} [${ptr}, ${ptr + nBytes}) is out of bounds (heap is [${this.#base}, ${size}))`);
-        }
-      }
-      #noOverlap(what, a, ap, an, b, bp, bn) {
-        if (ap < bp + bn && bp < ap + an) throw new RangeError(`Cannot ${what}: ${a} overlaps ${b}`);
-      }
-      #cols32(what, nCols) {
-        checkDim(what, "nCols", nCols);
-        if (nCols % QK4_0 !== 0) throw new RangeError(`Cannot ${what}: length ${nCols} is not a multiple of 32`);
-      }
-      #rows(what, nRows, rowStart, rowEnd) {
-        checkDim(what, "nRows", nRows);
-        resolveRows(what, nRows, {
-          rowStart,
-          rowEnd
-        });
-      }
-      f16ToF32(src, dst, n) {
-        const what = "convert f16 to f32";
-        checkDim(what, "n", n);
-        this.#ptr(what, "src", src, 2 * n, 2);
-        this.#ptr(what, "dst", dst, 4 * n, 4);
-        this.#noOverlap(what, "src", src, 2 * n, "dst", dst, 4 * n);
-        this.#raw.f16ToF32Array(src, dst, n);
-      }
-      f32ToF16(src, dst, n) {
-        const what = "convert f32 to f16";
-        checkDim(what, "n", n);
-        this.#ptr(what, "src", src, 4 * n, 4);
-        this.#ptr(what, "dst", dst, 2 * n, 2);
-        this.#noOverlap(what, "src", src, 4 * n, "dst", dst, 2 * n);
-        this.#raw.f32ToF16Array(src, dst, n);
-      }
-      bf16ToF32(src, dst, n) {
-        const what = "convert bf16 to f32";
-        checkDim(what, "n", n);
-        this.#ptr(what, "src", src, 2 * n, 2);
-        this.#ptr(what, "dst", dst, 4 * n, 4);
-        this.#noOverlap(what, "src", src, 2 * n, "dst", dst, 4 * n);
-        this.#raw.bf16ToF32Array(src, dst, n);
-      }
-      /** n floats at x -> n/32 standard Q4_0 blocks at out (byte-identical to quantizeRowQ4_0Ref). */
-      quantizeRowQ4_0(x, out, n) {
-        const what = "quantize Q4_0 row";
-        this.#cols32(what, n);
-        const nBytes = n / QK4_0 * BLOCK_Q4_0_BYTES;
-        this.#ptr(what, "x", x, 4 * n, 4);
-        this.#ptr(what, "out", out, nBytes, 1);
-        this.#noOverlap(what, "x", x, 4 * n, "out", out, nBytes);
-        this.#raw.quantizeRowQ4_0(x, out, n);
-      }
-      /** n floats at x -> n/32 standard Q8_0 blocks at out (byte-identical to quantizeRowQ8_0Ref). */
-      quantizeRowQ8_0(x, out, n) {
-        const what = "quantize Q8_0 row";
-        this.#cols32(what, n);
-        const nBytes = n / QK4_0 * BLOCK_Q8_0_BYTES;
-        this.#ptr(what, "x", x, 4 * n, 4);
-        this.#ptr(what, "out", out, nBytes, 1);
-        this.#noOverlap(what, "x", x, 4 * n, "out", out, nBytes);
-        this.#raw.quantizeRowQ8_0(x, out, n);
-      }
-      /** n floats at x -> the Q8A activation layout at act (16-aligned, q8ABytes(n)). */
-      quantizeQ8A(x, act, n) {
-        const what = "quantize activations";
-        this.#cols32(what, n);
-        this.#ptr(what, "x", x, 4 * n, 4);
-        this.#ptr(what, "act", act, q8ABytes(n), 16);
-        this.#noOverlap(what, "x", x, 4 * n, "act", act, q8ABytes(n));
-        this.#raw.quantizeQ8A(x, act, n);
-      }
-      dequantizeRowQ4_0(src, dst, n) {
-        const what = "dequantize Q4_0 row";
-        this.#cols32(what, n);
-        const nBytes = n / QK4_0 * BLOCK_Q4_0_BYTES;
-        this.#ptr(what, "src", src, nBytes, 1);
-        this.#ptr(what, "dst", dst, 4 * n, 4);
-        this.#noOverlap(what, "src", src, nBytes, "dst", dst, 4 * n);
-        this.#raw.dequantizeRowQ4_0(src, dst, n);
-      }
-      dequantizeRowQ8_0(src, dst, n) {
-        const what = "dequantize Q8_0 row";
-        this.#cols32(what, n);
-        const nBytes = n / QK4_0 * BLOCK_Q8_0_BYTES;
-        this.#ptr(what, "src", src, nBytes, 1);
-        this.#ptr(what, "dst", dst, 4 * n, 4);
-        this.#noOverlap(what, "src", src, nBytes, "dst", dst, 4 * n);
-        this.#raw.dequantizeRowQ8_0(src, dst, n);
-      }
-      /** Standard Q4_0 rows at src -> the Q4_0R layout at dst (16-aligned, repackedQ4_0Bytes(nRows, nCols)). */
-      repackQ4_0(src, dst, nRows, nCols) {
-        this.#checkRepack("repack Q4_0 matrix", BLOCK_Q4_0_BYTES, repackedQ4_0Bytes, src, dst, nRows, nCols);
-        this.#raw.repackQ4_0(src, dst, nRows, nCols);
-      }
-      /** Standard Q8_0 rows at src -> the Q8_0R layout at dst (16-aligned, repackedQ8_0Bytes(nRows, nCols)). */
-      repackQ8_0(src, dst, nRows, nCols) {
-        this.#checkRepack("repack Q8_0 matrix", BLOCK_Q8_0_BYTES, repackedQ8_0Bytes, src, dst, nRows, nCols);
-        this.#raw.repackQ8_0(src, dst, nRows, nCols);
-      }
-      /** Checks a repack of standard rows (blockBytes per 32 values) at src into dstBytesOf(nRows, nCols) at dst. */
-      #checkRepack(what, blockBytes, dstBytesOf, src, dst, nRows, nCols) {
-        this.#cols32(what, nCols);
-        checkDim(what, "nRows", nRows);
-        const srcBytes = nRows * (nCols / QK4_0) * blockBytes;
-        const dstBytes = dstBytesOf(nRows, nCols);
-        this.#ptr(what, "src", src, srcBytes, 1);
-        this.#ptr(what, "dst", dst, dstBytes, 16);
-        this.#noOverlap(what, "src", src, srcBytes, "dst", dst, dstBytes);
-      }
-      /**
-       * Checks a repacked W (nRows, nCols; wBytesOf bytes, 16-aligned) @ acts (batch Q8A rows, actStride apart) -> y
-       * (batch, nRows) for rows [rowStart, rowEnd), rowStart a multiple of groupRows; returns the acts and y extents.
-       */
-      #checkQ8AMatmul(what, wBytesOf, groupRows, w, acts, actStride, y, nRows, nCols, batch, rowStart, rowEnd) {
-        this.#cols32(what, nCols);
-        checkDim(what, "batch", batch);
-        this.#rows(what, nRows, rowStart, rowEnd);
-        if (rowStart % groupRows !== 0) {
-          throw new RangeError(`Cannot ${what}: rowStart ${rowStart} is not a multiple of ${groupRows}`);
-        }
-        if (actStride % 16 !== 0 || actStride < q8ABytes(nCols)) {
-          throw new RangeError(`Cannot ${what}: activation stride ${actStride} is not a multiple of 16 >= ${q8ABytes(nCols)}`);
-        }
-        const wBytes = wBytesOf(nRows, nCols);
-        const aBytes = (batch - 1) * actStride + q8ABytes(nCols);
-        const yBytes = 4 * batch * nRows;
-        this.#ptr(what, "w", w, wBytes, 16);
-        this.#ptr(what, "acts", acts, aBytes, 16);
-        this.#ptr(what, "y", y, yBytes, 4);
-        this.#noOverlap(what, "y", y, yBytes, "w", w, wBytes);
-        this.#noOverlap(what, "y", y, yBytes, "acts", acts, aBytes);
-        return {
-          aBytes,
-          yBytes
-        };
-      }
-      /** W (nRows, nCols) Q8_0R @ act (Q8A of x) -> y[rowStart..rowEnd); rowStart must be a multiple of 4. */
-      matvecQ8_0R(w, act, y, nRows, nCols, rowStart, rowEnd) {
-        this.#checkQ8AMatmul("multiply Q8_0 matrix", repackedQ8_0Bytes, Q8_0R_ROWS, w, act, q8AStride(nCols), y, nRows, nCols, 1, rowStart, rowEnd);
-        this.#raw.matvecQ8_0R(w, act, y, nCols, rowStart, rowEnd);
-      }
-      /**
-       * W (nRows, nCols) Q8_0R @ acts (batch Q8A rows, actStride apart) -> y (batch, nRows), rows [rowStart, rowEnd).
-       * scratch: q8_0RScratchBytes(batch) = 64*min(batch, 16) bytes, 16-aligned.
-       */
-      matmulQ8_0R(w, acts, actStride, y, nRows, nCols, batch, rowStart, rowEnd, scratch) {
-        const what = "multiply Q8_0 matrix";
-        const { aBytes, yBytes } = this.#checkQ8AMatmul(what, repackedQ8_0Bytes, Q8_0R_ROWS, w, acts, actStride, y, nRows, nCols, batch, rowStart, rowEnd);
-        const sBytes = q8_0RScratchBytes(batch);
-        this.#ptr(what, "scratch", scratch, sBytes, 16);
-        this.#noOverlap(what, "scratch", scratch, sBytes, "y", y, yBytes);
-        this.#noOverlap(what, "scratch", scratch, sBytes, "acts", acts, aBytes);
-        if (batch === 1) this.#raw.matvecQ8_0R(w, acts, y, nCols, rowStart, rowEnd);
-        else this.#raw.matmulQ8_0R(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd, scratch);
-      }
-      /**
-       * W (nRows, nCols) Q4_0R @ act (Q8A of x) -> y[rowStart..rowEnd) (y points at row 0). rowStart must be a
-       * multiple of 8; scratch is 16-aligned, q4_0RScratchBytes(1) bytes.
-       */
-      matvecQ4_0R(w, act, y, nRows, nCols, rowStart, rowEnd, scratch) {
-        this.matmulQ4_0R(w, act, q8AStride(nCols), y, nRows, nCols, 1, rowStart, rowEnd, scratch);
-      }
-      /**
-       * W (nRows, nCols) Q4_0R @ acts (batch Q8A rows, actStride apart) -> y (batch, nRows), rows [rowStart, rowEnd).
-       * scratch: q4_0RScratchBytes(batch) = 64*min(batch, 16) bytes, 16-aligned.
-       */
-      matmulQ4_0R(w, acts, actStride, y, nRows, nCols, batch, rowStart, rowEnd, scratch) {
-        const what = "multiply Q4_0 matrix";
-        const { aBytes, yBytes } = this.#checkQ8AMatmul(what, repackedQ4_0Bytes, Q4_0R_ROWS, w, acts, actStride, y, nRows, nCols, batch, rowStart, rowEnd);
-        const sBytes = q4_0RScratchBytes(batch);
-        this.#ptr(what, "scratch", scratch, sBytes, 16);
-        this.#noOverlap(what, "scratch", scratch, sBytes, "y", y, yBytes);
-        this.#noOverlap(what, "scratch", scratch, sBytes, "acts", acts, aBytes);
-        if (batch === 1) this.#raw.matvecQ4_0R(w, acts, y, nCols, rowStart, rowEnd, scratch);
-        else this.#raw.matmulQ4_0R(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd, scratch);
-      }
-      #floatMatmul(f16, w, x, y, nRows, nCols, batch, rowStart, rowEnd) {
-        const what = f16 ? "multiply F16 matrix" : "multiply F32 matrix";
-        checkDim(what, "nCols", nCols);
-        checkDim(what, "batch", batch);
-        this.#rows(what, nRows, rowStart, rowEnd);
-        const es = f16 ? 2 : 4;
-        const wBytes = es * nRows * nCols, xBytes = 4 * batch * nCols, yBytes = 4 * batch * nRows;
-        this.#ptr(what, "w", w, wBytes, es);
-        this.#ptr(what, "x", x, xBytes, 4);
-        this.#ptr(what, "y", y, yBytes, 4);
-        this.#noOverlap(what, "y", y, yBytes, "w", w, wBytes);
-        this.#noOverlap(what, "y", y, yBytes, "x", x, xBytes);
-        if (f16) {
-          if (batch === 1) this.#raw.matvecF16(w, x, y, nCols, rowStart, rowEnd);
-          else this.#raw.matmulF16(w, x, y, nCols, nRows, batch, rowStart, rowEnd);
-        } else {
-          if (batch === 1) this.#raw.matvecF32(w, x, y, nCols, rowStart, rowEnd);
-          else this.#raw.matmulF32(w, x, y, nCols, nRows, batch, rowStart, rowEnd);
-        }
-      }
-      /** W (nRows, nCols) f16 bits @ x (batch, nCols) f32 -> y (batch, nRows), rows [rowStart, rowEnd). */
-      matmulF16(w, x, y, nRows, nCols, batch, rowStart, rowEnd) {
-        this.#floatMatmul(true, w, x, y, nRows, nCols, batch, rowStart, rowEnd);
-      }
-      /** W (nRows, nCols) f32 @ x (batch, nCols) -> y (batch, nRows), rows [rowStart, rowEnd). */
-      matmulF32(w, x, y, nRows, nCols, batch, rowStart, rowEnd) {
-        this.#floatMatmul(false, w, x, y, nRows, nCols, batch, rowStart, rowEnd);
-      }
-      /** out = rmsnorm(x) * w, n floats; out may alias x. */
-      rmsNorm(x, w, out, n, eps) {
-        const what = "apply RMSNorm";
-        checkDim(what, "n", n);
-        this.#ptr(what, "x", x, 4 * n, 4);
-        this.#ptr(what, "weight", w, 4 * n, 4);
-        this.#ptr(what, "out", out, 4 * n, 4);
-        if (out !== x) this.#noOverlap(what, "out", out, 4 * n, "x", x, 4 * n);
-        this.#noOverlap(what, "out", out, 4 * n, "weight", w, 4 * n);
-        if (!(eps >= 0)) throw new RangeError(`Cannot ${what}: eps ${eps} is negative`);
-        this.#raw.rmsNorm(x, w, out, n, eps);
-      }
-      /** In-place softmax of n floats. */
-      softmax(x, n) {
-        checkDim("apply softmax", "n", n);
-        this.#ptr("apply softmax", "x", x, 4 * n, 4);
-        this.#raw.softmax(x, n);
-      }
-      /** In-place RoPE on x (nHeads, headSize). */
-      rope(x, nHeads, headSize, pos, theta) {
-        const what = "apply RoPE";
-        checkDim(what, "nHeads", nHeads);
-        checkDim(what, "headSize", headSize);
-        if (headSize % 2 !== 0) throw new RangeError(`Cannot ${what}: headSize ${headSize} is odd`);
-        if (!Number.isInteger(pos) || pos < 0 || pos > 2147483647) {
-          throw new RangeError(`Cannot ${what}: pos ${pos} is not a non-negative integer`);
-        }
-        if (!(theta > 0)) throw new RangeError(`Cannot ${what}: theta ${theta} is not positive`);
-        this.#ptr(what, "x", x, 4 * nHeads * headSize, 4);
-        this.#raw.rope(x, nHeads, headSize, pos, theta);
-      }
-      /** out = silu(gate) * up, n floats; out may alias gate or up. */
-      siluGate(gate, up, out, n) {
-        const what = "apply SiLU gate";
-        checkDim(what, "n", n);
-        this.#ptr(what, "gate", gate, 4 * n, 4);
-        this.#ptr(what, "up", up, 4 * n, 4);
-        this.#ptr(what, "out", out, 4 * n, 4);
-        if (out !== gate) this.#noOverlap(what, "out", out, 4 * n, "gate", gate, 4 * n);
-        if (out !== up) this.#noOverlap(what, "out", out, 4 * n, "up", up, 4 * n);
-        this.#raw.siluGate(gate, up, out, n);
-      }
-      /** Attention for one query: q, out (nHeads, headSize); k, v (nPos, nKvHeads, headSize); att nPos f32 scratch. */
-      attention(q, k, v, out, att, shape) {
-        const what = "compute attention";
-        const { nHeads, nKvHeads, headSize, nPos } = shape;
-        const fake = (n) => ({
-          length: n
-        });
-        const qn = nHeads * headSize;
-        const [kvDim, , scale] = checkAttention(fake(qn), fake(nPos * nKvHeads * headSize), fake(nPos * nKvHeads * headSize), fake(qn), shape);
-        const es = shape.kvF16 ? 2 : 4;
-        const kvBytes = es * nPos * kvDim;
-        this.#ptr(what, "q", q, 4 * qn, 4);
-        this.#ptr(what, "k", k, kvBytes, es);
-        this.#ptr(what, "v", v, kvBytes, es);
-        this.#ptr(what, "out", out, 4 * qn, 4);
-        this.#ptr(what, "att", att, 4 * nPos, 4);
-        for (const [name, p, n] of [
-          [
-            "q",
-            q,
-            4 * qn
-          ],
-          [
-            "k",
-            k,
-            kvBytes
-          ],
-          [
-            "v",
-            v,
-            kvBytes
-          ],
-          [
-            "att",
-            att,
-            4 * nPos
-          ]
-        ]) {
-          this.#noOverlap(what, "out", out, 4 * qn, name, p, n);
-        }
-        this.#noOverlap(what, "att", att, 4 * nPos, "q", q, 4 * qn);
-        this.#noOverlap(what, "att", att, 4 * nPos, "k", k, kvBytes);
-        this.#noOverlap(what, "att", att, 4 * nPos, "v", v, kvBytes);
-        this.#raw.attention(q, k, v, out, att, nHeads, nKvHeads, headSize, nPos, shape.kvF16 ? 1 : 0, scale);
-      }
-      /** Reads nBytes (multiple of 64) at p (16-aligned); the bandwidth baseline. */
-      streamRead(p, nBytes) {
-        const what = "stream memory";
-        checkDim(what, "nBytes", nBytes);
-        if (nBytes % 64 !== 0) throw new RangeError(`Cannot ${what}: ${nBytes} bytes is not a multiple of 64`);
-        this.#ptr(what, "p", p, nBytes, 16);
-        return this.#raw.streamRead(p, nBytes);
-      }
-    };
-    WasmKernels = class {
-      name = "wasm";
-      memory;
-      raw;
-      arena;
-      ptr;
-      constructor(memory, raw, arenaStart) {
-        this.memory = memory;
-        this.raw = raw;
-        const base = Math.ceil(Math.max(raw.heapBase(), arenaStart ?? 0) / 64) * 64;
-        this.arena = new Arena(memory, base);
-        this.ptr = new WasmPtrKernels(raw, memory, raw.heapBase());
-      }
-      /** Runs fn with temporary arena allocations released afterwards. */
-      #temp(fn) {
-        const m = this.arena.mark();
-        try {
-          return fn(this.arena);
-        } finally {
-          this.arena.reset(m);
-        }
-      }
-      quantizeRowQ4_0(x, out) {
-        checkQuantShape("quantize Q4_0 row", x.length, QK4_0, out.length, BLOCK_Q4_0_BYTES);
-        this.#temp((a) => {
-          const xp = a.put(x), op = a.alloc(out.length);
-          this.ptr.quantizeRowQ4_0(xp, op, x.length);
-          out.set(a.u8(op, out.length));
-        });
-      }
-      dequantizeRowQ4_0(blocks, out) {
-        checkQuantShape("dequantize Q4_0 row", out.length, QK4_0, blocks.length, BLOCK_Q4_0_BYTES);
-        this.#temp((a) => {
-          const bp = a.put(blocks), op = a.alloc(4 * out.length);
-          this.ptr.dequantizeRowQ4_0(bp, op, out.length);
-          out.set(a.f32(op, out.length));
-        });
-      }
-      quantizeRowQ8_0(x, out) {
-        checkQuantShape("quantize Q8_0 row", x.length, QK4_0, out.length, BLOCK_Q8_0_BYTES);
-        this.#temp((a) => {
-          const xp = a.put(x), op = a.alloc(out.length);
-          this.ptr.quantizeRowQ8_0(xp, op, x.length);
-          out.set(a.u8(op, out.length));
-        });
-      }
-      dequantizeRowQ8_0(blocks, out) {
-        checkQuantShape("dequantize Q8_0 row", out.length, QK4_0, blocks.length, BLOCK_Q8_0_BYTES);
-        this.#temp((a) => {
-          const bp = a.put(blocks), op = a.alloc(4 * out.length);
-          this.ptr.dequantizeRowQ8_0(bp, op, out.length);
-          out.set(a.f32(op, out.length));
-        });
-      }
-      f16ToF32(src, dst) {
-        checkLength("convert f16 to f32", "dst", dst, src.length);
-        this.#temp((a) => {
-          const sp = a.put(src), dp = a.alloc(4 * src.length);
-          this.ptr.f16ToF32(sp, dp, src.length);
-          dst.set(a.f32(dp, src.length));
-        });
-      }
-      f32ToF16(src, dst) {
-        checkLength("convert f32 to f16", "dst", dst, src.length);
-        this.#temp((a) => {
-          const sp = a.put(src), dp = a.alloc(2 * src.length);
-          this.ptr.f32ToF16(sp, dp, src.length);
-          dst.set(a.u16(dp, src.length));
-        });
-      }
-      bf16ToF32(src, dst) {
-        checkLength("convert bf16 to f32", "dst", dst, src.length);
-        this.#temp((a) => {
-          const sp = a.put(src), dp = a.alloc(4 * src.length);
-          this.ptr.bf16ToF32(sp, dp, src.length);
-          dst.set(a.f32(dp, src.length));
-        });
-      }
-      /** Quantizes batch rows of x into Q8A rows (q8AStride apart); returns the pointer. */
-      #acts(a, x, nCols, batch) {
-        const stride = q8AStride(nCols);
-        const xp = a.put(x);
-        const acts = a.alloc(stride * batch);
-        for (let t = 0; t < batch; t++) this.ptr.quantizeQ8A(xp + 4 * t * nCols, acts + t * stride, nCols);
-        return acts;
-      }
-      #copyRows(a, yp, y, nRows, batch, r0, r1) {
-        const all = a.f32(yp, batch * nRows);
-        for (let t = 0; t < batch; t++) y.set(all.subarray(t * nRows + r0, t * nRows + r1), t * nRows + r0);
-      }
-      /** Standard Q4_0/Q8_0 rows, repacked (Q4_0R/Q8_0R) in temporary memory, @ x quantized to Q8A -> y. */
-      #matmulQuant(q4, w, x, y, nRows, nCols, batch, range) {
-        const what = q4 ? "multiply Q4_0 matrix" : "multiply Q8_0 matrix";
-        checkQuantMatmul(what, QK4_0, q4 ? BLOCK_Q4_0_BYTES : BLOCK_Q8_0_BYTES, w, x, y, nRows, nCols, batch);
-        const [r0, r1] = resolveRows(what, nRows, range);
-        this.#temp((a) => {
-          const src = a.put(w, 1);
-          const wr = a.alloc(q4 ? repackedQ4_0Bytes(nRows, nCols) : repackedQ8_0Bytes(nRows, nCols));
-          if (q4) this.ptr.repackQ4_0(src, wr, nRows, nCols);
-          else this.ptr.repackQ8_0(src, wr, nRows, nCols);
-          const acts = this.#acts(a, x, nCols, batch);
-          const yp = a.alloc(4 * batch * nRows);
-          const start = r0 - r0 % (q4 ? Q4_0R_ROWS : Q8_0R_ROWS);
-          const stride = q8AStride(nCols);
-          const scratch = a.alloc(q4 ? q4_0RScratchBytes(batch) : q8_0RScratchBytes(batch));
-          if (q4) this.ptr.matmulQ4_0R(wr, acts, stride, yp, nRows, nCols, batch, start, r1, scratch);
-          else this.ptr.matmulQ8_0R(wr, acts, stride, yp, nRows, nCols, batch, start, r1, scratch);
-          this.#copyRows(a, yp, y, nRows, batch, r0, r1);
-        });
-      }
-      matmulQ4_0(w, x, y, nRows, nCols, batch, range = {}) {
-        this.#matmulQuant(true, w, x, y, nRows, nCols, batch, range);
-      }
-      matvecQ4_0(w, x, y, nRows, nCols, range) {
-        this.#matmulQuant(true, w, x, y, nRows, nCols, 1, range ?? {});
-      }
-      matmulQ8_0(w, x, y, nRows, nCols, batch, range = {}) {
-        this.#matmulQuant(false, w, x, y, nRows, nCols, batch, range);
-      }
-      matvecQ8_0(w, x, y, nRows, nCols, range) {
-        this.#matmulQuant(false, w, x, y, nRows, nCols, 1, range ?? {});
-      }
-      #matmulFloat(f16, w, x, y, nRows, nCols, batch, range) {
-        const what = f16 ? "multiply F16 matrix" : "multiply F32 matrix";
-        checkFloatMatmul(what, w, x, y, nRows, nCols, batch);
-        const [r0, r1] = resolveRows(what, nRows, range);
-        this.#temp((a) => {
-          const wp = a.put(w), xp = a.put(x), yp = a.alloc(4 * batch * nRows);
-          if (f16) this.ptr.matmulF16(wp, xp, yp, nRows, nCols, batch, r0, r1);
-          else this.ptr.matmulF32(wp, xp, yp, nRows, nCols, batch, r0, r1);
-          this.#copyRows(a, yp, y, nRows, batch, r0, r1);
-        });
-      }
-      matmulF16(w, x, y, nRows, nCols, batch, range = {}) {
-        this.#matmulFloat(true, w, x, y, nRows, nCols, batch, range);
-      }
-      matvecF16(w, x, y, nRows, nCols, range = {}) {
-        this.#matmulFloat(true, w, x, y, nRows, nCols, 1, range);
-      }
-      matmulF32(w, x, y, nRows, nCols, batch, range = {}) {
-        this.#matmulFloat(false, w, x, y, nRows, nCols, batch, range);
-      }
-      matvecF32(w, x, y, nRows, nCols, range = {}) {
-        this.#matmulFloat(false, w, x, y, nRows, nCols, 1, range);
-      }
-      rmsNorm(x, weight, out, eps) {
-        checkDim("apply RMSNorm", "n", x.length);
-        checkLength("apply RMSNorm", "weight", weight, x.length);
-        checkLength("apply RMSNorm", "out", out, x.length);
-        this.#temp((a) => {
-          const xp = a.put(x), wp = a.put(weight), op = a.alloc(4 * x.length);
-          this.ptr.rmsNorm(xp, wp, op, x.length, eps);
-          out.set(a.f32(op, x.length));
-        });
-      }
-      softmax(x) {
-        checkDim("apply softmax", "n", x.length);
-        this.#temp((a) => {
-          const xp = a.put(x);
-          this.ptr.softmax(xp, x.length);
-          x.set(a.f32(xp, x.length));
-        });
-      }
-      rope(x, nHeads, headSize, pos, theta) {
-        checkLength("apply RoPE", "x", x, nHeads * headSize);
-        this.#temp((a) => {
-          const xp = a.put(x);
-          this.ptr.rope(xp, nHeads, headSize, pos, theta);
-          x.set(a.f32(xp, x.length));
-        });
-      }
-      siluGate(gate, up, out) {
-        checkDim("apply SiLU gate", "n", gate.length);
-        checkLength("apply SiLU gate", "up", up, gate.length);
-        checkLength("apply SiLU gate", "out", out, gate.length);
-        this.#temp((a) => {
-          const gp = a.put(gate), up_ = a.put(up), op = a.alloc(4 * gate.length);
-          this.ptr.siluGate(gp, up_, op, gate.length);
-          out.set(a.f32(op, gate.length));
-        });
-      }
-      attention(q, k, v, out, shape) {
-        const kvF16 = k instanceof Uint16Array;
-        if (kvF16 !== v instanceof Uint16Array) throw new TypeError("Cannot compute attention: K and V dtypes differ");
-        const [kvDim] = checkAttention(q, k, v, out, shape);
-        const n = shape.nPos * kvDim;
-        this.#temp((a) => {
-          const qp = a.put(q), kp = a.put(k.subarray(0, n)), vp = a.put(v.subarray(0, n));
-          const op = a.alloc(4 * out.length), att = a.alloc(4 * shape.nPos);
-          this.ptr.attention(qp, kp, vp, op, att, {
-            ...shape,
-            kvF16
-          });
-          out.set(a.f32(op, out.length));
-        });
-      }
-    };
+var Arena = class {
+  memory;
+  base;
+  #top;
+  constructor(memory, base) {
+    this.memory = memory;
+    this.base = base;
+    this.#top = base;
   }
-});
-
-// src/core/errors.ts
-var FormatError, UnsupportedError, UserError;
-var init_errors = __esm({
-  "src/core/errors.ts"() {
-    FormatError = class extends SyntaxError {
-      format;
-      offset;
-      path;
-      constructor(message, options) {
-        const where = [
-          options.path !== void 0 ? `in "${options.path}"` : "",
-          options.offset !== void 0 ? `at byte ${options.offset}` : ""
-        ].filter((s) => s).join(" ");
-        super(where ? `${message} (${where})` : message, {
-          cause: options.cause
-        });
-        this.name = "FormatError";
-        this.format = options.format;
-        this.offset = options.offset;
-        this.path = options.path;
-      }
-    };
-    UnsupportedError = class extends Error {
-      constructor(message, options) {
-        super(message, options);
-        this.name = "UnsupportedError";
-      }
-    };
-    UserError = class extends Error {
-      hint;
-      constructor(message, hint, options) {
-        super(message, options);
-        this.name = "UserError";
-        this.hint = hint;
-      }
-    };
+  /** The next free byte. */
+  get top() {
+    return this.#top;
   }
-});
-
-// src/quant/k_quants.ts
-function f16At(b, o) {
-  return f16ToF32Ref(b[o] | b[o + 1] << 8);
-}
-function dequantizeRowQ2_KRef(blocks, out) {
-  const nb = checkQuantShape("dequantize Q2_K row", out.length, QK_K, blocks.length, BLOCK_Q2_K_BYTES);
-  for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q2_K_BYTES;
-    const d = f16At(blocks, o + 80), dmin = f16At(blocks, o + 82);
-    let y = i * QK_K;
-    let is = 0;
-    for (let h = 0; h < 2; h++) {
-      const q = o + 16 + 32 * h;
-      for (let j = 0; j < 4; j++) {
-        const shift = 2 * j;
-        for (let half = 0; half < 2; half++) {
-          const sc = blocks[o + is++];
-          const dl = fround3(d * (sc & 15)), ml = fround3(dmin * (sc >> 4));
-          for (let l = 0; l < 16; l++) {
-            out[y++] = fround3(fround3(dl * (blocks[q + 16 * half + l] >> shift & 3)) - ml);
-          }
-        }
-      }
+  /** Reserves nBytes at a multiple of align (a power of two, default 16); returns the pointer. */
+  alloc(nBytes, align = 16) {
+    if (!Number.isInteger(nBytes) || nBytes < 0) throw new RangeError(`Cannot allocate: size ${nBytes} is invalid`);
+    if (!(align > 0 && (align & align - 1) === 0)) {
+      throw new RangeError(`Cannot allocate: alignment ${align} is not a power of two`);
     }
+    const ptr = Math.ceil(this.#top / align) * align;
+    this.ensure(ptr + nBytes);
+    this.#top = ptr + nBytes;
+    return ptr;
   }
-}
-function q3kScale(b, s, k) {
-  const low = k < 8 ? b[s + k] & 15 : b[s + k - 8] >> 4;
-  const high = b[s + 8 + k % 4] >> 2 * Math.floor(k / 4) & 3;
-  return low | high << 4;
-}
-function dequantizeRowQ3_KRef(blocks, out) {
-  const nb = checkQuantShape("dequantize Q3_K row", out.length, QK_K, blocks.length, BLOCK_Q3_K_BYTES);
-  for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q3_K_BYTES;
-    const d = f16At(blocks, o + 108);
-    let y = i * QK_K;
-    let is = 0;
-    for (let h = 0; h < 2; h++) {
-      const q = o + 32 + 32 * h;
-      for (let j = 0; j < 4; j++) {
-        const shift = 2 * j;
-        const m = 1 << 4 * h + j;
-        for (let half = 0; half < 2; half++) {
-          const dl = fround3(d * (q3kScale(blocks, o + 96, is++) - 32));
-          for (let l = 0; l < 16; l++) {
-            const idx = 16 * half + l;
-            const q3 = (blocks[q + idx] >> shift & 3) - (blocks[o + idx] & m ? 0 : 4);
-            out[y++] = fround3(dl * q3);
-          }
-        }
-      }
+  /** Grows the memory so bytes [0, end) exist. */
+  ensure(end) {
+    const have = this.memory.buffer.byteLength;
+    if (end <= have) return;
+    const pages = Math.ceil((end - have) / WASM_PAGE_BYTES);
+    if (have / WASM_PAGE_BYTES + pages > WASM_MAX_PAGES) {
+      throw new RangeError(`Cannot allocate: ${end} bytes exceed the 4 GiB WebAssembly memory`);
     }
+    this.memory.grow(pages);
   }
-}
-function scaleMinK4(b, s, k) {
-  if (k < 4) return [
-    b[s + k] & 63,
-    b[s + k + 4] & 63
-  ];
-  return [
-    b[s + k + 4] & 15 | b[s + k - 4] >> 6 << 4,
-    b[s + k + 4] >> 4 | b[s + k] >> 6 << 4
-  ];
-}
-function dequantizeRowQ4_KRef(blocks, out) {
-  const nb = checkQuantShape("dequantize Q4_K row", out.length, QK_K, blocks.length, BLOCK_Q4_K_BYTES);
-  for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q4_K_BYTES;
-    const d = f16At(blocks, o), dmin = f16At(blocks, o + 2);
-    let y = i * QK_K;
-    for (let c = 0; c < 4; c++) {
-      const q = o + 16 + 32 * c;
-      const [sc1, m1] = scaleMinK4(blocks, o + 4, 2 * c);
-      const [sc2, m2] = scaleMinK4(blocks, o + 4, 2 * c + 1);
-      const d1 = fround3(d * sc1), mm1 = fround3(dmin * m1), d2 = fround3(d * sc2), mm2 = fround3(dmin * m2);
-      for (let l = 0; l < 32; l++) out[y++] = fround3(fround3(d1 * (blocks[q + l] & 15)) - mm1);
-      for (let l = 0; l < 32; l++) out[y++] = fround3(fround3(d2 * (blocks[q + l] >> 4)) - mm2);
-    }
+  /** The current top, to pass to reset(). */
+  mark() {
+    return this.#top;
   }
-}
-function dequantizeRowQ5_KRef(blocks, out) {
-  const nb = checkQuantShape("dequantize Q5_K row", out.length, QK_K, blocks.length, BLOCK_Q5_K_BYTES);
-  for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q5_K_BYTES;
-    const d = f16At(blocks, o), dmin = f16At(blocks, o + 2);
-    let y = i * QK_K;
-    for (let c = 0; c < 4; c++) {
-      const q = o + 48 + 32 * c;
-      const u1 = 1 << 2 * c, u2 = 2 << 2 * c;
-      const [sc1, m1] = scaleMinK4(blocks, o + 4, 2 * c);
-      const [sc2, m2] = scaleMinK4(blocks, o + 4, 2 * c + 1);
-      const d1 = fround3(d * sc1), mm1 = fround3(dmin * m1), d2 = fround3(d * sc2), mm2 = fround3(dmin * m2);
-      for (let l = 0; l < 32; l++) {
-        const v = (blocks[q + l] & 15) + (blocks[o + 16 + l] & u1 ? 16 : 0);
-        out[y++] = fround3(fround3(d1 * v) - mm1);
-      }
-      for (let l = 0; l < 32; l++) {
-        const v = (blocks[q + l] >> 4) + (blocks[o + 16 + l] & u2 ? 16 : 0);
-        out[y++] = fround3(fround3(d2 * v) - mm2);
-      }
-    }
+  /** Frees everything allocated since mark. */
+  reset(mark) {
+    if (mark < this.base || mark > this.#top) throw new RangeError(`Cannot reset arena: mark ${mark} is not live`);
+    this.#top = mark;
   }
-}
-function dequantizeRowQ6_KRef(blocks, out) {
-  const nb = checkQuantShape("dequantize Q6_K row", out.length, QK_K, blocks.length, BLOCK_Q6_K_BYTES);
-  for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q6_K_BYTES;
-    const d = f16At(blocks, o + 208);
-    for (let h = 0; h < 2; h++) {
-      const ql = o + 64 * h, qh = o + 128 + 32 * h, sc = o + 192 + 8 * h;
-      const y = i * QK_K + 128 * h;
-      for (let l = 0; l < 32; l++) {
-        const is = l >> 4;
-        const hb = blocks[qh + l];
-        const q1 = (blocks[ql + l] & 15 | (hb & 3) << 4) - 32;
-        const q2 = (blocks[ql + l + 32] & 15 | (hb >> 2 & 3) << 4) - 32;
-        const q3 = (blocks[ql + l] >> 4 | (hb >> 4 & 3) << 4) - 32;
-        const q4 = (blocks[ql + l + 32] >> 4 | (hb >> 6 & 3) << 4) - 32;
-        const s = (k) => blocks[sc + is + k] << 24 >> 24;
-        out[y + l] = fround3(fround3(d * s(0)) * q1);
-        out[y + l + 32] = fround3(fround3(d * s(2)) * q2);
-        out[y + l + 64] = fround3(fround3(d * s(4)) * q3);
-        out[y + l + 96] = fround3(fround3(d * s(6)) * q4);
-      }
-    }
+  f32(ptr, n) {
+    return new Float32Array(this.memory.buffer, ptr, n);
   }
-}
-var BLOCK_Q2_K_BYTES, BLOCK_Q3_K_BYTES, BLOCK_Q4_K_BYTES, BLOCK_Q5_K_BYTES, BLOCK_Q6_K_BYTES, fround3;
-var init_k_quants = __esm({
-  "src/quant/k_quants.ts"() {
-    init_dtypes();
-    init_f16();
-    init_q4_0();
-    BLOCK_Q2_K_BYTES = 84;
-    BLOCK_Q3_K_BYTES = 110;
-    BLOCK_Q4_K_BYTES = 144;
-    BLOCK_Q5_K_BYTES = 176;
-    BLOCK_Q6_K_BYTES = 210;
-    fround3 = Math.fround;
+  u8(ptr, n) {
+    return new Uint8Array(this.memory.buffer, ptr, n);
   }
-});
-
-// src/quant/legacy_quants.ts
-function f16At2(b, o) {
-  return f16ToF32Ref(b[o] | b[o + 1] << 8);
-}
-function u32At(b, o) {
-  return (b[o] | b[o + 1] << 8 | b[o + 2] << 16 | b[o + 3] << 24) >>> 0;
-}
-function dequantizeRowQ4_1Ref(blocks, out) {
-  const nb = checkQuantShape("dequantize Q4_1 row", out.length, QK4_1, blocks.length, BLOCK_Q4_1_BYTES);
-  for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q4_1_BYTES;
-    const d = f16At2(blocks, o), m = f16At2(blocks, o + 2);
-    const y = i * QK4_1;
-    for (let j = 0; j < 16; j++) {
-      const q = blocks[o + 4 + j];
-      out[y + j] = fround4(fround4((q & 15) * d) + m);
-      out[y + j + 16] = fround4(fround4((q >> 4) * d) + m);
-    }
+  i8(ptr, n) {
+    return new Int8Array(this.memory.buffer, ptr, n);
   }
-}
-function dequantizeRowQ5_0Ref(blocks, out) {
-  const nb = checkQuantShape("dequantize Q5_0 row", out.length, QK5_0, blocks.length, BLOCK_Q5_0_BYTES);
-  for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q5_0_BYTES;
-    const d = f16At2(blocks, o);
-    const qh = u32At(blocks, o + 2);
-    const y = i * QK5_0;
-    for (let j = 0; j < 16; j++) {
-      const q = blocks[o + 6 + j];
-      const x0 = (q & 15 | (qh >>> j & 1) << 4) - 16;
-      const x1 = (q >> 4 | (qh >>> j + 16 & 1) << 4) - 16;
-      out[y + j] = fround4(x0 * d);
-      out[y + j + 16] = fround4(x1 * d);
-    }
+  u16(ptr, n) {
+    return new Uint16Array(this.memory.buffer, ptr, n);
   }
-}
-function dequantizeRowQ5_1Ref(blocks, out) {
-  const nb = checkQuantShape("dequantize Q5_1 row", out.length, QK5_1, blocks.length, BLOCK_Q5_1_BYTES);
-  for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q5_1_BYTES;
-    const d = f16At2(blocks, o), m = f16At2(blocks, o + 2);
-    const qh = u32At(blocks, o + 4);
-    const y = i * QK5_1;
-    for (let j = 0; j < 16; j++) {
-      const q = blocks[o + 8 + j];
-      const x0 = q & 15 | (qh >>> j & 1) << 4;
-      const x1 = q >> 4 | (qh >>> j + 16 & 1) << 4;
-      out[y + j] = fround4(fround4(x0 * d) + m);
-      out[y + j + 16] = fround4(fround4(x1 * d) + m);
-    }
+  i32(ptr, n) {
+    return new Int32Array(this.memory.buffer, ptr, n);
   }
-}
-var QK4_1, QK5_0, QK5_1, BLOCK_Q4_1_BYTES, BLOCK_Q5_0_BYTES, BLOCK_Q5_1_BYTES, fround4;
-var init_legacy_quants = __esm({
-  "src/quant/legacy_quants.ts"() {
-    init_f16();
-    init_q4_0();
-    QK4_1 = 32;
-    QK5_0 = 32;
-    QK5_1 = 32;
-    BLOCK_Q4_1_BYTES = 20;
-    BLOCK_Q5_0_BYTES = 22;
-    BLOCK_Q5_1_BYTES = 24;
-    fround4 = Math.fround;
+  /** Allocates and copies `src` in; returns the pointer. */
+  put(src, align = 16) {
+    const ptr = this.alloc(src.byteLength, align);
+    this.u8(ptr, src.byteLength).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
+    return ptr;
   }
-});
-
-// src/quant/dequantize.ts
-function dequantizeRef(dtype, bytes, nElements) {
-  const need = nBytesOf(dtype, nElements);
-  if (bytes.length !== need) {
-    throw new RangeError(`Cannot dequantize ${nElements} ${dtype} values: expected ${need} bytes, got ${bytes.length}`);
+};
+var WasmKernels = class {
+  memory;
+  raw;
+  arena;
+  constructor(memory, raw, arenaStart) {
+    this.memory = memory;
+    this.raw = raw;
+    const base = Math.ceil(Math.max(raw.heapBase(), arenaStart ?? 0) / 64) * 64;
+    this.arena = new Arena(memory, base);
   }
-  const out = new Float32Array(nElements);
-  const block = BLOCK_REFS[dtype];
-  if (block) {
-    block(bytes, out);
-    return out;
-  }
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  switch (dtype) {
-    case "F32":
-      for (let i = 0; i < nElements; i++) out[i] = v.getFloat32(4 * i, true);
-      return out;
-    case "F16":
-      for (let i = 0; i < nElements; i++) out[i] = f16ToF32Ref(v.getUint16(2 * i, true));
-      return out;
-    case "BF16":
-      for (let i = 0; i < nElements; i++) out[i] = bf16ToF32Ref(v.getUint16(2 * i, true));
-      return out;
-    case "F64":
-      for (let i = 0; i < nElements; i++) out[i] = v.getFloat64(8 * i, true);
-      return out;
-    case "I8":
-      for (let i = 0; i < nElements; i++) out[i] = v.getInt8(i);
-      return out;
-    case "U8":
-      for (let i = 0; i < nElements; i++) out[i] = v.getUint8(i);
-      return out;
-    case "I16":
-      for (let i = 0; i < nElements; i++) out[i] = v.getInt16(2 * i, true);
-      return out;
-    case "I32":
-      for (let i = 0; i < nElements; i++) out[i] = v.getInt32(4 * i, true);
-      return out;
-  }
-  throw new UnsupportedError(`Cannot dequantize ${dtype}: no reference dequantizer (block size ${blockSizeOf(dtype)})`);
-}
-var BLOCK_REFS, DEQUANTIZABLE_DTYPES;
-var init_dequantize = __esm({
-  "src/quant/dequantize.ts"() {
-    init_dtypes();
-    init_errors();
-    init_f16();
-    init_k_quants();
-    init_legacy_quants();
-    init_q4_0();
-    init_q8_0();
-    BLOCK_REFS = {
-      Q4_0: dequantizeRowQ4_0Ref,
-      Q4_1: dequantizeRowQ4_1Ref,
-      Q5_0: dequantizeRowQ5_0Ref,
-      Q5_1: dequantizeRowQ5_1Ref,
-      Q8_0: dequantizeRowQ8_0Ref,
-      Q2_K: dequantizeRowQ2_KRef,
-      Q3_K: dequantizeRowQ3_KRef,
-      Q4_K: dequantizeRowQ4_KRef,
-      Q5_K: dequantizeRowQ5_KRef,
-      Q6_K: dequantizeRowQ6_KRef
-    };
-    DEQUANTIZABLE_DTYPES = [
-      "F32",
-      "F16",
-      "BF16",
-      "F64",
-      "I8",
-      "U8",
-      "I16",
-      "I32",
-      ...Object.keys(BLOCK_REFS)
-    ];
-  }
-});
-
-// src/model/tensor_names.ts
-function tensorName(scheme, kind, layer) {
-  const pattern = NAMES[kind][scheme];
-  if (pattern.includes("{L}")) {
-    if (layer === void 0 || !Number.isInteger(layer) || layer < 0) {
-      throw new RangeError(`Cannot name "${kind}": a layer index is required, got ${layer}`);
-    }
-    return pattern.replace("{L}", String(layer));
-  }
-  return pattern;
-}
-function expectedShape(c, kind, vocabSize = c.vocabSize) {
-  const kvDim = c.nKvHeads * c.headSize;
-  switch (kind) {
-    case "tok_embd":
-    case "output":
-      return [
-        vocabSize,
-        c.dim
-      ];
-    case "attn_norm":
-    case "ffn_norm":
-    case "output_norm":
-      return [
-        c.dim
-      ];
-    case "attn_q":
-    case "attn_output":
-      return [
-        c.dim,
-        c.dim
-      ];
-    case "attn_k":
-    case "attn_v":
-      return [
-        kvDim,
-        c.dim
-      ];
-    case "ffn_gate":
-    case "ffn_up":
-      return [
-        c.hiddenDim,
-        c.dim
-      ];
-    case "ffn_down":
-      return [
-        c.dim,
-        c.hiddenDim
-      ];
-  }
-}
-var LAYER_KINDS, GLOBAL_KINDS, NAMES, PARSERS;
-var init_tensor_names = __esm({
-  "src/model/tensor_names.ts"() {
-    LAYER_KINDS = [
-      "attn_norm",
-      "attn_q",
-      "attn_k",
-      "attn_v",
-      "attn_output",
-      "ffn_norm",
-      "ffn_gate",
-      "ffn_down",
-      "ffn_up"
-    ];
-    GLOBAL_KINDS = [
-      "tok_embd",
-      "output_norm",
-      "output"
-    ];
-    NAMES = {
-      tok_embd: {
-        gguf: "token_embd.weight",
-        hf: "model.embed_tokens.weight",
-        meta: "tok_embeddings.weight"
-      },
-      attn_norm: {
-        gguf: "blk.{L}.attn_norm.weight",
-        hf: "model.layers.{L}.input_layernorm.weight",
-        meta: "layers.{L}.attention_norm.weight"
-      },
-      attn_q: {
-        gguf: "blk.{L}.attn_q.weight",
-        hf: "model.layers.{L}.self_attn.q_proj.weight",
-        meta: "layers.{L}.attention.wq.weight"
-      },
-      attn_k: {
-        gguf: "blk.{L}.attn_k.weight",
-        hf: "model.layers.{L}.self_attn.k_proj.weight",
-        meta: "layers.{L}.attention.wk.weight"
-      },
-      attn_v: {
-        gguf: "blk.{L}.attn_v.weight",
-        hf: "model.layers.{L}.self_attn.v_proj.weight",
-        meta: "layers.{L}.attention.wv.weight"
-      },
-      attn_output: {
-        gguf: "blk.{L}.attn_output.weight",
-        hf: "model.layers.{L}.self_attn.o_proj.weight",
-        meta: "layers.{L}.attention.wo.weight"
-      },
-      ffn_norm: {
-        gguf: "blk.{L}.ffn_norm.weight",
-        hf: "model.layers.{L}.post_attention_layernorm.weight",
-        meta: "layers.{L}.ffn_norm.weight"
-      },
-      ffn_gate: {
-        gguf: "blk.{L}.ffn_gate.weight",
-        hf: "model.layers.{L}.mlp.gate_proj.weight",
-        meta: "layers.{L}.feed_forward.w1.weight"
-      },
-      ffn_down: {
-        gguf: "blk.{L}.ffn_down.weight",
-        hf: "model.layers.{L}.mlp.down_proj.weight",
-        meta: "layers.{L}.feed_forward.w2.weight"
-      },
-      ffn_up: {
-        gguf: "blk.{L}.ffn_up.weight",
-        hf: "model.layers.{L}.mlp.up_proj.weight",
-        meta: "layers.{L}.feed_forward.w3.weight"
-      },
-      output_norm: {
-        gguf: "output_norm.weight",
-        hf: "model.norm.weight",
-        meta: "norm.weight"
-      },
-      output: {
-        gguf: "output.weight",
-        hf: "lm_head.weight",
-        meta: "output.weight"
-      }
-    };
-    PARSERS = {
-      gguf: [],
-      hf: [],
-      meta: []
-    };
-    for (const kind of Object.keys(NAMES)) {
-      for (const scheme of [
-        "gguf",
-        "hf",
-        "meta"
-      ]) {
-        const src = "^" + NAMES[kind][scheme].replace(/\./g, "\\.").replace("{L}", "(\\d+)") + "$";
-        PARSERS[scheme].push({
-          re: new RegExp(src),
-          kind
-        });
-      }
-    }
-  }
-});
-
-// src/model/weights.ts
-function dequantizeToF32(dtype, bytes, n) {
-  const need = nBytesOf(dtype, n);
-  if (bytes.length < need) throw new RangeError(`Cannot dequantize ${n} ${dtype} values: got ${bytes.length} bytes`);
-  if (!DEQUANTIZABLE_DTYPES.includes(dtype)) {
-    throw new UnsupportedError(`Cannot load tensor type ${dtype}: yangtuo has no dequantizer for it`);
-  }
-  return dequantizeRef(dtype, bytes.subarray(0, need), n);
-}
-var TensorTable;
-var init_weights = __esm({
-  "src/model/weights.ts"() {
-    init_errors();
-    init_dtypes();
-    init_dequantize();
-    init_tensor_names();
-    TensorTable = class {
-      file;
-      config;
-      #byName;
-      constructor(file, config) {
-        this.file = file;
-        this.config = config;
-        this.#byName = /* @__PURE__ */ new Map();
-        for (const t of file.tensors) this.#byName.set(t.name, t);
-      }
-      /** True when the model has its own `output.weight` (false: tied to the embedding). */
-      get hasOutput() {
-        return this.#byName.has(tensorName("gguf", "output"));
-      }
-      /** The tensor of `kind` (at `layer`), shape-checked. Throws FormatError when missing or misshapen. */
-      info(kind, layer) {
-        const name = tensorName("gguf", kind, layer);
-        let t = this.#byName.get(name);
-        if (!t && kind === "output") t = this.#byName.get(tensorName("gguf", "tok_embd"));
-        const path = this.file.source.name;
-        if (!t) throw new FormatError(`Cannot load model: tensor "${name}" is missing`, {
-          format: "gguf",
-          path
-        });
-        const want = expectedShape(this.config, kind);
-        if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
-          throw new FormatError(`Cannot load model: tensor "${t.name}" has shape [${t.shape}], expected [${want}] from the config`, {
-            format: "gguf",
-            path
-          });
-        }
-        return t;
-      }
-      /** Reads a whole tensor as f32. */
-      f32(kind, layer) {
-        const t = this.info(kind, layer);
-        const n = t.shape.reduce((a, b) => a * b, 1);
-        return dequantizeToF32(t.dtype, this.file.source.read(t.byteOffset, t.nBytes), n);
-      }
-      /** Reads rows [row0, row0+nRows) of a matrix tensor as f32 (rows are whole blocks: every row is). */
-      rowsF32(kind, layer, row0, nRows) {
-        const t = this.info(kind, layer);
-        const cols = t.shape[t.shape.length - 1];
-        const rowBytes = nBytesOf(t.dtype, cols);
-        const bytes = this.file.source.read(t.byteOffset + row0 * rowBytes, nRows * rowBytes);
-        return dequantizeToF32(t.dtype, bytes, nRows * cols);
-      }
-    };
-  }
-});
-
-// src/model/shard_kernels.ts
-function storedTypeOf(fileDtype, cols) {
-  if (fileDtype === "F32" || fileDtype === "F16" || fileDtype === "Q4_0" || fileDtype === "Q8_0") return fileDtype;
-  if (isQuantized(fileDtype) && cols % 32 === 0) return "Q8_0";
-  return "F32";
-}
-function convertRows(src, dst, bytes, nRows, cols) {
-  if (src === dst) return bytes;
-  const f = dequantizeToF32(src, bytes, nRows * cols);
-  if (dst === "F32") return new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
-  if (dst === "F16") {
-    const h = new Float16Array(f);
-    return new Uint8Array(h.buffer);
-  }
-  if (dst === "Q8_0") {
-    const out = new Uint8Array(nBytesOf("Q8_0", nRows * cols));
-    quantizeRowQ8_0Ref(f, out);
-    return out;
-  }
-  throw new RangeError(`Cannot convert ${src} rows to ${dst}`);
-}
-var PAGE, MAX_PAGES, KernelMemory, JsShardKernels;
-var init_shard_kernels = __esm({
-  "src/model/shard_kernels.ts"() {
-    init_dtypes();
-    init_q8_0();
-    init_weights();
-    PAGE = 65536;
-    MAX_PAGES = 65536;
-    KernelMemory = class {
-      memory;
-      #top;
-      #f32;
-      #u8;
-      #f16;
-      constructor(memory, base = 1024) {
-        this.memory = memory ?? new WebAssembly.Memory({
-          initial: 1,
-          maximum: MAX_PAGES,
-          shared: true
-        });
-        this.#top = base;
-        this.#views();
-      }
-      #views() {
-        const buf = this.memory.buffer;
-        this.#f32 = new Float32Array(buf);
-        this.#u8 = new Uint8Array(buf);
-        this.#f16 = new Float16Array(buf);
-      }
-      get top() {
-        return this.#top;
-      }
-      alloc(nBytes) {
-        const ptr = Math.ceil(this.#top / 64) * 64;
-        const end = ptr + Math.max(0, nBytes);
-        if (end > MAX_PAGES * PAGE) {
-          throw new RangeError(`Cannot allocate ${nBytes} bytes of kernel memory: a shard would need ${(end / 2 ** 30).toFixed(2)} GiB (limit 4 GiB per WebAssembly memory)`);
-        }
-        const have = this.memory.buffer.byteLength;
-        if (end > have) {
-          const need = Math.ceil((end - have) / PAGE);
-          const step = Math.min(MAX_PAGES - have / PAGE, Math.max(need, 1024));
-          this.memory.grow(step);
-          this.#views();
-        }
-        this.#top = end;
-        return ptr;
-      }
-      // Only this allocator grows the memory, so the views are refreshed there and read without a check here
-      // (reading `memory.buffer` of a shared memory makes a new SharedArrayBuffer object each time).
-      get f32() {
-        return this.#f32;
-      }
-      get u8() {
-        return this.#u8;
-      }
-      get f16() {
-        return this.#f16;
-      }
-    };
-    JsShardKernels = class {
-      mem;
-      #rowTmp = new Float32Array(0);
-      #att = new Float32Array(0);
-      constructor(mem = new KernelMemory()) {
-        this.mem = mem;
-      }
-      get memory() {
-        return this.mem.memory;
-      }
-      get memoryBytes() {
-        return this.mem.top;
-      }
-      alloc(nBytes) {
-        return this.mem.alloc(nBytes);
-      }
-      allocMatrix(dtype, rows, cols) {
-        return this.mem.alloc(nBytesOf(dtype, rows * cols));
-      }
-      scratch(_maxBatch, maxCols) {
-        this.#rowTmp = new Float32Array(maxCols);
-      }
-      loadRows(srcDtype, _dst, bytes, ptr, rows, cols) {
-        this.mem.f32.set(dequantizeToF32(srcDtype, bytes, rows * cols), ptr / 4);
-      }
-      loadMatrixRows(slice, srcDtype, bytes, row0, nRows) {
-        const rowBytes = nBytesOf(slice.dtype, slice.cols);
-        const dst = slice.ptr + row0 * rowBytes;
-        this.mem.u8.set(convertRows(srcDtype, slice.dtype, bytes, nRows, slice.cols), dst);
-      }
-      copyIn(src, srcIndex, dstPtr, n) {
-        this.mem.f32.set(src.subarray(srcIndex, srcIndex + n), dstPtr / 4);
-      }
-      copyOutCols(srcPtr, B, cols, dst, dstIndex, dstStride, colOffset) {
-        const f = this.mem.f32;
-        for (let b = 0; b < B; b++) {
-          const s = srcPtr / 4 + b * cols;
-          dst.set(f.subarray(s, s + cols), dstIndex + b * dstStride + colOffset);
-        }
-      }
-      rmsnorm(outPtr, xPtr, wPtr, n, B, eps) {
-        const f = this.mem.f32, w = wPtr / 4;
-        for (let b = 0; b < B; b++) {
-          const x = xPtr / 4 + b * n, o = outPtr / 4 + b * n;
-          let ss = 0;
-          for (let i = 0; i < n; i++) ss += f[x + i] * f[x + i];
-          const scale = 1 / Math.sqrt(ss / n + eps);
-          for (let i = 0; i < n; i++) f[o + i] = f[w + i] * (scale * f[x + i]);
-        }
-      }
-      matmul(w, xPtr, yPtr, B) {
-        const f = this.mem.f32, { rows, cols, dtype } = w;
-        const rowBytes = nBytesOf(dtype, cols);
-        if (this.#rowTmp.length < cols) this.#rowTmp = new Float32Array(cols);
-        for (let r = 0; r < rows; r++) {
-          let row;
-          if (dtype === "F32") row = f.subarray(w.ptr / 4 + r * cols, w.ptr / 4 + (r + 1) * cols);
-          else {
-            const bytes = this.mem.u8.subarray(w.ptr + r * rowBytes, w.ptr + (r + 1) * rowBytes);
-            row = dequantizeToF32(dtype, bytes, cols);
-          }
-          for (let b = 0; b < B; b++) {
-            const x = xPtr / 4 + b * cols;
-            let v = 0;
-            for (let j = 0; j < cols; j++) v += row[j] * f[x + j];
-            f[yPtr / 4 + b * rows + r] = v;
-          }
-        }
-      }
-      rope(ptr, B, width, headSize, startPos, theta) {
-        const f = this.mem.f32;
-        for (let b = 0; b < B; b++) {
-          const pos = startPos + b, o = ptr / 4 + b * width;
-          for (let i = 0; i < width; i += 2) {
-            const a = pos * Math.pow(theta, -(i % headSize) / headSize);
-            const c = Math.cos(a), s = Math.sin(a);
-            const v0 = f[o + i], v1 = f[o + i + 1];
-            f[o + i] = v0 * c - v1 * s;
-            f[o + i + 1] = v0 * s + v1 * c;
-          }
-        }
-      }
-      storeKv(srcPtr, cachePtr, B, width, startPos, kvType) {
-        const src = this.mem.f32.subarray(srcPtr / 4, srcPtr / 4 + B * width);
-        if (kvType === "f32") this.mem.f32.set(src, cachePtr / 4 + startPos * width);
-        else this.mem.f16.set(src, cachePtr / 2 + startPos * width);
-      }
-      attention(ops, qPtr, kPtr, vPtr, outPtr, B, startPos) {
-        const f = this.mem.f32;
-        const cache = ops.kvType === "f16" ? this.mem.f16 : f;
-        const el = ops.kvType === "f16" ? 2 : 4;
-        const { nHeads, nKvHeads, headSize: hs } = ops;
-        const width = nHeads * hs, kvWidth = nKvHeads * hs, kvMul = nHeads / nKvHeads;
-        if (this.#att.length < startPos + B) this.#att = new Float32Array(ops.contextSize);
-        const att = this.#att, scale = 1 / Math.sqrt(hs);
-        for (let b = 0; b < B; b++) {
-          const pos = startPos + b;
-          for (let h = 0; h < nHeads; h++) {
-            const q = qPtr / 4 + b * width + h * hs;
-            const kvo = Math.floor(h / kvMul) * hs;
-            let max = -Infinity;
-            for (let t = 0; t <= pos; t++) {
-              const k = kPtr / el + t * kvWidth + kvo;
-              let s = 0;
-              for (let i = 0; i < hs; i++) s += f[q + i] * cache[k + i];
-              att[t] = s * scale;
-              if (att[t] > max) max = att[t];
-            }
-            let sum = 0;
-            for (let t = 0; t <= pos; t++) {
-              att[t] = Math.exp(att[t] - max);
-              sum += att[t];
-            }
-            const o = outPtr / 4 + b * width + h * hs;
-            for (let i = 0; i < hs; i++) f[o + i] = 0;
-            for (let t = 0; t <= pos; t++) {
-              const v = vPtr / el + t * kvWidth + kvo, a = att[t] / sum;
-              for (let i = 0; i < hs; i++) f[o + i] += a * cache[v + i];
-            }
-          }
-        }
-      }
-      add(dstPtr, srcPtr, n) {
-        const f = this.mem.f32, d = dstPtr / 4, s = srcPtr / 4;
-        for (let i = 0; i < n; i++) f[d + i] += f[s + i];
-      }
-      addFrom(dstPtr, src, srcIndex, n) {
-        const f = this.mem.f32, d = dstPtr / 4;
-        for (let i = 0; i < n; i++) f[d + i] += src[srcIndex + i];
-      }
-      fill(dstPtr, n, value) {
-        this.mem.f32.fill(value, dstPtr / 4, dstPtr / 4 + n);
-      }
-      siluMul(aPtr, bPtr, n) {
-        const f = this.mem.f32, a = aPtr / 4, b = bPtr / 4;
-        for (let i = 0; i < n; i++) {
-          const g = f[a + i];
-          f[a + i] = g / (1 + Math.exp(-g)) * f[b + i];
-        }
-      }
-    };
-  }
-});
-
-// src/kernels/kernels.ts
-var init_kernels = __esm({
-  "src/kernels/kernels.ts"() {
-    init_f16();
-    init_q4_0();
-    init_q8_0();
-    init_scalar();
-  }
-});
-
-// src/kernels/train_kernels.ts
-var init_train_kernels = __esm({
-  "src/kernels/train_kernels.ts"() {
-    init_dequantize();
-  }
-});
-
-// src/kernels/train_wasm.ts
-var DEFAULT_MAX_RESIDENT_BYTES, MIN_PARALLEL_MACS;
-var init_train_wasm = __esm({
-  "src/kernels/train_wasm.ts"() {
-    init_scalar();
-    init_wasm();
-    init_q4_0();
-    init_q8_0();
-    DEFAULT_MAX_RESIDENT_BYTES = 3 * 2 ** 30;
-    MIN_PARALLEL_MACS = 1 << 22;
-  }
-});
-
-// src/kernels/mod.ts
-var init_mod = __esm({
-  "src/kernels/mod.ts"() {
-    init_kernels();
-    init_scalar();
-    init_wasm();
-    init_train_kernels();
-    init_train_wasm();
-  }
-});
-
-// src/model/wasm_shard_kernels.ts
-var wasm_shard_kernels_exports = {};
-__export(wasm_shard_kernels_exports, {
-  WasmShardKernels: () => WasmShardKernels,
-  createWasmShardKernels: () => createWasmShardKernels,
-  wasmMatrixBytes: () => wasmMatrixBytes
-});
-function wasmMatrixBytes(dtype, rows, cols) {
-  if (dtype === "Q4_0") return repackedQ4_0Bytes(rows, cols);
-  if (dtype === "Q8_0") return repackedQ8_0Bytes(rows, cols);
-  return nBytesOf(dtype, rows * cols);
-}
-async function createWasmShardKernels(module) {
-  const k = await loadWasmKernels({
-    module,
-    initialPages: 16
-  });
-  return new WasmShardKernels(k.raw, new KernelMemory(k.memory, k.arena.base));
-}
-var STAGING_BYTES, WasmShardKernels;
-var init_wasm_shard_kernels = __esm({
-  "src/model/wasm_shard_kernels.ts"() {
-    init_dtypes();
-    init_mod();
-    init_shard_kernels();
-    STAGING_BYTES = 16 << 20;
-    WasmShardKernels = class extends JsShardKernels {
-      #raw;
-      #staging = 0;
-      #act = 0;
-      #actStride = 0;
-      #mmScratch = 0;
-      #att = 0;
-      #attLen = 0;
-      #maxBatch = 0;
-      #q4Form = "i16";
-      #q4Probe = 0;
-      constructor(raw, mem) {
-        super(mem);
-        this.#raw = raw;
-      }
-      allocMatrix(dtype, rows, cols) {
-        return this.mem.alloc(wasmMatrixBytes(dtype, rows, cols));
-      }
-      scratch(maxBatch, maxCols) {
-        super.scratch(maxBatch, maxCols);
-        this.#maxBatch = maxBatch;
-        const cols32 = Math.ceil(maxCols / 32) * 32;
-        this.#actStride = q8AStride(cols32);
-        this.#act = this.mem.alloc(maxBatch * this.#actStride);
-        this.#mmScratch = this.mem.alloc(Math.max(q4_0RScratchBytes(maxBatch), q8_0RScratchBytes(maxBatch)));
-        if (this.#q4Probe === 0) {
-          this.#q4Probe = this.mem.alloc(Q4_0R_PROBE_BYTES);
-          this.mem.u8.fill(0, this.#q4Probe, this.#q4Probe + Q4_0R_PROBE_BYTES);
-          this.#q4Form = pickQ4_0RForm(this.#raw, this.#q4Probe);
-        }
-      }
-      /** The Q4_0R kernel form this shard uses ("i16" or "vnni"; chosen by measurement in scratch()). */
-      get q4_0RForm() {
-        return this.#q4Form;
-      }
-      loadMatrixRows(slice, srcDtype, bytes, row0, nRows) {
-        const t = slice.dtype;
-        if (t !== "Q4_0" && t !== "Q8_0") return super.loadMatrixRows(slice, srcDtype, bytes, row0, nRows);
-        if (row0 % 8 !== 0) throw new RangeError(`Cannot repack ${t} rows: chunk start ${row0} is not a multiple of 8`);
-        const cols = slice.cols;
-        const std = convertRows(srcDtype, t, bytes, nRows, cols);
-        if (this.#staging === 0) this.#staging = this.mem.alloc(STAGING_BYTES);
-        const rowBytes = std.length / nRows;
-        const run = Math.floor(STAGING_BYTES / rowBytes / 8) * 8;
-        if (run === 0) throw new RangeError(`Cannot repack ${t} rows: a row of ${rowBytes} bytes`);
-        for (let r = 0; r < nRows; r += run) {
-          const n = Math.min(run, nRows - r);
-          this.mem.u8.set(std.subarray(r * rowBytes, (r + n) * rowBytes), this.#staging);
-          if (t === "Q4_0") this.#raw.repackQ4_0(this.#staging, slice.ptr + repackedQ4_0Bytes(row0 + r, cols), n, cols);
-          else this.#raw.repackQ8_0(this.#staging, slice.ptr + repackedQ8_0Bytes(row0 + r, cols), n, cols);
-        }
-      }
-      rmsnorm(outPtr, xPtr, wPtr, n, B, eps) {
-        for (let b = 0; b < B; b++) this.#raw.rmsNorm(xPtr + 4 * b * n, wPtr, outPtr + 4 * b * n, n, eps);
-      }
-      matmul(w, xPtr, yPtr, B) {
-        const raw = this.#raw, { rows, cols } = w;
-        if (rows === 0) return;
-        if (B > this.#maxBatch) throw new RangeError(`Cannot multiply: batch ${B} exceeds the scratch (${this.#maxBatch})`);
-        switch (w.dtype) {
-          case "F32":
-            if (B === 1) raw.matvecF32(w.ptr, xPtr, yPtr, cols, 0, rows);
-            else raw.matmulF32(w.ptr, xPtr, yPtr, cols, rows, B, 0, rows);
-            return;
-          case "F16":
-            if (B === 1) raw.matvecF16(w.ptr, xPtr, yPtr, cols, 0, rows);
-            else raw.matmulF16(w.ptr, xPtr, yPtr, cols, rows, B, 0, rows);
-            return;
-          case "Q4_0":
-          case "Q8_0": {
-            const stride = this.#actStride;
-            for (let b = 0; b < B; b++) raw.quantizeQ8A(xPtr + 4 * b * cols, this.#act + b * stride, cols);
-            if (w.dtype === "Q4_0" && this.#q4Form === "vnni") {
-              if (B === 1) raw.matvecQ4_0RVnni(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
-              else raw.matmulQ4_0RVnni(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
-            } else if (w.dtype === "Q4_0") {
-              if (B === 1) raw.matvecQ4_0R(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
-              else raw.matmulQ4_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
-            } else {
-              if (B === 1) raw.matvecQ8_0R(w.ptr, this.#act, yPtr, cols, 0, rows);
-              else raw.matmulQ8_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
-            }
-            return;
-          }
-          default:
-            return super.matmul(w, xPtr, yPtr, B);
-        }
-      }
-      rope(ptr, B, width, headSize, startPos, theta) {
-        for (let b = 0; b < B; b++) this.#raw.rope(ptr + 4 * b * width, width / headSize, headSize, startPos + b, theta);
-      }
-      storeKv(srcPtr, cachePtr, B, width, startPos, kvType) {
-        if (kvType === "f16") this.#raw.f32ToF16Array(srcPtr, cachePtr + 2 * startPos * width, B * width);
-        else super.storeKv(srcPtr, cachePtr, B, width, startPos, kvType);
-      }
-      attention(ops, qPtr, kPtr, vPtr, outPtr, B, startPos) {
-        if (this.#attLen < ops.contextSize) {
-          this.#att = this.mem.alloc(4 * ops.contextSize);
-          this.#attLen = ops.contextSize;
-        }
-        const width = ops.nHeads * ops.headSize;
-        const scale = 1 / Math.sqrt(ops.headSize);
-        const f16 = ops.kvType === "f16" ? 1 : 0;
-        for (let b = 0; b < B; b++) {
-          this.#raw.attention(qPtr + 4 * b * width, kPtr, vPtr, outPtr + 4 * b * width, this.#att, ops.nHeads, ops.nKvHeads, ops.headSize, startPos + b + 1, f16, scale);
-        }
-      }
-      siluMul(aPtr, bPtr, n) {
-        this.#raw.siluGate(aPtr, bPtr, aPtr, n);
-      }
-    };
-  }
-});
-
-// web/src/host_worker.ts
-init_wasm();
+};
 
 // src/core/byte_source.ts
 var BytesSource = class {
@@ -2015,14 +649,52 @@ var BytesSource = class {
     dst.set(this.bytes.subarray(byteOffset, byteOffset + dst.length));
   }
 };
+function readFresh(src, byteOffset, nBytes) {
+  const dst = new Uint8Array(nBytes);
+  src.readInto(byteOffset, dst);
+  return dst;
+}
 function checkRange(src, byteOffset, nBytes) {
   if (!Number.isSafeInteger(byteOffset) || !Number.isSafeInteger(nBytes) || byteOffset < 0 || nBytes < 0 || byteOffset + nBytes > src.size) {
     throw new RangeError(`Cannot read ${nBytes} bytes at offset ${byteOffset}: source${src.name ? ` "${src.name}"` : ""} has ${src.size} bytes`);
   }
 }
 
+// src/core/errors.ts
+var FormatError = class extends SyntaxError {
+  format;
+  offset;
+  path;
+  constructor(message, options) {
+    const where = [
+      options.path !== void 0 ? `in "${options.path}"` : "",
+      options.offset !== void 0 ? `at byte ${options.offset}` : ""
+    ].filter((s) => s).join(" ");
+    super(where ? `${message} (${where})` : message, {
+      cause: options.cause
+    });
+    this.name = "FormatError";
+    this.format = options.format;
+    this.offset = options.offset;
+    this.path = options.path;
+  }
+};
+var UnsupportedError = class extends Error {
+  constructor(message, options) {
+    super(message, options);
+    this.name = "UnsupportedError";
+  }
+};
+var UserError = class extends Error {
+  hint;
+  constructor(message, hint, options) {
+    super(message, options);
+    this.name = "UserError";
+    this.hint = hint;
+  }
+};
+
 // src/core/blob_source.ts
-init_errors();
 function fileReaderSync() {
   const Ctor = globalThis.FileReaderSync;
   if (typeof Ctor !== "function") {
@@ -2044,9 +716,7 @@ var BlobSource = class {
     this.#read = read ?? fileReaderSync();
   }
   read(byteOffset, nBytes) {
-    const dst = new Uint8Array(nBytes);
-    this.readInto(byteOffset, dst);
-    return dst;
+    return readFresh(this, byteOffset, nBytes);
   }
   readInto(byteOffset, dst) {
     checkRange(this, byteOffset, dst.length);
@@ -2059,15 +729,7 @@ var BlobSource = class {
   }
 };
 
-// src/model/browser_engine.ts
-init_errors();
-
-// src/formats/gguf.ts
-init_dtypes();
-init_errors();
-
 // src/formats/byte_reader.ts
-init_errors();
 var UTF8 = new TextDecoder("utf-8", {
   fatal: true,
   ignoreBOM: true
@@ -2564,14 +1226,571 @@ function readArrayBody(r, itemType, key, depth, maxDepth) {
   return out;
 }
 
-// src/tokenizer/tokenizer.ts
-init_errors();
+// src/kernels/kernels.ts
+function storedTypeOf(fileDtype, cols) {
+  if (fileDtype === "F32" || fileDtype === "F16" || fileDtype === "Q4_0" || fileDtype === "Q8_0") return fileDtype;
+  if (isQuantized(fileDtype) && cols % 32 === 0) return "Q8_0";
+  return "F32";
+}
 
-// src/formats/sentencepiece_model.ts
-init_errors();
+// src/quant/k_quants.ts
+var BLOCK_Q2_K_BYTES = 84;
+var BLOCK_Q3_K_BYTES = 110;
+var BLOCK_Q4_K_BYTES = 144;
+var BLOCK_Q5_K_BYTES = 176;
+var BLOCK_Q6_K_BYTES = 210;
+var fround4 = Math.fround;
+function f16At(b, o) {
+  return f16ToF32Ref(b[o] | b[o + 1] << 8);
+}
+function dequantizeRowQ2_KRef(blocks, out) {
+  const nb = checkQuantShape("dequantize Q2_K row", out.length, QK_K, blocks.length, BLOCK_Q2_K_BYTES);
+  for (let i = 0; i < nb; i++) {
+    const o = i * BLOCK_Q2_K_BYTES;
+    const d = f16At(blocks, o + 80), dmin = f16At(blocks, o + 82);
+    let y = i * QK_K;
+    let is = 0;
+    for (let h = 0; h < 2; h++) {
+      const q = o + 16 + 32 * h;
+      for (let j = 0; j < 4; j++) {
+        const shift = 2 * j;
+        for (let half = 0; half < 2; half++) {
+          const sc = blocks[o + is++];
+          const dl = fround4(d * (sc & 15)), ml = fround4(dmin * (sc >> 4));
+          for (let l = 0; l < 16; l++) {
+            out[y++] = fround4(fround4(dl * (blocks[q + 16 * half + l] >> shift & 3)) - ml);
+          }
+        }
+      }
+    }
+  }
+}
+function q3kScale(b, s, k) {
+  const low = k < 8 ? b[s + k] & 15 : b[s + k - 8] >> 4;
+  const high = b[s + 8 + k % 4] >> 2 * Math.floor(k / 4) & 3;
+  return low | high << 4;
+}
+function dequantizeRowQ3_KRef(blocks, out) {
+  const nb = checkQuantShape("dequantize Q3_K row", out.length, QK_K, blocks.length, BLOCK_Q3_K_BYTES);
+  for (let i = 0; i < nb; i++) {
+    const o = i * BLOCK_Q3_K_BYTES;
+    const d = f16At(blocks, o + 108);
+    let y = i * QK_K;
+    let is = 0;
+    for (let h = 0; h < 2; h++) {
+      const q = o + 32 + 32 * h;
+      for (let j = 0; j < 4; j++) {
+        const shift = 2 * j;
+        const m = 1 << 4 * h + j;
+        for (let half = 0; half < 2; half++) {
+          const dl = fround4(d * (q3kScale(blocks, o + 96, is++) - 32));
+          for (let l = 0; l < 16; l++) {
+            const idx = 16 * half + l;
+            const q3 = (blocks[q + idx] >> shift & 3) - (blocks[o + idx] & m ? 0 : 4);
+            out[y++] = fround4(dl * q3);
+          }
+        }
+      }
+    }
+  }
+}
+function scaleMinK4(b, s, k) {
+  if (k < 4) return [
+    b[s + k] & 63,
+    b[s + k + 4] & 63
+  ];
+  return [
+    b[s + k + 4] & 15 | b[s + k - 4] >> 6 << 4,
+    b[s + k + 4] >> 4 | b[s + k] >> 6 << 4
+  ];
+}
+function dequantizeRowQ4_KRef(blocks, out) {
+  const nb = checkQuantShape("dequantize Q4_K row", out.length, QK_K, blocks.length, BLOCK_Q4_K_BYTES);
+  for (let i = 0; i < nb; i++) {
+    const o = i * BLOCK_Q4_K_BYTES;
+    const d = f16At(blocks, o), dmin = f16At(blocks, o + 2);
+    let y = i * QK_K;
+    for (let c = 0; c < 4; c++) {
+      const q = o + 16 + 32 * c;
+      const [sc1, m1] = scaleMinK4(blocks, o + 4, 2 * c);
+      const [sc2, m2] = scaleMinK4(blocks, o + 4, 2 * c + 1);
+      const d1 = fround4(d * sc1), mm1 = fround4(dmin * m1), d2 = fround4(d * sc2), mm2 = fround4(dmin * m2);
+      for (let l = 0; l < 32; l++) out[y++] = fround4(fround4(d1 * (blocks[q + l] & 15)) - mm1);
+      for (let l = 0; l < 32; l++) out[y++] = fround4(fround4(d2 * (blocks[q + l] >> 4)) - mm2);
+    }
+  }
+}
+function dequantizeRowQ5_KRef(blocks, out) {
+  const nb = checkQuantShape("dequantize Q5_K row", out.length, QK_K, blocks.length, BLOCK_Q5_K_BYTES);
+  for (let i = 0; i < nb; i++) {
+    const o = i * BLOCK_Q5_K_BYTES;
+    const d = f16At(blocks, o), dmin = f16At(blocks, o + 2);
+    let y = i * QK_K;
+    for (let c = 0; c < 4; c++) {
+      const q = o + 48 + 32 * c;
+      const u1 = 1 << 2 * c, u2 = 2 << 2 * c;
+      const [sc1, m1] = scaleMinK4(blocks, o + 4, 2 * c);
+      const [sc2, m2] = scaleMinK4(blocks, o + 4, 2 * c + 1);
+      const d1 = fround4(d * sc1), mm1 = fround4(dmin * m1), d2 = fround4(d * sc2), mm2 = fround4(dmin * m2);
+      for (let l = 0; l < 32; l++) {
+        const v = (blocks[q + l] & 15) + (blocks[o + 16 + l] & u1 ? 16 : 0);
+        out[y++] = fround4(fround4(d1 * v) - mm1);
+      }
+      for (let l = 0; l < 32; l++) {
+        const v = (blocks[q + l] >> 4) + (blocks[o + 16 + l] & u2 ? 16 : 0);
+        out[y++] = fround4(fround4(d2 * v) - mm2);
+      }
+    }
+  }
+}
+function dequantizeRowQ6_KRef(blocks, out) {
+  const nb = checkQuantShape("dequantize Q6_K row", out.length, QK_K, blocks.length, BLOCK_Q6_K_BYTES);
+  for (let i = 0; i < nb; i++) {
+    const o = i * BLOCK_Q6_K_BYTES;
+    const d = f16At(blocks, o + 208);
+    for (let h = 0; h < 2; h++) {
+      const ql = o + 64 * h, qh = o + 128 + 32 * h, sc = o + 192 + 8 * h;
+      const y = i * QK_K + 128 * h;
+      for (let l = 0; l < 32; l++) {
+        const is = l >> 4;
+        const hb = blocks[qh + l];
+        const q1 = (blocks[ql + l] & 15 | (hb & 3) << 4) - 32;
+        const q2 = (blocks[ql + l + 32] & 15 | (hb >> 2 & 3) << 4) - 32;
+        const q3 = (blocks[ql + l] >> 4 | (hb >> 4 & 3) << 4) - 32;
+        const q4 = (blocks[ql + l + 32] >> 4 | (hb >> 6 & 3) << 4) - 32;
+        const s = (k) => blocks[sc + is + k] << 24 >> 24;
+        out[y + l] = fround4(fround4(d * s(0)) * q1);
+        out[y + l + 32] = fround4(fround4(d * s(2)) * q2);
+        out[y + l + 64] = fround4(fround4(d * s(4)) * q3);
+        out[y + l + 96] = fround4(fround4(d * s(6)) * q4);
+      }
+    }
+  }
+}
+
+// src/quant/legacy_quants.ts
+var QK4_1 = 32;
+var QK5_0 = 32;
+var QK5_1 = 32;
+var BLOCK_Q4_1_BYTES = 20;
+var BLOCK_Q5_0_BYTES = 22;
+var BLOCK_Q5_1_BYTES = 24;
+var fround5 = Math.fround;
+function f16At2(b, o) {
+  return f16ToF32Ref(b[o] | b[o + 1] << 8);
+}
+function u32At(b, o) {
+  return (b[o] | b[o + 1] << 8 | b[o + 2] << 16 | b[o + 3] << 24) >>> 0;
+}
+function dequantizeRowQ4_1Ref(blocks, out) {
+  const nb = checkQuantShape("dequantize Q4_1 row", out.length, QK4_1, blocks.length, BLOCK_Q4_1_BYTES);
+  for (let i = 0; i < nb; i++) {
+    const o = i * BLOCK_Q4_1_BYTES;
+    const d = f16At2(blocks, o), m = f16At2(blocks, o + 2);
+    const y = i * QK4_1;
+    for (let j = 0; j < 16; j++) {
+      const q = blocks[o + 4 + j];
+      out[y + j] = fround5(fround5((q & 15) * d) + m);
+      out[y + j + 16] = fround5(fround5((q >> 4) * d) + m);
+    }
+  }
+}
+function dequantizeRowQ5_0Ref(blocks, out) {
+  const nb = checkQuantShape("dequantize Q5_0 row", out.length, QK5_0, blocks.length, BLOCK_Q5_0_BYTES);
+  for (let i = 0; i < nb; i++) {
+    const o = i * BLOCK_Q5_0_BYTES;
+    const d = f16At2(blocks, o);
+    const qh = u32At(blocks, o + 2);
+    const y = i * QK5_0;
+    for (let j = 0; j < 16; j++) {
+      const q = blocks[o + 6 + j];
+      const x0 = (q & 15 | (qh >>> j & 1) << 4) - 16;
+      const x1 = (q >> 4 | (qh >>> j + 16 & 1) << 4) - 16;
+      out[y + j] = fround5(x0 * d);
+      out[y + j + 16] = fround5(x1 * d);
+    }
+  }
+}
+function dequantizeRowQ5_1Ref(blocks, out) {
+  const nb = checkQuantShape("dequantize Q5_1 row", out.length, QK5_1, blocks.length, BLOCK_Q5_1_BYTES);
+  for (let i = 0; i < nb; i++) {
+    const o = i * BLOCK_Q5_1_BYTES;
+    const d = f16At2(blocks, o), m = f16At2(blocks, o + 2);
+    const qh = u32At(blocks, o + 4);
+    const y = i * QK5_1;
+    for (let j = 0; j < 16; j++) {
+      const q = blocks[o + 8 + j];
+      const x0 = q & 15 | (qh >>> j & 1) << 4;
+      const x1 = q >> 4 | (qh >>> j + 16 & 1) << 4;
+      out[y + j] = fround5(fround5(x0 * d) + m);
+      out[y + j + 16] = fround5(fround5(x1 * d) + m);
+    }
+  }
+}
+
+// src/quant/dequantize.ts
+var BLOCK_REFS = {
+  Q4_0: dequantizeRowQ4_0Ref,
+  Q4_1: dequantizeRowQ4_1Ref,
+  Q5_0: dequantizeRowQ5_0Ref,
+  Q5_1: dequantizeRowQ5_1Ref,
+  Q8_0: dequantizeRowQ8_0Ref,
+  Q2_K: dequantizeRowQ2_KRef,
+  Q3_K: dequantizeRowQ3_KRef,
+  Q4_K: dequantizeRowQ4_KRef,
+  Q5_K: dequantizeRowQ5_KRef,
+  Q6_K: dequantizeRowQ6_KRef
+};
+var DEQUANTIZABLE_DTYPES = [
+  "F32",
+  "F16",
+  "BF16",
+  "F64",
+  "I8",
+  "U8",
+  "I16",
+  "I32",
+  ...Object.keys(BLOCK_REFS)
+];
+function dequantizeRef(dtype, bytes, nElements) {
+  const need = nBytesOf(dtype, nElements);
+  if (bytes.length !== need) {
+    throw new RangeError(`Cannot dequantize ${nElements} ${dtype} values: expected ${need} bytes, got ${bytes.length}`);
+  }
+  const out = new Float32Array(nElements);
+  const block = BLOCK_REFS[dtype];
+  if (block) {
+    block(bytes, out);
+    return out;
+  }
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (dtype) {
+    case "F32":
+      for (let i = 0; i < nElements; i++) out[i] = v.getFloat32(4 * i, true);
+      return out;
+    case "F16":
+      for (let i = 0; i < nElements; i++) out[i] = f16ToF32Ref(v.getUint16(2 * i, true));
+      return out;
+    case "BF16":
+      for (let i = 0; i < nElements; i++) out[i] = bf16ToF32Ref(v.getUint16(2 * i, true));
+      return out;
+    case "F64":
+      for (let i = 0; i < nElements; i++) out[i] = v.getFloat64(8 * i, true);
+      return out;
+    case "I8":
+      for (let i = 0; i < nElements; i++) out[i] = v.getInt8(i);
+      return out;
+    case "U8":
+      for (let i = 0; i < nElements; i++) out[i] = v.getUint8(i);
+      return out;
+    case "I16":
+      for (let i = 0; i < nElements; i++) out[i] = v.getInt16(2 * i, true);
+      return out;
+    case "I32":
+      for (let i = 0; i < nElements; i++) out[i] = v.getInt32(4 * i, true);
+      return out;
+  }
+  throw new UnsupportedError(`Cannot dequantize ${dtype}: no reference dequantizer (block size ${blockSizeOf(dtype)})`);
+}
+
+// src/kernels/scalar_kernels.ts
+var PAGE = 65536;
+var MAX_PAGES = 65536;
+var KernelMemory = class {
+  memory;
+  #top;
+  #f32;
+  #u8;
+  #u16;
+  #f16;
+  constructor(memory, base = 1024) {
+    this.memory = memory ?? new WebAssembly.Memory({
+      initial: 1,
+      maximum: MAX_PAGES,
+      shared: true
+    });
+    this.#top = base;
+    this.#views();
+  }
+  #views() {
+    const buf = this.memory.buffer;
+    this.#f32 = new Float32Array(buf);
+    this.#u8 = new Uint8Array(buf);
+    this.#u16 = new Uint16Array(buf);
+    this.#f16 = new Float16Array(buf);
+  }
+  get top() {
+    return this.#top;
+  }
+  alloc(nBytes) {
+    const ptr = Math.ceil(this.#top / 64) * 64;
+    const end = ptr + Math.max(0, nBytes);
+    if (end > MAX_PAGES * PAGE) {
+      throw new RangeError(`Cannot allocate ${nBytes} bytes of kernel memory: a shard would need ${(end / 2 ** 30).toFixed(2)} GiB (limit 4 GiB per WebAssembly memory)`);
+    }
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      const need = Math.ceil((end - have) / PAGE);
+      const step = Math.min(MAX_PAGES - have / PAGE, Math.max(need, 1024));
+      this.memory.grow(step);
+      this.#views();
+    }
+    this.#top = end;
+    return ptr;
+  }
+  // Only this allocator grows the memory, so the views are refreshed there and read without a check here
+  // (reading `memory.buffer` of a shared memory makes a new SharedArrayBuffer object each time).
+  get f32() {
+    return this.#f32;
+  }
+  get u8() {
+    return this.#u8;
+  }
+  get u16() {
+    return this.#u16;
+  }
+  get f16() {
+    return this.#f16;
+  }
+};
+function convertRows(src, dst, bytes, nRows, cols) {
+  if (src === dst) return bytes;
+  const f = dequantizeRef(src, bytes, nRows * cols);
+  if (dst === "F32") return new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+  if (dst === "F16") {
+    const h = new Float16Array(f);
+    return new Uint8Array(h.buffer);
+  }
+  if (dst === "Q8_0") {
+    const out = new Uint8Array(nBytesOf("Q8_0", nRows * cols));
+    quantizeRowQ8_0Ref(f, out);
+    return out;
+  }
+  throw new RangeError(`Cannot convert ${src} rows to ${dst}`);
+}
+var ScalarKernels = class {
+  mem;
+  constructor(mem = new KernelMemory()) {
+    this.mem = mem;
+  }
+  get memory() {
+    return this.mem.memory;
+  }
+  get memoryBytes() {
+    return this.mem.top;
+  }
+  alloc(nBytes) {
+    return this.mem.alloc(nBytes);
+  }
+  allocMatrix(dtype, rows, cols) {
+    return this.mem.alloc(nBytesOf(dtype, rows * cols));
+  }
+  scratch(_maxBatch, _maxCols) {
+  }
+  loadRows(srcDtype, _dst, bytes, ptr, rows, cols) {
+    this.mem.f32.set(dequantizeRef(srcDtype, bytes, rows * cols), ptr / 4);
+  }
+  loadMatrixRows(slice, srcDtype, bytes, row0, nRows) {
+    const rowBytes = nBytesOf(slice.dtype, slice.cols);
+    const dst = slice.ptr + row0 * rowBytes;
+    this.mem.u8.set(convertRows(srcDtype, slice.dtype, bytes, nRows, slice.cols), dst);
+  }
+  copyIn(src, srcIndex, dstPtr, n) {
+    this.mem.f32.set(src.subarray(srcIndex, srcIndex + n), dstPtr / 4);
+  }
+  copyOut(src, B, cols, dst, dstIndex, dstStride) {
+    for (let b = 0; b < B; b++) dst.set(this.#f32(src + 4 * b * cols, cols), dstIndex + b * dstStride);
+  }
+  /** n f32 values at ptr. */
+  #f32(ptr, n) {
+    return this.mem.f32.subarray(ptr / 4, ptr / 4 + n);
+  }
+  rmsNorm(x, weight, out, n, eps, B) {
+    const w = this.#f32(weight, n);
+    for (let b = 0; b < B; b++) rmsNormRef(this.#f32(x + 4 * b * n, n), w, this.#f32(out + 4 * b * n, n), eps);
+  }
+  matmul(w, x, y, B) {
+    const { rows, cols, dtype } = w;
+    if (rows === 0) return;
+    const xs = this.#f32(x, B * cols), ys = this.#f32(y, B * rows);
+    const wBytes = this.mem.u8.subarray(w.ptr, w.ptr + nBytesOf(dtype, rows * cols));
+    if (dtype === "Q4_0") matmulQ4_0Ref(wBytes, xs, ys, rows, cols, B);
+    else if (dtype === "Q8_0") matmulQ8_0Ref(wBytes, xs, ys, rows, cols, B);
+    else if (dtype === "F16") {
+      matmulF16Ref(this.mem.u16.subarray(w.ptr / 2, w.ptr / 2 + rows * cols), xs, ys, rows, cols, B);
+    } else if (dtype === "F32") matmulF32Ref(this.#f32(w.ptr, rows * cols), xs, ys, rows, cols, B);
+    else throw new RangeError(`Cannot multiply: weights stored as ${dtype} (kernels keep ${"F32/F16/Q4_0/Q8_0"})`);
+  }
+  rope(x, nHeads, headSize, pos, theta, B) {
+    const width = nHeads * headSize;
+    for (let b = 0; b < B; b++) ropeRef(this.#f32(x + 4 * b * width, width), nHeads, headSize, pos + b, theta);
+  }
+  storeKv(src, cache, B, width, pos, kvType) {
+    const s = this.#f32(src, B * width);
+    if (kvType === "f32") this.mem.f32.set(s, cache / 4 + pos * width);
+    else this.mem.f16.set(s, cache / 2 + pos * width);
+  }
+  attention(q, k, v, out, shape, B, pos) {
+    const { nHeads, nKvHeads, headSize, kvType } = shape;
+    const width = nHeads * headSize, kvWidth = nKvHeads * headSize;
+    for (let b = 0; b < B; b++) {
+      const nPos = pos + b + 1, n = nPos * kvWidth;
+      const kc = kvType === "f16" ? this.mem.u16.subarray(k / 2, k / 2 + n) : this.#f32(k, n);
+      const vc = kvType === "f16" ? this.mem.u16.subarray(v / 2, v / 2 + n) : this.#f32(v, n);
+      const o = this.#f32(out + 4 * b * width, width);
+      attentionRef(this.#f32(q + 4 * b * width, width), kc, vc, o, {
+        nHeads,
+        nKvHeads,
+        headSize,
+        nPos
+      });
+    }
+  }
+  add(dst, src, n) {
+    const f = this.mem.f32, d = dst / 4, s = src / 4;
+    for (let i = 0; i < n; i++) f[d + i] += f[s + i];
+  }
+  addFrom(dst, src, srcIndex, n) {
+    const f = this.mem.f32, d = dst / 4;
+    for (let i = 0; i < n; i++) f[d + i] += src[srcIndex + i];
+  }
+  fill(dst, n, value) {
+    this.mem.f32.fill(value, dst / 4, dst / 4 + n);
+  }
+  siluGate(gate, up, out, n) {
+    siluGateRef(this.#f32(gate, n), this.#f32(up, n), this.#f32(out, n));
+  }
+};
+
+// src/kernels/simd_kernels.ts
+function wasmMatrixBytes(dtype, rows, cols) {
+  if (dtype === "Q4_0") return repackedQ4_0Bytes(rows, cols);
+  if (dtype === "Q8_0") return repackedQ8_0Bytes(rows, cols);
+  return nBytesOf(dtype, rows * cols);
+}
+async function createKernels(choice = "wasm", module) {
+  if (choice === "scalar") return new ScalarKernels();
+  const k = await loadWasmKernels({
+    module,
+    initialPages: 16
+  });
+  return new SimdKernels(k.raw, new KernelMemory(k.memory, k.arena.base));
+}
+var STAGING_BYTES = 16 << 20;
+var SimdKernels = class extends ScalarKernels {
+  #raw;
+  #staging = 0;
+  #act = 0;
+  #actStride = 0;
+  #mmScratch = 0;
+  #att = 0;
+  #attLen = 0;
+  #maxBatch = 0;
+  #q4Form = "i16";
+  #q4Probe = 0;
+  constructor(raw, mem) {
+    super(mem);
+    this.#raw = raw;
+  }
+  allocMatrix(dtype, rows, cols) {
+    return this.mem.alloc(wasmMatrixBytes(dtype, rows, cols));
+  }
+  scratch(maxBatch, maxCols) {
+    super.scratch(maxBatch, maxCols);
+    this.#maxBatch = maxBatch;
+    const cols32 = Math.ceil(maxCols / 32) * 32;
+    this.#actStride = q8AStride(cols32);
+    this.#act = this.mem.alloc(maxBatch * this.#actStride);
+    this.#mmScratch = this.mem.alloc(Math.max(q4_0RScratchBytes(maxBatch), q8_0RScratchBytes(maxBatch)));
+    if (this.#q4Probe === 0) {
+      this.#q4Probe = this.mem.alloc(Q4_0R_PROBE_BYTES);
+      this.mem.u8.fill(0, this.#q4Probe, this.#q4Probe + Q4_0R_PROBE_BYTES);
+      this.#q4Form = pickQ4_0RForm(this.#raw, this.#q4Probe);
+    }
+  }
+  /** The Q4_0R kernel form this shard uses ("i16" or "vnni"; chosen by measurement in scratch()). */
+  get q4_0RForm() {
+    return this.#q4Form;
+  }
+  loadMatrixRows(slice, srcDtype, bytes, row0, nRows) {
+    const t = slice.dtype;
+    if (t !== "Q4_0" && t !== "Q8_0") return super.loadMatrixRows(slice, srcDtype, bytes, row0, nRows);
+    if (row0 % 8 !== 0) throw new RangeError(`Cannot repack ${t} rows: chunk start ${row0} is not a multiple of 8`);
+    const cols = slice.cols;
+    const std = convertRows(srcDtype, t, bytes, nRows, cols);
+    if (this.#staging === 0) this.#staging = this.mem.alloc(STAGING_BYTES);
+    const rowBytes = std.length / nRows;
+    const run = Math.floor(STAGING_BYTES / rowBytes / 8) * 8;
+    if (run === 0) throw new RangeError(`Cannot repack ${t} rows: a row of ${rowBytes} bytes`);
+    for (let r = 0; r < nRows; r += run) {
+      const n = Math.min(run, nRows - r);
+      this.mem.u8.set(std.subarray(r * rowBytes, (r + n) * rowBytes), this.#staging);
+      if (t === "Q4_0") this.#raw.repackQ4_0(this.#staging, slice.ptr + repackedQ4_0Bytes(row0 + r, cols), n, cols);
+      else this.#raw.repackQ8_0(this.#staging, slice.ptr + repackedQ8_0Bytes(row0 + r, cols), n, cols);
+    }
+  }
+  rmsNorm(x, weight, out, n, eps, B) {
+    for (let b = 0; b < B; b++) this.#raw.rmsNorm(x + 4 * b * n, weight, out + 4 * b * n, n, eps);
+  }
+  matmul(w, xPtr, yPtr, B) {
+    const raw = this.#raw, { rows, cols } = w;
+    if (rows === 0) return;
+    if (B > this.#maxBatch) throw new RangeError(`Cannot multiply: batch ${B} exceeds the scratch (${this.#maxBatch})`);
+    switch (w.dtype) {
+      case "F32":
+        if (B === 1) raw.matvecF32(w.ptr, xPtr, yPtr, cols, 0, rows);
+        else raw.matmulF32(w.ptr, xPtr, yPtr, cols, rows, B, 0, rows);
+        return;
+      case "F16":
+        if (B === 1) raw.matvecF16(w.ptr, xPtr, yPtr, cols, 0, rows);
+        else raw.matmulF16(w.ptr, xPtr, yPtr, cols, rows, B, 0, rows);
+        return;
+      case "Q4_0":
+      case "Q8_0": {
+        const stride = this.#actStride;
+        for (let b = 0; b < B; b++) raw.quantizeQ8A(xPtr + 4 * b * cols, this.#act + b * stride, cols);
+        if (w.dtype === "Q4_0" && this.#q4Form === "vnni") {
+          if (B === 1) raw.matvecQ4_0RVnni(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
+          else raw.matmulQ4_0RVnni(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
+        } else if (w.dtype === "Q4_0") {
+          if (B === 1) raw.matvecQ4_0R(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
+          else raw.matmulQ4_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
+        } else {
+          if (B === 1) raw.matvecQ8_0R(w.ptr, this.#act, yPtr, cols, 0, rows);
+          else raw.matmulQ8_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
+        }
+        return;
+      }
+      default:
+        return super.matmul(w, xPtr, yPtr, B);
+    }
+  }
+  rope(x, nHeads, headSize, pos, theta, B) {
+    const width = nHeads * headSize;
+    for (let b = 0; b < B; b++) this.#raw.rope(x + 4 * b * width, nHeads, headSize, pos + b, theta);
+  }
+  storeKv(src, cache, B, width, pos, kvType) {
+    if (kvType === "f16") this.#raw.f32ToF16Array(src, cache + 2 * pos * width, B * width);
+    else super.storeKv(src, cache, B, width, pos, kvType);
+  }
+  attention(q, k, v, out, shape, B, pos) {
+    if (this.#attLen < shape.contextSize) {
+      this.#att = this.mem.alloc(4 * shape.contextSize);
+      this.#attLen = shape.contextSize;
+    }
+    const { nHeads, nKvHeads, headSize } = shape;
+    const width = nHeads * headSize, scale = 1 / Math.sqrt(headSize), f16 = shape.kvType === "f16" ? 1 : 0;
+    for (let b = 0; b < B; b++) {
+      const o = 4 * b * width;
+      this.#raw.attention(q + o, k, v, out + o, this.#att, nHeads, nKvHeads, headSize, pos + b + 1, f16, scale);
+    }
+  }
+  siluGate(gate, up, out, n) {
+    this.#raw.siluGate(gate, up, out, n);
+  }
+};
 
 // src/formats/protobuf.ts
-init_errors();
 var MAX_FIELD = (1 << 29) - 1;
 var utf8 = new TextDecoder("utf-8", {
   fatal: true,
@@ -3089,9 +2308,6 @@ var ByteBuffer = class {
   }
 };
 
-// src/tokenizer/precompiled_charsmap.ts
-init_errors();
-
 // src/tokenizer/unigram.ts
 var UNK_PENALTY = 10;
 var FLT_MAX = 34028234663852886e22;
@@ -3228,7 +2444,6 @@ var UnigramModel = class {
 };
 
 // src/tokenizer/vocab.ts
-init_errors();
 function byteToPiece(b) {
   return `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`;
 }
@@ -3686,22 +2901,11 @@ function ggufChatTemplate(meta) {
   return typeof t === "string" && t.length <= MAX_CHAT_TEMPLATE_CHARS ? t : void 0;
 }
 
-// src/model/engine_core.ts
-init_dtypes();
-
-// src/formats/gguf_writer.ts
-init_dtypes();
-init_errors();
-
 // src/formats/byte_writer.ts
 var UTF82 = new TextEncoder();
 
 // src/formats/gguf_writer.ts
 var UTF83 = new TextEncoder();
-
-// src/formats/meta.ts
-init_dtypes();
-init_errors();
 
 // src/model/config.ts
 function validateConfig(c) {
@@ -3777,208 +2981,213 @@ function configFromGgufMetadata(meta, vocabSizeHint) {
   });
 }
 
-// src/model/kernel_choice.ts
-init_shard_kernels();
-function createShardKernels(choice) {
-  if (choice === "js") return Promise.resolve(new JsShardKernels());
-  return Promise.resolve().then(() => (init_wasm_shard_kernels(), wasm_shard_kernels_exports)).then((m) => m.createWasmShardKernels());
-}
-
-// src/model/llama.ts
-init_q8_0();
-init_tensor_names();
-function loadWeightsF32(table) {
-  const c = table.config;
-  const q8Inputs = /* @__PURE__ */ new Set();
-  for (const t of table.file.tensors) {
-    if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16") q8Inputs.add(t.name);
-  }
-  const layers = (k) => Array.from({
-    length: c.nLayers
-  }, (_, l) => table.f32(k, l));
-  const tokEmbd = table.f32("tok_embd");
-  return {
-    tokEmbd,
-    attnNorm: layers("attn_norm"),
-    attnQ: layers("attn_q"),
-    attnK: layers("attn_k"),
-    attnV: layers("attn_v"),
-    attnOutput: layers("attn_output"),
-    ffnNorm: layers("ffn_norm"),
-    ffnGate: layers("ffn_gate"),
-    ffnDown: layers("ffn_down"),
-    ffnUp: layers("ffn_up"),
-    outputNorm: table.f32("output_norm"),
-    output: table.hasOutput ? table.f32("output") : tokEmbd,
-    q8Inputs
-  };
-}
-function rmsnorm(out, x, w, eps) {
-  let ss = 0;
-  for (let i = 0; i < x.length; i++) ss += x[i] * x[i];
-  const scale = 1 / Math.sqrt(ss / x.length + eps);
-  for (let i = 0; i < x.length; i++) out[i] = w[i] * (scale * x[i]);
-}
-function matmul(out, x, w, n, d) {
-  for (let i = 0; i < d; i++) {
-    let v = 0;
-    const row = i * n;
-    for (let j = 0; j < n; j++) v += w[row + j] * x[j];
-    out[i] = v;
-  }
-}
-function rope(v, pos, headSize, theta) {
-  for (let i = 0; i < v.length; i += 2) {
-    const freq = Math.pow(theta, -(i % headSize) / headSize);
-    const a = pos * freq;
-    const c = Math.cos(a), s = Math.sin(a);
-    const v0 = v[i], v1 = v[i + 1];
-    v[i] = v0 * c - v1 * s;
-    v[i + 1] = v0 * s + v1 * c;
-  }
-}
-function softmax(x, n = x.length) {
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) if (x[i] > max) max = x[i];
-  let sum = 0;
-  for (let i = 0; i < n; i++) {
-    x[i] = Math.exp(x[i] - max);
-    sum += x[i];
-  }
-  for (let i = 0; i < n; i++) x[i] /= sum;
-}
-var LlamaReference = class {
-  config;
-  weights;
-  contextSize;
-  numerics;
-  #xq;
-  // activations
-  #x;
-  #xb;
-  #xb2;
-  #q;
-  #k;
-  #v;
-  #hb;
-  #hb2;
-  #att;
-  #logits;
-  // KV cache
-  #keyCache;
-  #valueCache;
-  constructor(config, weights, contextSize = config.contextLength, numerics = {}) {
-    this.config = config;
-    this.weights = weights;
-    const c = config;
-    this.numerics = numerics;
-    this.#xq = new Float32Array(Math.max(c.dim, c.hiddenDim));
-    if (!Number.isSafeInteger(contextSize) || contextSize <= 0) {
-      throw new RangeError(`Cannot create model: context size ${contextSize} must be a positive integer`);
-    }
-    this.contextSize = contextSize;
-    const kvDim = c.nKvHeads * c.headSize;
-    this.#x = new Float32Array(c.dim);
-    this.#xb = new Float32Array(c.dim);
-    this.#xb2 = new Float32Array(c.dim);
-    this.#q = new Float32Array(c.dim);
-    this.#k = new Float32Array(kvDim);
-    this.#v = new Float32Array(kvDim);
-    this.#hb = new Float32Array(c.hiddenDim);
-    this.#hb2 = new Float32Array(c.hiddenDim);
-    this.#att = new Float32Array(contextSize);
-    this.#logits = new Float32Array(c.vocabSize);
-    this.#keyCache = new Float32Array(c.nLayers * contextSize * kvDim);
-    this.#valueCache = new Float32Array(c.nLayers * contextSize * kvDim);
-  }
-  /** W (d, n) @ x (n,) -> out (d,), with x rounded through Q8_0 first when the engine would do so for `name`. */
-  #mm(out, x, w, n, d, name) {
-    if (this.numerics.q8Activations && this.weights.q8Inputs?.has(name) && n % 32 === 0) {
-      const q = new Uint8Array(n / 32 * 34);
-      quantizeRowQ8_0Ref(x.subarray(0, n), q);
-      const xq = this.#xq.subarray(0, n);
-      dequantizeRowQ8_0Ref(q, xq);
-      x = xq;
-    }
-    matmul(out, x, w, n, d);
-  }
-  /** The final-normed hidden state (dim,) of the last forward() (the classifier's input), a fresh copy. */
-  get hidden() {
-    return this.#x.slice();
-  }
-  /** Runs `token` at position `pos` (writing the KV cache there); returns the logits (vocabSize,), a fresh copy. */
-  forward(token, pos) {
-    const c = this.config, w = this.weights;
-    if (!Number.isInteger(token) || token < 0 || token >= c.vocabSize) {
-      throw new RangeError(`Cannot run model: token ${token} is outside the vocabulary [0, ${c.vocabSize})`);
-    }
-    if (!Number.isInteger(pos) || pos < 0 || pos >= this.contextSize) {
-      throw new RangeError(`Cannot run model: position ${pos} is outside the context [0, ${this.contextSize})`);
-    }
-    const { dim, hiddenDim, headSize, nHeads, nKvHeads } = c;
-    const kvDim = nKvHeads * headSize;
-    const kvMul = nHeads / nKvHeads;
-    const x = this.#x, xb = this.#xb, xb2 = this.#xb2, q = this.#q, k = this.#k, v = this.#v;
-    const hb = this.#hb, hb2 = this.#hb2, att = this.#att;
-    x.set(w.tokEmbd.subarray(token * dim, (token + 1) * dim));
-    for (let l = 0; l < c.nLayers; l++) {
-      rmsnorm(xb, x, w.attnNorm[l], c.normEps);
-      this.#mm(q, xb, w.attnQ[l], dim, dim, tensorName("gguf", "attn_q", l));
-      this.#mm(k, xb, w.attnK[l], dim, kvDim, tensorName("gguf", "attn_k", l));
-      this.#mm(v, xb, w.attnV[l], dim, kvDim, tensorName("gguf", "attn_v", l));
-      rope(q, pos, headSize, c.ropeTheta);
-      rope(k, pos, headSize, c.ropeTheta);
-      const layerOff = l * this.contextSize * kvDim;
-      if (this.numerics.f16Cache) {
-        for (let i = 0; i < kvDim; i++) {
-          k[i] = Math.f16round(k[i]);
-          v[i] = Math.f16round(v[i]);
-        }
-      }
-      this.#keyCache.set(k, layerOff + pos * kvDim);
-      this.#valueCache.set(v, layerOff + pos * kvDim);
-      const scale = 1 / Math.sqrt(headSize);
-      for (let h = 0; h < nHeads; h++) {
-        const qo = h * headSize;
-        const kvo = Math.floor(h / kvMul) * headSize;
-        for (let t = 0; t <= pos; t++) {
-          const ko = layerOff + t * kvDim + kvo;
-          let s = 0;
-          for (let i = 0; i < headSize; i++) s += q[qo + i] * this.#keyCache[ko + i];
-          att[t] = s * scale;
-        }
-        softmax(att, pos + 1);
-        xb.fill(0, qo, qo + headSize);
-        for (let t = 0; t <= pos; t++) {
-          const vo = layerOff + t * kvDim + kvo;
-          const a = att[t];
-          for (let i = 0; i < headSize; i++) xb[qo + i] += a * this.#valueCache[vo + i];
-        }
-      }
-      this.#mm(xb2, xb, w.attnOutput[l], dim, dim, tensorName("gguf", "attn_output", l));
-      for (let i = 0; i < dim; i++) x[i] += xb2[i];
-      rmsnorm(xb, x, w.ffnNorm[l], c.normEps);
-      this.#mm(hb, xb, w.ffnGate[l], dim, hiddenDim, tensorName("gguf", "ffn_gate", l));
-      this.#mm(hb2, xb, w.ffnUp[l], dim, hiddenDim, tensorName("gguf", "ffn_up", l));
-      for (let i = 0; i < hiddenDim; i++) {
-        const g = hb[i];
-        hb[i] = g / (1 + Math.exp(-g)) * hb2[i];
-      }
-      this.#mm(xb, hb, w.ffnDown[l], hiddenDim, dim, tensorName("gguf", "ffn_down", l));
-      for (let i = 0; i < dim; i++) x[i] += xb[i];
-    }
-    rmsnorm(x, x, w.outputNorm, c.normEps);
-    const outName = tensorName("gguf", w.output === w.tokEmbd ? "tok_embd" : "output");
-    this.#mm(this.#logits, x, w.output, dim, c.vocabSize, outName);
-    return this.#logits.slice();
+// src/model/tensor_names.ts
+var LAYER_KINDS = [
+  "attn_norm",
+  "attn_q",
+  "attn_k",
+  "attn_v",
+  "attn_output",
+  "ffn_norm",
+  "ffn_gate",
+  "ffn_down",
+  "ffn_up"
+];
+var GLOBAL_KINDS = [
+  "tok_embd",
+  "output_norm",
+  "output"
+];
+var NAMES = {
+  tok_embd: {
+    gguf: "token_embd.weight",
+    hf: "model.embed_tokens.weight",
+    meta: "tok_embeddings.weight"
+  },
+  attn_norm: {
+    gguf: "blk.{L}.attn_norm.weight",
+    hf: "model.layers.{L}.input_layernorm.weight",
+    meta: "layers.{L}.attention_norm.weight"
+  },
+  attn_q: {
+    gguf: "blk.{L}.attn_q.weight",
+    hf: "model.layers.{L}.self_attn.q_proj.weight",
+    meta: "layers.{L}.attention.wq.weight"
+  },
+  attn_k: {
+    gguf: "blk.{L}.attn_k.weight",
+    hf: "model.layers.{L}.self_attn.k_proj.weight",
+    meta: "layers.{L}.attention.wk.weight"
+  },
+  attn_v: {
+    gguf: "blk.{L}.attn_v.weight",
+    hf: "model.layers.{L}.self_attn.v_proj.weight",
+    meta: "layers.{L}.attention.wv.weight"
+  },
+  attn_output: {
+    gguf: "blk.{L}.attn_output.weight",
+    hf: "model.layers.{L}.self_attn.o_proj.weight",
+    meta: "layers.{L}.attention.wo.weight"
+  },
+  ffn_norm: {
+    gguf: "blk.{L}.ffn_norm.weight",
+    hf: "model.layers.{L}.post_attention_layernorm.weight",
+    meta: "layers.{L}.ffn_norm.weight"
+  },
+  ffn_gate: {
+    gguf: "blk.{L}.ffn_gate.weight",
+    hf: "model.layers.{L}.mlp.gate_proj.weight",
+    meta: "layers.{L}.feed_forward.w1.weight"
+  },
+  ffn_down: {
+    gguf: "blk.{L}.ffn_down.weight",
+    hf: "model.layers.{L}.mlp.down_proj.weight",
+    meta: "layers.{L}.feed_forward.w2.weight"
+  },
+  ffn_up: {
+    gguf: "blk.{L}.ffn_up.weight",
+    hf: "model.layers.{L}.mlp.up_proj.weight",
+    meta: "layers.{L}.feed_forward.w3.weight"
+  },
+  output_norm: {
+    gguf: "output_norm.weight",
+    hf: "model.norm.weight",
+    meta: "norm.weight"
+  },
+  output: {
+    gguf: "output.weight",
+    hf: "lm_head.weight",
+    meta: "output.weight"
   }
 };
+function tensorName(scheme, kind, layer) {
+  const pattern = NAMES[kind][scheme];
+  if (pattern.includes("{L}")) {
+    if (layer === void 0 || !Number.isInteger(layer) || layer < 0) {
+      throw new RangeError(`Cannot name "${kind}": a layer index is required, got ${layer}`);
+    }
+    return pattern.replace("{L}", String(layer));
+  }
+  return pattern;
+}
+var PARSERS = {
+  gguf: [],
+  hf: [],
+  meta: []
+};
+for (const kind of Object.keys(NAMES)) {
+  for (const scheme of [
+    "gguf",
+    "hf",
+    "meta"
+  ]) {
+    const src = "^" + NAMES[kind][scheme].replace(/\./g, "\\.").replace("{L}", "(\\d+)") + "$";
+    PARSERS[scheme].push({
+      re: new RegExp(src),
+      kind
+    });
+  }
+}
+function expectedShape(c, kind, vocabSize = c.vocabSize) {
+  const kvDim = c.nKvHeads * c.headSize;
+  switch (kind) {
+    case "tok_embd":
+    case "output":
+      return [
+        vocabSize,
+        c.dim
+      ];
+    case "attn_norm":
+    case "ffn_norm":
+    case "output_norm":
+      return [
+        c.dim
+      ];
+    case "attn_q":
+    case "attn_output":
+      return [
+        c.dim,
+        c.dim
+      ];
+    case "attn_k":
+    case "attn_v":
+      return [
+        kvDim,
+        c.dim
+      ];
+    case "ffn_gate":
+    case "ffn_up":
+      return [
+        c.hiddenDim,
+        c.dim
+      ];
+    case "ffn_down":
+      return [
+        c.dim,
+        c.hiddenDim
+      ];
+  }
+}
+
+// src/model/weights.ts
+var TensorTable = class {
+  file;
+  config;
+  #byName;
+  constructor(file, config) {
+    this.file = file;
+    this.config = config;
+    this.#byName = /* @__PURE__ */ new Map();
+    for (const t of file.tensors) this.#byName.set(t.name, t);
+  }
+  /** True when the model has its own `output.weight` (false: tied to the embedding). */
+  get hasOutput() {
+    return this.#byName.has(tensorName("gguf", "output"));
+  }
+  /** The tensor of `kind` (at `layer`), shape-checked. Throws FormatError when missing or misshapen. */
+  info(kind, layer) {
+    const name = tensorName("gguf", kind, layer);
+    let t = this.#byName.get(name);
+    if (!t && kind === "output") t = this.#byName.get(tensorName("gguf", "tok_embd"));
+    const path = this.file.source.name;
+    if (!t) throw new FormatError(`Cannot load model: tensor "${name}" is missing`, {
+      format: "gguf",
+      path
+    });
+    const want = expectedShape(this.config, kind);
+    if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
+      throw new FormatError(`Cannot load model: tensor "${t.name}" has shape [${t.shape}], expected [${want}] from the config`, {
+        format: "gguf",
+        path
+      });
+    }
+    return t;
+  }
+  /** Reads a whole tensor as f32. */
+  f32(kind, layer) {
+    const t = this.info(kind, layer);
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    return dequantizeToF32(t.dtype, this.file.source.read(t.byteOffset, t.nBytes), n);
+  }
+  /** Reads rows [row0, row0+nRows) of a matrix tensor as f32 (rows are whole blocks: every row is). */
+  rowsF32(kind, layer, row0, nRows) {
+    const t = this.info(kind, layer);
+    const cols = t.shape[t.shape.length - 1];
+    const rowBytes = nBytesOf(t.dtype, cols);
+    const bytes = this.file.source.read(t.byteOffset + row0 * rowBytes, nRows * rowBytes);
+    return dequantizeToF32(t.dtype, bytes, nRows * cols);
+  }
+};
+function dequantizeToF32(dtype, bytes, n) {
+  const need = nBytesOf(dtype, n);
+  if (bytes.length < need) throw new RangeError(`Cannot dequantize ${n} ${dtype} values: got ${bytes.length} bytes`);
+  if (!DEQUANTIZABLE_DTYPES.includes(dtype)) {
+    throw new UnsupportedError(`Cannot load tensor type ${dtype}: yangtuo has no dequantizer for it`);
+  }
+  return dequantizeRef(dtype, bytes.subarray(0, need), n);
+}
 
 // src/model/shard.ts
-init_dtypes();
-init_shard_kernels();
-init_tensor_names();
-init_weights();
 function split(n, parts, i, align = 1) {
   const units = Math.ceil(n / align);
   const a = Math.floor(units * i / parts) * align;
@@ -3988,7 +3197,8 @@ function split(n, parts, i, align = 1) {
     i === parts - 1 ? n : b
   ];
 }
-function planShards(config, nShards, contextSize, kvType, maxBatch, columnBlock = 32, nSlots = 1) {
+function planShards(config, options) {
+  const { nShards, contextSize, kvType, maxBatch, columnBlock = 32, nSlots = 1, weightsF32 = false } = options;
   if (!Number.isInteger(nSlots) || nSlots < 1) throw new RangeError(`Cannot plan shards: slot count ${nSlots}`);
   if (!Number.isInteger(nShards) || nShards < 1) throw new RangeError(`Cannot plan shards: count ${nShards}`);
   const kvMul = config.nHeads / config.nKvHeads;
@@ -4020,6 +3230,7 @@ function planShards(config, nShards, contextSize, kvType, maxBatch, columnBlock 
       contextSize,
       kvType,
       maxBatch,
+      weightsF32,
       nSlots,
       kvHead0,
       kvHead1,
@@ -4135,6 +3346,31 @@ var CTRL = {
   /** Start of the (slot, position) pairs of a MULTI forward: 2 * maxBatch ints after the fixed slots. */
   ROWS: 16
 };
+function setRow(ctrl, b, slot, pos) {
+  ctrl[CTRL.ROWS + 2 * b] = slot;
+  ctrl[CTRL.ROWS + 2 * b + 1] = pos;
+}
+function runForward(shards, ctrl, nThreads, command) {
+  postForward(ctrl, command);
+  runShards(shards, ctrl, nThreads);
+}
+function postForward(ctrl, c) {
+  Atomics.store(ctrl, CTRL.N_TOKENS, c.nTokens);
+  Atomics.store(ctrl, CTRL.START_POS, c.startPos);
+  Atomics.store(ctrl, CTRL.WANT_LOGITS, c.wantLogits);
+  Atomics.store(ctrl, CTRL.SLOT, c.slot);
+  Atomics.store(ctrl, CTRL.MULTI, c.multi ? 1 : 0);
+  Atomics.store(ctrl, CTRL.WANT_HIDDEN, c.wantHidden ? 1 : 0);
+  postOp(ctrl, 1);
+}
+function postExit(ctrl) {
+  postOp(ctrl, 2);
+}
+function postOp(ctrl, op) {
+  Atomics.store(ctrl, CTRL.OP, op);
+  Atomics.add(ctrl, CTRL.COMMAND, 1);
+  Atomics.notify(ctrl, CTRL.COMMAND);
+}
 function controlInts(maxBatch) {
   return CTRL.ROWS + 2 * maxBatch;
 }
@@ -4187,7 +3423,7 @@ var Shard = class {
   #valueCache;
   #ownQ;
   #ownKv;
-  constructor(plan, kernels2, tensors, readInto, exchange, control, onTensor) {
+  constructor({ plan, kernels: kernels2, tensors, readInto, exchange, control, onTensor }) {
     this.plan = plan;
     this.#k = kernels2;
     this.#ctrl = new Int32Array(control);
@@ -4218,7 +3454,7 @@ var Shard = class {
         onTensor?.();
         return ptr;
       }
-      const stored = storedTypeOf(t.dtype, cols);
+      const stored = plan.weightsF32 ? "F32" : storedTypeOf(t.dtype, cols);
       const slice = {
         dtype: stored,
         rows,
@@ -4273,16 +3509,6 @@ var Shard = class {
     return this.#k.memoryBytes;
   }
   /**
-   * Runs the forward pass for the command in the control array: `nTokens` embeddings in exchange.xIn at positions
-   * startPos.., every shard at the same time. Logits of the last token land in exchange.logits.
-   */
-  /** Runs a forward alone on this thread while the other shards run theirs, one per thread. */
-  forward() {
-    runShards([
-      this
-    ], this.#ctrl, this.plan.nShards);
-  }
-  /**
    * The forward pass as steps: each `yield` is a point where every shard must have finished the step before any
    * continues (a barrier), so one thread can run several shards (runShards) when memory needs more shards than
    * there are threads.
@@ -4302,10 +3528,6 @@ var Shard = class {
     const dim = c.dim, hidden = c.hiddenDim, hs = c.headSize;
     const ex = this.#ex, exF = this.#exF32;
     const ownQ = this.#ownQ, ownKv = this.#ownKv;
-    const [d0, d1] = [
-      p.dimRow0,
-      p.dimRow1
-    ];
     const [h0, h1] = [
       p.hidRow0,
       p.hidRow1
@@ -4322,24 +3544,24 @@ var Shard = class {
     const slot = (area) => area / 4 + p.shard * p.maxBatch * dim;
     for (let l = 0; l < c.nLayers; l++) {
       const w = this.#layers[l];
-      k.rmsnorm(this.#xb, this.#x, w.get("attn_norm"), dim, B, c.normEps);
+      k.rmsNorm(this.#x, w.get("attn_norm"), this.#xb, dim, c.normEps, B);
       if (ownKv > 0 && !multi) {
         const kvLayer = (l * (p.nSlots ?? 1) + slotOf(0)) * regionBytes;
         k.matmul(w.get("attn_q"), this.#xb, this.#q, B);
-        k.rope(this.#q, B, ownQ, hs, startPos, c.ropeTheta);
+        k.rope(this.#q, ops.nHeads, hs, startPos, c.ropeTheta, B);
         k.matmul(w.get("attn_k"), this.#xb, this.#kv, B);
-        k.rope(this.#kv, B, ownKv, hs, startPos, c.ropeTheta);
+        k.rope(this.#kv, ops.nKvHeads, hs, startPos, c.ropeTheta, B);
         k.storeKv(this.#kv, this.#keyCache + kvLayer, B, ownKv, startPos, p.kvType);
         k.matmul(w.get("attn_v"), this.#xb, this.#kv, B);
         k.storeKv(this.#kv, this.#valueCache + kvLayer, B, ownKv, startPos, p.kvType);
-        k.attention(ops, this.#q, this.#keyCache + kvLayer, this.#valueCache + kvLayer, this.#att, B, startPos);
+        k.attention(this.#q, this.#keyCache + kvLayer, this.#valueCache + kvLayer, this.#att, ops, B, startPos);
       } else if (ownKv > 0) {
         k.matmul(w.get("attn_q"), this.#xb, this.#q, B);
         k.matmul(w.get("attn_k"), this.#xb, this.#kv, B);
         for (let b = 0; b < B; b++) {
           const kvLayer = (l * (p.nSlots ?? 1) + slotOf(b)) * regionBytes, pos = posOf(b);
-          k.rope(this.#q + b * ownQ * 4, 1, ownQ, hs, pos, c.ropeTheta);
-          k.rope(this.#kv + b * ownKv * 4, 1, ownKv, hs, pos, c.ropeTheta);
+          k.rope(this.#q + b * ownQ * 4, ops.nHeads, hs, pos, c.ropeTheta, 1);
+          k.rope(this.#kv + b * ownKv * 4, ops.nKvHeads, hs, pos, c.ropeTheta, 1);
           k.storeKv(this.#kv + b * ownKv * 4, this.#keyCache + kvLayer, 1, ownKv, pos, p.kvType);
         }
         k.matmul(w.get("attn_v"), this.#xb, this.#kv, B);
@@ -4347,69 +3569,74 @@ var Shard = class {
           const kvLayer = (l * (p.nSlots ?? 1) + slotOf(b)) * regionBytes, pos = posOf(b);
           k.storeKv(this.#kv + b * ownKv * 4, this.#valueCache + kvLayer, 1, ownKv, pos, p.kvType);
           const q = this.#q + b * ownQ * 4, out = this.#att + b * ownQ * 4;
-          k.attention(ops, q, this.#keyCache + kvLayer, this.#valueCache + kvLayer, out, 1, pos);
+          k.attention(q, this.#keyCache + kvLayer, this.#valueCache + kvLayer, out, ops, 1, pos);
         }
       }
       if (p.colSplit) {
         if (ownKv > 0) k.matmul(w.get("attn_output"), this.#att, this.#full, B);
         else k.fill(this.#full, B * dim, 0);
-        k.copyOutCols(this.#full, B, dim, exF, slot(ex.attnPartials), dim, 0);
+        k.copyOut(this.#full, B, dim, exF, slot(ex.attnPartials), dim);
         yield;
         for (let s = 0; s < n; s++) k.addFrom(this.#x, exF, ex.attnPartials / 4 + s * p.maxBatch * dim, B * dim);
-        k.rmsnorm(this.#xb, this.#x, w.get("ffn_norm"), dim, B, c.normEps);
+        k.rmsNorm(this.#x, w.get("ffn_norm"), this.#xb, dim, c.normEps, B);
         if (h1 > h0) {
           k.matmul(w.get("ffn_gate"), this.#xb, this.#rows, B);
           k.matmul(w.get("ffn_up"), this.#xb, this.#hb2, B);
-          k.siluMul(this.#rows, this.#hb2, B * (h1 - h0));
+          k.siluGate(this.#rows, this.#hb2, this.#rows, B * (h1 - h0));
           k.matmul(w.get("ffn_down"), this.#rows, this.#full, B);
         } else k.fill(this.#full, B * dim, 0);
-        k.copyOutCols(this.#full, B, dim, exF, slot(ex.ffnPartials), dim, 0);
+        k.copyOut(this.#full, B, dim, exF, slot(ex.ffnPartials), dim);
         yield;
         for (let s = 0; s < n; s++) k.addFrom(this.#x, exF, ex.ffnPartials / 4 + s * p.maxBatch * dim, B * dim);
         continue;
       }
-      if (ownKv > 0) k.copyOutCols(this.#att, B, ownQ, exF, ex.att / 4, dim, q0);
+      if (ownKv > 0) k.copyOut(this.#att, B, ownQ, exF, ex.att / 4 + q0, dim);
       yield;
-      k.copyIn(exF, ex.att / 4, this.#full, B * dim);
-      if (d1 > d0) {
-        k.matmul(w.get("attn_output"), this.#full, this.#rows, B);
-        k.copyOutCols(this.#rows, B, d1 - d0, exF, ex.proj / 4, dim, d0);
-      }
+      this.#projectOwnRows(w.get("attn_output"), ex.att, dim, B);
       yield;
-      k.copyIn(exF, ex.proj / 4, this.#full, B * dim);
-      k.add(this.#x, this.#full, B * dim);
-      k.rmsnorm(this.#xb, this.#x, w.get("ffn_norm"), dim, B, c.normEps);
+      this.#addProj(B);
+      k.rmsNorm(this.#x, w.get("ffn_norm"), this.#xb, dim, c.normEps, B);
       if (h1 > h0) {
         k.matmul(w.get("ffn_gate"), this.#xb, this.#rows, B);
         k.matmul(w.get("ffn_up"), this.#xb, this.#hb2, B);
-        k.siluMul(this.#rows, this.#hb2, B * (h1 - h0));
-        k.copyOutCols(this.#rows, B, h1 - h0, exF, ex.hid / 4, hidden, h0);
+        k.siluGate(this.#rows, this.#hb2, this.#rows, B * (h1 - h0));
+        k.copyOut(this.#rows, B, h1 - h0, exF, ex.hid / 4 + h0, hidden);
       }
       yield;
-      k.copyIn(exF, ex.hid / 4, this.#full, B * hidden);
-      if (d1 > d0) {
-        k.matmul(w.get("ffn_down"), this.#full, this.#rows, B);
-        k.copyOutCols(this.#rows, B, d1 - d0, exF, ex.proj / 4, dim, d0);
-      }
+      this.#projectOwnRows(w.get("ffn_down"), ex.hid, hidden, B);
       yield;
-      k.copyIn(exF, ex.proj / 4, this.#full, B * dim);
-      k.add(this.#x, this.#full, B * dim);
+      this.#addProj(B);
     }
     if (wantHidden) {
       if (p.shard === 0) {
-        k.rmsnorm(this.#xb, this.#x, this.#outputNorm, dim, B, c.normEps);
-        k.copyOutCols(this.#xb, B, dim, exF, ex.proj / 4, dim, 0);
+        k.rmsNorm(this.#x, this.#outputNorm, this.#xb, dim, c.normEps, B);
+        k.copyOut(this.#xb, B, dim, exF, ex.proj / 4, dim);
       }
     } else if (nLogits > 0) {
       const first = this.#x + (B - nLogits) * dim * 4;
-      k.rmsnorm(this.#xb, first, this.#outputNorm, dim, nLogits, c.normEps);
+      k.rmsNorm(first, this.#outputNorm, this.#xb, dim, c.normEps, nLogits);
       const v0 = p.vocabRow0, v1 = p.vocabRow1;
       if (v1 > v0) {
         k.matmul(this.#output, this.#xb, this.#logits, nLogits);
-        k.copyOutCols(this.#logits, nLogits, v1 - v0, exF, ex.logits / 4, c.vocabSize, v0);
+        k.copyOut(this.#logits, nLogits, v1 - v0, exF, ex.logits / 4 + v0, c.vocabSize);
       }
     }
     yield;
+  }
+  /** Own rows of W (rows, nIn) @ the gathered exchange area (B, nIn) -> exchange.proj[:, dimRow0:dimRow1]. */
+  #projectOwnRows(w, area, nIn, B) {
+    const k = this.#k, { dimRow0, dimRow1, config } = this.plan;
+    k.copyIn(this.#exF32, area / 4, this.#full, B * nIn);
+    if (dimRow1 > dimRow0) {
+      k.matmul(w, this.#full, this.#rows, B);
+      k.copyOut(this.#rows, B, dimRow1 - dimRow0, this.#exF32, this.#ex.proj / 4 + dimRow0, config.dim);
+    }
+  }
+  /** x (B, dim) += exchange.proj (B, dim), the rows every shard wrote. */
+  #addProj(B) {
+    const n = B * this.plan.config.dim;
+    this.#k.copyIn(this.#exF32, this.#ex.proj / 4, this.#full, n);
+    this.#k.add(this.#x, this.#full, n);
   }
 };
 function columnSlice(bytes, dtype, nRows, cols, c0, c1) {
@@ -4429,405 +3656,7 @@ function readBytes(readInto, t, row0, nRows, cols) {
   return dst;
 }
 
-// src/model/engine_core.ts
-init_shard_kernels();
-init_wasm_shard_kernels();
-init_tensor_names();
-init_weights();
-var SHARD_BUDGET = 4 * 2 ** 30 - 256 * 2 ** 20;
-function engineBytes(table, contextSize, kvType, slots = 1) {
-  const c = table.config;
-  let n = 0;
-  for (const kind of [
-    ...LAYER_KINDS,
-    ...GLOBAL_KINDS
-  ]) {
-    if (kind === "tok_embd") continue;
-    const layers = LAYER_KINDS.includes(kind) ? c.nLayers : 1;
-    for (let l = 0; l < layers; l++) {
-      const t = table.info(kind, LAYER_KINDS.includes(kind) ? l : void 0);
-      const shape = expectedShape(c, kind);
-      const cols = shape[shape.length - 1];
-      const rows = shape.length === 2 ? shape[0] : 1;
-      n += shape.length === 2 ? wasmMatrixBytes(storedTypeOf(t.dtype, cols), rows, cols) : cols * 4;
-    }
-  }
-  const kvDim = c.nKvHeads * c.headSize;
-  n += 2 * c.nLayers * slots * contextSize * kvDim * (kvType === "f16" ? 2 : 4);
-  return n;
-}
-function defaultThreads() {
-  const n = typeof navigator !== "undefined" ? navigator.hardwareConcurrency : 1;
-  return Number.isInteger(n) && n > 0 ? n : 1;
-}
-async function createEngine(model, options = {}) {
-  const embd = model.tensors.find((t) => t.name === tensorName("gguf", "tok_embd"));
-  const config = configFromGgufMetadata(model.metadata, embd?.shape[0]);
-  const table = new TensorTable(model, config);
-  const contextSize = options.contextSize ?? Math.min(config.contextLength, 2048);
-  if (!Number.isSafeInteger(contextSize) || contextSize <= 0) {
-    throw new RangeError(`Cannot load model: context size ${contextSize} must be a positive integer`);
-  }
-  const kvType = options.kvType ?? "f16";
-  const slots = options.slots ?? 1;
-  if (!Number.isSafeInteger(slots) || slots < 1 || slots > 256) {
-    throw new RangeError(`Cannot load model: slot count ${slots} must be an integer in [1, 256]`);
-  }
-  if (options.useReference) {
-    const weights = loadWeightsF32(table);
-    const refs = Array.from({
-      length: slots
-    }, () => new LlamaReference(config, weights, contextSize));
-    const run = (slot, tokens, startPos) => {
-      checkSlot(slot, slots);
-      checkEval(tokens, startPos, contextSize, config.vocabSize);
-      return tokens.map((t, i) => refs[slot].forward(t, startPos + i));
-    };
-    return {
-      config,
-      contextSize,
-      metadata: model.metadata,
-      nShards: 1,
-      nThreads: 1,
-      slots,
-      eval: (tokens, startPos) => Promise.resolve(run(0, tokens, startPos).at(-1)),
-      evalAll: (tokens, startPos) => Promise.resolve(run(0, tokens, startPos)),
-      evalSlot: (slot, tokens, startPos) => Promise.resolve(run(slot, tokens, startPos).at(-1)),
-      evalBatch(rows, nLogits = rows.length) {
-        try {
-          checkRows(rows, slots, contextSize, config.vocabSize, nLogits);
-          const out = rows.map((r) => run(r.slot, [
-            r.token
-          ], r.pos)[0]);
-          return Promise.resolve(out.slice(rows.length - nLogits));
-        } catch (e) {
-          return Promise.reject(e);
-        }
-      },
-      evalHidden(slot, tokens, startPos) {
-        checkSlot(slot, slots);
-        checkEval(tokens, startPos, contextSize, config.vocabSize);
-        return Promise.resolve(tokens.map((t, i) => {
-          refs[slot].forward(t, startPos + i);
-          return refs[slot].hidden;
-        }));
-      },
-      close() {
-      }
-    };
-  }
-  const threads = options.threads ?? defaultThreads();
-  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`Cannot load model: threads ${threads}`);
-  const need = engineBytes(table, contextSize, kvType, slots);
-  const nShards = Math.max(threads, options.minShards ?? 1, Math.ceil(need * 1.1 / SHARD_BUDGET));
-  const nThreads = threads;
-  const shardsOf = (t) => plans.filter((p) => p.shard % nThreads === t);
-  const maxBatch = options.maxBatch ?? 64;
-  let columnBlock = 1;
-  for (let l = 0; l < config.nLayers; l++) {
-    for (const kind of [
-      "attn_output",
-      "ffn_down"
-    ]) {
-      const t = table.info(kind, l);
-      columnBlock = Math.max(columnBlock, blockSizeOf(t.dtype), storedTypeOf(t.dtype, t.shape[1]) === "F32" ? 1 : 32);
-    }
-  }
-  const plans = planShards(config, nShards, contextSize, kvType, maxBatch, columnBlock, slots);
-  const layout = exchangeLayout(config, maxBatch, nShards);
-  const exchange = new SharedArrayBuffer(layout.nBytes);
-  const control = new SharedArrayBuffer(controlInts(maxBatch) * 4);
-  const ctrl = new Int32Array(control);
-  const exF32 = new Float32Array(exchange);
-  const kernels2 = options.kernels ?? "wasm";
-  const perShard = config.nLayers * LAYER_KINDS.length + 2;
-  const total = perShard * nShards;
-  let done = 0;
-  const progress = () => options.onProgress?.(++done, total);
-  let shared;
-  if (model.path === void 0 && model.blob === void 0) {
-    if (!model.bytes) throw new TypeError("Cannot load model: neither a path, a blob nor the bytes were given");
-    if (nThreads > 1) {
-      shared = new SharedArrayBuffer(model.bytes.length);
-      new Uint8Array(shared).set(model.bytes);
-    }
-  }
-  const workers = [];
-  const ready = [];
-  const failures = [];
-  for (let s = 1; s < nThreads; s++) {
-    const w = options.spawnWorker?.() ?? new Worker(new URL("./engine_worker.ts", import.meta.url).href, {
-      type: "module"
-    });
-    workers.push(w);
-    ready.push(new Promise((resolve, reject) => {
-      w.onmessage = (e) => {
-        if (e.data.type === "progress") progress();
-        else if (e.data.type === "ready") resolve();
-        else if (e.data.type === "error") {
-          failures.push(e.data.message ?? "unknown error");
-          reject(new Error(`Cannot run model: thread ${s} failed: ${e.data.message}`));
-        }
-      };
-      w.onerror = (e) => {
-        e.preventDefault();
-        reject(new Error(`Cannot run model: thread ${s} worker failed: ${e.message}`));
-      };
-    }));
-    w.postMessage({
-      plans: shardsOf(s),
-      nThreads,
-      tensors: model.tensors,
-      path: model.path,
-      blob: model.blob,
-      bytes: shared,
-      exchange,
-      control,
-      kernels: kernels2
-    });
-  }
-  const closeWorkers = () => {
-    Atomics.store(ctrl, CTRL.OP, 2);
-    Atomics.add(ctrl, CTRL.COMMAND, 1);
-    Atomics.notify(ctrl, CTRL.COMMAND);
-    for (const w of workers) w.terminate();
-  };
-  const own = [];
-  try {
-    for (const plan of shardsOf(0)) {
-      const k = await createShardKernels(kernels2);
-      own.push(new Shard(plan, k, model.tensors, (off, dst) => model.source.readInto(off, dst), exchange, control, progress));
-    }
-    await Promise.all(ready);
-  } catch (e) {
-    closeWorkers();
-    throw e;
-  }
-  return new ShardedEngine(config, contextSize, model.metadata, table, own, plans, nThreads, exF32, ctrl, layout, closeWorkers);
-}
-function checkSlot(slot, slots) {
-  if (!Number.isInteger(slot) || slot < 0 || slot >= slots) {
-    throw new RangeError(`Cannot evaluate in slot ${slot}: the engine has ${slots} slot(s)`);
-  }
-}
-function checkRows(rows, slots, contextSize, vocabSize, nLogits) {
-  if (!Array.isArray(rows) || rows.length === 0) throw new RangeError("Cannot evaluate a batch: no rows");
-  if (!Number.isInteger(nLogits) || nLogits < 0 || nLogits > rows.length) {
-    throw new RangeError(`Cannot evaluate a batch: logits of ${nLogits} rows asked, the batch has ${rows.length}`);
-  }
-  const last = /* @__PURE__ */ new Map();
-  for (const r of rows) {
-    checkSlot(r.slot, slots);
-    checkEval([
-      r.token
-    ], r.pos, contextSize, vocabSize);
-    const prev = last.get(r.slot);
-    if (prev !== void 0 && r.pos <= prev) {
-      throw new RangeError(`Cannot evaluate a batch: slot ${r.slot} has position ${r.pos} after ${prev}`);
-    }
-    last.set(r.slot, r.pos);
-  }
-}
-function checkEval(tokens, startPos, contextSize, vocabSize) {
-  if (!Array.isArray(tokens) || tokens.length === 0) throw new RangeError("Cannot evaluate: no tokens");
-  if (!Number.isInteger(startPos) || startPos < 0 || startPos + tokens.length > contextSize) {
-    throw new RangeError(`Cannot evaluate ${tokens.length} tokens at position ${startPos}: the context holds ${contextSize}`);
-  }
-  for (const t of tokens) {
-    if (!Number.isInteger(t) || t < 0 || t >= vocabSize) {
-      throw new RangeError(`Cannot evaluate: token ${t} is outside the vocabulary [0, ${vocabSize})`);
-    }
-  }
-}
-var ShardedEngine = class {
-  config;
-  contextSize;
-  metadata;
-  table;
-  own;
-  plans;
-  nThreads;
-  exF32;
-  ctrl;
-  layout;
-  closeWorkers;
-  #closed;
-  nShards;
-  constructor(config, contextSize, metadata, table, own, plans, nThreads, exF32, ctrl, layout, closeWorkers) {
-    this.config = config;
-    this.contextSize = contextSize;
-    this.metadata = metadata;
-    this.table = table;
-    this.own = own;
-    this.plans = plans;
-    this.nThreads = nThreads;
-    this.exF32 = exF32;
-    this.ctrl = ctrl;
-    this.layout = layout;
-    this.closeWorkers = closeWorkers;
-    this.#closed = false;
-    this.nShards = plans.length;
-    this.slots = plans[0].nSlots ?? 1;
-  }
-  slots;
-  async eval(tokens, startPos) {
-    const all = await this.#run(tokens, startPos, false);
-    return all[all.length - 1];
-  }
-  evalAll(tokens, startPos) {
-    return this.#run(tokens, startPos, true);
-  }
-  async evalSlot(slot, tokens, startPos) {
-    const all = await this.#run(tokens, startPos, false, slot);
-    return all[all.length - 1];
-  }
-  evalHidden(slot, tokens, startPos) {
-    return this.#run(tokens, startPos, true, slot, true);
-  }
-  evalBatch(rows, nLogits = rows.length) {
-    if (this.#closed) return Promise.reject(new Error("Cannot evaluate: the engine is closed"));
-    try {
-      checkRows(rows, this.slots, this.contextSize, this.config.vocabSize, nLogits);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    const out = [];
-    const { dim, vocabSize } = this.config;
-    const B = this.plans[0].maxBatch;
-    const ctrl = this.ctrl;
-    for (let i = 0; i < rows.length; i += B) {
-      const n = Math.min(B, rows.length - i);
-      for (let b = 0; b < n; b++) {
-        const r = rows[i + b];
-        this.exF32.set(this.table.rowsF32("tok_embd", void 0, r.token, 1), this.layout.xIn / 4 + b * dim);
-        ctrl[CTRL.ROWS + 2 * b] = r.slot;
-        ctrl[CTRL.ROWS + 2 * b + 1] = r.pos;
-      }
-      const m = Math.max(0, Math.min(n, i + n - (rows.length - nLogits)));
-      const failed = this.#forward(n, 0, m, 0, 1, 0);
-      if (failed) return Promise.reject(failed);
-      const l = this.layout.logits / 4;
-      for (let r = 0; r < m; r++) out.push(this.exF32.slice(l + r * vocabSize, l + (r + 1) * vocabSize));
-    }
-    return Promise.resolve(out);
-  }
-  /** Posts one forward command and runs shard 0's part; returns the error when a shard failed (engine closed). */
-  #forward(n, startPos, wantLogits, slot, multi, hidden) {
-    const ctrl = this.ctrl;
-    Atomics.store(ctrl, CTRL.N_TOKENS, n);
-    Atomics.store(ctrl, CTRL.START_POS, startPos);
-    Atomics.store(ctrl, CTRL.WANT_LOGITS, wantLogits);
-    Atomics.store(ctrl, CTRL.SLOT, slot);
-    Atomics.store(ctrl, CTRL.MULTI, multi);
-    Atomics.store(ctrl, CTRL.WANT_HIDDEN, hidden);
-    Atomics.store(ctrl, CTRL.OP, 1);
-    Atomics.add(ctrl, CTRL.COMMAND, 1);
-    Atomics.notify(ctrl, CTRL.COMMAND);
-    try {
-      runShards(this.own, ctrl, this.nThreads);
-    } catch (e) {
-      this.close();
-      return e;
-    }
-    return void 0;
-  }
-  #run(tokens, startPos, all, slot = 0, hidden = false) {
-    if (this.#closed) return Promise.reject(new Error("Cannot evaluate: the engine is closed"));
-    try {
-      checkSlot(slot, this.slots);
-      checkEval(tokens, startPos, this.contextSize, this.config.vocabSize);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    const out = [];
-    const { dim, vocabSize } = this.config;
-    const B = this.plans[0].maxBatch;
-    for (let i = 0; i < tokens.length; i += B) {
-      const n = Math.min(B, tokens.length - i);
-      for (let b = 0; b < n; b++) {
-        this.exF32.set(this.table.rowsF32("tok_embd", void 0, tokens[i + b], 1), this.layout.xIn / 4 + b * dim);
-      }
-      const failed = this.#forward(n, startPos + i, all ? n : i + n === tokens.length ? 1 : 0, slot, 0, hidden ? 1 : 0);
-      if (failed) return Promise.reject(failed);
-      if (hidden) {
-        const h = this.layout.proj / 4;
-        for (let r = 0; r < n; r++) out.push(this.exF32.slice(h + r * dim, h + (r + 1) * dim));
-        continue;
-      }
-      const l = this.layout.logits / 4;
-      const m = all ? n : i + n === tokens.length ? 1 : 0;
-      for (let r = 0; r < m; r++) out.push(this.exF32.slice(l + r * vocabSize, l + (r + 1) * vocabSize));
-    }
-    return Promise.resolve(out);
-  }
-  close() {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.closeWorkers();
-  }
-};
-
-// src/model/with_tokenizer.ts
-function withTokenizer(base, tokenizer, onClose) {
-  return {
-    config: base.config,
-    contextSize: base.contextSize,
-    metadata: base.metadata,
-    nShards: base.nShards,
-    nThreads: base.nThreads,
-    tokenizer,
-    eval: (tokens, startPos) => base.eval(tokens, startPos),
-    evalAll: (tokens, startPos) => base.evalAll(tokens, startPos),
-    slots: base.slots,
-    evalSlot: (slot, tokens, startPos) => base.evalSlot(slot, tokens, startPos),
-    evalBatch: (rows, nLogits) => base.evalBatch(rows, nLogits),
-    evalHidden: (slot, tokens, startPos) => base.evalHidden(slot, tokens, startPos),
-    close() {
-      base.close();
-      onClose?.();
-    }
-  };
-}
-
-// src/model/browser_engine.ts
-var GGUF_MAGIC_BYTES = new TextEncoder().encode(GGUF_MAGIC_STRING);
-async function loadEngineFromBlob(blob, options = {}, name = blob.name ?? "model", read) {
-  const source = new BlobSource(blob, name, read);
-  const magic = source.size >= 4 ? source.read(0, 4) : new Uint8Array(0);
-  if (!GGUF_MAGIC_BYTES.every((b, i) => magic[i] === b)) {
-    throw new UserError(`Cannot load model "${name}": not a GGUF file`, "convert it first with `deno task convert`");
-  }
-  let g;
-  try {
-    g = readGguf(source);
-  } catch (e) {
-    if (e instanceof FormatError) {
-      throw new UserError(`Cannot load model "${name}": ${e.message}`, "the file is damaged or not a model", {
-        cause: e
-      });
-    }
-    throw e;
-  }
-  const metadata = g.metadata;
-  let tokenizer;
-  try {
-    tokenizer = tokenizerFromGgufMetadata(metadata);
-  } catch (e) {
-    throw new UserError(`Cannot load the tokenizer from "${name}": ${e.message}`, "the GGUF needs tokenizer.ggml.* keys; convert the model with `deno task convert` to embed them", {
-      cause: e
-    });
-  }
-  const base = await createEngine({
-    metadata,
-    tensors: g.tensors,
-    source,
-    blob
-  }, options);
-  return withTokenizer(base, tokenizer);
-}
-
 // src/model/generate.ts
-init_errors();
 async function generate(engine2, sampler, promptIds, options) {
   if (promptIds.length === 0) throw new RangeError("Cannot generate: the prompt has no tokens");
   if (promptIds.length >= engine2.contextSize) {
@@ -4868,6 +3697,370 @@ async function generate(engine2, sampler, promptIds, options) {
     generateMs: performance.now() - t0,
     stop
   };
+}
+
+// src/model/engine.ts
+var GGUF_MAGIC_BYTES = new TextEncoder().encode(GGUF_MAGIC_STRING);
+async function loadEngineFromSource(source, place, options = {}) {
+  const name = place.path ?? source.name ?? "model";
+  const magic = source.size >= 4 ? source.read(0, 4) : new Uint8Array(0);
+  if (!GGUF_MAGIC_BYTES.every((b, i) => magic[i] === b)) {
+    throw new UserError(`Cannot load model "${name}": not a GGUF file`, "convert it first (`deno task convert`); llama2.c .bin checkpoints run with `generate --tokenizer tok.model`");
+  }
+  let g;
+  try {
+    g = readGguf(source);
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw e;
+    throw new UserError(`Cannot load model "${name}": ${e.message}`, "the file is damaged or not a model", {
+      cause: e
+    });
+  }
+  const metadata = g.metadata;
+  let tokenizer;
+  try {
+    tokenizer = place.tokenizer ?? tokenizerFromGgufMetadata(metadata);
+  } catch (e) {
+    throw new UserError(`Cannot load the tokenizer from "${name}": ${e.message}`, "the GGUF needs tokenizer.ggml.* keys; convert the model with `deno task convert` to embed them", {
+      cause: e
+    });
+  }
+  return await createEngine({
+    ...place,
+    metadata,
+    tensors: g.tensors,
+    source,
+    tokenizer
+  }, options);
+}
+var SHARD_BUDGET = 4 * 2 ** 30 - 256 * 2 ** 20;
+function engineBytes(table, contextSize, kvType, slots = 1, weightsF32 = false) {
+  const c = table.config;
+  let n = 0;
+  for (const kind of [
+    ...LAYER_KINDS,
+    ...GLOBAL_KINDS
+  ]) {
+    if (kind === "tok_embd") continue;
+    const layers = LAYER_KINDS.includes(kind) ? c.nLayers : 1;
+    for (let l = 0; l < layers; l++) {
+      const t = table.info(kind, LAYER_KINDS.includes(kind) ? l : void 0);
+      const shape = expectedShape(c, kind);
+      const cols = shape[shape.length - 1];
+      const rows = shape.length === 2 ? shape[0] : 1;
+      const stored = weightsF32 ? "F32" : storedTypeOf(t.dtype, cols);
+      n += shape.length === 2 ? wasmMatrixBytes(stored, rows, cols) : cols * 4;
+    }
+  }
+  const kvDim = c.nKvHeads * c.headSize;
+  n += 2 * c.nLayers * slots * contextSize * kvDim * (kvType === "f16" ? 2 : 4);
+  return n;
+}
+function defaultThreads() {
+  const n = typeof navigator !== "undefined" ? navigator.hardwareConcurrency : 1;
+  return Number.isInteger(n) && n > 0 ? n : 1;
+}
+async function createEngine(model, options = {}) {
+  const embd = model.tensors.find((t) => t.name === tensorName("gguf", "tok_embd"));
+  const config = configFromGgufMetadata(model.metadata, embd?.shape[0]);
+  const table = new TensorTable(model, config);
+  const contextSize = options.contextSize ?? Math.min(config.contextLength, 2048);
+  if (!Number.isSafeInteger(contextSize) || contextSize <= 0) {
+    throw new RangeError(`Cannot load model: context size ${contextSize} must be a positive integer`);
+  }
+  const weightsF32 = options.useReference === true;
+  const kvType = weightsF32 ? "f32" : options.kvType ?? "f16";
+  const slots = options.slots ?? 1;
+  if (!Number.isSafeInteger(slots) || slots < 1 || slots > 256) {
+    throw new RangeError(`Cannot load model: slot count ${slots} must be an integer in [1, 256]`);
+  }
+  const threads = weightsF32 ? 1 : options.threads ?? defaultThreads();
+  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`Cannot load model: threads ${threads}`);
+  const need = engineBytes(table, contextSize, kvType, slots, weightsF32);
+  const nShards = Math.max(threads, options.minShards ?? 1, Math.ceil(need * 1.1 / SHARD_BUDGET));
+  const nThreads = threads;
+  const shardsOf = (t) => plans.filter((p) => p.shard % nThreads === t);
+  const maxBatch = options.maxBatch ?? 64;
+  let columnBlock = 1;
+  for (let l = 0; l < config.nLayers; l++) {
+    for (const kind of [
+      "attn_output",
+      "ffn_down"
+    ]) {
+      const t = table.info(kind, l);
+      columnBlock = Math.max(columnBlock, blockSizeOf(t.dtype), storedTypeOf(t.dtype, t.shape[1]) === "F32" ? 1 : 32);
+    }
+  }
+  const plans = planShards(config, {
+    nShards,
+    contextSize,
+    kvType,
+    maxBatch,
+    columnBlock,
+    nSlots: slots,
+    weightsF32
+  });
+  const layout = exchangeLayout(config, maxBatch, nShards);
+  const exchange = new SharedArrayBuffer(layout.nBytes);
+  const control = new SharedArrayBuffer(controlInts(maxBatch) * 4);
+  const ctrl = new Int32Array(control);
+  const exF32 = new Float32Array(exchange);
+  const kernels2 = weightsF32 ? "scalar" : options.kernels ?? "wasm";
+  const perShard = config.nLayers * LAYER_KINDS.length + 2;
+  const total = perShard * nShards;
+  let done = 0;
+  const progress = () => options.onProgress?.(++done, total);
+  let shared;
+  if (model.path === void 0 && model.blob === void 0) {
+    if (!model.bytes) throw new TypeError("Cannot load model: neither a path, a blob nor the bytes were given");
+    if (nThreads > 1) {
+      shared = new SharedArrayBuffer(model.bytes.length);
+      new Uint8Array(shared).set(model.bytes);
+    }
+  }
+  const workers = [];
+  const ready = [];
+  const failures = [];
+  for (let s = 1; s < nThreads; s++) {
+    const w = options.spawnWorker?.() ?? new Worker(new URL("./shard_worker.ts", import.meta.url).href, {
+      type: "module"
+    });
+    workers.push(w);
+    ready.push(new Promise((resolve, reject) => {
+      w.onmessage = (e) => {
+        if (e.data.type === "progress") progress();
+        else if (e.data.type === "ready") resolve();
+        else if (e.data.type === "error") {
+          failures.push(e.data.message ?? "unknown error");
+          reject(new Error(`Cannot run model: thread ${s} failed: ${e.data.message}`));
+        }
+      };
+      w.onerror = (e) => {
+        e.preventDefault();
+        reject(new Error(`Cannot run model: thread ${s} worker failed: ${e.message}`));
+      };
+    }));
+    w.postMessage({
+      plans: shardsOf(s),
+      nThreads,
+      tensors: model.tensors,
+      path: model.path,
+      blob: model.blob,
+      bytes: shared,
+      exchange,
+      control,
+      kernels: kernels2
+    });
+  }
+  const closeWorkers = () => {
+    postExit(ctrl);
+    for (const w of workers) w.terminate();
+  };
+  const own = [];
+  try {
+    for (const plan of shardsOf(0)) {
+      const readInto = (off, dst) => model.source.readInto(off, dst);
+      const k = await createKernels(kernels2);
+      own.push(new Shard({
+        plan,
+        kernels: k,
+        tensors: model.tensors,
+        readInto,
+        exchange,
+        control,
+        onTensor: progress
+      }));
+    }
+    await Promise.all(ready);
+  } catch (e) {
+    closeWorkers();
+    throw e;
+  }
+  return new ShardedEngine({
+    model,
+    config,
+    contextSize,
+    table,
+    own,
+    plans,
+    nThreads,
+    exF32,
+    ctrl,
+    layout,
+    closeWorkers
+  });
+}
+function checkSlot(slot, slots) {
+  if (!Number.isInteger(slot) || slot < 0 || slot >= slots) {
+    throw new RangeError(`Cannot evaluate in slot ${slot}: the engine has ${slots} slot(s)`);
+  }
+}
+function checkRows(rows, slots, contextSize, vocabSize, nLogits) {
+  if (!Array.isArray(rows) || rows.length === 0) throw new RangeError("Cannot evaluate a batch: no rows");
+  if (!Number.isInteger(nLogits) || nLogits < 0 || nLogits > rows.length) {
+    throw new RangeError(`Cannot evaluate a batch: logits of ${nLogits} rows asked, the batch has ${rows.length}`);
+  }
+  const last = /* @__PURE__ */ new Map();
+  for (const r of rows) {
+    checkSlot(r.slot, slots);
+    checkEval([
+      r.token
+    ], r.pos, contextSize, vocabSize);
+    const prev = last.get(r.slot);
+    if (prev !== void 0 && r.pos <= prev) {
+      throw new RangeError(`Cannot evaluate a batch: slot ${r.slot} has position ${r.pos} after ${prev}`);
+    }
+    last.set(r.slot, r.pos);
+  }
+}
+function checkEval(tokens, startPos, contextSize, vocabSize) {
+  if (!Array.isArray(tokens) || tokens.length === 0) throw new RangeError("Cannot evaluate: no tokens");
+  if (!Number.isInteger(startPos) || startPos < 0 || startPos + tokens.length > contextSize) {
+    throw new RangeError(`Cannot evaluate ${tokens.length} tokens at position ${startPos}: the context holds ${contextSize}`);
+  }
+  for (const t of tokens) {
+    if (!Number.isInteger(t) || t < 0 || t >= vocabSize) {
+      throw new RangeError(`Cannot evaluate: token ${t} is outside the vocabulary [0, ${vocabSize})`);
+    }
+  }
+}
+var ShardedEngine = class {
+  #closed = false;
+  config;
+  contextSize;
+  metadata;
+  tokenizer;
+  nShards;
+  nThreads;
+  slots;
+  table;
+  own;
+  plans;
+  exF32;
+  ctrl;
+  layout;
+  #closeWorkers;
+  #onClose;
+  constructor(p) {
+    ({ config: this.config, contextSize: this.contextSize, table: this.table, own: this.own } = p);
+    ({ plans: this.plans, nThreads: this.nThreads, exF32: this.exF32, ctrl: this.ctrl, layout: this.layout } = p);
+    this.metadata = p.model.metadata;
+    this.tokenizer = p.model.tokenizer;
+    this.#closeWorkers = p.closeWorkers;
+    this.#onClose = p.model.onClose;
+    this.nShards = p.plans.length;
+    this.slots = p.plans[0].nSlots ?? 1;
+  }
+  async eval(tokens, startPos) {
+    const all = await this.#run(tokens, startPos, false);
+    return all[all.length - 1];
+  }
+  evalAll(tokens, startPos) {
+    return this.#run(tokens, startPos, true);
+  }
+  async evalSlot(slot, tokens, startPos) {
+    const all = await this.#run(tokens, startPos, false, slot);
+    return all[all.length - 1];
+  }
+  evalHidden(slot, tokens, startPos) {
+    return this.#run(tokens, startPos, true, slot, true);
+  }
+  evalBatch(rows, nLogits = rows.length) {
+    if (this.#closed) return Promise.reject(new Error("Cannot evaluate: the engine is closed"));
+    try {
+      checkRows(rows, this.slots, this.contextSize, this.config.vocabSize, nLogits);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const out = [];
+    const { vocabSize } = this.config;
+    const B = this.plans[0].maxBatch;
+    const ctrl = this.ctrl;
+    for (let i = 0; i < rows.length; i += B) {
+      const n = Math.min(B, rows.length - i);
+      for (let b = 0; b < n; b++) {
+        const r = rows[i + b];
+        this.#embed(b, r.token);
+        setRow(ctrl, b, r.slot, r.pos);
+      }
+      const m = Math.max(0, Math.min(n, i + n - (rows.length - nLogits)));
+      const failed = this.#forward({
+        nTokens: n,
+        startPos: 0,
+        wantLogits: m,
+        slot: 0,
+        multi: true,
+        wantHidden: false
+      });
+      if (failed) return Promise.reject(failed);
+      const l = this.layout.logits / 4;
+      for (let r = 0; r < m; r++) out.push(this.exF32.slice(l + r * vocabSize, l + (r + 1) * vocabSize));
+    }
+    return Promise.resolve(out);
+  }
+  /** Row b of exchange.xIn (B, dim) = the token's tok_embd row, dequantized from the file. */
+  #embed(b, token) {
+    const dim = this.config.dim;
+    this.exF32.set(this.table.rowsF32("tok_embd", void 0, token, 1), this.layout.xIn / 4 + b * dim);
+  }
+  /** Posts one forward command and runs shard 0's part; returns the error when a shard failed (engine closed). */
+  #forward(command) {
+    try {
+      runForward(this.own, this.ctrl, this.nThreads, command);
+    } catch (e) {
+      this.close();
+      return e;
+    }
+    return void 0;
+  }
+  #run(tokens, startPos, all, slot = 0, hidden = false) {
+    if (this.#closed) return Promise.reject(new Error("Cannot evaluate: the engine is closed"));
+    try {
+      checkSlot(slot, this.slots);
+      checkEval(tokens, startPos, this.contextSize, this.config.vocabSize);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const out = [];
+    const { dim, vocabSize } = this.config;
+    const B = this.plans[0].maxBatch;
+    for (let i = 0; i < tokens.length; i += B) {
+      const n = Math.min(B, tokens.length - i);
+      for (let b = 0; b < n; b++) this.#embed(b, tokens[i + b]);
+      const wantLogits = all ? n : i + n === tokens.length ? 1 : 0;
+      const command = {
+        nTokens: n,
+        startPos: startPos + i,
+        wantLogits,
+        slot,
+        multi: false,
+        wantHidden: hidden
+      };
+      const failed = this.#forward(command);
+      if (failed) return Promise.reject(failed);
+      if (hidden) {
+        const h = this.layout.proj / 4;
+        for (let r = 0; r < n; r++) out.push(this.exF32.slice(h + r * dim, h + (r + 1) * dim));
+        continue;
+      }
+      const l = this.layout.logits / 4;
+      for (let r = 0; r < wantLogits; r++) out.push(this.exF32.slice(l + r * vocabSize, l + (r + 1) * vocabSize));
+    }
+    return Promise.resolve(out);
+  }
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeWorkers();
+    this.#onClose?.();
+  }
+};
+
+// src/model/browser_engine.ts
+function loadEngineFromBlob(blob, options = {}, name = blob.name ?? "model", read) {
+  return loadEngineFromSource(new BlobSource(blob, name, read), {
+    blob
+  }, options);
 }
 
 // src/core/mt19937.ts
@@ -4964,7 +4157,7 @@ function applyRepeatPenalty(logits, recent, penalty) {
     logits[t] = l <= 0 ? l * penalty : l / penalty;
   }
 }
-function softmax2(cands, temperature = 1) {
+function softmax(cands, temperature = 1) {
   const max = cands[0].logit;
   let sum = 0;
   for (const c of cands) {
@@ -5080,7 +4273,7 @@ var Sampler = class {
     let cands = o.topK > 0 && o.topK < l.length ? topK(l, o.topK) : allCandidates(l);
     if (cands.length === 0) return argmax(l);
     if (o.topP < 1) {
-      softmax2(cands);
+      softmax(cands);
       let cum2 = 0;
       let last = cands.length;
       for (let i = 0; i < cands.length; i++) {
@@ -5092,7 +4285,7 @@ var Sampler = class {
       }
       cands = cands.slice(0, Math.max(1, last));
     }
-    softmax2(cands, o.temperature);
+    softmax(cands, o.temperature);
     const u = this.#rng.nextFloat();
     let cum = 0;
     for (const c of cands) {

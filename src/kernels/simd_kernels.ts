@@ -1,12 +1,15 @@
 /**
- * WasmShardKernels: the shard operations on the SIMD kernel module (src/kernels/wasm.ts `raw` exports), on the
- * shard's own shared memory. Q4_0 and Q8_0 weights are repacked at load (Q4_0R, Q8_0R) and multiply Q8A activations,
- * as llama.cpp's CPU path multiplies them by Q8_0; F16/F32 multiply f32 activations.
- * Shapes and pointers are checked once, where the shard allocates them; the hot path calls the raw exports.
- * see: wasm/README.md (ABI, layouts), shard_kernels.ts (the interface and the TS fallback)
+ * SimdKernels: the `Kernels` interface on the WASM SIMD module (wasm.ts `raw` exports), on the kernels' own shared
+ * memory. Q4_0 and Q8_0 weights are repacked at load (Q4_0R, Q8_0R) and multiply Q8A activations, as llama.cpp's CPU
+ * path multiplies them by Q8_0; F16/F32 multiply f32 activations. What it does not override is ScalarKernels' (the
+ * references). Shapes and pointers are checked once, where the engine allocates them; the hot path calls the raw
+ * exports with the same argument order as the interface.
+ * see: wasm/README.md (ABI, layouts), kernels.ts (the interface), scalar_kernels.ts (the references)
  */
-import { nBytesOf } from "../core/dtypes.ts";
-import type { DType } from "../core/dtypes.ts";
+import { type DType, nBytesOf } from "../core/dtypes.ts";
+import type { CacheShape, KernelChoice, Kernels, MatrixSlice } from "./kernels.ts";
+import { repackedQ4_0Bytes, repackedQ8_0Bytes } from "./scalar.ts";
+import { convertRows, KernelMemory, ScalarKernels } from "./scalar_kernels.ts";
 import {
   type KernelExports,
   loadWasmKernels,
@@ -16,36 +19,27 @@ import {
   q4_0RScratchBytes,
   q8_0RScratchBytes,
   q8AStride,
-  repackedQ4_0Bytes,
-  repackedQ8_0Bytes,
-} from "../kernels/mod.ts";
-import {
-  convertRows,
-  JsShardKernels,
-  KernelMemory,
-  type LayerOps,
-  type MatrixSlice,
-  type ShardKernels,
-} from "./shard_kernels.ts";
+} from "./wasm.ts";
 
-/** Bytes of a weight matrix as WASM shards keep it: Q4_0 and Q8_0 repacked (padded to whole row groups). */
+/** Bytes of a weight matrix as SimdKernels keep it: Q4_0 and Q8_0 repacked (padded to whole row groups). */
 export function wasmMatrixBytes(dtype: DType, rows: number, cols: number): number {
   if (dtype === "Q4_0") return repackedQ4_0Bytes(rows, cols);
   if (dtype === "Q8_0") return repackedQ8_0Bytes(rows, cols);
   return nBytesOf(dtype, rows * cols);
 }
 
-/** Creates WASM-backed shard kernels over a fresh shared memory. */
-export async function createWasmShardKernels(module?: WebAssembly.Module): Promise<ShardKernels> {
+/** Creates kernels over a fresh shared memory: "wasm" (SimdKernels, the default) or "scalar" (the references). */
+export async function createKernels(choice: KernelChoice = "wasm", module?: WebAssembly.Module): Promise<Kernels> {
+  if (choice === "scalar") return new ScalarKernels();
   const k = await loadWasmKernels({ module, initialPages: 16 });
-  return new WasmShardKernels(k.raw, new KernelMemory(k.memory, k.arena.base));
+  return new SimdKernels(k.raw, new KernelMemory(k.memory, k.arena.base));
 }
 
 /** Staging area for standard Q4_0 / Q8_0 rows before repacking: bytes per load chunk. */
 const STAGING_BYTES = 16 << 20;
 
-/** Shard kernels whose hot operations run in WASM; the TS fallback's bookkeeping is reused. */
-export class WasmShardKernels extends JsShardKernels {
+/** Kernels whose hot operations run in WASM; allocation and the cold operations are ScalarKernels'. */
+export class SimdKernels extends ScalarKernels {
   readonly #raw: KernelExports;
   #staging = 0;
   #act = 0; // (maxBatch, q8AStride(maxCols)) Q8A activations
@@ -86,7 +80,7 @@ export class WasmShardKernels extends JsShardKernels {
     return this.#q4Form;
   }
 
-  override loadMatrixRows(slice: MatrixSlice, srcDtype: DType, bytes: Uint8Array, row0: number, nRows: number) {
+  override loadMatrixRows(slice: MatrixSlice, srcDtype: DType, bytes: Uint8Array, row0: number, nRows: number): void {
     const t = slice.dtype;
     if (t !== "Q4_0" && t !== "Q8_0") return super.loadMatrixRows(slice, srcDtype, bytes, row0, nRows);
     if (row0 % 8 !== 0) throw new RangeError(`Cannot repack ${t} rows: chunk start ${row0} is not a multiple of 8`);
@@ -106,8 +100,8 @@ export class WasmShardKernels extends JsShardKernels {
     }
   }
 
-  override rmsnorm(outPtr: number, xPtr: number, wPtr: number, n: number, B: number, eps: number): void {
-    for (let b = 0; b < B; b++) this.#raw.rmsNorm(xPtr + 4 * b * n, wPtr, outPtr + 4 * b * n, n, eps);
+  override rmsNorm(x: number, weight: number, out: number, n: number, eps: number, B: number): void {
+    for (let b = 0; b < B; b++) this.#raw.rmsNorm(x + 4 * b * n, weight, out + 4 * b * n, n, eps);
   }
 
   override matmul(w: MatrixSlice, xPtr: number, yPtr: number, B: number): void {
@@ -146,56 +140,30 @@ export class WasmShardKernels extends JsShardKernels {
     }
   }
 
-  override rope(ptr: number, B: number, width: number, headSize: number, startPos: number, theta: number): void {
-    for (let b = 0; b < B; b++) this.#raw.rope(ptr + 4 * b * width, width / headSize, headSize, startPos + b, theta);
+  override rope(x: number, nHeads: number, headSize: number, pos: number, theta: number, B: number): void {
+    const width = nHeads * headSize;
+    for (let b = 0; b < B; b++) this.#raw.rope(x + 4 * b * width, nHeads, headSize, pos + b, theta);
   }
 
-  override storeKv(
-    srcPtr: number,
-    cachePtr: number,
-    B: number,
-    width: number,
-    startPos: number,
-    kvType: "f16" | "f32",
-  ) {
-    if (kvType === "f16") this.#raw.f32ToF16Array(srcPtr, cachePtr + 2 * startPos * width, B * width);
-    else super.storeKv(srcPtr, cachePtr, B, width, startPos, kvType);
+  override storeKv(src: number, cache: number, B: number, width: number, pos: number, kvType: "f16" | "f32"): void {
+    if (kvType === "f16") this.#raw.f32ToF16Array(src, cache + 2 * pos * width, B * width);
+    else super.storeKv(src, cache, B, width, pos, kvType);
   }
 
-  override attention(
-    ops: LayerOps,
-    qPtr: number,
-    kPtr: number,
-    vPtr: number,
-    outPtr: number,
-    B: number,
-    startPos: number,
-  ): void {
-    if (this.#attLen < ops.contextSize) {
-      this.#att = this.mem.alloc(4 * ops.contextSize);
-      this.#attLen = ops.contextSize;
+  override attention(q: number, k: number, v: number, out: number, shape: CacheShape, B: number, pos: number): void {
+    if (this.#attLen < shape.contextSize) {
+      this.#att = this.mem.alloc(4 * shape.contextSize);
+      this.#attLen = shape.contextSize;
     }
-    const width = ops.nHeads * ops.headSize;
-    const scale = 1 / Math.sqrt(ops.headSize);
-    const f16 = ops.kvType === "f16" ? 1 : 0;
+    const { nHeads, nKvHeads, headSize } = shape;
+    const width = nHeads * headSize, scale = 1 / Math.sqrt(headSize), f16 = shape.kvType === "f16" ? 1 : 0;
     for (let b = 0; b < B; b++) {
-      this.#raw.attention(
-        qPtr + 4 * b * width,
-        kPtr,
-        vPtr,
-        outPtr + 4 * b * width,
-        this.#att,
-        ops.nHeads,
-        ops.nKvHeads,
-        ops.headSize,
-        startPos + b + 1,
-        f16,
-        scale,
-      );
+      const o = 4 * b * width;
+      this.#raw.attention(q + o, k, v, out + o, this.#att, nHeads, nKvHeads, headSize, pos + b + 1, f16, scale);
     }
   }
 
-  override siluMul(aPtr: number, bPtr: number, n: number): void {
-    this.#raw.siluGate(aPtr, bPtr, aPtr, n);
+  override siluGate(gate: number, up: number, out: number, n: number): void {
+    this.#raw.siluGate(gate, up, out, n);
   }
 }

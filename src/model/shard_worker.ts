@@ -1,14 +1,16 @@
 /**
- * Worker entry of the fast engine: builds its Shards (usually one; each with its own kernel memory ≤ 4 GiB), reading
- * their weight slices straight from the model file (or from shared bytes), then serves forward commands posted through the control
- * SharedArrayBuffer until told to exit. No message round-trips while running.
+ * The shard worker, the fast engine's Worker entry: builds its Shards (usually one; each with its own kernel memory
+ * ≤ 4 GiB), reading their weight slices straight from the model file (or from shared bytes), then serves forward
+ * commands posted through the control SharedArrayBuffer until told to exit. No message round-trips while running.
  * see: engine.ts (the calling side), shard.ts
  */
 /// <reference lib="deno.worker" />
-import { CTRL, runShards, Shard, type ShardPlan } from "./shard.ts";
+import { CTRL, postFailure, runShards, Shard, type ShardPlan, waitForCommand } from "./shard.ts";
 import type { TensorInfo } from "../core/tensor.ts";
-import { createShardKernels, type KernelChoice } from "./kernel_choice.ts";
+import type { KernelChoice } from "../kernels/kernels.ts";
+import { createKernels } from "../kernels/simd_kernels.ts";
 import { BlobSource } from "../core/blob_source.ts";
+import { readFileAt } from "../core/byte_source.ts";
 
 /** The one message a worker receives. */
 export interface WorkerInit {
@@ -36,17 +38,9 @@ self.onmessage = async (e: MessageEvent<WorkerInit>) => {
   try {
     let readInto: (off: number, dst: Uint8Array) => void;
     if (init.path !== undefined) {
-      const f = Deno.openSync(init.path, { read: true });
+      const f = Deno.openSync(init.path, { read: true }), path = init.path;
       file = f;
-      readInto = (off, dst) => {
-        f.seekSync(off, Deno.SeekMode.Start);
-        let done = 0;
-        while (done < dst.length) {
-          const n = f.readSync(dst.subarray(done));
-          if (!n) throw new RangeError(`Cannot read "${init.path}": file ended at byte ${off + done}`);
-          done += n;
-        }
-      };
+      readInto = (off, dst) => readFileAt(f, path, off, dst);
     } else if (init.blob !== undefined) {
       const src = new BlobSource(init.blob);
       readInto = (off, dst) => src.readInto(off, dst);
@@ -55,9 +49,10 @@ self.onmessage = async (e: MessageEvent<WorkerInit>) => {
       readInto = (off, dst) => dst.set(all.subarray(off, off + dst.length));
     }
     for (const plan of init.plans) {
-      const kernels = await createShardKernels(init.kernels);
+      const kernels = await createKernels(init.kernels);
       const progress = () => self.postMessage({ type: "progress" });
-      shards.push(new Shard(plan, kernels, init.tensors, readInto, init.exchange, init.control, progress));
+      const { tensors, exchange, control } = init;
+      shards.push(new Shard({ plan, kernels, tensors, readInto, exchange, control, onTensor: progress }));
     }
   } catch (err) {
     self.postMessage({ type: "error", message: (err as Error).message });
@@ -69,14 +64,13 @@ self.onmessage = async (e: MessageEvent<WorkerInit>) => {
   let seen = Atomics.load(ctrl, CTRL.COMMAND);
   self.postMessage({ type: "ready", memoryBytes: shards.reduce((a, s) => a + s.memoryBytes, 0) });
   for (;;) {
-    while (Atomics.load(ctrl, CTRL.COMMAND) === seen) Atomics.wait(ctrl, CTRL.COMMAND, seen, 1000);
-    seen = Atomics.load(ctrl, CTRL.COMMAND);
-    if (Atomics.load(ctrl, CTRL.OP) !== 1) break;
+    const command = waitForCommand(ctrl, seen);
+    seen = command.seen;
+    if (!command.forward) break;
     try {
       runShards(shards, ctrl, init.nThreads);
     } catch (err) {
-      Atomics.store(ctrl, CTRL.FAILED, 1);
-      Atomics.notify(ctrl, CTRL.ROUND);
+      postFailure(ctrl);
       self.postMessage({ type: "error", message: (err as Error).message });
     }
   }
