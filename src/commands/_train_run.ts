@@ -33,6 +33,7 @@ import {
   type SavedModule,
   SCHEDULE_TYPES,
   type ScheduleType,
+  streamedTrainBase,
   type TrainBase,
   trainBaseFromTable,
   type TrainBatch,
@@ -46,6 +47,9 @@ import { yieldToEventLoop } from "../core/event_loop.ts";
 import { denoModelFs, prepareOutputDir, writeOutputFiles } from "./_model_fs.ts";
 import { formatDuration, Progress } from "./_progress.ts";
 import { sentencePieceCount } from "./_tokenizer_bridge.ts";
+
+/** --stream-base auto streams a GGUF file's base when its layer matrices exceed this many bytes. */
+export const STREAM_BASE_AUTO_BYTES = 2 ** 30;
 
 /** The checkpoint file in --output-dir. */
 export const CHECKPOINT_FILE = "trainer_state.ckpt";
@@ -84,6 +88,8 @@ export const TRAIN_FLAGS = {
   "save-dtype": { type: "string" },
   kernels: { type: "string" },
   threads: { type: "string", short: "t" },
+  "gradient-checkpointing": { type: "boolean", default: false },
+  "stream-base": { type: "string" },
   resume: { type: "boolean", default: false },
   force: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
@@ -124,6 +130,11 @@ export const TRAIN_FLAGS_HELP =
   --save-dtype T              f32 (default: merging gives exactly the trained model) | f16
   --kernels K                 wasm (default when available) | scalar
   -t, --threads N             1 (default) or 2: a Worker computes half of each WASM product's rows
+  --gradient-checkpointing    keep only each layer's input, recompute its activations in backward (same
+                              numbers; ~1/3 more compute, far less memory at long blocks and many layers)
+  --stream-base M             auto (default) | on | off: read the frozen base's layer matrices from the file
+                              one layer at a time instead of holding them (same numbers; auto = a GGUF file
+                              whose layer matrices exceed 1 GiB, e.g. a 7B Q4_0)
   --resume                    continue from --output-dir's checkpoint (same flags and data)
   --force                     write into a non-empty --output-dir
   -h, --help                  show this help`;
@@ -163,6 +174,10 @@ export interface TrainFlags {
   dtype: "F32" | "F16";
   kernels: "wasm" | "scalar";
   threads: 1 | 2;
+  /** --gradient-checkpointing: TrainOptions.recompute (not in identityOf: it does not change the numbers). */
+  gradientCheckpointing: boolean;
+  /** --stream-base (not in identityOf: it does not change the numbers). */
+  streamBase: "auto" | "on" | "off";
   resume: boolean;
   force: boolean;
 }
@@ -221,6 +236,10 @@ export function parseTrainFlags(v: Values, d: TrainDefaults): TrainFlags {
   const threads = int("threads", 1);
   if (threads > 2) throw new UsageError(`--threads must be 1 or 2, got ${threads}`);
   if (threads === 2 && kernels === "scalar") throw new UsageError("--threads 2 needs the WASM kernels");
+  const streamBase = str(v, "stream-base") ?? "auto";
+  if (streamBase !== "auto" && streamBase !== "on" && streamBase !== "off") {
+    throw new UsageError(`--stream-base must be auto, on or off, got "${streamBase}"`);
+  }
   const batchSize = int("per-device-train-batch-size", 1);
   const r = int("lora-rank", 8);
   const maxSteps = str(v, "max-steps") === undefined ? undefined : int("max-steps", 1);
@@ -263,6 +282,8 @@ export function parseTrainFlags(v: Values, d: TrainDefaults): TrainFlags {
     dtype,
     kernels,
     threads: threads as 1 | 2,
+    gradientCheckpointing: v["gradient-checkpointing"] === true,
+    streamBase,
     resume: v.resume === true,
     force: v.force === true,
   };
@@ -292,6 +313,9 @@ export interface OpenedTrainBase {
   /** tokenizer.model bytes for the adapter folder, when we have a SentencePiece file. */
   tokenizerModel?: Uint8Array;
   warnings: string[];
+  /** The base's tensor table (for --stream-base) and whether it is a file on disk (not merged in memory). */
+  table?: TensorTable;
+  onDisk?: boolean;
 }
 
 function isGgufFile(path: string): boolean {
@@ -432,7 +456,14 @@ function finish(
         "trained with the larger tokenizer)",
     );
   }
-  return { base: trainBaseFromTable(table), tokenizer: tok.tok, tokenizerModel: tok.bytes, warnings };
+  return {
+    base: trainBaseFromTable(table),
+    tokenizer: tok.tok,
+    tokenizerModel: tok.bytes,
+    warnings,
+    table,
+    onDisk: source instanceof FileSource,
+  };
 }
 
 /** Training data as the loop needs it. */
@@ -477,11 +508,12 @@ function log(msg: string): void {
 async function loadKernels(
   which: "wasm" | "scalar",
   threads: 1 | 2,
+  maxResidentBytes?: number,
 ): Promise<(TrainKernels & { close?: () => void }) | undefined> {
   if (which === "scalar") return undefined;
   try {
     const mod = await import("../kernels/train_wasm.ts");
-    return await mod.createWasmTrainKernels({ threads });
+    return await mod.createWasmTrainKernels({ threads, maxResidentBytes });
   } catch (e) {
     log(`warning: WASM training kernels unavailable (${(e as Error).message}); using the scalar references`);
     return undefined;
@@ -514,11 +546,22 @@ export async function runTraining(s: LoopSetup): Promise<number> {
     lora: s.mode === "lora" ? f.options.lora : undefined,
     modulesToSave: f.modulesToSave,
     maxSteps,
+    recompute: f.gradientCheckpointing,
   };
   if (s.mode === "stage1" && f.modulesToSave.length === 0) {
     throw new UserError("Cannot train stage 1: --modules-to-save is empty", "stage 1 trains embed_tokens,lm_head");
   }
-  const kernels = await loadKernels(f.kernels, f.threads);
+  // --stream-base: the layer matrices come in per layer, and the WASM kernels keep no resident copy of them
+  const layerBytes = opened.table?.file.tensors.filter((t) => t.name.startsWith("blk.") && t.shape.length === 2)
+    .reduce((n, t) => n + t.nBytes, 0) ?? 0;
+  const stream = opened.table !== undefined &&
+    (f.streamBase === "on" ||
+      (f.streamBase === "auto" && opened.onDisk === true && layerBytes > STREAM_BASE_AUTO_BYTES));
+  if (stream) {
+    s = { ...s, opened: { ...opened, base: streamedTrainBase(opened.table!) } };
+    log(`base: ${(layerBytes / 2 ** 30).toFixed(2)} GiB of layer matrices streamed from the file one layer at a time`);
+  }
+  const kernels = await loadKernels(f.kernels, f.threads, stream ? 0 : undefined);
   try {
     return await trainLoop(s, options, maxSteps, kernels);
   } finally {

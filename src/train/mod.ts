@@ -103,3 +103,10 @@ export {
   type PeftWriteOptions,
 } from "./peft_adapter.ts";
 export { LOSS_CSV_HEADER, lossCsv, lossCsvRow, type LossRow, lossSvg, type LossSvgOptions } from "./loss_log.ts";
+export {
+  type FrozenStoreStats,
+  STREAMED_KINDS,
+  type StreamedBaseOptions,
+  type StreamedTrainBase,
+  streamedTrainBase,
+} from "./frozen_store.ts";

@@ -38,7 +38,8 @@ export interface TrainBase {
   tiedOutput: boolean;
 }
 
-const FROZEN_TYPES: readonly string[] = ["F32", "F16", "Q8_0", "Q4_0"];
+/** GGUF dtypes a base keeps in their file type (others are dequantized to f32 once). */
+export const FROZEN_TYPES: readonly string[] = ["F32", "F16", "Q8_0", "Q4_0"];
 
 function f32Bytes(a: Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
