@@ -16,7 +16,7 @@ import {
   trainerConfig,
   type TrainerOptions,
 } from "../tokenizer/train/trainer_spec.ts";
-import { interruptibleSink } from "./_model_fs.ts";
+import { interruptibleSink } from "./_interrupt.ts";
 import { formatBytes, Progress, progressEnabled } from "./_progress.ts";
 
 /** Flags that spm_train takes besides the spec fields. */
