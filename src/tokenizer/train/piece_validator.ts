@@ -92,7 +92,8 @@ export function pieceExtender(
   cfg: Parameters<typeof pieceValidator>[0],
 ): ((state: ExtendState, c: number) => boolean) | undefined {
   if (!cfg.splitByWhitespace || cfg.allowWhitespaceOnlyPieces) return undefined;
-  const scriptCache = new Map<number, number>();
+  // script per code point, + 1 (0 = not looked up yet): called for every character of every candidate piece
+  const scriptCache = new Uint8Array(0x110000);
   return (st, c) => {
     const pos = st.length;
     if (pos + 1 > cfg.maxSentencepieceLength) return false;
@@ -107,10 +108,10 @@ export function pieceExtender(
       return true;
     }
     if (cfg.treatWhitespaceAsSuffix && st.hasWs) return false;
-    let s = scriptCache.get(c);
-    if (s === undefined) {
+    let s = scriptCache[c] - 1;
+    if (s < 0) {
       s = scriptOf(c);
-      scriptCache.set(c, s);
+      scriptCache[c] = s + 1;
     }
     if (s === HIRAGANA || s === KATAKANA || c === 0x30fc) s = HAN;
     else if (s === INHERITED) s = st.prevScript;

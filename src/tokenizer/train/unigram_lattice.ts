@@ -161,7 +161,7 @@ export class LatticeShard {
   // scratch per unit, grown to the longest unit
   #alpha = new Float32Array(0);
   #beta = new Float32Array(0);
-  #has = new Uint8Array(0);
+  #score = new Float64Array(0);
   #back = new Int32Array(0);
 
   /** Builds every unit's lattice over the pieces of `trie` (values = current piece indices). */
@@ -200,7 +200,6 @@ export class LatticeShard {
     this.nodeId = id.slice(0, n);
     this.#alpha = new Float32Array(maxUnit + 1);
     this.#beta = new Float32Array(maxUnit + 1);
-    this.#has = new Uint8Array(maxUnit + 1);
     this.#back = new Int32Array(maxUnit + 1);
   }
 
@@ -241,51 +240,59 @@ export class LatticeShard {
    * by unit in order, each addition rounded to float as SentencePiece's per-thread float vector.
    */
   eStep(model: ModelScores, expected: Float32Array): void {
-    const { text: _text, unitOff, freqs } = this.units;
-    const { nodeOff, nodeLen, nodeId } = this;
-    const { scores, unkScore } = model;
-    const alpha = this.#alpha, beta = this.#beta, has = this.#has;
+    const { unitOff, freqs } = this.units;
+    const { nodeOff, nodeLen } = this;
+    const sc = this.#nodeScores(model);
+    const alpha = this.#alpha, beta = this.#beta;
     for (let u = 0; u + 1 < unitOff.length; u++) {
       const p0 = unitOff[u], n = unitOff[u + 1] - p0;
       const f = f32(freqs[u]);
       // forward: alpha[e] = LogSumExp over the nodes ending at e, in start order (pushed from each start once
-      // alpha[start] is final)
-      has.fill(0, 0, n + 1);
+      // alpha[start] is final). -Infinity marks "no node yet": LogSumExp(-Infinity, v) is v, as its init mode.
+      alpha.fill(-Infinity, 1, n + 1);
       alpha[0] = 0;
       for (let b = 0; b < n; b++) {
         const ab = alpha[b];
         for (let k = nodeOff[p0 + b], kEnd = nodeOff[p0 + b + 1]; k < kEnd; k++) {
           const e = b + nodeLen[k];
-          const id = nodeId[k];
-          const v = f32((id < 0 ? unkScore : scores[id]) + ab);
-          if (has[e]) alpha[e] = logSumExp(alpha[e], v);
-          else alpha[e] = v, has[e] = 1;
+          const v = f32(sc[k] + ab);
+          const a = alpha[e];
+          alpha[e] = a === -Infinity ? v : logSumExp(a, v);
         }
       }
       // backward: beta[b] = LogSumExp over the nodes starting at b, in insertion order
       beta[n] = 0;
       for (let b = n - 1; b >= 0; b--) {
-        let sum = 0;
         const k0 = nodeOff[p0 + b], kEnd = nodeOff[p0 + b + 1];
-        for (let k = k0; k < kEnd; k++) {
-          const id = nodeId[k];
-          const v = f32((id < 0 ? unkScore : scores[id]) + beta[b + nodeLen[k]]);
-          sum = k === k0 ? v : logSumExp(sum, v);
-        }
+        let sum = f32(sc[k0] + beta[b + nodeLen[k0]]);
+        for (let k = k0 + 1; k < kEnd; k++) sum = logSumExp(sum, f32(sc[k] + beta[b + nodeLen[k]]));
         beta[b] = sum;
       }
       const z = alpha[n];
       // hot loop: one exp per node
+      const nodeId = this.nodeId;
       for (let b = 0; b < n; b++) {
         const ab = alpha[b];
         for (let k = nodeOff[p0 + b], kEnd = nodeOff[p0 + b + 1]; k < kEnd; k++) {
+          const x = f32(f32(f32(ab + sc[k]) + beta[b + nodeLen[k]]) - z);
           const id = nodeId[k];
-          const x = f32(f32(f32(ab + (id < 0 ? unkScore : scores[id])) + beta[b + nodeLen[k]]) - z);
           const i = id < 0 ? 0 : id;
           expected[i] = expected[i] + f * Math.exp(x);
         }
       }
     }
+  }
+
+  /** Each node's score (the unknown node's for -1), looked up once per pass. */
+  #nodeScores(model: ModelScores): Float64Array {
+    const n = this.nNodes;
+    if (this.#score.length < n) this.#score = new Float64Array(n);
+    const out = this.#score, id = this.nodeId, { scores, unkScore } = model;
+    for (let k = 0; k < n; k++) {
+      const v = id[k];
+      out[k] = v < 0 ? unkScore : scores[v];
+    }
+    return out;
   }
 
   /**
@@ -295,7 +302,7 @@ export class LatticeShard {
   viterbi(model: ModelScores, nPieces: number): ViterbiCounts {
     const { unitOff, freqs, unitIds } = this.units;
     const { nodeOff, nodeLen, nodeId } = this;
-    const { scores, unkScore } = model;
+    const sc = this.#nodeScores(model);
     const best = this.#alpha, back = this.#back;
     const freq = new Float32Array(nPieces);
     let tokPiece = new Int32Array(1024), tokUnit = new Int32Array(1024);
@@ -313,9 +320,8 @@ export class LatticeShard {
         const bb = best[b];
         for (let k = nodeOff[p0 + b], kEnd = nodeOff[p0 + b + 1]; k < kEnd; k++) {
           const e = b + nodeLen[k];
-          const id = nodeId[k];
-          const sc = f32(bb + (id < 0 ? unkScore : scores[id]));
-          if (sc > best[e]) best[e] = sc, back[e] = k;
+          const v = f32(bb + sc[k]);
+          if (v > best[e]) best[e] = v, back[e] = k;
         }
       }
       path.length = 0;

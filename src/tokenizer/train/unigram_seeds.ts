@@ -189,15 +189,17 @@ export function seedPieces(units: FlatUnits, opt: SeedOptions): Seeds {
   for (let u = 0; u < nUnits; u++) posUnit.fill(u, unitOff[u], unitOff[u + 1]);
   const W = new Float64Array(M + 1);
   for (let i = 0; i < M; i++) W[i + 1] = W[i] + opt.freqs[posUnit[ord[i]]];
+  // Per position: the symbol after its unit (WS_CHAR when only other words follow the unit, else END), and the depth
+  // whose node branches because the unit ends a sentence in some places and not in others (else 0).
+  const follow = new Int32Array(N);
+  const forced = new Uint16Array(N);
+  for (let p = 0; p < N; p++) {
+    const fo = opt.followers[posUnit[p]];
+    follow[p] = fo === 1 ? WS_CHAR : END;
+    if (fo === 3 && p + L[p] === unitEnd[p]) forced[p] = L[p];
+  }
   /** The symbol after the first `d` characters at p: the next character, or what follows the unit. */
-  const nextSym = (p: number, d: number): number => {
-    if (p + d < unitEnd[p]) return text[p + d];
-    return opt.followers[posUnit[p]] === 1 ? WS_CHAR : END;
-  };
-  /** The depth whose node is branching because the unit ends there in some sentences and not in others, or 0. */
-  const forcedDepth = (p: number): number => {
-    return opt.followers[posUnit[p]] === 3 && p + L[p] === unitEnd[p] ? L[p] : 0;
-  };
+  const nextSym = (p: number, d: number): number => p + d < unitEnd[p] ? text[p + d] : follow[p];
   const lcp = new Int32Array(M + 1); // lcp[i] between ord[i-1] and ord[i]; lcp[0] = lcp[M] = 0
   for (let i = 1; i < M; i++) {
     const a = ord[i - 1], b = ord[i];
@@ -230,7 +232,7 @@ export function seedPieces(units: FlatUnits, opt: SeedOptions): Seeds {
   for (let i = 1; i <= M; i++) {
     // position i-1 alone (deeper than both of its LCPs): reported before the intervals ending with it
     const q = ord[i - 1];
-    const fd = forcedDepth(q);
+    const fd = forced[q];
     if (fd > lcp[i - 1] && fd > lcp[i]) report(i - 1, i, fd, true);
     const c = lcp[i];
     let lb = i - 1;
@@ -245,7 +247,7 @@ export function seedPieces(units: FlatUnits, opt: SeedOptions): Seeds {
     }
     if (i < M && c >= 2) {
       const p = ord[i];
-      if (nextSym(q, c) !== nextSym(p, c) || forcedDepth(q) === c || forcedDepth(p) === c) stBranch[top] = 1;
+      if (nextSym(q, c) !== nextSym(p, c) || forced[q] === c || forced[p] === c) stBranch[top] = 1;
     }
   }
 
@@ -264,7 +266,7 @@ export function seedPieces(units: FlatUnits, opt: SeedOptions): Seeds {
   }
   for (let k = 0; k < nTake; k++) {
     const j = order[k];
-    pieces[chars.length + k] = String.fromCodePoint(...text.subarray(candPos[j], candPos[j] + candLen[j]));
+    pieces[chars.length + k] = codePointsToString(text, candPos[j], candPos[j] + candLen[j]);
     raw[chars.length + k] = candScore[j];
   }
   // ToLogProb in float, as SentencePiece (its pieces hold float scores)
@@ -274,6 +276,16 @@ export function seedPieces(units: FlatUnits, opt: SeedOptions): Seeds {
   const scores = new Float64Array(raw.length);
   for (let k = 0; k < raw.length; k++) scores[k] = f32(Math.log(f32(raw[k])) - logsum);
   return { pieces, scores };
+}
+
+/** text[a..b) as a string. */
+function codePointsToString(text: Int32Array, a: number, b: number): string {
+  let s = "";
+  for (let i = a; i < b; i++) {
+    const c = text[i];
+    s += c < 0x10000 ? String.fromCharCode(c) : String.fromCodePoint(c);
+  }
+  return s;
 }
 
 /** Indices of `score` sorted by score descending, equal scores in index order (a stable sort). */

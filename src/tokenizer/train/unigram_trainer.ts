@@ -41,8 +41,9 @@ export interface UnigramTrainInput {
   isValid: (cps: ArrayLike<number>) => boolean;
   onProgress?: TrainProgress;
   /**
-   * Worker threads for the lattices: 0 = this thread; default: one per core (navigator.hardwareConcurrency, at
-   * most --num_threads) when the corpus has ≥ WORKER_MIN_CHARS characters. The result does not depend on it.
+   * Workers for the lattices besides this thread: default one per further core (navigator.hardwareConcurrency − 1,
+   * at most --num_threads − 1) when the corpus has ≥ WORKER_MIN_CHARS characters, else 0. The result does not
+   * depend on it.
    */
   workers?: number;
   /** Starts a worker on unigram_worker.ts (default: a module Worker with the caller's permissions). */
@@ -62,13 +63,6 @@ function digamma(x: number): number {
   x -= 0.5;
   const xx = 1 / x, xx2 = xx * xx, xx4 = xx2 * xx2;
   return result + Math.log(x) + xx2 / 24 - (7 / 960) * xx4 + (31 / 8064) * xx4 * xx2 - (127 / 30720) * xx4 * xx4;
-}
-
-/** Runs the shards' passes: per spm_train thread, in thread order. */
-interface ShardRunner {
-  eStep(model: ModelScores, nPieces: number, remap?: Int32Array): Promise<Float32Array[]>;
-  viterbi(model: ModelScores, nPieces: number, remap?: Int32Array): Promise<ViterbiCounts[]>;
-  close(): void;
 }
 
 /** The units of spm_train's thread t: u ≡ t (mod nThreads), in order. */
@@ -97,93 +91,113 @@ function threadUnits(
   return { text, unitOff, freqs: f, unitIds: Int32Array.from(ids) };
 }
 
-function localRunner(shards: ShardUnits[], trie: PieceTrie): ShardRunner {
-  const lattices = shards.map((s) => new LatticeShard(s, trie));
-  const update = (remap?: Int32Array) => {
-    if (remap) { for (const l of lattices) l.compact(remap); }
-  };
-  return {
-    eStep: (model, nPieces, remap) => {
-      update(remap);
-      return Promise.resolve(lattices.map((l) => {
-        const out = new Float32Array(nPieces);
-        l.eStep(model, out);
-        return out;
-      }));
-    },
-    viterbi: (model, nPieces, remap) => {
-      update(remap);
-      return Promise.resolve(lattices.map((l) => l.viterbi(model, nPieces)));
-    },
-    close: () => {},
-  };
-}
+/**
+ * The executors of the lattice passes: executor 0 is this thread, executors 1.. are Workers (started at once, so
+ * that their start-up overlaps the seeding). Executor e holds spm_train's threads t ≡ e (mod executors); results
+ * come back per thread, in thread order.
+ */
+class Executors {
+  readonly #n: number;
+  readonly #workers: Worker[] = [];
+  readonly #pending: { resolve: (r: UnigramWorkerReply) => void; reject: (e: Error) => void }[][] = [];
+  #failure?: Error;
+  #local: LatticeShard[] = [];
+  #nThreads = 0;
 
-/** Worker w holds threads t ≡ w (mod nWorkers); replies are reassembled in thread order. */
-function workerRunner(
-  shards: ShardUnits[],
-  pieceText: Int32Array,
-  pieceOff: Int32Array,
-  nWorkers: number,
-  spawn: (url: URL) => Worker,
-): ShardRunner {
-  const url = new URL("./unigram_worker.ts", import.meta.url);
-  const workers: Worker[] = [];
-  const pending: { resolve: (r: UnigramWorkerReply) => void; reject: (e: Error) => void }[][] = [];
-  let failure: Error | undefined;
-  const call = (w: number, req: UnigramWorkerRequest, transfer: Transferable[] = []) =>
-    new Promise<UnigramWorkerReply>((resolve, reject) => {
-      if (failure) return reject(failure);
-      pending[w].push({ resolve, reject });
-      workers[w].postMessage(req, transfer);
-    });
-  const fail = (e: Error) => {
-    failure ??= e;
-    for (const q of pending) for (const p of q.splice(0)) p.reject(failure);
-  };
-  for (let w = 0; w < nWorkers; w++) {
-    const worker = spawn(url);
-    pending.push([]);
-    worker.onmessage = (e: MessageEvent<UnigramWorkerReply>) => {
-      const p = pending[w].shift();
-      if (!p) return;
-      if ("error" in e.data) {
-        fail(new Error(`Cannot train: unigram worker failed: ${e.data.error}`));
-        p.reject(failure!);
-      } else p.resolve(e.data);
-    };
-    worker.onerror = (e: ErrorEvent) => {
-      e.preventDefault();
-      fail(new Error(`Cannot train: unigram worker failed: ${e.message}`));
-    };
-    workers.push(worker);
+  constructor(nExecutors: number, spawn: (url: URL) => Worker) {
+    this.#n = nExecutors;
+    const url = new URL("./unigram_worker.ts", import.meta.url);
+    for (let w = 1; w < nExecutors; w++) {
+      const worker = spawn(url);
+      const queue: { resolve: (r: UnigramWorkerReply) => void; reject: (e: Error) => void }[] = [];
+      worker.onmessage = (e: MessageEvent<UnigramWorkerReply>) => {
+        const p = queue.shift();
+        if (!p) return;
+        if ("error" in e.data) {
+          this.#fail(new Error(`Cannot train: unigram worker failed: ${e.data.error}`));
+          p.reject(this.#failure!);
+        } else p.resolve(e.data);
+      };
+      worker.onerror = (e: ErrorEvent) => {
+        e.preventDefault();
+        this.#fail(new Error(`Cannot train: unigram worker failed: ${e.message}`));
+      };
+      this.#workers.push(worker);
+      this.#pending.push(queue);
+    }
   }
-  const owned = (w: number) => shards.map((_, t) => t).filter((t) => t % nWorkers === w);
-  // init is queued first on every worker; later requests wait behind it
-  const ready = Promise.all(
-    workers.map((_, w) => call(w, { type: "init", shards: owned(w).map((t) => shards[t]), pieceText, pieceOff })),
-  );
-  const run = async <T>(
+
+  #fail(e: Error): void {
+    this.#failure ??= e;
+    for (const q of this.#pending) for (const p of q.splice(0)) p.reject(this.#failure);
+  }
+
+  #call(w: number, req: UnigramWorkerRequest): Promise<UnigramWorkerReply> {
+    return new Promise((resolve, reject) => {
+      if (this.#failure) return reject(this.#failure);
+      this.#pending[w].push({ resolve, reject });
+      this.#workers[w].postMessage(req);
+    });
+  }
+
+  /** spm_train threads held by executor e. */
+  #owned(e: number): number[] {
+    const out: number[] = [];
+    for (let t = e; t < this.#nThreads; t += this.#n) out.push(t);
+    return out;
+  }
+
+  /** Hands each executor its threads' units and the seed pieces (the workers build their lattices meanwhile). */
+  init(shards: ShardUnits[], pieceText: Int32Array, pieceOff: Int32Array, trie: PieceTrie): void {
+    this.#nThreads = shards.length;
+    this.#workers.forEach((_, w) => {
+      this.#call(w, { type: "init", shards: this.#owned(w + 1).map((t) => shards[t]), pieceText, pieceOff })
+        .catch(() => {}); // reported by the next pass
+    });
+    this.#local = this.#owned(0).map((t) => new LatticeShard(shards[t], trie));
+  }
+
+  async #run<T>(
     type: "estep" | "viterbi",
     model: ModelScores,
     nPieces: number,
     remap: Int32Array | undefined,
+    local: (l: LatticeShard) => T,
     pick: (r: UnigramWorkerReply) => T[],
-  ): Promise<T[]> => {
-    await ready;
+  ): Promise<T[]> {
     const req = { type, remap, scores: model.scores, unkScore: model.unkScore, nPieces };
-    const replies = await Promise.all(workers.map((_, w) => call(w, req)));
-    const out: T[] = new Array(shards.length);
-    replies.forEach((r, w) => pick(r).forEach((x, i) => out[owned(w)[i]] = x));
+    const replies = this.#workers.map((_, w) => this.#call(w, req));
+    if (remap) { for (const l of this.#local) l.compact(remap); }
+    const out: T[] = new Array(this.#nThreads);
+    const mine = this.#local.map(local);
+    this.#owned(0).forEach((t, i) => out[t] = mine[i]);
+    const theirs = await Promise.all(replies);
+    theirs.forEach((r, w) => {
+      const got = pick(r);
+      this.#owned(w + 1).forEach((t, i) => out[t] = got[i]);
+    });
     return out;
-  };
-  return {
-    eStep: (model, nPieces, remap) => run("estep", model, nPieces, remap, (r) => "expected" in r ? r.expected : []),
-    viterbi: (model, nPieces, remap) => run("viterbi", model, nPieces, remap, (r) => "counts" in r ? r.counts : []),
-    close: () => {
-      for (const w of workers) w.terminate();
-    },
-  };
+  }
+
+  /** Per-thread expected counts (see LatticeShard.eStep). */
+  eStep(model: ModelScores, nPieces: number, remap?: Int32Array): Promise<Float32Array[]> {
+    return this.#run("estep", model, nPieces, remap, (l) => {
+      const out = new Float32Array(nPieces);
+      l.eStep(model, out);
+      return out;
+    }, (r) => "expected" in r ? r.expected : []);
+  }
+
+  /** Per-thread Viterbi counts (see LatticeShard.viterbi). */
+  viterbi(model: ModelScores, nPieces: number, remap?: Int32Array): Promise<ViterbiCounts[]> {
+    return this.#run("viterbi", model, nPieces, remap, (l) => l.viterbi(model, nPieces), (r) => {
+      return "counts" in r ? r.counts : [];
+    });
+  }
+
+  close(): void {
+    for (const w of this.#workers) w.terminate();
+  }
 }
 
 /** The model between steps: current pieces as seed indices, in model order, and their scores. */
@@ -294,6 +308,18 @@ function prune(
 export async function trainUnigram(input: UnigramTrainInput): Promise<ScoredPiece[]> {
   const { cfg, freqs } = input;
   const progress = input.onProgress ?? (() => {});
+  const nThreads = Math.max(1, cfg.numThreads);
+  let nChars = 0;
+  for (const t of input.texts) nChars += t.length;
+  const cores = typeof navigator !== "undefined" ? navigator.hardwareConcurrency ?? 1 : 1;
+  const nWorkers = Math.min(
+    nThreads - 1,
+    input.workers ?? (nChars >= WORKER_MIN_CHARS && typeof Worker !== "undefined" ? cores - 1 : 0),
+  );
+  const runner = new Executors(
+    1 + Math.max(0, nWorkers),
+    input.spawnWorker ?? ((url) => new Worker(url.href, { type: "module" })),
+  );
   const flat = flattenUnits(input.texts);
   const seeds = seedPieces(flat, {
     freqs,
@@ -308,23 +334,8 @@ export async function trainUnigram(input: UnigramTrainInput): Promise<ScoredPiec
   const seedFlat = flattenUnits(seeds.pieces);
   const seedCps = (s: number) => seedFlat.text.subarray(seedFlat.unitOff[s], seedFlat.unitOff[s + 1]);
   const trie = new PieceTrie(seedFlat.text, seedFlat.unitOff);
-
-  const nThreads = Math.max(1, cfg.numThreads);
   const shards = Array.from({ length: nThreads }, (_, t) => threadUnits(flat, freqs, t, nThreads));
-  const cores = typeof navigator !== "undefined" ? navigator.hardwareConcurrency ?? 1 : 1;
-  const nWorkers = Math.min(
-    nThreads,
-    input.workers ?? (flat.text.length >= WORKER_MIN_CHARS && typeof Worker !== "undefined" ? cores : 0),
-  );
-  const runner = nWorkers >= 1
-    ? workerRunner(
-      shards,
-      seedFlat.text,
-      seedFlat.unitOff,
-      nWorkers,
-      input.spawnWorker ?? ((url) => new Worker(url.href, { type: "module" })),
-    )
-    : localRunner(shards, trie);
+  runner.init(shards, seedFlat.text, seedFlat.unitOff, trie);
   try {
     const desired = Math.trunc(cfg.vocabSize * 1.1 + 1e-9);
     const lattice = new StringLattice(trie);
