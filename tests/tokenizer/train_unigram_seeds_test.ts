@@ -9,7 +9,7 @@ import { mulberry32 } from "../_rand.ts";
 import { charsmapFor, defaultTrainerOptions, trainerConfig } from "../../src/tokenizer/train/mod.ts";
 import { prepareCorpus } from "../../src/tokenizer/train/corpus.ts";
 import { trainingNormalizer } from "../../src/tokenizer/train/trainer.ts";
-import { pieceExtender, pieceValidator } from "../../src/tokenizer/train/piece_validator.ts";
+import { pieceValidator, validPrefixLengths } from "../../src/tokenizer/train/piece_validator.ts";
 import { flattenUnits, seedPieces } from "../../src/tokenizer/train/unigram_seeds.ts";
 import { seedPiecesRef } from "./_unigram_seeds_ref.ts";
 import { chineseCorpus, englishCorpus } from "./_train_corpus.ts";
@@ -32,7 +32,7 @@ async function compare(lines: string[], flags: Record<string, unknown>, label: s
     followers: corpus.followers,
     maxPieceLength: cfg.maxSentencepieceLength,
     seedSize: cfg.seedSentencepieceSize,
-    extend: pieceExtender(cfg),
+    prefixLengths: (text, unitEnd) => validPrefixLengths(cfg, text, unitEnd),
     isValid,
   });
   assertEquals(got.pieces.length, want.length, `${label}: number of seeds`);

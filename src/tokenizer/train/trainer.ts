@@ -20,7 +20,7 @@ import { PrecompiledCharsmap } from "../precompiled_charsmap.ts";
 import { byteToPiece } from "../vocab.ts";
 import { compareCodePoints, type Corpus, prepareCorpus, type SentenceSelector } from "./corpus.ts";
 import { type ScoredPiece, trainBpe } from "./bpe_trainer.ts";
-import { trainUnigram } from "./unigram_trainer.ts";
+import { startUnigramExecutors, trainUnigram, type UnigramExecutors } from "./unigram_trainer.ts";
 import { nmtNfkcCharsmap } from "./nmt_nfkc_charsmap.ts";
 import { pieceValidator } from "./piece_validator.ts";
 import {
@@ -38,8 +38,10 @@ export type TrainProgress = (stage: string, done: number, total: number) => void
 export interface TrainResult {
   /** PREFIX.model bytes. */
   modelBytes: Uint8Array<ArrayBuffer>;
-  /** The same, parsed. */
-  model: SentencePieceModel;
+  /** The same, parsed (on first access). */
+  readonly model: SentencePieceModel;
+  /** Number of pieces in the model. */
+  nPieces: number;
   /** PREFIX.vocab text. */
   vocabText: string;
   corpus: Pick<Corpus, "nSentences" | "allChars" | "coveredChars"> & { nUnits: number; alphabet: number };
@@ -113,8 +115,32 @@ export async function trainSentencePiece(
   const meta = metaPieces(cfg);
   const charsmap = await charsmapFor(cfg.normalizationRuleName);
   const normalizer = trainingNormalizer(cfg, charsmap);
-  const metaList = [...meta.values()].map((m) => m[0]);
   if (selected.sentences.length === 0) throw new RangeError("Cannot train: the input has no usable sentence");
+  let executors: UnigramExecutors | undefined;
+  if (cfg.modelType === "unigram") {
+    // started before the corpus is prepared, so that the workers boot meanwhile
+    let nChars = 0;
+    for (const s of selected.sentences) nChars += s.length;
+    executors = startUnigramExecutors(nChars, Math.max(1, cfg.numThreads));
+  }
+  try {
+    return await trainPrepared(selected, options, cfg, meta, charsmap, normalizer, executors, onProgress);
+  } finally {
+    executors?.close();
+  }
+}
+
+async function trainPrepared(
+  selected: Pick<SentenceSelector, "sentences" | "freqs">,
+  options: TrainerOptions,
+  cfg: TrainerConfig,
+  meta: Map<number, [string, number]>,
+  charsmap: Uint8Array,
+  normalizer: Normalizer,
+  executors: UnigramExecutors | undefined,
+  onProgress?: TrainProgress,
+): Promise<TrainResult> {
+  const metaList = [...meta.values()].map((m) => m[0]);
   const corpus = prepareCorpus(selected.sentences, selected.freqs, cfg, {
     normalizer,
     asciiNormalizer: charsmap.length ? trainingNormalizer(cfg, new Uint8Array(0)) : undefined,
@@ -150,6 +176,7 @@ export async function trainSentencePiece(
       cfg,
       isValid,
       onProgress,
+      executors,
     });
   } else if (cfg.modelType === "char") {
     pieces = charPieces(corpus, cfg.vocabSize - meta.size, cfg.useAllVocab);
@@ -228,10 +255,14 @@ function serialize(
   w.bytes(2, trainerSpecBytes(options, hardLimit ? undefined : out.length));
   w.bytes(3, normalizerSpecBytes(options, charsmap));
   const modelBytes = w.finish() as Uint8Array<ArrayBuffer>;
+  let parsed: SentencePieceModel | undefined;
   const lines = out.map((p) => cfg.vocabularyOutputPieceScore ? `${p.piece}\t${formatFloat(p.score ?? 0)}` : p.piece);
   return {
     modelBytes,
-    model: readSentencePieceModel(modelBytes),
+    get model() {
+      return parsed ??= readSentencePieceModel(modelBytes);
+    },
+    nPieces: out.length,
     vocabText: lines.join("\n") + "\n",
     corpus: {
       nSentences: corpus.nSentences,

@@ -10,7 +10,6 @@
  *      Abouelhoda, Kurtz, Ohlebusch, "Replacing suffix trees with enhanced suffix arrays" (2004), LCP intervals
  */
 import { UNK_CHAR, WS_CHAR } from "./corpus.ts";
-import type { ExtendState } from "./piece_validator.ts";
 
 /** The units as one code point array: unit u is text[unitOff[u] .. unitOff[u+1]). */
 export interface FlatUnits {
@@ -51,8 +50,11 @@ export interface SeedOptions {
   followers: Uint8Array;
   maxPieceLength: number;
   seedSize: number;
-  /** The incremental validity rules when they apply (pieceExtender), else the whole-string test. */
-  extend?: (state: ExtendState, c: number) => boolean;
+  /**
+   * For every position, how far the piece rules let a piece extend (validPrefixLengths) when they are incremental;
+   * else `isValid` is asked about every prefix.
+   */
+  prefixLengths?: (text: Int32Array, unitEnd: Int32Array) => Uint16Array | undefined;
   isValid: (cps: ArrayLike<number>) => boolean;
 }
 
@@ -104,20 +106,16 @@ export function seedPieces(units: FlatUnits, opt: SeedOptions): Seeds {
 
   // 2. L[p]: the longest valid piece starting at p (the rules are checked as SentencePiece's seeding loop extends a
   // piece: it stops at the first invalid prefix), at most maxLen and the unit's end.
-  const L = new Uint16Array(N);
-  const st: ExtendState = { length: 0, prevScript: -1, hasDigit: false, hasWs: false };
-  const buf: number[] = [];
-  const extend = opt.extend;
+  const given = opt.prefixLengths?.(text, unitEnd);
+  const L = given ?? new Uint16Array(N);
   let nIncluded = 0;
-  for (let p = 0; p < N; p++) {
-    const end = Math.min(unitEnd[p], p + maxLen);
-    let len = 1;
-    if (extend) {
-      st.length = 0, st.prevScript = -1, st.hasDigit = false, st.hasWs = false;
-      if (extend(st, text[p])) {
-        while (p + len < end && extend(st, text[p + len])) len++;
-      }
-    } else {
+  if (given) {
+    for (let p = 0; p < N; p++) if (L[p] >= 2) nIncluded++;
+  } else {
+    const buf: number[] = [];
+    for (let p = 0; p < N; p++) {
+      const end = Math.min(unitEnd[p], p + maxLen);
+      let len = 1;
       buf.length = 0;
       buf.push(text[p]);
       while (p + len < end) {
@@ -125,9 +123,9 @@ export function seedPieces(units: FlatUnits, opt: SeedOptions): Seeds {
         if (!opt.isValid(buf)) break;
         len++;
       }
+      L[p] = len;
+      if (len >= 2) nIncluded++;
     }
-    L[p] = len;
-    if (len >= 2) nIncluded++;
   }
 
   // 3. Sort the positions by their next maxLen characters (bounded by the unit): prefix doubling, where the rank of

@@ -17,7 +17,7 @@ import { compareCodePoints } from "./corpus.ts";
 import type { ScoredPiece } from "./bpe_trainer.ts";
 import type { TrainerConfig } from "./trainer_spec.ts";
 import type { TrainProgress } from "./trainer.ts";
-import { pieceExtender } from "./piece_validator.ts";
+import { validPrefixLengths } from "./piece_validator.ts";
 import { flattenUnits, seedPieces } from "./unigram_seeds.ts";
 import {
   LatticeShard,
@@ -48,6 +48,8 @@ export interface UnigramTrainInput {
   workers?: number;
   /** Starts a worker on unigram_worker.ts (default: a module Worker with the caller's permissions). */
   spawnWorker?: (url: URL) => Worker;
+  /** Executors started earlier (startUnigramExecutors); trainUnigram closes them. */
+  executors?: UnigramExecutors;
 }
 
 const UNK_PENALTY = 10;
@@ -92,11 +94,31 @@ function threadUnits(
 }
 
 /**
+ * Starts the executors for a corpus of about `nChars` characters trained with `nThreads` (--num_threads): workers as
+ * `opts.workers` says (see UnigramTrainInput.workers). Call early: the workers boot while the corpus is prepared.
+ */
+export function startUnigramExecutors(
+  nChars: number,
+  nThreads: number,
+  opts: Pick<UnigramTrainInput, "workers" | "spawnWorker"> = {},
+): UnigramExecutors {
+  const cores = typeof navigator !== "undefined" ? navigator.hardwareConcurrency ?? 1 : 1;
+  const nWorkers = Math.min(
+    nThreads - 1,
+    opts.workers ?? (nChars >= WORKER_MIN_CHARS && typeof Worker !== "undefined" ? cores - 1 : 0),
+  );
+  return new UnigramExecutors(
+    1 + Math.max(0, nWorkers),
+    opts.spawnWorker ?? ((url) => new Worker(url.href, { type: "module" })),
+  );
+}
+
+/**
  * The executors of the lattice passes: executor 0 is this thread, executors 1.. are Workers (started at once, so
  * that their start-up overlaps the seeding). Executor e holds spm_train's threads t ≡ e (mod executors); results
  * come back per thread, in thread order.
  */
-class Executors {
+export class UnigramExecutors {
   readonly #n: number;
   readonly #workers: Worker[] = [];
   readonly #pending: { resolve: (r: UnigramWorkerReply) => void; reject: (e: Error) => void }[][] = [];
@@ -196,7 +218,7 @@ class Executors {
   }
 
   close(): void {
-    for (const w of this.#workers) w.terminate();
+    for (const w of this.#workers.splice(0)) w.terminate();
   }
 }
 
@@ -215,8 +237,10 @@ function modelScores(s: State): ModelScores {
 /** remap[old current index] = new current index or -1, for `next` made from `prev`'s pieces. */
 function remapOf(prev: State, next: State, nSeeds: number): Int32Array {
   const at = new Int32Array(nSeeds).fill(-1);
-  next.cur.forEach((seed, i) => at[seed] = i);
-  return Int32Array.from(prev.cur, (seed) => at[seed]);
+  for (let i = 0; i < next.cur.length; i++) at[next.cur[i]] = i;
+  const out = new Int32Array(prev.cur.length);
+  for (let i = 0; i < out.length; i++) out[i] = at[prev.cur[i]];
+  return out;
 }
 
 /** M-step: drop rare pieces, Bayesian re-estimation of the scores (float32 as SentencePiece). */
@@ -231,8 +255,12 @@ function mStep(state: State, expected: Float32Array): State {
     sum = f32(sum + freq);
   }
   const logsum = f32(digamma(sum));
-  return { cur: Int32Array.from(keep), scores: Float64Array.from(freqs, (f) => f32(digamma(f) - logsum)) };
+  const scores = new Float64Array(freqs.length);
+  for (let i = 0; i < scores.length; i++) scores[i] = f32(digamma(freqs[i]) - logsum);
+  return { cur: Int32Array.from(keep), scores };
 }
+
+const NONE: number[] = [];
 
 /** Pruning: keep the pieces whose removal would cost the most likelihood. */
 function prune(
@@ -247,22 +275,6 @@ function prune(
   shrink: number,
 ): State {
   const size = state.cur.length;
-  const alwaysKeep = new Uint8Array(size).fill(1);
-  const alternatives: number[][] = Array.from({ length: size }, () => []);
-  for (let i = 0; i < size; i++) {
-    const s = seedCps(state.cur[i]);
-    lattice.populate(s, current, -1);
-    const best = lattice.viterbi(s.length, model);
-    if (best.length >= 2) {
-      alwaysKeep[i] = 0; // its Viterbi path already splits it
-      continue;
-    }
-    if (s.length === 1) continue; // no second segmentation
-    lattice.populate(s, current, i);
-    const alt = lattice.viterbi(s.length, model);
-    if (alt.length === 0) continue;
-    alternatives[i] = alt;
-  }
   // Per-thread Viterbi counts merged in thread order, in float32; F folds the inverted index (thread order, then
   // unit order) as SentencePiece's loop over inverted[i].
   let vsum = 0;
@@ -270,8 +282,29 @@ function prune(
   const F = new Float32Array(size);
   for (const c of counts) {
     vsum = f32(vsum + c.vsum);
-    for (let i = 0; i < size; i++) freq[i] = freq[i] + c.freq[i];
-    for (let k = 0; k < c.tokPiece.length; k++) F[c.tokPiece[k]] = F[c.tokPiece[k]] + freqs[c.tokUnit[k]];
+    const cf = c.freq, tp = c.tokPiece, tu = c.tokUnit;
+    for (let i = 0; i < size; i++) freq[i] = freq[i] + cf[i];
+    for (let k = 0; k < tp.length; k++) F[tp[k]] = F[tp[k]] + freqs[tu[k]];
+  }
+  // Which pieces the Viterbi path of their own characters splits (never kept), and the path without the piece (its
+  // alternatives). Only for pieces the loss is computed for: used on some best path and longer than a character (a
+  // character's own path is itself and it has no second segmentation).
+  const alwaysKeep = new Uint8Array(size).fill(1);
+  const alternatives: number[][] = new Array(size);
+  for (let i = 0; i < size; i++) {
+    alternatives[i] = NONE;
+    const s = seedCps(state.cur[i]);
+    if (freq[i] === 0 || s.length === 1) continue;
+    lattice.populate(s, current, -1);
+    const best = lattice.viterbi(s.length, model);
+    if (best.length >= 2) {
+      alwaysKeep[i] = 0; // its Viterbi path already splits it
+      continue;
+    }
+    lattice.populate(s, current, i);
+    const alt = lattice.viterbi(s.length, model);
+    if (alt.length === 0) continue;
+    alternatives[i] = alt;
   }
   // float32 arithmetic as SentencePiece (its losses tie in float, and ties go to the lower index)
   let sumD = 0;
@@ -301,7 +334,9 @@ function prune(
     if (kept.length >= prunedSize) break;
     kept.push(i);
   }
-  return { cur: Int32Array.from(kept, (i) => state.cur[i]), scores: Float64Array.from(kept, (i) => state.scores[i]) };
+  const next: State = { cur: new Int32Array(kept.length), scores: new Float64Array(kept.length) };
+  for (let k = 0; k < kept.length; k++) next.cur[k] = state.cur[kept[k]], next.scores[k] = state.scores[kept[k]];
+  return next;
 }
 
 /** Trains the unigram pieces (in vocabulary order: score desc, then string). */
@@ -310,23 +345,15 @@ export async function trainUnigram(input: UnigramTrainInput): Promise<ScoredPiec
   const progress = input.onProgress ?? (() => {});
   const nThreads = Math.max(1, cfg.numThreads);
   let nChars = 0;
-  for (const t of input.texts) nChars += t.length;
-  const cores = typeof navigator !== "undefined" ? navigator.hardwareConcurrency ?? 1 : 1;
-  const nWorkers = Math.min(
-    nThreads - 1,
-    input.workers ?? (nChars >= WORKER_MIN_CHARS && typeof Worker !== "undefined" ? cores - 1 : 0),
-  );
-  const runner = new Executors(
-    1 + Math.max(0, nWorkers),
-    input.spawnWorker ?? ((url) => new Worker(url.href, { type: "module" })),
-  );
+  if (!input.executors) { for (const t of input.texts) nChars += t.length; }
+  const runner = input.executors ?? startUnigramExecutors(nChars, nThreads, input);
   const flat = flattenUnits(input.texts);
   const seeds = seedPieces(flat, {
     freqs,
     followers: input.followers,
     maxPieceLength: cfg.maxSentencepieceLength,
     seedSize: cfg.seedSentencepieceSize,
-    extend: pieceExtender(cfg),
+    prefixLengths: (text, unitEnd) => validPrefixLengths(cfg, text, unitEnd),
     isValid: input.isValid,
   });
   const nSeeds = seeds.pieces.length;
@@ -361,7 +388,7 @@ export async function trainUnigram(input: UnigramTrainInput): Promise<ScoredPiec
       const counts = await runner.viterbi(model, state.cur.length, remap);
       remap = undefined;
       const current = new Int32Array(nSeeds).fill(-1);
-      state.cur.forEach((seed, i) => current[seed] = i);
+      for (let i = 0; i < state.cur.length; i++) current[state.cur[i]] = i;
       advance(prune(state, model, counts, freqs, seedCps, lattice, current, desired, cfg.shrinkingFactor));
       if (round > 1000) throw new RangeError("Cannot train: unigram pruning does not converge");
     }
