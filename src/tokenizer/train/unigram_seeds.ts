@@ -128,52 +128,8 @@ export function seedPieces(units: FlatUnits, opt: SeedOptions): Seeds {
     }
   }
 
-  // 3. Sort the positions by their next maxLen characters (bounded by the unit): prefix doubling, where the rank of
-  // a 2h-key is the pair (rank of the h-key at p, rank of the h-key at p + h or 0 past the unit's end).
-  const sa = new Int32Array(N);
-  const tmp = new Int32Array(N);
-  const nextRank = new Int32Array(N);
-  {
-    // h = 1: counting sort by the character rank
-    const cnt = new Int32Array(K + 2);
-    for (let p = 0; p < N; p++) cnt[rank[p] + 1]++;
-    for (let r = 1; r <= K + 1; r++) cnt[r] += cnt[r - 1];
-    for (let p = 0; p < N; p++) sa[cnt[rank[p]]++] = p;
-  }
-  let nRanks = K;
-  const cnt = new Int32Array(N + 2);
-  for (let h = 1; h < maxLen && nRanks < N; h *= 2) {
-    // second key: positions whose p + h is past the unit's end come first (key 0), then by rank of p + h (the order
-    // of sa); the stable counting sort by the first key keeps that order among equal first keys.
-    let k = 0;
-    for (let p = 0; p < N; p++) if (p + h >= unitEnd[p]) tmp[k++] = p;
-    for (let i = 0; i < N; i++) {
-      const q = sa[i] - h;
-      if (q >= 0 && q + h < unitEnd[q]) tmp[k++] = q;
-    }
-    cnt.fill(0, 0, nRanks + 2);
-    for (let p = 0; p < N; p++) cnt[rank[p] + 1]++;
-    for (let r = 1; r <= nRanks + 1; r++) cnt[r] += cnt[r - 1];
-    for (let i = 0; i < N; i++) {
-      const p = tmp[i];
-      sa[cnt[rank[p]]++] = p;
-    }
-    // new ranks (1-based; equal pairs share a rank)
-    const second = (p: number) => (p + h < unitEnd[p] ? rank[p + h] : 0);
-    let r = 0;
-    let prevA = -1, prevB = -1;
-    for (let i = 0; i < N; i++) {
-      const p = sa[i];
-      const a = rank[p], b = second(p);
-      if (a !== prevA || b !== prevB) {
-        r++;
-        prevA = a, prevB = b;
-      }
-      nextRank[p] = r;
-    }
-    rank.set(nextRank);
-    nRanks = r;
-  }
+  // 3. Sort the positions by their next maxLen characters (bounded by the unit).
+  const sa = sortPositions(rank, K, unitEnd, maxLen);
 
   // 4. The positions with a piece of ≥ 2 characters, in that order; LCP of neighbours over their valid prefixes.
   const ord = new Int32Array(nIncluded);
@@ -196,58 +152,11 @@ export function seedPieces(units: FlatUnits, opt: SeedOptions): Seeds {
     follow[p] = fo === 1 ? WS_CHAR : END;
     if (fo === 3 && p + L[p] === unitEnd[p]) forced[p] = L[p];
   }
-  /** The symbol after the first `d` characters at p: the next character, or what follows the unit. */
-  const nextSym = (p: number, d: number): number => p + d < unitEnd[p] ? text[p + d] : follow[p];
-  const lcp = new Int32Array(M + 1); // lcp[i] between ord[i-1] and ord[i]; lcp[0] = lcp[M] = 0
-  for (let i = 1; i < M; i++) {
-    const a = ord[i - 1], b = ord[i];
-    const m = Math.min(L[a], L[b]);
-    let d = 0;
-    while (d < m && text[a + d] === text[b + d]) d++;
-    lcp[i] = d;
-  }
+  const lcp = neighbourLcp(ord, L, text);
 
-  // 5. Bottom-up walk over the LCP intervals. Each interval [lb, rb) with value ℓ ≥ 2 is one substring of length ℓ
-  // (occurring at ord[lb..rb)); it branches when two neighbours inside it differ in their symbol after ℓ
-  // characters, or when the unit ends right after it in some sentences but not all. A position alone below its
-  // neighbours' LCP is a substring seen in one unit only: a candidate only if that unit's weight is ≥ 2 and it is
-  // forced to branch. Intervals are reported by increasing right end, deeper first: the suffix tree's node order,
-  // which breaks equal scores.
-  const candPos: number[] = [], candLen: number[] = [], candScore: number[] = [];
-  const report = (lb: number, rb: number, len: number, branching: boolean) => {
-    const count = W[rb] - W[lb];
-    if (count >= 2 && branching) {
-      candPos.push(ord[lb]);
-      candLen.push(len);
-      candScore.push(count * len);
-    }
-  };
-  const stLcp = new Int32Array(maxLen + 2);
-  const stLb = new Int32Array(maxLen + 2);
-  const stBranch = new Uint8Array(maxLen + 2);
-  let top = 0; // stack[0] = the root (ℓ = 0)
-  stLcp[0] = 0, stLb[0] = 0, stBranch[0] = 0;
-  for (let i = 1; i <= M; i++) {
-    // position i-1 alone (deeper than both of its LCPs): reported before the intervals ending with it
-    const q = ord[i - 1];
-    const fd = forced[q];
-    if (fd > lcp[i - 1] && fd > lcp[i]) report(i - 1, i, fd, true);
-    const c = lcp[i];
-    let lb = i - 1;
-    while (c < stLcp[top]) {
-      lb = stLb[top];
-      report(lb, i, stLcp[top], stBranch[top] === 1);
-      top--;
-    }
-    if (c > stLcp[top]) {
-      top++;
-      stLcp[top] = c, stLb[top] = lb, stBranch[top] = 0;
-    }
-    if (i < M && c >= 2) {
-      const p = ord[i];
-      if (nextSym(q, c) !== nextSym(p, c) || forced[q] === c || forced[p] === c) stBranch[top] = 1;
-    }
-  }
+  // 5. Bottom-up walk over the LCP intervals (see walkIntervals).
+  const cand = walkIntervals({ ord, lcp, W, text, unitEnd, follow, forced, maxLen });
+  const candPos = cand.pos, candLen = cand.len, candScore = cand.score;
 
   // 6. Characters by count (code point order on ties), then the candidates by score (suffix-tree order on ties).
   const chars: number[] = [];
@@ -274,6 +183,149 @@ export function seedPieces(units: FlatUnits, opt: SeedOptions): Seeds {
   const scores = new Float64Array(raw.length);
   for (let k = 0; k < raw.length; k++) scores[k] = f32(Math.log(f32(raw[k])) - logsum);
   return { pieces, scores };
+}
+
+/** LCP of neighbours in `ord` over their valid prefixes: lcp[i] between ord[i-1] and ord[i]; lcp[0] = lcp[M] = 0. */
+function neighbourLcp(ord: Int32Array, L: Uint16Array, text: Int32Array): Int32Array {
+  const M = ord.length;
+  const lcp = new Int32Array(M + 1);
+  for (let i = 1; i < M; i++) {
+    const a = ord[i - 1], b = ord[i];
+    const m = Math.min(L[a], L[b]);
+    let d = 0;
+    while (d < m && text[a + d] === text[b + d]) d++;
+    lcp[i] = d;
+  }
+  return lcp;
+}
+
+/**
+ * Bottom-up walk over the LCP intervals. Each interval [lb, rb) with value ℓ ≥ 2 is one substring of length ℓ
+ * (occurring at ord[lb..rb)); it branches when two neighbours inside it differ in their symbol after ℓ characters
+ * (the next character, or what follows the unit), or when the unit ends right after it in some sentences but not
+ * all. A position alone below its neighbours' LCP is a substring seen in one unit only: a candidate only if that
+ * unit's weight is ≥ 2 and it is forced to branch. Candidates (count ≥ 2 and branching) come out by increasing
+ * right end, deeper first: the suffix tree's node order, which breaks equal scores.
+ */
+function walkIntervals(a: {
+  ord: Int32Array;
+  lcp: Int32Array;
+  /** W[i] = sum of the weights of ord[0..i) */
+  W: Float64Array;
+  text: Int32Array;
+  unitEnd: Int32Array;
+  follow: Int32Array;
+  forced: Uint16Array;
+  maxLen: number;
+}): { pos: number[]; len: number[]; score: number[] } {
+  const { ord, lcp, W, text, unitEnd, follow, forced, maxLen } = a;
+  const M = ord.length;
+  const pos: number[] = [], len: number[] = [], score: number[] = [];
+  const report = (lb: number, rb: number, l: number, branching: boolean) => {
+    const count = W[rb] - W[lb];
+    if (count >= 2 && branching) {
+      pos.push(ord[lb]);
+      len.push(l);
+      score.push(count * l);
+    }
+  };
+  const stLcp = new Int32Array(maxLen + 2);
+  const stLb = new Int32Array(maxLen + 2);
+  const stBranch = new Uint8Array(maxLen + 2);
+  let top = 0; // stack[0] = the root (ℓ = 0)
+  for (let i = 1; i <= M; i++) {
+    // position i-1 alone (deeper than both of its LCPs): reported before the intervals ending with it
+    const q = ord[i - 1];
+    const fd = forced[q];
+    if (fd > lcp[i - 1] && fd > lcp[i]) report(i - 1, i, fd, true);
+    const c = lcp[i];
+    let lb = i - 1;
+    while (c < stLcp[top]) {
+      lb = stLb[top];
+      report(lb, i, stLcp[top], stBranch[top] === 1);
+      top--;
+    }
+    if (c > stLcp[top]) {
+      top++;
+      stLcp[top] = c, stLb[top] = lb, stBranch[top] = 0;
+    }
+    if (i < M && c >= 2) {
+      const p = ord[i];
+      const symQ = q + c < unitEnd[q] ? text[q + c] : follow[q];
+      const symP = p + c < unitEnd[p] ? text[p + c] : follow[p];
+      if (symQ !== symP || forced[q] === c || forced[p] === c) stBranch[top] = 1;
+    }
+  }
+  return { pos, len, score };
+}
+
+/**
+ * Positions sorted by their next `maxLen` characters, bounded by the unit (`rank` = character ranks 1..K, consumed):
+ * prefix doubling, where the rank of a 2h-key is the pair (rank of the h-key at p, rank of the h-key at p + h or 0
+ * past the unit's end), each round two stable counting sorts. Each loop is its own function: V8 optimizes small
+ * functions called a few times better than one long function run once.
+ */
+function sortPositions(rank: Int32Array, K: number, unitEnd: Int32Array, maxLen: number): Int32Array {
+  const N = rank.length;
+  const sa = new Int32Array(N);
+  const tmp = new Int32Array(N);
+  const nextRank = new Int32Array(N);
+  const cnt = new Int32Array(Math.max(N, K) + 2);
+  countingSort(rank, K, identityOrder(N), sa, cnt);
+  let nRanks = K;
+  for (let h = 1; h < maxLen && nRanks < N; h *= 2) {
+    // second key: positions whose p + h is past the unit's end come first (key 0), then by rank of p + h (the order
+    // of sa); the stable counting sort by the first key keeps that order among equal first keys.
+    bySecondKey(sa, unitEnd, h, tmp);
+    countingSort(rank, nRanks, tmp, sa, cnt);
+    nRanks = rerank(sa, rank, unitEnd, h, nextRank);
+    rank.set(nextRank);
+  }
+  return sa;
+}
+
+function identityOrder(n: number): Int32Array {
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = i;
+  return out;
+}
+
+/** Stable counting sort of `order` by key[p] ∈ 0..maxKey into `out`. */
+function countingSort(key: Int32Array, maxKey: number, order: Int32Array, out: Int32Array, cnt: Int32Array): void {
+  cnt.fill(0, 0, maxKey + 2);
+  for (let i = 0; i < order.length; i++) cnt[key[order[i]] + 1]++;
+  for (let r = 1; r <= maxKey + 1; r++) cnt[r] += cnt[r - 1];
+  for (let i = 0; i < order.length; i++) {
+    const p = order[i];
+    out[cnt[key[p]]++] = p;
+  }
+}
+
+/** Positions ordered by the rank of their h-key at p + h (sa order), those past their unit's end first. */
+function bySecondKey(sa: Int32Array, unitEnd: Int32Array, h: number, out: Int32Array): void {
+  const N = sa.length;
+  let k = 0;
+  for (let p = 0; p < N; p++) if (p + h >= unitEnd[p]) out[k++] = p;
+  for (let i = 0; i < N; i++) {
+    const q = sa[i] - h;
+    if (q >= 0 && q + h < unitEnd[q]) out[k++] = q;
+  }
+}
+
+/** New ranks (1-based; equal pairs share one) in sa order; returns the number of ranks. */
+function rerank(sa: Int32Array, rank: Int32Array, unitEnd: Int32Array, h: number, out: Int32Array): number {
+  let r = 0;
+  let prevA = -1, prevB = -1;
+  for (let i = 0; i < sa.length; i++) {
+    const p = sa[i];
+    const a = rank[p], b = p + h < unitEnd[p] ? rank[p + h] : 0;
+    if (a !== prevA || b !== prevB) {
+      r++;
+      prevA = a, prevB = b;
+    }
+    out[p] = r;
+  }
+  return r;
 }
 
 /** text[a..b) as a string. */

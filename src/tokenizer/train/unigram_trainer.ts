@@ -84,12 +84,12 @@ function threadUnits(
   const unitOff = new Int32Array(ids.length + 1);
   const f = new Float64Array(ids.length);
   let n = 0;
-  ids.forEach((u, i) => {
-    text.set(flat.text.subarray(flat.unitOff[u], flat.unitOff[u + 1]), n);
-    n += flat.unitOff[u + 1] - flat.unitOff[u];
+  for (let i = 0; i < ids.length; i++) {
+    const u = ids[i], a = flat.unitOff[u], b = flat.unitOff[u + 1];
+    for (let k = a; k < b; k++) text[n++] = flat.text[k];
     unitOff[i + 1] = n;
     f[i] = freqs[u];
-  });
+  }
   return { text, unitOff, freqs: f, unitIds: Int32Array.from(ids) };
 }
 
@@ -243,6 +243,16 @@ function remapOf(prev: State, next: State, nSeeds: number): Int32Array {
   return out;
 }
 
+/** SentencePiece's merge of its threads' float vectors: added into the first, in thread order. */
+function sumInThreadOrder(perThread: Float32Array[]): Float32Array {
+  const expected = perThread[0];
+  for (let t = 1; t < perThread.length; t++) {
+    const e = perThread[t];
+    for (let k = 0; k < expected.length; k++) expected[k] = expected[k] + e[k];
+  }
+  return expected;
+}
+
 /** M-step: drop rare pieces, Bayesian re-estimation of the scores (float32 as SentencePiece). */
 function mStep(state: State, expected: Float32Array): State {
   const keep: number[] = [], freqs: number[] = [];
@@ -262,6 +272,27 @@ function mStep(state: State, expected: Float32Array): State {
 
 const NONE: number[] = [];
 
+/**
+ * Per-thread Viterbi counts merged in thread order, in float32; F folds the inverted index (thread order, then unit
+ * order) as SentencePiece's loop over inverted[i].
+ */
+function mergeViterbiCounts(
+  counts: ViterbiCounts[],
+  size: number,
+  freqs: number[],
+): { vsum: number; freq: Float32Array; F: Float32Array } {
+  let vsum = 0;
+  const freq = new Float32Array(size);
+  const F = new Float32Array(size);
+  for (const c of counts) {
+    vsum = f32(vsum + c.vsum);
+    const cf = c.freq, tp = c.tokPiece, tu = c.tokUnit;
+    for (let i = 0; i < size; i++) freq[i] = freq[i] + cf[i];
+    for (let k = 0; k < tp.length; k++) F[tp[k]] = F[tp[k]] + freqs[tu[k]];
+  }
+  return { vsum, freq, F };
+}
+
 /** Pruning: keep the pieces whose removal would cost the most likelihood. */
 function prune(
   state: State,
@@ -275,17 +306,7 @@ function prune(
   shrink: number,
 ): State {
   const size = state.cur.length;
-  // Per-thread Viterbi counts merged in thread order, in float32; F folds the inverted index (thread order, then
-  // unit order) as SentencePiece's loop over inverted[i].
-  let vsum = 0;
-  const freq = new Float32Array(size);
-  const F = new Float32Array(size);
-  for (const c of counts) {
-    vsum = f32(vsum + c.vsum);
-    const cf = c.freq, tp = c.tokPiece, tu = c.tokUnit;
-    for (let i = 0; i < size; i++) freq[i] = freq[i] + cf[i];
-    for (let k = 0; k < tp.length; k++) F[tp[k]] = F[tp[k]] + freqs[tu[k]];
-  }
+  const { vsum, freq, F } = mergeViterbiCounts(counts, size, freqs);
   // Which pieces the Viterbi path of their own characters splits (never kept), and the path without the piece (its
   // alternatives). Only for pieces the loss is computed for: used on some best path and longer than a character (a
   // character's own path is itself and it has no second segmentation).
@@ -375,12 +396,7 @@ export async function trainUnigram(input: UnigramTrainInput): Promise<ScoredPiec
     for (let round = 1;; round++) {
       for (let iter = 0; iter < cfg.numSubIterations; iter++) {
         const perThread = await runner.eStep(modelScores(state), state.cur.length, remap);
-        const expected = perThread[0];
-        for (let t = 1; t < perThread.length; t++) {
-          const e = perThread[t];
-          for (let k = 0; k < expected.length; k++) expected[k] = expected[k] + e[k];
-        }
-        advance(mStep(state, expected));
+        advance(mStep(state, sumInThreadOrder(perThread)));
       }
       progress("unigram EM + pruning (pieces left)", Math.max(0, desired), state.cur.length);
       if (state.cur.length <= desired) break;
