@@ -13,14 +13,17 @@
 const f32 = Math.fround;
 
 /**
- * A code point trie over pieces given as flat code points (piece i = text[off[i] .. off[i+1])): transitions
- * (node, code point) → child in an open-addressing table of Int32Arrays; `value[node]` = piece index or -1.
+ * A code point trie over pieces given as flat code points (piece i = text[off[i] .. off[i+1])): the root's BMP
+ * children in a direct table, other transitions (node, code point) → child in an open-addressing table of
+ * Int32Arrays; `value[node]` = piece index or -1.
  */
 export class PieceTrie {
   readonly #node: Int32Array;
   readonly #cp: Int32Array;
   readonly #child: Int32Array;
   readonly #mask: number;
+  /** The root's children by BMP code point (every lattice position starts there). */
+  readonly #root = new Int32Array(0x10000).fill(-1);
   readonly value: Int32Array;
 
   constructor(text: Int32Array, off: Int32Array) {
@@ -41,9 +44,12 @@ export class PieceTrie {
         let next = this.child(node, c);
         if (next < 0) {
           next = nNodes++;
-          let h = this.#slot(node, c);
-          while (this.#node[h] !== -1) h = (h + 1) & this.#mask;
-          this.#node[h] = node, this.#cp[h] = c, this.#child[h] = next;
+          if (node === 0 && c < 0x10000) this.#root[c] = next;
+          else {
+            let h = this.#slot(node, c);
+            while (this.#node[h] !== -1) h = (h + 1) & this.#mask;
+            this.#node[h] = node, this.#cp[h] = c, this.#child[h] = next;
+          }
         }
         node = next;
       }
@@ -57,6 +63,7 @@ export class PieceTrie {
   }
 
   child(node: number, c: number): number {
+    if (node === 0 && c < 0x10000) return c >= 0 ? this.#root[c] : -1;
     for (let h = this.#slot(node, c);; h = (h + 1) & this.#mask) {
       const k = this.#node[h];
       if (k === -1) return -1;
