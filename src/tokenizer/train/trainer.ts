@@ -20,7 +20,7 @@ import { PrecompiledCharsmap } from "../precompiled_charsmap.ts";
 import { byteToPiece } from "../vocab.ts";
 import { compareCodePoints, type Corpus, prepareCorpus, type SentenceSelector } from "./corpus.ts";
 import { type ScoredPiece, trainBpe } from "./bpe_trainer.ts";
-import { startUnigramExecutors, trainUnigram, type UnigramExecutors } from "./unigram_trainer.ts";
+import { trainUnigram } from "./unigram_trainer.ts";
 import { nmtNfkcCharsmap } from "./nmt_nfkc_charsmap.ts";
 import { pieceValidator } from "./piece_validator.ts";
 import {
@@ -116,30 +116,6 @@ export async function trainSentencePiece(
   const charsmap = await charsmapFor(cfg.normalizationRuleName);
   const normalizer = trainingNormalizer(cfg, charsmap);
   if (selected.sentences.length === 0) throw new RangeError("Cannot train: the input has no usable sentence");
-  let executors: UnigramExecutors | undefined;
-  if (cfg.modelType === "unigram") {
-    // started before the corpus is prepared, so that the workers boot meanwhile
-    let nChars = 0;
-    for (const s of selected.sentences) nChars += s.length;
-    executors = startUnigramExecutors(nChars, Math.max(1, cfg.numThreads));
-  }
-  try {
-    return await trainPrepared(selected, options, cfg, meta, charsmap, normalizer, executors, onProgress);
-  } finally {
-    executors?.close();
-  }
-}
-
-async function trainPrepared(
-  selected: Pick<SentenceSelector, "sentences" | "freqs">,
-  options: TrainerOptions,
-  cfg: TrainerConfig,
-  meta: Map<number, [string, number]>,
-  charsmap: Uint8Array,
-  normalizer: Normalizer,
-  executors: UnigramExecutors | undefined,
-  onProgress?: TrainProgress,
-): Promise<TrainResult> {
   const metaList = [...meta.values()].map((m) => m[0]);
   const corpus = prepareCorpus(selected.sentences, selected.freqs, cfg, {
     normalizer,
@@ -176,7 +152,6 @@ async function trainPrepared(
       cfg,
       isValid,
       onProgress,
-      executors,
     });
   } else if (cfg.modelType === "char") {
     pieces = charPieces(corpus, cfg.vocabSize - meta.size, cfg.useAllVocab);

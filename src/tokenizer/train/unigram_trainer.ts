@@ -41,23 +41,25 @@ export interface UnigramTrainInput {
   isValid: (cps: ArrayLike<number>) => boolean;
   onProgress?: TrainProgress;
   /**
-   * Workers for the lattices besides this thread: default one per further core (navigator.hardwareConcurrency − 1,
-   * at most --num_threads − 1) when the corpus has ≥ WORKER_MIN_CHARS characters, else 0. The result does not
-   * depend on it.
+   * Workers for the lattices besides this thread (at most --num_threads − 1); default: one per further core
+   * (navigator.hardwareConcurrency − 1) when the seed lattices hold ≥ WORKER_MIN_NODES nodes, else 0. The result
+   * does not depend on it.
    */
   workers?: number;
   /** Starts a worker on unigram_worker.ts (default: a module Worker with the caller's permissions). */
   spawnWorker?: (url: URL) => Worker;
-  /** Executors started earlier (startUnigramExecutors); trainUnigram closes them. */
-  executors?: UnigramExecutors;
 }
 
 const UNK_PENALTY = 10;
 const f32 = Math.fround;
 const EXPECTED_FREQUENCY_THRESHOLD = 0.5;
 const MIN_SCORE_PENALTY_DELTA = 0.0001;
-/** Below this many characters, starting workers costs more than it saves. */
-export const WORKER_MIN_CHARS = 50_000;
+/**
+ * Below this many lattice nodes (the seed lattices of all units) a worker costs more than it saves: measured on a
+ * loaded 2-core host, a 480 kB Chinese corpus (0.4 M nodes) and 2 MB of English (0.9 M) train faster without one; a
+ * 4 MB poetry corpus (2.2 M) about twice as fast with one.
+ */
+export const WORKER_MIN_NODES = 1_000_000;
 
 function digamma(x: number): number {
   let result = 0;
@@ -94,43 +96,49 @@ function threadUnits(
 }
 
 /**
- * Starts the executors for a corpus of about `nChars` characters trained with `nThreads` (--num_threads): workers as
- * `opts.workers` says (see UnigramTrainInput.workers). Call early: the workers boot while the corpus is prepared.
+ * The executors for training with `nThreads` (--num_threads): this thread, plus workers (see
+ * UnigramTrainInput.workers) started by init() once the lattices show how much work the passes are.
  */
-export function startUnigramExecutors(
-  nChars: number,
+function startUnigramExecutors(
   nThreads: number,
   opts: Pick<UnigramTrainInput, "workers" | "spawnWorker"> = {},
 ): UnigramExecutors {
   const cores = typeof navigator !== "undefined" ? navigator.hardwareConcurrency ?? 1 : 1;
-  const nWorkers = Math.min(
-    nThreads - 1,
-    opts.workers ?? (nChars >= WORKER_MIN_CHARS && typeof Worker !== "undefined" ? cores - 1 : 0),
-  );
+  const canSpawn = typeof Worker !== "undefined" || opts.spawnWorker !== undefined;
   return new UnigramExecutors(
-    1 + Math.max(0, nWorkers),
+    Math.max(0, Math.min(nThreads - 1, opts.workers ?? (canSpawn ? cores - 1 : 0))),
+    opts.workers === undefined,
     opts.spawnWorker ?? ((url) => new Worker(url.href, { type: "module" })),
   );
 }
 
 /**
- * The executors of the lattice passes: executor 0 is this thread, executors 1.. are Workers (started at once, so
- * that their start-up overlaps the seeding). Executor e holds spm_train's threads t ≡ e (mod executors); results
+ * The executors of the lattice passes: executor 0 is this thread, executors 1.. are Workers (started by init() when
+ * the work is worth it). Executor e holds spm_train's threads t ≡ e (mod executors); results
  * come back per thread, in thread order.
  */
-export class UnigramExecutors {
-  readonly #n: number;
+class UnigramExecutors {
+  #n = 1;
+  readonly #maxWorkers: number;
+  readonly #auto: boolean;
+  readonly #spawn: (url: URL) => Worker;
   readonly #workers: Worker[] = [];
   readonly #pending: { resolve: (r: UnigramWorkerReply) => void; reject: (e: Error) => void }[][] = [];
   #failure?: Error;
   #local: LatticeShard[] = [];
   #nThreads = 0;
 
-  constructor(nExecutors: number, spawn: (url: URL) => Worker) {
-    this.#n = nExecutors;
+  constructor(maxWorkers: number, auto: boolean, spawn: (url: URL) => Worker) {
+    this.#maxWorkers = maxWorkers;
+    this.#auto = auto;
+    this.#spawn = spawn;
+  }
+
+  #start(nWorkers: number): void {
+    this.#n = 1 + nWorkers;
     const url = new URL("./unigram_worker.ts", import.meta.url);
-    for (let w = 1; w < nExecutors; w++) {
-      const worker = spawn(url);
+    for (let w = 0; w < nWorkers; w++) {
+      const worker = this.#spawn(url);
       const queue: { resolve: (r: UnigramWorkerReply) => void; reject: (e: Error) => void }[] = [];
       worker.onmessage = (e: MessageEvent<UnigramWorkerReply>) => {
         const p = queue.shift();
@@ -169,14 +177,22 @@ export class UnigramExecutors {
     return out;
   }
 
-  /** Hands each executor its threads' units and the seed pieces (the workers build their lattices meanwhile). */
+  /**
+   * Builds the lattices here; when they hold ≥ WORKER_MIN_NODES nodes (or workers were asked for), starts the
+   * workers and hands each its threads' units and the seed pieces (it builds its own lattices from them).
+   */
   init(shards: ShardUnits[], pieceText: Int32Array, pieceOff: Int32Array, trie: PieceTrie): void {
     this.#nThreads = shards.length;
+    const all = shards.map((s) => new LatticeShard(s, trie));
+    let nodes = 0;
+    for (const l of all) nodes += l.nNodes;
+    const nWorkers = this.#auto && nodes < WORKER_MIN_NODES ? 0 : this.#maxWorkers;
+    if (nWorkers > 0) this.#start(nWorkers);
     this.#workers.forEach((_, w) => {
       this.#call(w, { type: "init", shards: this.#owned(w + 1).map((t) => shards[t]), pieceText, pieceOff })
         .catch(() => {}); // reported by the next pass
     });
-    this.#local = this.#owned(0).map((t) => new LatticeShard(shards[t], trie));
+    this.#local = this.#owned(0).map((t) => all[t]);
   }
 
   async #run<T>(
@@ -365,9 +381,7 @@ export async function trainUnigram(input: UnigramTrainInput): Promise<ScoredPiec
   const { cfg, freqs } = input;
   const progress = input.onProgress ?? (() => {});
   const nThreads = Math.max(1, cfg.numThreads);
-  let nChars = 0;
-  if (!input.executors) { for (const t of input.texts) nChars += t.length; }
-  const runner = input.executors ?? startUnigramExecutors(nChars, nThreads, input);
+  const runner = startUnigramExecutors(nThreads, input);
   const flat = flattenUnits(input.texts);
   const seeds = seedPieces(flat, {
     freqs,
