@@ -404,8 +404,12 @@ export class StringLattice {
     this.start[k] = b, this.end[k] = e, this.id[k] = id;
   }
 
-  /** The best path's piece ids (unknown nodes as 0), or [] when there is none. */
-  viterbi(n: number, model: ModelScores): number[] {
+  /**
+   * The best path's piece ids (unknown nodes as 0), or [] when there is none; nodes of piece `skip` (≥ 0) are left
+   * out, as if populate() had skipped them (a piece never occurs inside itself but as the whole string, so that
+   * node is all that changes, and it does not stand for a one-character piece).
+   */
+  viterbi(n: number, model: ModelScores, skip = -1): number[] {
     if (this.#best.length < n + 1) this.#best = new Float32Array(2 * (n + 1)), this.#back = new Int32Array(2 * (n + 1));
     const best = this.#best, back = this.#back;
     best.fill(-Infinity, 0, n + 1);
@@ -413,6 +417,7 @@ export class StringLattice {
     best[0] = 0;
     for (let k = 0; k < this.nNodes; k++) {
       const b = this.start[k], e = this.end[k], id = this.id[k];
+      if (id === skip && skip >= 0) continue;
       const sc = f32(best[b] + (id < 0 ? model.unkScore : model.scores[id]));
       if (sc > best[e]) best[e] = sc, back[e] = k;
     }

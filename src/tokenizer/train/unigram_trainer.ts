@@ -338,8 +338,7 @@ function prune(
       alwaysKeep[i] = 0; // its Viterbi path already splits it
       continue;
     }
-    lattice.populate(s, current, i);
-    const alt = lattice.viterbi(s.length, model);
+    const alt = lattice.viterbi(s.length, model, i); // the same lattice without the piece itself
     if (alt.length === 0) continue;
     alternatives[i] = alt;
   }
