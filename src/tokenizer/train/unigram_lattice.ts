@@ -170,6 +170,7 @@ export class LatticeShard {
   #alpha = new Float32Array(0);
   #beta = new Float32Array(0);
   #score = new Float64Array(0);
+  #fwd = new Float32Array(0);
   #back = new Int32Array(0);
 
   /** Builds every unit's lattice over the pieces of `trie` (values = current piece indices). */
@@ -251,6 +252,8 @@ export class LatticeShard {
     const { unitOff, freqs } = this.units;
     const { nodeOff, nodeLen } = this;
     const sc = this.#nodeScores(model);
+    if (this.#fwd.length < this.nNodes) this.#fwd = new Float32Array(this.nNodes);
+    const fwd = this.#fwd; // per node: f32(its score + alpha at its start), reused by the marginals
     const alpha = this.#alpha, beta = this.#beta;
     for (let u = 0; u + 1 < unitOff.length; u++) {
       const p0 = unitOff[u], n = unitOff[u + 1] - p0;
@@ -264,6 +267,7 @@ export class LatticeShard {
         for (let k = nodeOff[p0 + b], kEnd = nodeOff[p0 + b + 1]; k < kEnd; k++) {
           const e = b + nodeLen[k];
           const v = f32(sc[k] + ab);
+          fwd[k] = v;
           const a = alpha[e];
           alpha[e] = a === -Infinity ? v : logSumExp(a, v);
         }
@@ -280,9 +284,8 @@ export class LatticeShard {
       // hot loop: one exp per node
       const nodeId = this.nodeId;
       for (let b = 0; b < n; b++) {
-        const ab = alpha[b];
         for (let k = nodeOff[p0 + b], kEnd = nodeOff[p0 + b + 1]; k < kEnd; k++) {
-          const x = f32(f32(f32(ab + sc[k]) + beta[b + nodeLen[k]]) - z);
+          const x = f32(f32(fwd[k] + beta[b + nodeLen[k]]) - z);
           const id = nodeId[k];
           const i = id < 0 ? 0 : id;
           expected[i] = expected[i] + f * Math.exp(x);
