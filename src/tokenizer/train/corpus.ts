@@ -227,6 +227,7 @@ export interface Corpus {
 }
 
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+const SURROGATE = /[\ud800-\udfff]/;
 
 /** Options for prepareCorpus. */
 export interface PrepareOptions {
@@ -430,7 +431,10 @@ function replaceRareChars(
  */
 function sortUnits(texts: string[], outFreqs: number[], followers: number[]): void {
   const idx = texts.map((_, i) => i);
-  idx.sort((a, b) => outFreqs[b] - outFreqs[a] || compareCodePoints(texts[a], texts[b]));
+  // without surrogates, UTF-16 order is code point order: the engine's own string comparison gives the same order
+  const astral = texts.some((t) => SURROGATE.test(t));
+  const cmp = astral ? compareCodePoints : (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  idx.sort((a, b) => outFreqs[b] - outFreqs[a] || cmp(texts[a], texts[b]));
   const t2 = idx.map((i) => texts[i]), f2 = idx.map((i) => outFreqs[i]), g2 = idx.map((i) => followers[i]);
   for (let i = 0; i < idx.length; i++) {
     texts[i] = t2[i];
