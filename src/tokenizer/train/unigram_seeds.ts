@@ -58,10 +58,19 @@ export interface SeedOptions {
   isValid: (cps: ArrayLike<number>) => boolean;
 }
 
-/** Seeds: `pieces` (characters first, then substrings) with float log-probability `scores`. */
+/**
+ * Seeds (characters first, then substrings) as code points: piece i = pieceText[pieceOff[i] .. pieceOff[i+1]) (strings
+ * are made only for the pieces that survive, see seedString), with float log-probability `scores`.
+ */
 export interface Seeds {
-  pieces: string[];
+  pieceText: Int32Array;
+  pieceOff: Int32Array;
   scores: Float64Array;
+}
+
+/** Seed i as a string. */
+export function seedString(seeds: Seeds, i: number): string {
+  return codePointsToString(seeds.pieceText, seeds.pieceOff[i], seeds.pieceOff[i + 1]);
 }
 
 const f32 = Math.fround;
@@ -165,15 +174,22 @@ export function seedPieces(units: FlatUnits, opt: SeedOptions): Seeds {
   const nCand = candPos.length;
   const order = sortByScoreDesc(candScore);
   const nTake = Math.max(0, Math.min(nCand, opt.seedSize - chars.length));
-  const pieces: string[] = new Array(chars.length + nTake);
-  const raw = new Float64Array(chars.length + nTake);
+  const nSeeds = chars.length + nTake;
+  const pieceOff = new Int32Array(nSeeds + 1);
+  const raw = new Float64Array(nSeeds);
+  let total = chars.length;
+  for (let k = 0; k < nTake; k++) total += candLen[order[k]];
+  const pieceText = new Int32Array(total);
+  let w = 0;
   for (let k = 0; k < chars.length; k++) {
-    pieces[k] = String.fromCodePoint(distinct[chars[k] - 1]);
+    pieceText[w++] = distinct[chars[k] - 1];
+    pieceOff[k + 1] = w;
     raw[k] = charCount[chars[k]];
   }
   for (let k = 0; k < nTake; k++) {
     const j = order[k];
-    pieces[chars.length + k] = codePointsToString(text, candPos[j], candPos[j] + candLen[j]);
+    for (let i = candPos[j]; i < candPos[j] + candLen[j]; i++) pieceText[w++] = text[i];
+    pieceOff[chars.length + k + 1] = w;
     raw[chars.length + k] = candScore[j];
   }
   // ToLogProb in float, as SentencePiece (its pieces hold float scores)
@@ -182,7 +198,7 @@ export function seedPieces(units: FlatUnits, opt: SeedOptions): Seeds {
   const logsum = f32(Math.log(sum));
   const scores = new Float64Array(raw.length);
   for (let k = 0; k < raw.length; k++) scores[k] = f32(Math.log(f32(raw[k])) - logsum);
-  return { pieces, scores };
+  return { pieceText, pieceOff, scores };
 }
 
 /** LCP of neighbours in `ord` over their valid prefixes: lcp[i] between ord[i-1] and ord[i]; lcp[0] = lcp[M] = 0. */

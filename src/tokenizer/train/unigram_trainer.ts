@@ -18,7 +18,7 @@ import type { ScoredPiece } from "./bpe_trainer.ts";
 import type { TrainerConfig } from "./trainer_spec.ts";
 import type { TrainProgress } from "./trainer.ts";
 import { validPrefixLengths } from "./piece_validator.ts";
-import { flattenUnits, seedPieces } from "./unigram_seeds.ts";
+import { flattenUnits, seedPieces, type Seeds, seedString } from "./unigram_seeds.ts";
 import {
   LatticeShard,
   type ModelScores,
@@ -390,13 +390,12 @@ export async function trainUnigram(input: UnigramTrainInput): Promise<ScoredPiec
     prefixLengths: (text, unitEnd) => validPrefixLengths(cfg, text, unitEnd),
     isValid: input.isValid,
   });
-  const nSeeds = seeds.pieces.length;
+  const nSeeds = seeds.pieceOff.length - 1;
   progress("unigram seeds", nSeeds, nSeeds);
-  const seedFlat = flattenUnits(seeds.pieces);
-  const seedCps = (s: number) => seedFlat.text.subarray(seedFlat.unitOff[s], seedFlat.unitOff[s + 1]);
-  const trie = new PieceTrie(seedFlat.text, seedFlat.unitOff);
+  const seedCps = (s: number) => seeds.pieceText.subarray(seeds.pieceOff[s], seeds.pieceOff[s + 1]);
+  const trie = new PieceTrie(seeds.pieceText, seeds.pieceOff);
   const shards = Array.from({ length: nThreads }, (_, t) => threadUnits(flat, freqs, t, nThreads));
-  runner.init(shards, seedFlat.text, seedFlat.unitOff, trie);
+  runner.init(shards, seeds.pieceText, seeds.pieceOff, trie);
   try {
     const desired = Math.trunc(cfg.vocabSize * 1.1 + 1e-9);
     const lattice = new StringLattice(trie);
@@ -421,19 +420,19 @@ export async function trainUnigram(input: UnigramTrainInput): Promise<ScoredPiec
       advance(prune(state, model, counts, freqs, seedCps, lattice, current, desired, cfg.shrinkingFactor));
       if (round > 1000) throw new RangeError("Cannot train: unigram pruning does not converge");
     }
-    return finalPieces(input, state, seeds.pieces);
+    return finalPieces(input, state, seeds);
   } finally {
     runner.close();
   }
 }
 
 /** Finalize: required characters first (missing ones just below the lowest score), then the best pieces. */
-function finalPieces(input: UnigramTrainInput, state: State, seedPieces: string[]): ScoredPiece[] {
+function finalPieces(input: UnigramTrainInput, state: State, seeds: Seeds): ScoredPiece[] {
   const score = new Map<string, number>();
   let minScore = Infinity;
   state.cur.forEach((seed, i) => {
     const s = f32(state.scores[i]);
-    score.set(seedPieces[seed], s);
+    score.set(seedString(seeds, seed), s);
     minScore = Math.min(minScore, s);
   });
   const final = new Map<string, number>();
