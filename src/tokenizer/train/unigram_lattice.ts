@@ -171,6 +171,8 @@ export class LatticeShard {
   #beta = new Float32Array(0);
   #score = new Float64Array(0);
   #fwd = new Float32Array(0);
+  /** The model whose scores #score holds (set by compact() or #nodeScores()). */
+  #scoredFor?: ModelScores;
   #back = new Int32Array(0);
 
   /** Builds every unit's lattice over the pieces of `trie` (values = current piece indices). */
@@ -219,28 +221,37 @@ export class LatticeShard {
 
   /**
    * Renumbers the pieces (remap[old] = new index, or -1 = dropped) and drops their nodes; a position whose
-   * one-character piece is dropped gets the unknown node, last, as SentencePiece's PopulateNodes inserts it.
+   * one-character piece is dropped gets the unknown node, last, as SentencePiece's PopulateNodes inserts it. With
+   * `model`, the next pass over that model (the same object) finds the node scores already in place.
    */
-  compact(remap: Int32Array): void {
+  compact(remap: Int32Array, model?: ModelScores): void {
     const { nodeOff, nodeLen, nodeId } = this;
     const N = nodeOff.length - 1;
+    // with the next pass's model: each kept node's score, written in the same sweep (see #nodeScores)
+    if (model && this.#score.length < this.nNodes) this.#score = new Float64Array(this.nNodes);
+    const sc = this.#score, scores = model?.scores, unk = model?.unkScore ?? 0;
     let w = 0;
     for (let p = 0; p < N; p++) {
       const a = nodeOff[p], b = nodeOff[p + 1];
       nodeOff[p] = w;
-      let unk = false;
+      let needUnk = false;
       for (let k = a; k < b; k++) {
         const old = nodeId[k];
         const v = old < 0 ? -1 : remap[old];
         if (v < 0) {
-          if (nodeLen[k] === 1) unk = true;
+          if (nodeLen[k] === 1) needUnk = true;
           continue;
         }
+        if (scores) sc[w] = scores[v];
         nodeLen[w] = nodeLen[k], nodeId[w] = v, w++;
       }
-      if (unk) nodeLen[w] = 1, nodeId[w] = -1, w++;
+      if (needUnk) {
+        if (scores) sc[w] = unk;
+        nodeLen[w] = 1, nodeId[w] = -1, w++;
+      }
     }
     nodeOff[N] = w;
+    this.#scoredFor = model;
   }
 
   /**
@@ -296,6 +307,8 @@ export class LatticeShard {
 
   /** Each node's score (the unknown node's for -1), looked up once per pass. */
   #nodeScores(model: ModelScores): Float64Array {
+    if (this.#scoredFor === model) return this.#score;
+    this.#scoredFor = model;
     const n = this.nNodes;
     if (this.#score.length < n) this.#score = new Float64Array(n);
     const out = this.#score, id = this.nodeId, { scores, unkScore } = model;

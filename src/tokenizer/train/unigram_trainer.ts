@@ -205,7 +205,7 @@ class UnigramExecutors {
   ): Promise<T[]> {
     const req = { type, remap, scores: model.scores, unkScore: model.unkScore, nPieces };
     const replies = this.#workers.map((_, w) => this.#call(w, req));
-    if (remap) { for (const l of this.#local) l.compact(remap); }
+    if (remap) { for (const l of this.#local) l.compact(remap, model); }
     const out: T[] = new Array(this.#nThreads);
     const mine = this.#local.map(local);
     this.#owned(0).forEach((t, i) => out[t] = mine[i]);

@@ -44,7 +44,7 @@ scope.onmessage = (e) => {
       scope.postMessage({ ok: true });
       return;
     }
-    if (m.remap) { for (const s of shards) s.compact(m.remap); }
+    if (m.remap) { for (const s of shards) s.compact(m.remap, m); }
     if (m.type === "estep") {
       const expected = shards.map((s) => {
         const out = new Float32Array(m.nPieces);
