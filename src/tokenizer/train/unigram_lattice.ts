@@ -261,48 +261,18 @@ export class LatticeShard {
    */
   eStep(model: ModelScores, expected: Float32Array): void {
     const { unitOff, freqs } = this.units;
-    const { nodeOff, nodeLen } = this;
     const sc = this.#nodeScores(model);
     if (this.#fwd.length < this.nNodes) this.#fwd = new Float32Array(this.nNodes);
-    const fwd = this.#fwd; // per node: f32(its score + alpha at its start), reused by the marginals
-    const alpha = this.#alpha, beta = this.#beta;
+    // one call per unit: V8 optimizes a function called thousands of times sooner than a long loop run once
+    // (and unoptimized float code allocates a heap number per operation)
     for (let u = 0; u + 1 < unitOff.length; u++) {
-      const p0 = unitOff[u], n = unitOff[u + 1] - p0;
-      const f = f32(freqs[u]);
-      // forward: alpha[e] = LogSumExp over the nodes ending at e, in start order (pushed from each start once
-      // alpha[start] is final). -Infinity marks "no node yet": LogSumExp(-Infinity, v) is v, as its init mode.
-      alpha.fill(-Infinity, 1, n + 1);
-      alpha[0] = 0;
-      for (let b = 0; b < n; b++) {
-        const ab = alpha[b];
-        for (let k = nodeOff[p0 + b], kEnd = nodeOff[p0 + b + 1]; k < kEnd; k++) {
-          const e = b + nodeLen[k];
-          const v = f32(sc[k] + ab);
-          fwd[k] = v;
-          const a = alpha[e];
-          alpha[e] = a === -Infinity ? v : logSumExp(a, v);
-        }
-      }
-      // backward: beta[b] = LogSumExp over the nodes starting at b, in insertion order
-      beta[n] = 0;
-      for (let b = n - 1; b >= 0; b--) {
-        const k0 = nodeOff[p0 + b], kEnd = nodeOff[p0 + b + 1];
-        let sum = f32(sc[k0] + beta[b + nodeLen[k0]]);
-        for (let k = k0 + 1; k < kEnd; k++) sum = logSumExp(sum, f32(sc[k] + beta[b + nodeLen[k]]));
-        beta[b] = sum;
-      }
-      const z = alpha[n];
-      // hot loop: one exp per node
-      const nodeId = this.nodeId;
-      for (let b = 0; b < n; b++) {
-        for (let k = nodeOff[p0 + b], kEnd = nodeOff[p0 + b + 1]; k < kEnd; k++) {
-          const x = f32(f32(fwd[k] + beta[b + nodeLen[k]]) - z);
-          const id = nodeId[k];
-          const i = id < 0 ? 0 : id;
-          expected[i] = expected[i] + f * Math.exp(x);
-        }
-      }
+      unitMarginals(this, sc, unitOff[u], unitOff[u + 1] - unitOff[u], f32(freqs[u]), expected);
     }
+  }
+
+  /** Scratch arrays for unitMarginals (module functions cannot read private fields). */
+  get scratch(): { alpha: Float32Array; beta: Float32Array; fwd: Float32Array } {
+    return { alpha: this.#alpha, beta: this.#beta, fwd: this.#fwd };
   }
 
   /** Each node's score (the unknown node's for -1), looked up once per pass. */
@@ -372,6 +342,54 @@ export class LatticeShard {
       }
     }
     return { vsum, freq, tokPiece: tokPiece.slice(0, nTok), tokUnit: tokUnit.slice(0, nTok) };
+  }
+}
+
+/**
+ * Forward–backward over one unit (text[p0 .. p0 + n)) of `shard`: adds f × marginal of each node into `expected`,
+ * in node order, each addition rounded to float (unknown nodes count for index 0).
+ */
+function unitMarginals(
+  shard: LatticeShard,
+  sc: Float64Array,
+  p0: number,
+  n: number,
+  f: number,
+  expected: Float32Array,
+): void {
+  const { nodeOff, nodeLen, nodeId } = shard;
+  const { alpha, beta, fwd } = shard.scratch;
+  // forward: alpha[e] = LogSumExp over the nodes ending at e, in start order (pushed from each start once alpha[start]
+  // is final). -Infinity marks "no node yet": LogSumExp(-Infinity, v) is v, as its init mode.
+  alpha.fill(-Infinity, 1, n + 1);
+  alpha[0] = 0;
+  for (let b = 0; b < n; b++) {
+    const ab = alpha[b];
+    for (let k = nodeOff[p0 + b], kEnd = nodeOff[p0 + b + 1]; k < kEnd; k++) {
+      const e = b + nodeLen[k];
+      const v = f32(sc[k] + ab);
+      fwd[k] = v; // f32(score + alpha at its start), reused by the marginals
+      const a = alpha[e];
+      alpha[e] = a === -Infinity ? v : logSumExp(a, v);
+    }
+  }
+  // backward: beta[b] = LogSumExp over the nodes starting at b, in insertion order
+  beta[n] = 0;
+  for (let b = n - 1; b >= 0; b--) {
+    const k0 = nodeOff[p0 + b], kEnd = nodeOff[p0 + b + 1];
+    let sum = f32(sc[k0] + beta[b + nodeLen[k0]]);
+    for (let k = k0 + 1; k < kEnd; k++) sum = logSumExp(sum, f32(sc[k] + beta[b + nodeLen[k]]));
+    beta[b] = sum;
+  }
+  const z = alpha[n];
+  // hot loop: one exp per node
+  for (let b = 0; b < n; b++) {
+    for (let k = nodeOff[p0 + b], kEnd = nodeOff[p0 + b + 1]; k < kEnd; k++) {
+      const x = f32(f32(fwd[k] + beta[b + nodeLen[k]]) - z);
+      const id = nodeId[k];
+      const i = id < 0 ? 0 : id;
+      expected[i] = expected[i] + f * Math.exp(x);
+    }
   }
 }
 
