@@ -8,8 +8,10 @@
  * (LogSumExp with its 50-nat cut-off), M-step and pruning loss; unknown nodes counted for piece 0 (its trainer never
  * sets unk_id_); the pruning's logsum_alt using the number of pieces; equal seed scores in suffix-tree order; and its
  * threads: unit u is summed by thread u mod --num_threads into a float vector per thread, the vectors then added in
- * thread order. The lattices live in unigram_lattice.ts, in Workers (one per core, each holding whole threads'
- * units, so the float sums are the same whatever the number of workers) or in this thread for small corpora.
+ * thread order. The lattices live in unigram_lattice.ts, in this thread and, for large corpora (WORKER_MIN_NODES),
+ * also in Workers (one per further core), each executor holding whole threads' units, so the float sums are the
+ * same whatever the number of workers. Workers get the caller's permissions (they do no I/O; scoping them needs
+ * Deno's --unstable-worker-options, without which the `deno.permissions` option ends the process).
  * On the test corpora the .model equals spm_train's byte for byte.
  * see: google/sentencepiece src/unigram_model_trainer.cc (v0.1.97), src/unigram_model.cc (Lattice)
  */
