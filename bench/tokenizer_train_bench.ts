@@ -11,6 +11,7 @@
  * bench/tokenizer_train_bench.ts. Shared hosts are noisy: compare within a row.
  */
 import { chineseCorpus, englishCorpus } from "../tests/tokenizer/_train_corpus.ts";
+import { hostInfo } from "./_host.ts";
 
 const enabled = Deno.env.get("YANGTUO_BENCH_TRAIN") === "1";
 const hasSpm = (() => {
@@ -154,18 +155,11 @@ const CASES: Case[] = [
 ];
 
 function cpuLine(): string {
-  const info = Deno.readTextFileSync("/proc/cpuinfo");
-  const model = /model name\s*:\s*(.*)/.exec(info)?.[1] ?? "unknown CPU";
-  const flags = new Set((/flags\s*:\s*(.*)/.exec(info)?.[1] ?? "").split(" "));
-  const has = ["avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile"].map((f) =>
-    `${f} ${flags.has(f) ? "yes" : "no"}`
-  );
   let load = "?";
   try {
     load = Deno.loadavg().map((x) => x.toFixed(1)).join(" ");
   } catch { /* needs --allow-sys=loadavg */ }
-  return `${model}, ${navigator.hardwareConcurrency} cores (${has.join(", ")}), load average ${load}, ` +
-    `Deno ${Deno.version.deno}`;
+  return `${hostInfo().line} | load average ${load}`;
 }
 
 const rows: string[] = [];
