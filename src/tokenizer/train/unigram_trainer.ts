@@ -221,6 +221,7 @@ class UnigramExecutors {
 
   /** Per-thread expected counts (see LatticeShard.eStep). */
   eStep(model: ModelScores, nPieces: number, remap?: Int32Array): Promise<Float32Array[]> {
+    if (this.#workers.length === 0) return Promise.resolve([this.#eStepHere(model, nPieces, remap)]);
     return this.#run("estep", model, nPieces, remap, (l) => {
       const out = new Float32Array(nPieces);
       l.eStep(model, out);
@@ -228,8 +229,39 @@ class UnigramExecutors {
     }, (r) => "expected" in r ? r.expected : []);
   }
 
+  /**
+   * All threads in this thread, in thread order: each thread's vector is added into the first as soon as it is
+   * complete (the same additions in the same order as sumInThreadOrder), so two vectors are live, not one per thread.
+   */
+  #eStepHere(model: ModelScores, nPieces: number, remap?: Int32Array): Float32Array {
+    if (remap) { for (const l of this.#local) l.compact(remap, model); }
+    const expected = new Float32Array(nPieces);
+    const e = this.#local.length > 1 ? new Float32Array(nPieces) : expected;
+    this.#local.forEach((l, t) => {
+      if (t === 0) return l.eStep(model, expected);
+      e.fill(0);
+      l.eStep(model, e);
+      for (let k = 0; k < nPieces; k++) expected[k] = expected[k] + e[k];
+    });
+    return expected;
+  }
+
   /** Per-thread Viterbi counts (see LatticeShard.viterbi). */
   viterbi(model: ModelScores, nPieces: number, remap?: Int32Array): Promise<ViterbiCounts[]> {
+    if (this.#workers.length === 0) {
+      // in thread order, each thread's float vector folded in as it completes (as mergeViterbiCounts would)
+      if (remap) { for (const l of this.#local) l.compact(remap, model); }
+      let vsum = 0;
+      const freq = new Float32Array(nPieces);
+      const tokPiece: Int32Array[] = [], tokUnit: Int32Array[] = [];
+      for (const l of this.#local) {
+        const c = l.viterbi(model, nPieces);
+        vsum = f32(vsum + c.vsum);
+        for (let i = 0; i < nPieces; i++) freq[i] = freq[i] + c.freq[i];
+        tokPiece.push(c.tokPiece), tokUnit.push(c.tokUnit);
+      }
+      return Promise.resolve([{ vsum, freq, tokPiece: concat(tokPiece), tokUnit: concat(tokUnit) }]);
+    }
     return this.#run("viterbi", model, nPieces, remap, (l) => l.viterbi(model, nPieces), (r) => {
       return "counts" in r ? r.counts : [];
     });
@@ -238,6 +270,15 @@ class UnigramExecutors {
   close(): void {
     for (const w of this.#workers.splice(0)) w.terminate();
   }
+}
+
+function concat(parts: Int32Array[]): Int32Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Int32Array(n);
+  n = 0;
+  for (const p of parts) out.set(p, n), n += p.length;
+  return out;
 }
 
 /** The model between steps: current pieces as seed indices, in model order, and their scores. */
