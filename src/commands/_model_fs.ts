@@ -5,6 +5,9 @@
 import { statfsSync } from "node:fs";
 import { UserError } from "../core/errors.ts";
 import { AtomicFileSink, FileSource } from "../io/mod.ts";
+import { interruptibleSink, onInterrupt } from "./_interrupt.ts";
+
+export { interruptibleSink };
 import type { ModelFs } from "../merge/open.ts";
 import type { OutputFile } from "../merge/write.ts";
 
@@ -180,43 +183,6 @@ export function checkDiskSpace(dir: string, need: number): string | undefined {
 }
 
 const gb = (n: number) => `${(n / 1e9).toFixed(2)} GB`;
-
-/**
- * Runs `cleanup` and exits with 130 on Ctrl+C (SIGINT) until the returned function is called. Long synchronous
- * stretches delay it until the next yieldToEventLoop(); a hard kill leaves only hidden `.yangtuo-*` temp files.
- */
-function onInterrupt(cleanup: () => void): () => void {
-  const handler = () => {
-    try {
-      cleanup();
-    } finally {
-      console.error("\ninterrupted: removed the partial output");
-      Deno.exit(130);
-    }
-  };
-  try {
-    Deno.addSignalListener("SIGINT", handler);
-  } catch {
-    return () => {};
-  }
-  return () => Deno.removeSignalListener("SIGINT", handler);
-}
-
-/**
- * An AtomicFileSink for `path` whose temp file Ctrl+C removes (exit 130) until `release()`. The handler is installed
- * before the temp file exists: a SIGINT in between would otherwise kill the process with the file left on disk.
- */
-export function interruptibleSink(path: string): { sink: AtomicFileSink; release: () => void } {
-  const guard: { sink?: AtomicFileSink } = {};
-  const release = onInterrupt(() => guard.sink?.abort());
-  try {
-    guard.sink = new AtomicFileSink(path);
-  } catch (e) {
-    release();
-    throw e;
-  }
-  return { sink: guard.sink, release };
-}
 
 /**
  * Writes one file atomically: `write` fills an interruptibleSink for `path`, which is committed when it resolves and

@@ -16,7 +16,7 @@ import {
   trainerConfig,
   type TrainerOptions,
 } from "../tokenizer/train/trainer_spec.ts";
-import { interruptibleSink } from "./_model_fs.ts";
+import { interruptibleSink } from "./_interrupt.ts";
 import { formatBytes, Progress, progressEnabled } from "./_progress.ts";
 
 /** Flags that spm_train takes besides the spec fields. */
@@ -348,7 +348,7 @@ export async function run(args: string[]): Promise<number> {
   console.error(
     `${c.nSentences} sentences, ${c.nUnits} distinct ${options.split_by_whitespace ? "words" : "sentences"}, ` +
       `alphabet ${c.alphabet} (coverage ${(c.coveredChars / Math.max(1, c.allChars)).toFixed(6)}), ` +
-      `${result.model.pieces.length} pieces in ${((performance.now() - t0) / 1000).toFixed(1)}s`,
+      `${result.nPieces} pieces in ${((performance.now() - t0) / 1000).toFixed(1)}s`,
   );
 
   // 3. Write both files atomically (Ctrl+C removes the temp file).
@@ -369,6 +369,6 @@ export async function run(args: string[]): Promise<number> {
       release();
     }
   }
-  console.log(`wrote ${prefix}.model and ${prefix}.vocab (${result.model.pieces.length} pieces)`);
+  console.log(`wrote ${prefix}.model and ${prefix}.vocab (${result.nPieces} pieces)`);
   return 0;
 }

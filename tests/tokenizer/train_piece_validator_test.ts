@@ -3,7 +3,12 @@
  * form the unigram seeding uses) against it on seeded random sequences under every flag combination it supports.
  */
 import { assertEquals } from "../_assert.ts";
-import { type ExtendState, pieceExtender, pieceValidator } from "../../src/tokenizer/train/piece_validator.ts";
+import {
+  type ExtendState,
+  pieceExtender,
+  pieceValidator,
+  validPrefixLengths,
+} from "../../src/tokenizer/train/piece_validator.ts";
 import { mulberry32 } from "../_rand.ts";
 
 const BASE = {
@@ -68,4 +73,46 @@ Deno.test("pieceExtender() agrees with pieceValidator() on every prefix of rando
       }
     }
   }
+});
+
+Deno.test("validPrefixLengths() gives, at every start, how far pieceExtender() extends a piece", () => {
+  const alphabet = cps("ab▁中文ひカー1２\u0301\u2585\t ,.аб𠀀");
+  const r = mulberry32(2582);
+  for (const splitDigits of [false, true]) {
+    for (const splitByNumber of [false, true]) {
+      for (const treatWhitespaceAsSuffix of [false, true]) {
+        for (const splitByUnicodeScript of [false, true]) {
+          for (const maxSentencepieceLength of [1, 3, 16]) {
+            const cfg = {
+              ...BASE,
+              splitDigits,
+              splitByNumber,
+              treatWhitespaceAsSuffix,
+              splitByUnicodeScript,
+              maxSentencepieceLength,
+            };
+            const ext = pieceExtender(cfg)!;
+            // units of 1–20 characters, back to back
+            const text: number[] = [], unitEnd: number[] = [];
+            while (text.length < 3000) {
+              const n = 1 + Math.floor(r() * 20);
+              for (let i = 0; i < n; i++) text.push(alphabet[Math.floor(r() * alphabet.length)]);
+              for (let i = 0; i < n; i++) unitEnd.push(text.length);
+            }
+            const got = validPrefixLengths(cfg, Int32Array.from(text), Int32Array.from(unitEnd))!;
+            for (let p = 0; p < text.length; p++) {
+              const st: ExtendState = { length: 0, prevScript: -1, hasDigit: false, hasWs: false };
+              let len = 0;
+              while (p + len < unitEnd[p] && ext(st, text[p + len])) len++;
+              assertEquals(got[p], Math.max(1, len), JSON.stringify({ cfg, p, piece: text.slice(p, unitEnd[p]) }));
+            }
+          }
+        }
+      }
+    }
+  }
+  assertEquals(
+    validPrefixLengths({ ...BASE, splitByWhitespace: false }, new Int32Array(1), new Int32Array(1)),
+    undefined,
+  );
 });

@@ -227,6 +227,7 @@ export interface Corpus {
 }
 
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+const SURROGATE = /[\ud800-\udfff]/;
 
 /** Options for prepareCorpus. */
 export interface PrepareOptions {
@@ -250,6 +251,29 @@ export function prepareCorpus(
   cfg: TrainerConfig,
   opts: PrepareOptions,
 ): Corpus {
+  // Each stage is its own function: V8 optimizes small functions better than one long function run once.
+  const { units, follow, nSentences } = collectUnits(sentences, freqs, cfg, opts);
+  const { requiredChars, all, acc } = selectAlphabet(units, cfg);
+  const { texts, outFreqs, followers } = replaceRareChars(units, follow, requiredChars);
+  if (opts.splitWords) sortUnits(texts, outFreqs, followers);
+  return {
+    texts,
+    freqs: outFreqs,
+    followers: Uint8Array.from(followers),
+    requiredChars,
+    nSentences,
+    allChars: all,
+    coveredChars: acc,
+  };
+}
+
+/** Normalizes the sentences and counts the units (words, or sentences without word splitting). */
+function collectUnits(
+  sentences: string[],
+  freqs: number[],
+  cfg: TrainerConfig,
+  opts: PrepareOptions,
+): { units: Map<string, number>; follow: Map<string, number>; nSentences: number } {
   const meta = new MetaPieceReplacer(opts.metaPieces);
   // Printable ASCII has no normalization rule of its own, and no rule key continues with printable ASCII, so such a
   // line needs only the whitespace handling: the identity normalizer does it without the UTF-8 round trip.
@@ -308,7 +332,17 @@ export function prepareCorpus(
   if (nSentences === 0) throw new RangeError("Cannot train: no non-empty sentence after normalization");
   opts.onProgress?.(sentences.length, sentences.length);
 
-  // Character counts (TAB included: it counts toward coverage but never joins the alphabet).
+  return { units, follow, nSentences };
+}
+
+/**
+ * Character counts (TAB included: it counts toward coverage but never joins the alphabet) and the alphabet kept by
+ * --character_coverage (--required_chars first).
+ */
+function selectAlphabet(
+  units: Map<string, number>,
+  cfg: TrainerConfig,
+): { requiredChars: Map<number, number>; all: number; acc: number } {
   const counts = new Map<number, number>();
   const flagged = new Set<number>();
   for (const ch of cfg.requiredChars) {
@@ -316,6 +350,8 @@ export function prepareCorpus(
     if (c !== 0) flagged.add(c);
   }
   let all = 0;
+  // BMP counts in an array (the hot case), the rest in the map
+  const bmp = new Float64Array(0x10000);
   for (const [u, f] of units) {
     for (let i = 0; i < u.length; i++) {
       let c = u.charCodeAt(i);
@@ -324,10 +360,12 @@ export function prepareCorpus(
         i++;
       }
       if (c === 0 || c === 0x20) continue;
-      counts.set(c, (counts.get(c) ?? 0) + f);
+      if (c < 0x10000) bmp[c] += f;
+      else counts.set(c, (counts.get(c) ?? 0) + f);
       all += f;
     }
   }
+  for (let c = 1; c < 0x10000; c++) if (bmp[c] > 0) counts.set(c, bmp[c]);
   for (const c of flagged) if (!counts.has(c)) counts.set(c, 0);
   const order = [...counts.entries()].sort((a, b) => {
     const ra = flagged.has(a[0]) ? 1 : 0, rb = flagged.has(b[0]) ? 1 : 0;
@@ -348,16 +386,26 @@ export function prepareCorpus(
   required.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
   const requiredChars = new Map(required);
 
-  // ▅ for characters outside the alphabet; units that become equal merge.
+  return { requiredChars, all, acc };
+}
+
+/** ▅ for characters outside the alphabet; units that become equal merge. */
+function replaceRareChars(
+  units: Map<string, number>,
+  follow: Map<string, number>,
+  requiredChars: Map<number, number>,
+): { texts: string[]; outFreqs: number[]; followers: number[] } {
   const texts: string[] = [];
   const outFreqs: number[] = [];
   const followers: number[] = [];
   const index = new Map<string, number>();
+  const inAlphabet = new Uint8Array(0x110000);
+  for (const c of requiredChars.keys()) inAlphabet[c] = 1;
   for (const [u, f] of units) {
     let r = u;
     for (let i = 0; i < u.length; i++) {
       const c = u.codePointAt(i)!;
-      if (!requiredChars.has(c)) {
+      if (!inAlphabet[c]) {
         r = replaceRare(u, requiredChars);
         break;
       }
@@ -374,27 +422,25 @@ export function prepareCorpus(
       followers[k] |= follow.get(u)!;
     }
   }
-  if (opts.splitWords) {
-    // SentencePiece's SplitSentencesByWhitespace order: frequency desc, then the word by UTF-8 bytes. The BPE
-    // trainer's tie-breaking depends on it (through the order its pairs are created in).
-    const idx = texts.map((_, i) => i);
-    idx.sort((a, b) => outFreqs[b] - outFreqs[a] || compareCodePoints(texts[a], texts[b]));
-    const t2 = idx.map((i) => texts[i]), f2 = idx.map((i) => outFreqs[i]), g2 = idx.map((i) => followers[i]);
-    for (let i = 0; i < idx.length; i++) {
-      texts[i] = t2[i];
-      outFreqs[i] = f2[i];
-      followers[i] = g2[i];
-    }
+  return { texts, outFreqs, followers };
+}
+
+/**
+ * SentencePiece's SplitSentencesByWhitespace order: frequency desc, then the word by UTF-8 bytes. The BPE trainer's
+ * tie-breaking depends on it (through the order its pairs are created in).
+ */
+function sortUnits(texts: string[], outFreqs: number[], followers: number[]): void {
+  const idx = texts.map((_, i) => i);
+  // without surrogates, UTF-16 order is code point order: the engine's own string comparison gives the same order
+  const astral = texts.some((t) => SURROGATE.test(t));
+  const cmp = astral ? compareCodePoints : (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  idx.sort((a, b) => outFreqs[b] - outFreqs[a] || cmp(texts[a], texts[b]));
+  const t2 = idx.map((i) => texts[i]), f2 = idx.map((i) => outFreqs[i]), g2 = idx.map((i) => followers[i]);
+  for (let i = 0; i < idx.length; i++) {
+    texts[i] = t2[i];
+    outFreqs[i] = f2[i];
+    followers[i] = g2[i];
   }
-  return {
-    texts,
-    freqs: outFreqs,
-    followers: Uint8Array.from(followers),
-    requiredChars,
-    nSentences,
-    allChars: all,
-    coveredChars: acc,
-  };
 }
 
 function replaceRare(u: string, keep: Map<number, number>): string {

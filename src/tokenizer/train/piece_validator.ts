@@ -92,7 +92,8 @@ export function pieceExtender(
   cfg: Parameters<typeof pieceValidator>[0],
 ): ((state: ExtendState, c: number) => boolean) | undefined {
   if (!cfg.splitByWhitespace || cfg.allowWhitespaceOnlyPieces) return undefined;
-  const scriptCache = new Map<number, number>();
+  // script per code point, + 1 (0 = not looked up yet): called for every character of every candidate piece
+  const scriptCache = new Uint8Array(0x110000);
   return (st, c) => {
     const pos = st.length;
     if (pos + 1 > cfg.maxSentencepieceLength) return false;
@@ -107,10 +108,10 @@ export function pieceExtender(
       return true;
     }
     if (cfg.treatWhitespaceAsSuffix && st.hasWs) return false;
-    let s = scriptCache.get(c);
-    if (s === undefined) {
+    let s = scriptCache[c] - 1;
+    if (s < 0) {
       s = scriptOf(c);
-      scriptCache.set(c, s);
+      scriptCache[c] = s + 1;
     }
     if (s === HIRAGANA || s === KATAKANA || c === 0x30fc) s = HAN;
     else if (s === INHERITED) s = st.prevScript;
@@ -121,4 +122,76 @@ export function pieceExtender(
     st.length++;
     return true;
   };
+}
+
+/**
+ * pieceExtender's answer for every start position at once: `out[p]` = how many characters from p the extender
+ * accepts before its first refusal (stopping at `unitEnd[p]`), or 1 when it refuses the first character (the
+ * seeding only asks about pieces of two or more). The rules are evaluated on per-character classes computed once,
+ * instead of one call per character per start position. Only where pieceExtender applies (undefined otherwise).
+ */
+export function validPrefixLengths(
+  cfg: Parameters<typeof pieceValidator>[0],
+  text: Int32Array,
+  unitEnd: Int32Array,
+): Uint16Array | undefined {
+  const extend = pieceExtender(cfg);
+  if (!extend) return undefined;
+  const N = text.length;
+  // per character: BAD (never in a piece), WS, or its script as the extender maps it (INHERITED kept as a marker)
+  const BAD = -10, WS = -11, INHERIT = -12;
+  const cls = new Int16Array(N);
+  const digit = new Uint8Array(N);
+  const scriptCache = new Int16Array(0x110000).fill(-100);
+  for (let i = 0; i < N; i++) {
+    const c = text[i];
+    if (
+      c === UNK_CHAR || c === 0 || c === BOUNDARY_CHAR || c === 0x20 || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)
+    ) {
+      cls[i] = BAD;
+      continue;
+    }
+    if (c === WS_CHAR) {
+      cls[i] = WS;
+      continue;
+    }
+    let s = scriptCache[c];
+    if (s === -100) {
+      s = scriptOf(c);
+      if (s === HIRAGANA || s === KATAKANA || c === 0x30fc) s = HAN;
+      else if (s === INHERITED) s = INHERIT;
+      scriptCache[c] = s;
+    }
+    if (isDecimal(c)) {
+      digit[i] = 1;
+      if (!cfg.splitByNumber) s = ANY;
+    }
+    cls[i] = s;
+  }
+  const maxLen = cfg.maxSentencepieceLength, suffix = cfg.treatWhitespaceAsSuffix;
+  const splitDigits = cfg.splitDigits, splitScript = cfg.splitByUnicodeScript;
+  const out = new Uint16Array(N);
+  for (let p = 0; p < N; p++) {
+    const end = Math.min(unitEnd[p], p + maxLen);
+    let prev = ANY, hasWs = false, hasDigit = false;
+    let j = p;
+    // hot loop: the extender's checks, in its order
+    for (; j < end; j++) {
+      const k = cls[j];
+      if (k === BAD) break;
+      if (splitDigits && j > p && (hasDigit || digit[j])) break;
+      if (k === WS) {
+        if (suffix ? hasWs : j > p) break;
+        hasWs = true;
+        continue;
+      }
+      if (suffix && hasWs) break;
+      const s = k === INHERIT ? prev : k;
+      if (splitScript && s !== ANY && prev !== ANY && prev !== s) break;
+      prev = s;
+      if (digit[j]) hasDigit = true;
+    }
+    out[p] = Math.max(1, j - p);
+  }
+  return out;
 }

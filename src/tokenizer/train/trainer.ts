@@ -38,8 +38,10 @@ export type TrainProgress = (stage: string, done: number, total: number) => void
 export interface TrainResult {
   /** PREFIX.model bytes. */
   modelBytes: Uint8Array<ArrayBuffer>;
-  /** The same, parsed. */
-  model: SentencePieceModel;
+  /** The same, parsed (on first access). */
+  readonly model: SentencePieceModel;
+  /** Number of pieces in the model. */
+  nPieces: number;
   /** PREFIX.vocab text. */
   vocabText: string;
   corpus: Pick<Corpus, "nSentences" | "allChars" | "coveredChars"> & { nUnits: number; alphabet: number };
@@ -113,8 +115,8 @@ export async function trainSentencePiece(
   const meta = metaPieces(cfg);
   const charsmap = await charsmapFor(cfg.normalizationRuleName);
   const normalizer = trainingNormalizer(cfg, charsmap);
-  const metaList = [...meta.values()].map((m) => m[0]);
   if (selected.sentences.length === 0) throw new RangeError("Cannot train: the input has no usable sentence");
+  const metaList = [...meta.values()].map((m) => m[0]);
   const corpus = prepareCorpus(selected.sentences, selected.freqs, cfg, {
     normalizer,
     asciiNormalizer: charsmap.length ? trainingNormalizer(cfg, new Uint8Array(0)) : undefined,
@@ -228,10 +230,14 @@ function serialize(
   w.bytes(2, trainerSpecBytes(options, hardLimit ? undefined : out.length));
   w.bytes(3, normalizerSpecBytes(options, charsmap));
   const modelBytes = w.finish() as Uint8Array<ArrayBuffer>;
+  let parsed: SentencePieceModel | undefined;
   const lines = out.map((p) => cfg.vocabularyOutputPieceScore ? `${p.piece}\t${formatFloat(p.score ?? 0)}` : p.piece);
   return {
     modelBytes,
-    model: readSentencePieceModel(modelBytes),
+    get model() {
+      return parsed ??= readSentencePieceModel(modelBytes);
+    },
+    nPieces: out.length,
     vocabText: lines.join("\n") + "\n",
     corpus: {
       nSentences: corpus.nSentences,

@@ -44,7 +44,13 @@ export const TRAINER_SPEC_FIELDS: readonly SpecField[] = [
   },
   { name: "seed_sentencepiece_size", field: 14, kind: "int32", default: 1000000, help: "the size of seed pieces" },
   { name: "shrinking_factor", field: 15, kind: "float", default: 0.75, help: "keeps this fraction of pieces a round" },
-  { name: "num_threads", field: 16, kind: "int32", default: 16, help: "number of threads (recorded; we use ≤ 2)" },
+  {
+    name: "num_threads",
+    field: 16,
+    kind: "int32",
+    default: 16,
+    help: "threads whose float sums unigram reproduces (workers: ≤ cores)",
+  },
   { name: "num_sub_iterations", field: 17, kind: "int32", default: 2, help: "number of EM sub-iterations" },
   { name: "max_sentence_length", field: 18, kind: "int32", default: 4192, help: "maximum sentence length in bytes" },
   {

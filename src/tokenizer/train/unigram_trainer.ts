@@ -1,23 +1,35 @@
 /**
- * UNIGRAM trainer with SentencePiece's algorithm: seed pieces = every character plus the frequent repeated
- * substrings (right-branching, as the suffix-tree internal nodes SentencePiece enumerates), scored by
- * occurrences × length; then rounds of EM (forward–backward expected counts, the Bayesian M-step
- * digamma(count) − digamma(total), pieces with expected count < 0.5 dropped) and pruning (drop the pieces whose
- * removal costs the least likelihood, keeping max(1.1 × vocab, shrinking_factor × size)); finally the required
- * characters and the best-scored pieces up to the vocabulary size.
+ * UNIGRAM trainer with SentencePiece's algorithm: seed pieces (unigram_seeds.ts: every character plus the frequent
+ * right-branching substrings, scored by occurrences × length); then rounds of EM (forward–backward expected counts,
+ * the Bayesian M-step digamma(count) − digamma(total), pieces with expected count < 0.5 dropped) and pruning (drop the
+ * pieces whose removal costs the least likelihood, keeping max(1.1 × vocab, shrinking_factor × size)); finally the
+ * required characters and the best-scored pieces up to the vocabulary size.
  * SentencePiece's own arithmetic and quirks are reproduced where they decide which pieces survive: float32 lattice
- * (LogSumExp with its 50-nat cut-off), M-step and pruning loss; unknown nodes counted for piece 0 (TRAINER_UNK_ID);
- * the pruning's logsum_alt using the number of pieces; equal seed scores in suffix-tree order. On our test corpora
- * the vocabulary equals spm_train's (single-threaded build) piece for piece; scores can differ in the last float
- * digit (SentencePiece sums per thread). Substrings are counted over whitespace-split units (a piece never spans ▁;
- * what follows a unit in its sentences is kept to tell right-branching substrings).
+ * (LogSumExp with its 50-nat cut-off), M-step and pruning loss; unknown nodes counted for piece 0 (its trainer never
+ * sets unk_id_); the pruning's logsum_alt using the number of pieces; equal seed scores in suffix-tree order; and its
+ * threads: unit u is summed by thread u mod --num_threads into a float vector per thread, the vectors then added in
+ * thread order. The lattices live in unigram_lattice.ts, in this thread and, for large corpora (WORKER_MIN_NODES),
+ * also in Workers (one per further core), each executor holding whole threads' units, so the float sums are the
+ * same whatever the number of workers. Workers get the caller's permissions (they do no I/O; scoping them needs
+ * Deno's --unstable-worker-options, without which the `deno.permissions` option ends the process).
+ * On the test corpora the .model equals spm_train's byte for byte.
  * see: google/sentencepiece src/unigram_model_trainer.cc (v0.1.97), src/unigram_model.cc (Lattice)
  */
-import { compareCodePoints, UNK_CHAR, WS_CHAR } from "./corpus.ts";
+import { compareCodePoints } from "./corpus.ts";
 import type { ScoredPiece } from "./bpe_trainer.ts";
 import type { TrainerConfig } from "./trainer_spec.ts";
 import type { TrainProgress } from "./trainer.ts";
-import { type ExtendState, pieceExtender } from "./piece_validator.ts";
+import { validPrefixLengths } from "./piece_validator.ts";
+import { flattenUnits, seedPieces, type Seeds, seedString } from "./unigram_seeds.ts";
+import {
+  LatticeShard,
+  type ModelScores,
+  PieceTrie,
+  type ShardUnits,
+  StringLattice,
+  type ViterbiCounts,
+} from "./unigram_lattice.ts";
+import type { UnigramWorkerReply, UnigramWorkerRequest } from "./unigram_worker.ts";
 
 export interface UnigramTrainInput {
   texts: string[];
@@ -30,17 +42,26 @@ export interface UnigramTrainInput {
   cfg: TrainerConfig;
   isValid: (cps: ArrayLike<number>) => boolean;
   onProgress?: TrainProgress;
+  /**
+   * Workers for the lattices besides this thread (at most --num_threads − 1); default: one per further core
+   * (navigator.hardwareConcurrency − 1) when the seed lattices hold ≥ WORKER_MIN_NODES nodes, else 0. The result
+   * does not depend on it.
+   */
+  workers?: number;
+  /** Starts a worker on unigram_worker.ts (default: a module Worker with the caller's permissions). */
+  spawnWorker?: (url: URL) => Worker;
 }
 
 const UNK_PENALTY = 10;
 const f32 = Math.fround;
-/**
- * The id SentencePiece's TrainerModel gives unknown nodes: its unk_id_ is never set and defaults to 0, so their
- * expected counts and Viterbi counts go to whatever piece is first. Reproduced, as it shapes which pieces survive.
- */
-const TRAINER_UNK_ID = 0;
 const EXPECTED_FREQUENCY_THRESHOLD = 0.5;
 const MIN_SCORE_PENALTY_DELTA = 0.0001;
+/**
+ * Below this many lattice nodes (the seed lattices of all units) a worker costs more than it saves: measured on a
+ * loaded 2-core host, a 480 kB Chinese corpus (0.4 M nodes) and 2 MB of English (0.9 M) train faster without one; a
+ * 4 MB poetry corpus (2.2 M) about twice as fast with one.
+ */
+export const WORKER_MIN_NODES = 1_000_000;
 
 function digamma(x: number): number {
   let result = 0;
@@ -50,532 +71,413 @@ function digamma(x: number): number {
   return result + Math.log(x) + xx2 / 24 - (7 / 960) * xx4 + (31 / 8064) * xx4 * xx2 - (127 / 30720) * xx4 * xx4;
 }
 
-/** Code points of each unit. */
-function toCodePoints(texts: string[]): Int32Array[] {
-  return texts.map((t) => {
-    const out = new Int32Array(t.length);
-    let n = 0;
-    for (let i = 0; i < t.length; i++) {
-      const c = t.codePointAt(i)!;
-      out[n++] = c;
-      if (c > 0xffff) i++;
-    }
-    return out.subarray(0, n);
-  });
+/** The units of spm_train's thread t: u ≡ t (mod nThreads), in order. */
+function threadUnits(
+  flat: { text: Int32Array; unitOff: Int32Array },
+  freqs: number[],
+  t: number,
+  nThreads: number,
+): ShardUnits {
+  const ids: number[] = [];
+  let nChars = 0;
+  for (let u = t; u + 1 < flat.unitOff.length; u += nThreads) {
+    ids.push(u);
+    nChars += flat.unitOff[u + 1] - flat.unitOff[u];
+  }
+  const text = new Int32Array(nChars);
+  const unitOff = new Int32Array(ids.length + 1);
+  const f = new Float64Array(ids.length);
+  let n = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const u = ids[i], a = flat.unitOff[u], b = flat.unitOff[u + 1];
+    for (let k = a; k < b; k++) text[n++] = flat.text[k];
+    unitOff[i + 1] = n;
+    f[i] = freqs[u];
+  }
+  return { text, unitOff, freqs: f, unitIds: Int32Array.from(ids) };
 }
 
 /**
- * A code point trie over the current pieces: transitions (node, code point) → child in an open-addressing table of
- * Int32Arrays (a Map keyed by node·0x110000 + c hashes heap numbers and dominated the E-step); node value = piece
- * index or -1.
+ * The executors for training with `nThreads` (--num_threads): this thread, plus workers (see
+ * UnigramTrainInput.workers) started by init() once the lattices show how much work the passes are.
  */
-class PieceTrie {
-  readonly #node: Int32Array;
-  readonly #cp: Int32Array;
-  readonly #child: Int32Array;
-  readonly #mask: number;
-  readonly value: number[] = [-1];
+function startUnigramExecutors(
+  nThreads: number,
+  opts: Pick<UnigramTrainInput, "workers" | "spawnWorker"> = {},
+): UnigramExecutors {
+  const cores = typeof navigator !== "undefined" ? navigator.hardwareConcurrency ?? 1 : 1;
+  const canSpawn = typeof Worker !== "undefined" || opts.spawnWorker !== undefined;
+  return new UnigramExecutors(
+    Math.max(0, Math.min(nThreads - 1, opts.workers ?? (canSpawn ? cores - 1 : 0))),
+    opts.workers === undefined,
+    opts.spawnWorker ?? ((url) => new Worker(url.href, { type: "module" })),
+  );
+}
 
-  constructor(pieces: Int32Array[]) {
-    let total = 1;
-    for (const p of pieces) total += p.length;
-    let cap = 16;
-    while (cap < total * 2) cap *= 2;
-    this.#node = new Int32Array(cap).fill(-1);
-    this.#cp = new Int32Array(cap);
-    this.#child = new Int32Array(cap);
-    this.#mask = cap - 1;
-    pieces.forEach((cps, id) => {
-      let node = 0;
-      for (const c of cps) {
-        let next = this.child(node, c);
-        if (next < 0) {
-          next = this.value.length;
-          this.value.push(-1);
-          let h = this.#slot(node, c);
-          while (this.#node[h] !== -1) h = (h + 1) & this.#mask;
-          this.#node[h] = node, this.#cp[h] = c, this.#child[h] = next;
-        }
-        node = next;
-      }
-      this.value[node] = id;
+/**
+ * The executors of the lattice passes: executor 0 is this thread, executors 1.. are Workers (started by init() when
+ * the work is worth it). Executor e holds spm_train's threads t ≡ e (mod executors); results
+ * come back per thread, in thread order.
+ */
+class UnigramExecutors {
+  #n = 1;
+  readonly #maxWorkers: number;
+  readonly #auto: boolean;
+  readonly #spawn: (url: URL) => Worker;
+  readonly #workers: Worker[] = [];
+  readonly #pending: { resolve: (r: UnigramWorkerReply) => void; reject: (e: Error) => void }[][] = [];
+  #failure?: Error;
+  #local: LatticeShard[] = [];
+  #nThreads = 0;
+
+  constructor(maxWorkers: number, auto: boolean, spawn: (url: URL) => Worker) {
+    this.#maxWorkers = maxWorkers;
+    this.#auto = auto;
+    this.#spawn = spawn;
+  }
+
+  #start(nWorkers: number): void {
+    this.#n = 1 + nWorkers;
+    const url = new URL("./unigram_worker.ts", import.meta.url);
+    for (let w = 0; w < nWorkers; w++) {
+      const worker = this.#spawn(url);
+      const queue: { resolve: (r: UnigramWorkerReply) => void; reject: (e: Error) => void }[] = [];
+      worker.onmessage = (e: MessageEvent<UnigramWorkerReply>) => {
+        const p = queue.shift();
+        if (!p) return;
+        if ("error" in e.data) {
+          this.#fail(new Error(`Cannot train: unigram worker failed: ${e.data.error}`));
+          p.reject(this.#failure!);
+        } else p.resolve(e.data);
+      };
+      worker.onerror = (e: ErrorEvent) => {
+        e.preventDefault();
+        this.#fail(new Error(`Cannot train: unigram worker failed: ${e.message}`));
+      };
+      this.#workers.push(worker);
+      this.#pending.push(queue);
+    }
+  }
+
+  #fail(e: Error): void {
+    this.#failure ??= e;
+    for (const q of this.#pending) for (const p of q.splice(0)) p.reject(this.#failure);
+  }
+
+  #call(w: number, req: UnigramWorkerRequest): Promise<UnigramWorkerReply> {
+    return new Promise((resolve, reject) => {
+      if (this.#failure) return reject(this.#failure);
+      this.#pending[w].push({ resolve, reject });
+      this.#workers[w].postMessage(req);
     });
   }
 
-  #slot(node: number, c: number): number {
-    return ((Math.imul(node, 0x9e3779b1) ^ Math.imul(c + 1, 0x85ebca77)) >>> 0) & this.#mask;
-  }
-
-  child(node: number, c: number): number {
-    for (let h = this.#slot(node, c);; h = (h + 1) & this.#mask) {
-      const k = this.#node[h];
-      if (k === -1) return -1;
-      if (k === node && this.#cp[h] === c) return this.#child[h];
-    }
-  }
-}
-
-/** The model during training: pieces, scores, a trie, and lattice routines over one unit. */
-class Model {
-  readonly pieces: string[];
-  readonly scores: Float64Array;
-  readonly cps: Int32Array[];
-  readonly trie: PieceTrie;
-  readonly minScore: number;
-  readonly maxLen: number;
-  // scratch (per unit): the lattice's nodes as parallel arrays, nNodes used, grouped by start position
-  nNodes = 0;
-  nodeStart = new Int32Array(1024);
-  nodeEnd = new Int32Array(1024);
-  nodeId = new Int32Array(1024);
-  nodeScore = new Float64Array(1024);
-  #best = new Float32Array(256);
-  #back = new Int32Array(256);
-
-  #push(b: number, e: number, id: number, score: number): void {
-    const k = this.nNodes++;
-    if (k >= this.nodeStart.length) {
-      const grow = <T extends Int32Array | Float64Array>(a: T): T => {
-        const next = new (a.constructor as { new (n: number): T })(a.length * 2);
-        next.set(a);
-        return next;
-      };
-      this.nodeStart = grow(this.nodeStart);
-      this.nodeEnd = grow(this.nodeEnd);
-      this.nodeId = grow(this.nodeId);
-      this.nodeScore = grow(this.nodeScore);
-    }
-    this.nodeStart[k] = b;
-    this.nodeEnd[k] = e;
-    this.nodeId[k] = id;
-    this.nodeScore[k] = score;
-  }
-
-  constructor(pieces: [string, number][]) {
-    this.pieces = pieces.map((p) => p[0]);
-    this.scores = Float64Array.from(pieces, (p) => p[1]);
-    this.cps = toCodePoints(this.pieces);
-    this.trie = new PieceTrie(this.cps);
-    let min = Infinity, maxLen = 1;
-    for (let i = 0; i < pieces.length; i++) {
-      min = Math.min(min, Math.fround(pieces[i][1]));
-      maxLen = Math.max(maxLen, this.cps[i].length);
-    }
-    this.minScore = min;
-    this.maxLen = maxLen;
-  }
-
-  /** Fills the node arrays for `s` (an unk node where no one-character piece matches); `skip` is excluded. */
-  populate(s: Int32Array, skip = -1): void {
-    this.nNodes = 0;
-    const unk = f32(this.minScore - UNK_PENALTY);
-    for (let b = 0; b < s.length; b++) {
-      let node = 0;
-      let single = false;
-      for (let e = b; e < s.length; e++) {
-        node = this.trie.child(node, s[e]);
-        if (node < 0) break;
-        const id = this.trie.value[node];
-        if (id < 0 || id === skip) continue;
-        this.#push(b, e + 1, id, this.scores[id]);
-        if (e === b) single = true;
-      }
-      if (!single) {
-        this.#push(b, b + 1, TRAINER_UNK_ID, unk);
-      }
-    }
-  }
-
-  /** Viterbi over the populated nodes of a unit of length n: the node indices of the best path. */
-  viterbi(n: number): number[] {
-    if (this.#best.length < n + 1) {
-      this.#best = new Float32Array(2 * (n + 1));
-      this.#back = new Int32Array(2 * (n + 1));
-    }
-    const best = this.#best, back = this.#back;
-    best.fill(-Infinity, 0, n + 1);
-    back.fill(-1, 0, n + 1);
-    best[0] = 0;
-    // nodes are grouped by start in increasing order, so a forward sweep sees best[start] final
-    for (let k = 0; k < this.nNodes; k++) {
-      const b = this.nodeStart[k], e = this.nodeEnd[k];
-      const sc = f32(best[b] + this.nodeScore[k]);
-      if (sc > best[e]) {
-        best[e] = sc;
-        back[e] = k;
-      }
-    }
-    const path: number[] = [];
-    for (let e = n; e > 0;) {
-      const k = back[e];
-      if (k < 0) return [];
-      path.push(k);
-      e = this.nodeStart[k];
-    }
-    return path.reverse();
-  }
-}
-
-const NO_FOLLOWER = -3;
-
-/**
- * The order esaxx emits suffix-tree internal nodes in (SentencePiece breaks equal seed scores by it): increasing
- * right end of the suffix-array interval, so code point order, except that a string comes after its extensions.
- */
-function suffixTreeOrder(a: string, b: string): number {
-  if (a.startsWith(b)) return a.length === b.length ? 0 : -1;
-  if (b.startsWith(a)) return 1;
-  return compareCodePoints(a, b);
-}
-
-/** A trie that grows as substrings are seen: node = substring; per-node counters for the seed statistics. */
-class GrowingTrie {
-  #key = new Int32Array(1 << 16).fill(-1); // parent node, -1 = empty slot
-  #cp = new Int32Array(1 << 16);
-  #child = new Int32Array(1 << 16);
-  parent = new Int32Array(1 << 16);
-  cp = new Int32Array(1 << 16);
-  depth = new Int32Array(1 << 16);
-  count = new Float64Array(1 << 16);
-  follow = new Int32Array(1 << 16).fill(NO_FOLLOWER);
-  branching = new Uint8Array(1 << 16);
-  size = 1; // node 0 is the root (the empty string)
-
-  #growNodes(): void {
-    const n = this.parent.length * 2;
-    const g = <T extends Int32Array | Float64Array | Uint8Array>(a: T, fill = 0): T => {
-      const next = new (a.constructor as { new (n: number): T })(n);
-      if (fill) next.fill(fill);
-      next.set(a);
-      return next;
-    };
-    this.parent = g(this.parent);
-    this.cp = g(this.cp);
-    this.depth = g(this.depth);
-    this.count = g(this.count);
-    this.follow = g(this.follow, NO_FOLLOWER);
-    this.branching = g(this.branching);
-  }
-
-  #slot(node: number, c: number, mask: number): number {
-    return ((Math.imul(node, 0x9e3779b1) ^ Math.imul(c + 1, 0x85ebca77)) >>> 0) & mask;
-  }
-
-  /** The child of `node` along `c`, created when missing. */
-  step(node: number, c: number): number {
-    let mask = this.#key.length - 1;
-    for (let h = this.#slot(node, c, mask);; h = (h + 1) & mask) {
-      const k = this.#key[h];
-      if (k === node && this.#cp[h] === c) return this.#child[h];
-      if (k !== -1) continue;
-      const id = this.size++;
-      if (id >= this.parent.length) this.#growNodes();
-      this.parent[id] = node, this.cp[id] = c, this.depth[id] = this.depth[node] + 1;
-      if (id * 2 > this.#key.length) {
-        this.#grow();
-        mask = this.#key.length - 1;
-        h = this.#slot(node, c, mask);
-        while (this.#key[h] !== -1) h = (h + 1) & mask;
-      }
-      this.#key[h] = node, this.#cp[h] = c, this.#child[h] = id;
-      return id;
-    }
-  }
-
-  #grow(): void {
-    const ok = this.#key, oc = this.#cp, och = this.#child;
-    const cap = ok.length * 2, mask = cap - 1;
-    this.#key = new Int32Array(cap).fill(-1);
-    this.#cp = new Int32Array(cap);
-    this.#child = new Int32Array(cap);
-    for (let i = 0; i < ok.length; i++) {
-      if (ok[i] === -1) continue;
-      let h = this.#slot(ok[i], oc[i], mask);
-      while (this.#key[h] !== -1) h = (h + 1) & mask;
-      this.#key[h] = ok[i], this.#cp[h] = oc[i], this.#child[h] = och[i];
-    }
-  }
-
-  /** The substring a node stands for. */
-  text(node: number): string {
+  /** spm_train threads held by executor e. */
+  #owned(e: number): number[] {
     const out: number[] = [];
-    for (let n = node; n > 0; n = this.parent[n]) out.push(this.cp[n]);
-    return String.fromCodePoint(...out.reverse());
+    for (let t = e; t < this.#nThreads; t += this.#n) out.push(t);
+    return out;
+  }
+
+  /**
+   * Builds the lattices here; when they hold ≥ WORKER_MIN_NODES nodes (or workers were asked for), starts the
+   * workers and hands each its threads' units and the seed pieces (it builds its own lattices from them).
+   */
+  init(shards: ShardUnits[], pieceText: Int32Array, pieceOff: Int32Array, trie: PieceTrie): void {
+    this.#nThreads = shards.length;
+    const all = shards.map((s) => new LatticeShard(s, trie));
+    let nodes = 0;
+    for (const l of all) nodes += l.nNodes;
+    const nWorkers = this.#auto && nodes < WORKER_MIN_NODES ? 0 : this.#maxWorkers;
+    if (nWorkers > 0) this.#start(nWorkers);
+    this.#workers.forEach((_, w) => {
+      this.#call(w, { type: "init", shards: this.#owned(w + 1).map((t) => shards[t]), pieceText, pieceOff })
+        .catch(() => {}); // reported by the next pass
+    });
+    this.#local = this.#owned(0).map((t) => all[t]);
+  }
+
+  async #run<T>(
+    type: "estep" | "viterbi",
+    model: ModelScores,
+    nPieces: number,
+    remap: Int32Array | undefined,
+    local: (l: LatticeShard) => T,
+    pick: (r: UnigramWorkerReply) => T[],
+  ): Promise<T[]> {
+    const req = { type, remap, scores: model.scores, unkScore: model.unkScore, nPieces };
+    const replies = this.#workers.map((_, w) => this.#call(w, req));
+    if (remap) { for (const l of this.#local) l.compact(remap, model); }
+    const out: T[] = new Array(this.#nThreads);
+    const mine = this.#local.map(local);
+    this.#owned(0).forEach((t, i) => out[t] = mine[i]);
+    const theirs = await Promise.all(replies);
+    theirs.forEach((r, w) => {
+      const got = pick(r);
+      this.#owned(w + 1).forEach((t, i) => out[t] = got[i]);
+    });
+    return out;
+  }
+
+  /** Per-thread expected counts (see LatticeShard.eStep). */
+  eStep(model: ModelScores, nPieces: number, remap?: Int32Array): Promise<Float32Array[]> {
+    if (this.#workers.length === 0) return Promise.resolve([this.#eStepHere(model, nPieces, remap)]);
+    return this.#run("estep", model, nPieces, remap, (l) => {
+      const out = new Float32Array(nPieces);
+      l.eStep(model, out);
+      return out;
+    }, (r) => "expected" in r ? r.expected : []);
+  }
+
+  /**
+   * All threads in this thread, in thread order: each thread's vector is added into the first as soon as it is
+   * complete (the same additions in the same order as sumInThreadOrder), so two vectors are live, not one per thread.
+   */
+  #eStepHere(model: ModelScores, nPieces: number, remap?: Int32Array): Float32Array {
+    if (remap) { for (const l of this.#local) l.compact(remap, model); }
+    const expected = new Float32Array(nPieces);
+    const e = this.#local.length > 1 ? new Float32Array(nPieces) : expected;
+    this.#local.forEach((l, t) => {
+      if (t === 0) return l.eStep(model, expected);
+      e.fill(0);
+      l.eStep(model, e);
+      for (let k = 0; k < nPieces; k++) expected[k] = expected[k] + e[k];
+    });
+    return expected;
+  }
+
+  /** Per-thread Viterbi counts (see LatticeShard.viterbi). */
+  viterbi(model: ModelScores, nPieces: number, remap?: Int32Array): Promise<ViterbiCounts[]> {
+    if (this.#workers.length === 0) {
+      // in thread order, each thread's float vector folded in as it completes (as mergeViterbiCounts would)
+      if (remap) { for (const l of this.#local) l.compact(remap, model); }
+      let vsum = 0;
+      const freq = new Float32Array(nPieces);
+      const tokPiece: Int32Array[] = [], tokUnit: Int32Array[] = [];
+      for (const l of this.#local) {
+        const c = l.viterbi(model, nPieces);
+        vsum = f32(vsum + c.vsum);
+        for (let i = 0; i < nPieces; i++) freq[i] = freq[i] + c.freq[i];
+        tokPiece.push(c.tokPiece), tokUnit.push(c.tokUnit);
+      }
+      return Promise.resolve([{ vsum, freq, tokPiece: concat(tokPiece), tokUnit: concat(tokUnit) }]);
+    }
+    return this.#run("viterbi", model, nPieces, remap, (l) => l.viterbi(model, nPieces), (r) => {
+      return "counts" in r ? r.counts : [];
+    });
+  }
+
+  close(): void {
+    for (const w of this.#workers.splice(0)) w.terminate();
   }
 }
 
-/** Seed pieces: characters (by count) then repeated right-branching substrings by occurrences × length. */
-function seedPieces(units: Int32Array[], freqs: number[], input: UnigramTrainInput): [string, number][] {
-  const maxLen = input.cfg.maxSentencepieceLength;
-  const chars = new Map<number, number>();
-  // Every valid substring of ≥ 2 characters as a node of a growing trie: occurrences, the first following character
-  // (or -2 = end) and whether a different one was seen (right-branching).
-  const trie = new GrowingTrie();
-  const buf: number[] = [];
-  const extend = pieceExtender(input.cfg);
-  const st: ExtendState = { length: 0, prevScript: -1, hasDigit: false, hasWs: false };
-  for (let u = 0; u < units.length; u++) {
-    const s = units[u], f = freqs[u];
-    const fo = input.followers[u];
-    for (let i = 0; i < s.length; i++) {
-      const c = s[i];
-      if (c !== UNK_CHAR && c !== 0) chars.set(c, (chars.get(c) ?? 0) + f);
-    }
-    for (let i = 0; i < s.length; i++) {
-      buf.length = 0;
-      buf.push(s[i]);
-      st.length = 0, st.prevScript = -1, st.hasDigit = false, st.hasWs = false;
-      const firstOk = extend ? extend(st, s[i]) : true;
-      let node = trie.step(0, s[i]);
-      for (let j = i + 1; j < s.length && j - i < maxLen; j++) {
-        buf.push(s[j]);
-        // from two characters on the piece must be valid (the rules are prefix-closed)
-        if (extend ? !firstOk || !extend(st, s[j]) : !input.isValid(buf)) break;
-        node = trie.step(node, s[j]);
-        // At the unit's end the sentence continues with ▁ (another word) or ends: both seen = branching.
-        const atEnd = j + 1 >= s.length;
-        const nextC = !atEnd ? s[j + 1] : fo === 1 ? WS_CHAR : -2;
-        trie.count[node] += f;
-        if (trie.follow[node] === NO_FOLLOWER) trie.follow[node] = nextC;
-        else if (trie.follow[node] !== nextC) trie.branching[node] = 1;
-        if (atEnd && fo === 3) trie.branching[node] = 1;
-      }
-    }
-  }
-  const seeds: [string, number][] = [...chars.entries()]
-    .sort((a, b) => b[1] - a[1] || a[0] - b[0])
-    .map(([c, n]) => [String.fromCodePoint(c), n]);
-  const cands: [string, number][] = [];
-  for (let node = 1; node < trie.size; node++) {
-    // A suffix-tree internal node: seen at least twice and followed by two different characters (or ends).
-    if (trie.count[node] >= 2 && trie.branching[node]) {
-      cands.push([trie.text(node), trie.count[node] * trie.depth[node]]);
-    }
-  }
-  // Equal scores keep SentencePiece's suffix-tree node order: by string, a longer string before its prefix.
-  cands.sort((a, b) => b[1] - a[1] || suffixTreeOrder(a[0], b[0]));
-  for (const c of cands) {
-    if (seeds.length >= input.cfg.seedSentencepieceSize) break;
-    seeds.push(c);
-  }
-  // ToLogProb in float, as SentencePiece (its pieces hold float scores)
-  let sum = 0;
-  for (const s of seeds) sum = f32(sum + f32(s[1]));
-  const logsum = f32(Math.log(sum));
-  for (const s of seeds) s[1] = f32(Math.log(f32(s[1])) - logsum);
-  return seeds;
+function concat(parts: Int32Array[]): Int32Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Int32Array(n);
+  n = 0;
+  for (const p of parts) out.set(p, n), n += p.length;
+  return out;
 }
 
-/** SentencePiece's float LogSumExp(x, y, init_mode) with its 50-nat cut-off. */
-function logSumExp(x: number, y: number, init: boolean): number {
-  if (init) return y;
-  const vmin = Math.min(x, y), vmax = Math.max(x, y);
-  if (vmax > f32(vmin + 50)) return vmax;
-  return f32(vmax + Math.log(Math.exp(f32(vmin - vmax)) + 1.0));
+/** The model between steps: current pieces as seed indices, in model order, and their scores. */
+interface State {
+  cur: Int32Array;
+  scores: Float64Array;
 }
 
-/**
- * E-step: expected counts of each piece (forward–backward over each unit's lattice), in float32 as SentencePiece's
- * Lattice::PopulateMarginal, so that the pieces falling under the 0.5 threshold are the same.
- */
-function eStep(model: Model, units: Int32Array[], freqs: number[], nThreads: number): Float64Array {
-  // SentencePiece's threads: unit u goes to thread u mod n, each sums into its own float vector, then the vectors
-  // are added into the first in thread order. Reproduced so the float sums (and what falls under 0.5) match.
-  const perThread = Array.from({ length: nThreads }, () => new Float64Array(model.pieces.length));
-  // scratch, grown as needed: nodes ending at each position as linked lists (head/tail/next, insertion order)
-  let endHead = new Int32Array(256), endTail = new Int32Array(256), beginFirst = new Int32Array(256);
-  let beginLast = new Int32Array(256);
-  let endNext = new Int32Array(1024), alphaPos = new Float32Array(256), betaPos = new Float32Array(256);
-  for (let u = 0; u < units.length; u++) {
-    const expected = perThread[u % nThreads];
-    const s = units[u], n = s.length, f = f32(freqs[u]);
-    model.populate(s);
-    const m = model.nNodes;
-    const st = model.nodeStart, en = model.nodeEnd, sc = model.nodeScore;
-    if (endHead.length < n + 1) {
-      endHead = new Int32Array(2 * (n + 1)), endTail = new Int32Array(2 * (n + 1));
-      beginFirst = new Int32Array(2 * (n + 1)), beginLast = new Int32Array(2 * (n + 1));
-    }
-    if (endNext.length < m) endNext = new Int32Array(2 * m);
-    endHead.fill(-1, 0, n + 1);
-    endTail.fill(-1, 0, n + 1);
-    for (let k = 0; k < m; k++) {
-      endNext[k] = -1;
-      const e = en[k];
-      if (endTail[e] < 0) endHead[e] = k;
-      else endNext[endTail[e]] = k;
-      endTail[e] = k;
-    }
-    // alpha of a node = the forward sum at its start position: computed once per position (the same float
-    // operations in the same order as SentencePiece's per-node loop, so the same values)
-    if (alphaPos.length < n + 1) alphaPos = new Float32Array(2 * (n + 1)), betaPos = new Float32Array(2 * (n + 1));
-    alphaPos[0] = 0; // only BOS (score 0, alpha 0) ends at 0
-    for (let b = 1; b <= n; b++) {
-      let a = 0, first = true;
-      for (let l = endHead[b]; l >= 0; l = endNext[l]) {
-        a = logSumExp(a, f32(sc[l] + alphaPos[st[l]]), first);
-        first = false;
-      }
-      alphaPos[b] = a;
-    }
-    const z = alphaPos[n];
-    // nodes starting at each position are contiguous and in insertion order
-    beginFirst.fill(-1, 0, n + 1);
-    beginLast.fill(-2, 0, n + 1);
-    for (let k = 0; k < m; k++) {
-      if (beginFirst[st[k]] < 0) beginFirst[st[k]] = k;
-      beginLast[st[k]] = k;
-    }
-    betaPos[n] = 0; // only EOS starts at n
-    for (let e = n - 1; e >= 0; e--) {
-      let bsum = 0, firstR = true;
-      for (let r = beginFirst[e]; r <= beginLast[e]; r++) {
-        bsum = logSumExp(bsum, f32(sc[r] + betaPos[en[r]]), firstR);
-        firstR = false;
-      }
-      betaPos[e] = bsum;
-    }
-    for (let k = 0; k < m; k++) {
-      const id = model.nodeId[k];
-      if (id < 0) continue;
-      const x = f32(f32(f32(alphaPos[st[k]] + sc[k]) + betaPos[en[k]]) - z);
-      expected[id] = f32(expected[id] + f * Math.exp(x));
-    }
-  }
+function modelScores(s: State): ModelScores {
+  let min = Infinity;
+  for (let i = 0; i < s.scores.length; i++) min = Math.min(min, f32(s.scores[i]));
+  return { scores: s.scores, unkScore: f32(min - UNK_PENALTY) };
+}
+
+/** remap[old current index] = new current index or -1, for `next` made from `prev`'s pieces. */
+function remapOf(prev: State, next: State, nSeeds: number): Int32Array {
+  const at = new Int32Array(nSeeds).fill(-1);
+  for (let i = 0; i < next.cur.length; i++) at[next.cur[i]] = i;
+  const out = new Int32Array(prev.cur.length);
+  for (let i = 0; i < out.length; i++) out[i] = at[prev.cur[i]];
+  return out;
+}
+
+/** SentencePiece's merge of its threads' float vectors: added into the first, in thread order. */
+function sumInThreadOrder(perThread: Float32Array[]): Float32Array {
   const expected = perThread[0];
-  for (let t = 1; t < nThreads; t++) {
+  for (let t = 1; t < perThread.length; t++) {
     const e = perThread[t];
-    for (let k = 0; k < expected.length; k++) expected[k] = f32(expected[k] + e[k]);
+    for (let k = 0; k < expected.length; k++) expected[k] = expected[k] + e[k];
   }
   return expected;
 }
 
 /** M-step: drop rare pieces, Bayesian re-estimation of the scores (float32 as SentencePiece). */
-function mStep(model: Model, expected: Float64Array): [string, number][] {
-  const out: [string, number][] = [];
+function mStep(state: State, expected: Float32Array): State {
+  const keep: number[] = [], freqs: number[] = [];
   let sum = 0;
   for (let i = 0; i < expected.length; i++) {
-    const freq = f32(expected[i]);
+    const freq = expected[i];
     if (freq < EXPECTED_FREQUENCY_THRESHOLD) continue;
-    out.push([model.pieces[i], freq]);
+    keep.push(state.cur[i]);
+    freqs.push(freq);
     sum = f32(sum + freq);
   }
   const logsum = f32(digamma(sum));
-  for (const p of out) p[1] = f32(digamma(p[1]) - logsum);
-  return out;
+  const scores = new Float64Array(freqs.length);
+  for (let i = 0; i < scores.length; i++) scores[i] = f32(digamma(freqs[i]) - logsum);
+  return { cur: Int32Array.from(keep), scores };
+}
+
+const NONE: number[] = [];
+
+/**
+ * Per-thread Viterbi counts merged in thread order, in float32; F folds the inverted index (thread order, then unit
+ * order) as SentencePiece's loop over inverted[i].
+ */
+function mergeViterbiCounts(
+  counts: ViterbiCounts[],
+  size: number,
+  freqs: number[],
+): { vsum: number; freq: Float32Array; F: Float32Array } {
+  let vsum = 0;
+  const freq = new Float32Array(size);
+  const F = new Float32Array(size);
+  for (const c of counts) {
+    vsum = f32(vsum + c.vsum);
+    const cf = c.freq, tp = c.tokPiece, tu = c.tokUnit;
+    for (let i = 0; i < size; i++) freq[i] = freq[i] + cf[i];
+    for (let k = 0; k < tp.length; k++) F[tp[k]] = F[tp[k]] + freqs[tu[k]];
+  }
+  return { vsum, freq, F };
 }
 
 /** Pruning: keep the pieces whose removal would cost the most likelihood. */
 function prune(
-  model: Model,
-  units: Int32Array[],
+  state: State,
+  model: ModelScores,
+  counts: ViterbiCounts[],
   freqs: number[],
+  seedCps: (seed: number) => Int32Array,
+  lattice: StringLattice,
+  current: Int32Array,
   desired: number,
   shrink: number,
-  nThreads: number,
-): [string, number][] {
-  const size = model.pieces.length;
+): State {
+  const size = state.cur.length;
+  const { vsum, freq, F } = mergeViterbiCounts(counts, size, freqs);
+  // Which pieces the Viterbi path of their own characters splits (never kept), and the path without the piece (its
+  // alternatives). Only for pieces the loss is computed for: used on some best path and longer than a character (a
+  // character's own path is itself and it has no second segmentation).
   const alwaysKeep = new Uint8Array(size).fill(1);
-  const alternatives: number[][] = Array.from({ length: size }, () => []);
+  const alternatives: number[][] = new Array(size);
   for (let i = 0; i < size; i++) {
-    const s = model.cps[i];
-    model.populate(s);
-    const best = model.viterbi(s.length);
+    alternatives[i] = NONE;
+    const s = seedCps(state.cur[i]);
+    if (freq[i] === 0 || s.length === 1) continue;
+    lattice.populate(s, current, -1);
+    const best = lattice.viterbi(s.length, model);
     if (best.length >= 2) {
       alwaysKeep[i] = 0; // its Viterbi path already splits it
       continue;
     }
-    if (s.length === 1) continue; // no second segmentation
-    model.populate(s, i);
-    const alt = model.viterbi(s.length);
+    const alt = lattice.viterbi(s.length, model, i); // the same lattice without the piece itself
     if (alt.length === 0) continue;
-    for (const k of alt) alternatives[i].push(model.nodeId[k]);
-  }
-  // Viterbi counts per SentencePiece thread (unit u → thread u mod n), merged in thread order, in float32.
-  const freqT = Array.from({ length: nThreads }, () => new Float64Array(size));
-  const invT: number[][][] = Array.from({ length: nThreads }, () => Array.from({ length: size }, () => []));
-  const vsumT = new Float64Array(nThreads);
-  for (let u = 0; u < units.length; u++) {
-    const t = u % nThreads;
-    const s = units[u];
-    model.populate(s);
-    vsumT[t] = f32(vsumT[t] + freqs[u]);
-    for (const k of model.viterbi(s.length)) {
-      const id = model.nodeId[k];
-      if (id < 0) continue;
-      freqT[t][id] = f32(freqT[t][id] + freqs[u]);
-      invT[t][id].push(u);
-    }
-  }
-  let vsum = 0;
-  const freq = new Float64Array(size);
-  const inverted: number[][] = Array.from({ length: size }, () => []);
-  for (let t = 0; t < nThreads; t++) {
-    vsum = f32(vsum + vsumT[t]);
-    for (let i = 0; i < size; i++) {
-      freq[i] = f32(freq[i] + freqT[t][i]);
-      for (const u of invT[t][i]) inverted[i].push(u);
-    }
+    alternatives[i] = alt;
   }
   // float32 arithmetic as SentencePiece (its losses tie in float, and ties go to the lower index)
   let sumD = 0;
   for (let i = 0; i < size; i++) sumD += freq[i];
   const sum = f32(sumD);
   const logsum = f32(Math.log(sum));
-  const kept: [string, number][] = [];
+  const kept: number[] = [];
   const candidates: [number, number][] = [];
   for (let i = 0; i < size; i++) {
     if (freq[i] === 0 || !alwaysKeep[i]) continue;
     if (alternatives[i].length === 0) {
-      kept.push([model.pieces[i], model.scores[i]]);
+      kept.push(i);
       continue;
     }
-    let F = 0;
-    for (const u of inverted[i]) F = f32(F + freqs[u]);
-    F = f32(F / f32(vsum));
+    const Fi = f32(F[i] / f32(vsum));
     const logprobSp = f32(Math.log(freq[i]) - logsum);
     // SentencePiece writes alternatives.size() here, the number of pieces, not alternatives[i].size(): reproduced,
     // since it decides which pieces survive.
     const logsumAlt = f32(Math.log(f32(sum + f32(freq[i] * f32(size - 1)))));
     let logprobAlt = 0;
     for (const n of alternatives[i]) logprobAlt = f32(logprobAlt + (Math.log(f32(freq[n] + freq[i])) - logsumAlt));
-    candidates.push([i, f32(F * f32(logprobSp - logprobAlt))]);
+    candidates.push([i, f32(Fi * f32(logprobSp - logprobAlt))]);
   }
   const prunedSize = Math.max(desired, Math.trunc(shrink * size));
   candidates.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
   for (const [i] of candidates) {
     if (kept.length >= prunedSize) break;
-    kept.push([model.pieces[i], model.scores[i]]);
+    kept.push(i);
   }
-  return kept;
+  const next: State = { cur: new Int32Array(kept.length), scores: new Float64Array(kept.length) };
+  for (let k = 0; k < kept.length; k++) next.cur[k] = state.cur[kept[k]], next.scores[k] = state.scores[kept[k]];
+  return next;
 }
 
 /** Trains the unigram pieces (in vocabulary order: score desc, then string). */
 export async function trainUnigram(input: UnigramTrainInput): Promise<ScoredPiece[]> {
   const { cfg, freqs } = input;
-  const units = toCodePoints(input.texts);
   const progress = input.onProgress ?? (() => {});
-  let pieces = seedPieces(units, freqs, input);
-  progress("unigram seeds", pieces.length, pieces.length);
-  const desired = Math.trunc(cfg.vocabSize * 1.1 + 1e-9);
-  // Yield between rounds so a caller's progress output and signals get through.
-  const tick = () => new Promise<void>((r) => setTimeout(r, 0));
-  let model = new Model(pieces);
-  for (let round = 1;; round++) {
-    for (let iter = 0; iter < cfg.numSubIterations; iter++) {
-      pieces = mStep(model, eStep(model, units, freqs, cfg.numThreads));
-      model = new Model(pieces);
-      await tick();
+  const nThreads = Math.max(1, cfg.numThreads);
+  const runner = startUnigramExecutors(nThreads, input);
+  const flat = flattenUnits(input.texts);
+  const seeds = seedPieces(flat, {
+    freqs,
+    followers: input.followers,
+    maxPieceLength: cfg.maxSentencepieceLength,
+    seedSize: cfg.seedSentencepieceSize,
+    prefixLengths: (text, unitEnd) => validPrefixLengths(cfg, text, unitEnd),
+    isValid: input.isValid,
+  });
+  const nSeeds = seeds.pieceOff.length - 1;
+  progress("unigram seeds", nSeeds, nSeeds);
+  const seedCps = (s: number) => seeds.pieceText.subarray(seeds.pieceOff[s], seeds.pieceOff[s + 1]);
+  const trie = new PieceTrie(seeds.pieceText, seeds.pieceOff);
+  const shards = Array.from({ length: nThreads }, (_, t) => threadUnits(flat, freqs, t, nThreads));
+  runner.init(shards, seeds.pieceText, seeds.pieceOff, trie);
+  try {
+    const desired = Math.trunc(cfg.vocabSize * 1.1 + 1e-9);
+    const lattice = new StringLattice(trie);
+    let state: State = { cur: Int32Array.from({ length: nSeeds }, (_, i) => i), scores: seeds.scores };
+    let remap: Int32Array | undefined;
+    const advance = (next: State) => {
+      remap = remapOf(state, next, nSeeds);
+      state = next;
+    };
+    for (let round = 1;; round++) {
+      for (let iter = 0; iter < cfg.numSubIterations; iter++) {
+        const perThread = await runner.eStep(modelScores(state), state.cur.length, remap);
+        advance(mStep(state, sumInThreadOrder(perThread)));
+      }
+      progress("unigram EM + pruning (pieces left)", Math.max(0, desired), state.cur.length);
+      if (state.cur.length <= desired) break;
+      const model = modelScores(state);
+      const counts = await runner.viterbi(model, state.cur.length, remap);
+      remap = undefined;
+      const current = new Int32Array(nSeeds).fill(-1);
+      for (let i = 0; i < state.cur.length; i++) current[state.cur[i]] = i;
+      advance(prune(state, model, counts, freqs, seedCps, lattice, current, desired, cfg.shrinkingFactor));
+      if (round > 1000) throw new RangeError("Cannot train: unigram pruning does not converge");
     }
-    progress("unigram EM + pruning (pieces left)", Math.max(0, desired), model.pieces.length);
-    if (model.pieces.length <= desired) break;
-    pieces = prune(model, units, freqs, desired, cfg.shrinkingFactor, cfg.numThreads);
-    model = new Model(pieces);
-    if (round > 1000) throw new RangeError("Cannot train: unigram pruning does not converge");
+    return finalPieces(input, state, seeds);
+  } finally {
+    runner.close();
   }
-  // Finalize: required characters first (missing ones just below the lowest score), then the best pieces.
+}
+
+/** Finalize: required characters first (missing ones just below the lowest score), then the best pieces. */
+function finalPieces(input: UnigramTrainInput, state: State, seeds: Seeds): ScoredPiece[] {
   const score = new Map<string, number>();
-  for (let i = 0; i < model.pieces.length; i++) score.set(model.pieces[i], Math.fround(model.scores[i]));
+  let minScore = Infinity;
+  state.cur.forEach((seed, i) => {
+    const s = f32(state.scores[i]);
+    score.set(seedString(seeds, seed), s);
+    minScore = Math.min(minScore, s);
+  });
   const final = new Map<string, number>();
   let penalty = 0;
   for (const c of input.requiredChars.keys()) {
@@ -583,8 +485,8 @@ export async function trainUnigram(input: UnigramTrainInput): Promise<ScoredPiec
     const have = score.get(s);
     if (have !== undefined) final.set(s, have);
     else {
-      final.set(s, Math.fround(model.minScore + penalty));
-      penalty = Math.fround(penalty + MIN_SCORE_PENALTY_DELTA);
+      final.set(s, f32(minScore + penalty));
+      penalty = f32(penalty + MIN_SCORE_PENALTY_DELTA);
     }
   }
   const byScore = [...score.entries()].sort((a, b) => b[1] - a[1] || compareCodePoints(a[0], b[0]));
