@@ -134,9 +134,9 @@ export interface LoraWeights {
   dropout: number;
 }
 
-/** Grows a scratch buffer to at least n floats (reallocating only when too small). */
-function grow(buf: Float32Array, n: number): Float32Array {
-  return buf.length >= n ? buf : new Float32Array(n);
+/** Grows a scratch buffer to at least n floats (reallocating through the kernels only when too small). */
+function grow(k: TrainKernels, buf: Float32Array, n: number): Float32Array {
+  return buf.length >= n ? buf : k.allocF32(n);
 }
 
 /**
@@ -179,7 +179,7 @@ export class Linear {
     let xd = x;
     this.#dropped = rng !== undefined && lo.dropout > 0;
     if (this.#dropped) {
-      this.#xd = grow(this.#xd, n);
+      this.#xd = grow(k, this.#xd, n);
       if (this.#mask.length < n) this.#mask = new Uint8Array(n);
       xd = this.#xd.subarray(0, n);
       const mask = this.#mask, keep = 1 - lo.dropout, inv = 1 / keep;
@@ -190,11 +190,11 @@ export class Linear {
       }
     }
     const r = lo.r;
-    this.#su = grow(this.#su, rows * r);
+    this.#su = grow(k, this.#su, rows * r);
     const su = this.#su.subarray(0, rows * r);
     k.matmulF32(su, xd, lo.a.data, rows, nIn, r); // (rows, nIn) @ A (r, nIn)ᵀ -> (rows, r)
     for (let i = 0; i < rows * r; i++) su[i] *= lo.scaling;
-    this.#tmp = grow(this.#tmp, rows * Math.max(nOut, nIn));
+    this.#tmp = grow(k, this.#tmp, rows * Math.max(nOut, nIn));
     const t = this.#tmp.subarray(0, rows * nOut);
     k.matmulF32(t, su, lo.b.data, rows, r, nOut); // (rows, r) @ B (nOut, r)ᵀ -> (rows, nOut)
     for (let i = 0; i < rows * nOut; i++) y[i] += t[i];

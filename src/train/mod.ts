@@ -25,11 +25,7 @@ export {
 } from "./lora.ts";
 export {
   checkBatch,
-  crossEntropyBackward,
-  crossEntropyForward,
   IGNORE_INDEX,
-  rmsNormBackward,
-  rmsNormForward,
   ropeForward,
   type TrainBatch,
   type TrainLayer,

@@ -4,7 +4,7 @@
 // KC × NC chunks into `scratch`, then a 4×8 register tile (8 f32x4 accumulators) streams K.
 // Every output lane accumulates its K terms in index order, like the references (src/kernels/train_kernels.ts).
 // see: wasm/README.md ("Training products"), Goto & van de Geijn, "Anatomy of high-performance matrix multiplication"
-import { h2f } from "./common";
+import { exp1, exp4, h2f } from "./common";
 
 // K chunk (a multiple of 32, so quantized blocks never straddle chunks) and N chunk (a multiple of 32 and of 8):
 // the packed chunk is KC*NC*4 = 256 KiB, sized for L2; one 8-column panel (KC*32 B = 8 KiB) stays in L1.
@@ -346,4 +346,383 @@ export function trainMatmulBackwardWeight(
   dy: usize, x: usize, dw: usize, rows: i32, nIn: i32, nOut: i32, outStart: i32, outEnd: i32, scratch: usize,
 ): void {
   gemm(dy, 1, nOut, x, T_F32, false, dw, nIn, rows, outStart, outEnd, true, scratch);
+}
+
+// ===============================================================================================================
+// The other ops of a training step (the references: src/kernels/train_kernels.ts …Ref): causal GQA attention
+// forward/backward, cross-entropy, RMSNorm, SwiGLU. f32 with 4-lane vector sums, so sums differ from the references'
+// index-order sums by rounding only; e^x is common.ts's exp4 (~2 ulp). Row ranges let two threads split the work
+// (every output row is computed the same way whatever the split).
+
+@inline function roundUp(n: i32, m: i32): i32 {
+  return (n + m - 1) / m * m;
+}
+
+// Attention scratch for sequences of T rows and head size hs: TP = T rounded up to 16 (a score block), HP = hs
+// rounded up to 8 (two f32x4). Layout: kt, vt (hs, TP) transposed heads; kp, vp, dk, dv (TP, HP) padded heads;
+// s, e (TP) one row of scores / exp scores; qrow, orow, dqrow (HP).
+export function trainAttentionScratchBytes(T: i32, hs: i32): i32 {
+  const TP = roundUp(T, 16), HP = roundUp(hs, 8);
+  return 4 * (2 * hs * TP + 4 * TP * HP + 2 * TP + 3 * HP);
+}
+
+// One kv head (columns col .. col+hs of rows row0 .. row0+T of src, row stride `stride` floats) into t (hs, TP)
+// transposed (when t != 0) and r (TP, HP) row-major (when r != 0); padding zeroed.
+function packHead(src: usize, row0: i32, T: i32, stride: i32, col: i32, hs: i32, TP: i32, HP: i32, t: usize, r: usize): void {
+  if (t) memory.fill(t, 0, <usize>(hs * TP) << 2);
+  if (r) memory.fill(r, 0, <usize>(TP * HP) << 2);
+  for (let j = 0; j < T; j++) {
+    const s = src + ((<usize>(row0 + j) * <usize>stride + <usize>col) << 2);
+    const rr = r + (<usize>(j * HP) << 2);
+    for (let d = 0; d < hs; d++) {
+      const x = load<f32>(s + (<usize>d << 2));
+      if (r) store<f32>(rr + (<usize>d << 2), x);
+      if (t) store<f32>(t + (<usize>(d * TP + j) << 2), x);
+    }
+  }
+}
+
+// s[0 .. jEnd) = Σ_d row[d] · t[d, j] (t (hs, TP) transposed head; jEnd a multiple of 16). Hot loop: 4 chains.
+@inline function rowTimesT(row: usize, t: usize, hs: i32, TP: i32, jEnd: i32, s: usize): void {
+  const tpB = <usize>TP << 2;
+  for (let jb = 0; jb < jEnd; jb += 16) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let p = t + (<usize>jb << 2);
+    for (let d = 0; d < hs; d++) {
+      const x = v128.load32_splat(row + (<usize>d << 2));
+      a0 = f32x4.relaxed_madd(x, v128.load(p), a0);
+      a1 = f32x4.relaxed_madd(x, v128.load(p, 16), a1);
+      a2 = f32x4.relaxed_madd(x, v128.load(p, 32), a2);
+      a3 = f32x4.relaxed_madd(x, v128.load(p, 48), a3);
+      p += tpB;
+    }
+    const o = s + (<usize>jb << 2);
+    v128.store(o, a0); v128.store(o, a1, 16); v128.store(o, a2, 32); v128.store(o, a3, 48);
+  }
+}
+
+// Causal GQA attention forward of the (sequence b, kv head kh) units [uStart, uEnd) (unit = b·nKvHeads + kh): for
+// each query head h of the unit's group and row t, e_j = exp(q_t·k_j/√hs − max) for j ≤ t into p (B, nHeads, T, T)
+// row (entries past t up to the next multiple of 16 are written 0, the rest are left as they are), pInv = 1/Σ e,
+// ao (B·T, nHeads·hs) head columns = pInv · Σ_j e_j v_j. q (B·T, nHeads·hs); k, v (B·T, nKvHeads·hs).
+export function trainAttentionForward(
+  q: usize, k: usize, v: usize, ao: usize, p: usize, pInv: usize, T: i32, nHeads: i32, nKvHeads: i32, hs: i32,
+  uStart: i32, uEnd: i32, scratch: usize,
+): void {
+  const TP = roundUp(T, 16), HP = roundUp(hs, 8);
+  const kt = scratch, kp = kt + (<usize>(2 * hs * TP) << 2), vp = kp + (<usize>(TP * HP) << 2);
+  const s = vp + (<usize>(3 * TP * HP) << 2), qrow = s + (<usize>(2 * TP) << 2), orow = qrow + (<usize>HP << 2);
+  const dim = nHeads * hs, kvDim = nKvHeads * hs, group = nHeads / nKvHeads;
+  const scale = <f32>(1.0 / Math.sqrt(<f64>hs));
+  memory.fill(qrow, 0, <usize>HP << 2);
+  for (let u = uStart; u < uEnd; u++) {
+    const b = u / nKvHeads, kh = u - b * nKvHeads;
+    packHead(k, b * T, T, kvDim, kh * hs, hs, TP, HP, kt, 0);
+    packHead(v, b * T, T, kvDim, kh * hs, hs, TP, HP, 0, vp);
+    for (let hg = 0; hg < group; hg++) {
+      const h = kh * group + hg, bh = b * nHeads + h;
+      for (let t = 0; t < T; t++) {
+        const row = b * T + t;
+        const qs = q + ((<usize>row * <usize>dim + <usize>(h * hs)) << 2);
+        for (let d = 0; d < hs; d++) store<f32>(qrow + (<usize>d << 2), load<f32>(qs + (<usize>d << 2)) * scale);
+        const jEnd = roundUp(t + 1, 16);
+        rowTimesT(qrow, kt, hs, TP, jEnd, s);
+        for (let j = t + 1; j < jEnd; j++) store<f32>(s + (<usize>j << 2), -Infinity); // causal mask
+        let vm = f32x4.splat(-Infinity);
+        for (let j = 0; j < jEnd; j += 4) vm = f32x4.pmax(vm, v128.load(s + (<usize>j << 2)));
+        const mx = max(max(f32x4.extract_lane(vm, 0), f32x4.extract_lane(vm, 1)), max(f32x4.extract_lane(vm, 2), f32x4.extract_lane(vm, 3)));
+        const vmx = f32x4.splat(mx);
+        let vs = f32x4.splat(0);
+        for (let j = 0; j < jEnd; j += 4) {
+          const o = s + (<usize>j << 2);
+          const e = exp4(f32x4.sub(v128.load(o), vmx));
+          v128.store(o, e);
+          vs = f32x4.add(vs, e);
+        }
+        // exp4 clamps, so the masked lanes hold ~1e-38 rather than 0: zero them (in the sum, which holds e^0 = 1,
+        // they are below half an ulp)
+        for (let j = t + 1; j < jEnd; j++) store<f32>(s + (<usize>j << 2), 0);
+        const sum = f32x4.extract_lane(vs, 0) + f32x4.extract_lane(vs, 1) + f32x4.extract_lane(vs, 2) + f32x4.extract_lane(vs, 3);
+        const inv = <f32>1.0 / sum;
+        store<f32>(pInv + (<usize>(bh * T + t) << 2), inv);
+        const prow = p + ((<usize>bh * <usize>T + <usize>t) * <usize>T << 2);
+        const nCopy = jEnd < T ? jEnd : T;
+        let j = 0;
+        for (; j + 4 <= nCopy; j += 4) v128.store(prow + (<usize>j << 2), v128.load(s + (<usize>j << 2)));
+        for (; j < nCopy; j++) store<f32>(prow + (<usize>j << 2), load<f32>(s + (<usize>j << 2)));
+        // o = inv · Σ_j e_j v_j over j < jEnd (e = 0 past t; vp rows past T are 0), 8 columns at a time, j by 2
+        const vinv = f32x4.splat(inv);
+        for (let c = 0; c < HP; c += 8) {
+          let a0 = f32x4.splat(0), a1 = f32x4.splat(0), b0 = f32x4.splat(0), b1 = f32x4.splat(0);
+          let vr = vp + (<usize>c << 2);
+          const step = <usize>HP << 2;
+          for (let jj = 0; jj <= t; jj += 2) {
+            const e0 = v128.load32_splat(s + (<usize>jj << 2)), e1 = v128.load32_splat(s + (<usize>jj << 2), 4);
+            a0 = f32x4.relaxed_madd(e0, v128.load(vr), a0);
+            a1 = f32x4.relaxed_madd(e0, v128.load(vr, 16), a1);
+            b0 = f32x4.relaxed_madd(e1, v128.load(vr + step), b0);
+            b1 = f32x4.relaxed_madd(e1, v128.load(vr + step, 16), b1);
+            vr += 2 * step;
+          }
+          const o = orow + (<usize>c << 2);
+          v128.store(o, f32x4.mul(f32x4.add(a0, b0), vinv));
+          v128.store(o, f32x4.mul(f32x4.add(a1, b1), vinv), 16);
+        }
+        const ad = ao + ((<usize>row * <usize>dim + <usize>(h * hs)) << 2);
+        for (let d = 0; d < hs; d++) store<f32>(ad + (<usize>d << 2), load<f32>(orow + (<usize>d << 2)));
+      }
+    }
+  }
+}
+
+// Backward of trainAttentionForward for units [uStart, uEnd): from dao (B·T, nHeads·hs) and the kept p, pInv to dq
+// (B·T, nHeads·hs) and dk, dv (B·T, nKvHeads·hs), head columns overwritten. With P = pInv·E and dO' = pInv·dO:
+// dV_j += E_j dO'_t, dP'_j = dO'_t·v_j, dS_j = E_j (dP'_j − pInv Σ_k E_k dP'_k), dK_j += dS_j q_t/√hs,
+// dQ_t = Σ_j dS_j k_j /√hs.
+export function trainAttentionBackward(
+  q: usize, k: usize, v: usize, p: usize, pInv: usize, dao: usize, dq: usize, dk: usize, dv: usize, T: i32,
+  nHeads: i32, nKvHeads: i32, hs: i32, uStart: i32, uEnd: i32, scratch: usize,
+): void {
+  const TP = roundUp(T, 16), HP = roundUp(hs, 8);
+  const vt = scratch + (<usize>(hs * TP) << 2), kp = vt + (<usize>(hs * TP) << 2);
+  const dkp = kp + (<usize>(2 * TP * HP) << 2), dvp = dkp + (<usize>(TP * HP) << 2);
+  const s = dvp + (<usize>(TP * HP) << 2), es = s + (<usize>TP << 2);
+  const qrow = es + (<usize>TP << 2), orow = qrow + (<usize>HP << 2), dqrow = orow + (<usize>HP << 2);
+  const dim = nHeads * hs, kvDim = nKvHeads * hs, group = nHeads / nKvHeads;
+  const scale = <f32>(1.0 / Math.sqrt(<f64>hs));
+  const step = <usize>HP << 2;
+  memory.fill(qrow, 0, <usize>(2 * HP) << 2);
+  for (let u = uStart; u < uEnd; u++) {
+    const b = u / nKvHeads, kh = u - b * nKvHeads;
+    packHead(k, b * T, T, kvDim, kh * hs, hs, TP, HP, 0, kp);
+    packHead(v, b * T, T, kvDim, kh * hs, hs, TP, HP, vt, 0);
+    memory.fill(dkp, 0, <usize>(2 * TP * HP) << 2); // dk and dv
+    for (let hg = 0; hg < group; hg++) {
+      const h = kh * group + hg, bh = b * nHeads + h;
+      for (let t = 0; t < T; t++) {
+        const row = b * T + t;
+        const inv = load<f32>(pInv + (<usize>(bh * T + t) << 2));
+        const hoff = (<usize>row * <usize>dim + <usize>(h * hs)) << 2;
+        for (let d = 0; d < hs; d++) {
+          store<f32>(orow + (<usize>d << 2), load<f32>(dao + hoff + (<usize>d << 2)) * inv); // dO'
+          store<f32>(qrow + (<usize>d << 2), load<f32>(q + hoff + (<usize>d << 2)) * scale);
+        }
+        const jEnd = roundUp(t + 1, 16);
+        rowTimesT(orow, vt, hs, TP, jEnd, s); // dP'
+        const prow = p + ((<usize>bh * <usize>T + <usize>t) * <usize>T << 2);
+        let j = 0;
+        for (; j + 4 <= t + 1; j += 4) v128.store(es + (<usize>j << 2), v128.load(prow + (<usize>j << 2)));
+        for (; j <= t; j++) store<f32>(es + (<usize>j << 2), load<f32>(prow + (<usize>j << 2)));
+        for (; j < jEnd; j++) store<f32>(es + (<usize>j << 2), 0);
+        let vd = f32x4.splat(0);
+        for (j = 0; j < jEnd; j += 4) {
+          vd = f32x4.relaxed_madd(v128.load(es + (<usize>j << 2)), v128.load(s + (<usize>j << 2)), vd);
+        }
+        const dot = (f32x4.extract_lane(vd, 0) + f32x4.extract_lane(vd, 1) + f32x4.extract_lane(vd, 2) + f32x4.extract_lane(vd, 3)) * inv;
+        const vdot = f32x4.splat(dot);
+        for (j = 0; j < jEnd; j += 4) {
+          const o = s + (<usize>j << 2);
+          v128.store(o, f32x4.mul(v128.load(es + (<usize>j << 2)), f32x4.sub(v128.load(o), vdot))); // dS
+        }
+        // fused over j ≤ t, 8 columns at a time: dV_j += E_j dO', dK_j += dS_j q', dQ += dS_j k_j
+        for (let c = 0; c < HP; c += 8) {
+          const cB = <usize>c << 2;
+          const do0 = v128.load(orow + cB), do1 = v128.load(orow + cB, 16);
+          const q0 = v128.load(qrow + cB), q1 = v128.load(qrow + cB, 16);
+          let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+          let kr = kp + cB, dkr = dkp + cB, dvr = dvp + cB;
+          for (let jj = 0; jj <= t; jj++) {
+            const e = v128.load32_splat(es + (<usize>jj << 2)), ds = v128.load32_splat(s + (<usize>jj << 2));
+            v128.store(dvr, f32x4.relaxed_madd(e, do0, v128.load(dvr)));
+            v128.store(dvr, f32x4.relaxed_madd(e, do1, v128.load(dvr, 16)), 16);
+            v128.store(dkr, f32x4.relaxed_madd(ds, q0, v128.load(dkr)));
+            v128.store(dkr, f32x4.relaxed_madd(ds, q1, v128.load(dkr, 16)), 16);
+            a0 = f32x4.relaxed_madd(ds, v128.load(kr), a0);
+            a1 = f32x4.relaxed_madd(ds, v128.load(kr, 16), a1);
+            kr += step; dkr += step; dvr += step;
+          }
+          const vsc = f32x4.splat(scale);
+          v128.store(dqrow + cB, f32x4.mul(a0, vsc));
+          v128.store(dqrow + cB, f32x4.mul(a1, vsc), 16);
+        }
+        const dqr = dq + hoff;
+        for (let d = 0; d < hs; d++) store<f32>(dqr + (<usize>d << 2), load<f32>(dqrow + (<usize>d << 2)));
+      }
+    }
+    for (let t = 0; t < T; t++) {
+      const o = (<usize>(b * T + t) * <usize>kvDim + <usize>(kh * hs)) << 2;
+      for (let d = 0; d < hs; d++) {
+        store<f32>(dk + o + (<usize>d << 2), load<f32>(dkp + (<usize>(t * HP + d) << 2)));
+        store<f32>(dv + o + (<usize>d << 2), load<f32>(dvp + (<usize>(t * HP + d) << 2)));
+      }
+    }
+  }
+}
+
+@inline function hsum(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+// Cross-entropy forward of rows [r0, r1) of logits (M, V), in place: logits -> e^(logit − rowMax), invSum[i] =
+// 1/Σe (f32), loss[i] = log Σe + rowMax − logit[target[i]] (f64). targets (M,) i32 in [0, V).
+export function trainCrossEntropyForward(logits: usize, targets: usize, invSum: usize, loss: usize, V: i32, r0: i32, r1: i32): void {
+  const V4 = V & ~3;
+  for (let i = r0; i < r1; i++) {
+    const o = logits + ((<usize>i * <usize>V) << 2);
+    let vm = f32x4.splat(-Infinity);
+    for (let j = 0; j < V4; j += 4) vm = f32x4.pmax(vm, v128.load(o + (<usize>j << 2)));
+    let mx = max(max(f32x4.extract_lane(vm, 0), f32x4.extract_lane(vm, 1)), max(f32x4.extract_lane(vm, 2), f32x4.extract_lane(vm, 3)));
+    for (let j = V4; j < V; j++) mx = max(mx, load<f32>(o + (<usize>j << 2)));
+    const target = load<f32>(o + (<usize>load<i32>(targets + (<usize>i << 2)) << 2));
+    const vmx = f32x4.splat(mx);
+    let vs0 = f32x4.splat(0), vs1 = f32x4.splat(0);
+    let j = 0;
+    for (; j + 8 <= V4; j += 8) {
+      const p = o + (<usize>j << 2);
+      const e0 = exp4(f32x4.sub(v128.load(p), vmx)), e1 = exp4(f32x4.sub(v128.load(p, 16), vmx));
+      v128.store(p, e0); v128.store(p, e1, 16);
+      vs0 = f32x4.add(vs0, e0); vs1 = f32x4.add(vs1, e1);
+    }
+    for (; j < V4; j += 4) {
+      const p = o + (<usize>j << 2);
+      const e = exp4(f32x4.sub(v128.load(p), vmx));
+      v128.store(p, e);
+      vs0 = f32x4.add(vs0, e);
+    }
+    let sum = hsum(f32x4.add(vs0, vs1));
+    for (; j < V; j++) {
+      const p = o + (<usize>j << 2);
+      const e = exp1(load<f32>(p) - mx);
+      store<f32>(p, e);
+      sum += e;
+    }
+    store<f32>(invSum + (<usize>i << 2), <f32>1.0 / sum);
+    store<f64>(loss + (<usize>i << 3), Math.log(<f64>sum) + <f64>mx - <f64>target);
+  }
+}
+
+// After trainCrossEntropyForward, rows [r0, r1) in place: e -> scale·(e·invSum − onehot(target)).
+export function trainCrossEntropyBackward(logits: usize, targets: usize, invSum: usize, V: i32, scale: f32, r0: i32, r1: i32): void {
+  const V4 = V & ~3;
+  for (let i = r0; i < r1; i++) {
+    const o = logits + ((<usize>i * <usize>V) << 2);
+    const f = scale * load<f32>(invSum + (<usize>i << 2));
+    const vf = f32x4.splat(f);
+    let j = 0;
+    for (; j < V4; j += 4) {
+      const p = o + (<usize>j << 2);
+      v128.store(p, f32x4.mul(v128.load(p), vf));
+    }
+    for (; j < V; j++) store<f32>(o + (<usize>j << 2), load<f32>(o + (<usize>j << 2)) * f);
+    const pt = o + (<usize>load<i32>(targets + (<usize>i << 2)) << 2);
+    store<f32>(pt, load<f32>(pt) - scale);
+  }
+}
+
+// RMSNorm forward of rows [r0, r1): y = w ⊙ x · r, r[row] = 1/√(mean(x²) + eps). x, y (rows, dim); w (dim,).
+export function trainRmsNormForward(x: usize, w: usize, y: usize, r: usize, dim: i32, eps: f32, r0: i32, r1: i32): void {
+  const d4 = dim & ~3;
+  for (let row = r0; row < r1; row++) {
+    const xo = x + ((<usize>row * <usize>dim) << 2), yo = y + ((<usize>row * <usize>dim) << 2);
+    let vs = f32x4.splat(0);
+    for (let i = 0; i < d4; i += 4) {
+      const v = v128.load(xo + (<usize>i << 2));
+      vs = f32x4.relaxed_madd(v, v, vs);
+    }
+    let ss = hsum(vs);
+    for (let i = d4; i < dim; i++) {
+      const v = load<f32>(xo + (<usize>i << 2));
+      ss += v * v;
+    }
+    const inv = <f32>(1.0 / Math.sqrt(<f64>ss / <f64>dim + <f64>eps));
+    store<f32>(r + (<usize>row << 2), inv);
+    const vi = f32x4.splat(inv);
+    for (let i = 0; i < d4; i += 4) {
+      const b = <usize>i << 2;
+      v128.store(yo + b, f32x4.mul(v128.load(w + b), f32x4.mul(v128.load(xo + b), vi)));
+    }
+    for (let i = d4; i < dim; i++) {
+      const b = <usize>i << 2;
+      store<f32>(yo + b, load<f32>(w + b) * (load<f32>(xo + b) * inv));
+    }
+  }
+}
+
+// RMSNorm backward of rows [r0, r1), accumulating: dx += r·(w⊙dy) − x·r³/dim·Σ(w⊙dy⊙x); when dw != 0,
+// dw += Σ_rows dy⊙x·r (then rows must not be split between threads).
+export function trainRmsNormBackward(dy: usize, x: usize, r: usize, w: usize, dx: usize, dw: usize, dim: i32, r0: i32, r1: i32): void {
+  const d4 = dim & ~3;
+  for (let row = r0; row < r1; row++) {
+    const ro = (<usize>row * <usize>dim) << 2;
+    const xo = x + ro, go = dy + ro, dxo = dx + ro;
+    const inv = load<f32>(r + (<usize>row << 2));
+    let vd = f32x4.splat(0);
+    for (let i = 0; i < d4; i += 4) {
+      const b = <usize>i << 2;
+      vd = f32x4.relaxed_madd(f32x4.mul(v128.load(w + b), v128.load(go + b)), v128.load(xo + b), vd);
+    }
+    let dot = hsum(vd);
+    for (let i = d4; i < dim; i++) {
+      const b = <usize>i << 2;
+      dot += load<f32>(w + b) * load<f32>(go + b) * load<f32>(xo + b);
+    }
+    const c = dot * inv * inv * inv / <f32>dim;
+    const vi = f32x4.splat(inv), vc = f32x4.splat(c);
+    for (let i = 0; i < d4; i += 4) {
+      const b = <usize>i << 2;
+      const g = v128.load(go + b), xv = v128.load(xo + b);
+      const t = f32x4.sub(f32x4.mul(vi, f32x4.mul(v128.load(w + b), g)), f32x4.mul(xv, vc));
+      v128.store(dxo + b, f32x4.add(v128.load(dxo + b), t));
+      if (dw) v128.store(dw + b, f32x4.add(v128.load(dw + b), f32x4.mul(f32x4.mul(g, xv), vi)));
+    }
+    for (let i = d4; i < dim; i++) {
+      const b = <usize>i << 2;
+      const g = load<f32>(go + b), xv = load<f32>(xo + b);
+      store<f32>(dxo + b, load<f32>(dxo + b) + (inv * (load<f32>(w + b) * g) - xv * c));
+      if (dw) store<f32>(dw + b, load<f32>(dw + b) + g * xv * inv);
+    }
+  }
+}
+
+// SwiGLU forward of elements [i0, i1): sg = σ(g), g -> silu(g) = g·σ(g) (in place), act = silu(g)·u.
+export function trainSwigluForward(g: usize, u: usize, sg: usize, act: usize, i0: i32, i1: i32): void {
+  const one = f32x4.splat(1);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const b = <usize>i << 2;
+    const gv = v128.load(g + b);
+    const s = f32x4.div(one, f32x4.add(one, exp4(f32x4.neg(gv))));
+    const silu = f32x4.mul(gv, s);
+    v128.store(sg + b, s);
+    v128.store(g + b, silu);
+    v128.store(act + b, f32x4.mul(silu, v128.load(u + b)));
+  }
+  for (; i < i1; i++) {
+    const b = <usize>i << 2;
+    const gv = load<f32>(g + b);
+    const s = <f32>1.0 / (<f32>1.0 + exp1(-gv));
+    const silu = gv * s;
+    store<f32>(sg + b, s);
+    store<f32>(g + b, silu);
+    store<f32>(act + b, silu * load<f32>(u + b));
+  }
+}
+
+// SwiGLU backward of elements [i0, i1): du = dact·silu, dg = dact·u·(σ + silu·(1 − σ)) (overwrite).
+export function trainSwigluBackward(dact: usize, silu: usize, sg: usize, u: usize, dg: usize, du: usize, i0: i32, i1: i32): void {
+  const one = f32x4.splat(1);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const b = <usize>i << 2;
+    const d = v128.load(dact + b), s = v128.load(silu + b), si = v128.load(sg + b);
+    v128.store(du + b, f32x4.mul(d, s));
+    const dsilu = f32x4.add(si, f32x4.mul(s, f32x4.sub(one, si)));
+    v128.store(dg + b, f32x4.mul(f32x4.mul(d, v128.load(u + b)), dsilu));
+  }
+  for (; i < i1; i++) {
+    const b = <usize>i << 2;
+    const d = load<f32>(dact + b), s = load<f32>(silu + b), si = load<f32>(sg + b);
+    store<f32>(du + b, d * s);
+    store<f32>(dg + b, d * load<f32>(u + b) * (si + s * (<f32>1.0 - si)));
+  }
 }
