@@ -254,9 +254,8 @@ export function attentionBackwardRef(
   hs: number,
 ): void {
   const dim = nHeads * hs, kvDim = nKvHeads * hs, group = nHeads / nKvHeads, scale = 1 / Math.sqrt(hs);
-  dq.fill(0, 0, B * T * dim);
-  dk.fill(0, 0, B * T * kvDim);
-  dv.fill(0, 0, B * T * kvDim);
+  // f64 accumulators: each output sums up to T·group terms
+  const gq = new Float64Array(B * T * dim), gk = new Float64Array(B * T * kvDim), gv = new Float64Array(B * T * kvDim);
   const dp = new Float64Array(T);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < nHeads; h++) {
@@ -275,14 +274,17 @@ export function attentionBackwardRef(
         for (let j = 0; j <= t; j++) {
           const o = (b * T + j) * kvDim + kc, e = p[po + j], ds = e * (dp[j] - dot);
           for (let d = 0; d < hs; d++) {
-            dv[o + d] += e * dao[qo + d] * inv;
-            dk[o + d] += ds * q[qo + d] * scale;
-            dq[qo + d] += ds * k[o + d] * scale;
+            gv[o + d] += e * dao[qo + d] * inv;
+            gk[o + d] += ds * q[qo + d] * scale;
+            gq[qo + d] += ds * k[o + d] * scale;
           }
         }
       }
     }
   }
+  dq.set(gq);
+  dk.set(gk);
+  dv.set(gv);
 }
 
 /** The definition of TrainKernels.crossEntropyForward: log-sum-exp after subtracting the row max, f64 sums. */

@@ -348,128 +348,166 @@ export function trainMatmulBackwardWeight(
   gemm(dy, 1, nOut, x, T_F32, false, dw, nIn, rows, outStart, outEnd, true, scratch);
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Causal products for attention: the driver above restricted to the causal triangle, so attention runs on the same
+// register tiles as the weight products and does half the work of full T×T products. Modes (row = output row):
+//   CAUSAL_N: only columns n ≤ row are needed (S = Q Kᵀ, dP = dO Vᵀ); a tile computes up to its last row's column,
+//             so entries just past the diagonal get values too (the softmax pass overwrites them).
+//   CAUSAL_K_LOWER: only k ≤ row contribute (O = E V, dQ = dS K); a tile reads A(row, k) up to its last row, so A
+//             must be 0 for the (up to 5) columns past the diagonal.
+//   CAUSAL_K_UPPER: only k ≥ row contribute (dV = Eᵀ dO, dK = dSᵀ Q, where A(row, k) = E[k, row]); a tile reads
+//             from its first row, so E must be 0 for the (up to 5) columns past its diagonal. Always accumulates.
+const CAUSAL_N: i32 = 1;
+const CAUSAL_K_LOWER: i32 = 2;
+const CAUSAL_K_UPPER: i32 = 3;
+
+// C rows [0, M) of A · B (B from w, f32, transposed or not; C (M, N) row stride N) under a causal mode.
+function gemmCausal(
+  a: usize, sm: i32, sk: i32, w: usize, transposed: bool, c: usize, N: i32, K: i32, M: i32, accumulate: bool,
+  scratch: usize, mode: i32,
+): void {
+  const tile = scratch + TILE_OFFSET;
+  const smB = <usize>sm << 2, skB = <usize>sk << 2, ldc = <usize>N << 2;
+  for (let k0 = 0; k0 < K; k0 += KC) {
+    const kc = K - k0 < KC ? K - k0 : KC;
+    const add = accumulate || k0 > 0;
+    for (let n0 = 0; n0 < N; n0 += NC) {
+      if (mode == CAUSAL_N && n0 >= M) break;
+      const nValid = N - n0 < NC ? N - n0 : NC;
+      if (transposed) packTransposed(w, T_F32, K, k0, kc, n0, nValid, scratch);
+      else packDirect(w, T_F32, N, k0, kc, n0, nValid, scratch);
+      let n6 = M / 6, rem = M - 6 * n6;
+      if (rem == 2 && n6 > 0) {
+        n6--;
+        rem = 8;
+      }
+      let m = 0;
+      for (let i = 0; i < n6; i++, m += 6) causalTile(6, a, smB, skB, k0, kc, scratch, nValid, c, ldc, n0, m, add, tile, mode);
+      for (; rem >= 4; rem -= 4, m += 4) causalTile(4, a, smB, skB, k0, kc, scratch, nValid, c, ldc, n0, m, add, tile, mode);
+      for (; m < M; m++) causalTile(1, a, smB, skB, k0, kc, scratch, nValid, c, ldc, n0, m, add, tile, mode);
+    }
+  }
+}
+
+// mr rows of C from row m against the packed chunk (k0 .. k0+kc, n0 .. n0+nValid), limited by the causal mode.
+@inline function causalTile(
+  mr: i32, a: usize, smB: usize, skB: usize, k0: i32, kc: i32, bp: usize, nValid: i32, c: usize, ldc: usize, n0: i32,
+  m: i32, add: bool, tile: usize, mode: i32,
+): void {
+  let kOff = 0, kLen = kc, nLim = nValid;
+  const last = m + mr - 1;
+  if (mode == CAUSAL_N) {
+    nLim = last + 1 - n0;
+    if (nLim > nValid) nLim = nValid;
+  } else if (mode == CAUSAL_K_LOWER) {
+    kLen = last + 1 - k0;
+    if (kLen > kc) kLen = kc;
+    if (kLen <= 0) return; // only in later chunks (add is set), so nothing to add
+  } else {
+    kOff = m - k0;
+    if (kOff < 0) kOff = 0;
+    if (kOff >= kc) return; // accumulating: nothing to add
+    kLen = kc - kOff;
+  }
+  const am = a + <usize>m * smB + <usize>(k0 + kOff) * skB;
+  const cm = c + <usize>m * ldc + (<usize>n0 << 2);
+  const pBytes = <usize>kc << 5;
+  const bk = bp + (<usize>kOff << 5);
+  const panels = (nLim + 7) >> 3;
+  let p = 0;
+  if (mr == 1) {
+    for (; p + 4 <= (nLim >> 3); p += 4) tile1x32(am, skB, bk + <usize>p * pBytes, pBytes, kLen, cm + (<usize>p << 5), add);
+  }
+  for (; p < panels; p++) {
+    const nv = nLim - (p << 3);
+    const bpp = bk + <usize>p * pBytes, cp = cm + (<usize>p << 5);
+    if (nv < 8) partialTile(mr, am, smB, skB, bpp, kLen, cp, ldc, add, nv, tile);
+    else if (mr == 6) tile6x8(am, smB, skB, bpp, kLen, cp, ldc, add);
+    else if (mr == 4) tile4x8(am, smB, skB, bpp, kLen, cp, ldc, add);
+    else tile1x8(am, skB, bpp, kLen, cp, add);
+  }
+}
+
 // ===============================================================================================================
 // The other ops of a training step (the references: src/kernels/train_kernels.ts …Ref): causal GQA attention
 // forward/backward, cross-entropy, RMSNorm, SwiGLU. f32 with 4-lane vector sums, so sums differ from the references'
-// index-order sums by rounding only; e^x is common.ts's exp4 (~2 ulp). Row ranges let two threads split the work
-// (every output row is computed the same way whatever the split).
+// index-order sums by rounding only; e^x is common.ts's exp4 (~2 ulp). Ranges let two threads split the work (every
+// output is computed the same way whatever the split).
 
-@inline function roundUp(n: i32, m: i32): i32 {
-  return (n + m - 1) / m * m;
-}
-
-// Attention scratch for sequences of T rows and head size hs: TP = T rounded up to 16 (a score block), HP = hs
-// rounded up to 8 (two f32x4). Layout: kt, vt (hs, TP) transposed heads; kp, vp, dk, dv (TP, HP) padded heads;
-// s, e (TP) one row of scores / exp scores; qrow, orow, dqrow (HP).
+// Attention scratch per thread for sequences of T rows and head size hs: the products' scratch, then Kc, Vc, Qc,
+// dOc, Oc, dKc, dVc (T, hs) contiguous heads, then D (T, T) (dP, then dS).
 export function trainAttentionScratchBytes(T: i32, hs: i32): i32 {
-  const TP = roundUp(T, 16), HP = roundUp(hs, 8);
-  return 4 * (2 * hs * TP + 4 * TP * HP + 2 * TP + 3 * HP);
+  return trainScratchBytes() + 4 * (7 * T * hs + T * T);
 }
 
-// One kv head (columns col .. col+hs of rows row0 .. row0+T of src, row stride `stride` floats) into t (hs, TP)
-// transposed (when t != 0) and r (TP, HP) row-major (when r != 0); padding zeroed.
-function packHead(src: usize, row0: i32, T: i32, stride: i32, col: i32, hs: i32, TP: i32, HP: i32, t: usize, r: usize): void {
-  if (t) memory.fill(t, 0, <usize>(hs * TP) << 2);
-  if (r) memory.fill(r, 0, <usize>(TP * HP) << 2);
-  for (let j = 0; j < T; j++) {
-    const s = src + ((<usize>(row0 + j) * <usize>stride + <usize>col) << 2);
-    const rr = r + (<usize>(j * HP) << 2);
-    for (let d = 0; d < hs; d++) {
-      const x = load<f32>(s + (<usize>d << 2));
-      if (r) store<f32>(rr + (<usize>d << 2), x);
-      if (t) store<f32>(t + (<usize>(d * TP + j) << 2), x);
-    }
+// Copies a head (columns col .. col+hs of rows row0 .. row0+T of src, row stride `stride` floats) into dst (T, hs).
+function copyHead(src: usize, row0: i32, T: i32, stride: i32, col: i32, hs: i32, dst: usize): void {
+  for (let t = 0; t < T; t++) {
+    memory.copy(dst + (<usize>(t * hs) << 2), src + ((<usize>(row0 + t) * <usize>stride + <usize>col) << 2), <usize>hs << 2);
   }
 }
 
-// s[0 .. jEnd) = Σ_d row[d] · t[d, j] (t (hs, TP) transposed head; jEnd a multiple of 16). Hot loop: 4 chains.
-@inline function rowTimesT(row: usize, t: usize, hs: i32, TP: i32, jEnd: i32, s: usize): void {
-  const tpB = <usize>TP << 2;
-  for (let jb = 0; jb < jEnd; jb += 16) {
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    let p = t + (<usize>jb << 2);
-    for (let d = 0; d < hs; d++) {
-      const x = v128.load32_splat(row + (<usize>d << 2));
-      a0 = f32x4.relaxed_madd(x, v128.load(p), a0);
-      a1 = f32x4.relaxed_madd(x, v128.load(p, 16), a1);
-      a2 = f32x4.relaxed_madd(x, v128.load(p, 32), a2);
-      a3 = f32x4.relaxed_madd(x, v128.load(p, 48), a3);
-      p += tpB;
-    }
-    const o = s + (<usize>jb << 2);
-    v128.store(o, a0); v128.store(o, a1, 16); v128.store(o, a2, 32); v128.store(o, a3, 48);
-  }
+// Zeroes row t of a (T, T) matrix from column t+1 through t+16 (within the row): the causal products' tiles read up
+// to 5 columns past the diagonal.
+@inline function zeroPastDiagonal(row: usize, t: i32, T: i32): void {
+  const end = t + 17 < T ? t + 17 : T;
+  if (end > t + 1) memory.fill(row + (<usize>(t + 1) << 2), 0, <usize>(end - t - 1) << 2);
 }
 
 // Causal GQA attention forward of the (sequence b, kv head kh) units [uStart, uEnd) (unit = b·nKvHeads + kh): for
-// each query head h of the unit's group and row t, e_j = exp(q_t·k_j/√hs − max) for j ≤ t into p (B, nHeads, T, T)
-// row (entries past t up to the next multiple of 16 are written 0, the rest are left as they are), pInv = 1/Σ e,
-// ao (B·T, nHeads·hs) head columns = pInv · Σ_j e_j v_j. q (B·T, nHeads·hs); k, v (B·T, nKvHeads·hs).
+// each query head h of the unit's group, S = Q Kᵀ (causal product into p's (T, T) block), then per row t
+// E_j = exp((S_j − max)/√hs) for j ≤ t (and 0 for the 16 columns past t; the rest is left as the product wrote it),
+// pInv = 1/Σ E, and ao's head columns = pInv · E V. q, ao (B·T, nHeads·hs); k, v (B·T, nKvHeads·hs);
+// p (B, nHeads, T, T); pInv (B, nHeads, T).
 export function trainAttentionForward(
   q: usize, k: usize, v: usize, ao: usize, p: usize, pInv: usize, T: i32, nHeads: i32, nKvHeads: i32, hs: i32,
   uStart: i32, uEnd: i32, scratch: usize,
 ): void {
-  const TP = roundUp(T, 16), HP = roundUp(hs, 8);
-  const kt = scratch, kp = kt + (<usize>(2 * hs * TP) << 2), vp = kp + (<usize>(TP * HP) << 2);
-  const s = vp + (<usize>(3 * TP * HP) << 2), qrow = s + (<usize>(2 * TP) << 2), orow = qrow + (<usize>HP << 2);
+  const head = <usize>(T * hs) << 2;
+  const kc = scratch + <usize>trainScratchBytes(), vc = kc + head, oc = vc + 4 * head;
   const dim = nHeads * hs, kvDim = nKvHeads * hs, group = nHeads / nKvHeads;
   const scale = <f32>(1.0 / Math.sqrt(<f64>hs));
-  memory.fill(qrow, 0, <usize>HP << 2);
+  const vscale = f32x4.splat(scale);
   for (let u = uStart; u < uEnd; u++) {
     const b = u / nKvHeads, kh = u - b * nKvHeads;
-    packHead(k, b * T, T, kvDim, kh * hs, hs, TP, HP, kt, 0);
-    packHead(v, b * T, T, kvDim, kh * hs, hs, TP, HP, 0, vp);
+    copyHead(k, b * T, T, kvDim, kh * hs, hs, kc);
+    copyHead(v, b * T, T, kvDim, kh * hs, hs, vc);
     for (let hg = 0; hg < group; hg++) {
       const h = kh * group + hg, bh = b * nHeads + h;
+      const pb = p + (<usize>bh * <usize>T * <usize>T << 2);
+      const qa = q + ((<usize>(b * T) * <usize>dim + <usize>(h * hs)) << 2);
+      gemmCausal(qa, dim, 1, kc, true, pb, T, hs, T, false, scratch, CAUSAL_N); // S (T, T) = Q Kᵀ
       for (let t = 0; t < T; t++) {
-        const row = b * T + t;
-        const qs = q + ((<usize>row * <usize>dim + <usize>(h * hs)) << 2);
-        for (let d = 0; d < hs; d++) store<f32>(qrow + (<usize>d << 2), load<f32>(qs + (<usize>d << 2)) * scale);
-        const jEnd = roundUp(t + 1, 16);
-        rowTimesT(qrow, kt, hs, TP, jEnd, s);
-        for (let j = t + 1; j < jEnd; j++) store<f32>(s + (<usize>j << 2), -Infinity); // causal mask
+        const row = pb + (<usize>(t * T) << 2);
+        const n = t + 1, n4 = n & ~3;
+        // hot loop: max, then one exp per causal score (max-subtraction: exp never overflows)
         let vm = f32x4.splat(-Infinity);
-        for (let j = 0; j < jEnd; j += 4) vm = f32x4.pmax(vm, v128.load(s + (<usize>j << 2)));
-        const mx = max(max(f32x4.extract_lane(vm, 0), f32x4.extract_lane(vm, 1)), max(f32x4.extract_lane(vm, 2), f32x4.extract_lane(vm, 3)));
+        for (let j = 0; j < n4; j += 4) vm = f32x4.pmax(vm, v128.load(row + (<usize>j << 2)));
+        let mx = max(max(f32x4.extract_lane(vm, 0), f32x4.extract_lane(vm, 1)), max(f32x4.extract_lane(vm, 2), f32x4.extract_lane(vm, 3)));
+        for (let j = n4; j < n; j++) mx = max(mx, load<f32>(row + (<usize>j << 2)));
         const vmx = f32x4.splat(mx);
         let vs = f32x4.splat(0);
-        for (let j = 0; j < jEnd; j += 4) {
-          const o = s + (<usize>j << 2);
-          const e = exp4(f32x4.sub(v128.load(o), vmx));
+        for (let j = 0; j < n4; j += 4) {
+          const o = row + (<usize>j << 2);
+          const e = exp4(f32x4.mul(f32x4.sub(v128.load(o), vmx), vscale));
           v128.store(o, e);
           vs = f32x4.add(vs, e);
         }
-        // exp4 clamps, so the masked lanes hold ~1e-38 rather than 0: zero them (in the sum, which holds e^0 = 1,
-        // they are below half an ulp)
-        for (let j = t + 1; j < jEnd; j++) store<f32>(s + (<usize>j << 2), 0);
-        const sum = f32x4.extract_lane(vs, 0) + f32x4.extract_lane(vs, 1) + f32x4.extract_lane(vs, 2) + f32x4.extract_lane(vs, 3);
-        const inv = <f32>1.0 / sum;
-        store<f32>(pInv + (<usize>(bh * T + t) << 2), inv);
-        const prow = p + ((<usize>bh * <usize>T + <usize>t) * <usize>T << 2);
-        const nCopy = jEnd < T ? jEnd : T;
-        let j = 0;
-        for (; j + 4 <= nCopy; j += 4) v128.store(prow + (<usize>j << 2), v128.load(s + (<usize>j << 2)));
-        for (; j < nCopy; j++) store<f32>(prow + (<usize>j << 2), load<f32>(s + (<usize>j << 2)));
-        // o = inv · Σ_j e_j v_j over j < jEnd (e = 0 past t; vp rows past T are 0), 8 columns at a time, j by 2
-        const vinv = f32x4.splat(inv);
-        for (let c = 0; c < HP; c += 8) {
-          let a0 = f32x4.splat(0), a1 = f32x4.splat(0), b0 = f32x4.splat(0), b1 = f32x4.splat(0);
-          let vr = vp + (<usize>c << 2);
-          const step = <usize>HP << 2;
-          for (let jj = 0; jj <= t; jj += 2) {
-            const e0 = v128.load32_splat(s + (<usize>jj << 2)), e1 = v128.load32_splat(s + (<usize>jj << 2), 4);
-            a0 = f32x4.relaxed_madd(e0, v128.load(vr), a0);
-            a1 = f32x4.relaxed_madd(e0, v128.load(vr, 16), a1);
-            b0 = f32x4.relaxed_madd(e1, v128.load(vr + step), b0);
-            b1 = f32x4.relaxed_madd(e1, v128.load(vr + step, 16), b1);
-            vr += 2 * step;
-          }
-          const o = orow + (<usize>c << 2);
-          v128.store(o, f32x4.mul(f32x4.add(a0, b0), vinv));
-          v128.store(o, f32x4.mul(f32x4.add(a1, b1), vinv), 16);
+        let sum = hsum(vs);
+        for (let j = n4; j < n; j++) {
+          const o = row + (<usize>j << 2);
+          const e = exp1((load<f32>(o) - mx) * scale);
+          store<f32>(o, e);
+          sum += e;
         }
-        const ad = ao + ((<usize>row * <usize>dim + <usize>(h * hs)) << 2);
-        for (let d = 0; d < hs; d++) store<f32>(ad + (<usize>d << 2), load<f32>(orow + (<usize>d << 2)));
+        zeroPastDiagonal(row, t, T);
+        store<f32>(pInv + (<usize>(bh * T + t) << 2), <f32>1.0 / sum);
+      }
+      gemmCausal(pb, T, 1, vc, false, oc, hs, T, T, false, scratch, CAUSAL_K_LOWER); // O·Σ (T, hs) = E V
+      for (let t = 0; t < T; t++) {
+        const inv = load<f32>(pInv + (<usize>(bh * T + t) << 2));
+        const dst = ao + ((<usize>(b * T + t) * <usize>dim + <usize>(h * hs)) << 2), src = oc + (<usize>(t * hs) << 2);
+        for (let d = 0; d < hs; d++) store<f32>(dst + (<usize>d << 2), load<f32>(src + (<usize>d << 2)) * inv);
       }
     }
   }
@@ -477,83 +515,65 @@ export function trainAttentionForward(
 
 // Backward of trainAttentionForward for units [uStart, uEnd): from dao (B·T, nHeads·hs) and the kept p, pInv to dq
 // (B·T, nHeads·hs) and dk, dv (B·T, nKvHeads·hs), head columns overwritten. With P = pInv·E and dO' = pInv·dO:
-// dV_j += E_j dO'_t, dP'_j = dO'_t·v_j, dS_j = E_j (dP'_j − pInv Σ_k E_k dP'_k), dK_j += dS_j q_t/√hs,
-// dQ_t = Σ_j dS_j k_j /√hs.
+// dV += Eᵀ dO', dP' = dO' Vᵀ, dS_j = E_j (dP'_j − pInv Σ_k E_k dP'_k), dK += dSᵀ Q /√hs, dQ = dS K /√hs.
 export function trainAttentionBackward(
   q: usize, k: usize, v: usize, p: usize, pInv: usize, dao: usize, dq: usize, dk: usize, dv: usize, T: i32,
   nHeads: i32, nKvHeads: i32, hs: i32, uStart: i32, uEnd: i32, scratch: usize,
 ): void {
-  const TP = roundUp(T, 16), HP = roundUp(hs, 8);
-  const vt = scratch + (<usize>(hs * TP) << 2), kp = vt + (<usize>(hs * TP) << 2);
-  const dkp = kp + (<usize>(2 * TP * HP) << 2), dvp = dkp + (<usize>(TP * HP) << 2);
-  const s = dvp + (<usize>(TP * HP) << 2), es = s + (<usize>TP << 2);
-  const qrow = es + (<usize>TP << 2), orow = qrow + (<usize>HP << 2), dqrow = orow + (<usize>HP << 2);
+  const head = <usize>(T * hs) << 2;
+  const kc = scratch + <usize>trainScratchBytes(), vc = kc + head, qc = vc + head, doc = qc + head, oc = doc + head;
+  const dkc = oc + head, dvc = dkc + head, dmat = dvc + head;
   const dim = nHeads * hs, kvDim = nKvHeads * hs, group = nHeads / nKvHeads;
   const scale = <f32>(1.0 / Math.sqrt(<f64>hs));
-  const step = <usize>HP << 2;
-  memory.fill(qrow, 0, <usize>(2 * HP) << 2);
   for (let u = uStart; u < uEnd; u++) {
     const b = u / nKvHeads, kh = u - b * nKvHeads;
-    packHead(k, b * T, T, kvDim, kh * hs, hs, TP, HP, 0, kp);
-    packHead(v, b * T, T, kvDim, kh * hs, hs, TP, HP, vt, 0);
-    memory.fill(dkp, 0, <usize>(2 * TP * HP) << 2); // dk and dv
+    copyHead(k, b * T, T, kvDim, kh * hs, hs, kc);
+    copyHead(v, b * T, T, kvDim, kh * hs, hs, vc);
+    memory.fill(dkc, 0, 2 * head); // dKc and dVc
     for (let hg = 0; hg < group; hg++) {
       const h = kh * group + hg, bh = b * nHeads + h;
+      const pb = p + (<usize>bh * <usize>T * <usize>T << 2), ib = pInv + (<usize>(bh * T) << 2);
+      copyHead(q, b * T, T, dim, h * hs, hs, qc);
+      for (let t = 0; t < T; t++) { // dO' = pInv · dO
+        const inv = load<f32>(ib + (<usize>t << 2));
+        const src = dao + ((<usize>(b * T + t) * <usize>dim + <usize>(h * hs)) << 2), dst = doc + (<usize>(t * hs) << 2);
+        for (let d = 0; d < hs; d++) store<f32>(dst + (<usize>d << 2), load<f32>(src + (<usize>d << 2)) * inv);
+      }
+      gemmCausal(pb, 1, T, doc, false, dvc, hs, T, T, true, scratch, CAUSAL_K_UPPER); // dV += Eᵀ dO'
+      gemmCausal(doc, hs, 1, vc, true, dmat, T, hs, T, false, scratch, CAUSAL_N); // dP' (T, T) = dO' Vᵀ
       for (let t = 0; t < T; t++) {
-        const row = b * T + t;
-        const inv = load<f32>(pInv + (<usize>(bh * T + t) << 2));
-        const hoff = (<usize>row * <usize>dim + <usize>(h * hs)) << 2;
-        for (let d = 0; d < hs; d++) {
-          store<f32>(orow + (<usize>d << 2), load<f32>(dao + hoff + (<usize>d << 2)) * inv); // dO'
-          store<f32>(qrow + (<usize>d << 2), load<f32>(q + hoff + (<usize>d << 2)) * scale);
-        }
-        const jEnd = roundUp(t + 1, 16);
-        rowTimesT(orow, vt, hs, TP, jEnd, s); // dP'
-        const prow = p + ((<usize>bh * <usize>T + <usize>t) * <usize>T << 2);
-        let j = 0;
-        for (; j + 4 <= t + 1; j += 4) v128.store(es + (<usize>j << 2), v128.load(prow + (<usize>j << 2)));
-        for (; j <= t; j++) store<f32>(es + (<usize>j << 2), load<f32>(prow + (<usize>j << 2)));
-        for (; j < jEnd; j++) store<f32>(es + (<usize>j << 2), 0);
+        const er = pb + (<usize>(t * T) << 2), dr = dmat + (<usize>(t * T) << 2);
+        const n = t + 1, n4 = n & ~3;
         let vd = f32x4.splat(0);
-        for (j = 0; j < jEnd; j += 4) {
-          vd = f32x4.relaxed_madd(v128.load(es + (<usize>j << 2)), v128.load(s + (<usize>j << 2)), vd);
+        for (let j = 0; j < n4; j += 4) {
+          vd = f32x4.relaxed_madd(v128.load(er + (<usize>j << 2)), v128.load(dr + (<usize>j << 2)), vd);
         }
-        const dot = (f32x4.extract_lane(vd, 0) + f32x4.extract_lane(vd, 1) + f32x4.extract_lane(vd, 2) + f32x4.extract_lane(vd, 3)) * inv;
+        let dot = hsum(vd);
+        for (let j = n4; j < n; j++) dot += load<f32>(er + (<usize>j << 2)) * load<f32>(dr + (<usize>j << 2));
+        dot *= load<f32>(ib + (<usize>t << 2));
         const vdot = f32x4.splat(dot);
-        for (j = 0; j < jEnd; j += 4) {
-          const o = s + (<usize>j << 2);
-          v128.store(o, f32x4.mul(v128.load(es + (<usize>j << 2)), f32x4.sub(v128.load(o), vdot))); // dS
+        for (let j = 0; j < n4; j += 4) {
+          const o = dr + (<usize>j << 2);
+          v128.store(o, f32x4.mul(v128.load(er + (<usize>j << 2)), f32x4.sub(v128.load(o), vdot))); // dS
         }
-        // fused over j ≤ t, 8 columns at a time: dV_j += E_j dO', dK_j += dS_j q', dQ += dS_j k_j
-        for (let c = 0; c < HP; c += 8) {
-          const cB = <usize>c << 2;
-          const do0 = v128.load(orow + cB), do1 = v128.load(orow + cB, 16);
-          const q0 = v128.load(qrow + cB), q1 = v128.load(qrow + cB, 16);
-          let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
-          let kr = kp + cB, dkr = dkp + cB, dvr = dvp + cB;
-          for (let jj = 0; jj <= t; jj++) {
-            const e = v128.load32_splat(es + (<usize>jj << 2)), ds = v128.load32_splat(s + (<usize>jj << 2));
-            v128.store(dvr, f32x4.relaxed_madd(e, do0, v128.load(dvr)));
-            v128.store(dvr, f32x4.relaxed_madd(e, do1, v128.load(dvr, 16)), 16);
-            v128.store(dkr, f32x4.relaxed_madd(ds, q0, v128.load(dkr)));
-            v128.store(dkr, f32x4.relaxed_madd(ds, q1, v128.load(dkr, 16)), 16);
-            a0 = f32x4.relaxed_madd(ds, v128.load(kr), a0);
-            a1 = f32x4.relaxed_madd(ds, v128.load(kr, 16), a1);
-            kr += step; dkr += step; dvr += step;
-          }
-          const vsc = f32x4.splat(scale);
-          v128.store(dqrow + cB, f32x4.mul(a0, vsc));
-          v128.store(dqrow + cB, f32x4.mul(a1, vsc), 16);
+        for (let j = n4; j < n; j++) {
+          const o = dr + (<usize>j << 2);
+          store<f32>(o, load<f32>(er + (<usize>j << 2)) * (load<f32>(o) - dot));
         }
-        const dqr = dq + hoff;
-        for (let d = 0; d < hs; d++) store<f32>(dqr + (<usize>d << 2), load<f32>(dqrow + (<usize>d << 2)));
+        zeroPastDiagonal(dr, t, T);
+      }
+      gemmCausal(dmat, 1, T, qc, false, dkc, hs, T, T, true, scratch, CAUSAL_K_UPPER); // dK·√hs += dSᵀ Q
+      gemmCausal(dmat, T, 1, kc, false, oc, hs, T, T, false, scratch, CAUSAL_K_LOWER); // dQ·√hs = dS K
+      for (let t = 0; t < T; t++) {
+        const dst = dq + ((<usize>(b * T + t) * <usize>dim + <usize>(h * hs)) << 2), src = oc + (<usize>(t * hs) << 2);
+        for (let d = 0; d < hs; d++) store<f32>(dst + (<usize>d << 2), load<f32>(src + (<usize>d << 2)) * scale);
       }
     }
     for (let t = 0; t < T; t++) {
-      const o = (<usize>(b * T + t) * <usize>kvDim + <usize>(kh * hs)) << 2;
+      const o = (<usize>(b * T + t) * <usize>kvDim + <usize>(kh * hs)) << 2, src = <usize>(t * hs) << 2;
       for (let d = 0; d < hs; d++) {
-        store<f32>(dk + o + (<usize>d << 2), load<f32>(dkp + (<usize>(t * HP + d) << 2)));
-        store<f32>(dv + o + (<usize>d << 2), load<f32>(dvp + (<usize>(t * HP + d) << 2)));
+        store<f32>(dk + o + (<usize>d << 2), load<f32>(dkc + src + (<usize>d << 2)) * scale);
+        store<f32>(dv + o + (<usize>d << 2), load<f32>(dvc + src + (<usize>d << 2)));
       }
     }
   }
