@@ -123,6 +123,11 @@ export interface TrainKernels {
     n: number,
     dim: number,
   ): void;
+  /**
+   * Inverted dropout over n elements with xoshiro128** (`state`, 4 words, advanced n steps in place): for each i in
+   * order, kept = next()/2^32 < 1 − p; mask[i] = kept; xd[i] = kept ? x[i]·(1/(1 − p)) : 0 (f64 product, rounded once).
+   */
+  dropout(xd: Float32Array, mask: Uint8Array, x: Float32Array, n: number, p: number, state: Uint32Array): void;
   /** SwiGLU forward over n elements: sg = σ(g), g -> silu(g) = g·σ(g) in place, act = silu(g)·u. */
   swigluForward(g: Float32Array, sg: Float32Array, act: Float32Array, u: Float32Array, n: number): void;
   /** SwiGLU backward (overwrites dg, du): du = dact·silu, dg = dact·u·(σ + silu·(1 − σ)). */
@@ -180,9 +185,48 @@ export const scalarTrainKernels: TrainKernels = {
   crossEntropyBackward: crossEntropyBackwardRef,
   rmsNormForward: rmsNormForwardRef,
   rmsNormBackward: rmsNormBackwardRef,
+  dropout: dropoutRef,
   swigluForward: swigluForwardRef,
   swigluBackward: swigluBackwardRef,
 };
+
+/**
+ * One step of xoshiro128** on `s` (4 uint32 words, advanced in place); returns the 32-bit output. The one home of
+ * the generator (train's TrainRng and the dropout kernels run it).
+ * see: Blackman & Vigna, "Scrambled linear pseudorandom number generators" (xoshiro128**)
+ */
+export function xoshiro128ss(s: Uint32Array): number {
+  const r = Math.imul(rotl32(Math.imul(s[1], 5), 7), 9) >>> 0;
+  const t = s[1] << 9;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl32(s[3], 11);
+  return r;
+}
+
+function rotl32(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+/** The definition of TrainKernels.dropout. */
+export function dropoutRef(
+  xd: Float32Array,
+  mask: Uint8Array,
+  x: Float32Array,
+  n: number,
+  p: number,
+  state: Uint32Array,
+): void {
+  const keep = 1 - p, inv = 1 / keep;
+  for (let i = 0; i < n; i++) {
+    const kept = xoshiro128ss(state) / 4294967296 < keep;
+    mask[i] = kept ? 1 : 0;
+    xd[i] = kept ? x[i] * inv : 0;
+  }
+}
 
 /**
  * The definition of TrainKernels.attentionForward: f64 sums in index order, one exp per causal score

@@ -132,6 +132,8 @@ export interface TrainKernelExports {
     r0: number,
     r1: number,
   ): void;
+  /** Inverted dropout of n elements (xoshiro128** state: 4 u32 at `state`, advanced and stored back). */
+  trainDropout(x: number, xd: number, mask: number, n: number, keep: number, inv: number, state: number): void;
   /** SwiGLU forward of elements [i0, i1). */
   trainSwigluForward(g: number, u: number, sg: number, act: number, i0: number, i1: number): void;
   /** SwiGLU backward of elements [i0, i1). */
@@ -295,7 +297,7 @@ export class WasmTrainKernels implements TrainKernels {
     }
     this.maxResidentBytes = maxResidentBytes;
     const raw = kernels.raw as unknown as Partial<TrainKernelExports>;
-    if (typeof raw.trainMatmul !== "function" || typeof raw.trainAttentionForward !== "function") {
+    if (typeof raw.trainMatmul !== "function" || typeof raw.trainDropout !== "function") {
       throw new TypeError("Cannot create WASM train kernels: kernels.wasm has no training exports (rebuild it)");
     }
     this.kernels = kernels;
@@ -821,6 +823,26 @@ export class WasmTrainKernels implements TrainKernels {
       const dyp = this.#in(dy), xp = this.#in(x), rp = this.#in(r), wp = this.#in(w);
       const dxp = this.#out(dx, true), dwp = dw ? this.#out(dw, true) : 0;
       this.raw.trainRmsNormBackward(dyp, xp, rp, wp, dxp, dwp, dim, 0, n);
+    });
+  }
+
+  dropout(xd: Float32Array, mask: Uint8Array, x: Float32Array, n: number, p: number, state: Uint32Array): void {
+    const what = "run training dropout";
+    checkF32(what, { xd, x });
+    if (!(mask instanceof Uint8Array)) throw new TypeError(`Cannot ${what}: mask is not a Uint8Array`);
+    if (!(state instanceof Uint32Array) || state.length !== 4) {
+      throw new TypeError(`Cannot ${what}: state must be a Uint32Array of 4 words`);
+    }
+    checkDim(what, "n", n);
+    if (!(p >= 0 && p < 1)) throw new RangeError(`Cannot ${what}: p ${p} is not in [0, 1)`);
+    for (const [name, a] of [["xd", xd], ["mask", mask], ["x", x]] as const) checkLength(what, name, a, n);
+    this.#checkNoOverlap(what, "xd", xd, "x", x);
+    this.#checkNoOverlap(what, "mask", mask, "x", x);
+    this.#checkNoOverlap(what, "mask", mask, "xd", xd);
+    const keep = 1 - p;
+    this.#temp(() => {
+      const xp = this.#in(x), xdp = this.#out(xd, false), mp = this.#out(mask, false), sp = this.#out(state, true);
+      this.raw.trainDropout(xp, xdp, mp, n, keep, 1 / keep, sp);
     });
   }
 

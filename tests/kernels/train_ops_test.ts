@@ -12,6 +12,7 @@ import {
   attentionForwardRef,
   crossEntropyBackwardRef,
   crossEntropyForwardRef,
+  dropoutRef,
   rmsNormBackwardRef,
   rmsNormForwardRef,
   swigluBackwardRef,
@@ -206,6 +207,32 @@ Deno.test("the WASM training ops throw RangeError/TypeError on bad shapes and ta
   assertThrows(() => k.swigluForward(f(4), f(4), f(4), f(3), 4), RangeError, "u has");
   assertThrows(
     () => k.swigluBackward(f(4), f(4), f(4), f(4), f(4), new Float64Array(4) as unknown as Float32Array, 4),
+    TypeError,
+  );
+});
+
+Deno.test("dropout() (WASM) gives dropoutRef's mask, values and generator state bit for bit", () => {
+  for (const [n, p] of [[1, 0.5], [3, 0.1], [33, 0.05], [4099, 0.3], [1000, 0.999]] as const) {
+    const x = randomNormal(n, n);
+    const s1 = Uint32Array.of(1, 2, 3, 0x9e3779b9), s2 = s1.slice();
+    const xd1 = new Float32Array(n),
+      m1 = new Uint8Array(n),
+      xd2 = new Float32Array(n).fill(NaN),
+      m2 = new Uint8Array(n);
+    dropoutRef(xd1, m1, x, n, p, s1);
+    k.dropout(xd2, m2, x, n, p, s2);
+    assertEquals(m2, m1, `mask ${n} p ${p}`);
+    assertEquals(xd2, xd1, `xd ${n} p ${p}`);
+    assertEquals(s2, s1, `state ${n} p ${p}`);
+    const kept = m1.reduce((a, b) => a + b, 0);
+    assert(n < 1000 || Math.abs(kept / n - (1 - p)) < 0.05, `kept ${kept} of ${n} at p ${p}`);
+  }
+  assertThrows(
+    () => k.dropout(new Float32Array(2), new Uint8Array(2), new Float32Array(2), 2, 1, new Uint32Array(4)),
+    RangeError,
+  );
+  assertThrows(
+    () => k.dropout(new Float32Array(2), new Uint8Array(2), new Float32Array(2), 2, 0.5, new Uint32Array(3)),
     TypeError,
   );
 });

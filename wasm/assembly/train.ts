@@ -746,3 +746,27 @@ export function trainSwigluBackward(dact: usize, silu: usize, sg: usize, u: usiz
     store<f32>(dg + b, d * load<f32>(u + b) * (si + s * (<f32>1.0 - si)));
   }
 }
+
+// Inverted dropout of n elements with xoshiro128** (state: 4 u32 words, advanced n steps and stored back): kept =
+// next()/2^32 < keep (in f64); mask[i] = kept; xd[i] = kept ? x[i]·inv (f64, rounded once) : 0. The same stream and
+// bits as TrainRng in src/train/lora.ts and dropoutRef.
+export function trainDropout(x: usize, xd: usize, mask: usize, n: i32, keep: f64, inv: f64, state: usize): void {
+  let s0 = load<u32>(state), s1 = load<u32>(state, 4), s2 = load<u32>(state, 8), s3 = load<u32>(state, 12);
+  for (let i = 0; i < n; i++) {
+    const r = rotl<u32>(s1 * 5, 7) * 9;
+    const t = s1 << 9;
+    s2 ^= s0;
+    s3 ^= s1;
+    s1 ^= s2;
+    s0 ^= s3;
+    s2 ^= t;
+    s3 = rotl<u32>(s3, 11);
+    const kept = <f64>r / 4294967296.0 < keep;
+    store<u8>(mask + <usize>i, kept ? 1 : 0);
+    store<f32>(xd + (<usize>i << 2), kept ? <f32>(<f64>load<f32>(x + (<usize>i << 2)) * inv) : 0);
+  }
+  store<u32>(state, s0);
+  store<u32>(state, s1, 4);
+  store<u32>(state, s2, 8);
+  store<u32>(state, s3, 12);
+}
