@@ -192,6 +192,8 @@ export const TRAIN_CTRL = {
   OP_CROSS_ENTROPY_BACKWARD: 8,
   OP_SWIGLU_FORWARD: 9,
   OP_SWIGLU_BACKWARD: 10,
+  OP_RMS_NORM_FORWARD: 11,
+  OP_RMS_NORM_BACKWARD: 12,
 } as const;
 
 /** The export each OP code runs (index = code; 0 and OP_EXIT run nothing). */
@@ -207,6 +209,8 @@ export const TRAIN_OP_EXPORTS: readonly (keyof TrainKernelExports | null)[] = [
   "trainCrossEntropyBackward",
   "trainSwigluForward",
   "trainSwigluBackward",
+  "trainRmsNormForward",
+  "trainRmsNormBackward",
 ];
 
 /** The message that starts a helper thread. */
@@ -238,7 +242,7 @@ interface Helper {
 export interface WasmTrainKernelsOptions extends LoadKernelsOptions {
   /**
    * 1 (default) or 2: with 2, a Worker shares the instance's memory and computes the second half of each product's
-   * output rows (and of the attention, cross-entropy and SwiGLU work) while the calling thread computes the first
+   * output rows (and of the attention, cross-entropy, SwiGLU and RMSNorm work) while the calling thread computes the first
    * (the calling thread blocks in Atomics.wait meanwhile). Call close() when done so the Worker ends.
    */
   threads?: 1 | 2;
@@ -792,7 +796,7 @@ export class WasmTrainKernels implements TrainKernels {
     }
     this.#temp(() => {
       const xp = this.#in(x), wp = this.#in(w), yp = this.#out(y, false), rp = this.#out(r, false);
-      this.raw.trainRmsNormForward(xp, wp, yp, rp, dim, eps, 0, n);
+      this.#run(TRAIN_CTRL.OP_RMS_NORM_FORWARD, n, 16 * n * dim, (r0, r1) => [xp, wp, yp, rp, dim, eps, r0, r1], 1);
     });
   }
 
@@ -822,7 +826,10 @@ export class WasmTrainKernels implements TrainKernels {
     this.#temp(() => {
       const dyp = this.#in(dy), xp = this.#in(x), rp = this.#in(r), wp = this.#in(w);
       const dxp = this.#out(dx, true), dwp = dw ? this.#out(dw, true) : 0;
-      this.raw.trainRmsNormBackward(dyp, xp, rp, wp, dxp, dwp, dim, 0, n);
+      // rows split between threads only without dw (both would add into it)
+      const args = (r0: number, r1: number) => [dyp, xp, rp, wp, dxp, dwp, dim, r0, r1];
+      if (dw) this.raw.trainRmsNormBackward(dyp, xp, rp, wp, dxp, dwp, dim, 0, n);
+      else this.#run(TRAIN_CTRL.OP_RMS_NORM_BACKWARD, n, 16 * n * dim, args, 1);
     });
   }
 

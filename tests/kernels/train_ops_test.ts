@@ -187,6 +187,20 @@ Deno.test("the WASM training ops give the same bits on 2 threads, and on allocF3
     k.swigluForward(g1, s1, a1, u, n);
     k2.swigluForward(g2, s2, a2, u, n);
     assertEquals([g2, s2, a2], [g1, s1, a1]);
+    const rows = 2048,
+      dim = 128,
+      x = randomNormal(rows * dim, 11),
+      w = randomNormal(dim, 12),
+      dy = randomNormal(rows * dim, 13);
+    const y1 = new Float32Array(rows * dim), y2 = y1.slice(), r1 = new Float32Array(rows), r2 = r1.slice();
+    const before = k2.parallelCalls;
+    k.rmsNormForward(y1, r1, x, w, rows, dim, 1e-5);
+    k2.rmsNormForward(y2, r2, x, w, rows, dim, 1e-5);
+    const dx1 = randomNormal(rows * dim, 14), dx2 = dx1.slice();
+    k.rmsNormBackward(dx1, undefined, dy, x, r1, w, rows, dim);
+    k2.rmsNormBackward(dx2, undefined, dy, x, r2, w, rows, dim);
+    assertEquals(k2.parallelCalls - before, 2, "RMSNorm forward and backward (no dw) were split");
+    assertEquals([y2, r2, dx2], [y1, r1, dx1]);
   } finally {
     k2.close();
   }
