@@ -4,7 +4,7 @@
 // KC × NC chunks into `scratch`, then a 4×8 register tile (8 f32x4 accumulators) streams K.
 // Every output lane accumulates its K terms in index order, like the references (src/kernels/train_kernels.ts).
 // see: wasm/README.md ("Training products"), Goto & van de Geijn, "Anatomy of high-performance matrix multiplication"
-import { exp1, exp4, h2f } from "./common";
+import { exp1, h2f } from "./common";
 
 // K chunk (a multiple of 32, so quantized blocks never straddle chunks) and N chunk (a multiple of 32 and of 8):
 // the packed chunk is KC*NC*4 = 256 KiB, sized for L2; one 8-column panel (KC*32 B = 8 KiB) stays in L1.
@@ -428,10 +428,55 @@ function gemmCausal(
   }
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// e^x for hot loops: common.ts's exp4 (the same operations, so the same bits) with its constants passed in. V8
+// rematerializes a v128.const at every use (several instructions each; exp4 has 14), so a caller builds the
+// constants once before its loop with expK(i, z) from an opaque zero z (Binaryen cannot fold them back into
+// constants) and they stay in registers or stack slots.
+@inline function expK(i: i32, z: v128): v128 {
+  let c = f32x4.splat(0);
+  if (i == 0) c = f32x4.splat(88.72283);
+  else if (i == 1) c = f32x4.splat(-87.33654);
+  else if (i == 2) c = f32x4.splat(1.44269504088896341);
+  else if (i == 3) c = f32x4.splat(0.693359375);
+  else if (i == 4) c = f32x4.splat(-2.12194440e-4);
+  else if (i == 5) c = f32x4.splat(1.9875691500e-4);
+  else if (i == 6) c = f32x4.splat(1.3981999507e-3);
+  else if (i == 7) c = f32x4.splat(8.3334519073e-3);
+  else if (i == 8) c = f32x4.splat(4.1665795894e-2);
+  else if (i == 9) c = f32x4.splat(1.6666665459e-1);
+  else if (i == 10) c = f32x4.splat(5.0000001201e-1);
+  else if (i == 11) c = f32x4.splat(1.0);
+  else c = i32x4.splat(127);
+  return v128.or(c, z);
+}
+
+@inline function expC(
+  x0: v128, hi: v128, lo: v128, log2e: v128, ln2hi: v128, ln2lo: v128, p0: v128, p1: v128, p2: v128, p3: v128,
+  p4: v128, p5: v128, one: v128, bias: v128,
+): v128 {
+  const x = f32x4.pmax(f32x4.pmin(x0, hi), lo);
+  const n = f32x4.nearest(f32x4.mul(x, log2e));
+  let r = f32x4.relaxed_nmadd(n, ln2hi, x);
+  r = f32x4.relaxed_nmadd(n, ln2lo, r);
+  let p = f32x4.relaxed_madd(p0, r, p1);
+  p = f32x4.relaxed_madd(p, r, p2);
+  p = f32x4.relaxed_madd(p, r, p3);
+  p = f32x4.relaxed_madd(p, r, p4);
+  p = f32x4.relaxed_madd(p, r, p5);
+  p = f32x4.relaxed_madd(p, f32x4.mul(r, r), f32x4.add(r, one));
+  const ni = i32x4.trunc_sat_f32x4_s(n);
+  const n1 = i32x4.shr_s(ni, 1);
+  const n2 = i32x4.sub(ni, n1);
+  const s1 = i32x4.shl(i32x4.add(n1, bias), 23);
+  const s2 = i32x4.shl(i32x4.add(n2, bias), 23);
+  return f32x4.mul(f32x4.mul(p, s1), s2);
+}
+
 // ===============================================================================================================
 // The other ops of a training step (the references: src/kernels/train_kernels.ts …Ref): causal GQA attention
 // forward/backward, cross-entropy, RMSNorm, SwiGLU. f32 with 4-lane vector sums, so sums differ from the references'
-// index-order sums by rounding only; e^x is common.ts's exp4 (~2 ulp). Ranges let two threads split the work (every
+// index-order sums by rounding only; e^x is common.ts's exp4 (~2 ulp; as expC). Ranges let two threads split the work (every
 // output is computed the same way whatever the split).
 
 // Attention scratch per thread for sequences of T rows and head size hs: the products' scratch, then Kc, Vc, Qc,
@@ -468,6 +513,10 @@ export function trainAttentionForward(
   const dim = nHeads * hs, kvDim = nKvHeads * hs, group = nHeads / nKvHeads;
   const scale = <f32>(1.0 / Math.sqrt(<f64>hs));
   const vscale = f32x4.splat(scale);
+  const zk = i32x4.splat(<i32>(<u32>T >>> 31)); // 0, opaque to Binaryen
+  const e0k = expK(0, zk), e1k = expK(1, zk), e2k = expK(2, zk), e3k = expK(3, zk), e4k = expK(4, zk);
+  const e5k = expK(5, zk), e6k = expK(6, zk), e7k = expK(7, zk), e8k = expK(8, zk), e9k = expK(9, zk);
+  const e10k = expK(10, zk), e11k = expK(11, zk), e12k = expK(12, zk);
   for (let u = uStart; u < uEnd; u++) {
     const b = u / nKvHeads, kh = u - b * nKvHeads;
     copyHead(k, b * T, T, kvDim, kh * hs, hs, kc);
@@ -489,7 +538,7 @@ export function trainAttentionForward(
         let vs = f32x4.splat(0);
         for (let j = 0; j < n4; j += 4) {
           const o = row + (<usize>j << 2);
-          const e = exp4(f32x4.mul(f32x4.sub(v128.load(o), vmx), vscale));
+          const e = expC(f32x4.mul(f32x4.sub(v128.load(o), vmx), vscale), e0k, e1k, e2k, e3k, e4k, e5k, e6k, e7k, e8k, e9k, e10k, e11k, e12k);
           v128.store(o, e);
           vs = f32x4.add(vs, e);
         }
@@ -587,6 +636,10 @@ export function trainAttentionBackward(
 // 1/Σe (f32), loss[i] = log Σe + rowMax − logit[target[i]] (f64). targets (M,) i32 in [0, V).
 export function trainCrossEntropyForward(logits: usize, targets: usize, invSum: usize, loss: usize, V: i32, r0: i32, r1: i32): void {
   const V4 = V & ~3;
+  const zk = i32x4.splat(<i32>(<u32>V >>> 31)); // 0, opaque to Binaryen
+  const e0k = expK(0, zk), e1k = expK(1, zk), e2k = expK(2, zk), e3k = expK(3, zk), e4k = expK(4, zk);
+  const e5k = expK(5, zk), e6k = expK(6, zk), e7k = expK(7, zk), e8k = expK(8, zk), e9k = expK(9, zk);
+  const e10k = expK(10, zk), e11k = expK(11, zk), e12k = expK(12, zk);
   for (let i = r0; i < r1; i++) {
     const o = logits + ((<usize>i * <usize>V) << 2);
     let vm = f32x4.splat(-Infinity);
@@ -599,13 +652,14 @@ export function trainCrossEntropyForward(logits: usize, targets: usize, invSum: 
     let j = 0;
     for (; j + 8 <= V4; j += 8) {
       const p = o + (<usize>j << 2);
-      const e0 = exp4(f32x4.sub(v128.load(p), vmx)), e1 = exp4(f32x4.sub(v128.load(p, 16), vmx));
+      const e0 = expC(f32x4.sub(v128.load(p), vmx), e0k, e1k, e2k, e3k, e4k, e5k, e6k, e7k, e8k, e9k, e10k, e11k, e12k);
+      const e1 = expC(f32x4.sub(v128.load(p, 16), vmx), e0k, e1k, e2k, e3k, e4k, e5k, e6k, e7k, e8k, e9k, e10k, e11k, e12k);
       v128.store(p, e0); v128.store(p, e1, 16);
       vs0 = f32x4.add(vs0, e0); vs1 = f32x4.add(vs1, e1);
     }
     for (; j < V4; j += 4) {
       const p = o + (<usize>j << 2);
-      const e = exp4(f32x4.sub(v128.load(p), vmx));
+      const e = expC(f32x4.sub(v128.load(p), vmx), e0k, e1k, e2k, e3k, e4k, e5k, e6k, e7k, e8k, e9k, e10k, e11k, e12k);
       v128.store(p, e);
       vs0 = f32x4.add(vs0, e);
     }
@@ -706,12 +760,16 @@ export function trainRmsNormBackward(dy: usize, x: usize, r: usize, w: usize, dx
 
 // SwiGLU forward of elements [i0, i1): sg = σ(g), g -> silu(g) = g·σ(g) (in place), act = silu(g)·u.
 export function trainSwigluForward(g: usize, u: usize, sg: usize, act: usize, i0: i32, i1: i32): void {
-  const one = f32x4.splat(1);
+  const zk = i32x4.splat(<i32>(<u32>i0 >>> 31)); // 0, opaque to Binaryen
+  const e0k = expK(0, zk), e1k = expK(1, zk), e2k = expK(2, zk), e3k = expK(3, zk), e4k = expK(4, zk);
+  const e5k = expK(5, zk), e6k = expK(6, zk), e7k = expK(7, zk), e8k = expK(8, zk), e9k = expK(9, zk);
+  const e10k = expK(10, zk), e11k = expK(11, zk), e12k = expK(12, zk);
+  const one = e11k;
   let i = i0;
   for (; i + 4 <= i1; i += 4) {
     const b = <usize>i << 2;
     const gv = v128.load(g + b);
-    const s = f32x4.div(one, f32x4.add(one, exp4(f32x4.neg(gv))));
+    const s = f32x4.div(one, f32x4.add(one, expC(f32x4.neg(gv), e0k, e1k, e2k, e3k, e4k, e5k, e6k, e7k, e8k, e9k, e10k, e11k, e12k)));
     const silu = f32x4.mul(gv, s);
     v128.store(sg + b, s);
     v128.store(g + b, silu);
