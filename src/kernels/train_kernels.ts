@@ -124,6 +124,21 @@ export interface TrainKernels {
     dim: number,
   ): void;
   /**
+   * RoPE on adjacent pairs (v[2j], v[2j+1]) of each head of x (B·T, nHeads·hs) at position t (the row within its
+   * sequence), in place: sign 1 rotates by +t·θ_j (forward), −1 by −t·θ_j (the backward: a rotation's transpose).
+   * cos, sin (T, hs/2); hs even.
+   */
+  rope(
+    x: Float32Array,
+    B: number,
+    T: number,
+    nHeads: number,
+    hs: number,
+    cos: Float32Array,
+    sin: Float32Array,
+    sign: 1 | -1,
+  ): void;
+  /**
    * Inverted dropout over n elements with xoshiro128** (`state`, 4 words, advanced n steps in place): for each i in
    * order, kept = next()/2^32 < 1 − p; mask[i] = kept; xd[i] = kept ? x[i]·(1/(1 − p)) : 0 (f64 product, rounded once).
    */
@@ -185,6 +200,7 @@ export const scalarTrainKernels: TrainKernels = {
   crossEntropyBackward: crossEntropyBackwardRef,
   rmsNormForward: rmsNormForwardRef,
   rmsNormBackward: rmsNormBackwardRef,
+  rope: ropeRef,
   dropout: dropoutRef,
   swigluForward: swigluForwardRef,
   swigluBackward: swigluBackwardRef,
@@ -209,6 +225,34 @@ export function xoshiro128ss(s: Uint32Array): number {
 
 function rotl32(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+/** The definition of TrainKernels.rope. */
+export function ropeRef(
+  x: Float32Array,
+  B: number,
+  T: number,
+  nHeads: number,
+  hs: number,
+  cos: Float32Array,
+  sin: Float32Array,
+  sign: 1 | -1,
+): void {
+  const half = hs / 2, stride = nHeads * hs;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const o = (b * T + t) * stride, co = t * half;
+      for (let h = 0; h < nHeads; h++) {
+        const ho = o + h * hs;
+        for (let j = 0; j < half; j++) {
+          const c = cos[co + j], s = sign * sin[co + j];
+          const v0 = x[ho + 2 * j], v1 = x[ho + 2 * j + 1];
+          x[ho + 2 * j] = v0 * c - v1 * s;
+          x[ho + 2 * j + 1] = v0 * s + v1 * c;
+        }
+      }
+    }
+  }
 }
 
 /** The definition of TrainKernels.dropout. */

@@ -132,6 +132,18 @@ export interface TrainKernelExports {
     r0: number,
     r1: number,
   ): void;
+  /** RoPE of rows [r0, r1) in place (sign 1 forward, −1 backward). */
+  trainRope(
+    x: number,
+    cos: number,
+    sin: number,
+    T: number,
+    nHeads: number,
+    hs: number,
+    sign: number,
+    r0: number,
+    r1: number,
+  ): void;
   /** Inverted dropout of n elements (xoshiro128** state: 4 u32 at `state`, advanced and stored back). */
   trainDropout(x: number, xd: number, mask: number, n: number, keep: number, inv: number, state: number): void;
   /** SwiGLU forward of elements [i0, i1). */
@@ -194,6 +206,7 @@ export const TRAIN_CTRL = {
   OP_SWIGLU_BACKWARD: 10,
   OP_RMS_NORM_FORWARD: 11,
   OP_RMS_NORM_BACKWARD: 12,
+  OP_ROPE: 13,
 } as const;
 
 /** The export each OP code runs (index = code; 0 and OP_EXIT run nothing). */
@@ -211,6 +224,7 @@ export const TRAIN_OP_EXPORTS: readonly (keyof TrainKernelExports | null)[] = [
   "trainSwigluBackward",
   "trainRmsNormForward",
   "trainRmsNormBackward",
+  "trainRope",
 ];
 
 /** The message that starts a helper thread. */
@@ -830,6 +844,39 @@ export class WasmTrainKernels implements TrainKernels {
       const args = (r0: number, r1: number) => [dyp, xp, rp, wp, dxp, dwp, dim, r0, r1];
       if (dw) this.raw.trainRmsNormBackward(dyp, xp, rp, wp, dxp, dwp, dim, 0, n);
       else this.#run(TRAIN_CTRL.OP_RMS_NORM_BACKWARD, n, 16 * n * dim, args, 1);
+    });
+  }
+
+  rope(
+    x: Float32Array,
+    B: number,
+    T: number,
+    nHeads: number,
+    hs: number,
+    cos: Float32Array,
+    sin: Float32Array,
+    sign: 1 | -1,
+  ): void {
+    const what = "run training RoPE";
+    checkF32(what, { x, cos, sin });
+    for (const [name, v] of [["B", B], ["T", T], ["nHeads", nHeads], ["hs", hs]] as const) checkDim(what, name, v);
+    if (hs % 2 !== 0) throw new RangeError(`Cannot ${what}: head size ${hs} is odd`);
+    if (sign !== 1 && sign !== -1) throw new RangeError(`Cannot ${what}: sign ${sign} is not 1 or -1`);
+    if (B * T * nHeads * hs >= 2 ** 30) throw new RangeError(`Cannot ${what}: x exceeds the 2^30 WASM limit`);
+    checkLength(what, "x", x, B * T * nHeads * hs);
+    checkLength(what, "cos", cos, T * (hs / 2));
+    checkLength(what, "sin", sin, T * (hs / 2));
+    this.#checkNoOverlap(what, "x", x, "cos", cos);
+    this.#checkNoOverlap(what, "x", x, "sin", sin);
+    this.#temp(() => {
+      const xp = this.#out(x, true), cp = this.#in(cos), sp = this.#in(sin);
+      this.#run(
+        TRAIN_CTRL.OP_ROPE,
+        B * T,
+        8 * B * T * nHeads * hs,
+        (r0, r1) => [xp, cp, sp, T, nHeads, hs, sign, r0, r1],
+        1,
+      );
     });
   }
 

@@ -26,7 +26,6 @@ export {
 export {
   checkBatch,
   IGNORE_INDEX,
-  ropeForward,
   type TrainBatch,
   type TrainLayer,
   TrainModel,

@@ -2,8 +2,8 @@
  * The training forward and hand-written backward of LLaMA over a batch of B sequences of T tokens (N = B·T rows),
  * f32 throughout, weights in GGUF / Meta row order (RoPE rotates adjacent pairs, as llama.cpp and model/llama.ts).
  * Forward keeps what backward needs (one batch in flight); matrix products, attention, cross-entropy, RMSNorm and
- * SwiGLU go through TrainKernels (on buffers from kernels.allocF32, which the WASM kernels use in place); the rest
- * (embedding gather/scatter, RoPE, residual adds) are flat loops here. Allocation-free once the buffers have grown to
+ * SwiGLU, RoPE and LoRA dropout go through TrainKernels (on buffers from kernels.allocF32, which the WASM kernels use
+ * in place); the rest (embedding gather/scatter, residual adds) are flat loops here. Allocation-free once the buffers have grown to
  * the largest batch seen.
  * Loss: LlamaForCausalLM's shifted cross-entropy, mean over labels ≠ −100 (torch CrossEntropyLoss(ignore_index)).
  * see: model/llama.ts (the inference reference), llama2.c train / llm.c backward passes, transformers
@@ -158,8 +158,8 @@ export class TrainModel {
     const hs = c.headSize;
     if (t !== this.#t) {
       // RoPE tables in f32 as Meta's precompute_freqs_cis: θ^(−2j/hs) and t·freq in float32
-      this.#cos = new Float32Array(t * (hs / 2));
-      this.#sin = new Float32Array(t * (hs / 2));
+      this.#cos = this.#view("cos", t * (hs / 2));
+      this.#sin = this.#view("sin", t * (hs / 2));
       for (let pos = 0; pos < t; pos++) {
         for (let j = 0; j < hs / 2; j++) {
           const freq = Math.fround(1 / Math.fround(Math.pow(c.ropeTheta, Math.fround((2 * j) / hs))));
@@ -294,8 +294,8 @@ export class TrainModel {
     L.q.forward(k, a.q, a.h1, N, rng); // (N, dim) @ Wq (dim, dim)ᵀ
     L.k.forward(k, a.k, a.h1, N, rng); // (N, dim) @ Wk (kvDim, dim)ᵀ
     L.v.forward(k, a.v, a.h1, N, rng);
-    ropeForward(a.q, B, T, c.nHeads, c.headSize, this.#cos, this.#sin, 1);
-    ropeForward(a.k, B, T, c.nKvHeads, c.headSize, this.#cos, this.#sin, 1);
+    k.rope(a.q, B, T, c.nHeads, c.headSize, this.#cos, this.#sin, 1);
+    k.rope(a.k, B, T, c.nKvHeads, c.headSize, this.#cos, this.#sin, 1);
     k.attentionForward(a.ao, a.p, a.pInv, a.q, a.k, a.v, B, T, c.nHeads, c.nKvHeads, c.headSize);
     L.o.forward(k, a.xMid, a.ao, N, rng); // (N, dim) @ Wo (dim, dim)ᵀ, then the residual
     for (let i = 0; i < N * dim; i++) a.xMid[i] += xIn[i];
@@ -390,8 +390,8 @@ export class TrainModel {
         c.nKvHeads,
         c.headSize,
       );
-      ropeForward(this.#dq, B, T, c.nHeads, c.headSize, this.#cos, this.#sin, -1); // inverse rotation
-      ropeForward(this.#dk, B, T, c.nKvHeads, c.headSize, this.#cos, this.#sin, -1);
+      k.rope(this.#dq, B, T, c.nHeads, c.headSize, this.#cos, this.#sin, -1); // inverse rotation
+      k.rope(this.#dk, B, T, c.nKvHeads, c.headSize, this.#cos, this.#sin, -1);
       const dh1 = this.#dh;
       dh1.fill(0, 0, N * dim);
       L.q.backward(k, dh1, this.#dq, a.h1, N);
@@ -431,38 +431,6 @@ function gatherRows(
       x.set(tmp.subarray(0, dim), r * dim);
     } else {
       x.set(dequantizeRef(table.type, table.bytes.subarray(o, o + rowBytes), dim), r * dim);
-    }
-  }
-}
-
-/**
- * RoPE on adjacent pairs (v[2j], v[2j+1]) of each head at position t (the row within its sequence), in place.
- * sign = 1 rotates by +t·θ_j (forward); sign = −1 by −t·θ_j (the backward of a rotation is its transpose).
- * v (B·T, nHeads·hs); cos/sin (T, hs/2).
- */
-export function ropeForward(
-  v: Float32Array,
-  B: number,
-  T: number,
-  nHeads: number,
-  hs: number,
-  cos: Float32Array,
-  sin: Float32Array,
-  sign: 1 | -1,
-): void {
-  const half = hs / 2, stride = nHeads * hs;
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      const o = (b * T + t) * stride, co = t * half;
-      for (let h = 0; h < nHeads; h++) {
-        const ho = o + h * hs;
-        for (let j = 0; j < half; j++) {
-          const c = cos[co + j], s = sign * sin[co + j];
-          const v0 = v[ho + 2 * j], v1 = v[ho + 2 * j + 1];
-          v[ho + 2 * j] = v0 * c - v1 * s;
-          v[ho + 2 * j + 1] = v0 * s + v1 * c;
-        }
-      }
     }
   }
 }

@@ -15,6 +15,7 @@ import {
   dropoutRef,
   rmsNormBackwardRef,
   rmsNormForwardRef,
+  ropeRef,
   swigluBackwardRef,
   swigluForwardRef,
 } from "../../src/kernels/train_kernels.ts";
@@ -249,4 +250,26 @@ Deno.test("dropout() (WASM) gives dropoutRef's mask, values and generator state 
     () => k.dropout(new Float32Array(2), new Uint8Array(2), new Float32Array(2), 2, 0.5, new Uint32Array(3)),
     TypeError,
   );
+});
+
+Deno.test("rope() (WASM) matches ropeRef forward and backward, and backward undoes forward", () => {
+  for (const [B, T, nHeads, hs] of [[1, 1, 1, 2], [2, 3, 3, 6], [1, 33, 2, 16], [3, 17, 5, 48]]) {
+    const half = hs / 2, cos = new Float32Array(T * half), sin = cos.slice();
+    for (let t = 0; t < T; t++) {
+      for (let j = 0; j < half; j++) {
+        const a = t * Math.pow(10000, -(2 * j) / hs);
+        cos[t * half + j] = Math.cos(a);
+        sin[t * half + j] = Math.sin(a);
+      }
+    }
+    const x = randomNormal(B * T * nHeads * hs, T + hs), want = x.slice(), got = x.slice();
+    ropeRef(want, B, T, nHeads, hs, cos, sin, 1);
+    k.rope(got, B, T, nHeads, hs, cos, sin, 1);
+    close(got, want, 1e-6, `rope ${B}x${T}x${nHeads}x${hs}`);
+    k.rope(got, B, T, nHeads, hs, cos, sin, -1);
+    close(got, x, 1e-6, `rope⁻¹ ${B}x${T}x${nHeads}x${hs}`);
+  }
+  const f = (n: number) => new Float32Array(n);
+  assertThrows(() => k.rope(f(6), 1, 2, 1, 3, f(2), f(2), 1), RangeError, "odd");
+  assertThrows(() => k.rope(f(8), 1, 2, 1, 4, f(3), f(4), 1), RangeError, "cos has");
 });

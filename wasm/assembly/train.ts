@@ -828,3 +828,24 @@ export function trainDropout(x: usize, xd: usize, mask: usize, n: i32, keep: f64
   store<u32>(state, s2, 8);
   store<u32>(state, s3, 12);
 }
+
+// RoPE of rows [r0, r1) of x (rows, nHeads·hs) in place, row = b·T + t at position t: adjacent pairs rotated by
+// sign·t·θ_j. cos, sin (T, hs/2).
+export function trainRope(x: usize, cos: usize, sin: usize, T: i32, nHeads: i32, hs: i32, sign: f32, r0: i32, r1: i32): void {
+  const half = hs >> 1, stride = nHeads * hs;
+  for (let row = r0; row < r1; row++) {
+    const t = row % T;
+    const o = x + ((<usize>row * <usize>stride) << 2);
+    const co = cos + (<usize>(t * half) << 2), so = sin + (<usize>(t * half) << 2);
+    for (let h = 0; h < nHeads; h++) {
+      const ho = o + (<usize>(h * hs) << 2);
+      for (let j = 0; j < half; j++) {
+        const c = load<f32>(co + (<usize>j << 2)), s = sign * load<f32>(so + (<usize>j << 2));
+        const p = ho + (<usize>j << 3);
+        const v0 = load<f32>(p), v1 = load<f32>(p, 4);
+        store<f32>(p, v0 * c - v1 * s);
+        store<f32>(p, v0 * s + v1 * c, 4);
+      }
+    }
+  }
+}
