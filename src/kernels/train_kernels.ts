@@ -143,6 +143,8 @@ export interface TrainKernels {
    * order, kept = next()/2^32 < 1 − p; mask[i] = kept; xd[i] = kept ? x[i]·(1/(1 − p)) : 0 (f64 product, rounded once).
    */
   dropout(xd: Float32Array, mask: Uint8Array, x: Float32Array, n: number, p: number, state: Uint32Array): void;
+  /** Backward of dropout, accumulating: dx[i] += mask[i] ? dxd[i]·(1/(1 − p)) : 0 (f64, rounded once). */
+  dropoutBackward(dx: Float32Array, dxd: Float32Array, mask: Uint8Array, n: number, p: number): void;
   /** SwiGLU forward over n elements: sg = σ(g), g -> silu(g) = g·σ(g) in place, act = silu(g)·u. */
   swigluForward(g: Float32Array, sg: Float32Array, act: Float32Array, u: Float32Array, n: number): void;
   /** SwiGLU backward (overwrites dg, du): du = dact·silu, dg = dact·u·(σ + silu·(1 − σ)). */
@@ -202,6 +204,7 @@ export const scalarTrainKernels: TrainKernels = {
   rmsNormBackward: rmsNormBackwardRef,
   rope: ropeRef,
   dropout: dropoutRef,
+  dropoutBackward: dropoutBackwardRef,
   swigluForward: swigluForwardRef,
   swigluBackward: swigluBackwardRef,
 };
@@ -253,6 +256,12 @@ export function ropeRef(
       }
     }
   }
+}
+
+/** The definition of TrainKernels.dropoutBackward. */
+export function dropoutBackwardRef(dx: Float32Array, dxd: Float32Array, mask: Uint8Array, n: number, p: number): void {
+  const inv = 1 / (1 - p);
+  for (let i = 0; i < n; i++) if (mask[i]) dx[i] += dxd[i] * inv;
 }
 
 /** The definition of TrainKernels.dropout. */

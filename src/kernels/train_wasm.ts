@@ -132,6 +132,8 @@ export interface TrainKernelExports {
     r0: number,
     r1: number,
   ): void;
+  /** Dropout backward of n elements, accumulating into dx. */
+  trainDropoutBackward(dx: number, dxd: number, mask: number, n: number, inv: number): void;
   /** RoPE of rows [r0, r1) in place (sign 1 forward, −1 backward). */
   trainRope(
     x: number,
@@ -897,6 +899,21 @@ export class WasmTrainKernels implements TrainKernels {
     this.#temp(() => {
       const xp = this.#in(x), xdp = this.#out(xd, false), mp = this.#out(mask, false), sp = this.#out(state, true);
       this.raw.trainDropout(xp, xdp, mp, n, keep, 1 / keep, sp);
+    });
+  }
+
+  dropoutBackward(dx: Float32Array, dxd: Float32Array, mask: Uint8Array, n: number, p: number): void {
+    const what = "run training dropout backward";
+    checkF32(what, { dx, dxd });
+    if (!(mask instanceof Uint8Array)) throw new TypeError(`Cannot ${what}: mask is not a Uint8Array`);
+    checkDim(what, "n", n);
+    if (!(p >= 0 && p < 1)) throw new RangeError(`Cannot ${what}: p ${p} is not in [0, 1)`);
+    for (const [name, a] of [["dx", dx], ["dxd", dxd], ["mask", mask]] as const) checkLength(what, name, a, n);
+    this.#checkNoOverlap(what, "dx", dx, "dxd", dxd);
+    this.#checkNoOverlap(what, "dx", dx, "mask", mask);
+    this.#temp(() => {
+      const dxp = this.#out(dx, true), dp = this.#in(dxd), mp = this.#in(mask);
+      this.raw.trainDropoutBackward(dxp, dp, mp, n, 1 / (1 - p));
     });
   }
 

@@ -225,7 +225,6 @@ export class Linear {
     const dxd = this.#xd.subarray(0, n); // xd is no longer needed: reuse it for du A
     dxd.fill(0);
     k.matmulF32BackwardInput(dxd, du, lo.a.data, rows, nIn, r);
-    const mask = this.#mask, inv = 1 / (1 - lo.dropout);
-    for (let i = 0; i < n; i++) if (mask[i]) dx[i] += dxd[i] * inv;
+    k.dropoutBackward(dx, dxd, this.#mask.subarray(0, n), n, lo.dropout);
   }
 }

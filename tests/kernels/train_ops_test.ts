@@ -12,6 +12,7 @@ import {
   attentionForwardRef,
   crossEntropyBackwardRef,
   crossEntropyForwardRef,
+  dropoutBackwardRef,
   dropoutRef,
   rmsNormBackwardRef,
   rmsNormForwardRef,
@@ -226,7 +227,7 @@ Deno.test("the WASM training ops throw RangeError/TypeError on bad shapes and ta
   );
 });
 
-Deno.test("dropout() (WASM) gives dropoutRef's mask, values and generator state bit for bit", () => {
+Deno.test("dropout()/dropoutBackward() (WASM) give the references' mask, values, generator state and gradients bit for bit", () => {
   for (const [n, p] of [[1, 0.5], [3, 0.1], [33, 0.05], [4099, 0.3], [1000, 0.999]] as const) {
     const x = randomNormal(n, n);
     const s1 = Uint32Array.of(1, 2, 3, 0x9e3779b9), s2 = s1.slice();
@@ -239,6 +240,10 @@ Deno.test("dropout() (WASM) gives dropoutRef's mask, values and generator state 
     assertEquals(m2, m1, `mask ${n} p ${p}`);
     assertEquals(xd2, xd1, `xd ${n} p ${p}`);
     assertEquals(s2, s1, `state ${n} p ${p}`);
+    const dx1 = randomNormal(n, n + 1), dx2 = dx1.slice(), dxd = randomNormal(n, n + 2);
+    dropoutBackwardRef(dx1, dxd, m1, n, p);
+    k.dropoutBackward(dx2, dxd, m2, n, p);
+    assertEquals(dx2, dx1, `dropout backward ${n} p ${p}`);
     const kept = m1.reduce((a, b) => a + b, 0);
     assert(n < 1000 || Math.abs(kept / n - (1 - p)) < 0.05, `kept ${kept} of ${n} at p ${p}`);
   }

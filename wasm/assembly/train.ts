@@ -849,3 +849,13 @@ export function trainRope(x: usize, cos: usize, sin: usize, T: i32, nHeads: i32,
     }
   }
 }
+
+// Backward of trainDropout, accumulating: dx[i] += mask[i] ? dxd[i]·inv : 0 (in f64, rounded once, as the reference).
+export function trainDropoutBackward(dx: usize, dxd: usize, mask: usize, n: i32, inv: f64): void {
+  for (let i = 0; i < n; i++) {
+    if (load<u8>(mask + <usize>i)) {
+      const p = dx + (<usize>i << 2);
+      store<f32>(p, <f32>(<f64>load<f32>(p) + <f64>load<f32>(dxd + (<usize>i << 2)) * inv));
+    }
+  }
+}
