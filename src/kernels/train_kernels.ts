@@ -145,6 +145,12 @@ export interface TrainKernels {
   dropout(xd: Float32Array, mask: Uint8Array, x: Float32Array, n: number, p: number, state: Uint32Array): void;
   /** Backward of dropout, accumulating: dx[i] += mask[i] ? dxd[i]·(1/(1 − p)) : 0 (f64, rounded once). */
   dropoutBackward(dx: Float32Array, dxd: Float32Array, mask: Uint8Array, n: number, p: number): void;
+  /**
+   * One AdamW update of n elements in f32 arithmetic, every operation rounded to f32 as torch's f32 tensors compute it
+   * (no fused multiply-add): p ← p·decay, m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g²,
+   * p ← p + negStepSize·(m / (√v / bc2Sqrt + eps)). The coefficients are f32 values (the caller rounds them).
+   */
+  adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, c: AdamWCoefficients): void;
   /** SwiGLU forward over n elements: sg = σ(g), g -> silu(g) = g·σ(g) in place, act = silu(g)·u. */
   swigluForward(g: Float32Array, sg: Float32Array, act: Float32Array, u: Float32Array, n: number): void;
   /** SwiGLU backward (overwrites dg, du): du = dact·silu, dg = dact·u·(σ + silu·(1 − σ)). */
@@ -157,6 +163,18 @@ export interface TrainKernels {
     u: Float32Array,
     n: number,
   ): void;
+}
+
+/** The f32 coefficients of one AdamW update (TrainKernels.adamw). */
+export interface AdamWCoefficients {
+  decay: number;
+  beta1: number;
+  oneMinusBeta1: number;
+  beta2: number;
+  oneMinusBeta2: number;
+  negStepSize: number;
+  bc2Sqrt: number;
+  eps: number;
 }
 
 /** The definitions: plain loops, f32 accumulation in index order (tests compare with named tolerances). */
@@ -205,6 +223,7 @@ export const scalarTrainKernels: TrainKernels = {
   rope: ropeRef,
   dropout: dropoutRef,
   dropoutBackward: dropoutBackwardRef,
+  adamw: adamwRef,
   swigluForward: swigluForwardRef,
   swigluBackward: swigluBackwardRef,
 };
@@ -255,6 +274,29 @@ export function ropeRef(
         }
       }
     }
+  }
+}
+
+/** The definition of TrainKernels.adamw (Math.fround after every operation). */
+export function adamwRef(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  n: number,
+  c: AdamWCoefficients,
+): void {
+  const f = Math.fround;
+  const { decay, beta1, oneMinusBeta1, beta2, oneMinusBeta2, negStepSize, bc2Sqrt, eps } = c;
+  for (let i = 0; i < n; i++) {
+    const gi = g[i];
+    const pi = decay === 1 ? p[i] : f(p[i] * decay);
+    const mi = f(f(m[i] * beta1) + f(gi * oneMinusBeta1));
+    const vi = f(f(v[i] * beta2) + f(f(gi * gi) * oneMinusBeta2));
+    m[i] = mi;
+    v[i] = vi;
+    const denom = f(f(f(Math.sqrt(vi)) / bc2Sqrt) + eps);
+    p[i] = f(pi + f(negStepSize * f(mi / denom)));
   }
 }
 

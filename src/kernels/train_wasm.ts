@@ -7,7 +7,7 @@
  * see: src/kernels/train_kernels.ts (the definitions), wasm/README.md ("Training products"), train_worker.ts
  */
 import { checkDim, checkLength } from "./scalar.ts";
-import type { FrozenType, FrozenWeight, TrainKernels } from "./train_kernels.ts";
+import type { AdamWCoefficients, FrozenType, FrozenWeight, TrainKernels } from "./train_kernels.ts";
 import { compileKernelsModule, type LoadKernelsOptions, loadWasmKernels, type WasmKernels } from "./wasm.ts";
 import { BLOCK_Q4_0_BYTES, QK4_0 } from "../quant/q4_0.ts";
 import { BLOCK_Q8_0_BYTES } from "../quant/q8_0.ts";
@@ -131,6 +131,22 @@ export interface TrainKernelExports {
     dim: number,
     r0: number,
     r1: number,
+  ): void;
+  /** One AdamW update of n elements (f32 arithmetic). */
+  trainAdamw(
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    n: number,
+    decay: number,
+    b1: number,
+    ob1: number,
+    b2: number,
+    ob2: number,
+    negStep: number,
+    bc2Sqrt: number,
+    eps: number,
   ): void;
   /** Dropout backward of n elements, accumulating into dx. */
   trainDropoutBackward(dx: number, dxd: number, mask: number, n: number, inv: number): void;
@@ -914,6 +930,42 @@ export class WasmTrainKernels implements TrainKernels {
     this.#temp(() => {
       const dxp = this.#out(dx, true), dp = this.#in(dxd), mp = this.#in(mask);
       this.raw.trainDropoutBackward(dxp, dp, mp, n, 1 / (1 - p));
+    });
+  }
+
+  adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, c: AdamWCoefficients): void {
+    const what = "run AdamW update";
+    checkF32(what, { p, g, m, v });
+    checkDim(what, "n", n);
+    for (const [name, a] of [["p", p], ["g", g], ["m", m], ["v", v]] as const) checkLength(what, name, a, n);
+    for (const [name, out] of [["p", p], ["m", m], ["v", v]] as const) this.#checkNoOverlap(what, name, out, "g", g);
+    this.#checkNoOverlap(what, "p", p, "m", m);
+    this.#checkNoOverlap(what, "p", p, "v", v);
+    this.#checkNoOverlap(what, "m", m, "v", v);
+    const f = Math.fround;
+    for (const [name, x] of Object.entries(c)) {
+      if (typeof x !== "number" || f(x) !== x && !Number.isNaN(x)) {
+        throw new RangeError(`Cannot ${what}: coefficient ${name} ${x} is not an f32 value`);
+      }
+    }
+    this.#temp(() => {
+      const pp = this.#out(p, true), gp = this.#in(g), mp = this.#out(m, true), vp = this.#out(v, true);
+      const { decay, beta1, oneMinusBeta1, beta2, oneMinusBeta2, negStepSize, bc2Sqrt, eps } = c;
+      this.raw.trainAdamw(
+        pp,
+        gp,
+        mp,
+        vp,
+        n,
+        decay,
+        beta1,
+        oneMinusBeta1,
+        beta2,
+        oneMinusBeta2,
+        negStepSize,
+        bc2Sqrt,
+        eps,
+      );
     });
   }
 

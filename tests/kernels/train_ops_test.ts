@@ -8,6 +8,7 @@
 import { assert, assertAllClose, assertEquals, assertThrows } from "../_assert.ts";
 import { randomNormal } from "../_rand.ts";
 import {
+  adamwRef,
   attentionBackwardRef,
   attentionForwardRef,
   crossEntropyBackwardRef,
@@ -277,4 +278,32 @@ Deno.test("rope() (WASM) matches ropeRef forward and backward, and backward undo
   const f = (n: number) => new Float32Array(n);
   assertThrows(() => k.rope(f(6), 1, 2, 1, 3, f(2), f(2), 1), RangeError, "odd");
   assertThrows(() => k.rope(f(8), 1, 2, 1, 4, f(3), f(4), 1), RangeError, "cos has");
+});
+
+Deno.test("adamw() (WASM) gives adamwRef's parameters and moments bit for bit, with and without decay", () => {
+  const f = Math.fround;
+  for (const n of [1, 3, 4, 5, 33, 4099]) {
+    for (const decay of [1, f(1 - 1e-3 * 0.1)]) {
+      const p = randomNormal(n, n), g = randomNormal(n, n + 1, 1e-3), m = randomNormal(n, n + 2, 1e-4);
+      const v = randomNormal(n, n + 3, 1e-4).map((x) => x * x);
+      const c = {
+        decay,
+        beta1: f(0.9),
+        oneMinusBeta1: f(1 - 0.9),
+        beta2: f(0.999),
+        oneMinusBeta2: f(1 - 0.999),
+        negStepSize: f(-1e-3 / (1 - 0.9 ** 3)),
+        bc2Sqrt: f(Math.sqrt(1 - 0.999 ** 3)),
+        eps: f(1e-8),
+      };
+      const p1 = p.slice(), m1 = m.slice(), v1 = v.slice(), p2 = p.slice(), m2 = m.slice(), v2 = v.slice();
+      adamwRef(p1, g, m1, v1, n, c);
+      k.adamw(p2, g, m2, v2, n, c);
+      assertEquals([p2, m2, v2], [p1, m1, v1], `n ${n} decay ${decay}`);
+      assert(p1.some((x, i) => x !== p[i]), "the update moved nothing");
+    }
+  }
+  const z = new Float32Array(2);
+  const c = { decay: 0.1, beta1: 0, oneMinusBeta1: 0, beta2: 0, oneMinusBeta2: 0, negStepSize: 0, bc2Sqrt: 1, eps: 0 };
+  assertThrows(() => k.adamw(z, z.slice(), z.slice(), z.slice(), 2, c), RangeError, "not an f32");
 });

@@ -18,5 +18,5 @@ export { trainScratchBytes, trainMatmul, trainMatmulBackwardInput, trainMatmulBa
 export {
   trainAttentionScratchBytes, trainAttentionForward, trainAttentionBackward, trainCrossEntropyForward,
   trainCrossEntropyBackward, trainRmsNormForward, trainRmsNormBackward, trainSwigluForward, trainSwigluBackward,
-  trainDropout, trainRope, trainDropoutBackward,
+  trainDropout, trainRope, trainDropoutBackward, trainAdamw,
 } from "./train";

@@ -810,6 +810,7 @@ export function trainSwigluBackward(dact: usize, silu: usize, sg: usize, u: usiz
 // bits as TrainRng in src/train/lora.ts and dropoutRef.
 export function trainDropout(x: usize, xd: usize, mask: usize, n: i32, keep: f64, inv: f64, state: usize): void {
   let s0 = load<u32>(state), s1 = load<u32>(state, 4), s2 = load<u32>(state, 8), s3 = load<u32>(state, 12);
+  const limit = keep * 4294967296.0; // r/2^32 < keep ⟺ r < keep·2^32: both sides exact, no division per element
   for (let i = 0; i < n; i++) {
     const r = rotl<u32>(s1 * 5, 7) * 9;
     const t = s1 << 9;
@@ -819,7 +820,7 @@ export function trainDropout(x: usize, xd: usize, mask: usize, n: i32, keep: f64
     s0 ^= s3;
     s2 ^= t;
     s3 = rotl<u32>(s3, 11);
-    const kept = <f64>r / 4294967296.0 < keep;
+    const kept = <f64>r < limit;
     store<u8>(mask + <usize>i, kept ? 1 : 0);
     store<f32>(xd + (<usize>i << 2), kept ? <f32>(<f64>load<f32>(x + (<usize>i << 2)) * inv) : 0);
   }
@@ -857,5 +858,38 @@ export function trainDropoutBackward(dx: usize, dxd: usize, mask: usize, n: i32,
       const p = dx + (<usize>i << 2);
       store<f32>(p, <f32>(<f64>load<f32>(p) + <f64>load<f32>(dxd + (<usize>i << 2)) * inv));
     }
+  }
+}
+
+// One AdamW update of n elements in f32 arithmetic (each operation rounded to f32, no fused multiply-add, so the
+// bits equal the reference's Math.fround after every operation): p ← p·decay, m ← β1·m + (1−β1)·g,
+// v ← β2·v + (1−β2)·g², p ← p + negStep·(m / (√v / bc2Sqrt + eps)).
+export function trainAdamw(
+  p: usize, g: usize, m: usize, v: usize, n: i32, decay: f32, b1: f32, ob1: f32, b2: f32, ob2: f32, negStep: f32,
+  bc2Sqrt: f32, eps: f32,
+): void {
+  const vdec = f32x4.splat(decay), vb1 = f32x4.splat(b1), vob1 = f32x4.splat(ob1), vb2 = f32x4.splat(b2);
+  const vob2 = f32x4.splat(ob2), vss = f32x4.splat(negStep), vbs = f32x4.splat(bc2Sqrt), veps = f32x4.splat(eps);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const gi = v128.load(g + o);
+    const pi = f32x4.mul(v128.load(p + o), vdec); // ×1 is exact: the reference's skip gives the same bits
+    const mi = f32x4.add(f32x4.mul(v128.load(m + o), vb1), f32x4.mul(gi, vob1));
+    const vi = f32x4.add(f32x4.mul(v128.load(v + o), vb2), f32x4.mul(f32x4.mul(gi, gi), vob2));
+    v128.store(m + o, mi);
+    v128.store(v + o, vi);
+    const denom = f32x4.add(f32x4.div(f32x4.sqrt(vi), vbs), veps);
+    v128.store(p + o, f32x4.add(pi, f32x4.mul(vss, f32x4.div(mi, denom))));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const gi = load<f32>(g + o);
+    const pi = load<f32>(p + o) * decay;
+    const mi = load<f32>(m + o) * b1 + gi * ob1;
+    const vi = load<f32>(v + o) * b2 + (gi * gi) * ob2;
+    store<f32>(m + o, mi);
+    store<f32>(v + o, vi);
+    store<f32>(p + o, pi + negStep * (mi / (Mathf.sqrt(vi) / bc2Sqrt + eps)));
   }
 }
