@@ -7,8 +7,9 @@
  * hidden 768 (stories15M's; full only). Also model FLOP/s (6 × matmul parameters × tok/s) against numpy's sgemm
  * rate on this host (same run, same threads). Validates before timing: the WASM-kernel loss and gradient norm must
  * equal the scalar-kernel ones on a small batch.
- * Threads: ours at 1 and 2 (createWasmTrainKernels({ threads: 2 }) splits each matrix product with a Worker; the
- * non-matmul ops stay on the main thread), PyTorch at 1 and 2 (torch.set_num_threads).
+ * Threads: ours at 1 and 2 (createWasmTrainKernels({ threads: 2 }) splits each matrix product, the attention, the
+ * cross-entropy and SwiGLU with a Worker; RMSNorm, RoPE, residual adds, the embedding and AdamW stay on the main
+ * thread), PyTorch at 1 and 2 (torch.set_num_threads).
  * Run: YANGTUO_BENCH_TRAIN=1 deno run --allow-read --allow-write=/tmp --allow-env --allow-run --allow-sys bench/train_bench.ts
  * Env: YANGTUO_BENCH_TRAIN_STEPS (timed steps, default 3), YANGTUO_BENCH_TRAIN_288=0 to skip the dim-288 shape,
  * YANGTUO_BENCH_TRAIN_ONLY=<shape name> for one shape, YANGTUO_BENCH_NUMPY_PYTHON (default `python3` on PATH: the

@@ -424,3 +424,62 @@ for (const c of cases) {
     );
   }
 }
+
+// ---- the other ops of a d128 step (batch 8 × 256, 8/4 heads of 16, hidden 352, vocab 4096) ----------------------
+// scalar definitions (…Ref) as the baseline; WASM on allocF32 buffers (in place, as the Trainer runs them), 1 and 2
+// threads. The attention and cross-entropy outputs are checked against the definitions before timing.
+{
+  const B = 8, T = 256, H = 8, KV = 4, hs = 16, N = B * T, V = 4096, hd = 352;
+  const inWasm = (kk: WasmTrainKernels, src: Float32Array) => {
+    const d = kk.allocF32(src.length);
+    d.set(src);
+    return d;
+  };
+  const q0 = randomF32(N * H * hs, 1), k0 = randomF32(N * KV * hs, 2), v0 = randomF32(N * KV * hs, 3);
+  const dao0 = randomF32(N * H * hs, 4), logits0 = randomF32(N * V, 5, 4), g0 = randomF32(N * hd, 6, 3);
+  const targets = Int32Array.from({ length: N }, (_, i) => (i * 7919) % V);
+  const ops = (kk: typeof s | WasmTrainKernels) => {
+    const buf = (src: Float32Array) => kk === s ? src.slice() : inWasm(kk as WasmTrainKernels, src);
+    const zeros = (n: number) => kk === s ? new Float32Array(n) : (kk as WasmTrainKernels).allocF32(n);
+    const q = buf(q0), kk_ = buf(k0), v = buf(v0), dao = buf(dao0), logits = buf(logits0), g = buf(g0), u = buf(g0);
+    const ao = zeros(N * H * hs), p = zeros(B * H * T * T), pInv = zeros(B * H * T);
+    const dq = zeros(N * H * hs), dk = zeros(N * KV * hs), dv = zeros(N * KV * hs), inv = zeros(N);
+    const sg = zeros(N * hd), act = zeros(N * hd);
+    return {
+      ao,
+      logits,
+      attention: () => {
+        kk.attentionForward(ao, p, pInv, q, kk_, v, B, T, H, KV, hs);
+        kk.attentionBackward(dq, dk, dv, dao, q, kk_, v, p, pInv, B, T, H, KV, hs);
+      },
+      crossEntropy: () => {
+        logits.set(logits0);
+        kk.crossEntropyForward(logits, inv, targets, N, V);
+        kk.crossEntropyBackward(logits, inv, targets, N, V, 1 / N);
+      },
+      swiglu: () => {
+        g.set(g0);
+        kk.swigluForward(g, sg, act, u, N * hd);
+      },
+    };
+  };
+  const ref = ops(s), one = ops(k), two = ops(k2);
+  ref.attention();
+  one.attention();
+  ref.crossEntropy();
+  one.crossEntropy();
+  for (const [name, got, want] of [["attention ao", one.ao, ref.ao], ["dlogits", one.logits, ref.logits]] as const) {
+    let err = 0, scale = 0;
+    for (let i = 0; i < want.length; i++) {
+      err = Math.max(err, Math.abs(got[i] - want[i]));
+      scale = Math.max(scale, Math.abs(want[i]));
+    }
+    if (!(err <= 1e-5 * scale)) throw new Error(`WASM ${name} disagrees with the definition: max error ${err}`);
+  }
+  for (const op of ["attention", "crossEntropy", "swiglu"] as const) {
+    const group = `${op} d128 step (fwd${op === "swiglu" ? "" : "+bwd"})`;
+    Deno.bench(`${group} scalar definition`, { group, baseline: true, n: 1, warmup: 0 }, ref[op]);
+    Deno.bench(`${group} WASM (in place)`, { group, n: 10, warmup: 1 }, one[op]);
+    Deno.bench(`${group} WASM 2 threads (in place)`, { group, n: 10, warmup: 1 }, withHelper(two[op]));
+  }
+}

@@ -1,11 +1,11 @@
 /**
  * Worker entry of the 2-thread WASM training kernels: instantiates the kernels on the caller's shared memory, then
- * runs the training export named in the control block on its row range each time the sequence counter moves, and
+ * runs the training export the control block's OP names (TRAIN_OP_EXPORTS) on its row range each time the sequence counter moves, and
  * publishes the sequence number as done. No message round-trips while running.
  * see: train_wasm.ts (the calling side, TRAIN_CTRL)
  */
 /// <reference lib="deno.worker" />
-import { TRAIN_CTRL, type TrainKernelExports, type TrainWorkerInit } from "./train_wasm.ts";
+import { TRAIN_CTRL, TRAIN_OP_EXPORTS, type TrainKernelExports, type TrainWorkerInit } from "./train_wasm.ts";
 
 self.onmessage = (e: MessageEvent<TrainWorkerInit>) => {
   const { module, memory, control } = e.data;
@@ -26,11 +26,10 @@ self.onmessage = (e: MessageEvent<TrainWorkerInit>) => {
     seen = Atomics.load(ctrl, TRAIN_CTRL.SEQ);
     const op = Atomics.load(ctrl, TRAIN_CTRL.OP);
     if (op === TRAIN_CTRL.OP_EXIT) break;
-    const a = Array.from(args) as [number, number, number, number, number, number, number, number, number];
     try {
-      if (op === TRAIN_CTRL.OP_FORWARD) raw.trainMatmul(...a);
-      else if (op === TRAIN_CTRL.OP_BACKWARD_INPUT) raw.trainMatmulBackwardInput(...a);
-      else raw.trainMatmulBackwardWeight(...a);
+      const name = TRAIN_OP_EXPORTS[op];
+      if (!name) throw new Error(`unknown training op ${op}`);
+      (raw[name] as (...a: number[]) => void)(...Array.from(args));
     } catch (err) {
       Atomics.store(ctrl, TRAIN_CTRL.FAILED, 1);
       self.postMessage({ type: "error", message: (err as Error).message });

@@ -4,7 +4,7 @@
  * adapter y += scaling · B·A·dropout(x) with PEFT's scaling alpha/r, A kaiming-uniform(a=√5) and B = 0.
  * see: peft tuners/lora/layer.py (Linear.forward, reset_lora_parameters), torch.nn.init.kaiming_uniform_
  */
-import type { FrozenWeight, TrainKernels } from "../kernels/train_kernels.ts";
+import { type FrozenWeight, type TrainKernels, xoshiro128ss } from "../kernels/train_kernels.ts";
 
 /** The modules a LoRA may wrap, in PEFT's (HF) names. */
 export type LoraTarget = "q_proj" | "k_proj" | "v_proj" | "o_proj" | "gate_proj" | "up_proj" | "down_proj";
@@ -66,16 +66,11 @@ export class TrainRng {
   }
   /** The next 32-bit output. */
   nextU32(): number {
-    const s = this.#s;
-    const r = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;
-    const t = s[1] << 9;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 11);
-    return r;
+    return xoshiro128ss(this.#s);
+  }
+  /** The live state words (TrainKernels.dropout advances them in place). */
+  get words(): Uint32Array {
+    return this.#s;
   }
   /** A float uniform in [0, 1) with 32 random bits. */
   nextFloat(): number {
@@ -90,10 +85,6 @@ export class TrainRng {
     }
     this.#s.set(words);
   }
-}
-
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
 /**
@@ -134,9 +125,9 @@ export interface LoraWeights {
   dropout: number;
 }
 
-/** Grows a scratch buffer to at least n floats (reallocating only when too small). */
-function grow(buf: Float32Array, n: number): Float32Array {
-  return buf.length >= n ? buf : new Float32Array(n);
+/** Grows a scratch buffer to at least n floats (reallocating through the kernels only when too small). */
+function grow(k: TrainKernels, buf: Float32Array, n: number): Float32Array {
+  return buf.length >= n ? buf : k.allocF32(n);
 }
 
 /**
@@ -149,7 +140,8 @@ export class Linear {
   #xd: Float32Array = new Float32Array(0); // (rows, nIn) dropout(x) when dropout > 0 in training
   #mask = new Uint8Array(0); // (rows, nIn) kept positions
   #su: Float32Array = new Float32Array(0); // (rows, r) scaling · xd Aᵀ
-  #tmp: Float32Array = new Float32Array(0); // (rows, max(nOut, nIn)) scratch
+  #tmp: Float32Array = new Float32Array(0); // (rows, r) scratch
+  #bt: Float32Array = new Float32Array(0); // (r, nOut) Bᵀ
   #dropped = false;
 
   constructor(
@@ -179,25 +171,21 @@ export class Linear {
     let xd = x;
     this.#dropped = rng !== undefined && lo.dropout > 0;
     if (this.#dropped) {
-      this.#xd = grow(this.#xd, n);
+      this.#xd = grow(k, this.#xd, n);
       if (this.#mask.length < n) this.#mask = new Uint8Array(n);
       xd = this.#xd.subarray(0, n);
-      const mask = this.#mask, keep = 1 - lo.dropout, inv = 1 / keep;
-      for (let i = 0; i < n; i++) {
-        const kept = rng!.nextFloat() < keep;
-        mask[i] = kept ? 1 : 0;
-        xd[i] = kept ? x[i] * inv : 0;
-      }
+      k.dropout(xd, this.#mask.subarray(0, n), x, n, lo.dropout, rng!.words);
     }
     const r = lo.r;
-    this.#su = grow(this.#su, rows * r);
+    this.#su = grow(k, this.#su, rows * r);
     const su = this.#su.subarray(0, rows * r);
     k.matmulF32(su, xd, lo.a.data, rows, nIn, r); // (rows, nIn) @ A (r, nIn)ᵀ -> (rows, r)
     for (let i = 0; i < rows * r; i++) su[i] *= lo.scaling;
-    this.#tmp = grow(this.#tmp, rows * Math.max(nOut, nIn));
-    const t = this.#tmp.subarray(0, rows * nOut);
-    k.matmulF32(t, su, lo.b.data, rows, r, nOut); // (rows, r) @ B (nOut, r)ᵀ -> (rows, nOut)
-    for (let i = 0; i < rows * nOut; i++) y[i] += t[i];
+    // y (rows, nOut) += su (rows, r) @ Bᵀ: the accumulating product dX += dY W with W = Bᵀ (r, nOut)
+    this.#bt = grow(k, this.#bt, r * nOut);
+    const bt = this.#bt.subarray(0, r * nOut), bd = lo.b.data;
+    for (let o = 0; o < nOut; o++) for (let j = 0; j < r; j++) bt[j * nOut + o] = bd[o * r + j];
+    k.matmulF32BackwardInput(y, su, bt, rows, nOut, r);
   }
 
   /**
@@ -220,6 +208,7 @@ export class Linear {
     if (!lo) return;
     const r = lo.r;
     k.matmulF32BackwardWeight(lo.b.grad, dy, this.#su.subarray(0, rows * r), rows, r, nOut); // dB += dYᵀ (s·u)
+    this.#tmp = grow(k, this.#tmp, rows * r);
     const du = this.#tmp.subarray(0, rows * r); // (rows, r) = s · dY B
     du.fill(0);
     k.matmulF32BackwardInput(du, dy, lo.b.data, rows, r, nOut);
@@ -236,7 +225,6 @@ export class Linear {
     const dxd = this.#xd.subarray(0, n); // xd is no longer needed: reuse it for du A
     dxd.fill(0);
     k.matmulF32BackwardInput(dxd, du, lo.a.data, rows, nIn, r);
-    const mask = this.#mask, inv = 1 / (1 - lo.dropout);
-    for (let i = 0; i < n; i++) if (mask[i]) dx[i] += dxd[i] * inv;
+    k.dropoutBackward(dx, dxd, this.#mask.subarray(0, n), n, lo.dropout);
   }
 }

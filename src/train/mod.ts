@@ -23,19 +23,7 @@ export {
   TrainRng,
   validateLoraOptions,
 } from "./lora.ts";
-export {
-  checkBatch,
-  crossEntropyBackward,
-  crossEntropyForward,
-  IGNORE_INDEX,
-  rmsNormBackward,
-  rmsNormForward,
-  ropeForward,
-  type TrainBatch,
-  type TrainLayer,
-  TrainModel,
-  type TrainWeights,
-} from "./model.ts";
+export { checkBatch, IGNORE_INDEX, type TrainBatch, type TrainLayer, TrainModel, type TrainWeights } from "./model.ts";
 export { AdamW, type AdamWOptions, clipGradNorm, zeroGrads } from "./optimizer.ts";
 export { lrLambda, SCHEDULE_TYPES, type ScheduleType, warmupSteps } from "./schedule.ts";
 export {

@@ -5,12 +5,15 @@
  * Also global-norm clipping as torch.nn.utils.clip_grad_norm_ (norm 2).
  * see: torch/optim/adamw.py `_single_tensor_adamw`, torch/nn/utils/clip_grad.py
  */
+import { scalarTrainKernels, type TrainKernels } from "../kernels/train_kernels.ts";
 import type { Param } from "./lora.ts";
 
 export interface AdamWOptions {
   betas?: [number, number];
   eps?: number;
   weightDecay?: number;
+  /** Where the element-wise update runs (default scalarTrainKernels; every implementation gives the same bits). */
+  kernels?: TrainKernels;
 }
 
 const f = Math.fround;
@@ -25,11 +28,13 @@ export class AdamW {
   readonly v: Float32Array[];
   /** Optimizer steps taken (torch's state["step"]). */
   step = 0;
+  readonly #kernels: TrainKernels;
 
   constructor(readonly params: Param[], o: AdamWOptions = {}) {
     [this.beta1, this.beta2] = o.betas ?? [0.9, 0.999];
     this.eps = o.eps ?? 1e-8;
     this.weightDecay = o.weightDecay ?? 0;
+    this.#kernels = o.kernels ?? scalarTrainKernels;
     for (const [k, v] of [["beta1", this.beta1], ["beta2", this.beta2]] as const) {
       if (!(v >= 0 && v < 1)) throw new RangeError(`Cannot create AdamW: ${k} ${v} must be in [0, 1)`);
     }
@@ -49,19 +54,17 @@ export class AdamW {
     const bc2Sqrt = Math.sqrt(bc2);
     const ob1 = f(1 - b1), ob2 = f(1 - b2), fb1 = f(b1), fb2 = f(b2), eps = f(this.eps);
     for (let pi = 0; pi < this.params.length; pi++) {
-      const p = this.params[pi], d = p.data, g = p.grad, m = this.m[pi], v = this.v[pi];
-      const decay = p.decay ? f(1 - lr * this.weightDecay) : 1;
-      const ss = f(-stepSize), bs = f(bc2Sqrt);
-      for (let i = 0; i < d.length; i++) {
-        const gi = g[i];
-        const pi_ = decay === 1 ? d[i] : f(d[i] * decay);
-        const mi = f(f(m[i] * fb1) + f(gi * ob1));
-        const vi = f(f(v[i] * fb2) + f(f(gi * gi) * ob2));
-        m[i] = mi;
-        v[i] = vi;
-        const denom = f(f(f(Math.sqrt(vi)) / bs) + eps);
-        d[i] = f(pi_ + f(ss * f(mi / denom)));
-      }
+      const p = this.params[pi];
+      this.#kernels.adamw(p.data, p.grad, this.m[pi], this.v[pi], p.data.length, {
+        decay: p.decay ? f(1 - lr * this.weightDecay) : 1,
+        beta1: fb1,
+        oneMinusBeta1: ob1,
+        beta2: fb2,
+        oneMinusBeta2: ob2,
+        negStepSize: f(-stepSize),
+        bc2Sqrt: f(bc2Sqrt),
+        eps,
+      });
     }
   }
 }

@@ -306,6 +306,7 @@ export class Trainer {
       options.recompute ?? false,
     );
     this.optimizer = new AdamW(params, {
+      kernels,
       betas: options.adamBetas,
       eps: options.adamEps,
       weightDecay: options.weightDecay ?? 0,

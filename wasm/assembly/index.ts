@@ -15,3 +15,8 @@ export function heapBase(): usize {
   return __heap_base;
 }
 export { trainScratchBytes, trainMatmul, trainMatmulBackwardInput, trainMatmulBackwardWeight } from "./train";
+export {
+  trainAttentionScratchBytes, trainAttentionForward, trainAttentionBackward, trainCrossEntropyForward,
+  trainCrossEntropyBackward, trainRmsNormForward, trainRmsNormBackward, trainSwigluForward, trainSwigluBackward,
+  trainDropout, trainRope, trainDropoutBackward, trainAdamw,
+} from "./train";
