@@ -166,7 +166,7 @@ const rows: string[] = [];
 if (enabled && hasSpm) {
   Deno.mkdirSync(spmDir);
   Deno.mkdirSync(ourDir);
-  console.log(cpuLine());
+  console.error(cpuLine());
   for (const c of CASES) {
     const input = await c.input();
     if (!input) {
@@ -196,7 +196,7 @@ if (enabled && hasSpm) {
         `${a!.cpu.toFixed(2)} s | ${b!.cpu.toFixed(2)} s | ${a!.rssMiB.toFixed(0)} / ${b!.rssMiB.toFixed(0)} MiB | ` +
         `${identical ? "yes" : "no"} |`,
     );
-    console.log(rows.at(-1));
+    console.error(rows.at(-1));
   }
   // Memory bound: the same 2 MB English corpus four times over; --input_sentence_size keeps 20,000 sentences.
   const en = englishCorpus(2_000_000)!;
@@ -207,12 +207,12 @@ if (enabled && hasSpm) {
   const m1 = await rss(small, []);
   const m4 = await rss(big, []);
   const ms = await rss(big, ["--input_sentence_size=20000"]);
-  console.log(
+  console.error(
     `peak RSS (bpe vocab 4000): en 2 MB ${m1.rssMiB.toFixed(0)} MiB; en ×4 (8 MB) ${m4.rssMiB.toFixed(0)} MiB; ` +
       `en ×4 with --input_sentence_size=20000 ${ms.rssMiB.toFixed(0)} MiB (${ms.wall}s)`,
   );
-  console.log(cpuLine());
-  console.log(
+  console.error(cpuLine());
+  console.error(
     [
       "| case (--num_threads=2) | spm_train | train-tokenizer | ours / spm | spm CPU | our CPU | RSS spm / ours | identical |",
       "| --- | --- | --- | --- | --- | --- | --- | --- |",
