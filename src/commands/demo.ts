@@ -158,23 +158,8 @@ export async function run(args: string[]): Promise<number> {
     say(`${steps.next()} chat: one Alpaca turn on the Q4_0 model (random weights: expect noise)`);
     const engine = await loadEngine(q4, { threads, contextSize: 256 });
     try {
-      const session = new ChatSession(engine, {
-        maxNewTokens: 40,
-        sampler: new Sampler({
-          temperature: CHAT_DEFAULTS.temperature,
-          topK: CHAT_DEFAULTS.topK,
-          topP: CHAT_DEFAULTS.topP,
-          repeatPenalty: CHAT_DEFAULTS.repeatPenalty,
-          repeatLastN: CHAT_DEFAULTS.repeatLastN,
-          seed,
-        }),
-      });
-      say(`      > ${DEMO_QUESTION}`);
-      const enc = new TextEncoder();
-      Deno.stdout.writeSync(enc.encode("      "));
-      const reply = await session.respond(DEMO_QUESTION, {
-        onText: (s) => Deno.stdout.writeSync(enc.encode(demoVisible(s).replaceAll("\n", "\n      "))),
-      });
+      const session = new ChatSession(engine, { maxNewTokens: 40, sampler: samplerOf(CHAT_DEFAULTS, seed) });
+      const reply = await streamTurn(session, DEMO_QUESTION, demoVisible);
       const rate = reply.generateMs > 0 ? (reply.nGenerated / (reply.generateMs / 1000)).toFixed(0) : "?";
       say(
         `\n      (${reply.nPromptTokens} prompt tokens in ${
@@ -321,21 +306,9 @@ async function runShipped(seed: number, threads: number | undefined, keep: boole
       const session = new ChatSession(engine, {
         template: getTemplate(DEFAULT_MODEL_CHAT.template),
         maxNewTokens: DEFAULT_MODEL_CHAT.maxNewTokens,
-        sampler: new Sampler({
-          temperature: DEFAULT_MODEL_CHAT.temperature,
-          topK: DEFAULT_MODEL_CHAT.topK,
-          topP: DEFAULT_MODEL_CHAT.topP,
-          repeatPenalty: DEFAULT_MODEL_CHAT.repeatPenalty,
-          repeatLastN: DEFAULT_MODEL_CHAT.repeatLastN,
-          seed,
-        }),
+        sampler: samplerOf(DEFAULT_MODEL_CHAT, seed),
       });
-      say(`      > ${DEFAULT_MODEL_DEMO_PROMPT}`);
-      const enc = new TextEncoder();
-      Deno.stdout.writeSync(enc.encode("      "));
-      const reply = await session.respond(DEFAULT_MODEL_DEMO_PROMPT, {
-        onText: (s) => Deno.stdout.writeSync(enc.encode(terminalSafe(s).replaceAll("\n", "\n      "))),
-      });
+      const reply = await streamTurn(session, DEFAULT_MODEL_DEMO_PROMPT, terminalSafe);
       const form = checkForm(reply.text, requestedForm(DEFAULT_MODEL_DEMO_PROMPT)!);
       const rate = reply.generateMs > 0 ? (reply.nGenerated / (reply.generateMs / 1000)).toFixed(0) : "?";
       say(
@@ -377,4 +350,23 @@ function stepTimer(n: number, say: (s: string) => void) {
     return r;
   };
   return { next, timed };
+}
+
+/** A sampler with a chat preset's settings (CHAT_DEFAULTS or the default model's) and the demo's seed. */
+function samplerOf(
+  o: { temperature: number; topK: number; topP: number; repeatPenalty: number; repeatLastN: number },
+  seed: number,
+): Sampler {
+  const { temperature, topK, topP, repeatPenalty, repeatLastN } = o;
+  return new Sampler({ temperature, topK, topP, repeatPenalty, repeatLastN, seed });
+}
+
+/** One chat turn, the question echoed and the reply streamed to stdout indented under it (`visible` filters it). */
+function streamTurn(session: ChatSession, question: string, visible: (s: string) => string) {
+  console.log(`      > ${question}`);
+  const enc = new TextEncoder();
+  Deno.stdout.writeSync(enc.encode("      "));
+  return session.respond(question, {
+    onText: (s) => Deno.stdout.writeSync(enc.encode(visible(s).replaceAll("\n", "\n      "))),
+  });
 }

@@ -619,48 +619,35 @@ export async function run(args: string[]): Promise<number> {
     throw new UserError(`Cannot find the merged GGUF in "${outDir}"`);
   };
 
-  await step("stage1", async () => {
-    const dir = `${work}/pt_stage1`;
-    await train(dir, [...pretrainArgs(1, baseGguf), ...trainFlags(recipe.stage1)], "stage1");
+  /** A pre-training stage: train into pt_stageN, merge it onto its base (f32), measure the fixed-split perplexity. */
+  const pretrainStage = async (stage: 1 | 2, base: string, extra: string[], steps: number) => {
+    const what = `stage${stage}`;
+    const dir = `${work}/pt_stage${stage}`;
+    await train(dir, [...pretrainArgs(stage, base), ...extra], what);
     const l = lastEval(await Deno.readTextFile(`${dir}/loss.csv`));
-    const model = await mergeTo([dir], `${work}/merged_stage1`, "f32", "stage1");
-    const ppl = await perplexity(model);
+    const model = await mergeTo([dir], `${work}/merged_stage${stage}`, "f32", what);
     return {
-      steps: recipe.stage1.steps,
+      steps,
       evalLossBefore: l.first,
       evalLossAfter: l.last,
       trainLossFirst: l.firstTrain,
       trainLossLast: l.lastTrain,
-      heldOutPerplexity: ppl,
+      heldOutPerplexity: await perplexity(model),
       model,
+      adapter: dir,
     };
-  });
+  };
 
-  await step("stage2", async () => {
-    const dir = `${work}/pt_stage2`;
-    const s1 = state.done.stage1.model as string;
-    await train(dir, [
-      ...pretrainArgs(2, s1),
+  await step("stage1", () => pretrainStage(1, baseGguf, trainFlags(recipe.stage1), recipe.stage1.steps));
+
+  await step("stage2", () =>
+    pretrainStage(2, state.done.stage1.model as string, [
       "--lora-rank",
       String(recipe.stage2.rank),
       "--lora-alpha",
       String(recipe.stage2.alpha),
       ...trainFlags(recipe.stage2),
-    ], "stage2");
-    const l = lastEval(await Deno.readTextFile(`${dir}/loss.csv`));
-    const model = await mergeTo([dir], `${work}/merged_stage2`, "f32", "stage2");
-    const ppl = await perplexity(model);
-    return {
-      steps: recipe.stage2.steps,
-      evalLossBefore: l.first,
-      evalLossAfter: l.last,
-      trainLossFirst: l.firstTrain,
-      trainLossLast: l.lastTrain,
-      heldOutPerplexity: ppl,
-      model,
-      adapter: dir,
-    };
-  });
+    ], recipe.stage2.steps));
 
   await step("sft", async () => {
     const dir = `${work}/sft`;
