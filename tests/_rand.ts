@@ -2,7 +2,7 @@
  * Seeded randomness for tests and generators (mulberry32 + Box–Muller): same seed, same data, every run.
  */
 
-import { mulberry32 } from "../fixtures/random_model.ts";
+import { mulberry32 } from "../src/core/mulberry32.ts";
 
 export { mulberry32 };
 

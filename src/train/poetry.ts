@@ -6,6 +6,7 @@
  * see: github.com/chinese-poetry/chinese-poetry (record fields author/title/paragraphs), Stanford Alpaca format
  */
 import type { AlpacaRecord } from "./data.ts";
+import { mulberry32 } from "../core/mulberry32.ts";
 
 /** One record of chinese-poetry's poet.tang.N.json. */
 export interface PoetryRecord {
@@ -152,18 +153,6 @@ export function checkForm(reply: string, form: FormRequest): FormCheck {
   const allIdeographs = lines.length >= 2 && lines.every((l) => IDEOGRAPH.test(l));
   const lineLengthOk = allIdeographs && lines.every((l) => charCount(l) === form.lineChars);
   return { follows: lineLengthOk && lines.length === form.nLines, lineLengthOk, lines };
-}
-
-/** A small seeded generator (mulberry32) for picking templates; the same seed gives the same records. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Plain conversational turns (in the corpus's traditional characters). */

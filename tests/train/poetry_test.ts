@@ -13,12 +13,12 @@ import {
   formName,
   generateInstructions,
   isHeldOut,
-  mulberry32,
   type Poem,
   poemPretrainText,
   requestedForm,
   writePoemRecord,
 } from "../../src/train/poetry.ts";
+import { mulberry32 } from "../../src/core/mulberry32.ts";
 
 const NONE = { permissions: "none" } as const;
 
