@@ -15,12 +15,10 @@
  * sides: other jobs on a shared host stretch wall time but hardly CPU time. It is a fair ratio at 1 thread only
  * (llama.cpp's threads spin while they wait, so at 2 threads its CPU time includes the spinning).
  */
-import { AtomicFileSink } from "../src/io/atomic_file.ts";
 import { FileSource } from "../src/io/file_source.ts";
 import { readGguf } from "../src/formats/gguf.ts";
-import { writeGguf } from "../src/formats/gguf_writer.ts";
 import { createEngine } from "../src/model/engine.ts";
-import { benchConfig, randomModelSpec } from "../fixtures/random_model.ts";
+import { ensureBenchModel } from "./_bench_model.ts";
 import { argmax } from "../src/sampling/sampler.ts";
 import { hostInfo } from "./_host.ts";
 import process from "node:process";
@@ -68,28 +66,6 @@ console.log(JSON.stringify({ pp: nPrompt / ppMs * 1000, ppCpu: nPrompt / ((c1.us
   tg: ids.length / tgMs * 1000, ids, top }));
 await context.dispose(); await model.dispose(); await llama.dispose();
 `;
-
-async function ensureModel(name: "tinyllama-1.1b" | "7b-zh"): Promise<string> {
-  const path = `/tmp/yangtuo-bench-${name}-${TYPE_NAME}.gguf`;
-  try {
-    if (Deno.statSync(path).size > 0) return path;
-  } catch { /* generate it */ }
-  const t0 = performance.now();
-  const sink = new AtomicFileSink(path, 8 << 20);
-  try {
-    await writeGguf(sink, randomModelSpec(benchConfig(name), { dtype: DTYPE, rawBlocks: true, seed: 1 }));
-    sink.commit();
-  } catch (e) {
-    sink.abort();
-    throw e;
-  }
-  console.error(
-    `wrote ${path} (${(Deno.statSync(path).size / 2 ** 30).toFixed(2)} GiB) in ${
-      ((performance.now() - t0) / 1000).toFixed(0)
-    } s`,
-  );
-  return path;
-}
 
 function ensureNodeLlamaCpp(): string | undefined {
   const script = `${NLC_DIR}/bench.mjs`;
@@ -199,7 +175,7 @@ async function main(): Promise<void> {
   const script = env("YANGTUO_BENCH_NO_LLAMACPP") === "1" ? undefined : ensureNodeLlamaCpp();
   const rows: string[] = [];
   for (const shape of shapes) {
-    const model = await ensureModel(shape);
+    const model = await ensureBenchModel(shape, DTYPE);
     const ctx = shape === "7b-zh" ? 2048 : 512;
     for (const [threads, rep] of [1, 2].flatMap((t) => Array.from({ length: REPS }, (_, i) => [t, i + 1]))) {
       const base = script ? runLlamaCpp(script, model, threads, ctx) : undefined;

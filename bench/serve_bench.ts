@@ -10,11 +10,9 @@
  * Run: YANGTUO_BENCH_SERVE=1 deno run -A bench/serve_bench.ts   (YANGTUO_BENCH_SERVE_THREADS=N, default 2;
  * YANGTUO_BENCH_SERVE_MIXED=0 skips part 3)
  */
-import { AtomicFileSink } from "../src/io/atomic_file.ts";
-import { writeGguf } from "../src/formats/gguf_writer.ts";
 import { ALPACA } from "../src/chat/templates.ts";
 import { type Engine, loadEngine } from "../src/model/engine.ts";
-import { benchConfig, randomModelSpec } from "../fixtures/random_model.ts";
+import { ensureBenchModel } from "./_bench_model.ts";
 import { createServer } from "../src/serve/mod.ts";
 
 const env = (k: string) => Deno.env.get(k);
@@ -26,22 +24,6 @@ const ROUNDS = 3; // runs per concurrency level
 const N_MIXED = 1000;
 const IN_FLIGHT = 8;
 const DEADLINE_MS = 20 * 60_000; // the whole bench stops here, reporting what it has
-
-async function ensureModel(): Promise<string> {
-  const path = "/tmp/yangtuo-bench-tinyllama-1.1b-q4_0.gguf"; // the same file bench/e2e_bench.ts writes
-  try {
-    if (Deno.statSync(path).size > 0) return path;
-  } catch { /* generate it */ }
-  const sink = new AtomicFileSink(path, 8 << 20);
-  try {
-    await writeGguf(sink, randomModelSpec(benchConfig("tinyllama-1.1b"), { dtype: "Q4_0", rawBlocks: true, seed: 1 }));
-    sink.commit();
-  } catch (e) {
-    sink.abort();
-    throw e;
-  }
-  return path;
-}
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -92,7 +74,7 @@ async function batchedForward(engine: Engine, threads: number, log: (s: string) 
 async function main(): Promise<void> {
   const started = performance.now();
   const threads = Number(env("YANGTUO_BENCH_SERVE_THREADS") ?? "2");
-  const path = await ensureModel();
+  const path = await ensureBenchModel("tinyllama-1.1b");
   const engine = await loadEngine(path, { threads, contextSize: CTX, slots: SLOTS });
   const cpu = /model name\s*:\s*(.*)/.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1] ?? "?";
   const flags = /flags\s*:\s*(.*)/.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1] ?? "";

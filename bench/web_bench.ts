@@ -9,13 +9,11 @@
  * (measured on this host class in headless Chromium; see bench/README.md).
  * Run: YANGTUO_BENCH_WEB=1 deno run -A bench/web_bench.ts
  */
-import { AtomicFileSink } from "../src/io/atomic_file.ts";
-import { writeGguf } from "../src/formats/gguf_writer.ts";
 import { readGguf } from "../src/formats/gguf.ts";
 import { FileSource } from "../src/io/file_source.ts";
 import { tokenizerFromGgufMetadata } from "../src/tokenizer/mod.ts";
 import { type Engine, generate, loadEngine } from "../src/model/engine.ts";
-import { benchConfig, randomModelSpec } from "../fixtures/random_model.ts";
+import { ensureBenchModel } from "./_bench_model.ts";
 import { Sampler } from "../src/sampling/sampler.ts";
 import { serveWeb } from "../src/commands/web.ts";
 import { Browser, findChromium } from "../tests/web/_cdp.ts";
@@ -77,23 +75,6 @@ interface WllamaTimings {
   predicted_per_second: number;
 }
 
-async function ensureModel(): Promise<string> {
-  // the same file (and bytes) as bench/e2e_bench.ts makes
-  const path = "/tmp/yangtuo-bench-tinyllama-1.1b-q4_0.gguf";
-  try {
-    if (Deno.statSync(path).size > 0) return path;
-  } catch { /* generate it */ }
-  const sink = new AtomicFileSink(path, 8 << 20);
-  try {
-    await writeGguf(sink, randomModelSpec(benchConfig("tinyllama-1.1b"), { dtype: "Q4_0", rawBlocks: true, seed: 1 }));
-    sink.commit();
-  } catch (e) {
-    sink.abort();
-    throw e;
-  }
-  return path;
-}
-
 interface Run {
   pp: number;
   tg: number;
@@ -148,7 +129,7 @@ async function main(): Promise<void> {
     console.error("web bench skipped: no chromium (apt install chromium, or set CHROMIUM=/path)");
     return;
   }
-  const model = await ensureModel();
+  const model = await ensureBenchModel("tinyllama-1.1b");
   // a 64-piece prompt of the random vocabulary ("▁a b ▁c d …"), the same text on both sides
   const prompt = (() => {
     using src = new FileSource(model);
