@@ -11,7 +11,7 @@ import { scalarTrainKernels } from "../kernels/train_kernels.ts";
 import type { LlamaConfig } from "../model/config.ts";
 import { validateConfig } from "../model/config.ts";
 import type { LlamaWeightsF32 } from "../model/llama.ts";
-import { type TensorKind, tensorName } from "../model/tensor_names.ts";
+import { expectedShape, type TensorKind, tensorName } from "../model/tensor_names.ts";
 import type { TensorTable } from "../model/weights.ts";
 import { dequantizeToF32 } from "../model/weights.ts";
 import { dequantizeRef } from "../quant/dequantize.ts";
@@ -88,18 +88,6 @@ export function trainBaseFromTable(table: TensorTable, alloc?: FrozenAllocator):
 /** A base from f32 weights (e.g. a base already merged with earlier adapters); arrays are used, not copied. */
 export function trainBaseFromF32(config: LlamaConfig, w: LlamaWeightsF32): TrainBase {
   const c = validateConfig(config);
-  const kvDim = c.nKvHeads * c.headSize;
-  const shapes: Record<string, [number, number]> = {
-    tok_embd: [c.vocabSize, c.dim],
-    output: [c.vocabSize, c.dim],
-    attn_q: [c.dim, c.dim],
-    attn_k: [kvDim, c.dim],
-    attn_v: [kvDim, c.dim],
-    attn_output: [c.dim, c.dim],
-    ffn_gate: [c.hiddenDim, c.dim],
-    ffn_up: [c.hiddenDim, c.dim],
-    ffn_down: [c.dim, c.hiddenDim],
-  };
   const arrays: Record<string, Float32Array | Float32Array[]> = {
     tok_embd: w.tokEmbd,
     output: w.output,
@@ -114,8 +102,9 @@ export function trainBaseFromF32(config: LlamaConfig, w: LlamaWeightsF32): Train
   return {
     config: c,
     matrix(kind, layer) {
-      const shape = shapes[kind], src = arrays[kind];
-      if (!shape || !src) throw new RangeError(`Cannot read base matrix "${kind}": not a matrix`);
+      const src = arrays[kind];
+      if (!src) throw new RangeError(`Cannot read base matrix "${kind}": not a matrix`);
+      const shape = expectedShape(c, kind);
       const a = Array.isArray(src) ? src[layer ?? -1] : src;
       if (!a || a.length !== shape[0] * shape[1]) {
         throw new RangeError(`Cannot read base matrix "${kind}" at layer ${layer}: missing or misshapen`);
