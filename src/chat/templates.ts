@@ -5,6 +5,8 @@
  * see: llama.cpp examples/main/main.cpp @ 3525899 (inp_pfx / inp_sfx / n_keep), prompts/alpaca.txt
  */
 
+import { ggufChatTemplate } from "../tokenizer/gguf_vocab.ts";
+
 /** What a template needs from a tokenizer (the project's `Tokenizer` satisfies it). */
 export interface TemplateTokenizer {
   /**
@@ -139,6 +141,14 @@ export function templateForModel(chatTemplate: string | undefined, vocabSize?: n
   }
   if (vocabSize === CHINESE_LLAMA_2_VOCAB_SIZE) return LLAMA_2;
   return undefined;
+}
+
+/**
+ * The template for a model's GGUF metadata and vocabulary size: the one templateForModel finds (from
+ * `tokenizer.chat_template`), else the seed's Alpaca. What serve and the web page use when no template is forced.
+ */
+export function templateOfMetadata(metadata: ReadonlyMap<string, unknown>, vocabSize?: number): ChatTemplate {
+  return templateForModel(ggufChatTemplate(metadata), vocabSize) ?? ALPACA;
 }
 
 /** The vocabulary size of the Chinese-LLaMA-2 / Chinese-Alpaca-2 tokenizer. */

@@ -5,9 +5,9 @@
  * see: src/serve/handler.ts, llama.cpp tools/server/README.md (flag names)
  */
 import { UsageError, UserError } from "../core/errors.ts";
-import { TEMPLATES } from "../chat/templates.ts";
+import { templateOfMetadata, TEMPLATES } from "../chat/templates.ts";
 import { loadEngine } from "../model/engine.ts";
-import { createServer, DEFAULT_SAMPLING, detectTemplate } from "../serve/mod.ts";
+import { createServer, DEFAULT_SAMPLING } from "../serve/mod.ts";
 import { floatFlag, intFlag, parseFlags } from "./_args.ts";
 import {
   CONTEXT_FLAGS,
@@ -167,7 +167,7 @@ export async function run(args: string[]): Promise<number> {
   } catch { /* not granted as a whole (run by hand with scoped read): keep going */ }
   const template = v.template !== undefined
     ? TEMPLATES.get(v.template)!
-    : detectTemplate(engine.metadata, engine.config.vocabSize);
+    : templateOfMetadata(engine.metadata, engine.config.vocabSize);
   const modelId = v.alias ?? v.model.split(/[\\/]/).pop()!;
   const server = createServer({
     engine,

@@ -2,18 +2,12 @@
  * Chat messages → prompt tokens with a chat template (the same ones the terminal chat uses): system messages become
  * the preamble (the template's default when there are none), each user message a turn, each earlier assistant
  * message the reply the model would have written, ended by EOS as the terminal chat leaves it in its context.
- * The model's template is chosen from its metadata unless forced (chat/templates.ts templateForModel: the GGUF
+ * The model's template is chosen from its metadata unless forced (chat/templates.ts templateOfMetadata: the GGUF
  * chat template, or a Chinese-LLaMA-2 vocabulary), Alpaca (-ins) otherwise.
  * see: src/chat/templates.ts, src/chat/session.ts, ymcui/Chinese-LLaMA-Alpaca-2 scripts/openai_server_demo
  */
-import { ALPACA, type ChatTemplate, LLAMA_2, templateForModel, type TemplateTokenizer } from "../chat/templates.ts";
-import { ggufChatTemplate } from "../tokenizer/mod.ts";
+import { type ChatTemplate, LLAMA_2, type TemplateTokenizer } from "../chat/templates.ts";
 import type { ChatMessage } from "./request_params.ts";
-
-/** The template a model is served with when --template is not given: the one its metadata names, else Alpaca. */
-export function detectTemplate(metadata: Map<string, unknown>, vocabSize: number): ChatTemplate {
-  return templateForModel(ggufChatTemplate(metadata), vocabSize) ?? ALPACA;
-}
 
 /** Prompt tokens of a conversation whose last message is the user's (checked by parseChatRequest). */
 export function renderChat(template: ChatTemplate, tok: TemplateTokenizer, messages: ChatMessage[]): number[] {

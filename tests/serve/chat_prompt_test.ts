@@ -1,11 +1,12 @@
 /**
- * renderChat / detectTemplate, no permissions. Oracle: the chat templates' own preamble()/turn() (the terminal
+ * renderChat / templateOfMetadata, no permissions. Oracle: the chat templates' own preamble()/turn() (the terminal
  * chat's token sequence, itself checked against llama.cpp -ins in tests/chat) composed by hand.
  */
 import { ALPACA, LLAMA_2 } from "../../src/chat/templates.ts";
 import { chatTokenizer } from "../../src/chat/chat_tokenizer.ts";
-import { CHINESE_LLAMA_2_VOCAB_SIZE } from "../../src/chat/templates.ts";
-import { detectTemplate, renderChat } from "../../src/serve/chat_prompt.ts";
+import { CHINESE_LLAMA_2_VOCAB_SIZE, templateOfMetadata } from "../../src/chat/templates.ts";
+import { renderChat } from "../../src/serve/chat_prompt.ts";
+import { ALPACA_SFT_CHAT_TEMPLATE } from "../../src/train/data.ts";
 import { randomVocabMetadata } from "../../fixtures/random_model.ts";
 import { tokenizerFromGgufMetadata } from "../../src/tokenizer/mod.ts";
 import { assertEquals } from "../_assert.ts";
@@ -41,11 +42,18 @@ Deno.test(
 );
 
 Deno.test(
-  "detectTemplate() picks Llama-2-chat for Chinese-Alpaca-2 vocabularies, else Alpaca",
+  "templateOfMetadata() picks the model's own template (Llama-2-chat, alpaca-sft, a Chinese-Alpaca-2 vocabulary), else Alpaca",
   { permissions: "none" },
   () => {
-    assertEquals(detectTemplate(new Map(), CHINESE_LLAMA_2_VOCAB_SIZE).name, "llama-2");
-    assertEquals(detectTemplate(new Map([["tokenizer.chat_template", "{{ '[INST] ' }}"]]), 32000).name, "llama-2");
-    assertEquals(detectTemplate(new Map(), 49954).name, "alpaca");
+    assertEquals(templateOfMetadata(new Map(), CHINESE_LLAMA_2_VOCAB_SIZE).name, "llama-2");
+    assertEquals(templateOfMetadata(new Map([["tokenizer.chat_template", "{{ '[INST] ' }}"]]), 32000).name, "llama-2");
+    assertEquals(templateOfMetadata(new Map(), 49954).name, "alpaca");
+    // the page and the server share it: what `sft` records (the default model carries it), and odd values
+    assertEquals(
+      templateOfMetadata(new Map([["tokenizer.chat_template", ALPACA_SFT_CHAT_TEMPLATE]])).name,
+      "alpaca-sft",
+    );
+    assertEquals(templateOfMetadata(new Map([["tokenizer.chat_template", "{{ '<|im_start|>' }}"]])).name, "alpaca");
+    assertEquals(templateOfMetadata(new Map([["tokenizer.chat_template", 42]])).name, "alpaca");
   },
 );

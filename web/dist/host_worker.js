@@ -4418,6 +4418,9 @@ function templateForModel(chatTemplate, vocabSize) {
   if (vocabSize === CHINESE_LLAMA_2_VOCAB_SIZE) return LLAMA_2;
   return void 0;
 }
+function templateOfMetadata(metadata, vocabSize) {
+  return templateForModel(ggufChatTemplate(metadata), vocabSize) ?? ALPACA;
+}
 var CHINESE_LLAMA_2_VOCAB_SIZE = 55296;
 
 // src/chat/stop_filter.ts
@@ -4742,11 +4745,6 @@ var ChatSession = class {
   }
 };
 
-// web/src/model_template.ts
-function templateForModel2(metadata, vocabSize) {
-  return templateForModel(ggufChatTemplate(metadata), vocabSize) ?? ALPACA;
-}
-
 // web/src/protocol.ts
 var GENERATE_DEFAULTS = {
   temp: 0.8,
@@ -4880,7 +4878,7 @@ async function load(id, source, name, p) {
       shown = pct;
     }
   }, name);
-  template = p.template ? getTemplate(p.template) : templateForModel2(engine.metadata, engine.config.vocabSize);
+  template = p.template ? getTemplate(p.template) : templateOfMetadata(engine.metadata, engine.config.vocabSize);
   session = newSession();
   const c = engine.config;
   return {

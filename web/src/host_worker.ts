@@ -13,8 +13,7 @@ import { generate } from "../../src/model/generate.ts";
 import { Sampler } from "../../src/sampling/sampler.ts";
 import { StreamingDecoder } from "../../src/tokenizer/streaming_decoder.ts";
 import { ChatSession } from "../../src/chat/session.ts";
-import { ALPACA, type ChatTemplate, getTemplate } from "../../src/chat/templates.ts";
-import { templateForModel } from "./model_template.ts";
+import { ALPACA, type ChatTemplate, getTemplate, templateOfMetadata } from "../../src/chat/templates.ts";
 import {
   CHAT_DEFAULTS,
   type ChatResultMessage,
@@ -133,7 +132,7 @@ async function load(id: number, source: Blob | string, name: string | undefined,
       shown = pct;
     },
   }, name);
-  template = p.template ? getTemplate(p.template) : templateForModel(engine.metadata, engine.config.vocabSize);
+  template = p.template ? getTemplate(p.template) : templateOfMetadata(engine.metadata, engine.config.vocabSize);
   session = newSession();
   const c = engine.config;
   return {
