@@ -172,11 +172,12 @@ export async function openMerge(fs: ModelFs, o: MergeOptions): Promise<MergeJob>
         if (tokBytes) {
           tokenizer.modelBytes = tokBytes;
           if (outputType === "gguf") tokenizer.ggufKvs = needVocab(o.vocab, tokPath!).ggufKvs(tokBytes, tokPath!);
-          const dir = tokPath!.slice(0, tokPath!.lastIndexOf("/") + 1);
+          const dir = dirOf(tokPath!);
           tokenizer.extraFiles = ["special_tokens_map.json", "tokenizer_config.json"]
             .filter((n) => fs.kind(dir + n) === "file")
             .map((n) => ({ path: n, bytes: fs.readBytes(dir + n) }));
-          if (tokenizer.ggufKvs) tokenizer.ggufKvs.push(...chatTemplateKvs(fs, dir));
+          const config = tokenizer.extraFiles.find((f) => f.path === "tokenizer_config.json");
+          if (tokenizer.ggufKvs) tokenizer.ggufKvs.push(...chatTemplateKvs(config?.bytes));
         } else if (outputType === "gguf" && b.gguf) {
           tokenizer.ggufKvs = ggufKvsOf(b.gguf).filter((kv) => kv.key.startsWith(KEY_TOKENIZER_PREFIX));
         }
@@ -288,9 +289,10 @@ export function openConvert(fs: ModelFs, input: string, o: ConvertOptions): Conv
     if (tokPath) {
       const bytes = fs.readBytes(tokPath);
       const reader = needVocab(o.vocab, tokPath);
-      vocab = tokPath.endsWith(".bin")
-        ? reader.ggufKvsFromLlama2c(bytes, base.config.vocabSize)
-        : [...reader.ggufKvs(bytes, tokPath), ...chatTemplateKvs(fs, tokPath.slice(0, tokPath.lastIndexOf("/") + 1))];
+      vocab = tokPath.endsWith(".bin") ? reader.ggufKvsFromLlama2c(bytes, base.config.vocabSize) : [
+        ...reader.ggufKvs(bytes, tokPath),
+        ...chatTemplateKvs(readIfFile(fs, `${dirOf(tokPath)}tokenizer_config.json`)),
+      ];
     } else if (base.gguf) {
       vocab = ggufKvsOf(base.gguf).filter((kv) => kv.key.startsWith(KEY_TOKENIZER_PREFIX));
     }
@@ -448,12 +450,20 @@ export async function quantizeGguf(
 }
 
 /**
- * `tokenizer.chat_template` from the tokenizer_config.json beside a tokenizer (a fine-tuned model's prompt, as
- * llama.cpp's converter carries it); [] when there is none. `dir` ends with "/" or is "".
+ * `tokenizer.chat_template` from the bytes of the tokenizer_config.json beside a tokenizer (a fine-tuned model's
+ * prompt, as llama.cpp's converter carries it); [] when there is none.
  */
-function chatTemplateKvs(fs: ModelFs, dir: string): GgufKv[] {
-  const path = dir + "tokenizer_config.json";
-  if (fs.kind(path) !== "file") return [];
-  const t = chatTemplateOfTokenizerConfig(fs.readBytes(path));
+function chatTemplateKvs(tokenizerConfig: Uint8Array | undefined): GgufKv[] {
+  const t = tokenizerConfig && chatTemplateOfTokenizerConfig(tokenizerConfig);
   return t === undefined ? [] : [ggufKv.string(KEY_TOKENIZER_CHAT_TEMPLATE, t)];
+}
+
+/** The folder part of a path, with its final "/" ("" for a bare name). */
+function dirOf(path: string): string {
+  return path.slice(0, path.lastIndexOf("/") + 1);
+}
+
+/** The bytes of `path` when it is a file, else undefined. */
+function readIfFile(fs: ModelFs, path: string): Uint8Array | undefined {
+  return fs.kind(path) === "file" ? fs.readBytes(path) : undefined;
 }
