@@ -2,7 +2,7 @@
  * The random LLaMA-shaped GGUFs the engine benches share (e2e, serve, web): written once under /tmp with seeded raw
  * blocks and reused by every bench, so the same file (and bytes) is measured everywhere.
  */
-import { AtomicFileSink } from "../src/io/atomic_file.ts";
+import { writeFileAtomic } from "../src/io/atomic_file.ts";
 import { writeGguf } from "../src/formats/gguf_writer.ts";
 import { benchConfig, randomModelSpec } from "../fixtures/random_model.ts";
 
@@ -16,14 +16,11 @@ export async function ensureBenchModel(
     if (Deno.statSync(path).size > 0) return path;
   } catch { /* generate it */ }
   const t0 = performance.now();
-  const sink = new AtomicFileSink(path, 8 << 20);
-  try {
-    await writeGguf(sink, randomModelSpec(benchConfig(shape), { dtype, rawBlocks: true, seed: 1 }));
-    sink.commit();
-  } catch (e) {
-    sink.abort();
-    throw e;
-  }
+  await writeFileAtomic(
+    path,
+    (sink) => writeGguf(sink, randomModelSpec(benchConfig(shape), { dtype, rawBlocks: true, seed: 1 })),
+    8 << 20,
+  );
   console.error(
     `wrote ${path} (${(Deno.statSync(path).size / 2 ** 30).toFixed(2)} GiB) in ${
       ((performance.now() - t0) / 1000).toFixed(0)

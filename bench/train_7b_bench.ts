@@ -14,12 +14,13 @@
  * embed_tokens + lm_head, f32 with AdamW state), YANGTUO_TRAIN_7B_RESIDENT=1 for the old path (every matrix read
  * into WASM memory once, allocFrozenWeight) to compare.
  */
+import { ensureBenchModel } from "./_bench_model.ts";
 import { readGguf } from "../src/formats/gguf.ts";
 import { writeGguf } from "../src/formats/gguf_writer.ts";
 import { createWasmTrainKernels } from "../src/kernels/train_wasm.ts";
 import { configFromGgufMetadata, type LlamaConfig } from "../src/model/config.ts";
 import { benchConfig, randomModelSpec } from "../fixtures/random_model.ts";
-import { AtomicFileSink } from "../src/io/atomic_file.ts";
+import { writeFileAtomic } from "../src/io/atomic_file.ts";
 import { FileSource } from "../src/io/file_source.ts";
 import { TensorTable } from "../src/model/weights.ts";
 import {
@@ -57,22 +58,20 @@ function randomBatch(seqLen: number, vocab: number, seed: number): TrainBatch {
 }
 
 async function ensureModel(layers: number): Promise<string> {
+  const given = env("YANGTUO_TRAIN_7B_GGUF");
+  // all 32 layers: the e2e bench's own file (same seed and bytes), written by the same function when missing
+  if (given === undefined && layers === 32) return ensureBenchModel("7b-zh");
   const c: LlamaConfig = { ...benchConfig("7b-zh"), nLayers: layers };
-  const shared = "/tmp/yangtuo-bench-7b-zh-q4_0.gguf";
-  const path = env("YANGTUO_TRAIN_7B_GGUF") ?? (layers === 32 ? shared : `/tmp/yangtuo-train-7b-${layers}l.gguf`);
+  const path = given ?? `/tmp/yangtuo-train-7b-${layers}l.gguf`;
   try {
     Deno.statSync(path);
     return path;
   } catch { /* generate it */ }
   console.error(`writing ${path} (7B-shaped Q4_0, ${layers} layers, random weights)…`);
-  const sink = new AtomicFileSink(path);
-  try {
-    await writeGguf(sink, randomModelSpec(c, { dtype: "Q4_0", seed: 3, rawBlocks: true }));
-    sink.commit();
-  } catch (e) {
-    sink.abort();
-    throw e;
-  }
+  await writeFileAtomic(
+    path,
+    (sink) => writeGguf(sink, randomModelSpec(c, { dtype: "Q4_0", seed: 3, rawBlocks: true })),
+  );
   return path;
 }
 

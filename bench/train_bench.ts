@@ -26,7 +26,7 @@ import { scalarTrainKernels, type TrainKernels } from "../src/kernels/train_kern
 import { createWasmTrainKernels } from "../src/kernels/train_wasm.ts";
 import { configFromGgufMetadata, type LlamaConfig } from "../src/model/config.ts";
 import { benchConfig, randomModelSpec } from "../fixtures/random_model.ts";
-import { AtomicFileSink } from "../src/io/atomic_file.ts";
+import { writeFileAtomic } from "../src/io/atomic_file.ts";
 import { FileSource } from "../src/io/file_source.ts";
 import { TensorTable } from "../src/model/weights.ts";
 import { type TrainBase, trainBaseFromTable, type TrainBatch, Trainer, type TrainOptions } from "../src/train/mod.ts";
@@ -157,9 +157,10 @@ async function memory7b(layers: number): Promise<void> {
   try {
     Deno.statSync(path);
   } catch {
-    const sink = new AtomicFileSink(path);
-    await writeGguf(sink, randomModelSpec(c, { dtype: "Q4_0", seed: 3, rawBlocks: true }));
-    sink.commit();
+    await writeFileAtomic(
+      path,
+      (sink) => writeGguf(sink, randomModelSpec(c, { dtype: "Q4_0", seed: 3, rawBlocks: true })),
+    );
   }
   const rss0 = Deno.memoryUsage().rss;
   const wasm = await createWasmTrainKernels();

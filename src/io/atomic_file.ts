@@ -85,14 +85,15 @@ function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
 }
 
 /**
- * Writes `path` atomically: `fill` writes into the sink; on success the file is renamed into place,
- * on any error the temp file is removed and the error rethrown.
+ * Writes `path` atomically: `fill` writes into the sink (buffered `bufferBytes`, default 1 MiB); on success the
+ * file is renamed into place, on any error the temp file is removed and the error rethrown.
  */
 export async function writeFileAtomic(
   path: string,
   fill: (sink: AtomicFileSink) => void | Promise<void>,
+  bufferBytes?: number,
 ): Promise<void> {
-  const sink = new AtomicFileSink(path);
+  const sink = new AtomicFileSink(path, bufferBytes);
   try {
     await fill(sink);
     sink.commit();

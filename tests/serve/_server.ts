@@ -2,7 +2,7 @@
  * Test helpers of the serve room: a tiny random model whose vocabulary also holds Chinese pieces (so replies are
  * Chinese), and the server on 127.0.0.1 on a free port, in this process.
  */
-import { AtomicFileSink } from "../../src/io/atomic_file.ts";
+import { writeFileAtomic } from "../../src/io/atomic_file.ts";
 import { writeGguf } from "../../src/formats/gguf_writer.ts";
 import { ALPACA } from "../../src/chat/templates.ts";
 import { type Engine, loadEngine } from "../../src/model/engine.ts";
@@ -20,14 +20,7 @@ export async function writeServeModel(dtype: "Q4_0" | "F32" = "Q4_0"): Promise<s
   const list = tokens.value as string[];
   CHINESE_PIECES.forEach((p, i) => list[259 + 2 * i] = p);
   const path = await Deno.makeTempFile({ dir: "/tmp", prefix: "yangtuo-serve-", suffix: ".gguf" });
-  const sink = new AtomicFileSink(path);
-  try {
-    await writeGguf(sink, spec);
-    sink.commit();
-  } catch (e) {
-    sink.abort();
-    throw e;
-  }
+  await writeFileAtomic(path, (sink) => writeGguf(sink, spec));
   return path;
 }
 

@@ -2,7 +2,7 @@
  * A tiny random LLaMA whose vocabulary is mostly Chinese characters, written through our GGUF writer: its random
  * "replies" are Chinese text, for the page's rendering (screenshot) and the browser-vs-Deno token id test.
  */
-import { AtomicFileSink } from "../../src/io/atomic_file.ts";
+import { writeFileAtomic } from "../../src/io/atomic_file.ts";
 import { ggufKv } from "../../src/formats/gguf_writer.ts";
 import { writeGguf } from "../../src/formats/gguf_writer.ts";
 import type { LlamaConfig } from "../../src/model/config.ts";
@@ -54,13 +54,6 @@ export async function writeZhModel(path: string, dtype: "F32" | "Q4_0" | "Q8_0" 
   const spec = randomModelSpec(config, { dtype, seed: 7 });
   const replace = new Map(zhVocabMetadata(config.vocabSize).map((kv) => [kv.key, kv]));
   spec.metadata = spec.metadata.map((kv) => replace.get(kv.key) ?? kv);
-  const sink = new AtomicFileSink(path);
-  try {
-    await writeGguf(sink, spec);
-    sink.commit();
-  } catch (e) {
-    sink.abort();
-    throw e;
-  }
+  await writeFileAtomic(path, (sink) => writeGguf(sink, spec));
   return path;
 }
