@@ -87,8 +87,8 @@ export function metaPieces(cfg: TrainerConfig): Map<number, [string, number]> {
 }
 
 /** The charsmap blob of a rule name ("" bytes for identity). */
-export async function charsmapFor(rule: string): Promise<Uint8Array> {
-  return rule === "nmt_nfkc" ? await nmtNfkcCharsmap() : new Uint8Array(0);
+export function charsmapFor(rule: string): Uint8Array {
+  return rule === "nmt_nfkc" ? nmtNfkcCharsmap() : new Uint8Array(0);
 }
 
 /** The normalizer the trainer applies (no user-defined matcher, as SentencePiece's trainer). */
@@ -113,7 +113,7 @@ export async function trainSentencePiece(
 ): Promise<TrainResult> {
   const cfg = trainerConfig(options);
   const meta = metaPieces(cfg);
-  const charsmap = await charsmapFor(cfg.normalizationRuleName);
+  const charsmap = charsmapFor(cfg.normalizationRuleName);
   const normalizer = trainingNormalizer(cfg, charsmap);
   if (selected.sentences.length === 0) throw new RangeError("Cannot train: the input has no usable sentence");
   const metaList = [...meta.values()].map((m) => m[0]);
@@ -253,13 +253,19 @@ function serialize(
 export function formatFloat(x: number): string {
   if (x === 0) return Object.is(x, -0) ? "-0" : "0";
   if (!Number.isFinite(x)) return Number.isNaN(x) ? "nan" : x > 0 ? "inf" : "-inf";
-  const exp = Math.floor(Math.log10(Math.abs(Number(x.toPrecision(6)))));
-  if (exp < -4 || exp >= 6) {
-    const [m, e] = x.toExponential(5).split("e");
-    const mant = m.includes(".") ? m.replace(/0+$/, "").replace(/\.$/, "") : m;
-    const ev = Number(e);
-    return `${mant}e${ev < 0 ? "-" : "+"}${String(Math.abs(ev)).padStart(2, "0")}`;
-  }
-  const s = x.toFixed(Math.max(0, 5 - exp));
-  return s.includes(".") ? s.replace(/0+$/, "").replace(/\.$/, "") : s;
+  // toPrecision(6) rounds as %.6g; it writes fixed notation for exponents -6..5, %g only from -4
+  const p = x.toPrecision(6);
+  const a = Math.abs(Number(p));
+  if (a >= 1e-4 && !p.includes("e")) return p.includes(".") ? trimZeros(p) : p;
+  const [m, e] = x.toExponential(5).split("e");
+  const ev = Number(e);
+  return `${trimZeros(m)}e${ev < 0 ? "-" : "+"}${String(Math.abs(ev)).padStart(2, "0")}`;
+}
+
+/** "1.50000" → "1.5", "2.00000" → "2" (a mantissa with a point). */
+function trimZeros(s: string): string {
+  let end = s.length;
+  while (s.charCodeAt(end - 1) === 48) end--;
+  if (s.charCodeAt(end - 1) === 46) end--;
+  return s.slice(0, end);
 }
