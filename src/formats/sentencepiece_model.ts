@@ -179,13 +179,14 @@ function copyField(f: ProtoField): ProtoField {
 /** All pieces as consecutive field-1 entries (the hot part of writing a 50k-piece model). */
 function writePieces(pieces: SentencePiece[]): Uint8Array {
   const w = new ProtoWriter();
-  const enc = new TextEncoder();
-  for (const p of pieces) {
+  const texts = encodeAll(pieces.map((p) => p.piece));
+  for (let i = 0; i < pieces.length; i++) {
+    const p = pieces[i];
     if (p.unknownFields?.length) {
       w.bytes(1, writePiece(p));
       continue;
     }
-    const text = enc.encode(p.piece);
+    const text = texts[i];
     const typeLen = p.type === undefined ? 0 : 1 + (p.type < 0 ? 10 : varintLength(p.type));
     const len = 1 + varintLength(text.length) + text.length + (p.score === undefined ? 0 : 5) + typeLen;
     w.tag(1, WIRE_LEN).varint(len).tag(1, WIRE_LEN).varint(text.length).raw(text);
@@ -193,6 +194,31 @@ function writePieces(pieces: SentencePiece[]): Uint8Array {
     if (p.type !== undefined) w.int32(3, p.type);
   }
   return w.finish();
+}
+
+/**
+ * UTF-8 of many short strings with one TextEncoder call (a call per piece costs more than the encoding): the joined
+ * text, cut at each string's UTF-8 length. Strings with lone surrogates (which the join could pair up) are encoded
+ * one by one.
+ */
+function encodeAll(strings: string[]): Uint8Array[] {
+  const enc = new TextEncoder();
+  if (!strings.every((t) => t.isWellFormed())) return strings.map((t) => enc.encode(t));
+  const all = enc.encode(strings.join(""));
+  const out: Uint8Array[] = new Array(strings.length);
+  let at = 0;
+  for (let i = 0; i < strings.length; i++) {
+    const t = strings[i];
+    let n = 0;
+    for (let k = 0; k < t.length; k++) {
+      const c = t.charCodeAt(k);
+      // a surrogate pair is 4 bytes, 2 per unit
+      n += c < 0x80 ? 1 : c < 0x800 ? 2 : c >= 0xd800 && c < 0xe000 ? 2 : 3;
+    }
+    out[i] = all.subarray(at, at + n);
+    at += n;
+  }
+  return out;
 }
 
 function varintLength(v: number): number {

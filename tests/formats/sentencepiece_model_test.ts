@@ -97,6 +97,19 @@ Deno.test("writeSentencePieceModel() output reads back equal, unknown fields kep
   assertBytesEqual(writeSentencePieceModel(m2), file);
 });
 
+Deno.test("writeSentencePieceModel() encodes pieces of 1- to 4-byte UTF-8 and lone surrogates as TextEncoder does", () => {
+  const sets = [
+    ["a", "\u00e9t\u00e9", "\u4e2d\u6587", "\u{1f600}x", "\u2581\u{20000}", "<0x0A>"],
+    ["\ud800", "\udc00", "b\ud83d", "\ude00c"], // lone halves that a join would pair up
+  ];
+  for (const pieces of sets) {
+    const want = new ProtoWriter();
+    for (const [i, p] of pieces.entries()) want.bytes(1, new ProtoWriter().string(1, p).float32(2, -i).finish());
+    const got = writeSentencePieceModel({ pieces: pieces.map((piece, i) => ({ piece, score: -i })) });
+    assertBytesEqual(got, want.finish());
+  }
+});
+
 const hostile: [string, () => Uint8Array, string][] = [
   ["a piece with wire type 0", () => new ProtoWriter().uint64(1, 5).finish(), "wire type 0"],
   [
