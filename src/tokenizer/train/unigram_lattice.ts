@@ -439,29 +439,35 @@ export class StringLattice {
   }
 
   /**
-   * The best path's piece ids (unknown nodes as 0), or [] when there is none; nodes of piece `skip` (≥ 0) are left
-   * out, as if populate() had skipped them (a piece never occurs inside itself but as the whole string, so that
-   * node is all that changes, and it does not stand for a one-character piece).
+   * The best path's piece ids (unknown nodes as 0) into `path` (from its start, in string order); returns their
+   * number, 0 when there is no path. Nodes of piece `skip` (≥ 0) are left out, as if populate() had skipped them (a
+   * piece never occurs inside itself but as the whole string, so that node is all that changes, and it does not stand
+   * for a one-character piece). `path` needs room for `n` ids.
    */
-  viterbi(n: number, model: ModelScores, skip = -1): number[] {
+  viterbi(n: number, model: ModelScores, skip: number, path: Int32Array): number {
     if (this.#best.length < n + 1) this.#best = new Float32Array(2 * (n + 1)), this.#back = new Int32Array(2 * (n + 1));
     const best = this.#best, back = this.#back;
     best.fill(-Infinity, 0, n + 1);
     back.fill(-1, 0, n + 1);
     best[0] = 0;
+    const { scores, unkScore } = model;
     for (let k = 0; k < this.nNodes; k++) {
       const b = this.start[k], e = this.end[k], id = this.id[k];
       if (id === skip && skip >= 0) continue;
-      const sc = f32(best[b] + (id < 0 ? model.unkScore : model.scores[id]));
+      const sc = f32(best[b] + (id < 0 ? unkScore : scores[id]));
       if (sc > best[e]) best[e] = sc, back[e] = k;
     }
-    const path: number[] = [];
-    for (let e = n; e > 0;) {
+    let len = 0;
+    for (let e = n; e > 0; len++) {
       const k = back[e];
-      if (k < 0) return [];
-      path.push(this.id[k] < 0 ? 0 : this.id[k]);
+      if (k < 0) return 0;
       e = this.start[k];
     }
-    return path.reverse();
+    for (let e = n, j = len - 1; e > 0; j--) {
+      const k = back[e];
+      path[j] = this.id[k] < 0 ? 0 : this.id[k];
+      e = this.start[k];
+    }
+    return len;
   }
 }

@@ -272,6 +272,13 @@ class UnigramExecutors {
   }
 }
 
+/** A copy of `a` in a new array of `n` ≥ a.length elements. */
+function grownCopy(a: Int32Array, n: number): Int32Array {
+  const out = new Int32Array(n);
+  out.set(a);
+  return out;
+}
+
 function concat(parts: Int32Array[]): Int32Array {
   let n = 0;
   for (const p of parts) n += p.length;
@@ -329,8 +336,6 @@ function mStep(state: State, expected: Float32Array): State {
   return { cur: Int32Array.from(keep), scores };
 }
 
-const NONE: number[] = [];
-
 /**
  * Per-thread Viterbi counts merged in thread order, in float32; F folds the inverted index (thread order, then unit
  * order) as SentencePiece's loop over inverted[i].
@@ -370,20 +375,24 @@ function prune(
   // alternatives). Only for pieces the loss is computed for: used on some best path and longer than a character (a
   // character's own path is itself and it has no second segmentation).
   const alwaysKeep = new Uint8Array(size).fill(1);
-  const alternatives: number[][] = new Array(size);
+  // alternatives of piece i: altIds[altOff[i] .. altOff[i + 1])
+  const altOff = new Int32Array(size + 1);
+  let altIds: Int32Array = new Int32Array(4 * size);
+  let path = new Int32Array(16);
   for (let i = 0; i < size; i++) {
-    alternatives[i] = NONE;
+    altOff[i] = altOff[i + 1] = altOff[i];
     const s = seedCps(state.cur[i]);
     if (freq[i] === 0 || s.length === 1) continue;
+    if (path.length < s.length) path = new Int32Array(s.length);
     lattice.populate(s, current, -1);
-    const best = lattice.viterbi(s.length, model);
-    if (best.length >= 2) {
+    if (lattice.viterbi(s.length, model, -1, path) >= 2) {
       alwaysKeep[i] = 0; // its Viterbi path already splits it
       continue;
     }
-    const alt = lattice.viterbi(s.length, model, i); // the same lattice without the piece itself
-    if (alt.length === 0) continue;
-    alternatives[i] = alt;
+    const n = lattice.viterbi(s.length, model, i, path); // the same lattice without the piece itself
+    if (altOff[i] + n > altIds.length) altIds = grownCopy(altIds, 2 * (altOff[i] + n));
+    altIds.set(path.subarray(0, n), altOff[i]);
+    altOff[i + 1] = altOff[i] + n;
   }
   // float32 arithmetic as SentencePiece (its losses tie in float, and ties go to the lower index)
   let sumD = 0;
@@ -394,7 +403,8 @@ function prune(
   const candidates: [number, number][] = [];
   for (let i = 0; i < size; i++) {
     if (freq[i] === 0 || !alwaysKeep[i]) continue;
-    if (alternatives[i].length === 0) {
+    const a0 = altOff[i], a1 = altOff[i + 1];
+    if (a0 === a1) {
       kept.push(i);
       continue;
     }
@@ -404,7 +414,9 @@ function prune(
     // since it decides which pieces survive.
     const logsumAlt = f32(Math.log(f32(sum + f32(freq[i] * f32(size - 1)))));
     let logprobAlt = 0;
-    for (const n of alternatives[i]) logprobAlt = f32(logprobAlt + (Math.log(f32(freq[n] + freq[i])) - logsumAlt));
+    for (let k = a0; k < a1; k++) {
+      logprobAlt = f32(logprobAlt + (Math.log(f32(freq[altIds[k]] + freq[i])) - logsumAlt));
+    }
     candidates.push([i, f32(Fi * f32(logprobSp - logprobAlt))]);
   }
   const prunedSize = Math.max(desired, Math.trunc(shrink * size));
