@@ -182,6 +182,7 @@ export function fieldString(f: ProtoField, ctx: ProtoContext, what: string): str
 /** Appends protobuf fields to a growing buffer. */
 export class ProtoWriter {
   #buf = new Uint8Array(64);
+  #view = new DataView(this.#buf.buffer);
   #len = 0;
 
   #ensure(extra: number): void {
@@ -191,6 +192,7 @@ export class ProtoWriter {
     const next = new Uint8Array(cap);
     next.set(this.#buf.subarray(0, this.#len));
     this.#buf = next;
+    this.#view = new DataView(next.buffer);
   }
 
   /** Appends raw bytes (e.g. a preserved unknown field). */
@@ -241,7 +243,7 @@ export class ProtoWriter {
   float32(field: number, v: number): this {
     this.tag(field, WIRE_I32);
     this.#ensure(4);
-    new DataView(this.#buf.buffer).setFloat32(this.#len, v, true);
+    this.#view.setFloat32(this.#len, v, true);
     this.#len += 4;
     return this;
   }

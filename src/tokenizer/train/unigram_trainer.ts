@@ -483,29 +483,38 @@ export async function trainUnigram(input: UnigramTrainInput): Promise<ScoredPiec
 
 /** Finalize: required characters first (missing ones just below the lowest score), then the best pieces. */
 function finalPieces(input: UnigramTrainInput, state: State, seeds: Seeds): ScoredPiece[] {
-  const score = new Map<string, number>();
+  const n = state.cur.length;
+  const strs: string[] = new Array(n);
+  const sc = new Float64Array(n);
+  // code point -> index of its one-character piece
+  const single = new Map<number, number>();
   let minScore = Infinity;
-  state.cur.forEach((seed, i) => {
-    const s = f32(state.scores[i]);
-    score.set(seedString(seeds, seed), s);
-    minScore = Math.min(minScore, s);
-  });
-  const final = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    const seed = state.cur[i], a = seeds.pieceOff[seed];
+    sc[i] = f32(state.scores[i]);
+    strs[i] = seedString(seeds, seed);
+    if (seeds.pieceOff[seed + 1] - a === 1) single.set(seeds.pieceText[a], i);
+    minScore = Math.min(minScore, sc[i]);
+  }
+  const out: ScoredPiece[] = [];
+  const taken = new Uint8Array(n);
   let penalty = 0;
   for (const c of input.requiredChars.keys()) {
-    const s = String.fromCodePoint(c);
-    const have = score.get(s);
-    if (have !== undefined) final.set(s, have);
-    else {
-      final.set(s, f32(minScore + penalty));
+    const i = single.get(c);
+    if (i !== undefined) {
+      out.push([strs[i], sc[i]]);
+      taken[i] = 1;
+    } else {
+      out.push([String.fromCodePoint(c), f32(minScore + penalty)]);
       penalty = f32(penalty + MIN_SCORE_PENALTY_DELTA);
     }
   }
-  const byScore = [...score.entries()].sort((a, b) => b[1] - a[1] || compareCodePoints(a[0], b[0]));
-  for (const [p, s] of byScore) {
-    if (final.has(p)) continue;
-    if (final.size >= input.vocabSize) break;
-    final.set(p, s);
+  const byScore = Array.from({ length: n }, (_, i) => i)
+    .sort((a, b) => sc[b] - sc[a] || compareCodePoints(strs[a], strs[b]));
+  for (const i of byScore) {
+    if (taken[i]) continue;
+    if (out.length >= input.vocabSize) break;
+    out.push([strs[i], sc[i]]);
   }
-  return [...final.entries()].sort((a, b) => b[1] - a[1] || compareCodePoints(a[0], b[0]));
+  return out.sort((a, b) => b[1] - a[1] || compareCodePoints(a[0], b[0]));
 }
