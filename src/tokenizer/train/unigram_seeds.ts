@@ -80,139 +80,233 @@ const END = -2;
 /** Seed pieces of `units` (see the file header). */
 export function seedPieces(units: FlatUnits, opt: SeedOptions): Seeds {
   const { text, unitOff } = units;
-  const nUnits = unitOff.length - 1;
   const N = text.length;
   const maxLen = opt.maxPieceLength;
 
-  // 1. Dense ranks of the code points (1..K, in code point order; 0 = past the unit's end), character counts.
-  const seen = new Uint8Array(0x110000);
-  const distinct: number[] = [];
-  for (let i = 0; i < N; i++) {
-    const c = text[i];
-    if (!seen[c]) {
-      seen[c] = 1;
-      distinct.push(c);
-    }
-  }
-  distinct.sort((a, b) => a - b);
-  const rankOf = new Int32Array(0x110000);
-  for (let r = 0; r < distinct.length; r++) rankOf[distinct[r]] = r + 1;
-  const K = distinct.length;
-  const charCount = new Float64Array(K + 1);
-  // per position: its unit's end, and its weight
-  const unitEnd = new Int32Array(N);
-  const rank = new Int32Array(N);
-  for (let u = 0; u < nUnits; u++) {
-    const f = opt.freqs[u];
-    for (let i = unitOff[u]; i < unitOff[u + 1]; i++) {
-      const r = rankOf[text[i]];
-      rank[i] = r;
-      unitEnd[i] = unitOff[u + 1];
-      const c = text[i];
-      if (c !== UNK_CHAR && c !== 0) charCount[r] += f;
-    }
-  }
+  // 1. Per position: its unit and the unit's end; the distinct characters (ids in order of appearance) and counts.
+  const { unitEnd, posUnit } = positionUnits(unitOff, N);
+  const chars = charIds(units, opt.freqs);
 
   // 2. L[p]: the longest valid piece starting at p (the rules are checked as SentencePiece's seeding loop extends a
   // piece: it stops at the first invalid prefix), at most maxLen and the unit's end.
-  const given = opt.prefixLengths?.(text, unitEnd);
-  const L = given ?? new Uint16Array(N);
-  let nIncluded = 0;
-  if (given) {
-    for (let p = 0; p < N; p++) if (L[p] >= 2) nIncluded++;
-  } else {
-    const buf: number[] = [];
-    for (let p = 0; p < N; p++) {
-      const end = Math.min(unitEnd[p], p + maxLen);
-      let len = 1;
-      buf.length = 0;
-      buf.push(text[p]);
-      while (p + len < end) {
-        buf.push(text[p + len]);
-        if (!opt.isValid(buf)) break;
-        len++;
-      }
-      L[p] = len;
-      if (len >= 2) nIncluded++;
-    }
-  }
+  const L = opt.prefixLengths?.(text, unitEnd) ?? prefixLengthsByValidator(text, unitEnd, maxLen, opt.isValid);
 
-  // 3. Sort the positions by their next maxLen characters (bounded by the unit).
-  const sa = sortPositions(rank, K, unitEnd, maxLen);
+  // 3. Sort the positions by their next characters (bounded by the unit).
+  const sa = sortPositions(charRanks(chars), chars.cps.length, unitEnd, maxLen);
 
-  // 4. The positions with a piece of ≥ 2 characters, in that order; LCP of neighbours over their valid prefixes.
-  const ord = new Int32Array(nIncluded);
-  {
-    let k = 0;
-    for (let i = 0; i < N; i++) if (L[sa[i]] >= 2) ord[k++] = sa[i];
-  }
-  const M = nIncluded;
-  // weight prefix sums (W[i] = sum of the weights of ord[0..i)), per position its unit's weight and follower bits
-  const posUnit = new Int32Array(N);
-  for (let u = 0; u < nUnits; u++) posUnit.fill(u, unitOff[u], unitOff[u + 1]);
-  const W = new Float64Array(M + 1);
-  for (let i = 0; i < M; i++) W[i + 1] = W[i] + opt.freqs[posUnit[ord[i]]];
-  // Per position: the symbol after its unit (WS_CHAR when only other words follow the unit, else END), and the depth
-  // whose node branches because the unit ends a sentence in some places and not in others (else 0).
-  const follow = new Int32Array(N);
-  const forced = new Uint16Array(N);
-  for (let p = 0; p < N; p++) {
-    const fo = opt.followers[posUnit[p]];
-    follow[p] = fo === 1 ? WS_CHAR : END;
-    if (fo === 3 && p + L[p] === unitEnd[p]) forced[p] = L[p];
-  }
-  const lcp = neighbourLcp(ord, L, text);
+  // 4. The positions with a piece of ≥ 2 characters in that order, with their weight prefix sums, the LCP of
+  // neighbours over their valid prefixes, what follows their units.
+  const inc = includedOrder(sa, L, text, unitEnd, posUnit, opt);
 
   // 5. Bottom-up walk over the LCP intervals (see walkIntervals).
-  const cand = walkIntervals({ ord, lcp, W, text, unitEnd, follow, forced, maxLen });
-  const candPos = cand.pos, candLen = cand.len, candScore = cand.score;
+  const cand = walkIntervals(inc, text, unitEnd, maxLen);
 
   // 6. Characters by count (code point order on ties), then the candidates by score (suffix-tree order on ties).
-  const chars: number[] = [];
-  for (let r = 1; r <= K; r++) if (charCount[r] > 0) chars.push(r);
-  chars.sort((a, b) => charCount[b] - charCount[a] || a - b);
-  const nCand = candPos.length;
-  const order = sortByScoreDesc(candScore);
-  const nTake = Math.max(0, Math.min(nCand, opt.seedSize - chars.length));
-  const nSeeds = chars.length + nTake;
+  return seedList(chars, cand, text, opt.seedSize);
+}
+
+/** Per position: the end of its unit and its unit. */
+function positionUnits(unitOff: Int32Array, N: number): { unitEnd: Int32Array; posUnit: Int32Array } {
+  const unitEnd = new Int32Array(N), posUnit = new Int32Array(N);
+  for (let u = 0; u + 1 < unitOff.length; u++) {
+    unitEnd.fill(unitOff[u + 1], unitOff[u], unitOff[u + 1]);
+    posUnit.fill(u, unitOff[u], unitOff[u + 1]);
+  }
+  return { unitEnd, posUnit };
+}
+
+/** The distinct characters of the units: `id[p]` per position, `cps[id]`, and `count[id]` (weighted occurrences). */
+interface CharIds {
+  id: Int32Array;
+  cps: Int32Array;
+  count: Float64Array;
+}
+
+function charIds(units: FlatUnits, freqs: ArrayLike<number>): CharIds {
+  const { text, unitOff } = units;
+  const id = new Int32Array(text.length);
+  // id + 1 per BMP code point (0 = not seen yet); astral ones in a map
+  const bmpId = new Int32Array(0x10000);
+  const astralId = new Map<number, number>();
+  let cps = new Int32Array(256), count = new Float64Array(256);
+  let K = 0;
+  for (let u = 0; u + 1 < unitOff.length; u++) {
+    const f = freqs[u];
+    for (let i = unitOff[u]; i < unitOff[u + 1]; i++) {
+      const c = text[i];
+      let k = c < 0x10000 ? bmpId[c] - 1 : astralId.get(c) ?? -1;
+      if (k < 0) {
+        k = K++;
+        if (c < 0x10000) bmpId[c] = K;
+        else astralId.set(c, k);
+        if (K > cps.length) {
+          cps = grow(cps, 2 * K), count = grow(count, 2 * K);
+        }
+        cps[k] = c;
+      }
+      id[i] = k;
+      // UNK and NUL are not characters of the vocabulary
+      if (c !== UNK_CHAR && c !== 0) count[k] += f;
+    }
+  }
+  return { id, cps: cps.subarray(0, K), count: count.subarray(0, K) };
+}
+
+function grow<T extends Int32Array | Float64Array>(a: T, n: number): T {
+  const out = new (a.constructor as { new (n: number): T })(n);
+  out.set(a);
+  return out;
+}
+
+/** The ids in code point order. */
+function idsByCodePoint(cps: Int32Array): Int32Array {
+  const K = cps.length;
+  // code point · 2^21 + id: distinct, exact in a double, so a plain numeric sort
+  const keys = new Float64Array(K);
+  for (let k = 0; k < K; k++) keys[k] = cps[k] * 0x200000 + k;
+  keys.sort();
+  const out = new Int32Array(K);
+  for (let r = 0; r < K; r++) out[r] = keys[r] % 0x200000;
+  return out;
+}
+
+/** Dense ranks of the characters (1..K in code point order) per position, as sortPositionsRef takes them. */
+function charRanks(chars: CharIds): Int32Array {
+  const byCp = idsByCodePoint(chars.cps);
+  const rankOfId = new Int32Array(byCp.length);
+  for (let r = 0; r < byCp.length; r++) rankOfId[byCp[r]] = r + 1;
+  return chars.id.map((k) => rankOfId[k]);
+}
+
+/** L[p] asking `isValid` about every prefix (when the rules are not local, see SeedOptions.prefixLengths). */
+function prefixLengthsByValidator(
+  text: Int32Array,
+  unitEnd: Int32Array,
+  maxLen: number,
+  isValid: (cps: ArrayLike<number>) => boolean,
+): Uint16Array {
+  const N = text.length;
+  const L = new Uint16Array(N);
+  const buf: number[] = [];
+  for (let p = 0; p < N; p++) {
+    const end = Math.min(unitEnd[p], p + maxLen);
+    let len = 1;
+    buf.length = 0;
+    buf.push(text[p]);
+    while (p + len < end) {
+      buf.push(text[p + len]);
+      if (!isValid(buf)) break;
+      len++;
+    }
+    L[p] = len;
+  }
+  return L;
+}
+
+/** The included positions (a valid piece of ≥ 2 characters starts there) in sorted order, and what the walk needs. */
+interface Included {
+  ord: Int32Array;
+  /** W[i] = the sum of the weights of ord[0..i) */
+  W: Float64Array;
+  /** lcp[i]: LCP of ord[i-1] and ord[i] over their valid prefixes; lcp[0] = lcp[M] = 0 */
+  lcp: Int32Array;
+  /** Per included position: the symbol after its unit (WS_CHAR when only other words follow the unit, else END). */
+  follow: Int32Array;
+  /** Per included position: the depth whose node branches because the unit ends a sentence in some places and not
+   * in others (else 0). */
+  forced: Uint16Array;
+}
+
+function includedOrder(
+  sa: Int32Array,
+  L: Uint16Array,
+  text: Int32Array,
+  unitEnd: Int32Array,
+  posUnit: Int32Array,
+  opt: Pick<SeedOptions, "freqs" | "followers">,
+): Included {
+  const N = sa.length;
+  const { freqs, followers } = opt;
+  const ord = new Int32Array(N), W = new Float64Array(N + 1), lcp = new Int32Array(N + 1);
+  const follow = new Int32Array(N), forced = new Uint16Array(N);
+  let M = 0, prev = -1, prevL = 0;
+  for (let i = 0; i < N; i++) {
+    const p = sa[i], l = L[p];
+    if (l < 2) continue;
+    const u = posUnit[p];
+    ord[M] = p;
+    W[M + 1] = W[M] + freqs[u];
+    const fo = followers[u];
+    follow[M] = fo === 1 ? WS_CHAR : END;
+    if (fo === 3 && p + l === unitEnd[p]) forced[M] = l;
+    if (M > 0) {
+      const m = Math.min(prevL, l);
+      let d = 0;
+      while (d < m && text[prev + d] === text[p + d]) d++;
+      lcp[M] = d;
+    }
+    prev = p, prevL = l;
+    M++;
+  }
+  return {
+    ord: ord.subarray(0, M),
+    W: W.subarray(0, M + 1),
+    lcp: lcp.subarray(0, M + 1),
+    follow: follow.subarray(0, M),
+    forced: forced.subarray(0, M),
+  };
+}
+
+/** Candidates of the walk: substring text[pos .. pos+len) with its score, in suffix-tree order. */
+interface Candidates {
+  pos: number[];
+  len: number[];
+  score: number[];
+}
+
+/** The seeds: characters by count, then the candidates by score; float log-probabilities. */
+function seedList(chars: CharIds, cand: Candidates, text: Int32Array, seedSize: number): Seeds {
+  // characters with a count > 0 in code point order, then by count (stable: code point order on ties)
+  const byCp = idsByCodePoint(chars.cps);
+  const counted: number[] = [], countedN: number[] = [];
+  for (const k of byCp) {
+    if (chars.count[k] > 0) counted.push(k), countedN.push(chars.count[k]);
+  }
+  const charOrder = sortByScoreDesc(countedN);
+  const nChars = counted.length;
+  const order = sortByScoreDesc(cand.score);
+  const nTake = Math.max(0, Math.min(order.length, seedSize - nChars));
+  const nSeeds = nChars + nTake;
   const pieceOff = new Int32Array(nSeeds + 1);
   const raw = new Float64Array(nSeeds);
-  let total = chars.length;
-  for (let k = 0; k < nTake; k++) total += candLen[order[k]];
+  let total = nChars;
+  for (let k = 0; k < nTake; k++) total += cand.len[order[k]];
   const pieceText = new Int32Array(total);
   let w = 0;
-  for (let k = 0; k < chars.length; k++) {
-    pieceText[w++] = distinct[chars[k] - 1];
+  for (let k = 0; k < nChars; k++) {
+    const id = counted[charOrder[k]];
+    pieceText[w++] = chars.cps[id];
     pieceOff[k + 1] = w;
-    raw[k] = charCount[chars[k]];
+    raw[k] = chars.count[id];
   }
   for (let k = 0; k < nTake; k++) {
     const j = order[k];
-    for (let i = candPos[j]; i < candPos[j] + candLen[j]; i++) pieceText[w++] = text[i];
-    pieceOff[chars.length + k + 1] = w;
-    raw[chars.length + k] = candScore[j];
+    pieceText.set(text.subarray(cand.pos[j], cand.pos[j] + cand.len[j]), w);
+    w += cand.len[j];
+    pieceOff[nChars + k + 1] = w;
+    raw[nChars + k] = cand.score[j];
   }
-  // ToLogProb in float, as SentencePiece (its pieces hold float scores)
+  return { pieceText, pieceOff, scores: logProbs(raw) };
+}
+
+/** ToLogProb in float, as SentencePiece (its pieces hold float scores). */
+function logProbs(raw: Float64Array): Float64Array {
   let sum = 0;
   for (let k = 0; k < raw.length; k++) sum = f32(sum + f32(raw[k]));
   const logsum = f32(Math.log(sum));
   const scores = new Float64Array(raw.length);
   for (let k = 0; k < raw.length; k++) scores[k] = f32(Math.log(f32(raw[k])) - logsum);
-  return { pieceText, pieceOff, scores };
-}
-
-/** LCP of neighbours in `ord` over their valid prefixes: lcp[i] between ord[i-1] and ord[i]; lcp[0] = lcp[M] = 0. */
-function neighbourLcp(ord: Int32Array, L: Uint16Array, text: Int32Array): Int32Array {
-  const M = ord.length;
-  const lcp = new Int32Array(M + 1);
-  for (let i = 1; i < M; i++) {
-    const a = ord[i - 1], b = ord[i];
-    const m = Math.min(L[a], L[b]);
-    let d = 0;
-    while (d < m && text[a + d] === text[b + d]) d++;
-    lcp[i] = d;
-  }
-  return lcp;
+  return scores;
 }
 
 /**
@@ -223,18 +317,8 @@ function neighbourLcp(ord: Int32Array, L: Uint16Array, text: Int32Array): Int32A
  * unit's weight is ≥ 2 and it is forced to branch. Candidates (count ≥ 2 and branching) come out by increasing
  * right end, deeper first: the suffix tree's node order, which breaks equal scores.
  */
-function walkIntervals(a: {
-  ord: Int32Array;
-  lcp: Int32Array;
-  /** W[i] = sum of the weights of ord[0..i) */
-  W: Float64Array;
-  text: Int32Array;
-  unitEnd: Int32Array;
-  follow: Int32Array;
-  forced: Uint16Array;
-  maxLen: number;
-}): { pos: number[]; len: number[]; score: number[] } {
-  const { ord, lcp, W, text, unitEnd, follow, forced, maxLen } = a;
+function walkIntervals(inc: Included, text: Int32Array, unitEnd: Int32Array, maxLen: number): Candidates {
+  const { ord, lcp, W, follow, forced } = inc;
   const M = ord.length;
   const pos: number[] = [], len: number[] = [], score: number[] = [];
   const report = (lb: number, rb: number, l: number, branching: boolean) => {
@@ -252,7 +336,7 @@ function walkIntervals(a: {
   for (let i = 1; i <= M; i++) {
     // position i-1 alone (deeper than both of its LCPs): reported before the intervals ending with it
     const q = ord[i - 1];
-    const fd = forced[q];
+    const fd = forced[i - 1];
     if (fd > lcp[i - 1] && fd > lcp[i]) report(i - 1, i, fd, true);
     const c = lcp[i];
     let lb = i - 1;
@@ -267,19 +351,20 @@ function walkIntervals(a: {
     }
     if (i < M && c >= 2) {
       const p = ord[i];
-      const symQ = q + c < unitEnd[q] ? text[q + c] : follow[q];
-      const symP = p + c < unitEnd[p] ? text[p + c] : follow[p];
-      if (symQ !== symP || forced[q] === c || forced[p] === c) stBranch[top] = 1;
+      const symQ = q + c < unitEnd[q] ? text[q + c] : follow[i - 1];
+      const symP = p + c < unitEnd[p] ? text[p + c] : follow[i];
+      if (symQ !== symP || forced[i - 1] === c || forced[i] === c) stBranch[top] = 1;
     }
   }
   return { pos, len, score };
 }
 
 /**
- * Positions sorted by their next `maxLen` characters, bounded by the unit (`rank` = character ranks 1..K, consumed):
- * prefix doubling, where the rank of a 2h-key is the pair (rank of the h-key at p, rank of the h-key at p + h or 0
- * past the unit's end), each round two stable counting sorts. Each loop is its own function: V8 optimizes small
- * functions called a few times better than one long function run once.
+ * Positions sorted by their next P characters bounded by the unit, P = the smallest power of two ≥ maxLen (a key
+ * that ends with its unit sorts before its extensions), equal keys by position (`rank` = character ranks 1..K in code
+ * point order, consumed): prefix doubling, where the rank of a 2h-key is the pair (rank of the h-key at p, rank of
+ * the h-key at p + h or 0 past the unit's end), each round two stable counting sorts. Each loop is its own function:
+ * V8 optimizes small functions called a few times better than one long function run once.
  */
 function sortPositions(rank: Int32Array, K: number, unitEnd: Int32Array, maxLen: number): Int32Array {
   const N = rank.length;
