@@ -13,6 +13,9 @@
  * 3. The replacement strings, each terminated by a NUL byte.
  */
 import { FormatError } from "../core/errors.ts";
+import { utf8Length } from "./utf8.ts";
+
+const fatalUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** At most this many trie matches are considered per position, as in SentencePiece (kMaxTrieResultsSize). */
 const MAX_TRIE_RESULTS = 32;
@@ -23,6 +26,10 @@ export class PrecompiledCharsmap {
   readonly #strings: Uint8Array;
   /** Decoded replacement bytes by value (string offset), filled lazily. */
   readonly #cache = new Map<number, Uint8Array>();
+  /** The same as strings (undefined: not valid UTF-8), filled lazily. */
+  readonly #stringCache = new Map<number, string | undefined>();
+  /** Per BMP code point: 1 = no rule can match at it (see passesThrough), 2 = one may, 0 = not looked up yet. */
+  readonly #bmpClass = new Uint8Array(0x10000);
 
   /** Parses the blob; FormatError when sizes are inconsistent. */
   constructor(blob: Uint8Array) {
@@ -78,6 +85,92 @@ export class PrecompiledCharsmap {
     return longest;
   }
 
+  /**
+   * Whether no rule matches at a position holding the BMP code point `c`, whatever follows it: the trie walk over
+   * c's UTF-8 bytes stops inside them without passing a rule's end.
+   */
+  passesThrough(c: number): boolean {
+    let k = this.#bmpClass[c];
+    if (k === 0) {
+      k = this.#mayMatch(c) ? 2 : 1;
+      this.#bmpClass[c] = k;
+    }
+    return k === 1;
+  }
+
+  #mayMatch(c: number): boolean {
+    const units = this.#units;
+    const n = units.length;
+    let id = offsetOf(units[0]);
+    const nb = utf8Length(c);
+    for (let b = 0; b < nb; b++) {
+      const label = utf8Byte(c, nb, b);
+      id ^= label;
+      if (id >= n) return false;
+      const unit = units[id];
+      if ((unit & 0x800000ff) >>> 0 !== label) return false;
+      id ^= offsetOf(unit);
+      if ((unit >>> 8) & 1) return true;
+    }
+    return true;
+  }
+
+  /**
+   * `match` on the UTF-8 bytes of the well-formed string `s` from index `i`, without encoding it: returns the number
+   * of UTF-16 code units consumed (0 when no rule matches) and stores the replacement in `out.text`; -1 when the
+   * result cannot be expressed on the string (the longest rule ends inside a character, or its replacement is not
+   * valid UTF-8): then the caller normalizes bytes.
+   */
+  matchString(s: string, i: number, out: { text: string }): number {
+    const units = this.#units;
+    const n = units.length;
+    let id = offsetOf(units[0]);
+    let longest = 0, longestValue = -1, found = 0, insideChar = false;
+    // hot loop: one character per iteration, its UTF-8 bytes fed to the trie
+    outer: for (let j = i; j < s.length;) {
+      const c = s.codePointAt(j)!;
+      const w = c > 0xffff ? 2 : 1;
+      const nb = utf8Length(c);
+      for (let b = 0; b < nb; b++) {
+        const label = utf8Byte(c, nb, b);
+        id ^= label;
+        if (id >= n) break outer; // hostile trie: out of range means no transition
+        const unit = units[id];
+        if ((unit & 0x800000ff) >>> 0 !== label) break outer;
+        id ^= offsetOf(unit);
+        if ((unit >>> 8) & 1) {
+          if (id >= n) break outer;
+          if (found < MAX_TRIE_RESULTS) {
+            // results come in increasing length, so the last one kept is the longest
+            longest = j + w - i;
+            longestValue = units[id] & 0x7fffffff;
+            insideChar = b < nb - 1;
+          }
+          found++;
+        }
+      }
+      j += w;
+    }
+    if (longest === 0) return 0;
+    if (insideChar) return -1;
+    const text = this.#replacementString(longestValue);
+    if (text === undefined) return -1;
+    out.text = text;
+    return longest;
+  }
+
+  #replacementString(value: number): string | undefined {
+    if (this.#stringCache.has(value)) return this.#stringCache.get(value);
+    let text: string | undefined;
+    try {
+      text = fatalUtf8.decode(this.#replacement(value));
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e;
+    }
+    this.#stringCache.set(value, text);
+    return text;
+  }
+
   #replacement(value: number): Uint8Array {
     let r = this.#cache.get(value);
     if (r) return r;
@@ -93,6 +186,14 @@ export class PrecompiledCharsmap {
     this.#cache.set(value, r);
     return r;
   }
+}
+
+/** Byte `b` of the `nb`-byte UTF-8 encoding of code point `c`. */
+function utf8Byte(c: number, nb: number, b: number): number {
+  if (nb === 1) return c;
+  const shift = 6 * (nb - 1 - b);
+  if (b === 0) return ((0xf00 >> nb) & 0xff) | (c >> shift);
+  return 0x80 | ((c >> shift) & 0x3f);
 }
 
 function offsetOf(unit: number): number {

@@ -166,15 +166,14 @@ export class MetaPieceReplacer {
 
 /** Splits a normalized sentence into words at ▁, as SentencePiece's SplitIntoWords. */
 export function splitIntoWords(text: string, treatWsAsSuffix: boolean, allowWsOnlyPieces: boolean): string[] {
-  const ws = "\u2581";
   const out: string[] = [];
   if (text.length === 0) return out;
   if (treatWsAsSuffix) {
     let start = 0;
     let inWs = false;
     for (let i = 0; i < text.length;) {
-      const len = text.codePointAt(i)! > 0xffff ? 2 : 1;
-      const isWs = text[i] === ws;
+      const len = charLength(text, i);
+      const isWs = text.charCodeAt(i) === WS_CHAR;
       if (isWs) inWs = true;
       else if (inWs) {
         if (allowWsOnlyPieces) {
@@ -192,11 +191,21 @@ export function splitIntoWords(text: string, treatWsAsSuffix: boolean, allowWsOn
     out.push(text.slice(start));
     return out;
   }
+  if (!allowWsOnlyPieces) {
+    // a word starts at every ▁ (and at 0): only ▁ matters, surrogate pairs never contain it
+    let start = 0;
+    for (let i = text.indexOf("\u2581", 1); i > 0; i = text.indexOf("\u2581", i + 1)) {
+      out.push(text.slice(start, i));
+      start = i;
+    }
+    out.push(text.slice(start));
+    return out;
+  }
   let start = 0;
   let inWs = false;
   for (let i = 0; i < text.length;) {
-    const len = text.codePointAt(i)! > 0xffff ? 2 : 1;
-    const isWs = text[i] === ws;
+    const len = charLength(text, i);
+    const isWs = text.charCodeAt(i) === WS_CHAR;
     if (i === 0 || (isWs && (!inWs || !allowWsOnlyPieces))) {
       if (i > 0) out.push(text.slice(start, i));
       start = i;
@@ -207,6 +216,16 @@ export function splitIntoWords(text: string, treatWsAsSuffix: boolean, allowWsOn
   }
   out.push(text.slice(start));
   return out;
+}
+
+/** UTF-16 length of the code point at `i` (2 for a surrogate pair). */
+function charLength(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
+    const d = s.charCodeAt(i + 1);
+    if (d >= 0xdc00 && d < 0xe000) return 2;
+  }
+  return 1;
 }
 
 /** The corpus as the trainers see it. */
