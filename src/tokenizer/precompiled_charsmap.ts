@@ -15,6 +15,8 @@
 import { FormatError } from "../core/errors.ts";
 import { utf8Length } from "./utf8.ts";
 
+/** Whether this host stores a Uint32Array little-endian (the blob's order: then the units are one copy). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const fatalUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** At most this many trie matches are considered per position, as in SentencePiece (kMaxTrieResultsSize). */
@@ -44,8 +46,13 @@ export class PrecompiledCharsmap {
     }
     if (trieBytes % 4 !== 0) fail(`trie size ${trieBytes} is not a multiple of 4`, 0);
     if (trieBytes === 0) fail("trie is empty", 0);
-    const units = new Uint32Array(trieBytes / 4);
-    for (let i = 0; i < units.length; i++) units[i] = dv.getUint32(4 + 4 * i, true);
+    let units: Uint32Array;
+    if (LITTLE_ENDIAN) {
+      units = new Uint32Array(blob.buffer.slice(blob.byteOffset + 4, blob.byteOffset + 4 + trieBytes));
+    } else {
+      units = new Uint32Array(trieBytes / 4);
+      for (let i = 0; i < units.length; i++) units[i] = dv.getUint32(4 + 4 * i, true);
+    }
     this.#units = units;
     this.#strings = blob.slice(4 + trieBytes);
   }

@@ -2391,6 +2391,9 @@ var ByteBuffer = class {
 };
 
 // src/tokenizer/precompiled_charsmap.ts
+var LITTLE_ENDIAN = new Uint8Array(new Uint32Array([
+  1
+]).buffer)[0] === 1;
 var fatalUtf8 = new TextDecoder("utf-8", {
   fatal: true,
   ignoreBOM: true
