@@ -92,7 +92,8 @@ export function seedPieces(units: FlatUnits, opt: SeedOptions): Seeds {
   const L = opt.prefixLengths?.(text, unitEnd) ?? prefixLengthsByValidator(text, unitEnd, maxLen, opt.isValid);
 
   // 3. Sort the positions by their next characters (bounded by the unit).
-  const sa = sortPositions(charRanks(chars), chars.cps.length, unitEnd, maxLen);
+  const byCp = idsByCodePoint(chars.cps);
+  const sa = sortPositions(chars, byCp, unitOff, unitEnd, maxLen);
 
   // 4. The positions with a piece of ≥ 2 characters in that order, with their weight prefix sums, the LCP of
   // neighbours over their valid prefixes, what follows their units.
@@ -102,7 +103,7 @@ export function seedPieces(units: FlatUnits, opt: SeedOptions): Seeds {
   const cand = walkIntervals(inc, text, unitEnd, maxLen);
 
   // 6. Characters by count (code point order on ties), then the candidates by score (suffix-tree order on ties).
-  return seedList(chars, cand, text, opt.seedSize);
+  return seedList(chars, byCp, cand, text, opt.seedSize);
 }
 
 /** Per position: the end of its unit and its unit. */
@@ -115,11 +116,15 @@ function positionUnits(unitOff: Int32Array, N: number): { unitEnd: Int32Array; p
   return { unitEnd, posUnit };
 }
 
-/** The distinct characters of the units: `id[p]` per position, `cps[id]`, and `count[id]` (weighted occurrences). */
+/**
+ * The distinct characters of the units: `id[p]` per position, `cps[id]`, `count[id]` (weighted occurrences, UNK and
+ * NUL not counted), `occ[id]` (positions).
+ */
 interface CharIds {
   id: Int32Array;
   cps: Int32Array;
   count: Float64Array;
+  occ: Int32Array;
 }
 
 function charIds(units: FlatUnits, freqs: ArrayLike<number>): CharIds {
@@ -128,7 +133,7 @@ function charIds(units: FlatUnits, freqs: ArrayLike<number>): CharIds {
   // id + 1 per BMP code point (0 = not seen yet); astral ones in a map
   const bmpId = new Int32Array(0x10000);
   const astralId = new Map<number, number>();
-  let cps = new Int32Array(256), count = new Float64Array(256);
+  let cps = new Int32Array(256), count = new Float64Array(256), occ = new Int32Array(256);
   let K = 0;
   for (let u = 0; u + 1 < unitOff.length; u++) {
     const f = freqs[u];
@@ -140,16 +145,17 @@ function charIds(units: FlatUnits, freqs: ArrayLike<number>): CharIds {
         if (c < 0x10000) bmpId[c] = K;
         else astralId.set(c, k);
         if (K > cps.length) {
-          cps = grow(cps, 2 * K), count = grow(count, 2 * K);
+          cps = grow(cps, 2 * K), count = grow(count, 2 * K), occ = grow(occ, 2 * K);
         }
         cps[k] = c;
       }
       id[i] = k;
+      occ[k]++;
       // UNK and NUL are not characters of the vocabulary
       if (c !== UNK_CHAR && c !== 0) count[k] += f;
     }
   }
-  return { id, cps: cps.subarray(0, K), count: count.subarray(0, K) };
+  return { id, cps: cps.subarray(0, K), count: count.subarray(0, K), occ: occ.subarray(0, K) };
 }
 
 function grow<T extends Int32Array | Float64Array>(a: T, n: number): T {
@@ -168,14 +174,6 @@ function idsByCodePoint(cps: Int32Array): Int32Array {
   const out = new Int32Array(K);
   for (let r = 0; r < K; r++) out[r] = keys[r] % 0x200000;
   return out;
-}
-
-/** Dense ranks of the characters (1..K in code point order) per position, as sortPositionsRef takes them. */
-function charRanks(chars: CharIds): Int32Array {
-  const byCp = idsByCodePoint(chars.cps);
-  const rankOfId = new Int32Array(byCp.length);
-  for (let r = 0; r < byCp.length; r++) rankOfId[byCp[r]] = r + 1;
-  return chars.id.map((k) => rankOfId[k]);
 }
 
 /** L[p] asking `isValid` about every prefix (when the rules are not local, see SeedOptions.prefixLengths). */
@@ -265,9 +263,8 @@ interface Candidates {
 }
 
 /** The seeds: characters by count, then the candidates by score; float log-probabilities. */
-function seedList(chars: CharIds, cand: Candidates, text: Int32Array, seedSize: number): Seeds {
+function seedList(chars: CharIds, byCp: Int32Array, cand: Candidates, text: Int32Array, seedSize: number): Seeds {
   // characters with a count > 0 in code point order, then by count (stable: code point order on ties)
-  const byCp = idsByCodePoint(chars.cps);
   const counted: number[] = [], countedN: number[] = [];
   for (const k of byCp) {
     if (chars.count[k] > 0) counted.push(k), countedN.push(chars.count[k]);
@@ -291,8 +288,7 @@ function seedList(chars: CharIds, cand: Candidates, text: Int32Array, seedSize: 
   }
   for (let k = 0; k < nTake; k++) {
     const j = order[k];
-    pieceText.set(text.subarray(cand.pos[j], cand.pos[j] + cand.len[j]), w);
-    w += cand.len[j];
+    for (let i = cand.pos[j], e = i + cand.len[j]; i < e; i++) pieceText[w++] = text[i];
     pieceOff[nChars + k + 1] = w;
     raw[nChars + k] = cand.score[j];
   }
@@ -361,12 +357,119 @@ function walkIntervals(inc: Included, text: Int32Array, unitEnd: Int32Array, max
 
 /**
  * Positions sorted by their next P characters bounded by the unit, P = the smallest power of two ≥ maxLen (a key
- * that ends with its unit sorts before its extensions), equal keys by position (`rank` = character ranks 1..K in code
- * point order, consumed): prefix doubling, where the rank of a 2h-key is the pair (rank of the h-key at p, rank of
- * the h-key at p + h or 0 past the unit's end), each round two stable counting sorts. Each loop is its own function:
- * V8 optimizes small functions called a few times better than one long function run once.
+ * that ends with its unit sorts before its extensions), equal keys by position: prefix doubling, where the key of a
+ * 2h-key is the pair (key of the h-key at p, key of the h-key at p + h or "none" past the unit's end). Round 1 keys
+ * are the character ids, bucketed in code point order; later ones dense ranks. Each round: the positions by their
+ * second key (sa order), scattered stably into the buckets of their first key, whose starts the previous ranking
+ * recorded (a rank's positions are contiguous in sa), then ranked. Each loop is its own function: V8 optimizes small
+ * functions called a few times better than one long function run once.
  */
-function sortPositions(rank: Int32Array, K: number, unitEnd: Int32Array, maxLen: number): Int32Array {
+function sortPositions(
+  chars: CharIds,
+  byCp: Int32Array,
+  unitOff: Int32Array,
+  unitEnd: Int32Array,
+  maxLen: number,
+): Int32Array {
+  const N = chars.id.length, K = byCp.length;
+  const sa = new Int32Array(N);
+  // start[key]: the first slot of the key's bucket (consumed as the scatter's cursor; re-recorded by rank())
+  const start = new Int32Array(Math.max(N, K) + 2);
+  bucketStarts(chars, byCp, start);
+  scatterIdentity(chars.id, start, sa);
+  if (maxLen <= 1 || K >= N) return sa;
+  const order = new Int32Array(N), rankA = new Int32Array(N), rankB = new Int32Array(N);
+  bucketStarts(chars, byCp, start);
+  // order: the positions by their second key (see bySecondKey); rank() prepares it for the next round
+  bySecondKey(sa, unitOff, unitEnd, 1, order);
+  let key = chars.id, none = -1, nKeys = K;
+  for (let h = 1; h < maxLen && nKeys < N; h *= 2) {
+    scatter(key, order, start, sa);
+    const out = key === rankA ? rankB : rankA;
+    const more = 2 * h < maxLen;
+    const at = more ? pastUnitEnd(unitOff, 2 * h, order) : 0;
+    nKeys = rank(sa, key, unitEnd, h, none, out, start, more ? order : undefined, at);
+    key = out, none = 0;
+  }
+  return sa;
+}
+
+/**
+ * The positions whose p + h is past their unit's end (key "none": first), in position order, into `out`; returns
+ * how many.
+ */
+function pastUnitEnd(unitOff: Int32Array, h: number, out: Int32Array): number {
+  let k = 0;
+  for (let u = 0; u + 1 < unitOff.length; u++) {
+    const e = unitOff[u + 1];
+    for (let p = Math.max(unitOff[u], e - h); p < e; p++) out[k++] = p;
+  }
+  return k;
+}
+
+/** start[id] = the first slot of the character's bucket (ids in code point order). */
+function bucketStarts(chars: CharIds, byCp: Int32Array, start: Int32Array): void {
+  let at = 0;
+  for (let r = 0; r < byCp.length; r++) {
+    start[byCp[r]] = at;
+    at += chars.occ[byCp[r]];
+  }
+}
+
+/** Positions 0..N-1 scattered stably by key into the buckets starting at start[key] (consumed). */
+function scatterIdentity(key: Int32Array, start: Int32Array, sa: Int32Array): void {
+  for (let p = 0; p < key.length; p++) sa[start[key[p]]++] = p;
+}
+
+/** The positions of `order` scattered stably by key into the buckets starting at start[key] (consumed). */
+function scatter(key: Int32Array, order: Int32Array, start: Int32Array, sa: Int32Array): void {
+  for (let i = 0; i < order.length; i++) {
+    const p = order[i];
+    sa[start[key[p]]++] = p;
+  }
+}
+
+/**
+ * Dense ranks (1-based, equal pairs share one) of the pairs (key[p], key[p + h] or `none` past the unit's end) in sa
+ * order into `out`, start[r] = the first slot of rank r; returns the number of ranks. With `next`, also the rest of
+ * the next round's order from slot `at` on: q = p - 2h in sa order, for q whose q + 2h is in its unit.
+ */
+function rank(
+  sa: Int32Array,
+  key: Int32Array,
+  unitEnd: Int32Array,
+  h: number,
+  none: number,
+  out: Int32Array,
+  start: Int32Array,
+  next: Int32Array | undefined,
+  at: number,
+): number {
+  let r = 0;
+  let prevA = -2, prevB = -2;
+  const h2 = 2 * h;
+  for (let i = 0; i < sa.length; i++) {
+    const p = sa[i];
+    const a = key[p], b = p + h < unitEnd[p] ? key[p + h] : none;
+    if (a !== prevA || b !== prevB) {
+      r++;
+      start[r] = i;
+      prevA = a, prevB = b;
+    }
+    out[p] = r;
+    if (next) {
+      const q = p - h2;
+      if (q >= 0 && p < unitEnd[q]) next[at++] = q;
+    }
+  }
+  return r;
+}
+
+/**
+ * sortPositions by plain prefix doubling over dense ranks (`rank` = character ranks 1..K in code point order,
+ * consumed), each round two full stable counting sorts: the reference of the differential test.
+ */
+export function sortPositionsRef(rank: Int32Array, K: number, unitEnd: Int32Array, maxLen: number): Int32Array {
   const N = rank.length;
   const sa = new Int32Array(N);
   const tmp = new Int32Array(N);
@@ -377,7 +480,7 @@ function sortPositions(rank: Int32Array, K: number, unitEnd: Int32Array, maxLen:
   for (let h = 1; h < maxLen && nRanks < N; h *= 2) {
     // second key: positions whose p + h is past the unit's end come first (key 0), then by rank of p + h (the order
     // of sa); the stable counting sort by the first key keeps that order among equal first keys.
-    bySecondKey(sa, unitEnd, h, tmp);
+    bySecondKeyRef(sa, unitEnd, h, tmp);
     countingSort(rank, nRanks, tmp, sa, cnt);
     nRanks = rerank(sa, rank, unitEnd, h, nextRank);
     rank.set(nextRank);
@@ -385,10 +488,35 @@ function sortPositions(rank: Int32Array, K: number, unitEnd: Int32Array, maxLen:
   return sa;
 }
 
+/** sortPositions on code points (ranks from the code points themselves), for the differential test. */
+export function sortPositionsOf(text: Int32Array, unitEnd: Int32Array, maxLen: number): Int32Array {
+  const unitOff = unitOffsets(unitEnd);
+  const chars = charIds({ text, unitOff }, new Float64Array(text.length));
+  return sortPositions(chars, idsByCodePoint(chars.cps), unitOff, unitEnd, maxLen);
+}
+
+/** The unit offsets of per-position unit ends. */
+function unitOffsets(unitEnd: Int32Array): Int32Array {
+  const off = [0];
+  for (let p = 0; p < unitEnd.length; p = unitEnd[p]) off.push(unitEnd[p]);
+  return Int32Array.from(off);
+}
+
 function identityOrder(n: number): Int32Array {
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) out[i] = i;
   return out;
+}
+
+/** bySecondKey without the unit offsets. */
+function bySecondKeyRef(sa: Int32Array, unitEnd: Int32Array, h: number, out: Int32Array): void {
+  const N = sa.length;
+  let k = 0;
+  for (let p = 0; p < N; p++) if (p + h >= unitEnd[p]) out[k++] = p;
+  for (let i = 0; i < N; i++) {
+    const q = sa[i] - h;
+    if (q >= 0 && q + h < unitEnd[q]) out[k++] = q;
+  }
 }
 
 /** Stable counting sort of `order` by key[p] ∈ 0..maxKey into `out`. */
@@ -403,10 +531,9 @@ function countingSort(key: Int32Array, maxKey: number, order: Int32Array, out: I
 }
 
 /** Positions ordered by the rank of their h-key at p + h (sa order), those past their unit's end first. */
-function bySecondKey(sa: Int32Array, unitEnd: Int32Array, h: number, out: Int32Array): void {
+function bySecondKey(sa: Int32Array, unitOff: Int32Array, unitEnd: Int32Array, h: number, out: Int32Array): void {
   const N = sa.length;
-  let k = 0;
-  for (let p = 0; p < N; p++) if (p + h >= unitEnd[p]) out[k++] = p;
+  let k = pastUnitEnd(unitOff, h, out);
   for (let i = 0; i < N; i++) {
     const q = sa[i] - h;
     if (q >= 0 && q + h < unitEnd[q]) out[k++] = q;
