@@ -95,14 +95,10 @@ export function seedPieces(units: FlatUnits, opt: SeedOptions): Seeds {
   const byCp = idsByCodePoint(chars.cps);
   const sa = sortPositions(chars, byCp, unitOff, unitEnd, maxLen);
 
-  // 4. The positions with a piece of ≥ 2 characters in that order, with their weight prefix sums, the LCP of
-  // neighbours over their valid prefixes, what follows their units.
-  const inc = includedOrder(sa, L, text, unitEnd, posUnit, opt);
+  // 4. Bottom-up walk over the LCP intervals of the positions with a piece of ≥ 2 characters, in that order.
+  const cand = walkSorted(sa, L, text, unitEnd, posUnit, opt, maxLen);
 
-  // 5. Bottom-up walk over the LCP intervals (see walkIntervals).
-  const cand = walkIntervals(inc, text, unitEnd, maxLen);
-
-  // 6. Characters by count (code point order on ties), then the candidates by score (suffix-tree order on ties).
+  // 5. Characters by count (code point order on ties), then the candidates by score (suffix-tree order on ties).
   return seedList(chars, byCp, cand, text, opt.seedSize);
 }
 
@@ -201,60 +197,6 @@ function prefixLengthsByValidator(
   return L;
 }
 
-/** The included positions (a valid piece of ≥ 2 characters starts there) in sorted order, and what the walk needs. */
-interface Included {
-  ord: Int32Array;
-  /** W[i] = the sum of the weights of ord[0..i) */
-  W: Float64Array;
-  /** lcp[i]: LCP of ord[i-1] and ord[i] over their valid prefixes; lcp[0] = lcp[M] = 0 */
-  lcp: Int32Array;
-  /** Per included position: the symbol after its unit (WS_CHAR when only other words follow the unit, else END). */
-  follow: Int32Array;
-  /** Per included position: the depth whose node branches because the unit ends a sentence in some places and not
-   * in others (else 0). */
-  forced: Uint16Array;
-}
-
-function includedOrder(
-  sa: Int32Array,
-  L: Uint16Array,
-  text: Int32Array,
-  unitEnd: Int32Array,
-  posUnit: Int32Array,
-  opt: Pick<SeedOptions, "freqs" | "followers">,
-): Included {
-  const N = sa.length;
-  const { freqs, followers } = opt;
-  const ord = new Int32Array(N), W = new Float64Array(N + 1), lcp = new Int32Array(N + 1);
-  const follow = new Int32Array(N), forced = new Uint16Array(N);
-  let M = 0, prev = -1, prevL = 0;
-  for (let i = 0; i < N; i++) {
-    const p = sa[i], l = L[p];
-    if (l < 2) continue;
-    const u = posUnit[p];
-    ord[M] = p;
-    W[M + 1] = W[M] + freqs[u];
-    const fo = followers[u];
-    follow[M] = fo === 1 ? WS_CHAR : END;
-    if (fo === 3 && p + l === unitEnd[p]) forced[M] = l;
-    if (M > 0) {
-      const m = Math.min(prevL, l);
-      let d = 0;
-      while (d < m && text[prev + d] === text[p + d]) d++;
-      lcp[M] = d;
-    }
-    prev = p, prevL = l;
-    M++;
-  }
-  return {
-    ord: ord.subarray(0, M),
-    W: W.subarray(0, M + 1),
-    lcp: lcp.subarray(0, M + 1),
-    follow: follow.subarray(0, M),
-    forced: forced.subarray(0, M),
-  };
-}
-
 /** Candidates of the walk: substring text[pos .. pos+len) with its score, in suffix-tree order. */
 interface Candidates {
   pos: number[];
@@ -306,53 +248,85 @@ function logProbs(raw: Float64Array): Float64Array {
 }
 
 /**
- * Bottom-up walk over the LCP intervals. Each interval [lb, rb) with value ℓ ≥ 2 is one substring of length ℓ
- * (occurring at ord[lb..rb)); it branches when two neighbours inside it differ in their symbol after ℓ characters
- * (the next character, or what follows the unit), or when the unit ends right after it in some sentences but not
- * all. A position alone below its neighbours' LCP is a substring seen in one unit only: a candidate only if that
- * unit's weight is ≥ 2 and it is forced to branch. Candidates (count ≥ 2 and branching) come out by increasing
- * right end, deeper first: the suffix tree's node order, which breaks equal scores.
+ * Bottom-up walk over the LCP intervals of the included positions (a valid piece of ≥ 2 characters starts there) in
+ * sorted order, LCPs over their valid prefixes. Each interval [lb, rb) with value ℓ ≥ 2 is one substring of length
+ * ℓ; it branches when two neighbours inside it differ in their symbol after ℓ characters (the next character, or
+ * what follows the unit: ▁ when only other words follow it, else END), or when the unit ends right after it in
+ * some sentences but not all ("forced"). A position alone below its neighbours' LCP is a substring seen in one unit
+ * only: a candidate only if that unit's weight is ≥ 2 and it is forced to branch. Candidates (count ≥ 2 and
+ * branching) come out by increasing right end, deeper first: the suffix tree's node order, which breaks equal
+ * scores. One pass: the included order, its weight sums and LCPs are made as the walk consumes them; the stack
+ * keeps each open interval's first position and the weight sum before it.
  */
-function walkIntervals(inc: Included, text: Int32Array, unitEnd: Int32Array, maxLen: number): Candidates {
-  const { ord, lcp, W, follow, forced } = inc;
-  const M = ord.length;
-  const pos: number[] = [], len: number[] = [], score: number[] = [];
-  const report = (lb: number, rb: number, l: number, branching: boolean) => {
-    const count = W[rb] - W[lb];
-    if (count >= 2 && branching) {
-      pos.push(ord[lb]);
-      len.push(l);
-      score.push(count * l);
-    }
-  };
-  const stLcp = new Int32Array(maxLen + 2);
-  const stLb = new Int32Array(maxLen + 2);
-  const stBranch = new Uint8Array(maxLen + 2);
+function walkSorted(
+  sa: Int32Array,
+  L: Uint16Array,
+  text: Int32Array,
+  unitEnd: Int32Array,
+  posUnit: Int32Array,
+  opt: Pick<SeedOptions, "freqs" | "followers">,
+  maxLen: number,
+): Candidates {
+  const { freqs, followers } = opt;
+  const N = sa.length;
+  const cand: Candidates = { pos: [], len: [], score: [] };
+  const stLcp = new Int32Array(maxLen + 2), stPos = new Int32Array(maxLen + 2);
+  const stW = new Float64Array(maxLen + 2), stBranch = new Uint8Array(maxLen + 2);
   let top = 0; // stack[0] = the root (ℓ = 0)
-  for (let i = 1; i <= M; i++) {
-    // position i-1 alone (deeper than both of its LCPs): reported before the intervals ending with it
-    const q = ord[i - 1];
-    const fd = forced[i - 1];
-    if (fd > lcp[i - 1] && fd > lcp[i]) report(i - 1, i, fd, true);
-    const c = lcp[i];
-    let lb = i - 1;
-    while (c < stLcp[top]) {
-      lb = stLb[top];
-      report(lb, i, stLcp[top], stBranch[top] === 1);
-      top--;
+  // the previous included position q: its valid length, weight, follower symbol, forced depth, LCP with its own
+  // predecessor; W = the weight of all included positions up to q
+  let q = -1, qL = 0, qW = 0, qFollow = 0, qForced = 0, qLcp = 0, W = 0;
+  for (let i = 0; i <= N; i++) {
+    let p = -1, l = 0, c = 0, pFollow = 0, pForced = 0;
+    if (i < N) {
+      p = sa[i], l = L[p];
+      if (l < 2) continue;
+      const fo = followers[posUnit[p]];
+      pFollow = fo === 1 ? WS_CHAR : END;
+      if (fo === 3 && p + l === unitEnd[p]) pForced = l;
+      if (q >= 0) c = commonPrefix(text, q, p, Math.min(qL, l));
     }
-    if (c > stLcp[top]) {
-      top++;
-      stLcp[top] = c, stLb[top] = lb, stBranch[top] = 0;
+    if (q >= 0) {
+      // q alone (deeper than both of its LCPs): reported before the intervals ending with it
+      if (qForced > qLcp && qForced > c) report(cand, q, qForced, qW);
+      let lbPos = q, lbW = W - qW;
+      while (c < stLcp[top]) {
+        lbPos = stPos[top], lbW = stW[top];
+        if (stBranch[top] === 1) report(cand, lbPos, stLcp[top], W - lbW);
+        top--;
+      }
+      if (c > stLcp[top]) {
+        top++;
+        stLcp[top] = c, stPos[top] = lbPos, stW[top] = lbW, stBranch[top] = 0;
+      }
+      if (p >= 0 && c >= 2) {
+        const symQ = q + c < unitEnd[q] ? text[q + c] : qFollow;
+        const symP = p + c < unitEnd[p] ? text[p + c] : pFollow;
+        if (symQ !== symP || qForced === c || pForced === c) stBranch[top] = 1;
+      }
     }
-    if (i < M && c >= 2) {
-      const p = ord[i];
-      const symQ = q + c < unitEnd[q] ? text[q + c] : follow[i - 1];
-      const symP = p + c < unitEnd[p] ? text[p + c] : follow[i];
-      if (symQ !== symP || forced[i - 1] === c || forced[i] === c) stBranch[top] = 1;
-    }
+    if (p < 0) break;
+    const w = freqs[posUnit[p]];
+    q = p, qL = l, qW = w, qFollow = pFollow, qForced = pForced, qLcp = c;
+    W += w;
   }
-  return { pos, len, score };
+  return cand;
+}
+
+/** A candidate text[pos .. pos+len) seen `count` times (weighted), when count ≥ 2. */
+function report(cand: Candidates, pos: number, len: number, count: number): void {
+  if (count >= 2) {
+    cand.pos.push(pos);
+    cand.len.push(len);
+    cand.score.push(count * len);
+  }
+}
+
+/** Length of the common prefix of text[a..] and text[b..], at most m. */
+function commonPrefix(text: Int32Array, a: number, b: number, m: number): number {
+  let d = 0;
+  while (d < m && text[a + d] === text[b + d]) d++;
+  return d;
 }
 
 /**
