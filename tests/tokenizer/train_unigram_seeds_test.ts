@@ -14,6 +14,7 @@ import {
   flattenUnits,
   seedPieces,
   seedString,
+  sortByScoreDesc,
   sortPositionsOf,
   sortPositionsRef,
 } from "../../src/tokenizer/train/unigram_seeds.ts";
@@ -140,4 +141,22 @@ Deno.test("sortPositions() orders positions exactly as sortPositionsRef() (plain
     }
   }
   assertEquals(compared, 45);
+});
+
+Deno.test("sortByScoreDesc() is a stable descending sort on both paths (packed doubles, comparator)", () => {
+  const r = mulberry32(0x5b);
+  const cases: number[][] = [
+    [],
+    [0],
+    [0, 0, 0],
+    [5, 5, 1, 5, 0, 7],
+    Array.from({ length: 3000 }, () => Math.floor(r() * 40)), // many ties
+    Array.from({ length: 3000 }, () => Math.floor(r() * 2 ** 31) * 2 + 1), // large integers
+    Array.from({ length: 500 }, () => Math.floor(r() * 2 ** 40)), // packed doubles
+    Array.from({ length: 500 }, () => Math.floor(r() * 30) / 4), // comparator
+  ];
+  for (const score of cases) {
+    const want = Array.from({ length: score.length }, (_, i) => i).sort((a, b) => score[b] - score[a] || a - b);
+    assertEquals([...sortByScoreDesc(score)], want, `${score.length} scores, first ${score[0]}`);
+  }
 });

@@ -541,11 +541,12 @@ function codePointsToString(text: Int32Array, a: number, b: number): string {
 }
 
 /** Indices of `score` sorted by score descending, equal scores in index order (a stable sort). */
-function sortByScoreDesc(score: number[]): Int32Array {
+export function sortByScoreDesc(score: number[]): Int32Array {
   const n = score.length;
   let max = 0, integral = true;
-  for (const s of score) {
-    max = Math.max(max, s);
+  for (let i = 0; i < n; i++) {
+    const s = score[i];
+    if (s > max) max = s;
     if (!Number.isInteger(s) || s < 0) integral = false;
   }
   const B = 2 ** Math.ceil(Math.log2(n + 1));
