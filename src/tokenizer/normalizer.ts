@@ -85,7 +85,7 @@ export class Normalizer {
     // hot loop: one character (or rule) per iteration
     while (pos < end) {
       const c = text.charCodeAt(pos);
-      if (c !== 0x20 && (c & 0xf800) !== 0xd800 && cm.passesThrough(c)) {
+      if (c !== 0x20 && (c & 0xf800) !== 0xd800 && cm.passesThroughAt(text, pos, c)) {
         pos++;
         isPrevSpace = false;
         continue;

@@ -30,8 +30,10 @@ export class PrecompiledCharsmap {
   readonly #cache = new Map<number, Uint8Array>();
   /** The same as strings (undefined: not valid UTF-8), filled lazily. */
   readonly #stringCache = new Map<number, string | undefined>();
-  /** Per BMP code point: 1 = no rule can match at it (see passesThrough), 2 = one may, 0 = not looked up yet. */
+  /** Per BMP code point: PASS, NEXT or MATCH (see passesThroughAt), 0 = not looked up yet. */
   readonly #bmpClass = new Uint8Array(0x10000);
+  /** Per BMP code point of class NEXT: the trie state after its bytes. */
+  readonly #afterState = new Int32Array(0x10000);
 
   /** Parses the blob; FormatError when sizes are inconsistent. */
   constructor(blob: Uint8Array) {
@@ -93,33 +95,49 @@ export class PrecompiledCharsmap {
   }
 
   /**
-   * Whether no rule matches at a position holding the BMP code point `c`, whatever follows it: the trie walk over
-   * c's UTF-8 bytes stops inside them without passing a rule's end.
+   * Whether no rule matches at `s[i]`, the BMP code point `c` (not a surrogate), in a well-formed string: the trie
+   * walk stops inside c's UTF-8 bytes without passing a rule's end (PASS), or it passes all of them without one and
+   * cannot continue with the next character's first byte (NEXT: e.g. "e", which only starts "e" + combining marks).
    */
-  passesThrough(c: number): boolean {
+  passesThroughAt(s: string, i: number, c: number): boolean {
     let k = this.#bmpClass[c];
-    if (k === 0) {
-      k = this.#mayMatch(c) ? 2 : 1;
-      this.#bmpClass[c] = k;
-    }
-    return k === 1;
+    if (k === 0) k = this.#classify(c);
+    if (k === PASS) return true;
+    if (k === MATCH) return false;
+    if (i + 1 >= s.length) return true; // a rule would need more bytes
+    const d = s.codePointAt(i + 1)!;
+    const label = utf8Byte(d, utf8Length(d), 0);
+    const id = this.#afterState[c] ^ label;
+    return id >= this.#units.length || (this.#units[id] & 0x800000ff) >>> 0 !== label;
   }
 
-  #mayMatch(c: number): boolean {
+  #classify(c: number): number {
     const units = this.#units;
     const n = units.length;
     let id = offsetOf(units[0]);
     const nb = utf8Length(c);
+    let k = NEXT;
     for (let b = 0; b < nb; b++) {
       const label = utf8Byte(c, nb, b);
       id ^= label;
-      if (id >= n) return false;
+      if (id >= n) {
+        k = PASS;
+        break;
+      }
       const unit = units[id];
-      if ((unit & 0x800000ff) >>> 0 !== label) return false;
+      if ((unit & 0x800000ff) >>> 0 !== label) {
+        k = PASS;
+        break;
+      }
       id ^= offsetOf(unit);
-      if ((unit >>> 8) & 1) return true;
+      if ((unit >>> 8) & 1) {
+        k = MATCH;
+        break;
+      }
     }
-    return true;
+    this.#bmpClass[c] = k;
+    this.#afterState[c] = id;
+    return k;
   }
 
   /**
@@ -194,6 +212,9 @@ export class PrecompiledCharsmap {
     return r;
   }
 }
+
+/** Classes of passesThroughAt. */
+const PASS = 1, NEXT = 2, MATCH = 3;
 
 /** Byte `b` of the `nb`-byte UTF-8 encoding of code point `c`. */
 function utf8Byte(c: number, nb: number, b: number): number {

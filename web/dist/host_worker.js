@@ -2213,7 +2213,7 @@ var Normalizer = class {
     let run = pos;
     while (pos < end) {
       const c = text.charCodeAt(pos);
-      if (c !== 32 && (c & 63488) !== 55296 && cm.passesThrough(c)) {
+      if (c !== 32 && (c & 63488) !== 55296 && cm.passesThroughAt(text, pos, c)) {
         pos++;
         isPrevSpace = false;
         continue;
