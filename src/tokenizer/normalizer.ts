@@ -82,11 +82,11 @@ export class Normalizer {
     const parts: string[] = !o.treatWhitespaceAsSuffix && o.addDummyPrefix ? [sp] : [];
     let isPrevSpace = o.removeExtraWhitespaces;
     let run = pos; // text[run, pos) is copied as is (characters no rule matches at)
-    // hot loop: one character (or rule) per iteration
+    // hot loop: a run of characters no rule matches at, or one rule, per iteration
     while (pos < end) {
-      const c = text.charCodeAt(pos);
-      if (c !== 0x20 && (c & 0xf800) !== 0xd800 && cm.passesThroughAt(text, pos, c)) {
-        pos++;
+      const e = cm.passThroughRun(text, pos);
+      if (e > pos) {
+        pos = e;
         isPrevSpace = false;
         continue;
       }

@@ -2212,9 +2212,9 @@ var Normalizer = class {
     let isPrevSpace = o.removeExtraWhitespaces;
     let run = pos;
     while (pos < end) {
-      const c = text.charCodeAt(pos);
-      if (c !== 32 && (c & 63488) !== 55296 && cm.passesThroughAt(text, pos, c)) {
-        pos++;
+      const e = cm.passThroughRun(text, pos);
+      if (e > pos) {
+        pos = e;
         isPrevSpace = false;
         continue;
       }
