@@ -360,10 +360,11 @@ function sortPositions(
   let key = chars.id, none = -1, nKeys = K;
   for (let h = 1; h < maxLen && nKeys < N; h *= 2) {
     scatter(key, order, start, sa);
+    // the last round's ranks would serve no further round
+    if (2 * h >= maxLen) break;
     const out = key === rankA ? rankB : rankA;
-    const more = 2 * h < maxLen;
-    const at = more ? pastUnitEnd(unitOff, 2 * h, order) : 0;
-    nKeys = rank(sa, key, unitEnd, h, none, out, start, more ? order : undefined, at);
+    const at = pastUnitEnd(unitOff, 2 * h, order);
+    nKeys = rank(sa, key, unitEnd, h, none, out, start, order, at);
     key = out, none = 0;
   }
   return sa;
@@ -406,8 +407,8 @@ function scatter(key: Int32Array, order: Int32Array, start: Int32Array, sa: Int3
 
 /**
  * Dense ranks (1-based, equal pairs share one) of the pairs (key[p], key[p + h] or `none` past the unit's end) in sa
- * order into `out`, start[r] = the first slot of rank r; returns the number of ranks. With `next`, also the rest of
- * the next round's order from slot `at` on: q = p - 2h in sa order, for q whose q + 2h is in its unit.
+ * order into `out`, start[r] = the first slot of rank r; returns the number of ranks. Also the rest of the next
+ * round's order into `next` from slot `at` on: q = p - 2h in sa order, for q whose q + 2h is in its unit.
  */
 function rank(
   sa: Int32Array,
@@ -417,7 +418,7 @@ function rank(
   none: number,
   out: Int32Array,
   start: Int32Array,
-  next: Int32Array | undefined,
+  next: Int32Array,
   at: number,
 ): number {
   let r = 0;
@@ -432,10 +433,8 @@ function rank(
       prevA = a, prevB = b;
     }
     out[p] = r;
-    if (next) {
-      const q = p - h2;
-      if (q >= 0 && p < unitEnd[q]) next[at++] = q;
-    }
+    const q = p - h2;
+    if (q >= 0 && p < unitEnd[q]) next[at++] = q;
   }
   return r;
 }
