@@ -350,13 +350,15 @@ function sortPositions(
   const sa = new Int32Array(N);
   // start[key]: the first slot of the key's bucket (consumed as the scatter's cursor; re-recorded by rank())
   const start = new Int32Array(Math.max(N, K) + 2);
-  bucketStarts(chars, byCp, start);
-  scatterIdentity(chars.id, start, sa);
-  if (maxLen <= 1 || K >= N) return sa;
+  if (maxLen <= 1 || K >= N) {
+    bucketStarts(chars, byCp, start);
+    scatterIdentity(chars.id, start, sa);
+    return sa;
+  }
   const order = new Int32Array(N), rankA = new Int32Array(N), rankB = new Int32Array(N);
+  // order: the positions by their second key (round 1: the next character); rank() prepares it for later rounds
+  bySecondChar(chars, byCp, unitOff, unitEnd, start, order);
   bucketStarts(chars, byCp, start);
-  // order: the positions by their second key (see bySecondKey); rank() prepares it for the next round
-  bySecondKey(sa, unitOff, unitEnd, 1, order);
   let key = chars.id, none = -1, nKeys = K;
   for (let h = 1; h < maxLen && nKeys < N; h *= 2) {
     scatter(key, order, start, sa);
@@ -381,6 +383,37 @@ function pastUnitEnd(unitOff: Int32Array, h: number, out: Int32Array): number {
     for (let p = Math.max(unitOff[u], e - h); p < e; p++) out[k++] = p;
   }
   return k;
+}
+
+/**
+ * Positions by the character after them in their unit (none first: each unit's last position), by position within
+ * equal ones: one scatter into buckets in code point order (a character's bucket holds its occurrences that do not
+ * start a unit). Round 1's second-key order, as bySecondKeyRef(…, 1, …) makes it from the positions by character.
+ */
+function bySecondChar(
+  chars: CharIds,
+  byCp: Int32Array,
+  unitOff: Int32Array,
+  unitEnd: Int32Array,
+  start: Int32Array,
+  out: Int32Array,
+): void {
+  const { id } = chars;
+  const size = chars.occ.slice();
+  let nLast = 0;
+  for (let u = 0; u + 1 < unitOff.length; u++) {
+    if (unitOff[u + 1] > unitOff[u]) size[id[unitOff[u]]]--, nLast++;
+  }
+  let at = nLast;
+  for (let r = 0; r < byCp.length; r++) {
+    start[byCp[r]] = at;
+    at += size[byCp[r]];
+  }
+  let none = 0;
+  for (let p = 0; p < id.length; p++) {
+    if (p + 1 < unitEnd[p]) out[start[id[p + 1]]++] = p;
+    else out[none++] = p;
+  }
 }
 
 /** start[id] = the first slot of the character's bucket (ids in code point order). */
@@ -482,7 +515,7 @@ function identityOrder(n: number): Int32Array {
   return out;
 }
 
-/** bySecondKey without the unit offsets. */
+/** Positions ordered by the rank of their h-key at p + h (sa order), those past their unit's end first. */
 function bySecondKeyRef(sa: Int32Array, unitEnd: Int32Array, h: number, out: Int32Array): void {
   const N = sa.length;
   let k = 0;
@@ -501,16 +534,6 @@ function countingSort(key: Int32Array, maxKey: number, order: Int32Array, out: I
   for (let i = 0; i < order.length; i++) {
     const p = order[i];
     out[cnt[key[p]]++] = p;
-  }
-}
-
-/** Positions ordered by the rank of their h-key at p + h (sa order), those past their unit's end first. */
-function bySecondKey(sa: Int32Array, unitOff: Int32Array, unitEnd: Int32Array, h: number, out: Int32Array): void {
-  const N = sa.length;
-  let k = pastUnitEnd(unitOff, h, out);
-  for (let i = 0; i < N; i++) {
-    const q = sa[i] - h;
-    if (q >= 0 && q + h < unitEnd[q]) out[k++] = q;
   }
 }
 
