@@ -4,8 +4,9 @@
  * enumerates), valid as pieces, scored by occurrences × length, equal scores in suffix-tree order; scores become
  * float log-probabilities. Substrings are found over the whitespace-split units (a piece never spans ▁): what
  * follows a unit in its sentences (another word or the end) decides whether a substring ending there branches.
- * Algorithm: the unit positions sorted by their next `max_sentencepiece_length` characters (prefix doubling with
- * counting sorts, linear per round), then one bottom-up walk over the LCP intervals of that order.
+ * Algorithm: the unit positions sorted by their next P characters, P the smallest power of two ≥
+ * `max_sentencepiece_length` (prefix doubling, each round one bucket scatter and one ranking pass, linear), then one
+ * bottom-up walk over the LCP intervals of that order (LCPs over each position's longest valid piece).
  * see: google/sentencepiece src/unigram_model_trainer.cc MakeSeedSentencePieces (v0.1.97);
  *      Abouelhoda, Kurtz, Ohlebusch, "Replacing suffix trees with enhanced suffix arrays" (2004), LCP intervals
  */
