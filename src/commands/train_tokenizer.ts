@@ -172,10 +172,10 @@ function readLines(path: string): string[] {
 }
 
 /**
- * Streams `path` line by line (split at \n only, as std::getline), with the byte length of each line; invalid UTF-8
- * bytes become INVALID_BYTE marks (see decodeLine).
+ * Streams `path` in batches of lines (split at \n only, as std::getline), one batch per chunk read, with the byte
+ * length of each line; invalid UTF-8 bytes become INVALID_BYTE marks (see decodeLine).
  */
-async function* fileLines(path: string, onBytes: (n: number) => void): AsyncGenerator<[string, number]> {
+async function* fileLines(path: string, onBytes: (n: number) => void): AsyncGenerator<[string[], number[]]> {
   using file = await Deno.open(path, { read: true });
   const buf = new Uint8Array(1 << 20);
   let carry = new Uint8Array(0);
@@ -190,14 +190,44 @@ async function* fileLines(path: string, onBytes: (n: number) => void): AsyncGene
       joined.set(chunk, carry.length);
       chunk = joined;
     }
-    let start = 0;
-    for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, start)) {
-      yield [decodeLine(chunk.subarray(start, i)), i - start];
-      start = i + 1;
-    }
-    carry = chunk.slice(start);
+    const last = chunk.lastIndexOf(0x0a);
+    if (last >= 0) yield splitLines(chunk.subarray(0, last + 1));
+    carry = chunk.slice(last + 1);
   }
-  if (carry.length) yield [decodeLine(carry), carry.length];
+  if (carry.length) yield [[decodeLine(carry)], [carry.length]];
+}
+
+const fatalUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * The lines of `bytes` (which ends with \n) and their byte lengths: one decode of the whole chunk when it is valid
+ * UTF-8 (a \n byte never sits inside a character, so its lines are exactly the per-line decodes), else per line.
+ */
+function splitLines(bytes: Uint8Array): [string[], number[]] {
+  const nBytes: number[] = [];
+  let start = 0;
+  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, start)) {
+    nBytes.push(i - start);
+    start = i + 1;
+  }
+  let text: string | undefined;
+  try {
+    text = fatalUtf8.decode(bytes);
+  } catch {
+    // invalid bytes somewhere: decode line by line
+  }
+  if (text !== undefined) {
+    const lines = text.split("\n");
+    lines.pop(); // after the final \n
+    return [lines, nBytes];
+  }
+  const lines: string[] = [];
+  start = 0;
+  for (const n of nBytes) {
+    lines.push(decodeLine(bytes.subarray(start, start + n)));
+    start += n + 1;
+  }
+  return [lines, nBytes];
 }
 
 /** A stage-by-stage progress line on stderr ("bpe merges 700/915"), redrawn at most 8 times a second. */
@@ -296,25 +326,26 @@ export async function run(args: string[]): Promise<number> {
   let stop = false;
   let lineNo = 0;
   for (const f of inputs) {
-    for await (const [line, nBytes] of fileLines(f, (n) => readBar.add(n))) {
-      lineNo++;
-      let text = line, freq = 1;
-      if (tsv) {
-        const parts = line.split("\t");
-        const n = Number(parts[1]);
-        if (parts.length !== 2 || !Number.isSafeInteger(n) || n < 1) {
-          throw new UserError(
-            `Cannot read "${f}" line ${lineNo}: expected "word<TAB>freq" with freq ≥ 1`,
-            "--input_format=tsv takes one word and its count per line",
-          );
+    for await (const [lines, lineBytes] of fileLines(f, (n) => readBar.add(n))) {
+      for (let k = 0; k < lines.length && !stop; k++) {
+        const line = lines[k], nBytes = lineBytes[k];
+        lineNo++;
+        let text = line, freq = 1;
+        if (tsv) {
+          const parts = line.split("\t");
+          const n = Number(parts[1]);
+          if (parts.length !== 2 || !Number.isSafeInteger(n) || n < 1) {
+            throw new UserError(
+              `Cannot read "${f}" line ${lineNo}: expected "word<TAB>freq" with freq ≥ 1`,
+              "--input_format=tsv takes one word and its count per line",
+            );
+          }
+          text = parts[0];
+          freq = n;
         }
-        text = parts[0];
-        freq = n;
+        if (!selector.add(text, tsv ? new TextEncoder().encode(text).length : nBytes, freq)) stop = true;
       }
-      if (!selector.add(text, tsv ? new TextEncoder().encode(text).length : nBytes, freq)) {
-        stop = true;
-        break;
-      }
+      if (stop) break;
     }
     if (stop) break;
   }

@@ -37,8 +37,83 @@ export class Normalizer {
   /** Normalizes `text` (empty in, empty out). */
   normalize(text: string): string {
     if (text.length === 0) return "";
+    const cm = this.options.charsmap;
+    if (this.#userDefined.length === 0) {
+      if (!cm) return this.#normalizeIdentity(text);
+      if (text.isWellFormed()) {
+        const s = this.#normalizeString(text, cm);
+        if (s !== undefined) return s;
+      }
+    }
+    return this.#normalizeBytes(utf8Encode(text));
+  }
+
+  /**
+   * The reference: SentencePiece's algorithm on UTF-8 bytes, step for step (normalize() takes a path on the string
+   * itself when it can, with the same result).
+   */
+  normalizeRef(text: string): string {
+    if (text.length === 0) return "";
     if (!this.options.charsmap && this.#userDefined.length === 0) return this.#normalizeIdentity(text);
     return this.#normalizeBytes(utf8Encode(text));
+  }
+
+  /**
+   * #normalizeBytes on a well-formed string without user-defined symbols, with no UTF-8 round trip: characters no
+   * rule can match at are copied in runs, the others go through the charsmap's string match. Undefined when a rule
+   * cannot be applied on the string (see PrecompiledCharsmap.matchString).
+   */
+  #normalizeString(text: string, cm: PrecompiledCharsmap): string | undefined {
+    const o = this.options;
+    const end = text.length;
+    const box = { text: "" };
+    let pos = 0;
+    if (o.removeExtraWhitespaces) {
+      while (pos < end) {
+        const n = stringStep(text, pos, cm, box);
+        if (n < 0) return undefined;
+        if (box.text !== " ") break;
+        pos += n;
+      }
+    }
+    if (pos >= end) return "";
+    const sp = o.escapeWhitespaces ? SPACE_SYMBOL : " ";
+    // parts joined at the end: a flat string (a chain of += is a rope, slower for every later reader)
+    const parts: string[] = !o.treatWhitespaceAsSuffix && o.addDummyPrefix ? [sp] : [];
+    let isPrevSpace = o.removeExtraWhitespaces;
+    let run = pos; // text[run, pos) is copied as is (characters no rule matches at)
+    // hot loop: a run of characters no rule matches at, or one rule, per iteration
+    while (pos < end) {
+      const e = cm.passThroughRun(text, pos);
+      if (e > pos) {
+        pos = e;
+        isPrevSpace = false;
+        continue;
+      }
+      if (run < pos) parts.push(text.slice(run, pos));
+      const n = stringStep(text, pos, cm, box);
+      if (n < 0) return undefined;
+      const r = box.text;
+      let k = 0;
+      while (isPrevSpace && k < r.length && r.charCodeAt(k) === 0x20) k++;
+      if (k < r.length) {
+        const piece = k > 0 ? r.slice(k) : r;
+        parts.push(o.escapeWhitespaces ? piece.replaceAll(" ", SPACE_SYMBOL) : piece);
+        isPrevSpace = r.charCodeAt(r.length - 1) === 0x20;
+      }
+      pos += n;
+      run = pos;
+      if (!o.removeExtraWhitespaces) isPrevSpace = false;
+    }
+    if (run < end) parts.push(run === 0 ? text : text.slice(run, end));
+    let out = parts.join("");
+    if (o.removeExtraWhitespaces) {
+      let e = out.length;
+      while (e > 0 && out[e - 1] === sp) e--;
+      out = out.slice(0, e);
+    }
+    if (o.treatWhitespaceAsSuffix && o.addDummyPrefix) out += sp;
+    return out;
   }
 
   /** The identity normalizer on JS strings: only the whitespace rules apply. */
@@ -140,6 +215,18 @@ export class Normalizer {
     if (o.treatWhitespaceAsSuffix && o.addDummyPrefix) addWs();
     return decoder.decode(out.bytes.subarray(0, out.length));
   }
+}
+
+/**
+ * One normalization step on a well-formed string at `pos`: the replacement in `out.text` (the character itself when
+ * no rule matches); returns the code units consumed, or -1 (see PrecompiledCharsmap.matchString).
+ */
+function stringStep(text: string, pos: number, cm: PrecompiledCharsmap, out: { text: string }): number {
+  const n = cm.matchString(text, pos, out);
+  if (n !== 0) return n;
+  const w = text.codePointAt(pos)! > 0xffff ? 2 : 1;
+  out.text = text.slice(pos, pos + w);
+  return w;
 }
 
 function startsWith(bytes: Uint8Array, pos: number, prefix: Uint8Array): boolean {

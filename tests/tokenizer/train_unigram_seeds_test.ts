@@ -10,7 +10,14 @@ import { charsmapFor, defaultTrainerOptions, trainerConfig } from "../../src/tok
 import { prepareCorpus } from "../../src/tokenizer/train/corpus.ts";
 import { trainingNormalizer } from "../../src/tokenizer/train/trainer.ts";
 import { pieceValidator, validPrefixLengths } from "../../src/tokenizer/train/piece_validator.ts";
-import { flattenUnits, seedPieces, seedString } from "../../src/tokenizer/train/unigram_seeds.ts";
+import {
+  flattenUnits,
+  seedPieces,
+  seedString,
+  sortByScoreDesc,
+  sortPositionsOf,
+  sortPositionsRef,
+} from "../../src/tokenizer/train/unigram_seeds.ts";
 import { seedPiecesRef } from "./_unigram_seeds_ref.ts";
 import { chineseCorpus, englishCorpus } from "./_train_corpus.ts";
 
@@ -111,4 +118,45 @@ Deno.test("seedPieces() equals the trie reference on awkward corpora under every
     for (const flags of flagSets) total += await compare(lines, flags, `seed ${seed} ${JSON.stringify(flags)}`);
   }
   if (total < 1000) throw new Error(`too few seeds compared (${total}): the generated corpora are degenerate`);
+});
+
+Deno.test("sortPositions() orders positions exactly as sortPositionsRef() (plain prefix doubling)", () => {
+  const r = mulberry32(0x5a);
+  let compared = 0;
+  for (const alphabetSize of [1, 2, 3, 30, 5000]) {
+    for (const maxLen of [1, 2, 3, 4, 5, 8, 9, 16, 20]) {
+      // units of 1–25 characters (many repeats with small alphabets), code points spread over BMP and astral
+      const text: number[] = [], unitEnd: number[] = [];
+      while (text.length < 2000) {
+        const n = 1 + Math.floor(r() * 25);
+        for (let i = 0; i < n; i++) text.push(0x41 + Math.floor(r() * alphabetSize) * 37);
+        for (let i = 0; i < n; i++) unitEnd.push(text.length);
+      }
+      const t = Int32Array.from(text), e = Int32Array.from(unitEnd);
+      const distinct = [...new Set(text)].sort((a, b) => a - b);
+      const rankOf = new Map(distinct.map((c, i) => [c, i + 1]));
+      const want = sortPositionsRef(t.map((c) => rankOf.get(c)!), distinct.length, e, maxLen);
+      assertEquals(sortPositionsOf(t, e, maxLen), want, `alphabet ${alphabetSize}, maxLen ${maxLen}`);
+      compared++;
+    }
+  }
+  assertEquals(compared, 45);
+});
+
+Deno.test("sortByScoreDesc() is a stable descending sort on both paths (packed doubles, comparator)", () => {
+  const r = mulberry32(0x5b);
+  const cases: number[][] = [
+    [],
+    [0],
+    [0, 0, 0],
+    [5, 5, 1, 5, 0, 7],
+    Array.from({ length: 3000 }, () => Math.floor(r() * 40)), // many ties
+    Array.from({ length: 3000 }, () => Math.floor(r() * 2 ** 31) * 2 + 1), // large integers
+    Array.from({ length: 500 }, () => Math.floor(r() * 2 ** 40)), // packed doubles
+    Array.from({ length: 500 }, () => Math.floor(r() * 30) / 4), // comparator
+  ];
+  for (const score of cases) {
+    const want = Array.from({ length: score.length }, (_, i) => i).sort((a, b) => score[b] - score[a] || a - b);
+    assertEquals([...sortByScoreDesc(score)], want, `${score.length} scores, first ${score[0]}`);
+  }
 });

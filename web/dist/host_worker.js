@@ -2165,8 +2165,83 @@ var Normalizer = class {
   /** Normalizes `text` (empty in, empty out). */
   normalize(text) {
     if (text.length === 0) return "";
+    const cm = this.options.charsmap;
+    if (this.#userDefined.length === 0) {
+      if (!cm) return this.#normalizeIdentity(text);
+      if (text.isWellFormed()) {
+        const s = this.#normalizeString(text, cm);
+        if (s !== void 0) return s;
+      }
+    }
+    return this.#normalizeBytes(utf8Encode(text));
+  }
+  /**
+   * The reference: SentencePiece's algorithm on UTF-8 bytes, step for step (normalize() takes a path on the string
+   * itself when it can, with the same result).
+   */
+  normalizeRef(text) {
+    if (text.length === 0) return "";
     if (!this.options.charsmap && this.#userDefined.length === 0) return this.#normalizeIdentity(text);
     return this.#normalizeBytes(utf8Encode(text));
+  }
+  /**
+   * #normalizeBytes on a well-formed string without user-defined symbols, with no UTF-8 round trip: characters no
+   * rule can match at are copied in runs, the others go through the charsmap's string match. Undefined when a rule
+   * cannot be applied on the string (see PrecompiledCharsmap.matchString).
+   */
+  #normalizeString(text, cm) {
+    const o = this.options;
+    const end = text.length;
+    const box = {
+      text: ""
+    };
+    let pos = 0;
+    if (o.removeExtraWhitespaces) {
+      while (pos < end) {
+        const n = stringStep(text, pos, cm, box);
+        if (n < 0) return void 0;
+        if (box.text !== " ") break;
+        pos += n;
+      }
+    }
+    if (pos >= end) return "";
+    const sp = o.escapeWhitespaces ? SPACE_SYMBOL : " ";
+    const parts = !o.treatWhitespaceAsSuffix && o.addDummyPrefix ? [
+      sp
+    ] : [];
+    let isPrevSpace = o.removeExtraWhitespaces;
+    let run = pos;
+    while (pos < end) {
+      const e = cm.passThroughRun(text, pos);
+      if (e > pos) {
+        pos = e;
+        isPrevSpace = false;
+        continue;
+      }
+      if (run < pos) parts.push(text.slice(run, pos));
+      const n = stringStep(text, pos, cm, box);
+      if (n < 0) return void 0;
+      const r = box.text;
+      let k = 0;
+      while (isPrevSpace && k < r.length && r.charCodeAt(k) === 32) k++;
+      if (k < r.length) {
+        const piece = k > 0 ? r.slice(k) : r;
+        parts.push(o.escapeWhitespaces ? piece.replaceAll(" ", SPACE_SYMBOL) : piece);
+        isPrevSpace = r.charCodeAt(r.length - 1) === 32;
+      }
+      pos += n;
+      run = pos;
+      if (!o.removeExtraWhitespaces) isPrevSpace = false;
+    }
+    if (run < end) parts.push(run === 0 ? text : text.slice(run, end));
+    let out = parts.join("");
+    if (o.removeExtraWhitespaces) {
+      let e = out.length;
+      while (e > 0 && out[e - 1] === sp) e--;
+      out = out.slice(0, e);
+    }
+    if (o.treatWhitespaceAsSuffix && o.addDummyPrefix) out += sp;
+    return out;
   }
   /** The identity normalizer on JS strings: only the whitespace rules apply. */
   #normalizeIdentity(text) {
@@ -2280,6 +2355,13 @@ var Normalizer = class {
     return decoder.decode(out.bytes.subarray(0, out.length));
   }
 };
+function stringStep(text, pos, cm, out) {
+  const n = cm.matchString(text, pos, out);
+  if (n !== 0) return n;
+  const w = text.codePointAt(pos) > 65535 ? 2 : 1;
+  out.text = text.slice(pos, pos + w);
+  return w;
+}
 function startsWith(bytes, pos, prefix) {
   if (pos < 0 || pos + prefix.length > bytes.length) return false;
   for (let i = 0; i < prefix.length; i++) if (bytes[pos + i] !== prefix[i]) return false;
@@ -2307,6 +2389,15 @@ var ByteBuffer = class {
     this.length += b.length;
   }
 };
+
+// src/tokenizer/precompiled_charsmap.ts
+var LITTLE_ENDIAN = new Uint8Array(new Uint32Array([
+  1
+]).buffer)[0] === 1;
+var fatalUtf8 = new TextDecoder("utf-8", {
+  fatal: true,
+  ignoreBOM: true
+});
 
 // src/tokenizer/unigram.ts
 var UNK_PENALTY = 10;

@@ -166,15 +166,14 @@ export class MetaPieceReplacer {
 
 /** Splits a normalized sentence into words at ▁, as SentencePiece's SplitIntoWords. */
 export function splitIntoWords(text: string, treatWsAsSuffix: boolean, allowWsOnlyPieces: boolean): string[] {
-  const ws = "\u2581";
   const out: string[] = [];
   if (text.length === 0) return out;
   if (treatWsAsSuffix) {
     let start = 0;
     let inWs = false;
     for (let i = 0; i < text.length;) {
-      const len = text.codePointAt(i)! > 0xffff ? 2 : 1;
-      const isWs = text[i] === ws;
+      const len = charLength(text, i);
+      const isWs = text.charCodeAt(i) === WS_CHAR;
       if (isWs) inWs = true;
       else if (inWs) {
         if (allowWsOnlyPieces) {
@@ -192,11 +191,21 @@ export function splitIntoWords(text: string, treatWsAsSuffix: boolean, allowWsOn
     out.push(text.slice(start));
     return out;
   }
+  if (!allowWsOnlyPieces) {
+    // a word starts at every ▁ (and at 0): only ▁ matters, surrogate pairs never contain it
+    let start = 0;
+    for (let i = text.indexOf("\u2581", 1); i > 0; i = text.indexOf("\u2581", i + 1)) {
+      out.push(text.slice(start, i));
+      start = i;
+    }
+    out.push(text.slice(start));
+    return out;
+  }
   let start = 0;
   let inWs = false;
   for (let i = 0; i < text.length;) {
-    const len = text.codePointAt(i)! > 0xffff ? 2 : 1;
-    const isWs = text[i] === ws;
+    const len = charLength(text, i);
+    const isWs = text.charCodeAt(i) === WS_CHAR;
     if (i === 0 || (isWs && (!inWs || !allowWsOnlyPieces))) {
       if (i > 0) out.push(text.slice(start, i));
       start = i;
@@ -207,6 +216,16 @@ export function splitIntoWords(text: string, treatWsAsSuffix: boolean, allowWsOn
   }
   out.push(text.slice(start));
   return out;
+}
+
+/** UTF-16 length of the code point at `i` (2 for a surrogate pair). */
+function charLength(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
+    const d = s.charCodeAt(i + 1);
+    if (d >= 0xdc00 && d < 0xe000) return 2;
+  }
+  return 1;
 }
 
 /** The corpus as the trainers see it. */
@@ -252,9 +271,9 @@ export function prepareCorpus(
   opts: PrepareOptions,
 ): Corpus {
   // Each stage is its own function: V8 optimizes small functions better than one long function run once.
-  const { units, follow, nSentences } = collectUnits(sentences, freqs, cfg, opts);
+  const { units, nSentences } = collectUnits(sentences, freqs, cfg, opts);
   const { requiredChars, all, acc } = selectAlphabet(units, cfg);
-  const { texts, outFreqs, followers } = replaceRareChars(units, follow, requiredChars);
+  const { texts, outFreqs, followers } = replaceRareChars(units, requiredChars);
   if (opts.splitWords) sortUnits(texts, outFreqs, followers);
   return {
     texts,
@@ -267,19 +286,39 @@ export function prepareCorpus(
   };
 }
 
+/** Distinct units in order of first appearance, with summed frequencies and follower bits (see Corpus). */
+class UnitCounter {
+  readonly texts: string[] = [];
+  readonly freqs: number[] = [];
+  readonly follow: number[] = [];
+  readonly #index = new Map<string, number>();
+
+  add(u: string, f: number, follow: number): void {
+    const k = this.#index.get(u);
+    if (k === undefined) {
+      this.#index.set(u, this.texts.length);
+      this.texts.push(u);
+      this.freqs.push(f);
+      this.follow.push(follow);
+    } else {
+      this.freqs[k] += f;
+      this.follow[k] |= follow;
+    }
+  }
+}
+
 /** Normalizes the sentences and counts the units (words, or sentences without word splitting). */
 function collectUnits(
   sentences: string[],
   freqs: number[],
   cfg: TrainerConfig,
   opts: PrepareOptions,
-): { units: Map<string, number>; follow: Map<string, number>; nSentences: number } {
+): { units: UnitCounter; nSentences: number } {
   const meta = new MetaPieceReplacer(opts.metaPieces);
   // Printable ASCII has no normalization rule of its own, and no rule key continues with printable ASCII, so such a
   // line needs only the whitespace handling: the identity normalizer does it without the UTF-8 round trip.
   const ascii = opts.asciiNormalizer;
-  const units = new Map<string, number>();
-  const follow = new Map<string, number>();
+  const units = new UnitCounter();
   let nSentences = 0;
   // Without word splitting the units are the sentences in SentencePiece's order: it drops an empty sentence by
   // swapping the last one into its place (and does not look at the one swapped in).
@@ -301,11 +340,7 @@ function collectUnits(
       if (s.length === 0) continue;
       nSentences++;
       const words = splitIntoWords(s, cfg.treatWhitespaceAsSuffix, cfg.allowWhitespaceOnlyPieces);
-      for (let k = 0; k < words.length; k++) {
-        const w = words[k];
-        units.set(w, (units.get(w) ?? 0) + f);
-        follow.set(w, (follow.get(w) ?? 0) | (k + 1 < words.length ? 1 : 2));
-      }
+      for (let k = 0; k < words.length; k++) units.add(words[k], f, k + 1 < words.length ? 1 : 2);
     } else {
       ordered.push(s);
       orderedFreqs.push(f);
@@ -325,14 +360,13 @@ function collectUnits(
       const s = ordered[i];
       if (s.length === 0) continue;
       nSentences++;
-      units.set(s, (units.get(s) ?? 0) + orderedFreqs[i]);
-      follow.set(s, 2);
+      units.add(s, orderedFreqs[i], 2);
     }
   }
   if (nSentences === 0) throw new RangeError("Cannot train: no non-empty sentence after normalization");
   opts.onProgress?.(sentences.length, sentences.length);
 
-  return { units, follow, nSentences };
+  return { units, nSentences };
 }
 
 /**
@@ -340,7 +374,7 @@ function collectUnits(
  * --character_coverage (--required_chars first).
  */
 function selectAlphabet(
-  units: Map<string, number>,
+  units: UnitCounter,
   cfg: TrainerConfig,
 ): { requiredChars: Map<number, number>; all: number; acc: number } {
   const counts = new Map<number, number>();
@@ -352,7 +386,8 @@ function selectAlphabet(
   let all = 0;
   // BMP counts in an array (the hot case), the rest in the map
   const bmp = new Float64Array(0x10000);
-  for (const [u, f] of units) {
+  for (let k = 0; k < units.texts.length; k++) {
+    const u = units.texts[k], f = units.freqs[k];
     for (let i = 0; i < u.length; i++) {
       let c = u.charCodeAt(i);
       if (c >= 0xd800 && c < 0xdc00 && i + 1 < u.length) {
@@ -391,38 +426,52 @@ function selectAlphabet(
 
 /** ▅ for characters outside the alphabet; units that become equal merge. */
 function replaceRareChars(
-  units: Map<string, number>,
-  follow: Map<string, number>,
+  units: UnitCounter,
   requiredChars: Map<number, number>,
 ): { texts: string[]; outFreqs: number[]; followers: number[] } {
   const texts: string[] = [];
   const outFreqs: number[] = [];
   const followers: number[] = [];
+  // Units are distinct, so only those holding ▅ after the replacement can become equal: only they are looked up.
   const index = new Map<string, number>();
-  const inAlphabet = new Uint8Array(0x110000);
-  for (const c of requiredChars.keys()) inAlphabet[c] = 1;
-  for (const [u, f] of units) {
-    let r = u;
-    for (let i = 0; i < u.length; i++) {
-      const c = u.codePointAt(i)!;
-      if (!inAlphabet[c]) {
-        r = replaceRare(u, requiredChars);
-        break;
-      }
-      if (c > 0xffff) i++;
-    }
-    const k = index.get(r);
-    if (k === undefined) {
-      index.set(r, texts.length);
+  const inAlphabet = new Uint8Array(0x10000);
+  const astral = new Set<number>();
+  for (const c of requiredChars.keys()) {
+    if (c < 0x10000) inAlphabet[c] = 1;
+    else astral.add(c);
+  }
+  for (let k = 0; k < units.texts.length; k++) {
+    const u = units.texts[k];
+    const r = allInAlphabet(u, inAlphabet, astral) ? u : replaceRare(u, requiredChars);
+    const hasUnk = r.includes(UNK_STR);
+    const j = hasUnk ? index.get(r) : undefined;
+    if (j === undefined) {
+      if (hasUnk) index.set(r, texts.length);
       texts.push(r);
-      outFreqs.push(f);
-      followers.push(follow.get(u)!);
+      outFreqs.push(units.freqs[k]);
+      followers.push(units.follow[k]);
     } else {
-      outFreqs[k] += f;
-      followers[k] |= follow.get(u)!;
+      outFreqs[j] += units.freqs[k];
+      followers[j] |= units.follow[k];
     }
   }
   return { texts, outFreqs, followers };
+}
+
+function allInAlphabet(u: string, bmp: Uint8Array, astral: Set<number>): boolean {
+  for (let i = 0; i < u.length; i++) {
+    const c = u.charCodeAt(i);
+    if (c >= 0xd800 && c < 0xdc00 && i + 1 < u.length) {
+      const d = u.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d < 0xe000) {
+        if (!astral.has(0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00))) return false;
+        i++;
+        continue;
+      }
+    }
+    if (!bmp[c]) return false;
+  }
+  return true;
 }
 
 /**

@@ -91,7 +91,7 @@ export interface ExtendState {
 export function pieceExtender(
   cfg: Parameters<typeof pieceValidator>[0],
 ): ((state: ExtendState, c: number) => boolean) | undefined {
-  if (!cfg.splitByWhitespace || cfg.allowWhitespaceOnlyPieces) return undefined;
+  if (!extenderApplies(cfg)) return undefined;
   // script per code point, + 1 (0 = not looked up yet): called for every character of every candidate piece
   const scriptCache = new Uint8Array(0x110000);
   return (st, c) => {
@@ -124,25 +124,28 @@ export function pieceExtender(
   };
 }
 
+/** Whether the piece rules are local (pieceExtender and validPrefixLengths apply): --split_by_whitespace without
+ * --allow_whitespace_only_pieces. */
+export function extenderApplies(cfg: Parameters<typeof pieceValidator>[0]): boolean {
+  return cfg.splitByWhitespace && !cfg.allowWhitespaceOnlyPieces;
+}
+
+/** Per-character classes of validPrefixLengths (scripts are ≥ 0, ANY = -1). */
+const BAD = -10, WS = -11, INHERIT = -12;
+
 /**
- * pieceExtender's answer for every start position at once: `out[p]` = how many characters from p the extender
- * accepts before its first refusal (stopping at `unitEnd[p]`), or 1 when it refuses the first character (the
- * seeding only asks about pieces of two or more). The rules are evaluated on per-character classes computed once,
- * instead of one call per character per start position. Only where pieceExtender applies (undefined otherwise).
+ * The class of every character of `text` as pieceExtender sees it: BAD (never in a piece), WS, INHERIT, or its script
+ * as the extender maps it (ANY for a digit without --split_by_number); `digit` marks the decimal digits.
  */
-export function validPrefixLengths(
+function charClasses(
   cfg: Parameters<typeof pieceValidator>[0],
   text: Int32Array,
-  unitEnd: Int32Array,
-): Uint16Array | undefined {
-  const extend = pieceExtender(cfg);
-  if (!extend) return undefined;
+): { cls: Int16Array; digit: Uint8Array } {
   const N = text.length;
-  // per character: BAD (never in a piece), WS, or its script as the extender maps it (INHERITED kept as a marker)
-  const BAD = -10, WS = -11, INHERIT = -12;
   const cls = new Int16Array(N);
   const digit = new Uint8Array(N);
-  const scriptCache = new Int16Array(0x110000).fill(-100);
+  // script per BMP code point as the extender maps it; -100 = not looked up yet (astral ones: looked up each time)
+  const bmpScript = new Int16Array(0x10000).fill(-100);
   for (let i = 0; i < N; i++) {
     const c = text[i];
     if (
@@ -155,12 +158,10 @@ export function validPrefixLengths(
       cls[i] = WS;
       continue;
     }
-    let s = scriptCache[c];
+    let s = c < 0x10000 ? bmpScript[c] : -100;
     if (s === -100) {
-      s = scriptOf(c);
-      if (s === HIRAGANA || s === KATAKANA || c === 0x30fc) s = HAN;
-      else if (s === INHERITED) s = INHERIT;
-      scriptCache[c] = s;
+      s = extenderScript(c);
+      if (c < 0x10000) bmpScript[c] = s;
     }
     if (isDecimal(c)) {
       digit[i] = 1;
@@ -168,6 +169,111 @@ export function validPrefixLengths(
     }
     cls[i] = s;
   }
+  return { cls, digit };
+}
+
+/**
+ * pieceExtender's answer for every start position at once: `out[p]` = how many characters from p the extender
+ * accepts before its first refusal (stopping at `unitEnd[p]`), or 1 when it refuses the first character (the
+ * seeding only asks about pieces of two or more). Only where pieceExtender applies (undefined otherwise).
+ *
+ * Linear time: the extender refuses character j of a piece started at p < j for reasons of two kinds. Hard ones do
+ * not depend on p: j is BAD, ▁ (prefix mode), follows ▁ (suffix mode), or is or follows a digit (--split_digits).
+ * Script changes depend on p only through the Inherited characters at the piece's start: with g[j] = j's script, an
+ * Inherited character taking g[j-1] (carried along the text), the extender refuses j when g[j-1] and g[j] are two
+ * different scripts, unless p..j-1 are all Inherited (then its previous script is still "none"). One pass from the
+ * right keeps the next hard break and, per start, the next script break after its first non-Inherited character.
+ */
+export function validPrefixLengths(
+  cfg: Parameters<typeof pieceValidator>[0],
+  text: Int32Array,
+  unitEnd: Int32Array,
+): Uint16Array | undefined {
+  if (!extenderApplies(cfg)) return undefined;
+  const brk = breakFlags(cfg, text);
+  const N = text.length;
+  const maxLen = cfg.maxSentencepieceLength;
+  const out = new Uint16Array(N);
+  let nextHard = N; // the first hard break > p
+  let nextScript = N; // the first script break > p
+  let scriptAfterLead = N; // the first script break after p's first non-Inherited character
+  for (let p = N - 1; p >= 0; p--) {
+    const b = brk[p];
+    if (!(b & INHERITED_CHAR)) scriptAfterLead = nextScript;
+    const end = Math.min(unitEnd[p], p + maxLen, nextHard, scriptAfterLead);
+    out[p] = b & BAD_CHAR ? 1 : Math.max(1, end - p);
+    if (b & HARD) nextHard = p;
+    if (b & SCRIPT) nextScript = p;
+  }
+  return out;
+}
+
+/** breakFlags bits: no piece started before j may contain j; the script changes at j; j is BAD; j is Inherited. */
+const HARD = 1, SCRIPT = 2, BAD_CHAR = 4, INHERITED_CHAR = 8;
+
+/** Per position j of `text`, the breakFlags bits (one pass: the characters are classified as charClasses does). */
+function breakFlags(cfg: Parameters<typeof pieceValidator>[0], text: Int32Array): Uint8Array {
+  const N = text.length;
+  const brk = new Uint8Array(N);
+  const suffix = cfg.treatWhitespaceAsSuffix, splitDigits = cfg.splitDigits, splitScript = cfg.splitByUnicodeScript;
+  const splitByNumber = cfg.splitByNumber;
+  // script per BMP code point as the extender maps it; -100 = not looked up yet (astral ones: looked up each time)
+  const bmpScript = new Int16Array(0x10000).fill(-100);
+  let g = ANY; // the script carried to j from j-1 (BAD and ▁ carry none)
+  let prevWs = false, prevDigit = false;
+  // hot loop
+  for (let j = 0; j < N; j++) {
+    const c = text[j];
+    const digit = isDecimal(c);
+    let hard = (suffix && prevWs) || (splitDigits && (digit || prevDigit));
+    let flags = 0, s = ANY, ws = false;
+    if (
+      c === UNK_CHAR || c === 0 || c === BOUNDARY_CHAR || c === 0x20 || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)
+    ) {
+      hard = true;
+      flags = BAD_CHAR;
+    } else if (c === WS_CHAR) {
+      ws = true;
+      if (!suffix) hard = true;
+    } else {
+      s = c < 0x10000 ? bmpScript[c] : -100;
+      if (s === -100) {
+        s = extenderScript(c);
+        if (c < 0x10000) bmpScript[c] = s;
+      }
+      if (s === INHERIT) {
+        s = g;
+        flags = INHERITED_CHAR;
+      } else if (digit && !splitByNumber) s = ANY;
+    }
+    if (splitScript && s !== ANY && g !== ANY && s !== g) flags |= SCRIPT;
+    brk[j] = hard ? flags | HARD : flags;
+    g = s;
+    prevWs = ws;
+    prevDigit = digit;
+  }
+  return brk;
+}
+
+/** The script pieceExtender uses for a character (neither BAD nor ▁): Hiragana, Katakana and ー as Han. */
+function extenderScript(c: number): number {
+  const s = scriptOf(c);
+  if (s === HIRAGANA || s === KATAKANA || c === 0x30fc) return HAN;
+  return s === INHERITED ? INHERIT : s;
+}
+
+/**
+ * validPrefixLengths by a scan from every start position (O(N × max_sentencepiece_length)): the reference for the
+ * differential test.
+ */
+export function validPrefixLengthsRef(
+  cfg: Parameters<typeof pieceValidator>[0],
+  text: Int32Array,
+  unitEnd: Int32Array,
+): Uint16Array | undefined {
+  if (!extenderApplies(cfg)) return undefined;
+  const N = text.length;
+  const { cls, digit } = charClasses(cfg, text);
   const maxLen = cfg.maxSentencepieceLength, suffix = cfg.treatWhitespaceAsSuffix;
   const splitDigits = cfg.splitDigits, splitScript = cfg.splitByUnicodeScript;
   const out = new Uint16Array(N);
@@ -175,7 +281,7 @@ export function validPrefixLengths(
     const end = Math.min(unitEnd[p], p + maxLen);
     let prev = ANY, hasWs = false, hasDigit = false;
     let j = p;
-    // hot loop: the extender's checks, in its order
+    // the extender's checks, in its order
     for (; j < end; j++) {
       const k = cls[j];
       if (k === BAD) break;
