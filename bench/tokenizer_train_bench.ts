@@ -6,7 +6,7 @@
  * spm_train's: BPE must be byte-identical (a wrong trainer never gets a number); for unigram, identity is reported.
  * Inputs: the generated Chinese corpus and the English licence texts of tests/tokenizer/_train_corpus.ts, and 4 MB of
  * 全唐詩 lines from npm chinese-poetry@2.0.1 when it is in the Deno npm cache (as `make-model` reads it), written to
- * /tmp. Also the memory bound: peak RSS of a run on the English corpus ×4 with --input_sentence_size.
+ * /tmp. Also the memory bound: peak RSS of runs on the English corpus ×4 and ×16 with --input_sentence_size.
  * Opt-in (minutes): YANGTUO_BENCH_TRAIN=1 deno bench --allow-read --allow-write=/tmp --allow-env --allow-run
  * bench/tokenizer_train_bench.ts. Shared hosts are noisy: compare within a row.
  */
@@ -198,18 +198,22 @@ if (enabled && hasSpm) {
     );
     console.error(rows.at(-1));
   }
-  // Memory bound: the same 2 MB English corpus four times over; --input_sentence_size keeps 20,000 sentences.
+  // Memory bound: the same 2 MB English corpus 4 and 16 times over; --input_sentence_size keeps 20,000 sentences
+  // (sampled: shuffle_input_sentence is on by default), so the last two runs should peak alike.
   const en = englishCorpus(2_000_000)!;
   const big = corpusFile("en_x4", [...en, ...en, ...en, ...en]);
+  const huge = corpusFile("en_x16", Array.from({ length: 16 }, () => en).flat());
   const small = corpusFile("en_x1", en);
   const rss = (input: string, extra: string[]) =>
     ours([`--input=${input}`, "--model_type=bpe", "--vocab_size=4000", ...extra]);
   const m1 = await rss(small, []);
   const m4 = await rss(big, []);
   const ms = await rss(big, ["--input_sentence_size=20000"]);
+  const ms16 = await rss(huge, ["--input_sentence_size=20000"]);
   console.error(
     `peak RSS (bpe vocab 4000): en 2 MB ${m1.rssMiB.toFixed(0)} MiB; en ×4 (8 MB) ${m4.rssMiB.toFixed(0)} MiB; ` +
-      `en ×4 with --input_sentence_size=20000 ${ms.rssMiB.toFixed(0)} MiB (${ms.wall}s)`,
+      `with --input_sentence_size=20000: en ×4 ${ms.rssMiB.toFixed(0)} MiB (${ms.wall}s), ` +
+      `en ×16 (32 MB) ${ms16.rssMiB.toFixed(0)} MiB (${ms16.wall}s)`,
   );
   console.error(cpuLine());
   console.error(
