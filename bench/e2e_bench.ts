@@ -1,5 +1,6 @@
 /**
- * End-to-end engine benchmark (opt-in: YANGTUO_BENCH_E2E=1; the 7B shape also needs YANGTUO_BENCH_E2E_7B=1):
+ * End-to-end engine benchmark (opt-in: YANGTUO_BENCH_E2E=1; the 7B shape also needs YANGTUO_BENCH_E2E_7B=1, or =only
+ * for the 7B shape alone, in a process that has not loaded the 1.1B one):
  * prompt processing (pp, 64 tokens in one batch) and generation (tg, 32 tokens) in tok/s on random Q4_0 models of
  * TinyLlama-1.1B shape (dim 2048, 22 layers, 32/4 heads, hidden 5632, vocab 32000) and 7B shape (vocab 49954),
  * at 1 and 2 threads, with llama.cpp itself as the baseline in the same run: node-llama-cpp@3.21.1 (its prebuilt
@@ -170,8 +171,11 @@ async function runYangtuo(model: string, threads: number, ctx: number): Promise<
 }
 
 async function main(): Promise<void> {
-  const shapes: ("tinyllama-1.1b" | "7b-zh")[] = ["tinyllama-1.1b"];
-  if (env("YANGTUO_BENCH_E2E_7B") === "1") shapes.push("7b-zh");
+  const shapes: ("tinyllama-1.1b" | "7b-zh")[] = env("YANGTUO_BENCH_E2E_7B") === "only"
+    ? ["7b-zh"]
+    : env("YANGTUO_BENCH_E2E_7B") === "1"
+    ? ["tinyllama-1.1b", "7b-zh"]
+    : ["tinyllama-1.1b"];
   const script = env("YANGTUO_BENCH_NO_LLAMACPP") === "1" ? undefined : ensureNodeLlamaCpp();
   const rows: string[] = [];
   for (const shape of shapes) {
