@@ -42,12 +42,34 @@ function badBytesCorpus(): Uint8Array | undefined {
   });
   return Uint8Array.from(parts);
 }
+/**
+ * Chinese lines (~290 kB) cut by the reader's 64 KiB chunks inside characters: a 3-byte character across every chunk
+ * boundary, a truncated one (invalid) and a \r\n just before every other, and no final newline.
+ */
+function chunkEdgesCorpus(): Uint8Array {
+  const text = new TextEncoder().encode(chineseCorpus(5, 2400, 300).join("\n"));
+  const out: number[] = [];
+  let next = 1 << 16;
+  for (const b of text) {
+    if (out.length === next - 41) out.push(0xe4, 0xb8, 0x0d, 0x0a); // truncated character, then CR LF
+    if (out.length === next - 1) {
+      out.push(0xe4, 0xb8, 0xad); // 中 across the boundary
+      next += 1 << 16;
+    }
+    out.push(b);
+  }
+  return Uint8Array.from(out);
+}
 const written = new Map<string, string | undefined>();
 function corpusFile(name: string): string | undefined {
   if (!written.has(name) && name === "en_bad") {
     const bytes = badBytesCorpus();
     if (bytes) Deno.writeFileSync(`${dir}/en_bad.txt`, bytes);
     written.set(name, bytes ? `${dir}/en_bad.txt` : undefined);
+  }
+  if (!written.has(name) && name === "chunk_edges") {
+    Deno.writeFileSync(`${dir}/chunk_edges.txt`, chunkEdgesCorpus());
+    written.set(name, `${dir}/chunk_edges.txt`);
   }
   if (!written.has(name)) {
     const lines = corpora[name]();
@@ -128,6 +150,9 @@ const CASES: [string, string[]][] = [
   // invalid UTF-8: each bad byte is U+FFFD, untouched by nmt_nfkc (a literal U+FFFD maps to a space)
   ["en_bad", ["--vocab_size=2000", "--character_coverage=1"]],
   ["en_bad", ["--vocab_size=2000", "--character_coverage=1", "--normalization_rule_name=identity"]],
+  // the reader's chunk boundaries inside characters, invalid bytes and CR LF next to them, no final newline
+  ["chunk_edges", ["--vocab_size=1200", "--character_coverage=1", "--byte_fallback"]],
+  ["chunk_edges", ["--vocab_size=800", "--normalization_rule_name=identity", "--split_by_whitespace=false"]],
   // the CHAR and WORD trainers (a later --model_type wins, as in spm_train)
   ["en_small", ["--vocab_size=500", "--model_type=char"]],
   ["en_small", ["--vocab_size=2000", "--model_type=word"]],
