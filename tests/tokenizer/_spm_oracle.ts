@@ -16,14 +16,20 @@ export function hasSpmTrain(): boolean {
 }
 let warned = false;
 
-/** Runs spm_train with `args`; returns its .model bytes and .vocab text. Throws with spm's log on failure. */
-export async function spmTrain(prefix: string, args: string[]): Promise<{ model: Uint8Array; vocab: string }> {
+/**
+ * Runs spm_train with `args`; returns its .model bytes, .vocab text and its log (stderr). Throws with the log's end on
+ * failure.
+ */
+export async function spmTrain(
+  prefix: string,
+  args: string[],
+): Promise<{ model: Uint8Array; vocab: string; log: string }> {
   const out = await new Deno.Command("/usr/bin/spm_train", { args: [...args, `--model_prefix=${prefix}`] }).output();
+  const log = new TextDecoder().decode(out.stderr);
   if (out.code !== 0) {
-    const log = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join("\n");
-    throw new Error(`spm_train ${args.join(" ")} failed:\n${log}`);
+    throw new Error(`spm_train ${args.join(" ")} failed:\n${log.trim().split("\n").slice(-3).join("\n")}`);
   }
-  return { model: Deno.readFileSync(`${prefix}.model`), vocab: Deno.readTextFileSync(`${prefix}.vocab`) };
+  return { model: Deno.readFileSync(`${prefix}.model`), vocab: Deno.readTextFileSync(`${prefix}.vocab`), log };
 }
 
 /** Encodes `inputFile` with spm_encode (one line of ids per input line). */

@@ -4,7 +4,7 @@
  * lattice against one built afresh from the surviving pieces; and training with workers against training in one
  * thread for several --num_threads (the float sums per spm_train thread must not depend on who computes them).
  */
-import { assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../_assert.ts";
 import { mulberry32 } from "../_rand.ts";
 import { defaultTrainerOptions, trainerConfig } from "../../src/tokenizer/train/mod.ts";
 import { prepareCorpus } from "../../src/tokenizer/train/corpus.ts";
@@ -122,8 +122,12 @@ Deno.test("trainUnigram() gives the same pieces in one thread and with workers, 
       metaPieces: ["<unk>", "<s>", "</s>"],
       splitWords: true,
     });
-    const train = (workers: number) =>
-      trainUnigram({
+    // the EM objective each E-step reports (its sum of the executors' log-likelihoods) too
+    const objectives: number[][] = [];
+    const train = (workers: number) => {
+      const obj: number[] = [];
+      objectives.push(obj);
+      return trainUnigram({
         texts: corpus.texts,
         freqs: corpus.freqs,
         followers: corpus.followers,
@@ -132,11 +136,21 @@ Deno.test("trainUnigram() gives the same pieces in one thread and with workers, 
         cfg,
         isValid: pieceValidator(cfg),
         workers,
+        onProgress: (stage, _d, _t, detail) => {
+          if (stage === "unigram EM") obj.push(Number(/obj ([-\d.]+)/.exec(detail ?? "")?.[1]));
+        },
       });
+    };
     const want = await train(0);
     assertEquals(want.length, 1997);
+    assert(objectives[0].length >= 4 && objectives[0].every((x) => x > 0), `objectives ${objectives[0]}`);
     for (const workers of numThreads === 1 ? [1] : [1, 2]) {
       assertEquals(await train(workers), want, `--num_threads=${numThreads}, ${workers} worker(s)`);
+      const got = objectives.at(-1)!;
+      assertEquals(got.length, objectives[0].length);
+      got.forEach((x, i) =>
+        assert(Math.abs(x - objectives[0][i]) <= 1e-4, `${workers} worker(s) E-step ${i}: obj ${x}`)
+      );
     }
   }
 });

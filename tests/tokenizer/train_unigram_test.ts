@@ -3,8 +3,8 @@
  * spm_encode loads our model and gives exactly our encoder's ids on held-out text; tokens per character on held-out
  * text within 1% of spm_train's model of the same size and flags; ≥ 95% of our pieces in spm_train's vocabulary at
  * 8,000. Beyond them, since the trainer reproduces SentencePiece's float32 EM, its thread split and its quirks, the
- * .model must be byte-identical on these corpora (the same model_prefix string in two folders). Skips when
- * spm_train is absent.
+ * .model must be byte-identical on these corpora (the same model_prefix string in two folders); and the EM objective
+ * our progress reports must be the one spm_train logs. Skips when spm_train is absent.
  */
 import { assert, assertBytesEqual, assertEquals } from "../_assert.ts";
 import { run } from "../../src/commands/train_tokenizer.ts";
@@ -12,6 +12,9 @@ import { readSentencePieceModel } from "../../src/formats/sentencepiece_model.ts
 import { tokenizerFromSentencePiece } from "../../src/tokenizer/mod.ts";
 import { chineseCorpus, englishCorpus } from "./_train_corpus.ts";
 import { hasSpmEncode, hasSpmTrain, spmEncodeIds, spmTrain } from "./_spm_oracle.ts";
+import { SentenceSelector } from "../../src/tokenizer/train/corpus.ts";
+import { trainSentencePiece } from "../../src/tokenizer/train/trainer.ts";
+import { defaultTrainerOptions, trainerConfig } from "../../src/tokenizer/train/trainer_spec.ts";
 
 const dir = Deno.makeTempDirSync({ prefix: "yangtuo-train-unigram-" });
 
@@ -98,6 +101,36 @@ for (const c of CASES) {
     },
   });
 }
+
+Deno.test({
+  name: "trainSentencePiece (unigram) reports SentencePiece's EM objective after every E-step, as spm_train logs it",
+  ignore: !hasSpmTrain(),
+  async fn() {
+    const lines = chineseCorpus(3, 1500);
+    const input = `${dir}/obj.txt`;
+    Deno.writeTextFileSync(input, lines.join("\n") + "\n");
+    const flags = ["--model_type=unigram", "--vocab_size=2000"];
+    // spm_train 0.1.97 logs "EM sub_iter=0 size=14712 obj=11.8731 num_tokens=…" after each E-step's M-step
+    const { log } = await spmTrain(`${dir}/obj`, [`--input=${input}`, ...flags]);
+    const want = [...log.matchAll(/EM sub_iter=\d+ size=(\d+) obj=([-\d.e+]+)/g)].map((
+      m,
+    ) => [Number(m[1]), Number(m[2])]);
+    assert(want.length >= 4, `spm_train logged ${want.length} E-steps`);
+    const options = { ...defaultTrainerOptions(), model_type: "unigram", vocab_size: 2000 };
+    const selector = new SentenceSelector(trainerConfig(options));
+    for (const l of lines) selector.add(l, new TextEncoder().encode(l).length);
+    const got: [number, number][] = [];
+    await trainSentencePiece(selector, options, (stage, _done, _total, detail) => {
+      const m = stage === "unigram EM" ? /^(\d+) pieces .*obj ([-\d.]+)$/.exec(detail ?? "") : null;
+      if (m) got.push([Number(m[1]), Number(m[2])]);
+    });
+    assertEquals(got.map((g) => g[0]), want.map((w) => w[0]), "pieces after each E-step");
+    got.forEach(([, obj], i) => {
+      const spm = want[i][1]; // printed with 6 significant digits
+      assert(Math.abs(obj - spm) <= 1e-5 * Math.abs(spm) + 1e-4, `E-step ${i + 1}: obj ${obj} vs spm_train ${spm}`);
+    });
+  },
+});
 
 globalThis.addEventListener("unload", () => {
   try {

@@ -32,7 +32,7 @@ import {
 } from "./trainer_spec.ts";
 
 /** Progress events: a stage name and (done, total) within it. */
-export type TrainProgress = (stage: string, done: number, total: number) => void;
+export type TrainProgress = (stage: string, done: number, total: number, detail?: string) => void;
 
 /** What training produced. */
 export interface TrainResult {

@@ -257,17 +257,21 @@ export class LatticeShard {
   /**
    * E-step over the shard: adds each unit's expected piece counts (weight × marginal, forward–backward in float32
    * as Lattice::PopulateMarginal) into `expected` (by current piece index; unknown nodes count for index 0), unit
-   * by unit in order, each addition rounded to float as SentencePiece's per-thread float vector.
+   * by unit in order, each addition rounded to float as SentencePiece's per-thread float vector. Returns the shard's
+   * log-likelihood Σ weight × log Z (in double, for progress only: nothing downstream reads it).
    */
-  eStep(model: ModelScores, expected: Float32Array): void {
+  eStep(model: ModelScores, expected: Float32Array): number {
     const { unitOff, freqs } = this.units;
     const sc = this.#nodeScores(model);
     if (this.#fwd.length < this.nNodes) this.#fwd = new Float32Array(this.nNodes);
     // one call per unit: V8 optimizes a function called thousands of times sooner than a long loop run once
     // (and unoptimized float code allocates a heap number per operation)
+    let logLik = 0;
     for (let u = 0; u + 1 < unitOff.length; u++) {
-      unitMarginals(this, sc, unitOff[u], unitOff[u + 1] - unitOff[u], f32(freqs[u]), expected);
+      const f = f32(freqs[u]);
+      logLik += f * unitMarginals(this, sc, unitOff[u], unitOff[u + 1] - unitOff[u], f, expected);
     }
+    return logLik;
   }
 
   /** Scratch arrays for unitMarginals (module functions cannot read private fields). */
@@ -347,7 +351,7 @@ export class LatticeShard {
 
 /**
  * Forward–backward over one unit (text[p0 .. p0 + n)) of `shard`: adds f × marginal of each node into `expected`,
- * in node order, each addition rounded to float (unknown nodes count for index 0).
+ * in node order, each addition rounded to float (unknown nodes count for index 0); returns log Z.
  */
 function unitMarginals(
   shard: LatticeShard,
@@ -356,7 +360,7 @@ function unitMarginals(
   n: number,
   f: number,
   expected: Float32Array,
-): void {
+): number {
   const { nodeOff, nodeLen, nodeId } = shard;
   const { alpha, beta, fwd } = shard.scratch;
   // forward: alpha[e] = LogSumExp over the nodes ending at e, in start order (pushed from each start once alpha[start]
@@ -391,6 +395,7 @@ function unitMarginals(
       expected[i] = expected[i] + f * Math.exp(x);
     }
   }
+  return z;
 }
 
 /**

@@ -219,31 +219,42 @@ class UnigramExecutors {
     return out;
   }
 
-  /** Per-thread expected counts (see LatticeShard.eStep). */
-  eStep(model: ModelScores, nPieces: number, remap?: Int32Array): Promise<Float32Array[]> {
-    if (this.#workers.length === 0) return Promise.resolve([this.#eStepHere(model, nPieces, remap)]);
-    return this.#run("estep", model, nPieces, remap, (l) => {
+  /** Per-thread expected counts (see LatticeShard.eStep) and the log-likelihood Σ weight × log Z of all units. */
+  async eStep(
+    model: ModelScores,
+    nPieces: number,
+    remap?: Int32Array,
+  ): Promise<{ perThread: Float32Array[]; logLik: number }> {
+    if (this.#workers.length === 0) return this.#eStepHere(model, nPieces, remap);
+    let logLik = 0;
+    const perThread = await this.#run("estep", model, nPieces, remap, (l) => {
       const out = new Float32Array(nPieces);
-      l.eStep(model, out);
+      logLik += l.eStep(model, out);
       return out;
-    }, (r) => "expected" in r ? r.expected : []);
+    }, (r) => {
+      if (!("expected" in r)) return [];
+      logLik += r.logLik;
+      return r.expected;
+    });
+    return { perThread, logLik };
   }
 
   /**
    * All threads in this thread, in thread order: each thread's vector is added into the first as soon as it is
    * complete (the same additions in the same order as sumInThreadOrder), so two vectors are live, not one per thread.
    */
-  #eStepHere(model: ModelScores, nPieces: number, remap?: Int32Array): Float32Array {
+  #eStepHere(model: ModelScores, nPieces: number, remap?: Int32Array): { perThread: Float32Array[]; logLik: number } {
     if (remap) { for (const l of this.#local) l.compact(remap, model); }
     const expected = new Float32Array(nPieces);
     const e = this.#local.length > 1 ? new Float32Array(nPieces) : expected;
+    let logLik = 0;
     this.#local.forEach((l, t) => {
-      if (t === 0) return l.eStep(model, expected);
+      if (t === 0) return void (logLik += l.eStep(model, expected));
       e.fill(0);
-      l.eStep(model, e);
+      logLik += l.eStep(model, e);
       for (let k = 0; k < nPieces; k++) expected[k] = expected[k] + e[k];
     });
-    return expected;
+    return { perThread: [expected], logLik };
   }
 
   /** Per-thread Viterbi counts (see LatticeShard.viterbi). */
@@ -460,12 +471,23 @@ export async function trainUnigram(input: UnigramTrainInput): Promise<ScoredPiec
       remap = remapOf(state, next, nSeeds);
       state = next;
     };
+    let weight = 0;
+    for (const f of freqs) weight += f;
+    const nSub = cfg.numSubIterations;
     for (let round = 1;; round++) {
-      for (let iter = 0; iter < cfg.numSubIterations; iter++) {
-        const perThread = await runner.eStep(modelScores(state), state.cur.length, remap);
+      for (let iter = 0; iter < nSub; iter++) {
+        const { perThread, logLik } = await runner.eStep(modelScores(state), state.cur.length, remap);
         advance(mStep(state, sumInThreadOrder(perThread)));
+        // SentencePiece's EM objective (its log: obj = −Σ weight × log Z / Σ weight), and E-steps done / expected
+        const done = (round - 1) * nSub + iter + 1;
+        const total = done + nSub - iter - 1 + nSub * roundsLeft(state.cur.length, desired, cfg.shrinkingFactor);
+        progress(
+          "unigram EM",
+          done,
+          total,
+          `${state.cur.length} pieces (→ ${desired}), obj ${(-logLik / weight).toFixed(4)}`,
+        );
       }
-      progress("unigram EM + pruning (pieces left)", Math.max(0, desired), state.cur.length);
       if (state.cur.length <= desired) break;
       const model = modelScores(state);
       const counts = await runner.viterbi(model, state.cur.length, remap);
@@ -479,6 +501,13 @@ export async function trainUnigram(input: UnigramTrainInput): Promise<ScoredPiec
   } finally {
     runner.close();
   }
+}
+
+/** Pruning rounds still to come at `size` pieces: each keeps max(desired, shrink × size) (an estimate for progress). */
+function roundsLeft(size: number, desired: number, shrink: number): number {
+  if (size <= desired) return 0;
+  if (!(shrink > 0 && shrink < 1)) return 1;
+  return Math.max(1, Math.ceil(Math.log(size / desired) / -Math.log(shrink)));
 }
 
 /** Finalize: required characters first (missing ones just below the lowest score), then the best pieces. */

@@ -3,7 +3,8 @@
  * runs their E-steps and Viterbi passes on request; no I/O. Protocol (one reply per request, in order; `remap`, when
  * present, renumbers the pieces before the pass):
  * 1. `{ type: "init", shards: ShardUnits[], pieceText, pieceOff }` → `{ ok: true }`
- * 2. `{ type: "estep", remap?, scores, unkScore, nPieces }` → `{ expected: Float32Array[] }` (one per shard)
+ * 2. `{ type: "estep", remap?, scores, unkScore, nPieces }` → `{ expected: Float32Array[], logLik }` (one vector per
+ *    shard; logLik = Σ weight × log Z over its shards, for progress)
  * 3. `{ type: "viterbi", remap?, scores, unkScore, nPieces }` → `{ counts: ViterbiCounts[] }`
  * Errors come back as `{ error: message }`.
  */
@@ -23,7 +24,7 @@ export type UnigramWorkerRequest =
 /** The worker's reply. */
 export type UnigramWorkerReply =
   | { ok: true }
-  | { expected: Float32Array[] }
+  | { expected: Float32Array[]; logLik: number }
   | { counts: ViterbiCounts[] }
   | { error: string };
 
@@ -46,12 +47,13 @@ scope.onmessage = (e) => {
     }
     if (m.remap) { for (const s of shards) s.compact(m.remap, m); }
     if (m.type === "estep") {
+      let logLik = 0;
       const expected = shards.map((s) => {
         const out = new Float32Array(m.nPieces);
-        s.eStep(m, out);
+        logLik += s.eStep(m, out);
         return out;
       });
-      scope.postMessage({ expected }, expected.map((x) => x.buffer as ArrayBuffer));
+      scope.postMessage({ expected, logLik }, expected.map((x) => x.buffer as ArrayBuffer));
     } else {
       const counts = shards.map((s) => s.viterbi(m, m.nPieces));
       scope.postMessage(
