@@ -276,7 +276,10 @@ export function controlInts(maxBatch: number): number {
   return CTRL.ROWS + 2 * maxBatch;
 }
 
-/** Spin this many times on the round counter before Atomics.wait (a few µs; 2 cores must not idle-spin long). */
+/**
+ * Spin this many times on the round counter before Atomics.wait: ~34 µs at ~14 ns a spin on the AMD EPYC of
+ * bench/README.md (longer spins measured no faster there, and cost a loaded host dearly).
+ */
 const SPIN = 2000;
 
 /** A reusable barrier over the control array for `n` threads. Throws when another shard failed. */
