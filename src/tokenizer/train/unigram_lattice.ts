@@ -147,9 +147,9 @@ export interface ViterbiCounts {
 }
 
 /**
- * Grows a typed array to at least `n` elements (doubling), keeping its contents.
+ * Grows a typed array to at least `n` elements (doubling), keeping its contents (the unigram trainer's one grower).
  */
-function grow<T extends Int32Array | Uint16Array | Float32Array>(a: T, n: number): T {
+export function grow<T extends Int32Array | Uint16Array | Float32Array | Float64Array>(a: T, n: number): T {
   if (a.length >= n) return a;
   const next = new (a.constructor as { new (n: number): T })(Math.max(n, a.length * 2));
   next.set(a);

@@ -11,6 +11,7 @@
  *      Abouelhoda, Kurtz, Ohlebusch, "Replacing suffix trees with enhanced suffix arrays" (2004), LCP intervals
  */
 import { UNK_CHAR, WS_CHAR } from "./corpus.ts";
+import { grow } from "./unigram_lattice.ts";
 
 /** The units as one code point array: unit u is text[unitOff[u] .. unitOff[u+1]). */
 export interface FlatUnits {
@@ -154,12 +155,6 @@ function charIds(units: FlatUnits, freqs: ArrayLike<number>): CharIds {
     }
   }
   return { id, cps: cps.subarray(0, K), count: count.subarray(0, K), occ: occ.subarray(0, K) };
-}
-
-function grow<T extends Int32Array | Float64Array>(a: T, n: number): T {
-  const out = new (a.constructor as { new (n: number): T })(n);
-  out.set(a);
-  return out;
 }
 
 /** The ids in code point order. */

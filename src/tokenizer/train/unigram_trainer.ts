@@ -22,6 +22,7 @@ import type { TrainProgress } from "./trainer.ts";
 import { validPrefixLengths } from "./piece_validator.ts";
 import { flattenUnits, seedPieces, type Seeds, seedString } from "./unigram_seeds.ts";
 import {
+  grow,
   LatticeShard,
   type ModelScores,
   PieceTrie,
@@ -283,13 +284,6 @@ class UnigramExecutors {
   }
 }
 
-/** A copy of `a` in a new array of `n` ≥ a.length elements. */
-function grownCopy(a: Int32Array, n: number): Int32Array {
-  const out = new Int32Array(n);
-  out.set(a);
-  return out;
-}
-
 function concat(parts: Int32Array[]): Int32Array {
   let n = 0;
   for (const p of parts) n += p.length;
@@ -401,7 +395,7 @@ function prune(
       continue;
     }
     const n = lattice.viterbi(s.length, model, i, path); // the same lattice without the piece itself
-    if (altOff[i] + n > altIds.length) altIds = grownCopy(altIds, 2 * (altOff[i] + n));
+    altIds = grow(altIds, altOff[i] + n);
     altIds.set(path.subarray(0, n), altOff[i]);
     altOff[i + 1] = altOff[i] + n;
   }
