@@ -2234,14 +2234,7 @@ var Normalizer = class {
       if (!o.removeExtraWhitespaces) isPrevSpace = false;
     }
     if (run < end) parts.push(run === 0 ? text : text.slice(run, end));
-    let out = parts.join("");
-    if (o.removeExtraWhitespaces) {
-      let e = out.length;
-      while (e > 0 && out[e - 1] === sp) e--;
-      out = out.slice(0, e);
-    }
-    if (o.treatWhitespaceAsSuffix && o.addDummyPrefix) out += sp;
-    return out;
+    return this.#finish(parts.join(""), sp);
   }
   /** The identity normalizer on JS strings: only the whitespace rules apply. */
   #normalizeIdentity(text) {
@@ -2256,13 +2249,20 @@ var Normalizer = class {
     if (o.escapeWhitespaces) s = s.replaceAll(" ", SPACE_SYMBOL);
     const sp = o.escapeWhitespaces ? SPACE_SYMBOL : " ";
     if (o.addDummyPrefix && !o.treatWhitespaceAsSuffix) s = sp + s;
+    return this.#finish(s, sp);
+  }
+  /**
+   * The end of both string paths: trailing spaces stripped (with removeExtraWhitespaces; '▁' that were in the input
+   * too, as SentencePiece does), then the suffix dummy.
+   */
+  #finish(s, sp) {
+    const o = this.options;
     if (o.removeExtraWhitespaces) {
       let e = s.length;
       while (e > 0 && s[e - 1] === sp) e--;
       s = s.slice(0, e);
     }
-    if (o.addDummyPrefix && o.treatWhitespaceAsSuffix) s += sp;
-    return s;
+    return o.treatWhitespaceAsSuffix && o.addDummyPrefix ? s + sp : s;
   }
   /** One normalization step at `pos`: returns [replacement bytes, input bytes consumed]. */
   #prefix(bytes, pos, box) {
