@@ -116,9 +116,9 @@ Deno.test("SentenceSelector keeps at most --input_sentence_size sentences (first
   assertEquals(i, 499); // stops reading once full
 });
 
-Deno.test("the printable-ASCII fast path normalizes exactly as the nmt_nfkc charsmap path", async () => {
+Deno.test("the printable-ASCII fast path normalizes exactly as the nmt_nfkc charsmap path", () => {
   const cfg = trainerConfig(defaultTrainerOptions());
-  const full = trainingNormalizer(cfg, await charsmapFor("nmt_nfkc"));
+  const full = trainingNormalizer(cfg, charsmapFor("nmt_nfkc"));
   const fast = trainingNormalizer(cfg, new Uint8Array(0));
   const r = mulberry32(14);
   for (let k = 0; k < 20000; k++) {

@@ -118,7 +118,7 @@ Deno.test("trainUnigram() gives the same pieces in one thread and with workers, 
     const options = { ...defaultTrainerOptions(), model_prefix: "m", vocab_size: 2000, num_threads: numThreads };
     const cfg = trainerConfig(options);
     const corpus = prepareCorpus(lines, lines.map(() => 1), cfg, {
-      normalizer: trainingNormalizer(cfg, await charsmapFor("nmt_nfkc")),
+      normalizer: trainingNormalizer(cfg, charsmapFor("nmt_nfkc")),
       metaPieces: ["<unk>", "<s>", "</s>"],
       splitWords: true,
     });

@@ -21,10 +21,10 @@ import {
 import { seedPiecesRef } from "./_unigram_seeds_ref.ts";
 import { chineseCorpus, englishCorpus } from "./_train_corpus.ts";
 
-async function compare(lines: string[], flags: Record<string, unknown>, label: string): Promise<number> {
+function compare(lines: string[], flags: Record<string, unknown>, label: string): number {
   const options = { ...defaultTrainerOptions(), model_prefix: "m", ...flags };
   const cfg = trainerConfig(options);
-  const charsmap = await charsmapFor(cfg.normalizationRuleName);
+  const charsmap = charsmapFor(cfg.normalizationRuleName);
   const corpus = prepareCorpus(lines, lines.map(() => 1), cfg, {
     normalizer: trainingNormalizer(cfg, charsmap),
     metaPieces: ["<unk>", "<s>", "</s>"],
@@ -52,12 +52,12 @@ async function compare(lines: string[], flags: Record<string, unknown>, label: s
   return want.length;
 }
 
-Deno.test("seedPieces() equals the trie reference on the Chinese and English test corpora", async () => {
-  await compare(chineseCorpus(1, 1500), {}, "zh");
+Deno.test("seedPieces() equals the trie reference on the Chinese and English test corpora", () => {
+  compare(chineseCorpus(1, 1500), {}, "zh");
   const en = englishCorpus(300_000);
   if (!en) return console.warn("skip: English corpus (/usr/share/common-licenses) unavailable");
-  await compare(en, {}, "en");
-  await compare(en, { split_digits: true, max_sentencepiece_length: 5 }, "en split_digits len 5");
+  compare(en, {}, "en");
+  compare(en, { split_digits: true, max_sentencepiece_length: 5 }, "en split_digits len 5");
 });
 
 /** Short lines over a tiny alphabet (many repeats and branchings), with ▁, digits, astral characters and ▅. */
@@ -96,7 +96,7 @@ function awkwardLines(seed: number, n: number): string[] {
   return lines.filter((l) => !l.includes("▅"));
 }
 
-Deno.test("seedPieces() equals the trie reference on awkward corpora under every piece rule", async () => {
+Deno.test("seedPieces() equals the trie reference on awkward corpora under every piece rule", () => {
   const flagSets: Record<string, unknown>[] = [
     {},
     { max_sentencepiece_length: 1 },
@@ -115,7 +115,7 @@ Deno.test("seedPieces() equals the trie reference on awkward corpora under every
   let total = 0;
   for (let seed = 1; seed <= 4; seed++) {
     const lines = awkwardLines(seed, 200);
-    for (const flags of flagSets) total += await compare(lines, flags, `seed ${seed} ${JSON.stringify(flags)}`);
+    for (const flags of flagSets) total += compare(lines, flags, `seed ${seed} ${JSON.stringify(flags)}`);
   }
   if (total < 1000) throw new Error(`too few seeds compared (${total}): the generated corpora are degenerate`);
 });
