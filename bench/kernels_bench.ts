@@ -5,7 +5,8 @@
  * streaming read of the same number of Q4_0 bytes (the bandwidth ceiling). Throughput = GB/s of Q4_0 weight bytes
  * (18 bytes per 32 weights; the repacked layout actually reads 160/144 of that).
  * Batched products (prompt processing) of both quantized types are checked equal to the matvec bit for bit, then
- * timed against the matvec run once per activation row.
+ * timed against the matvec run once per activation row, in the kernel form the engine picks on this host (pickDotForm:
+ * i16 dots, or the relaxed i32 dot-add that is one vpdpbusd with AVX-VNNI); a second table times both forms.
  * Run: deno task bench (or deno bench --allow-read --allow-env bench/kernels_bench.ts). The host line and a GB/s table
  * go to stderr first (stdout stays `deno bench`'s own, so `--json` output is pure JSON); YANGTUO_BENCH_TABLE=0 skips
  * the table.
@@ -13,6 +14,9 @@
 import { hostInfo } from "./_host.ts";
 import process from "node:process";
 import {
+  DOT_PROBE_BYTES,
+  type DotForm,
+  pickDotForm,
   q4_0RScratchBytes,
   q8_0RScratchBytes,
   q8ABytes,
@@ -26,6 +30,15 @@ import { f32ToF16Ref } from "../src/core/f16.ts";
 
 const k = await loadTypedWasmKernels({ initialPages: 256 });
 const a = k.arena;
+
+// the kernel forms the engine would use here (simd_kernels.ts measures the same way at load)
+const forms: Record<"Q4_0" | "Q8_0", DotForm> = (() => {
+  const m = a.mark(), probe = a.alloc(DOT_PROBE_BYTES, 64);
+  a.u8(probe, DOT_PROBE_BYTES).fill(0);
+  const out = { Q4_0: pickDotForm(k.raw, probe, "Q4_0"), Q8_0: pickDotForm(k.raw, probe, "Q8_0") };
+  a.reset(m);
+  return out;
+})();
 
 /** Deterministic pseudo-random bytes (xorshift32), fast enough for 100+ MB. */
 function fillRandom(u8: Uint8Array, seed: number): void {
@@ -131,10 +144,10 @@ interface MatmulCase {
   nBytes: number; // standard-layout bytes (GB/s are of these)
   acts: number;
   stride: number;
-  /** One matvec on activation row t. */
-  matvec: (t: number) => void;
-  /** The batched product of activation rows 0..b-1. */
-  matmul: (b: number) => void;
+  /** One matvec on activation row t, in the given form (default: the picked one). */
+  matvec: (t: number, form?: DotForm) => void;
+  /** The batched product of activation rows 0..b-1, in the given form (default: the picked one). */
+  matmul: (b: number, form?: DotForm) => void;
 }
 
 /**
@@ -149,7 +162,7 @@ function setupMatmul(fmt: "Q4_0" | "Q8_0", wr: number, nRows: number, nCols: num
   for (let t = 0; t < MM_MAX; t++) k.ptr.quantizeQ8A(xp + 4 * t * nCols, acts + t * stride, nCols);
   const y = a.alloc(4 * MM_MAX * nRows), yv = a.alloc(4 * nRows);
   const scratch = a.alloc(Math.max(q4_0RScratchBytes(MM_MAX), q8_0RScratchBytes(MM_MAX)));
-  const q4 = fmt === "Q4_0";
+  const r = k.raw, picked = forms[fmt];
   const c: MatmulCase = {
     name: `${fmt} ${nRows}x${nCols}`,
     nRows,
@@ -157,21 +170,28 @@ function setupMatmul(fmt: "Q4_0" | "Q8_0", wr: number, nRows: number, nCols: num
     nBytes,
     acts,
     stride,
-    matvec: q4
-      ? (t) => k.raw.matvecQ4_0R(wr, acts + t * stride, yv, nCols, 0, nRows, scratch)
-      : (t) => k.raw.matvecQ8_0R(wr, acts + t * stride, yv, nCols, 0, nRows),
-    matmul: q4
-      ? (b) => k.raw.matmulQ4_0R(wr, acts, stride, y, nCols, nRows, b, 0, nRows, scratch)
-      : (b) => k.raw.matmulQ8_0R(wr, acts, stride, y, nCols, nRows, b, 0, nRows, scratch),
+    matvec: fmt === "Q4_0"
+      ? (t, form = picked) =>
+        (form === "vnni" ? r.matvecQ4_0RVnni : r.matvecQ4_0R)(wr, acts + t * stride, yv, nCols, 0, nRows, scratch)
+      : (t, form = picked) =>
+        (form === "vnni" ? r.matvecQ8_0RVnni : r.matvecQ8_0R)(wr, acts + t * stride, yv, nCols, 0, nRows),
+    matmul: (b, form = picked) => {
+      const f = fmt === "Q4_0"
+        ? (form === "vnni" ? r.matmulQ4_0RVnni : r.matmulQ4_0R)
+        : (form === "vnni" ? r.matmulQ8_0RVnni : r.matmulQ8_0R);
+      f(wr, acts, stride, y, nCols, nRows, b, 0, nRows, scratch);
+    },
   };
-  c.matmul(MM_MAX);
   const ym = a.f32(y, MM_MAX * nRows);
-  for (let t = 0; t < MM_MAX; t++) {
-    c.matvec(t);
-    const v = a.f32(yv, nRows);
-    for (let r = 0; r < nRows; r++) {
-      if (ym[t * nRows + r] !== v[r]) {
-        throw new Error(`matmul${fmt} batch row ${t} row ${r}: ${ym[t * nRows + r]} vs ${v[r]}`);
+  for (const form of ["i16", "vnni"] as const) {
+    c.matmul(MM_MAX, form);
+    for (let t = 0; t < MM_MAX; t++) {
+      c.matvec(t, "i16");
+      const v = a.f32(yv, nRows);
+      for (let r = 0; r < nRows; r++) {
+        if (ym[t * nRows + r] !== v[r]) {
+          throw new Error(`matmul${fmt} (${form} form) batch row ${t} row ${r}: ${ym[t * nRows + r]} vs ${v[r]}`);
+        }
       }
     }
   }
@@ -355,6 +375,26 @@ if (!Deno.args.includes("--no-table") && Deno.env.get("YANGTUO_BENCH_TABLE") !==
       );
     }
   }
+  // both kernel forms of the 4096x4096 products at batch 16, in alternation
+  const formRows = [
+    "| product | form | matvec G MAC/s | batch 16 G MAC/s | batch 16 / matvec per row |",
+    "| --- | --- | ---: | ---: | ---: |",
+  ];
+  for (const m of [mmQ4, mmQ8]) {
+    const fns = (["i16", "vnni"] as const).flatMap((form) => [() => {
+      for (let t = 0; t < BATCH; t++) m.matvec(t, form);
+    }, () => m.matmul(BATCH, form)]);
+    const t = bestOf(fns, 10, 300);
+    const macs = m.nRows * m.nCols * BATCH;
+    (["i16", "vnni"] as const).forEach((form, i) => {
+      const [tv, tb] = [t[2 * i], t[2 * i + 1]];
+      formRows.push(
+        `| matmul${m.name} | ${form}${form === forms[m.name.slice(0, 4) as "Q4_0" | "Q8_0"] ? " (picked)" : ""} | ${
+          (macs / tv / 1e6).toFixed(1)
+        } | ${(macs / tb / 1e6).toFixed(1)} | ${(tv / tb).toFixed(2)}x |`,
+      );
+    });
+  }
   const [tq, tqr] = bestOf([
     () => k.raw.quantizeRowQ4_0(quant.xp, quant.out, QN),
     () => quantizeRowQ4_0Ref(quant.sliceX, quant.want),
@@ -370,7 +410,9 @@ if (!Deno.args.includes("--no-table") && Deno.env.get("YANGTUO_BENCH_TABLE") !==
     );
   }
   console.error(rows.join("\n"));
+  console.error(`\nkernel forms picked here (pickDotForm): Q4_0R ${forms.Q4_0}, Q8_0R ${forms.Q8_0}`);
   console.error("\n" + mmRows.join("\n"));
+  console.error("\n" + formRows.join("\n"));
   console.error(
     `quantizeRowQ4_0 4096x4096: WASM ${tq.toFixed(1)} ms, TS ref ${tqr.toFixed(0)} ms (${(tqr / tq).toFixed(1)}x), ` +
       `bytes identical`,

@@ -11,11 +11,11 @@ import type { CacheShape, KernelChoice, Kernels, MatrixSlice } from "./kernels.t
 import { repackedQ4_0Bytes, repackedQ8_0Bytes } from "./scalar.ts";
 import { convertRows, KernelMemory, ScalarKernels } from "./scalar_kernels.ts";
 import {
+  DOT_PROBE_BYTES,
+  type DotForm,
   type KernelExports,
   loadWasmKernels,
-  pickQ4_0RForm,
-  Q4_0R_PROBE_BYTES,
-  type Q4_0RForm,
+  pickDotForm,
   q4_0RScratchBytes,
   q8_0RScratchBytes,
   q8AStride,
@@ -48,8 +48,9 @@ export class SimdKernels extends ScalarKernels {
   #att = 0; // (contextSize,) f32 attention scores
   #attLen = 0;
   #maxBatch = 0;
-  #q4Form: Q4_0RForm = "i16"; // the Q4_0R kernel form measured faster on this host (identical results)
-  #q4Probe = 0;
+  #q4Form: DotForm = "i16"; // the Q4_0R / Q8_0R kernel forms measured faster on this host (identical results)
+  #q8Form: DotForm = "i16";
+  #probe = 0;
 
   constructor(raw: KernelExports, mem: KernelMemory) {
     super(mem);
@@ -68,16 +69,22 @@ export class SimdKernels extends ScalarKernels {
     this.#act = this.mem.alloc(maxBatch * this.#actStride);
     this.#mmScratch = this.mem.alloc(Math.max(q4_0RScratchBytes(maxBatch), q8_0RScratchBytes(maxBatch)));
     // i16 dots or the relaxed i32 dot-add (one vpdpbusd with AVX-VNNI): measured once per shard, a few ms
-    if (this.#q4Probe === 0) {
-      this.#q4Probe = this.mem.alloc(Q4_0R_PROBE_BYTES);
-      this.mem.u8.fill(0, this.#q4Probe, this.#q4Probe + Q4_0R_PROBE_BYTES); // zeros: no denormal slow paths
-      this.#q4Form = pickQ4_0RForm(this.#raw, this.#q4Probe);
+    if (this.#probe === 0) {
+      this.#probe = this.mem.alloc(DOT_PROBE_BYTES);
+      this.mem.u8.fill(0, this.#probe, this.#probe + DOT_PROBE_BYTES); // zeros: no denormal slow paths
+      this.#q4Form = pickDotForm(this.#raw, this.#probe, "Q4_0");
+      this.#q8Form = pickDotForm(this.#raw, this.#probe, "Q8_0");
     }
   }
 
   /** The Q4_0R kernel form this shard uses ("i16" or "vnni"; chosen by measurement in scratch()). */
-  get q4_0RForm(): Q4_0RForm {
+  get q4_0RForm(): DotForm {
     return this.#q4Form;
+  }
+
+  /** The Q8_0R kernel form this shard uses (as q4_0RForm). */
+  get q8_0RForm(): DotForm {
+    return this.#q8Form;
   }
 
   override loadMatrixRows(slice: MatrixSlice, srcDtype: DType, bytes: Uint8Array, row0: number, nRows: number): void {
@@ -129,6 +136,9 @@ export class SimdKernels extends ScalarKernels {
           // one row (generation): the matvec; a batch (prompt chunk, or several sequences' tokens): the tiled kernel
           if (B === 1) raw.matvecQ4_0R(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
           else raw.matmulQ4_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
+        } else if (this.#q8Form === "vnni") {
+          if (B === 1) raw.matvecQ8_0RVnni(w.ptr, this.#act, yPtr, cols, 0, rows);
+          else raw.matmulQ8_0RVnni(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
         } else {
           if (B === 1) raw.matvecQ8_0R(w.ptr, this.#act, yPtr, cols, 0, rows);
           else raw.matmulQ8_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);

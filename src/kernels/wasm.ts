@@ -4,7 +4,7 @@
  * the scratch sizes they need and the Q4_0R form probe. The only module that touches the .wasm.
  * see: wasm/README.md (ABI, layouts, alignment, aliasing), simd_kernels.ts (the `Kernels` on top)
  */
-import { repackedQ4_0Bytes } from "./scalar.ts";
+import { repackedQ4_0Bytes, repackedQ8_0Bytes } from "./scalar.ts";
 import { QK4_0 } from "../quant/q4_0.ts";
 
 /**
@@ -66,6 +66,10 @@ export interface KernelExports {
   /** As Q8AMatvec without the scratch. */
   matvecQ8_0R: FloatMatvec;
   matmulQ8_0R: Q8AMatmul;
+  /** matvecQ8_0R in the relaxed i32 dot-add form (vpdpbusd on AVX-VNNI hosts); same results bit for bit. */
+  matvecQ8_0RVnni: FloatMatvec;
+  /** matmulQ8_0R in the relaxed i32 dot-add form; same arguments and results. */
+  matmulQ8_0RVnni: Q8AMatmul;
   matvecF16: FloatMatvec;
   matmulF16: FloatMatmul;
   matvecF32: FloatMatvec;
@@ -105,30 +109,31 @@ export function q8_0RScratchBytes(batch: number): number {
   return 64 * Math.min(batch, 16);
 }
 
-/** The two forms of the Q4_0R kernels: i16 dots + i16 adds, or the relaxed i32 dot-add ("VNNI"). */
-export type Q4_0RForm = "i16" | "vnni";
+/** The two forms of the Q4_0R and Q8_0R kernels: i16 dots + i16 adds, or the relaxed i32 dot-add ("VNNI"). */
+export type DotForm = "i16" | "vnni";
 
-/** Bytes pickQ4_0RForm() needs at its `mem` pointer (64-byte aligned): a 64x2048 Q4_0R matrix, one Q8A row, y. */
-export const Q4_0R_PROBE_BYTES: number = repackedQ4_0Bytes(64, 2048) + 4096 + 2048 + 256 + 64;
+/** Bytes pickDotForm() needs at its `mem` pointer: a 64x2048 Q4_0R or Q8_0R matrix, one Q8A row, y, scratch. */
+export const DOT_PROBE_BYTES: number = Math.max(repackedQ4_0Bytes(64, 2048), repackedQ8_0Bytes(64, 2048)) + 4096 +
+  2048 + 256 + 64;
 
 /**
- * Measures which Q4_0R form is faster on this host: `i32x4.relaxed_dot_i8x16_i7x16_add_s` is one `vpdpbusd` where V8
- * sees AVX-VNNI and three instructions elsewhere (where the i16 form wins). Both forms give the same results bit for
- * bit, so the choice changes only speed. Times the two matvecs in alternation on a cache-resident 64x2048 matrix at
- * `mem` (Q4_0R_PROBE_BYTES of scratch memory, contents irrelevant; a few ms including tier-up warm-up) and picks
- * "vnni" only when it is at least 10% faster.
+ * Measures which form of the `fmt` (Q4_0R or Q8_0R) kernels is faster on this host:
+ * `i32x4.relaxed_dot_i8x16_i7x16_add_s` is one `vpdpbusd` where V8 sees AVX-VNNI and three instructions elsewhere
+ * (where the i16 form wins). Both forms give the same results bit for bit, so the choice changes only speed. Times
+ * the two matvecs in alternation on a cache-resident 64x2048 matrix at `mem` (DOT_PROBE_BYTES of scratch memory,
+ * contents irrelevant; a few ms including tier-up warm-up) and picks "vnni" only when it is at least 10% faster.
  */
-export function pickQ4_0RForm(raw: KernelExports, mem: number): Q4_0RForm {
+export function pickDotForm(raw: KernelExports, mem: number, fmt: "Q4_0" | "Q8_0"): DotForm {
   const nRows = 64, nCols = 2048;
   const w = Math.ceil(mem / 64) * 64;
-  const act = w + repackedQ4_0Bytes(nRows, nCols);
+  const act = w + (fmt === "Q4_0" ? repackedQ4_0Bytes(nRows, nCols) : repackedQ8_0Bytes(nRows, nCols));
   const y = act + q8AStride(nCols), scratch = y + 4 * nRows;
+  const run = fmt === "Q4_0"
+    ? (vnni: boolean) => (vnni ? raw.matvecQ4_0RVnni : raw.matvecQ4_0R)(w, act, y, nCols, 0, nRows, scratch)
+    : (vnni: boolean) => (vnni ? raw.matvecQ8_0RVnni : raw.matvecQ8_0R)(w, act, y, nCols, 0, nRows);
   const time = (vnni: boolean, n: number) => {
     const t = performance.now();
-    for (let i = 0; i < n; i++) {
-      if (vnni) raw.matvecQ4_0RVnni(w, act, y, nCols, 0, nRows, scratch);
-      else raw.matvecQ4_0R(w, act, y, nCols, 0, nRows, scratch);
-    }
+    for (let i = 0; i < n; i++) run(vnni);
     return performance.now() - t;
   };
   time(false, 300); // warm up past Liftoff into the optimizing tier

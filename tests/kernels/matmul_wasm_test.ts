@@ -8,8 +8,8 @@ import { randomNormal, randomUniform } from "../_rand.ts";
 import { f16ArrayToF32Ref, f32ArrayToF16Ref } from "../../src/core/f16.ts";
 import { scalarKernels } from "./_typed_kernels.ts";
 import {
-  pickQ4_0RForm,
-  Q4_0R_PROBE_BYTES,
+  DOT_PROBE_BYTES,
+  pickDotForm,
   q4_0RScratchBytes,
   q8_0RScratchBytes,
   q8ABytes,
@@ -248,14 +248,17 @@ for (const fmt of ["Q4_0", "Q8_0"] as const) {
                 `${nRows}x${nCols} batch ${batch} row ${t}`,
               );
             }
-            if (fmt === "Q8_0") continue;
             // the relaxed i32 dot-add ("VNNI") forms compute the same integer block sums: equal bit for bit too
             a.f32(ym, maxBatch * nRows).fill(NaN);
-            k.raw.matmulQ4_0RVnni(wr, acts, stride, ym, nCols, nRows, batch, 0, nRows, scratch);
+            if (fmt === "Q4_0") k.raw.matmulQ4_0RVnni(wr, acts, stride, ym, nCols, nRows, batch, 0, nRows, scratch);
+            else k.raw.matmulQ8_0RVnni(wr, acts, stride, ym, nCols, nRows, batch, 0, nRows, scratch);
             for (let t = 0; t < batch; t++) {
               assertEquals([...a.f32(ym + 4 * t * nRows, nRows)], single[t], `VNNI form batch ${batch} row ${t}`);
             }
-            k.raw.matvecQ4_0RVnni(wr, acts + (batch - 1) * stride, yv, nCols, 0, nRows, scratch);
+            a.f32(yv, nRows).fill(NaN);
+            const last = acts + (batch - 1) * stride;
+            if (fmt === "Q4_0") k.raw.matvecQ4_0RVnni(wr, last, yv, nCols, 0, nRows, scratch);
+            else k.raw.matvecQ8_0RVnni(wr, last, yv, nCols, 0, nRows);
             assertEquals([...a.f32(yv, nRows)], single[batch - 1], `VNNI form matvec row ${batch - 1}`);
           }
           // and the last batch against the reference (f64 sums of the same integer block sums)
@@ -277,12 +280,20 @@ for (const fmt of ["Q4_0", "Q8_0"] as const) {
   );
 }
 
-Deno.test("pickQ4_0RForm() measures the two Q4_0R forms and names one", { permissions: "none" }, () => {
-  const a = k.arena, m = a.mark();
-  const form = pickQ4_0RForm(k.raw, a.alloc(Q4_0R_PROBE_BYTES, 64));
-  assertEquals(form === "i16" || form === "vnni", true, form);
-  a.reset(m);
-});
+Deno.test(
+  "pickDotForm() measures the two Q4_0R and the two Q8_0R forms and names one each",
+  { permissions: "none" },
+  () => {
+    const a = k.arena, m = a.mark();
+    const mem = a.alloc(DOT_PROBE_BYTES, 64);
+    a.u8(mem, DOT_PROBE_BYTES).fill(0);
+    for (const fmt of ["Q4_0", "Q8_0"] as const) {
+      const form = pickDotForm(k.raw, mem, fmt);
+      assertEquals(form === "i16" || form === "vnni", true, `${fmt}: ${form}`);
+    }
+    a.reset(m);
+  },
+);
 
 Deno.test("matmulQ4_0R and matmulQ8_0R (WASM) write only rows [rowStart, rowEnd) of every batch row", () => {
   for (const batch of MM_BATCHES) checkRowRanges(batch); // batch 1 takes the matvec kernels

@@ -158,6 +158,14 @@ Deno.test("Q8_0R kernels stay exact at the fp16 scale extremes (d_w * d_x is for
     assertRoundedOnce(got, exactDots(w, xt, nRows, nCols), absSums(w, xt, nRows, nCols), `extreme scales row ${t}`);
     assertEquals([...a.f32(ym + 4 * t * nRows, nRows)], [...got], `extreme scales: matmul row ${t} = matvec`);
   }
+  // the relaxed i32 dot-add ("VNNI") forms: the same integer block sums, so the same bits, extremes included
+  const yq = a.alloc(4 * batch * nRows);
+  k.raw.matmulQ8_0RVnni(wr, acts, stride, yq, nCols, nRows, batch, 0, nRows, a.alloc(q8_0RScratchBytes(batch)));
+  assertEquals([...a.f32(yq, batch * nRows)], [...a.f32(ym, batch * nRows)], "extreme scales: VNNI-form matmul");
+  for (let t = 0; t < batch; t++) {
+    k.raw.matvecQ8_0RVnni(wr, acts + t * stride, yv, nCols, 0, nRows);
+    assertEquals([...a.f32(yv, nRows)], [...a.f32(ym + 4 * t * nRows, nRows)], `extreme scales: VNNI-form row ${t}`);
+  }
   a.reset(m);
 });
 
@@ -207,13 +215,17 @@ Deno.test("matvecQ8_0R/matmulQ8_0R (WASM) write only rows [rowStart, rowEnd) of 
     for (
       const [r0, r1] of [[4, 21], [16, 29], [0, 3], [24, 24], [8, 29], [0, 29], [0, 8], [16, 24], [8, 9], [28, 29]]
     ) {
-      const yv = a.f32(y, batch * nRows + 16);
-      yv.fill(-7);
-      k.ptr.matmulQ8_0R(wr, acts, stride, y, nRows, nCols, batch, r0, r1, scratch);
-      for (let i = 0; i < batch * nRows + 16; i++) {
-        const r = i % nRows;
-        const inside = i < batch * nRows && r >= r0 && r < r1;
-        assertEquals(yv[i], inside ? all[i] : -7, `batch ${batch} [${r0}, ${r1}) element ${i}`);
+      for (const form of ["i16", "vnni"] as const) {
+        const yv = a.f32(y, batch * nRows + 16);
+        yv.fill(-7);
+        if (form === "i16") k.ptr.matmulQ8_0R(wr, acts, stride, y, nRows, nCols, batch, r0, r1, scratch);
+        else if (batch === 1) k.raw.matvecQ8_0RVnni(wr, acts, y, nCols, r0, r1);
+        else k.raw.matmulQ8_0RVnni(wr, acts, stride, y, nCols, nRows, batch, r0, r1, scratch);
+        for (let i = 0; i < batch * nRows + 16; i++) {
+          const r = i % nRows;
+          const inside = i < batch * nRows && r >= r0 && r < r1;
+          assertEquals(yv[i], inside ? all[i] : -7, `${form} batch ${batch} [${r0}, ${r1}) element ${i}`);
+        }
       }
     }
     a.reset(m);

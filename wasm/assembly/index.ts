@@ -7,7 +7,7 @@ export {
 export {
   matvecQ4_0R, matmulQ4_0R, matvecQ8_0R, matmulQ8_0R, matvecF16, matmulF16, matvecF32, matmulF32, streamRead,
 } from "./matmul";
-export { matvecQ4_0RVnni, matmulQ4_0RVnni } from "./matmul";
+export { matvecQ4_0RVnni, matmulQ4_0RVnni, matvecQ8_0RVnni, matmulQ8_0RVnni } from "./matmul";
 export { rmsNorm, softmax, rope, siluGate, attention } from "./ops";
 
 // First byte after the module's static data: the TypeScript arena allocates from here.

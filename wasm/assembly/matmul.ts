@@ -643,6 +643,22 @@ export function matmulQ8_0R(
   w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32, rowStart: i32, rowEnd: i32,
   scratch: usize,
 ): void {
+  q8RMatmul(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd, scratch, false);
+}
+
+// matmulQ8_0R in i32 form (same arguments and scratch, same results bit for bit).
+export function matmulQ8_0RVnni(
+  w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32, rowStart: i32, rowEnd: i32,
+  scratch: usize,
+): void {
+  q8RMatmul(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd, scratch, true);
+}
+
+// The batched Q8_0R driver of both forms (vnni is a constant at each call, so each export keeps one form's passes).
+@inline function q8RMatmul(
+  w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32, rowStart: i32, rowEnd: i32,
+  scratch: usize, vnni: bool,
+): void {
   const nb = nCols >> 5;
   const gBytes = <usize>nb * 144;
   const stride = <usize>actStride;
@@ -662,8 +678,13 @@ export function matmulQ8_0R(
         const xo = <usize>b << 5;
         const dOff = <usize>nCols + (<usize>b << 2) - xo;
         const cOff = dOff + (<usize>nb << 2);
-        q8RPass1(wp, a0 + xo, aEnd + xo, stride, scratch, mask);
-        q8RPass2(wp, a0 + xo, aEnd + xo, stride, scratch, dOff, cOff, accp, mask);
+        if (vnni) {
+          q8RPass1Vnni(wp, a0 + xo, aEnd + xo, stride, scratch, cOff, mask);
+          q8RPass2Vnni(wp, a0 + xo, aEnd + xo, stride, scratch, dOff, accp, mask);
+        } else {
+          q8RPass1(wp, a0 + xo, aEnd + xo, stride, scratch, mask);
+          q8RPass2(wp, a0 + xo, aEnd + xo, stride, scratch, dOff, cOff, accp, mask);
+        }
         wp += 144;
       }
       let yp = y + ((<usize>t0 * <usize>nRows + <usize>r) << 2);
@@ -673,6 +694,145 @@ export function matmulQ8_0R(
         yp += yStride;
       }
     }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Q8_0R, i32 dot-add form ("VNNI" variants), as for Q4_0R: the lo and hi nibble dots accumulate straight into two sets
+// of i32 lanes (hi starting from the correction), no i16 adds and no widening; s = 16·hi + lo is the i16 form's
+// integer block sum, and the f64 block term after it is the same, so results equal matvecQ8_0R / matmulQ8_0R bit for
+// bit. Two dot-adds per 16 MACs: two vpdpbusd where V8 sees AVX-VNNI, against two pmaddubsw plus adds and widening in
+// the i16 form. src/kernels/wasm.ts (pickDotForm) measures both forms on the host and uses the faster.
+
+// q8RGroupDot in i32 form.
+@inline function q8RGroupDotVnni(wp: usize, act: usize, xd: usize, xc: usize, nb: i32): v128 {
+  const mask = i8x16.splat(<i8>(0x0f | (nb >>> 31)));
+  const zero = i32x4.splat(nb >>> 31); // an opaque zero: not a constant V8 rematerializes per use
+  let acc01 = f64x2.splat(0), acc23 = f64x2.splat(0);
+  // hot loop: 8 weight vectors and 8 activation splats per block, 16 relaxed i32 dot-adds
+  for (let b = 0; b < nb; b++) {
+    const xp = act + (<usize>b << 5);
+    let x = v128.load32_splat(xp), w = v128.load(wp, 16);
+    let lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), zero);
+    let hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(i16x8.shr_u(w, 4), mask), v128.load32_splat(xc + (<usize>b << 2)));
+    x = v128.load32_splat(xp, 4);
+    w = v128.load(wp, 32);
+    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), lo);
+    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(i16x8.shr_u(w, 4), mask), hi);
+    x = v128.load32_splat(xp, 8);
+    w = v128.load(wp, 48);
+    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), lo);
+    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(i16x8.shr_u(w, 4), mask), hi);
+    x = v128.load32_splat(xp, 12);
+    w = v128.load(wp, 64);
+    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), lo);
+    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(i16x8.shr_u(w, 4), mask), hi);
+    x = v128.load32_splat(xp, 16);
+    w = v128.load(wp, 80);
+    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), lo);
+    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(i16x8.shr_u(w, 4), mask), hi);
+    x = v128.load32_splat(xp, 20);
+    w = v128.load(wp, 96);
+    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), lo);
+    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(i16x8.shr_u(w, 4), mask), hi);
+    x = v128.load32_splat(xp, 24);
+    w = v128.load(wp, 112);
+    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), lo);
+    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(i16x8.shr_u(w, 4), mask), hi);
+    x = v128.load32_splat(xp, 28);
+    w = v128.load(wp, 128);
+    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), lo);
+    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(i16x8.shr_u(w, 4), mask), hi);
+    const s = i32x4.add(i32x4.shl(hi, 4), lo);
+    // the block term exactly as q8RGroupDot's
+    const p = f32x4.mul(v128.load(wp), v128.load32_splat(xd + (<usize>b << 2)));
+    const s23 = v128.shuffle<u32>(s, s, 2, 3, 2, 3), p23 = v128.shuffle<u32>(p, p, 2, 3, 2, 3);
+    acc01 = f64x2.relaxed_madd(f64x2.convert_low_i32x4_s(s), f64x2.promote_low_f32x4(p), acc01);
+    acc23 = f64x2.relaxed_madd(f64x2.convert_low_i32x4_s(s23), f64x2.promote_low_f32x4(p23), acc23);
+    wp += 144;
+  }
+  const lo = f32x4.demote_f64x2_zero(acc01), hi = f32x4.demote_f64x2_zero(acc23);
+  return v128.shuffle<u32>(lo, hi, 0, 1, 4, 5);
+}
+
+// matvecQ8_0R in i32 form (same arguments, same results bit for bit).
+export function matvecQ8_0RVnni(w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32): void {
+  const nb = nCols >> 5;
+  const gBytes = <usize>nb * 144;
+  const xd = act + <usize>nCols;
+  const xc = xd + (<usize>nb << 2);
+  for (let r = rowStart; r < rowEnd; r += 4) {
+    storeGroup4(q8RGroupDotVnni(w + <usize>(r >> 2) * gBytes, act, xd, xc, nb), y + (<usize>r << 2), r, rowEnd);
+  }
+}
+
+// q8RPass1 in i32 form: the lo sums start from zero, the hi sums from the correction; both stay i32.
+@inline function q8RPass1Vnni(wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, cOff: usize, mask: v128): void {
+  let w = v128.load(wp, 16);
+  const l0 = v128.and(w, mask), h0 = v128.and(i16x8.shr_u(w, 4), mask);
+  w = v128.load(wp, 32);
+  const l1 = v128.and(w, mask), h1 = v128.and(i16x8.shr_u(w, 4), mask);
+  w = v128.load(wp, 48);
+  const l2 = v128.and(w, mask), h2 = v128.and(i16x8.shr_u(w, 4), mask);
+  w = v128.load(wp, 64);
+  const l3 = v128.and(w, mask), h3 = v128.and(i16x8.shr_u(w, 4), mask);
+  const zero = v128.xor(mask, mask);
+  let o = part;
+  for (let xp = a0; xp < aEnd; xp += stride) {
+    const a = v128.load(xp);
+    let x = lane4(a, 0);
+    let lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, l0, zero);
+    let hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, h0, v128.load32_splat(xp + cOff));
+    x = lane4(a, 1);
+    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, l1, lo);
+    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, h1, hi);
+    x = lane4(a, 2);
+    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, l2, lo);
+    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, h2, hi);
+    x = lane4(a, 3);
+    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, l3, lo);
+    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, h3, hi);
+    v128.store(o, lo);
+    v128.store(o, hi, 16);
+    o += 32;
+  }
+}
+
+// q8RPass2 in i32 form: continues pass 1's i32 sums, then the same f64 block term.
+@inline function q8RPass2Vnni(
+  wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, dOff: usize, acc: usize, mask: v128,
+): void {
+  let w = v128.load(wp, 80);
+  const l0 = v128.and(w, mask), h0 = v128.and(i16x8.shr_u(w, 4), mask);
+  w = v128.load(wp, 96);
+  const l1 = v128.and(w, mask), h1 = v128.and(i16x8.shr_u(w, 4), mask);
+  w = v128.load(wp, 112);
+  const l2 = v128.and(w, mask), h2 = v128.and(i16x8.shr_u(w, 4), mask);
+  w = v128.load(wp, 128);
+  const l3 = v128.and(w, mask), h3 = v128.and(i16x8.shr_u(w, 4), mask);
+  const d = v128.load(wp); // the 4 rows' f32 scales
+  let o = part, q = acc;
+  for (let xp = a0; xp < aEnd; xp += stride) {
+    const a = v128.load(xp, 16);
+    let x = lane4(a, 0);
+    let lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, l0, v128.load(o));
+    let hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, h0, v128.load(o, 16));
+    x = lane4(a, 1);
+    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, l1, lo);
+    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, h1, hi);
+    x = lane4(a, 2);
+    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, l2, lo);
+    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, h2, hi);
+    x = lane4(a, 3);
+    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, l3, lo);
+    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, h3, hi);
+    const s = i32x4.add(i32x4.shl(hi, 4), lo);
+    const p = f32x4.mul(d, v128.load32_splat(xp + dOff));
+    const s23 = v128.shuffle<u32>(s, s, 2, 3, 2, 3), p23 = v128.shuffle<u32>(p, p, 2, 3, 2, 3);
+    v128.store(q, f64x2.relaxed_madd(f64x2.convert_low_i32x4_s(s), f64x2.promote_low_f32x4(p), v128.load(q)));
+    v128.store(q, f64x2.relaxed_madd(f64x2.convert_low_i32x4_s(s23), f64x2.promote_low_f32x4(p23), v128.load(q, 16)), 16);
+    o += 32;
+    q += 32;
   }
 }
 

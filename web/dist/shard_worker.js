@@ -483,18 +483,16 @@ function q4_0RScratchBytes(batch) {
 function q8_0RScratchBytes(batch) {
   return 64 * Math.min(batch, 16);
 }
-var Q4_0R_PROBE_BYTES = repackedQ4_0Bytes(64, 2048) + 4096 + 2048 + 256 + 64;
-function pickQ4_0RForm(raw, mem) {
+var DOT_PROBE_BYTES = Math.max(repackedQ4_0Bytes(64, 2048), repackedQ8_0Bytes(64, 2048)) + 4096 + 2048 + 256 + 64;
+function pickDotForm(raw, mem, fmt) {
   const nRows = 64, nCols = 2048;
   const w = Math.ceil(mem / 64) * 64;
-  const act = w + repackedQ4_0Bytes(nRows, nCols);
+  const act = w + (fmt === "Q4_0" ? repackedQ4_0Bytes(nRows, nCols) : repackedQ8_0Bytes(nRows, nCols));
   const y = act + q8AStride(nCols), scratch = y + 4 * nRows;
+  const run = fmt === "Q4_0" ? (vnni2) => (vnni2 ? raw.matvecQ4_0RVnni : raw.matvecQ4_0R)(w, act, y, nCols, 0, nRows, scratch) : (vnni2) => (vnni2 ? raw.matvecQ8_0RVnni : raw.matvecQ8_0R)(w, act, y, nCols, 0, nRows);
   const time = (vnni2, n) => {
     const t = performance.now();
-    for (let i = 0; i < n; i++) {
-      if (vnni2) raw.matvecQ4_0RVnni(w, act, y, nCols, 0, nRows, scratch);
-      else raw.matvecQ4_0R(w, act, y, nCols, 0, nRows, scratch);
-    }
+    for (let i = 0; i < n; i++) run(vnni2);
     return performance.now() - t;
   };
   time(false, 300);
@@ -1625,7 +1623,8 @@ var SimdKernels = class extends ScalarKernels {
   #attLen = 0;
   #maxBatch = 0;
   #q4Form = "i16";
-  #q4Probe = 0;
+  #q8Form = "i16";
+  #probe = 0;
   constructor(raw, mem) {
     super(mem);
     this.#raw = raw;
@@ -1640,15 +1639,20 @@ var SimdKernels = class extends ScalarKernels {
     this.#actStride = q8AStride(cols32);
     this.#act = this.mem.alloc(maxBatch * this.#actStride);
     this.#mmScratch = this.mem.alloc(Math.max(q4_0RScratchBytes(maxBatch), q8_0RScratchBytes(maxBatch)));
-    if (this.#q4Probe === 0) {
-      this.#q4Probe = this.mem.alloc(Q4_0R_PROBE_BYTES);
-      this.mem.u8.fill(0, this.#q4Probe, this.#q4Probe + Q4_0R_PROBE_BYTES);
-      this.#q4Form = pickQ4_0RForm(this.#raw, this.#q4Probe);
+    if (this.#probe === 0) {
+      this.#probe = this.mem.alloc(DOT_PROBE_BYTES);
+      this.mem.u8.fill(0, this.#probe, this.#probe + DOT_PROBE_BYTES);
+      this.#q4Form = pickDotForm(this.#raw, this.#probe, "Q4_0");
+      this.#q8Form = pickDotForm(this.#raw, this.#probe, "Q8_0");
     }
   }
   /** The Q4_0R kernel form this shard uses ("i16" or "vnni"; chosen by measurement in scratch()). */
   get q4_0RForm() {
     return this.#q4Form;
+  }
+  /** The Q8_0R kernel form this shard uses (as q4_0RForm). */
+  get q8_0RForm() {
+    return this.#q8Form;
   }
   loadMatrixRows(slice, srcDtype, bytes, row0, nRows) {
     const t = slice.dtype;
@@ -1693,6 +1697,9 @@ var SimdKernels = class extends ScalarKernels {
         } else if (w.dtype === "Q4_0") {
           if (B === 1) raw.matvecQ4_0R(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
           else raw.matmulQ4_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
+        } else if (this.#q8Form === "vnni") {
+          if (B === 1) raw.matvecQ8_0RVnni(w.ptr, this.#act, yPtr, cols, 0, rows);
+          else raw.matmulQ8_0RVnni(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
         } else {
           if (B === 1) raw.matvecQ8_0R(w.ptr, this.#act, yPtr, cols, 0, rows);
           else raw.matmulQ8_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
