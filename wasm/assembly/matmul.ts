@@ -471,59 +471,83 @@ export function matmulQ4_0RVnni(
 // holding elements 4k..4k+3 of row i as u = w + 128 = 16·hi + lo (two unsigned nibbles). With the activation quants
 // x (|x| <= 127) splat 4 bytes at a time, the unsigned-nibble relaxed dot (as for Q4_0R) gives per lane, exactly,
 //   Σ x·w = 16·(Σ x·hi − 8·Σx) + Σ x·lo,   and −8·Σx is the Q8A corr term.
-// i16 sums stay exact: 8 dots of pairs, |sum| <= 8 · 2 · 127 · 15 = 30480.
 // Each block's term sumi · d_w · d_x is exact in f64 (19 + 11 + 11 significant bits) and the terms are summed in f64,
 // so a row's result is the exact dot of the dequantized weights and activations up to f64 rounding, then rounded to
 // f32 once: what the f64 reference (dequantize, multiply, sum) gives, not merely close to it.
+// Two forms of every kernel (`vnni`, a constant at each call, folds away after inlining): the i16 form sums the
+// relaxed i16 dots in i16 (8 dots of pairs: |sum| <= 8 · 2 · 127 · 15 = 30480) and widens once per block; the VNNI form
+// ("...Vnni" exports) accumulates with i32x4.relaxed_dot_i8x16_i7x16_add_s (one vpdpbusd where V8 sees AVX-VNNI, three
+// instructions elsewhere) straight into i32 lanes, the hi sums starting from corr. Both give the same integer block
+// sums and the same f64 terms after them, so the forms are equal bit for bit; src/kernels/wasm.ts (pickDotForm)
+// measures which is faster on the host.
 
-// The dot of one 4-row group (at wp, block b0 = 0) with one Q8A row: one row per lane of the returned f32x4.
-@inline function q8RGroupDot(wp: usize, act: usize, xd: usize, xc: usize, nb: i32): v128 {
+// The first dot of a lo or hi sum: the i16 dot (i16 form), or the dot added to init in i32 (VNNI form).
+@inline function q8First(x: v128, n: v128, init: v128, vnni: bool): v128 {
+  return vnni ? i32x4.relaxed_dot_i8x16_i7x16_add_s(x, n, init) : i16x8.relaxed_dot_i8x16_i7x16_s(x, n);
+}
+
+// sum + the dot of x and the nibbles n, in the form's lanes.
+@inline function q8Step(x: v128, n: v128, sum: v128, vnni: bool): v128 {
+  return vnni ? i32x4.relaxed_dot_i8x16_i7x16_add_s(x, n, sum) : i16x8.add(sum, i16x8.relaxed_dot_i8x16_i7x16_s(x, n));
+}
+
+// The exact i32 block sums 16·(hi + c) + lo, one row per lane (the VNNI form's hi already holds c).
+@inline function q8BlockSum(lo: v128, hi: v128, c: v128, vnni: bool): v128 {
+  if (vnni) return i32x4.add(i32x4.shl(hi, 4), lo);
+  return i32x4.add(i32x4.shl(i32x4.add(i32x4.extadd_pairwise_i16x8_s(hi), c), 4), i32x4.extadd_pairwise_i16x8_s(lo));
+}
+
+// acc + s · p in f64 for rows 0-1 (upper false) or 2-3 (upper true) of the group. p = d_w · d_x (the 4 rows' f32
+// scales times the activation's) is exact in f32: two 11-bit significands; and s · p is exact in f64 (19 + 22 bits),
+// so the multiply-add rounds once, at the add, fused or not.
+@inline function q8Term(s: v128, p: v128, acc: v128, upper: bool): v128 {
+  const si = upper ? v128.shuffle<u32>(s, s, 2, 3, 2, 3) : s, pi = upper ? v128.shuffle<u32>(p, p, 2, 3, 2, 3) : p;
+  return f64x2.relaxed_madd(f64x2.convert_low_i32x4_s(si), f64x2.promote_low_f32x4(pi), acc);
+}
+
+// The dot of one 4-row group (at wp) with one Q8A row: one row per lane of the returned f32x4.
+@inline function q8RGroupDot(wp: usize, act: usize, xd: usize, xc: usize, nb: i32, vnni: bool): v128 {
   const mask = i8x16.splat(<i8>(0x0f | (nb >>> 31))); // see groupDot: keeps the mask out of the loop's constants
+  const zero = i32x4.splat(nb >>> 31); // an opaque zero, likewise
   let acc01 = f64x2.splat(0), acc23 = f64x2.splat(0);
+  // hot loop: 8 weight vectors (lo and hi nibbles) and 8 activation splats per block, 16 relaxed dots
   for (let b = 0; b < nb; b++) {
     const xp = act + (<usize>b << 5);
+    const c = v128.load32_splat(xc + (<usize>b << 2));
     let x = v128.load32_splat(xp), w = v128.load(wp, 16);
-    let lo = i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask));
-    let hi = i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask));
+    let lo = q8First(x, v128.and(w, mask), zero, vnni), hi = q8First(x, v128.and(i16x8.shr_u(w, 4), mask), c, vnni);
     x = v128.load32_splat(xp, 4);
     w = v128.load(wp, 32);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    lo = q8Step(x, v128.and(w, mask), lo, vnni);
+    hi = q8Step(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
     x = v128.load32_splat(xp, 8);
     w = v128.load(wp, 48);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    lo = q8Step(x, v128.and(w, mask), lo, vnni);
+    hi = q8Step(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
     x = v128.load32_splat(xp, 12);
     w = v128.load(wp, 64);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    lo = q8Step(x, v128.and(w, mask), lo, vnni);
+    hi = q8Step(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
     x = v128.load32_splat(xp, 16);
     w = v128.load(wp, 80);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    lo = q8Step(x, v128.and(w, mask), lo, vnni);
+    hi = q8Step(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
     x = v128.load32_splat(xp, 20);
     w = v128.load(wp, 96);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    lo = q8Step(x, v128.and(w, mask), lo, vnni);
+    hi = q8Step(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
     x = v128.load32_splat(xp, 24);
     w = v128.load(wp, 112);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
+    lo = q8Step(x, v128.and(w, mask), lo, vnni);
+    hi = q8Step(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
     x = v128.load32_splat(xp, 28);
     w = v128.load(wp, 128);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(w, mask)));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, v128.and(i16x8.shr_u(w, 4), mask)));
-    const c = v128.load32_splat(xc + (<usize>b << 2));
-    const s = i32x4.add(
-      i32x4.shl(i32x4.add(i32x4.extadd_pairwise_i16x8_s(hi), c), 4),
-      i32x4.extadd_pairwise_i16x8_s(lo),
-    );
-    // p = d_w * d_x (the 4 rows' f32 scales times the activation's) is exact in f32: two 11-bit significands; and
-    // sumi * p is exact in f64 (19 + 22 bits), so the multiply-add rounds once, at the add, fused or not
+    lo = q8Step(x, v128.and(w, mask), lo, vnni);
+    hi = q8Step(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
+    const s = q8BlockSum(lo, hi, c, vnni);
     const p = f32x4.mul(v128.load(wp), v128.load32_splat(xd + (<usize>b << 2)));
-    const s23 = v128.shuffle<u32>(s, s, 2, 3, 2, 3), p23 = v128.shuffle<u32>(p, p, 2, 3, 2, 3);
-    acc01 = f64x2.relaxed_madd(f64x2.convert_low_i32x4_s(s), f64x2.promote_low_f32x4(p), acc01);
-    acc23 = f64x2.relaxed_madd(f64x2.convert_low_i32x4_s(s23), f64x2.promote_low_f32x4(p23), acc23);
+    acc01 = q8Term(s, p, acc01, false);
+    acc23 = q8Term(s, p, acc23, true);
     wp += 144;
   }
   const lo = f32x4.demote_f64x2_zero(acc01), hi = f32x4.demote_f64x2_zero(acc23);
@@ -545,19 +569,30 @@ export function matmulQ4_0RVnni(
 // y[r] = W[r,:] · x for r in [rowStart, rowEnd); w is Q8_0R (16-aligned), act the Q8A of x (16-aligned), y f32
 // (4-aligned). rowStart must be a multiple of 4.
 export function matvecQ8_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32): void {
+  q8RMatvec(w, act, y, nCols, rowStart, rowEnd, false);
+}
+
+// matvecQ8_0R in the VNNI form (same arguments, same results bit for bit).
+export function matvecQ8_0RVnni(w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32): void {
+  q8RMatvec(w, act, y, nCols, rowStart, rowEnd, true);
+}
+
+@inline function q8RMatvec(w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32, vnni: bool): void {
   const nb = nCols >> 5;
   const gBytes = <usize>nb * 144;
   const xd = act + <usize>nCols;
   const xc = xd + (<usize>nb << 2);
   for (let r = rowStart; r < rowEnd; r += 4) {
-    storeGroup4(q8RGroupDot(w + <usize>(r >> 2) * gBytes, act, xd, xc, nb), y + (<usize>r << 2), r, rowEnd);
+    storeGroup4(q8RGroupDot(w + <usize>(r >> 2) * gBytes, act, xd, xc, nb, vnni), y + (<usize>r << 2), r, rowEnd);
   }
 }
 
 // Pass 1 of the batched Q8_0R product over one block of a 4-row group: elements 0..15 (vectors k = 0..3) unpacked once
 // into eight unsigned-nibble vectors kept in registers; per activation row one load of its quants 0..15, four splat
-// shuffles, 8 relaxed dots; the lo and hi i16 partial sums go to part (32 bytes per activation row).
-@inline function q8RPass1(wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, mask: v128): void {
+// shuffles, 8 relaxed dots; the lo and hi partial sums go to part (32 bytes per activation row).
+@inline function q8RPass1(
+  wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, cOff: usize, mask: v128, vnni: bool,
+): void {
   let w = v128.load(wp, 16);
   const l0 = v128.and(w, mask), h0 = v128.and(i16x8.shr_u(w, 4), mask);
   w = v128.load(wp, 32);
@@ -566,31 +601,34 @@ export function matvecQ8_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart
   const l2 = v128.and(w, mask), h2 = v128.and(i16x8.shr_u(w, 4), mask);
   w = v128.load(wp, 64);
   const l3 = v128.and(w, mask), h3 = v128.and(i16x8.shr_u(w, 4), mask);
+  const zero = v128.xor(mask, mask);
   let o = part;
-  // hot loop (1 of 2): 1 load, 4 shuffles, 8 relaxed dots (64 MACs), 6 i16 adds, 2 stores per activation row
+  // hot loop (1 of 2): 1 load, 4 shuffles, 8 relaxed dots (64 MACs), 2 stores per activation row
   for (let xp = a0; xp < aEnd; xp += stride) {
     const a = v128.load(xp);
     let x = lane4(a, 0);
-    let lo = i16x8.relaxed_dot_i8x16_i7x16_s(x, l0), hi = i16x8.relaxed_dot_i8x16_i7x16_s(x, h0);
+    let lo = q8First(x, l0, zero, vnni);
+    let hi = q8First(x, h0, vnni ? v128.load32_splat(xp + cOff) : zero, vnni);
     x = lane4(a, 1);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, l1));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, h1));
+    lo = q8Step(x, l1, lo, vnni);
+    hi = q8Step(x, h1, hi, vnni);
     x = lane4(a, 2);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, l2));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, h2));
+    lo = q8Step(x, l2, lo, vnni);
+    hi = q8Step(x, h2, hi, vnni);
     x = lane4(a, 3);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, l3));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, h3));
+    lo = q8Step(x, l3, lo, vnni);
+    hi = q8Step(x, h3, hi, vnni);
     v128.store(o, lo);
     v128.store(o, hi, 16);
     o += 32;
   }
 }
 
-// Pass 2: elements 16..31 (vectors k = 4..7) plus pass 1's partial sums, then q8RGroupDot's block term in f64, added to
-// the activation row's two f64x2 accumulators at acc + 32t (rows 0-1, rows 2-3).
+// Pass 2: elements 16..31 (vectors k = 4..7) added to pass 1's partial sums, then q8RGroupDot's block term in f64,
+// added to the activation row's two f64x2 accumulators at acc + 32t (rows 0-1, rows 2-3).
 @inline function q8RPass2(
   wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, dOff: usize, cOff: usize, acc: usize, mask: v128,
+  vnni: bool,
 ): void {
   let w = v128.load(wp, 80);
   const l0 = v128.and(w, mask), h0 = v128.and(i16x8.shr_u(w, 4), mask);
@@ -601,34 +639,26 @@ export function matvecQ8_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart
   w = v128.load(wp, 128);
   const l3 = v128.and(w, mask), h3 = v128.and(i16x8.shr_u(w, 4), mask);
   const d = v128.load(wp); // the 4 rows' f32 scales
+  const zero = v128.xor(mask, mask);
   let o = part, q = acc;
-  // hot loop (2 of 2): as pass 1, then the exact i32 block sums and their f64 terms
+  // hot loop (2 of 2): as pass 1 from the partial sums, then the exact i32 block sums and their f64 terms
   for (let xp = a0; xp < aEnd; xp += stride) {
     const a = v128.load(xp, 16);
     let x = lane4(a, 0);
-    let lo = i16x8.relaxed_dot_i8x16_i7x16_s(x, l0), hi = i16x8.relaxed_dot_i8x16_i7x16_s(x, h0);
+    let lo = q8Step(x, l0, v128.load(o), vnni), hi = q8Step(x, h0, v128.load(o, 16), vnni);
     x = lane4(a, 1);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, l1));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, h1));
+    lo = q8Step(x, l1, lo, vnni);
+    hi = q8Step(x, h1, hi, vnni);
     x = lane4(a, 2);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, l2));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, h2));
+    lo = q8Step(x, l2, lo, vnni);
+    hi = q8Step(x, h2, hi, vnni);
     x = lane4(a, 3);
-    lo = i16x8.add(lo, i16x8.relaxed_dot_i8x16_i7x16_s(x, l3));
-    hi = i16x8.add(hi, i16x8.relaxed_dot_i8x16_i7x16_s(x, h3));
-    lo = i16x8.add(v128.load(o), lo);
-    hi = i16x8.add(v128.load(o, 16), hi);
-    const c = v128.load32_splat(xp + cOff);
-    const s = i32x4.add(
-      i32x4.shl(i32x4.add(i32x4.extadd_pairwise_i16x8_s(hi), c), 4),
-      i32x4.extadd_pairwise_i16x8_s(lo),
-    );
-    // d_w * d_x is exact in f32 (two 11-bit significands), and sumi * (d_w * d_x) exact in f64, so the fused
-    // (or unfused) multiply-add rounds once, at the add: the same value as q8RGroupDot's (sumi * d_w) * d_x + acc
+    lo = q8Step(x, l3, lo, vnni);
+    hi = q8Step(x, h3, hi, vnni);
+    const s = q8BlockSum(lo, hi, vnni ? zero : v128.load32_splat(xp + cOff), vnni);
     const p = f32x4.mul(d, v128.load32_splat(xp + dOff));
-    const s23 = v128.shuffle<u32>(s, s, 2, 3, 2, 3), p23 = v128.shuffle<u32>(p, p, 2, 3, 2, 3);
-    v128.store(q, f64x2.relaxed_madd(f64x2.convert_low_i32x4_s(s), f64x2.promote_low_f32x4(p), v128.load(q)));
-    v128.store(q, f64x2.relaxed_madd(f64x2.convert_low_i32x4_s(s23), f64x2.promote_low_f32x4(p23), v128.load(q, 16)), 16);
+    v128.store(q, q8Term(s, p, v128.load(q), false));
+    v128.store(q, q8Term(s, p, v128.load(q, 16), true), 16);
     o += 32;
     q += 32;
   }
@@ -637,8 +667,9 @@ export function matvecQ8_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart
 // Batched Q8_0R: Y (batch, nRows) = X (batch, nCols) @ W^T for rows [rowStart, rowEnd); acts: batch Q8A rows,
 // actStride bytes apart; scratch: 64*min(batch, 16) bytes (16-aligned). Per 4-row group, tile of ACT_TILE activation
 // rows and block: two passes of eight unpacked nibble vectors each (q8RPass1/2), every activation row's quants loaded
-// once per pass; scratch holds the i16 partial sums and then the tile's f64 accumulators. Per (row, block) the
-// arithmetic is q8RGroupDot's in the same order, so the results equal matvecQ8_0R's bit for bit.
+// once per pass; scratch holds the partial sums and then the tile's f64 accumulators. Per (row, block) the integer
+// block sums are q8RGroupDot's and the f64 terms follow in the same order, so the results equal matvecQ8_0R's bit for
+// bit.
 export function matmulQ8_0R(
   w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32, rowStart: i32, rowEnd: i32,
   scratch: usize,
@@ -646,7 +677,7 @@ export function matmulQ8_0R(
   q8RMatmul(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd, scratch, false);
 }
 
-// matmulQ8_0R in i32 form (same arguments and scratch, same results bit for bit).
+// matmulQ8_0R in the VNNI form (same arguments and scratch, same results bit for bit).
 export function matmulQ8_0RVnni(
   w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32, rowStart: i32, rowEnd: i32,
   scratch: usize,
@@ -654,7 +685,6 @@ export function matmulQ8_0RVnni(
   q8RMatmul(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd, scratch, true);
 }
 
-// The batched Q8_0R driver of both forms (vnni is a constant at each call, so each export keeps one form's passes).
 @inline function q8RMatmul(
   w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32, rowStart: i32, rowEnd: i32,
   scratch: usize, vnni: bool,
@@ -678,13 +708,8 @@ export function matmulQ8_0RVnni(
         const xo = <usize>b << 5;
         const dOff = <usize>nCols + (<usize>b << 2) - xo;
         const cOff = dOff + (<usize>nb << 2);
-        if (vnni) {
-          q8RPass1Vnni(wp, a0 + xo, aEnd + xo, stride, scratch, cOff, mask);
-          q8RPass2Vnni(wp, a0 + xo, aEnd + xo, stride, scratch, dOff, accp, mask);
-        } else {
-          q8RPass1(wp, a0 + xo, aEnd + xo, stride, scratch, mask);
-          q8RPass2(wp, a0 + xo, aEnd + xo, stride, scratch, dOff, cOff, accp, mask);
-        }
+        q8RPass1(wp, a0 + xo, aEnd + xo, stride, scratch, cOff, mask, vnni);
+        q8RPass2(wp, a0 + xo, aEnd + xo, stride, scratch, dOff, cOff, accp, mask, vnni);
         wp += 144;
       }
       let yp = y + ((<usize>t0 * <usize>nRows + <usize>r) << 2);
@@ -694,145 +719,6 @@ export function matmulQ8_0RVnni(
         yp += yStride;
       }
     }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Q8_0R, i32 dot-add form ("VNNI" variants), as for Q4_0R: the lo and hi nibble dots accumulate straight into two sets
-// of i32 lanes (hi starting from the correction), no i16 adds and no widening; s = 16·hi + lo is the i16 form's
-// integer block sum, and the f64 block term after it is the same, so results equal matvecQ8_0R / matmulQ8_0R bit for
-// bit. Two dot-adds per 16 MACs: two vpdpbusd where V8 sees AVX-VNNI, against two pmaddubsw plus adds and widening in
-// the i16 form. src/kernels/wasm.ts (pickDotForm) measures both forms on the host and uses the faster.
-
-// q8RGroupDot in i32 form.
-@inline function q8RGroupDotVnni(wp: usize, act: usize, xd: usize, xc: usize, nb: i32): v128 {
-  const mask = i8x16.splat(<i8>(0x0f | (nb >>> 31)));
-  const zero = i32x4.splat(nb >>> 31); // an opaque zero: not a constant V8 rematerializes per use
-  let acc01 = f64x2.splat(0), acc23 = f64x2.splat(0);
-  // hot loop: 8 weight vectors and 8 activation splats per block, 16 relaxed i32 dot-adds
-  for (let b = 0; b < nb; b++) {
-    const xp = act + (<usize>b << 5);
-    let x = v128.load32_splat(xp), w = v128.load(wp, 16);
-    let lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), zero);
-    let hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(i16x8.shr_u(w, 4), mask), v128.load32_splat(xc + (<usize>b << 2)));
-    x = v128.load32_splat(xp, 4);
-    w = v128.load(wp, 32);
-    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), lo);
-    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(i16x8.shr_u(w, 4), mask), hi);
-    x = v128.load32_splat(xp, 8);
-    w = v128.load(wp, 48);
-    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), lo);
-    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(i16x8.shr_u(w, 4), mask), hi);
-    x = v128.load32_splat(xp, 12);
-    w = v128.load(wp, 64);
-    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), lo);
-    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(i16x8.shr_u(w, 4), mask), hi);
-    x = v128.load32_splat(xp, 16);
-    w = v128.load(wp, 80);
-    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), lo);
-    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(i16x8.shr_u(w, 4), mask), hi);
-    x = v128.load32_splat(xp, 20);
-    w = v128.load(wp, 96);
-    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), lo);
-    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(i16x8.shr_u(w, 4), mask), hi);
-    x = v128.load32_splat(xp, 24);
-    w = v128.load(wp, 112);
-    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), lo);
-    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(i16x8.shr_u(w, 4), mask), hi);
-    x = v128.load32_splat(xp, 28);
-    w = v128.load(wp, 128);
-    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), lo);
-    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(i16x8.shr_u(w, 4), mask), hi);
-    const s = i32x4.add(i32x4.shl(hi, 4), lo);
-    // the block term exactly as q8RGroupDot's
-    const p = f32x4.mul(v128.load(wp), v128.load32_splat(xd + (<usize>b << 2)));
-    const s23 = v128.shuffle<u32>(s, s, 2, 3, 2, 3), p23 = v128.shuffle<u32>(p, p, 2, 3, 2, 3);
-    acc01 = f64x2.relaxed_madd(f64x2.convert_low_i32x4_s(s), f64x2.promote_low_f32x4(p), acc01);
-    acc23 = f64x2.relaxed_madd(f64x2.convert_low_i32x4_s(s23), f64x2.promote_low_f32x4(p23), acc23);
-    wp += 144;
-  }
-  const lo = f32x4.demote_f64x2_zero(acc01), hi = f32x4.demote_f64x2_zero(acc23);
-  return v128.shuffle<u32>(lo, hi, 0, 1, 4, 5);
-}
-
-// matvecQ8_0R in i32 form (same arguments, same results bit for bit).
-export function matvecQ8_0RVnni(w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32): void {
-  const nb = nCols >> 5;
-  const gBytes = <usize>nb * 144;
-  const xd = act + <usize>nCols;
-  const xc = xd + (<usize>nb << 2);
-  for (let r = rowStart; r < rowEnd; r += 4) {
-    storeGroup4(q8RGroupDotVnni(w + <usize>(r >> 2) * gBytes, act, xd, xc, nb), y + (<usize>r << 2), r, rowEnd);
-  }
-}
-
-// q8RPass1 in i32 form: the lo sums start from zero, the hi sums from the correction; both stay i32.
-@inline function q8RPass1Vnni(wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, cOff: usize, mask: v128): void {
-  let w = v128.load(wp, 16);
-  const l0 = v128.and(w, mask), h0 = v128.and(i16x8.shr_u(w, 4), mask);
-  w = v128.load(wp, 32);
-  const l1 = v128.and(w, mask), h1 = v128.and(i16x8.shr_u(w, 4), mask);
-  w = v128.load(wp, 48);
-  const l2 = v128.and(w, mask), h2 = v128.and(i16x8.shr_u(w, 4), mask);
-  w = v128.load(wp, 64);
-  const l3 = v128.and(w, mask), h3 = v128.and(i16x8.shr_u(w, 4), mask);
-  const zero = v128.xor(mask, mask);
-  let o = part;
-  for (let xp = a0; xp < aEnd; xp += stride) {
-    const a = v128.load(xp);
-    let x = lane4(a, 0);
-    let lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, l0, zero);
-    let hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, h0, v128.load32_splat(xp + cOff));
-    x = lane4(a, 1);
-    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, l1, lo);
-    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, h1, hi);
-    x = lane4(a, 2);
-    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, l2, lo);
-    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, h2, hi);
-    x = lane4(a, 3);
-    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, l3, lo);
-    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, h3, hi);
-    v128.store(o, lo);
-    v128.store(o, hi, 16);
-    o += 32;
-  }
-}
-
-// q8RPass2 in i32 form: continues pass 1's i32 sums, then the same f64 block term.
-@inline function q8RPass2Vnni(
-  wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, dOff: usize, acc: usize, mask: v128,
-): void {
-  let w = v128.load(wp, 80);
-  const l0 = v128.and(w, mask), h0 = v128.and(i16x8.shr_u(w, 4), mask);
-  w = v128.load(wp, 96);
-  const l1 = v128.and(w, mask), h1 = v128.and(i16x8.shr_u(w, 4), mask);
-  w = v128.load(wp, 112);
-  const l2 = v128.and(w, mask), h2 = v128.and(i16x8.shr_u(w, 4), mask);
-  w = v128.load(wp, 128);
-  const l3 = v128.and(w, mask), h3 = v128.and(i16x8.shr_u(w, 4), mask);
-  const d = v128.load(wp); // the 4 rows' f32 scales
-  let o = part, q = acc;
-  for (let xp = a0; xp < aEnd; xp += stride) {
-    const a = v128.load(xp, 16);
-    let x = lane4(a, 0);
-    let lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, l0, v128.load(o));
-    let hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, h0, v128.load(o, 16));
-    x = lane4(a, 1);
-    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, l1, lo);
-    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, h1, hi);
-    x = lane4(a, 2);
-    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, l2, lo);
-    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, h2, hi);
-    x = lane4(a, 3);
-    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, l3, lo);
-    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, h3, hi);
-    const s = i32x4.add(i32x4.shl(hi, 4), lo);
-    const p = f32x4.mul(d, v128.load32_splat(xp + dOff));
-    const s23 = v128.shuffle<u32>(s, s, 2, 3, 2, 3), p23 = v128.shuffle<u32>(p, p, 2, 3, 2, 3);
-    v128.store(q, f64x2.relaxed_madd(f64x2.convert_low_i32x4_s(s), f64x2.promote_low_f32x4(p), v128.load(q)));
-    v128.store(q, f64x2.relaxed_madd(f64x2.convert_low_i32x4_s(s23), f64x2.promote_low_f32x4(p23), v128.load(q, 16)), 16);
-    o += 32;
-    q += 32;
   }
 }
 
