@@ -1,7 +1,8 @@
 /**
  * The host line every bench prints (on stderr) beside its numbers: CPU model and the flags that decide which
  * instructions V8 and llama.cpp can use (V8 lowers the relaxed i8 dot to one vpdpbusd only with avx_vnni; llama.cpp
- * picks AVX2 / AVX-512 VNNI / AMX builds), plus the Deno and V8 versions. Linux /proc/cpuinfo, read through `cat`
+ * picks AVX2 / AVX-512 VNNI / AMX builds), the load average when --allow-sys permits (how busy the host was), plus the
+ * Deno and V8 versions. Linux /proc/cpuinfo, read through `cat`
  * (Deno only lets --allow-all read /proc directly, so benches need --allow-run=cat); "unknown" elsewhere.
  */
 
@@ -28,7 +29,12 @@ export function hostInfo(): HostInfo {
   const flagText = text
     ? `${yes.join(" ") || "none of " + HOST_FLAGS.join(" ")}${no.length ? `, no ${no.join(" ")}` : ""}`
     : "flags unknown (needs --allow-run=cat)";
+  let load = "";
+  try {
+    load = ` | load ${Deno.loadavg().map((l) => l.toFixed(2)).join(" ")}`; // 1, 5, 15 min: how busy the host is
+  } catch { /* no --allow-sys=loadavg */ }
   const line =
-    `host: ${cpu} | ${flagText} | ${navigator.hardwareConcurrency} cores | Deno ${Deno.version.deno}, V8 ${Deno.version.v8}`;
+    `host: ${cpu} | ${flagText} | ${navigator.hardwareConcurrency} cores${load} | Deno ${Deno.version.deno}, ` +
+    `V8 ${Deno.version.v8}`;
   return { cpu, flags, line };
 }

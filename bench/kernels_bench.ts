@@ -7,7 +7,8 @@
  * Batched products (prompt processing) of both quantized types are checked equal to the matvec bit for bit, then
  * timed against the matvec run once per activation row, in the kernel form the engine picks on this host (pickDotForm:
  * i16 dots, or the relaxed i32 dot-add that is one vpdpbusd with AVX-VNNI); a second table times both forms.
- * Run: deno task bench (or deno bench --allow-read --allow-env bench/kernels_bench.ts). The host line and a GB/s table
+ * Run: deno task bench (or deno bench --allow-read --allow-env --allow-run=cat --allow-sys=loadavg
+ * bench/kernels_bench.ts). The host line and a GB/s table
  * go to stderr first (stdout stays `deno bench`'s own, so `--json` output is pure JSON); YANGTUO_BENCH_TABLE=0 skips
  * the table.
  */

@@ -12,6 +12,7 @@
  */
 import { ALPACA } from "../src/chat/templates.ts";
 import { type Engine, loadEngine } from "../src/model/engine.ts";
+import { hostInfo } from "./_host.ts";
 import { ensureBenchModel } from "./_bench_model.ts";
 import { createServer } from "../src/serve/mod.ts";
 
@@ -76,13 +77,9 @@ async function main(): Promise<void> {
   const threads = Number(env("YANGTUO_BENCH_SERVE_THREADS") ?? "2");
   const path = await ensureBenchModel("tinyllama-1.1b");
   const engine = await loadEngine(path, { threads, contextSize: CTX, slots: SLOTS });
-  const cpu = /model name\s*:\s*(.*)/.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1] ?? "?";
-  const flags = /flags\s*:\s*(.*)/.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1] ?? "";
-  const simd = ["avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile"].filter((f) => flags.split(" ").includes(f));
   const out: string[] = [
-    `serve bench: random TinyLlama-1.1B-shaped Q4_0, ${SLOTS} slots of ${CTX}, ${threads} thread(s); ` +
-    `Deno ${Deno.version.deno}; CPU ${cpu} (${simd.join(" ")}), ${navigator.hardwareConcurrency} cores; ` +
-    `shared host, noisy`,
+    `serve bench: random TinyLlama-1.1B-shaped Q4_0, ${SLOTS} slots of ${CTX}, ${threads} thread(s)`,
+    hostInfo().line,
     "",
   ];
   const log = (s: string) => {

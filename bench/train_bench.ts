@@ -19,6 +19,7 @@
  * batch 1, its matrices read from a /tmp GGUF straight into WASM memory; prints RSS and seconds per step, and the
  * per-layer increments so a 32-layer figure can be extrapolated (labelled as such).
  */
+import { hostInfo } from "./_host.ts";
 import { BytesSink, BytesSource } from "../src/core/byte_source.ts";
 import { readGguf } from "../src/formats/gguf.ts";
 import { writeGguf } from "../src/formats/gguf_writer.ts";
@@ -199,15 +200,7 @@ if (import.meta.main && env("YANGTUO_BENCH_TRAIN_7B")) {
   if (env("YANGTUO_BENCH_TRAIN") !== "1") {
     console.log("skip: set YANGTUO_BENCH_TRAIN=1 to run the training benchmark");
   } else {
-    // /proc needs --allow-all in Deno: ask grep (allowed by --allow-run) instead
-    const grep = new Deno.Command("grep", {
-      args: ["-m2", "-E", "^(model name|flags)", "/proc/cpuinfo"],
-      stdout: "piped",
-    });
-    const cpu = new TextDecoder().decode(grep.outputSync().stdout);
-    const model = /model name\s*:\s*(.*)/.exec(cpu)?.[1] ?? "?";
-    const flags = (/flags\s*:\s*(.*)/.exec(cpu)?.[1] ?? "").split(" ").filter((f) => /^(avx|fma|amx)/.test(f));
-    console.log(`CPU: ${model}; ${flags.join(" ")}; Deno ${Deno.version.deno}; shared host, noisy`);
+    console.log(hostInfo().line);
     const wasm = await createWasmTrainKernels();
     const wasm2 = await createWasmTrainKernels({ threads: 2 });
     console.log(

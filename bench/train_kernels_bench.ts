@@ -17,6 +17,7 @@ import { dequantizeRef } from "../src/quant/dequantize.ts";
 import { BLOCK_Q4_0_BYTES, quantizeRowQ4_0Ref } from "../src/quant/q4_0.ts";
 import { BLOCK_Q8_0_BYTES, quantizeRowQ8_0Ref } from "../src/quant/q8_0.ts";
 import process from "node:process";
+import { hostInfo } from "./_host.ts";
 
 const log = (s: string) => console.error(s);
 const k = await createWasmTrainKernels({ initialPages: 2048 });
@@ -52,21 +53,6 @@ function randomF32(n: number, seed: number, scale = 1): Float32Array {
     out[i] = ((st / 2 ** 32) * 2 - 1) * scale;
   }
   return out;
-}
-
-/** CPU model and the SIMD flags that matter here (Deno reads /proc only with --allow-all, so through `cat`). */
-async function cpuLine(): Promise<string> {
-  try {
-    const out = await new Deno.Command("cat", { args: ["/proc/cpuinfo"], stdout: "piped", stderr: "null" }).output();
-    const info = new TextDecoder().decode(out.stdout);
-    const model = info.match(/^model name\s*:\s*(.*)$/m)?.[1] ?? "unknown CPU";
-    const flags = new Set((info.match(/^flags\s*:\s*(.*)$/m)?.[1] ?? "").split(/\s+/));
-    const want = ["avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16"];
-    const cores = (info.match(/^processor\s*:/gm) ?? []).length;
-    return `${model}, ${cores} logical CPUs; ` + want.map((f) => `${f} ${flags.has(f) ? "yes" : "no"}`).join(", ");
-  } catch {
-    return "CPU unknown (cannot run cat /proc/cpuinfo)";
-  }
 }
 
 /**
@@ -316,8 +302,7 @@ const cases = SHAPES.map(([r, i, o]) => setup(r, i, o));
 for (const c of cases) check(c);
 
 if (!Deno.args.includes("--no-table")) {
-  log(`# training kernels: ${await cpuLine()}`);
-  log(`# Deno ${Deno.version.deno}, V8 ${Deno.version.v8}; shared host, noisy`);
+  log(`# training kernels; ${hostInfo().line}`);
   log("# 1 thread: best of 12 by process CPU time (numpy: time.process_time), pointer/typed API in alternation");
   const wasm: { ptr: number; typed: number }[][] = [];
   for (const c of cases) {

@@ -9,6 +9,7 @@
  * (measured on this host class in headless Chromium; see bench/README.md).
  * Run: YANGTUO_BENCH_WEB=1 deno run -A bench/web_bench.ts
  */
+import { hostInfo } from "./_host.ts";
 import { readGguf } from "../src/formats/gguf.ts";
 import { FileSource } from "../src/io/file_source.ts";
 import { tokenizerFromGgufMetadata } from "../src/tokenizer/mod.ts";
@@ -219,12 +220,11 @@ async function main(): Promise<void> {
     await server.shutdown();
     await wllamaServer?.shutdown();
   }
-  const cpu = /model name\s*:\s*(.*)/.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1] ?? "?";
   console.log(
     [
-      `yangtuo in ${version} (headless, page of \`deno task web\`) vs Deno ${Deno.version.deno}; ${cpu}, ` +
-      `${navigator.hardwareConcurrency} cores (shared host, noisy). Both engines loaded side by side, ${REPS} runs each ` +
-      "alternating; tok/s are the best run, ratios the median of the paired (back-to-back) runs",
+      `yangtuo in ${version} (headless, page of \`deno task web\`) vs Deno ${Deno.version.deno}. Both engines loaded side ` +
+      `by side, ${REPS} runs each alternating; tok/s are the best run, ratios the median of the paired (back-to-back) runs`,
+      hostInfo().line,
       "",
       `wllama: @wllama/wllama@${WLLAMA_VERSION} (llama.cpp in WASM) in the same Chromium build, same file, same prompt text`,
       "",
