@@ -9,19 +9,43 @@ import { h2f, h2f4, h2fKMant, h2fKMax, h2fKMul, h2fKSign, h2fKTop } from "./comm
 // k = 0..3 a 16-byte vector whose 4-byte lane i holds bytes 4k..4k+3 of row 4h+i. Low nibbles are elements
 // 4k..4k+3 and high nibbles elements 16+4k..16+4k+3, so a 4-byte splat of the activation quants and a relaxed dot
 // leave one row's partial sum in each i32 lane: no horizontal reductions. Nibbles stay unsigned (0..15, the i7
-// operand); the -8 zero point enters through corr = -8 * sum(x quants), the dot's initial accumulator.
+// operand); the -8 zero point enters through corr = -8 * sum(x quants).
+// Two forms of every quantized kernel here (`vnni`, a constant at each call that folds away after inlining): the i16
+// form sums relaxed i16 dots in i16 (8 dots of pairs: at most 8 · 2 · 127 · 15 = 30480) and widens once per block;
+// the VNNI form ("...Vnni" exports) accumulates with i32x4.relaxed_dot_i8x16_i7x16_add_s, one vpdpbusd where V8 sees
+// AVX-VNNI (three instructions elsewhere, where the i16 form is faster), straight into i32 lanes. Both compute the same
+// integer block sums and everything after them is shared, so the two forms are equal bit for bit; src/kernels/wasm.ts
+// (pickDotForm) measures which is faster on the host.
 
-// Adds the dot of one 8-row group over blocks [b0, b1) into acc (two f32x4 at accp, rows 0-3 and 4-7).
-@inline function groupDot(wg: usize, act: usize, xd: usize, xc: usize, b0: i32, b1: i32, accp: usize, add: bool): void {
-  // (b1 >>> 31) is 0 for every valid call; it keeps Binaryen from folding the mask into a v128.const at each of
-  // its 16 uses, which V8 would rematerialize inside the hot loop
-  const mask = i8x16.splat(<i8>(0x0f | (b1 >>> 31)));
+// The first dot of a sum: the i16 dot (i16 form), or the dot added to init in i32 (VNNI form).
+@inline function dotFirst(x: v128, n: v128, init: v128, vnni: bool): v128 {
+  return vnni ? i32x4.relaxed_dot_i8x16_i7x16_add_s(x, n, init) : i16x8.relaxed_dot_i8x16_i7x16_s(x, n);
+}
+
+// sum + the dot of x and the nibbles n, in the form's lanes.
+@inline function dotStep(x: v128, n: v128, sum: v128, vnni: bool): v128 {
+  return vnni ? i32x4.relaxed_dot_i8x16_i7x16_add_s(x, n, sum) : i16x8.add(sum, i16x8.relaxed_dot_i8x16_i7x16_s(x, n));
+}
+
+// A Q4_0R block's exact i32 sums, one row per lane, from the form's sums: i16 form widen + c; the VNNI form's sums
+// already hold c.
+@inline function q4BlockSum(sum: v128, c: v128, vnni: bool): v128 {
+  return vnni ? sum : i32x4.add(i32x4.extadd_pairwise_i16x8_s(sum), c);
+}
+
+// The dot of one 8-row group over all nb blocks, stored as two f32x4 at accp (rows 0-3 and 4-7).
+@inline function groupDot(wg: usize, act: usize, xd: usize, xc: usize, nb: i32, accp: usize, vnni: bool): void {
+  // (nb >>> 31) is 0 for every valid call; it keeps Binaryen from folding the mask into a v128.const at each of its
+  // 16 uses, which V8 would rematerialize inside the hot loop (likewise the zero)
+  const mask = i8x16.splat(<i8>(0x0f | (nb >>> 31)));
+  const zero = i32x4.splat(nb >>> 31);
   let acc0 = f32x4.splat(0);
   let acc1 = f32x4.splat(0);
-  let wp = wg + <usize>b0 * 160;
-  // hot loop: 8 weight vectors (128 nibble bytes) and 8 activation splats per block, 16 relaxed dots; the two halves
-  // (rows 0-3: t, rows 4-7: u) are identical trees over adjacent vectors (revectorizer pairs)
-  for (let b = b0; b < b1; b++) {
+  let wp = wg;
+  // hot loop: 8 weight vectors (128 nibble bytes) and 8 activation splats per block, 16 relaxed dots in four chains
+  // (t: rows 0-3, u: rows 4-7; 0: low nibbles, 1: high); the two halves are identical trees over adjacent vectors
+  // (revectorizer pairs)
+  for (let b = 0; b < nb; b++) {
     const xp = act + (<usize>b << 5);
     const c = v128.load32_splat(xc + (<usize>b << 2));
     const x0 = v128.load32_splat(xp), x1 = v128.load32_splat(xp, 4);
@@ -29,39 +53,35 @@ import { h2f, h2f4, h2fKMant, h2fKMax, h2fKMul, h2fKSign, h2fKTop } from "./comm
     const x4 = v128.load32_splat(xp, 16), x5 = v128.load32_splat(xp, 20);
     const x6 = v128.load32_splat(xp, 24), x7 = v128.load32_splat(xp, 28);
     let w = v128.load(wp, 32), v = v128.load(wp, 48);
-    let t0 = i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(w, mask));
-    let u0 = i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(v, mask));
-    let t1 = i16x8.relaxed_dot_i8x16_i7x16_s(x4, v128.and(i16x8.shr_u(w, 4), mask));
-    let u1 = i16x8.relaxed_dot_i8x16_i7x16_s(x4, v128.and(i16x8.shr_u(v, 4), mask));
+    let t0 = dotFirst(x0, v128.and(w, mask), c, vnni);
+    let u0 = dotFirst(x0, v128.and(v, mask), c, vnni);
+    let t1 = dotFirst(x4, v128.and(i16x8.shr_u(w, 4), mask), zero, vnni);
+    let u1 = dotFirst(x4, v128.and(i16x8.shr_u(v, 4), mask), zero, vnni);
     w = v128.load(wp, 64);
     v = v128.load(wp, 80);
-    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(w, mask)));
-    u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(v, mask)));
-    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x5, v128.and(i16x8.shr_u(w, 4), mask)));
-    u1 = i16x8.add(u1, i16x8.relaxed_dot_i8x16_i7x16_s(x5, v128.and(i16x8.shr_u(v, 4), mask)));
+    t0 = dotStep(x1, v128.and(w, mask), t0, vnni);
+    u0 = dotStep(x1, v128.and(v, mask), u0, vnni);
+    t1 = dotStep(x5, v128.and(i16x8.shr_u(w, 4), mask), t1, vnni);
+    u1 = dotStep(x5, v128.and(i16x8.shr_u(v, 4), mask), u1, vnni);
     w = v128.load(wp, 96);
     v = v128.load(wp, 112);
-    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(w, mask)));
-    u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(v, mask)));
-    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x6, v128.and(i16x8.shr_u(w, 4), mask)));
-    u1 = i16x8.add(u1, i16x8.relaxed_dot_i8x16_i7x16_s(x6, v128.and(i16x8.shr_u(v, 4), mask)));
+    t0 = dotStep(x2, v128.and(w, mask), t0, vnni);
+    u0 = dotStep(x2, v128.and(v, mask), u0, vnni);
+    t1 = dotStep(x6, v128.and(i16x8.shr_u(w, 4), mask), t1, vnni);
+    u1 = dotStep(x6, v128.and(i16x8.shr_u(v, 4), mask), u1, vnni);
     w = v128.load(wp, 128);
     v = v128.load(wp, 144);
-    t0 = i16x8.add(t0, i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(w, mask)));
-    u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(v, mask)));
-    t1 = i16x8.add(t1, i16x8.relaxed_dot_i8x16_i7x16_s(x7, v128.and(i16x8.shr_u(w, 4), mask)));
-    u1 = i16x8.add(u1, i16x8.relaxed_dot_i8x16_i7x16_s(x7, v128.and(i16x8.shr_u(v, 4), mask)));
-    const s0 = i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(t0, t1)), c);
-    const s1 = i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(u0, u1)), c);
+    t0 = dotStep(x3, v128.and(w, mask), t0, vnni);
+    u0 = dotStep(x3, v128.and(v, mask), u0, vnni);
+    t1 = dotStep(x7, v128.and(i16x8.shr_u(w, 4), mask), t1, vnni);
+    u1 = dotStep(x7, v128.and(i16x8.shr_u(v, 4), mask), u1, vnni);
+    const s0 = q4BlockSum(vnni ? i32x4.add(t0, t1) : i16x8.add(t0, t1), c, vnni);
+    const s1 = q4BlockSum(vnni ? i32x4.add(u0, u1) : i16x8.add(u0, u1), c, vnni);
     // exact integer block sums -> f32, times d_w (4 rows) * d_x
     const dx = v128.load32_splat(xd + (<usize>b << 2));
     acc0 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(s0), f32x4.mul(v128.load(wp), dx), acc0);
     acc1 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(s1), f32x4.mul(v128.load(wp, 16), dx), acc1);
     wp += 160;
-  }
-  if (add) {
-    acc0 = f32x4.add(acc0, v128.load(accp));
-    acc1 = f32x4.add(acc1, v128.load(accp, 16));
   }
   v128.store(accp, acc0);
   v128.store(accp, acc1, 16);
@@ -80,16 +100,29 @@ import { h2f, h2f4, h2fKMant, h2fKMax, h2fKMul, h2fKSign, h2fKTop } from "./comm
 
 // y[r] = W[r,:] · x for r in [rowStart, rowEnd); w is Q4_0R (16-aligned), act is Q8A of x (16-aligned),
 // y f32 (4-aligned), scratch 32 bytes (16-aligned, not overlapping y). rowStart must be a multiple of 8.
-// Two groups (16 rows) per pass, straight into y, while at least 16 rows remain; then single groups via scratch.
+// Full groups straight into y; a last partial group via scratch.
 export function matvecQ4_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32, scratch: usize): void {
+  q4RMatvec(w, act, y, nCols, rowStart, rowEnd, scratch, false);
+}
+
+// matvecQ4_0R in the VNNI form (same arguments, same results bit for bit).
+export function matvecQ4_0RVnni(
+  w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32, scratch: usize,
+): void {
+  q4RMatvec(w, act, y, nCols, rowStart, rowEnd, scratch, true);
+}
+
+@inline function q4RMatvec(
+  w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32, scratch: usize, vnni: bool,
+): void {
   const nb = nCols >> 5;
   const xd = act + <usize>nCols;
   const xc = xd + (<usize>nb << 2);
   const gBytes = <usize>nb * 160;
   let r = rowStart;
-  for (; r + 8 <= rowEnd; r += 8) groupDot(w + <usize>(r >> 3) * gBytes, act, xd, xc, 0, nb, y + (<usize>r << 2), false);
+  for (; r + 8 <= rowEnd; r += 8) groupDot(w + <usize>(r >> 3) * gBytes, act, xd, xc, nb, y + (<usize>r << 2), vnni);
   for (; r < rowEnd; r += 8) {
-    groupDot(w + <usize>(r >> 3) * gBytes, act, xd, xc, 0, nb, scratch, false);
+    groupDot(w + <usize>(r >> 3) * gBytes, act, xd, xc, nb, scratch, vnni);
     storeRows(scratch, y + (<usize>r << 2), r, rowEnd);
   }
 }
@@ -143,65 +176,70 @@ export function matvecQ4_0R(w: usize, act: usize, y: usize, nCols: i32, rowStart
 
 // Low pass over one block of a full 8-row group: the low nibbles of both halves (elements 0..15 of 8 rows, eight
 // i8x16) are unpacked once and kept in registers; each activation row's quants 0..15 are loaded as one vector and
-// splat 4 bytes at a time (each splat serves both halves); the two halves' i16 partial sums go to part (32 bytes per
-// activation row).
-@inline function lowPass8(wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, mask: v128): void {
+// splat 4 bytes at a time (each splat serves both halves); the two halves' partial sums (the VNNI form's starting
+// from the correction) go to part (32 bytes per activation row).
+@inline function lowPass8(
+  wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, cOff: usize, mask: v128, vnni: bool,
+): void {
   const p0 = v128.and(v128.load(wp, 32), mask), q0 = v128.and(v128.load(wp, 48), mask);
   const p1 = v128.and(v128.load(wp, 64), mask), q1 = v128.and(v128.load(wp, 80), mask);
   const p2 = v128.and(v128.load(wp, 96), mask), q2 = v128.and(v128.load(wp, 112), mask);
   const p3 = v128.and(v128.load(wp, 128), mask), q3 = v128.and(v128.load(wp, 144), mask);
+  const zero = v128.xor(mask, mask);
   let o = part;
   // hot loop (1 of 2): 1 load, 4 shuffles, 8 relaxed dots (128 MACs), 6 i16 adds, 2 stores per activation row
   for (let xp = a0; xp < aEnd; xp += stride) {
     const a = v128.load(xp);
+    const c = vnni ? v128.load32_splat(xp + cOff) : zero;
     let x = lane4(a, 0);
-    let s = i16x8.relaxed_dot_i8x16_i7x16_s(x, p0), u = i16x8.relaxed_dot_i8x16_i7x16_s(x, q0);
+    let s = dotFirst(x, p0, c, vnni), u = dotFirst(x, q0, c, vnni);
     x = lane4(a, 1);
-    s = i16x8.add(s, i16x8.relaxed_dot_i8x16_i7x16_s(x, p1));
-    u = i16x8.add(u, i16x8.relaxed_dot_i8x16_i7x16_s(x, q1));
+    s = dotStep(x, p1, s, vnni);
+    u = dotStep(x, q1, u, vnni);
     x = lane4(a, 2);
-    s = i16x8.add(s, i16x8.relaxed_dot_i8x16_i7x16_s(x, p2));
-    u = i16x8.add(u, i16x8.relaxed_dot_i8x16_i7x16_s(x, q2));
+    s = dotStep(x, p2, s, vnni);
+    u = dotStep(x, q2, u, vnni);
     x = lane4(a, 3);
-    s = i16x8.add(s, i16x8.relaxed_dot_i8x16_i7x16_s(x, p3));
-    u = i16x8.add(u, i16x8.relaxed_dot_i8x16_i7x16_s(x, q3));
+    s = dotStep(x, p3, s, vnni);
+    u = dotStep(x, q3, u, vnni);
     v128.store(o, s);
     v128.store(o, u, 16);
     o += 32;
   }
 }
 
-// High pass: elements 16..31 of the same 8 rows, plus the low pass's partial sums; then per half the exact i32 block
-// sums (+ the zero-point correction) -> f32, times d_w * d_x, accumulated into the 8 f32 of activation row t at
-// acc + 32t (a compact accumulator in scratch: y rows are nRows*4 bytes apart, which for 4096 rows puts every
-// activation row's outputs in the same L1 set).
+// High pass: elements 16..31 of the same 8 rows, added to the low pass's partial sums; then per half the exact i32
+// block sums -> f32, times d_w * d_x, accumulated into the 8 f32 of activation row t at acc + 32t (a compact
+// accumulator in scratch: y rows are nRows*4 bytes apart, which for 4096 rows puts every activation row's outputs in
+// the same L1 set).
 @inline function highPass8(
   wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, dOff: usize, cOff: usize, acc: usize, mask: v128,
+  vnni: bool,
 ): void {
   const p0 = v128.and(i16x8.shr_u(v128.load(wp, 32), 4), mask), q0 = v128.and(i16x8.shr_u(v128.load(wp, 48), 4), mask);
   const p1 = v128.and(i16x8.shr_u(v128.load(wp, 64), 4), mask), q1 = v128.and(i16x8.shr_u(v128.load(wp, 80), 4), mask);
   const p2 = v128.and(i16x8.shr_u(v128.load(wp, 96), 4), mask), q2 = v128.and(i16x8.shr_u(v128.load(wp, 112), 4), mask);
   const p3 = v128.and(i16x8.shr_u(v128.load(wp, 128), 4), mask), q3 = v128.and(i16x8.shr_u(v128.load(wp, 144), 4), mask);
   const dw0 = v128.load(wp), dw1 = v128.load(wp, 16);
+  const zero = v128.xor(mask, mask);
   let o = part, yq = acc;
   // hot loop (2 of 2): 1 load, 4 shuffles, 8 relaxed dots, 8 i16 adds, then per half: widening pairwise add,
   // correction, convert, scale, fma into the accumulator
   for (let xp = a0; xp < aEnd; xp += stride) {
     const a = v128.load(xp, 16);
     let x = lane4(a, 0);
-    let s = i16x8.relaxed_dot_i8x16_i7x16_s(x, p0), u = i16x8.relaxed_dot_i8x16_i7x16_s(x, q0);
+    let s = dotStep(x, p0, v128.load(o), vnni), u = dotStep(x, q0, v128.load(o, 16), vnni);
     x = lane4(a, 1);
-    s = i16x8.add(s, i16x8.relaxed_dot_i8x16_i7x16_s(x, p1));
-    u = i16x8.add(u, i16x8.relaxed_dot_i8x16_i7x16_s(x, q1));
+    s = dotStep(x, p1, s, vnni);
+    u = dotStep(x, q1, u, vnni);
     x = lane4(a, 2);
-    s = i16x8.add(s, i16x8.relaxed_dot_i8x16_i7x16_s(x, p2));
-    u = i16x8.add(u, i16x8.relaxed_dot_i8x16_i7x16_s(x, q2));
+    s = dotStep(x, p2, s, vnni);
+    u = dotStep(x, q2, u, vnni);
     x = lane4(a, 3);
-    s = i16x8.add(s, i16x8.relaxed_dot_i8x16_i7x16_s(x, p3));
-    u = i16x8.add(u, i16x8.relaxed_dot_i8x16_i7x16_s(x, q3));
-    const c = v128.load32_splat(xp + cOff), dx = v128.load32_splat(xp + dOff);
-    const si = i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(o), s)), c);
-    const ui = i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(o, 16), u)), c);
+    s = dotStep(x, p3, s, vnni);
+    u = dotStep(x, q3, u, vnni);
+    const c = vnni ? zero : v128.load32_splat(xp + cOff), dx = v128.load32_splat(xp + dOff);
+    const si = q4BlockSum(s, c, vnni), ui = q4BlockSum(u, c, vnni);
     v128.store(yq, f32x4.relaxed_madd(f32x4.convert_i32x4_s(si), f32x4.mul(dw0, dx), v128.load(yq)));
     v128.store(yq, f32x4.relaxed_madd(f32x4.convert_i32x4_s(ui), f32x4.mul(dw1, dx), v128.load(yq, 16)), 16);
     o += 32;
@@ -216,20 +254,37 @@ const ACT_TILE: i32 = 16;
 // (16-aligned, >= nCols*5/4); y row t at y + 4*t*nRows; scratch: 64*min(batch, 16) bytes (16-aligned).
 // Register tiling: per full 8-row group, tile of ACT_TILE activation rows and block, the low and then the high
 // nibbles of the group (8 vectors each) are unpacked once and dotted with every activation row of the tile
-// (lowPass8/highPass8: each splat of activation quants serves 8 rows); scratch holds the i16 partial sums of the low
+// (lowPass8/highPass8: each splat of activation quants serves 8 rows); scratch holds the partial sums of the low
 // pass (32 bytes per activation row) and then the tile's f32 accumulators (32 bytes per activation row), copied to y
-// after the last block. A last group with fewer than 8 rows in range uses halfBlockBatch with its accumulators in
-// scratch. Per (row, block) the operations are groupDot's, in the same order: every output equals matvecQ4_0R's bit
-// for bit.
+// after the last block. A last group with fewer than 8 rows in range uses halfBlockBatch (i16 form, both forms: the
+// same integer sums) with its accumulators in scratch. Per (row, block) the integer block sums are groupDot's and the
+// float steps follow in the same order: every output equals matvecQ4_0R's bit for bit.
 export function matmulQ4_0R(
   w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32,
   rowStart: i32, rowEnd: i32, scratch: usize,
+): void {
+  q4RMatmul(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd, scratch, false);
+}
+
+// matmulQ4_0R in the VNNI form (same arguments and scratch, same results bit for bit).
+export function matmulQ4_0RVnni(
+  w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32,
+  rowStart: i32, rowEnd: i32, scratch: usize,
+): void {
+  q4RMatmul(w, acts, actStride, y, nCols, nRows, batch, rowStart, rowEnd, scratch, true);
+}
+
+@inline function q4RMatmul(
+  w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32,
+  rowStart: i32, rowEnd: i32, scratch: usize, vnni: bool,
 ): void {
   // two rows: the weight unpacking the tiles share is not worth their partial-sum traffic (measured ~6% slower than
   // two matvecs on the AMD EPYC; faster from three rows on)
   if (batch <= 2) {
     for (let t = 0; t < batch; t++) {
-      matvecQ4_0R(w, acts + <usize>t * <usize>actStride, y + ((<usize>t * <usize>nRows) << 2), nCols, rowStart, rowEnd, scratch);
+      const at = acts + <usize>t * <usize>actStride, yt = y + ((<usize>t * <usize>nRows) << 2);
+      if (vnni) matvecQ4_0RVnni(w, at, yt, nCols, rowStart, rowEnd, scratch);
+      else matvecQ4_0R(w, at, yt, nCols, rowStart, rowEnd, scratch);
     }
     return;
   }
@@ -254,8 +309,8 @@ export function matmulQ4_0R(
         const xo = <usize>b << 5;
         const dOff = <usize>nCols + (<usize>b << 2) - xo;
         const cOff = dOff + (<usize>nb << 2);
-        lowPass8(wp, a0 + xo, aEnd + xo, stride, scratch, mask);
-        highPass8(wp, a0 + xo, aEnd + xo, stride, scratch, dOff, cOff, accp, mask);
+        lowPass8(wp, a0 + xo, aEnd + xo, stride, scratch, cOff, mask, vnni);
+        highPass8(wp, a0 + xo, aEnd + xo, stride, scratch, dOff, cOff, accp, mask, vnni);
         wp += 160;
       }
       let yp = y + ((<usize>t0 * <usize>nRows + <usize>r) << 2);
@@ -290,183 +345,6 @@ export function matmulQ4_0R(
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Q4_0R, i32 dot-add form ("VNNI" variants). i32x4.relaxed_dot_i8x16_i7x16_add_s is one vpdpbusd where V8 sees
-// AVX-VNNI (and 3 instructions elsewhere, where the i16 form above is faster): the products accumulate straight into
-// i32 lanes, the zero-point correction is the first accumulator, no i16 adds and no widening. The integer block sums
-// are the same numbers, and everything after them is the i16 form's, so results are equal bit for bit; the TS side
-// measures both forms on the host (src/kernels/wasm.ts, pickQ4_0RForm) and uses the faster.
-
-// groupDot in i32 form: rows 0-3 and 4-7 of one 8-row group over all nb blocks, into the two f32x4 at accp.
-@inline function groupDotVnni(wg: usize, act: usize, xd: usize, xc: usize, nb: i32, accp: usize): void {
-  const mask = i8x16.splat(<i8>(0x0f | (nb >>> 31)));
-  let acc0 = f32x4.splat(0);
-  let acc1 = f32x4.splat(0);
-  let wp = wg;
-  // hot loop: 8 weight vectors and 8 activation splats per block, 16 relaxed i32 dot-adds
-  for (let b = 0; b < nb; b++) {
-    const xp = act + (<usize>b << 5);
-    let s0 = v128.load32_splat(xc + (<usize>b << 2));
-    let s1 = s0;
-    let x = v128.load32_splat(xp), z = v128.load32_splat(xp, 16);
-    let w = v128.load(wp, 32), v = v128.load(wp, 48);
-    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), s0);
-    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(v, mask), s1);
-    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(w, 4), mask), s0);
-    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(v, 4), mask), s1);
-    x = v128.load32_splat(xp, 4);
-    z = v128.load32_splat(xp, 20);
-    w = v128.load(wp, 64);
-    v = v128.load(wp, 80);
-    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), s0);
-    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(v, mask), s1);
-    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(w, 4), mask), s0);
-    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(v, 4), mask), s1);
-    x = v128.load32_splat(xp, 8);
-    z = v128.load32_splat(xp, 24);
-    w = v128.load(wp, 96);
-    v = v128.load(wp, 112);
-    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), s0);
-    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(v, mask), s1);
-    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(w, 4), mask), s0);
-    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(v, 4), mask), s1);
-    x = v128.load32_splat(xp, 12);
-    z = v128.load32_splat(xp, 28);
-    w = v128.load(wp, 128);
-    v = v128.load(wp, 144);
-    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(w, mask), s0);
-    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.and(v, mask), s1);
-    s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(w, 4), mask), s0);
-    s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(z, v128.and(i16x8.shr_u(v, 4), mask), s1);
-    const dx = v128.load32_splat(xd + (<usize>b << 2));
-    acc0 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(s0), f32x4.mul(v128.load(wp), dx), acc0);
-    acc1 = f32x4.relaxed_madd(f32x4.convert_i32x4_s(s1), f32x4.mul(v128.load(wp, 16), dx), acc1);
-    wp += 160;
-  }
-  v128.store(accp, acc0);
-  v128.store(accp, acc1, 16);
-}
-
-// matvecQ4_0R in i32 form (same arguments, same results bit for bit).
-export function matvecQ4_0RVnni(
-  w: usize, act: usize, y: usize, nCols: i32, rowStart: i32, rowEnd: i32, scratch: usize,
-): void {
-  const nb = nCols >> 5;
-  const xd = act + <usize>nCols;
-  const xc = xd + (<usize>nb << 2);
-  const gBytes = <usize>nb * 160;
-  let r = rowStart;
-  for (; r + 8 <= rowEnd; r += 8) groupDotVnni(w + <usize>(r >> 3) * gBytes, act, xd, xc, nb, y + (<usize>r << 2));
-  if (r < rowEnd) {
-    groupDotVnni(w + <usize>(r >> 3) * gBytes, act, xd, xc, nb, scratch);
-    storeRows(scratch, y + (<usize>r << 2), r, rowEnd);
-  }
-}
-
-// lowPass8 in i32 form: the partial sums start from the correction and stay i32.
-@inline function lowPass8Vnni(wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, cOff: usize, mask: v128): void {
-  const p0 = v128.and(v128.load(wp, 32), mask), q0 = v128.and(v128.load(wp, 48), mask);
-  const p1 = v128.and(v128.load(wp, 64), mask), q1 = v128.and(v128.load(wp, 80), mask);
-  const p2 = v128.and(v128.load(wp, 96), mask), q2 = v128.and(v128.load(wp, 112), mask);
-  const p3 = v128.and(v128.load(wp, 128), mask), q3 = v128.and(v128.load(wp, 144), mask);
-  let o = part;
-  for (let xp = a0; xp < aEnd; xp += stride) {
-    const a = v128.load(xp);
-    const c = v128.load32_splat(xp + cOff);
-    let x = lane4(a, 0);
-    let s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p0, c), u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q0, c);
-    x = lane4(a, 1);
-    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p1, s);
-    u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q1, u);
-    x = lane4(a, 2);
-    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p2, s);
-    u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q2, u);
-    x = lane4(a, 3);
-    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p3, s);
-    u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q3, u);
-    v128.store(o, s);
-    v128.store(o, u, 16);
-    o += 32;
-  }
-}
-
-// highPass8 in i32 form.
-@inline function highPass8Vnni(wp: usize, a0: usize, aEnd: usize, stride: usize, part: usize, dOff: usize, acc: usize, mask: v128): void {
-  const p0 = v128.and(i16x8.shr_u(v128.load(wp, 32), 4), mask), q0 = v128.and(i16x8.shr_u(v128.load(wp, 48), 4), mask);
-  const p1 = v128.and(i16x8.shr_u(v128.load(wp, 64), 4), mask), q1 = v128.and(i16x8.shr_u(v128.load(wp, 80), 4), mask);
-  const p2 = v128.and(i16x8.shr_u(v128.load(wp, 96), 4), mask), q2 = v128.and(i16x8.shr_u(v128.load(wp, 112), 4), mask);
-  const p3 = v128.and(i16x8.shr_u(v128.load(wp, 128), 4), mask), q3 = v128.and(i16x8.shr_u(v128.load(wp, 144), 4), mask);
-  const dw0 = v128.load(wp), dw1 = v128.load(wp, 16);
-  let o = part, yq = acc;
-  for (let xp = a0; xp < aEnd; xp += stride) {
-    const a = v128.load(xp, 16);
-    let x = lane4(a, 0);
-    let s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p0, v128.load(o));
-    let u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q0, v128.load(o, 16));
-    x = lane4(a, 1);
-    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p1, s);
-    u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q1, u);
-    x = lane4(a, 2);
-    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p2, s);
-    u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q2, u);
-    x = lane4(a, 3);
-    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, p3, s);
-    u = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q3, u);
-    const dx = v128.load32_splat(xp + dOff);
-    v128.store(yq, f32x4.relaxed_madd(f32x4.convert_i32x4_s(s), f32x4.mul(dw0, dx), v128.load(yq)));
-    v128.store(yq, f32x4.relaxed_madd(f32x4.convert_i32x4_s(u), f32x4.mul(dw1, dx), v128.load(yq, 16)), 16);
-    o += 32;
-    yq += 32;
-  }
-}
-
-// matmulQ4_0R in i32 form (same arguments and scratch, same results bit for bit). A last partial group goes through
-// the i16-form halfBlockBatch (the rare path: at most one group per call).
-export function matmulQ4_0RVnni(
-  w: usize, acts: usize, actStride: i32, y: usize, nCols: i32, nRows: i32, batch: i32,
-  rowStart: i32, rowEnd: i32, scratch: usize,
-): void {
-  if (batch <= 2) {
-    for (let t = 0; t < batch; t++) {
-      matvecQ4_0RVnni(w, acts + <usize>t * <usize>actStride, y + ((<usize>t * <usize>nRows) << 2), nCols, rowStart, rowEnd, scratch);
-    }
-    return;
-  }
-  const nb = nCols >> 5;
-  const gBytes = <usize>nb * 160;
-  const stride = <usize>actStride;
-  const yStride = <usize>nRows << 2;
-  const mask = i8x16.splat(<i8>(0x0f | (nCols >>> 31)));
-  const zero = f32x4.splat(<f32>(nCols >>> 31));
-  const accp = scratch + (<usize>min(batch, ACT_TILE) << 5);
-  let r = rowStart;
-  for (; r + 8 <= rowEnd; r += 8) {
-    const wg = w + <usize>(r >> 3) * gBytes;
-    for (let t0 = 0; t0 < batch; t0 += ACT_TILE) {
-      const t1 = min(batch, t0 + ACT_TILE);
-      const a0 = acts + <usize>t0 * stride, aEnd = acts + <usize>t1 * stride;
-      const accEnd = accp + (<usize>(t1 - t0) << 5);
-      for (let q = accp; q < accEnd; q += 16) v128.store(q, zero);
-      let wp = wg;
-      for (let b = 0; b < nb; b++) {
-        const xo = <usize>b << 5;
-        const dOff = <usize>nCols + (<usize>b << 2) - xo;
-        const cOff = dOff + (<usize>nb << 2);
-        lowPass8Vnni(wp, a0 + xo, aEnd + xo, stride, scratch, cOff, mask);
-        highPass8Vnni(wp, a0 + xo, aEnd + xo, stride, scratch, dOff, accp, mask);
-        wp += 160;
-      }
-      let yp = y + ((<usize>t0 * <usize>nRows + <usize>r) << 2);
-      for (let q = accp; q < accEnd; q += 32) {
-        v128.store(yp, v128.load(q));
-        v128.store(yp, v128.load(q, 16), 16);
-        yp += yStride;
-      }
-    }
-  }
-  if (r < rowEnd) matmulQ4_0R(w, acts, actStride, y, nCols, nRows, batch, r, rowEnd, scratch);
-}
-
-// ---------------------------------------------------------------------------------------------------------------
 // Q8_0R × Q8A. One group = 4 rows; per block a 144-byte record: f32 d[4], then 8 vectors, vector k's 4-byte lane i
 // holding elements 4k..4k+3 of row i as u = w + 128 = 16·hi + lo (two unsigned nibbles). With the activation quants
 // x (|x| <= 127) splat 4 bytes at a time, the unsigned-nibble relaxed dot (as for Q4_0R) gives per lane, exactly,
@@ -480,16 +358,6 @@ export function matmulQ4_0RVnni(
 // instructions elsewhere) straight into i32 lanes, the hi sums starting from corr. Both give the same integer block
 // sums and the same f64 terms after them, so the forms are equal bit for bit; src/kernels/wasm.ts (pickDotForm)
 // measures which is faster on the host.
-
-// The first dot of a lo or hi sum: the i16 dot (i16 form), or the dot added to init in i32 (VNNI form).
-@inline function q8First(x: v128, n: v128, init: v128, vnni: bool): v128 {
-  return vnni ? i32x4.relaxed_dot_i8x16_i7x16_add_s(x, n, init) : i16x8.relaxed_dot_i8x16_i7x16_s(x, n);
-}
-
-// sum + the dot of x and the nibbles n, in the form's lanes.
-@inline function q8Step(x: v128, n: v128, sum: v128, vnni: bool): v128 {
-  return vnni ? i32x4.relaxed_dot_i8x16_i7x16_add_s(x, n, sum) : i16x8.add(sum, i16x8.relaxed_dot_i8x16_i7x16_s(x, n));
-}
 
 // The exact i32 block sums 16·(hi + c) + lo, one row per lane (the VNNI form's hi already holds c).
 @inline function q8BlockSum(lo: v128, hi: v128, c: v128, vnni: bool): v128 {
@@ -515,35 +383,35 @@ export function matmulQ4_0RVnni(
     const xp = act + (<usize>b << 5);
     const c = v128.load32_splat(xc + (<usize>b << 2));
     let x = v128.load32_splat(xp), w = v128.load(wp, 16);
-    let lo = q8First(x, v128.and(w, mask), zero, vnni), hi = q8First(x, v128.and(i16x8.shr_u(w, 4), mask), c, vnni);
+    let lo = dotFirst(x, v128.and(w, mask), zero, vnni), hi = dotFirst(x, v128.and(i16x8.shr_u(w, 4), mask), c, vnni);
     x = v128.load32_splat(xp, 4);
     w = v128.load(wp, 32);
-    lo = q8Step(x, v128.and(w, mask), lo, vnni);
-    hi = q8Step(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
+    lo = dotStep(x, v128.and(w, mask), lo, vnni);
+    hi = dotStep(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
     x = v128.load32_splat(xp, 8);
     w = v128.load(wp, 48);
-    lo = q8Step(x, v128.and(w, mask), lo, vnni);
-    hi = q8Step(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
+    lo = dotStep(x, v128.and(w, mask), lo, vnni);
+    hi = dotStep(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
     x = v128.load32_splat(xp, 12);
     w = v128.load(wp, 64);
-    lo = q8Step(x, v128.and(w, mask), lo, vnni);
-    hi = q8Step(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
+    lo = dotStep(x, v128.and(w, mask), lo, vnni);
+    hi = dotStep(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
     x = v128.load32_splat(xp, 16);
     w = v128.load(wp, 80);
-    lo = q8Step(x, v128.and(w, mask), lo, vnni);
-    hi = q8Step(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
+    lo = dotStep(x, v128.and(w, mask), lo, vnni);
+    hi = dotStep(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
     x = v128.load32_splat(xp, 20);
     w = v128.load(wp, 96);
-    lo = q8Step(x, v128.and(w, mask), lo, vnni);
-    hi = q8Step(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
+    lo = dotStep(x, v128.and(w, mask), lo, vnni);
+    hi = dotStep(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
     x = v128.load32_splat(xp, 24);
     w = v128.load(wp, 112);
-    lo = q8Step(x, v128.and(w, mask), lo, vnni);
-    hi = q8Step(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
+    lo = dotStep(x, v128.and(w, mask), lo, vnni);
+    hi = dotStep(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
     x = v128.load32_splat(xp, 28);
     w = v128.load(wp, 128);
-    lo = q8Step(x, v128.and(w, mask), lo, vnni);
-    hi = q8Step(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
+    lo = dotStep(x, v128.and(w, mask), lo, vnni);
+    hi = dotStep(x, v128.and(i16x8.shr_u(w, 4), mask), hi, vnni);
     const s = q8BlockSum(lo, hi, c, vnni);
     const p = f32x4.mul(v128.load(wp), v128.load32_splat(xd + (<usize>b << 2)));
     acc01 = q8Term(s, p, acc01, false);
@@ -607,17 +475,17 @@ export function matvecQ8_0RVnni(w: usize, act: usize, y: usize, nCols: i32, rowS
   for (let xp = a0; xp < aEnd; xp += stride) {
     const a = v128.load(xp);
     let x = lane4(a, 0);
-    let lo = q8First(x, l0, zero, vnni);
-    let hi = q8First(x, h0, vnni ? v128.load32_splat(xp + cOff) : zero, vnni);
+    let lo = dotFirst(x, l0, zero, vnni);
+    let hi = dotFirst(x, h0, vnni ? v128.load32_splat(xp + cOff) : zero, vnni);
     x = lane4(a, 1);
-    lo = q8Step(x, l1, lo, vnni);
-    hi = q8Step(x, h1, hi, vnni);
+    lo = dotStep(x, l1, lo, vnni);
+    hi = dotStep(x, h1, hi, vnni);
     x = lane4(a, 2);
-    lo = q8Step(x, l2, lo, vnni);
-    hi = q8Step(x, h2, hi, vnni);
+    lo = dotStep(x, l2, lo, vnni);
+    hi = dotStep(x, h2, hi, vnni);
     x = lane4(a, 3);
-    lo = q8Step(x, l3, lo, vnni);
-    hi = q8Step(x, h3, hi, vnni);
+    lo = dotStep(x, l3, lo, vnni);
+    hi = dotStep(x, h3, hi, vnni);
     v128.store(o, lo);
     v128.store(o, hi, 16);
     o += 32;
@@ -645,16 +513,16 @@ export function matvecQ8_0RVnni(w: usize, act: usize, y: usize, nCols: i32, rowS
   for (let xp = a0; xp < aEnd; xp += stride) {
     const a = v128.load(xp, 16);
     let x = lane4(a, 0);
-    let lo = q8Step(x, l0, v128.load(o), vnni), hi = q8Step(x, h0, v128.load(o, 16), vnni);
+    let lo = dotStep(x, l0, v128.load(o), vnni), hi = dotStep(x, h0, v128.load(o, 16), vnni);
     x = lane4(a, 1);
-    lo = q8Step(x, l1, lo, vnni);
-    hi = q8Step(x, h1, hi, vnni);
+    lo = dotStep(x, l1, lo, vnni);
+    hi = dotStep(x, h1, hi, vnni);
     x = lane4(a, 2);
-    lo = q8Step(x, l2, lo, vnni);
-    hi = q8Step(x, h2, hi, vnni);
+    lo = dotStep(x, l2, lo, vnni);
+    hi = dotStep(x, h2, hi, vnni);
     x = lane4(a, 3);
-    lo = q8Step(x, l3, lo, vnni);
-    hi = q8Step(x, h3, hi, vnni);
+    lo = dotStep(x, l3, lo, vnni);
+    hi = dotStep(x, h3, hi, vnni);
     const s = q8BlockSum(lo, hi, vnni ? zero : v128.load32_splat(xp + cOff), vnni);
     const p = f32x4.mul(d, v128.load32_splat(xp + dOff));
     v128.store(q, q8Term(s, p, v128.load(q), false));
