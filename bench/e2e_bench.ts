@@ -9,8 +9,9 @@
  * validated against the TS reference and real-model vectors in tests/model). Also reports peak RSS.
  * Run: YANGTUO_BENCH_E2E=1 deno run -A bench/e2e_bench.ts   (or via deno task bench)
  * YANGTUO_BENCH_E2E_TYPE=q8_0|f16 benchmarks that weight type instead of Q4_0 (same shapes, same baseline).
- * YANGTUO_BENCH_E2E_REPS=N repeats each (llama.cpp, yangtuo) pair N times, one row each (the host is shared: compare
- * same-rep ratios). YANGTUO_NODE_LLAMA_CPP=DIR uses (or installs into) that directory instead of the default.
+ * YANGTUO_BENCH_E2E_REPS=N repeats each (llama.cpp, yangtuo) pair N times, one row each, llama.cpp first in odd reps and
+ * second in even ones (the host is shared: compare same-rep ratios), then prints each pair's median ratios.
+ * YANGTUO_NODE_LLAMA_CPP=DIR uses (or installs into) that directory instead of the default.
  * The table and the host line (CPU model, avx2/avx512_vnni/avx_vnni/amx flags) go to stderr.
  * "pp ratio (CPU time)" divides prompt tokens per second of process CPU time (process.cpuUsage, all threads) on both
  * sides: other jobs on a shared host stretch wall time but hardly CPU time. It is a fair ratio at 1 thread only
@@ -178,12 +179,23 @@ async function main(): Promise<void> {
     : ["tinyllama-1.1b"];
   const script = env("YANGTUO_BENCH_NO_LLAMACPP") === "1" ? undefined : ensureNodeLlamaCpp();
   const rows: string[] = [];
+  const ratios = new Map<string, { pp: number[]; tg: number[] }>(); // per shape and thread count, every rep's ratios
   for (const shape of shapes) {
     const model = await ensureBenchModel(shape, DTYPE);
     const ctx = shape === "7b-zh" ? 2048 : 512;
     for (const [threads, rep] of [1, 2].flatMap((t) => Array.from({ length: REPS }, (_, i) => [t, i + 1]))) {
-      const base = script ? runLlamaCpp(script, model, threads, ctx) : undefined;
+      // alternate which side runs first, so a slow spell of the shared host does not always fall on the same side
+      const llamaFirst = rep % 2 === 1;
+      let base = llamaFirst && script ? runLlamaCpp(script, model, threads, ctx) : undefined;
       const ours = await runYangtuo(model, threads, ctx);
+      if (!llamaFirst && script) base = runLlamaCpp(script, model, threads, ctx);
+      if (base) {
+        const key = `${shape} ${DTYPE}, ${threads} thread${threads > 1 ? "s" : ""}`;
+        const r = ratios.get(key) ?? { pp: [], tg: [] };
+        r.pp.push(ours.pp / base.pp);
+        r.tg.push(ours.tg / base.tg);
+        ratios.set(key, r);
+      }
       let check = "n/a";
       let probs = "n/a";
       if (base) {
@@ -217,8 +229,19 @@ async function main(): Promise<void> {
       "| model | threads | pp yangtuo | pp llama.cpp | pp ratio | pp ratio (CPU time) | tg yangtuo | tg llama.cpp | tg ratio | greedy ids = llama.cpp | next-token probs vs llama.cpp | load | peak RSS (bench process) |",
       "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
       ...rows,
+      ...(REPS > 1 ? ["", ...medianLines(ratios)] : []),
     ].join("\n"),
   );
+}
+
+/** "median of N reps: pp 0.71× (0.64–0.84×), tg …" per shape and thread count. */
+function medianLines(ratios: Map<string, { pp: number[]; tg: number[] }>): string[] {
+  const median = (v: number[]) => {
+    const s = [...v].sort((a, b) => a - b), m = s.length >> 1;
+    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  };
+  const fmt = (v: number[]) => `${median(v).toFixed(2)}× (${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)}×)`;
+  return [...ratios].map(([key, r]) => `${key}, median of ${r.pp.length} reps: pp ${fmt(r.pp)}, tg ${fmt(r.tg)}`);
 }
 
 if (env("YANGTUO_BENCH_E2E") === "1") {
