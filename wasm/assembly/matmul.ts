@@ -131,8 +131,8 @@ export function matvecQ4_0RVnni(
 // vectors are unpacked once into eight i8x16 (0..15) kept in registers while each activation row's quants are
 // splatted 4 bytes at a time and dotted with them. acc: one f32x4 accumulator per activation row, 32 bytes apart;
 // dp: the half's 4 row scales (f32); vp: its first nibble vector (the next three follow 32 bytes apart: the other
-// half's vectors are interleaved). Per (row, block) the operations are groupDot's,
-// in the same order, so the results equal matvecQ4_0R's bit for bit.
+// half's vectors are interleaved). Per (row, block) the integer block sums are groupDot's and the float steps follow in
+// the same order, so the results equal matvecQ4_0R's bit for bit.
 @inline function halfBlockBatch(
   dp: usize, vp: usize, a0: usize, aEnd: usize, stride: usize, dOff: usize, cOff: usize, acc: usize, mask: v128,
 ): void {
