@@ -1,7 +1,7 @@
 /**
  * The WASM kernel module (wasm/build/kernels.wasm): compiling and instantiating it on a shared WebAssembly.Memory,
  * a bump arena for placing buffers, the raw exports (unchecked; SimdKernels and the training kernels call them),
- * the scratch sizes they need and the Q4_0R form probe. The only module that touches the .wasm.
+ * the scratch sizes they need and the dot-form probe (pickDotForm). The only module that touches the .wasm.
  * see: wasm/README.md (ABI, layouts, alignment, aliasing), simd_kernels.ts (the `Kernels` on top)
  */
 import { repackedQ4_0Bytes, repackedQ8_0Bytes } from "./scalar.ts";
