@@ -60,10 +60,6 @@ export interface SelectorStats {
 }
 
 /**
- * Keeps the sentences the trainer loads, with a bounded memory when --input_sentence_size > 0: the first N, or
- * (with --shuffle_input_sentence) a reservoir sample of N drawn with SentencePiece's generator and seed.
- */
-/**
  * A copy of `s` with storage of its own. V8 keeps a substring (split, slice) as a view of its parent, so a sampled
  * line kept as it came from the reader would hold on to its whole input chunk (train-tokenizer decodes 64 KiB at a
  * time): with --input_sentence_size and --shuffle_input_sentence the sample would then keep nearly every chunk of the
@@ -73,6 +69,10 @@ function ownCopy(s: string): string {
   return JSON.parse(JSON.stringify(s));
 }
 
+/**
+ * Keeps the sentences the trainer loads, with a bounded memory when --input_sentence_size > 0: the first N, or
+ * (with --shuffle_input_sentence) a reservoir sample of N drawn with SentencePiece's generator and seed.
+ */
 export class SentenceSelector {
   readonly sentences: string[] = [];
   readonly freqs: number[] = [];
