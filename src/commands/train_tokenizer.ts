@@ -6,7 +6,7 @@
  * see: google/sentencepiece src/spm_train_main.cc (v0.1.97)
  */
 import { UsageError, UserError } from "../core/errors.ts";
-import { decodeLine, SentenceSelector } from "../tokenizer/train/corpus.ts";
+import { decodeLine, decodeLines, SentenceSelector } from "../tokenizer/train/corpus.ts";
 import { type TrainProgress, trainSentencePiece } from "../tokenizer/train/trainer.ts";
 import {
   defaultTrainerOptions,
@@ -193,43 +193,10 @@ async function* fileLines(path: string, onBytes: (n: number) => void): AsyncGene
       chunk = joined;
     }
     const last = chunk.lastIndexOf(0x0a);
-    if (last >= 0) yield splitLines(chunk.subarray(0, last + 1));
+    if (last >= 0) yield decodeLines(chunk.subarray(0, last + 1));
     carry = chunk.slice(last + 1);
   }
   if (carry.length) yield [[decodeLine(carry)], [carry.length]];
-}
-
-const fatalUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-/**
- * The lines of `bytes` (which ends with \n) and their byte lengths: one decode of the whole chunk when it is valid
- * UTF-8 (a \n byte never sits inside a character, so its lines are exactly the per-line decodes), else per line.
- */
-function splitLines(bytes: Uint8Array): [string[], number[]] {
-  const nBytes: number[] = [];
-  let start = 0;
-  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, start)) {
-    nBytes.push(i - start);
-    start = i + 1;
-  }
-  let text: string | undefined;
-  try {
-    text = fatalUtf8.decode(bytes);
-  } catch {
-    // invalid bytes somewhere: decode line by line
-  }
-  if (text !== undefined) {
-    const lines = text.split("\n");
-    lines.pop(); // after the final \n
-    return [lines, nBytes];
-  }
-  const lines: string[] = [];
-  start = 0;
-  for (const n of nBytes) {
-    lines.push(decodeLine(bytes.subarray(start, start + n)));
-    start += n + 1;
-  }
-  return [lines, nBytes];
 }
 
 /**

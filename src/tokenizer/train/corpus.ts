@@ -48,6 +48,38 @@ export function decodeLine(bytes: Uint8Array): string {
   }
 }
 
+/**
+ * decodeLine for every line of `bytes` (split at \n only, as std::getline; `bytes` ends with \n), with their byte
+ * lengths: one decode of the whole chunk when it is valid UTF-8 (a \n byte never sits inside a character, so its lines
+ * are exactly the per-line decodes), else line by line.
+ */
+export function decodeLines(bytes: Uint8Array): [string[], number[]] {
+  const nBytes: number[] = [];
+  let start = 0;
+  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, start)) {
+    nBytes.push(i - start);
+    start = i + 1;
+  }
+  let text: string | undefined;
+  try {
+    text = fatalUtf8.decode(bytes);
+  } catch {
+    // invalid bytes somewhere: decode line by line
+  }
+  if (text !== undefined) {
+    const lines = text.split("\n");
+    lines.pop(); // after the final \n
+    return [lines, nBytes];
+  }
+  const lines: string[] = [];
+  start = 0;
+  for (const n of nBytes) {
+    lines.push(decodeLine(bytes.subarray(start, start + n)));
+    start += n + 1;
+  }
+  return [lines, nBytes];
+}
+
 /** SentencePiece's reservoir sampler seed for --shuffle_input_sentence. */
 const SAMPLER_SEED = 12345678;
 
