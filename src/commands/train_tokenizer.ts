@@ -300,6 +300,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const selector = new SentenceSelector(trainerConfig(options));
   const tsv = options.input_format === "tsv";
+  const utf8 = new TextEncoder(); // a tsv word's byte length (its line's is the word and the count)
   const t0 = performance.now();
   const readBar = new Progress("read", totalBytes);
   let stop = false;
@@ -322,7 +323,7 @@ export async function run(args: string[]): Promise<number> {
           text = parts[0];
           freq = n;
         }
-        if (!selector.add(text, tsv ? new TextEncoder().encode(text).length : nBytes, freq)) stop = true;
+        if (!selector.add(text, tsv ? utf8.encode(text).length : nBytes, freq)) stop = true;
       }
       if (stop) break;
     }
