@@ -12,7 +12,6 @@ import { repackedQ4_0Bytes, repackedQ8_0Bytes } from "./scalar.ts";
 import { convertRows, KernelMemory, ScalarKernels } from "./scalar_kernels.ts";
 import {
   DOT_PROBE_BYTES,
-  type DotForm,
   type KernelExports,
   loadWasmKernels,
   pickDotForm,
@@ -48,13 +47,20 @@ export class SimdKernels extends ScalarKernels {
   #att = 0; // (contextSize,) f32 attention scores
   #attLen = 0;
   #maxBatch = 0;
-  #q4Form: DotForm = "i16"; // the Q4_0R / Q8_0R kernel forms measured faster on this host (identical results)
-  #q8Form: DotForm = "i16";
+  // the Q4_0R / Q8_0R kernels in the form measured faster on this host (pickDotForm; identical results)
+  #matvecQ4: KernelExports["matvecQ4_0R"];
+  #matmulQ4: KernelExports["matmulQ4_0R"];
+  #matvecQ8: KernelExports["matvecQ8_0R"];
+  #matmulQ8: KernelExports["matmulQ8_0R"];
   #probe = 0;
 
   constructor(raw: KernelExports, mem: KernelMemory) {
     super(mem);
     this.#raw = raw;
+    this.#matvecQ4 = raw.matvecQ4_0R;
+    this.#matmulQ4 = raw.matmulQ4_0R;
+    this.#matvecQ8 = raw.matvecQ8_0R;
+    this.#matmulQ8 = raw.matmulQ8_0R;
   }
 
   override allocMatrix(dtype: DType, rows: number, cols: number): number {
@@ -72,19 +78,16 @@ export class SimdKernels extends ScalarKernels {
     if (this.#probe === 0) {
       this.#probe = this.mem.alloc(DOT_PROBE_BYTES);
       this.mem.u8.fill(0, this.#probe, this.#probe + DOT_PROBE_BYTES); // zeros: no denormal slow paths
-      this.#q4Form = pickDotForm(this.#raw, this.#probe, "Q4_0");
-      this.#q8Form = pickDotForm(this.#raw, this.#probe, "Q8_0");
+      const raw = this.#raw;
+      if (pickDotForm(raw, this.#probe, "Q4_0") === "vnni") {
+        this.#matvecQ4 = raw.matvecQ4_0RVnni;
+        this.#matmulQ4 = raw.matmulQ4_0RVnni;
+      }
+      if (pickDotForm(raw, this.#probe, "Q8_0") === "vnni") {
+        this.#matvecQ8 = raw.matvecQ8_0RVnni;
+        this.#matmulQ8 = raw.matmulQ8_0RVnni;
+      }
     }
-  }
-
-  /** The Q4_0R kernel form this shard uses ("i16" or "vnni"; chosen by measurement in scratch()). */
-  get q4_0RForm(): DotForm {
-    return this.#q4Form;
-  }
-
-  /** The Q8_0R kernel form this shard uses (as q4_0RForm). */
-  get q8_0RForm(): DotForm {
-    return this.#q8Form;
   }
 
   override loadMatrixRows(slice: MatrixSlice, srcDtype: DType, bytes: Uint8Array, row0: number, nRows: number): void {
@@ -129,19 +132,13 @@ export class SimdKernels extends ScalarKernels {
         // x (B, cols) f32 -> Q8A activations, once per row of the batch
         const stride = this.#actStride;
         for (let b = 0; b < B; b++) raw.quantizeQ8A(xPtr + 4 * b * cols, this.#act + b * stride, cols);
-        if (w.dtype === "Q4_0" && this.#q4Form === "vnni") {
-          if (B === 1) raw.matvecQ4_0RVnni(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
-          else raw.matmulQ4_0RVnni(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
-        } else if (w.dtype === "Q4_0") {
-          // one row (generation): the matvec; a batch (prompt chunk, or several sequences' tokens): the tiled kernel
-          if (B === 1) raw.matvecQ4_0R(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
-          else raw.matmulQ4_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
-        } else if (this.#q8Form === "vnni") {
-          if (B === 1) raw.matvecQ8_0RVnni(w.ptr, this.#act, yPtr, cols, 0, rows);
-          else raw.matmulQ8_0RVnni(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
+        // one row (generation): the matvec; a batch (prompt chunk, or several sequences' tokens): the tiled kernel
+        if (w.dtype === "Q4_0") {
+          if (B === 1) this.#matvecQ4(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
+          else this.#matmulQ4(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
         } else {
-          if (B === 1) raw.matvecQ8_0R(w.ptr, this.#act, yPtr, cols, 0, rows);
-          else raw.matmulQ8_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
+          if (B === 1) this.#matvecQ8(w.ptr, this.#act, yPtr, cols, 0, rows);
+          else this.#matmulQ8(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
         }
         return;
       }

@@ -1684,12 +1684,19 @@ var SimdKernels = class extends ScalarKernels {
   #att = 0;
   #attLen = 0;
   #maxBatch = 0;
-  #q4Form = "i16";
-  #q8Form = "i16";
+  // the Q4_0R / Q8_0R kernels in the form measured faster on this host (pickDotForm; identical results)
+  #matvecQ4;
+  #matmulQ4;
+  #matvecQ8;
+  #matmulQ8;
   #probe = 0;
   constructor(raw, mem) {
     super(mem);
     this.#raw = raw;
+    this.#matvecQ4 = raw.matvecQ4_0R;
+    this.#matmulQ4 = raw.matmulQ4_0R;
+    this.#matvecQ8 = raw.matvecQ8_0R;
+    this.#matmulQ8 = raw.matmulQ8_0R;
   }
   allocMatrix(dtype, rows, cols) {
     return this.mem.alloc(wasmMatrixBytes(dtype, rows, cols));
@@ -1704,17 +1711,16 @@ var SimdKernels = class extends ScalarKernels {
     if (this.#probe === 0) {
       this.#probe = this.mem.alloc(DOT_PROBE_BYTES);
       this.mem.u8.fill(0, this.#probe, this.#probe + DOT_PROBE_BYTES);
-      this.#q4Form = pickDotForm(this.#raw, this.#probe, "Q4_0");
-      this.#q8Form = pickDotForm(this.#raw, this.#probe, "Q8_0");
+      const raw = this.#raw;
+      if (pickDotForm(raw, this.#probe, "Q4_0") === "vnni") {
+        this.#matvecQ4 = raw.matvecQ4_0RVnni;
+        this.#matmulQ4 = raw.matmulQ4_0RVnni;
+      }
+      if (pickDotForm(raw, this.#probe, "Q8_0") === "vnni") {
+        this.#matvecQ8 = raw.matvecQ8_0RVnni;
+        this.#matmulQ8 = raw.matmulQ8_0RVnni;
+      }
     }
-  }
-  /** The Q4_0R kernel form this shard uses ("i16" or "vnni"; chosen by measurement in scratch()). */
-  get q4_0RForm() {
-    return this.#q4Form;
-  }
-  /** The Q8_0R kernel form this shard uses (as q4_0RForm). */
-  get q8_0RForm() {
-    return this.#q8Form;
   }
   loadMatrixRows(slice, srcDtype, bytes, row0, nRows) {
     const t = slice.dtype;
@@ -1753,18 +1759,12 @@ var SimdKernels = class extends ScalarKernels {
       case "Q8_0": {
         const stride = this.#actStride;
         for (let b = 0; b < B; b++) raw.quantizeQ8A(xPtr + 4 * b * cols, this.#act + b * stride, cols);
-        if (w.dtype === "Q4_0" && this.#q4Form === "vnni") {
-          if (B === 1) raw.matvecQ4_0RVnni(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
-          else raw.matmulQ4_0RVnni(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
-        } else if (w.dtype === "Q4_0") {
-          if (B === 1) raw.matvecQ4_0R(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
-          else raw.matmulQ4_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
-        } else if (this.#q8Form === "vnni") {
-          if (B === 1) raw.matvecQ8_0RVnni(w.ptr, this.#act, yPtr, cols, 0, rows);
-          else raw.matmulQ8_0RVnni(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
+        if (w.dtype === "Q4_0") {
+          if (B === 1) this.#matvecQ4(w.ptr, this.#act, yPtr, cols, 0, rows, this.#mmScratch);
+          else this.#matmulQ4(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
         } else {
-          if (B === 1) raw.matvecQ8_0R(w.ptr, this.#act, yPtr, cols, 0, rows);
-          else raw.matmulQ8_0R(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
+          if (B === 1) this.#matvecQ8(w.ptr, this.#act, yPtr, cols, 0, rows);
+          else this.#matmulQ8(w.ptr, this.#act, stride, yPtr, cols, rows, B, 0, rows, this.#mmScratch);
         }
         return;
       }
